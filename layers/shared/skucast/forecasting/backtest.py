@@ -1,0 +1,204 @@
+"""Rolling-origin backtest, per-SKU candidate selection and the final forecast, on one series.
+
+Works on plain arrays at the run's frequency (no dates), so the accuracy bench can drive it with
+competition data too. Window j (0 = most recent) trains on y[:n - (j+1)h] and tests on the next h.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from skucast.forecasting.intervals import Bounds, conformal_bounds, order_bounds
+from skucast.forecasting.methods import ENSEMBLE, FALLBACK, METHODS, SPARSE, predict
+from skucast.forecasting.metrics import MetricSums, naive_scale
+
+MIN_TRAIN = 6  # fewest periods a backtest window may train on
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What to run for one series."""
+
+    horizon: int
+    season_length: int
+    levels: tuple[int, ...]
+    candidates: tuple[str, ...]
+    ensemble: bool  # add the median of the candidates as one more candidate
+    backtest_windows: int  # windows reported in the metrics
+    demand_class: str = "smooth"
+
+
+@dataclass
+class Outcome:
+    method: str
+    mean: np.ndarray
+    bounds: Bounds
+    metric_sums: MetricSums
+    scores: dict[str, float | None]
+    reason: str
+
+
+@dataclass
+class _Window:
+    origin: int
+    mean: np.ndarray
+    bounds: Bounds | None
+
+
+@dataclass
+class _Runs:
+    """Backtest forecasts per candidate, windows ordered most recent first (None = failed)."""
+
+    windows: dict[str, list[_Window | None]] = field(default_factory=dict)
+
+
+def _fit(name: str, y: np.ndarray, plan: Plan, h: int) -> _Window | None:
+    try:
+        p = predict(name, y, h, plan.season_length, plan.levels)
+    except Exception:  # one bad fit only drops this candidate/window
+        return None
+    return _Window(y.size, p.mean, p.bounds)
+
+
+def _window_count(n: int, plan: Plan) -> int:
+    wanted = plan.backtest_windows
+    if wanted == 0 and (len(plan.candidates) > 1 or plan.ensemble or not _all_native(plan)):
+        wanted = 1  # selection and conformal calibration need one window even if none is reported
+    return max(0, min(wanted, (n - MIN_TRAIN) // plan.horizon))
+
+
+def _all_native(plan: Plan) -> bool:
+    return all(METHODS[c].native for c in plan.candidates)
+
+
+def _errors(y: np.ndarray, windows: Sequence[_Window | None], h: int) -> np.ndarray:
+    parts = [y[w.origin : w.origin + h] - w.mean for w in windows if w is not None]
+    return np.concatenate(parts) if parts else np.empty(0)
+
+
+def _calibration(y: np.ndarray, windows: Sequence[_Window | None], plan: Plan) -> tuple[np.ndarray, bool]:
+    """Conformal errors: ratios actual/forecast for sparse demand (zeros stay zeros), else residuals."""
+    if plan.demand_class not in SPARSE:
+        return _errors(y, windows, plan.horizon), False
+    parts = [
+        y[w.origin : w.origin + plan.horizon] / w.mean
+        for w in windows
+        if w is not None and np.all(w.mean > 0)
+    ]
+    return (np.concatenate(parts) if parts else np.empty(0)), True
+
+
+def _conformal(mean: np.ndarray, y: np.ndarray, windows: Sequence[_Window | None], plan: Plan) -> Bounds:
+    errors, ratio = _calibration(y, windows, plan)
+    if errors.size == 0:  # no backtest: crude calibration on deviations from the recent level
+        recent = y[-2 * plan.horizon :]
+        errors, ratio = recent - recent.mean(), False
+    return conformal_bounds(mean, errors, plan.levels, ratio)
+
+
+def _run_backtests(y: np.ndarray, plan: Plan, k: int) -> _Runs:
+    runs = _Runs()
+    h = plan.horizon
+    extra = 1 if (y.size - MIN_TRAIN) // h > k else 0  # one older window calibrates conformal bounds
+    for name in plan.candidates:
+        count = k + (0 if METHODS[name].native else extra)
+        wins = [_fit(name, y[: y.size - (j + 1) * h], plan, h) for j in range(count)]
+        if not METHODS[name].native:
+            for j, w in enumerate(wins):
+                if w is not None and j + 1 < len(wins):
+                    w.bounds = _conformal(w.mean, y, wins[j + 1 :], plan)
+        runs.windows[name] = wins
+    if plan.ensemble and len(plan.candidates) > 1:
+        runs.windows[ENSEMBLE] = [_combine([runs.windows[c][j] for c in plan.candidates]) for j in range(k)]
+    return runs
+
+
+def _combine(members: Sequence[_Window | None]) -> _Window | None:
+    """Median of the member forecasts; bounds averaged (quantile averaging) when all have them."""
+    if not members or any(m is None for m in members):
+        return None
+    ok = [m for m in members if m is not None]
+    mean = np.median(np.stack([m.mean for m in ok]), axis=0)
+    bounds = None
+    if all(m.bounds is not None for m in ok):
+        levels = ok[0].bounds.keys() if ok[0].bounds else ()
+        bounds = {
+            lv: (
+                np.mean([m.bounds[lv][0] for m in ok if m.bounds], axis=0),
+                np.mean([m.bounds[lv][1] for m in ok if m.bounds], axis=0),
+            )
+            for lv in levels
+        }
+    return _Window(ok[0].origin, mean, bounds)
+
+
+def _score(y: np.ndarray, wins: Sequence[_Window | None], k: int, plan: Plan, scale: float) -> float | None:
+    """Backtest score: MASE, or RMSE/scale for sparse demand (MAE rewards forecasting zero)."""
+    used = wins[:k]
+    if k == 0 or any(w is None for w in used):
+        return None
+    err = _errors(y, used, plan.horizon)
+    if plan.demand_class in SPARSE:
+        return float(np.sqrt(np.mean(err**2)) / scale)
+    return float(np.mean(np.abs(err)) / scale)
+
+
+def _final(name: str, y: np.ndarray, plan: Plan, runs: _Runs) -> _Window | None:
+    if name == ENSEMBLE:
+        return _combine([_final(c, y, plan, runs) for c in plan.candidates])
+    w = _fit(name, y, plan, plan.horizon)
+    if w is not None and w.bounds is None:
+        w.bounds = _conformal(w.mean, y, runs.windows.get(name, []), plan)
+    return w
+
+
+def run(y: np.ndarray, plan: Plan) -> Outcome:
+    """Backtest the candidates, pick the best, forecast with it (falling back on failure)."""
+    k = _window_count(y.size, plan)
+    runs = _run_backtests(y, plan, k)
+    scale = naive_scale(y[: y.size - k * plan.horizon], plan.season_length) or 1.0
+    scores = {name: _score(y, wins, k, plan, scale) for name, wins in runs.windows.items()}
+    ranked = sorted((s, i, name) for i, (name, s) in enumerate(scores.items()) if s is not None)
+    order = [name for _, _, name in ranked] or list(plan.candidates)
+    for name in [*order, FALLBACK]:
+        final = _final(name, y, plan, runs)
+        if final is not None:
+            reason = _reason(name, order, scores, k, plan, fallback=name not in order)
+            sums = _metric_sums(y, runs.windows.get(name, []), plan, scale if k else None)
+            return Outcome(
+                name, final.mean, order_bounds(final.mean, final.bounds or {}), sums, scores, reason
+            )
+    raise RuntimeError("every candidate and the fallback failed")
+
+
+def _metric_sums(
+    y: np.ndarray, wins: Sequence[_Window | None], plan: Plan, scale: float | None
+) -> MetricSums:
+    total = MetricSums()
+    for w in wins[: plan.backtest_windows]:
+        if w is None:
+            continue
+        actual = y[w.origin : w.origin + plan.horizon]
+        bounds = order_bounds(w.mean, w.bounds) if w.bounds else None
+        total = total + MetricSums.from_points(actual, w.mean, scale, bounds)
+    return total
+
+
+def _reason(
+    name: str, order: list[str], scores: dict[str, float | None], k: int, plan: Plan, fallback: bool
+) -> str:
+    if fallback:
+        return f"fallback {name}: every candidate failed to fit"
+    if plan.demand_class == "inactive" and name == "zero":
+        return "inactive: no demand in the recent window, forecasting zero"
+    if len(scores) <= 1:
+        return f"{name} requested" if k else f"{name} requested; history too short to backtest"
+    if k == 0 or scores.get(name) is None:
+        return f"{name}: first default candidate for {plan.demand_class}, history too short to backtest"
+    runner_up = next((o for o in order if o != name), None)
+    detail = f", runner-up {runner_up} {scores[runner_up]:.3f}" if runner_up and scores.get(runner_up) else ""
+    metric = "RMSE/scale" if plan.demand_class in SPARSE else "MASE"
+    return f"{name} had the lowest backtest {metric} {scores[name]:.3f} over {k} window(s){detail}"

@@ -1,0 +1,170 @@
+"""Forecast a batch of SKUs: validate, aggregate, classify, backtest, select, forecast.
+
+Pure domain code: no AWS, no environment; everything it needs is in `ForecastSpec` and
+`EngineConfig`. One series' bad data never fails the batch: it gets the fallback method or a
+per-series `error`, and results come back one per input, in input order.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+import numpy as np
+
+from skucast.forecasting.backtest import Outcome, Plan, run
+from skucast.forecasting.classification import ClassificationConfig, classify_periods, trim_daily
+from skucast.forecasting.methods import DEFAULT_POLICY, ENSEMBLE, METHODS, SEASON_LENGTHS
+from skucast.forecasting.metrics import MetricSums
+from skucast.forecasting.periods import aggregate_with_counts, check_frequency, next_period, prorate_partial
+
+
+@dataclass(frozen=True)
+class ForecastSpec:
+    horizon: int  # periods at `frequency`, 1..366
+    frequency: str = "D"  # "D" | "W" | "M"
+    levels: tuple[int, ...] = (80, 95)
+    method: str = "auto"  # "auto" or a registered method name
+    backtest_windows: int = 1  # 0..5
+
+    def __post_init__(self) -> None:
+        check_frequency(self.frequency)
+        if not 1 <= self.horizon <= 366:
+            raise ValueError("horizon must be in 1..366")
+        if not 0 <= self.backtest_windows <= 5:
+            raise ValueError("backtest_windows must be in 0..5")
+        if any(not 50 <= lv <= 99 for lv in self.levels):
+            raise ValueError("levels must be integers in 50..99")
+        if self.method != "auto" and self.method not in METHODS and self.method != ENSEMBLE:
+            raise ValueError(f"unknown method {self.method!r}")
+
+
+@dataclass(frozen=True)
+class SeriesInput:
+    sku: str
+    start: dt.date  # date of values[0]
+    values: np.ndarray  # DAILY demand, float64, gaps already filled with 0
+
+
+@dataclass
+class SkuForecast:
+    sku: str
+    demand_class: str
+    method: str
+    forecast: list[
+        dict
+    ]  # [{"date", "mean", "lo_80", "hi_80", ...}] at the run frequency; date = period start
+    metrics: dict  # finalized per-SKU metrics; {} when backtest_windows == 0
+    metric_sums: MetricSums  # additive partial sums for run-level aggregation
+    candidates: dict[str, float | None]  # candidate -> backtest score (lower is better)
+    reason: str
+    error: dict | None
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    """classification: thresholds; policy: auto's candidates per class; ensemble: whether auto also
+    scores the median of the candidates; max_history: most recent periods fitted per frequency
+    (D capped at 52 weeks: fit cost grows faster than linearly and season 7 needs far less)."""
+
+    classification: ClassificationConfig = field(default_factory=ClassificationConfig)
+    policy: Mapping[str, tuple[str, ...]] = field(
+        default_factory=lambda: MappingProxyType(dict(DEFAULT_POLICY))
+    )
+    ensemble: bool = True
+    max_history: Mapping[str, int] = field(
+        default_factory=lambda: MappingProxyType({"D": 364, "W": 520, "M": 240})
+    )
+
+
+def _error(sku: str, code: str, message: str) -> SkuForecast:
+    return SkuForecast(
+        sku, "unknown", "none", [], {}, MetricSums(), {}, message, {"code": code, "message": message}
+    )
+
+
+def _history(item: SeriesInput, frequency: str) -> tuple[np.ndarray, dt.date] | SkuForecast:
+    """Daily values -> (history at `frequency`, first forecast period), or an error result."""
+    values = np.asarray(item.values, dtype=np.float64).ravel()
+    if values.size == 0:
+        return _error(item.sku, "empty_series", "no history")
+    if not np.all(np.isfinite(values)):
+        return _error(item.sku, "non_finite_values", "history contains NaN or infinite values")
+    values = np.maximum(values, 0.0)  # returns/corrections are not demand
+    last_day = item.start + dt.timedelta(days=values.size - 1)
+    first_forecast = next_period(aggregate_with_counts(last_day, np.zeros(1), frequency)[0][0], frequency)
+    start, trimmed = trim_daily(item.start, values)
+    if trimmed.size == 0:
+        return np.zeros(0), first_forecast
+    starts, sums, counts = aggregate_with_counts(start, trimmed, frequency)
+    return prorate_partial(starts, sums, counts, frequency), first_forecast
+
+
+def _plan(y: np.ndarray, demand_class: str, spec: ForecastSpec, config: EngineConfig) -> Plan:
+    if spec.method == "auto":
+        candidates = tuple(config.policy.get(demand_class, DEFAULT_POLICY[demand_class]))
+        ensemble = config.ensemble and len(candidates) > 1
+    elif spec.method == ENSEMBLE:
+        candidates, ensemble = tuple(DEFAULT_POLICY[demand_class]), True
+    else:
+        candidates, ensemble = (spec.method,), False
+    return Plan(
+        spec.horizon,
+        SEASON_LENGTHS[spec.frequency],
+        tuple(sorted(set(spec.levels))),
+        candidates,
+        ensemble,
+        spec.backtest_windows,
+        demand_class,
+    )
+
+
+def _rows(outcome: Outcome, first: dt.date, frequency: str) -> list[dict]:
+    rows = []
+    for i, mean in enumerate(outcome.mean):
+        row: dict = {"date": next_period(first, frequency, i).isoformat(), "mean": float(mean)}
+        for lv, (lo, hi) in outcome.bounds.items():
+            row[f"lo_{lv}"], row[f"hi_{lv}"] = float(lo[i]), float(hi[i])
+        rows.append(row)
+    return rows
+
+
+def forecast_one(item: SeriesInput, spec: ForecastSpec, config: EngineConfig = EngineConfig()) -> SkuForecast:
+    hist = _history(item, spec.frequency)
+    if isinstance(hist, SkuForecast):
+        return hist
+    y, first = hist
+    y = y[-config.max_history.get(spec.frequency, y.size) :] if y.size else y
+    cls = classify_periods(y, config.classification, spec.frequency)
+    if y.size == 0:  # never sold: nothing to fit, the forecast is zero
+        y = np.zeros(1)
+    plan = _plan(y, cls.demand_class, spec, config)
+    try:
+        outcome = run(y, plan)
+    except Exception as exc:  # defensive: run() already falls back, this keeps the batch alive
+        return _error(item.sku, "forecast_failed", f"{type(exc).__name__}: {exc}")
+    metrics = outcome.metric_sums.finalize() if spec.backtest_windows and outcome.metric_sums.n_points else {}
+    return SkuForecast(
+        item.sku,
+        cls.demand_class,
+        outcome.method,
+        _rows(outcome, first, spec.frequency),
+        metrics,
+        outcome.metric_sums,
+        outcome.scores,
+        outcome.reason,
+        None,
+    )
+
+
+def forecast_batch(
+    series: Sequence[SeriesInput], spec: ForecastSpec, config: EngineConfig = EngineConfig()
+) -> list[SkuForecast]:
+    """One result per input, in input order; never raises because of one series' data.
+
+    Model calls go straight to the statsforecast model objects (what StatsForecast does inside
+    its per-series loop) to skip building DataFrames and to keep per-series fallback here.
+    """
+    return [forecast_one(item, spec, config) for item in series]

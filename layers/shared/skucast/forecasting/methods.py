@@ -1,0 +1,203 @@
+"""Method registry: statsforecast models by name, the default candidates per demand class.
+
+Each method is built per fit from the season length that the frequency implies (D 7, W 52, M 12)
+and the history length: a seasonal model needs two full seasons, otherwise it gets season 1.
+`native` methods return their own prediction intervals; the others get conformal intervals from
+backtest errors (see `intervals.py`).
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from statsforecast.models import (
+    ADIDA,
+    IMAPA,
+    MSTL,
+    TSB,
+    AutoARIMA,
+    AutoETS,
+    AutoTheta,
+    CrostonClassic,
+    CrostonOptimized,
+    CrostonSBA,
+    DynamicOptimizedTheta,
+    HistoricAverage,
+    Naive,
+    OptimizedTheta,
+    SeasonalNaive,
+    SimpleExponentialSmoothingOptimized,
+    Theta,
+    WindowAverage,
+)
+
+SEASON_LENGTHS = {"D": 7, "W": 52, "M": 12}
+ENSEMBLE = "ensemble"
+SMOOTH_LIKE = ("smooth", "erratic")
+SPARSE = ("intermittent", "lumpy")
+
+
+@dataclass(frozen=True)
+class MethodInfo:
+    name: str
+    description: str
+    demand_classes: tuple[str, ...]  # classes for which the default policy considers it
+
+
+@dataclass(frozen=True)
+class Method:
+    name: str
+    description: str
+    build: Callable[[int, int], Any]  # (season_length, n_obs) -> statsforecast model
+    native: bool  # has its own prediction intervals
+
+
+@dataclass(frozen=True)
+class Prediction:
+    mean: np.ndarray
+    bounds: dict[int, tuple[np.ndarray, np.ndarray]] | None  # level -> (lo, hi); None = not native
+
+
+class _Zero:
+    """Forecasts zero with zero-width bounds: the method for inactive series."""
+
+    def forecast(self, y: np.ndarray, h: int, level: Sequence[int] | None = None) -> dict[str, np.ndarray]:
+        out = {"mean": np.zeros(h)}
+        for lv in level or ():
+            out[f"lo-{lv}"] = out[f"hi-{lv}"] = np.zeros(h)
+        return out
+
+
+def _window_average(m: int, n: int) -> Any:
+    return WindowAverage(window_size=max(1, min(m if m > 1 else 4, n)))
+
+
+_METHODS: tuple[Method, ...] = (
+    Method("naive", "Last value carried forward.", lambda m, n: Naive(), True),
+    Method("seasonal_naive", "Value one season ago.", lambda m, n: SeasonalNaive(season_length=m), True),
+    Method("historic_average", "Mean of the whole history.", lambda m, n: HistoricAverage(), True),
+    Method("window_average", "Mean of the last season (or 4 periods).", _window_average, False),
+    Method(
+        "ses",
+        "Simple exponential smoothing, optimized alpha.",
+        lambda m, n: SimpleExponentialSmoothingOptimized(),
+        False,
+    ),
+    Method(
+        "ets",
+        "ETS with additive error and season, trend chosen by AICc (N, A, Ad).",
+        lambda m, n: AutoETS(season_length=m, model="AZA" if m > 1 else "AZN"),
+        True,
+    ),
+    Method(
+        "auto_ets", "Full AutoETS search (slow on daily data).", lambda m, n: AutoETS(season_length=m), True
+    ),
+    Method("theta", "Standard Theta on seasonally adjusted data.", lambda m, n: Theta(season_length=m), True),
+    Method("optimized_theta", "Optimized Theta.", lambda m, n: OptimizedTheta(season_length=m), True),
+    Method(
+        "dynamic_optimized_theta",
+        "Dynamic optimized Theta.",
+        lambda m, n: DynamicOptimizedTheta(season_length=m),
+        True,
+    ),
+    Method("auto_theta", "Theta family chosen by MSE (slow).", lambda m, n: AutoTheta(season_length=m), True),
+    Method(
+        "mstl",
+        "STL season + ETS (no season) on the remainder.",
+        lambda m, n: (
+            MSTL(season_length=m, trend_forecaster=AutoETS(model="ZZN")) if m > 1 else AutoETS(model="ZZN")
+        ),
+        True,
+    ),
+    Method(
+        "auto_arima",
+        "AutoARIMA (slow: seconds per daily series).",
+        lambda m, n: AutoARIMA(season_length=m),
+        True,
+    ),
+    Method("croston", "Croston's method.", lambda m, n: CrostonClassic(), False),
+    Method(
+        "croston_sba", "Croston with the Syntetos-Boylan bias correction.", lambda m, n: CrostonSBA(), False
+    ),
+    Method("croston_optimized", "Croston with optimized smoothing.", lambda m, n: CrostonOptimized(), False),
+    Method(
+        "tsb",
+        "Teunter-Syntetos-Babai: smooths demand probability, reacts to obsolescence.",
+        lambda m, n: TSB(alpha_d=0.1, alpha_p=0.1),
+        False,
+    ),
+    Method("adida", "Aggregate-disaggregate intermittent demand approach.", lambda m, n: ADIDA(), False),
+    Method("imapa", "Multiple temporal aggregation of intermittent demand.", lambda m, n: IMAPA(), False),
+    Method("zero", "Zero forecast (no recent demand).", lambda m, n: _Zero(), True),
+)
+METHODS: dict[str, Method] = {m.name: m for m in _METHODS}
+
+# Default candidates per demand class for method="auto" (measured in bench/accuracy/REPORT.md).
+DEFAULT_POLICY: dict[str, tuple[str, ...]] = {
+    "smooth": ("seasonal_naive", "ets", "theta", "mstl"),
+    "erratic": ("seasonal_naive", "ets", "theta", "mstl"),
+    "intermittent": ("croston_sba", "tsb", "adida", "imapa"),
+    "lumpy": ("croston_sba", "tsb", "adida", "imapa"),
+    "new": ("window_average", "naive", "historic_average"),
+    "inactive": ("zero",),
+}
+FALLBACK = "historic_average"
+
+
+def method_names() -> list[str]:
+    return [*METHODS, ENSEMBLE]
+
+
+def list_methods(policy: dict[str, tuple[str, ...]] = DEFAULT_POLICY) -> list[MethodInfo]:
+    """What `GET /methods` serves: every name a user may ask for, plus `auto`."""
+    infos = [
+        MethodInfo(
+            "auto",
+            "Per SKU: the class's candidates (and their median ensemble) scored by "
+            "backtest; the best one wins.",
+            tuple(policy),
+        )
+    ]
+    for m in _METHODS:
+        infos.append(
+            MethodInfo(m.name, m.description, tuple(c for c, names in policy.items() if m.name in names))
+        )
+    infos.append(
+        MethodInfo(
+            ENSEMBLE,
+            "Median of the class's default candidates.",
+            tuple(c for c, names in policy.items() if len(names) > 1),
+        )
+    )
+    return infos
+
+
+def effective_season(season_length: int, n_obs: int) -> int:
+    """Seasonal models need two full seasons; with less they run non-seasonal."""
+    return season_length if season_length > 1 and n_obs >= 2 * season_length else 1
+
+
+def predict(name: str, y: np.ndarray, h: int, season_length: int, levels: Sequence[int]) -> Prediction:
+    """Fit `name` on y and forecast h steps; never-negative mean, native bounds when available.
+
+    Raises on model failure or non-finite output: callers fall back per series.
+    """
+    method = METHODS[name]
+    model = method.build(effective_season(season_length, y.size), y.size)
+    want = list(levels) if method.native and levels else None
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore")
+        out = model.forecast(y=y, h=h, level=want)
+    mean = np.asarray(out["mean"], dtype=np.float64)
+    if mean.shape != (h,) or not np.all(np.isfinite(mean)):
+        raise ValueError(f"{name} returned a non-finite forecast")
+    bounds = None
+    if want:
+        bounds = {lv: (np.asarray(out[f"lo-{lv}"], float), np.asarray(out[f"hi-{lv}"], float)) for lv in want}
+        if not all(np.all(np.isfinite(lo)) and np.all(np.isfinite(hi)) for lo, hi in bounds.values()):
+            bounds = None
+    return Prediction(np.maximum(mean, 0.0), bounds)
