@@ -1,0 +1,1 @@
+"""Authentication: the Lambda authorizer and the /api/auth routes."""

@@ -1,0 +1,1 @@
+"""Forecasting, monitoring and documentation routes (one Lambda function)."""

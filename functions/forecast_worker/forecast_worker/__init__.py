@@ -1,0 +1,1 @@
+"""Forecast worker: one SQS message = one batch of SKUs of one run."""

@@ -1,0 +1,1 @@
+"""Scheduled work: start due reforecasts, sweep runs that stopped making progress."""

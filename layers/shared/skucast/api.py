@@ -1,0 +1,136 @@
+"""The HTTP layer shared by every API function: one resolver factory, problem documents, roles.
+
+Handlers stay thin: parse (pydantic, via Powertools validation) -> one service call -> a model.
+Every error leaves as an RFC 9457 problem document; anything unexpected is a logged 500.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
+from aws_lambda_powertools.event_handler.exceptions import NotFoundError
+from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+
+from skucast.errors import BadRequest, FieldError, Forbidden, ProblemError, Unauthorized, Unprocessable
+from skucast.observability import logger
+
+PROBLEM_JSON = "application/problem+json"
+ROLE_RANK = {"viewer": 1, "analyst": 2, "admin": 3}
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling, as the authorizer verified it. The tenant comes only from here."""
+
+    client_id: str
+    role: str
+    subject: str  # user id or API key id
+    kind: str  # "user" | "api_key"
+
+
+def problem_response(error: ProblemError, request_id: str | None) -> Response:
+    return Response(
+        status_code=error.status,
+        content_type=PROBLEM_JSON,
+        body=json.dumps(error.to_problem(request_id)),
+        headers=error.headers,
+    )
+
+
+def _request_id(app: APIGatewayRestResolver) -> str | None:
+    try:
+        return app.current_event.request_context.request_id
+    except (AttributeError, KeyError, TypeError):
+        return None
+
+
+def _field_errors(exc: RequestValidationError) -> list[FieldError]:
+    out = []
+    for err in exc.errors():
+        loc = [str(p) for p in err.get("loc", ())]
+        # Powertools prefixes the source ("body", "query", "path"); keep it readable.
+        field = ".".join(loc[1:]) or (loc[0] if loc else "")
+        out.append(FieldError(field=field, code=str(err.get("type", "invalid")), message=str(err.get("msg", ""))))
+    return out[:100]
+
+
+def create_app() -> APIGatewayRestResolver:
+    app = APIGatewayRestResolver(enable_validation=True)
+
+    @app.exception_handler(ProblemError)
+    def _problem(exc: ProblemError) -> Response:
+        return problem_response(exc, _request_id(app))
+
+    @app.exception_handler(RequestValidationError)
+    def _invalid(exc: RequestValidationError) -> Response:
+        errors = _field_errors(exc)
+        if any(e.code == "json_invalid" for e in errors):
+            return problem_response(BadRequest("The request body is not valid JSON."), _request_id(app))
+        return problem_response(
+            Unprocessable("The request is well-formed but not valid.", errors=errors), _request_id(app)
+        )
+
+    @app.not_found
+    def _no_route(exc: NotFoundError) -> Response:
+        from skucast.errors import NotFound
+
+        return problem_response(NotFound("No such route."), _request_id(app))
+
+    @app.exception_handler(Exception)
+    def _bug(exc: Exception) -> Response:
+        logger.exception("unhandled error")
+        return problem_response(ProblemError("The service failed to answer."), _request_id(app))
+
+    return app
+
+
+def current_principal(app: APIGatewayRestResolver) -> Principal:
+    """The verified caller; fails closed when the authorizer context is absent or incomplete."""
+    context: dict[str, Any] = app.current_event.request_context.authorizer.raw_event or {}
+    try:
+        principal = Principal(
+            client_id=str(context["client_id"]),
+            role=str(context["role"]),
+            subject=str(context["subject"]),
+            kind=str(context["kind"]),
+        )
+    except KeyError:
+        raise Unauthorized("No verified credential.") from None
+    if principal.role not in ROLE_RANK or not principal.client_id:
+        raise Unauthorized("No verified credential.")
+    return principal
+
+
+def requires(role: str) -> Callable[[APIGatewayRestResolver, NextMiddleware], Response]:
+    """Route middleware: the caller's role must be at least `role` (viewer < analyst < admin)."""
+    needed = ROLE_RANK[role]
+
+    def middleware(app: APIGatewayRestResolver, next_middleware: NextMiddleware) -> Response:
+        principal = current_principal(app)
+        if ROLE_RANK[principal.role] < needed:
+            raise Forbidden(f"This action needs the {role} role.")
+        return next_middleware(app)
+
+    return middleware
+
+
+def requires_operator(
+    service_key: Callable[[], str],
+) -> Callable[[APIGatewayRestResolver, NextMiddleware], Response]:
+    """Route middleware: the X-Service-Key header must equal the configured key (constant time)."""
+
+    def middleware(app: APIGatewayRestResolver, next_middleware: NextMiddleware) -> Response:
+        presented = app.current_event.headers.get("x-service-key") or app.current_event.headers.get(
+            "X-Service-Key", ""
+        )
+        if not presented or not hmac.compare_digest(presented.encode(), service_key().encode()):
+            raise Unauthorized("A valid X-Service-Key is required.")
+        return next_middleware(app)
+
+    return middleware

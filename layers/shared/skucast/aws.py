@@ -1,0 +1,36 @@
+"""Cached AWS clients, created on first use (never at import time).
+
+Nothing above the repositories calls these. Locally, AWS_ENDPOINT_URL (set by the local stack)
+points every client at the emulator; on AWS it is unset.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+_CONFIG = Config(
+    retries={"mode": "standard", "max_attempts": 4},
+    s3={"addressing_style": "path"},
+    connect_timeout=5,
+    read_timeout=30,
+)
+
+
+@lru_cache(maxsize=None)
+def client(service: str) -> Any:
+    return boto3.session.Session().client(service, config=_CONFIG)  # type: ignore[call-overload]
+
+
+@lru_cache(maxsize=None)
+def table(name: str) -> Any:
+    return boto3.session.Session().resource("dynamodb", config=_CONFIG).Table(name)
+
+
+def reset_clients() -> None:
+    """Forget cached clients (tests that switch endpoints between cases)."""
+    client.cache_clear()
+    table.cache_clear()

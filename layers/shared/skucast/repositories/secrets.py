@@ -1,0 +1,10 @@
+"""Secrets Manager reads, cached per warm container (the values are platform-wide, not per tenant)."""
+
+from __future__ import annotations
+
+from aws_lambda_powertools.utilities import parameters
+
+
+def secret_string(secret_id: str, max_age: int) -> str:
+    value = parameters.get_secret(secret_id, max_age=max_age)
+    return value if isinstance(value, str) else value.decode()

@@ -1,0 +1,36 @@
+"""Platform-wide work lists on the sparse gsi1 index (read by scheduled functions only)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from boto3.dynamodb.conditions import Key
+
+from skucast.aws import table
+from skucast.repositories.keys import ACTIVE_RUNS, SCHEDULES
+
+
+def _due(table_name: str, partition: str, now: datetime) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = []
+    kwargs: dict[str, Any] = {
+        "IndexName": "gsi1",
+        "KeyConditionExpression": Key("gsi1pk").eq(partition)
+        & Key("gsi1sk").lte(now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")),
+    }
+    while True:
+        page = table(table_name).query(**kwargs)
+        items.extend(page.get("Items", []))
+        if "LastEvaluatedKey" not in page:
+            return items
+        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+def due_schedules(table_name: str, now: datetime) -> list[dict[str, Any]]:
+    """Schedules whose next firing time (gsi1sk) has passed."""
+    return _due(table_name, SCHEDULES, now)
+
+
+def stalled_runs(table_name: str, now: datetime) -> list[dict[str, Any]]:
+    """Active runs whose progress deadline (gsi1sk) has passed."""
+    return _due(table_name, ACTIVE_RUNS, now)

@@ -1,0 +1,69 @@
+"""Settings: read once from the environment (template.yaml's Globals set them on every function).
+
+Domain code never reads os.environ; handlers and services take a `Settings`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from functools import lru_cache
+
+from pydantic import Field, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ENV_PREFIX = "SKUCAST_"
+
+
+class ConfigurationError(RuntimeError):
+    """The environment does not describe a usable deployment (one line, names the variable)."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", frozen=True)
+
+    stage: str
+    table_name: str
+    data_bucket: str
+    plan_queue_url: str
+    forecast_queue_url: str
+    signing_keys_secret_id: str
+    service_key_secret_id: str
+    usage_plan_prefix: str
+    token_issuer: str
+    token_audience: str = "skucast-api"
+    event_bus_name: str = "default"
+
+    access_token_ttl_seconds: int = Field(default=900, ge=60, le=3600)
+    refresh_token_ttl_seconds: int = Field(default=30 * 24 * 3600, ge=3600)
+    secret_cache_seconds: int = Field(default=300, ge=0)
+    max_request_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+    max_upload_bytes: int = Field(default=512 * 1024 * 1024, ge=1024)
+
+
+def required_variables() -> list[str]:
+    """The environment variables a deployment must set (the fields without a default)."""
+    return sorted(
+        f"{ENV_PREFIX}{name.upper()}" for name, field in Settings.model_fields.items() if field.is_required()
+    )
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    env = os.environ if environ is None else environ
+    missing = [name for name in required_variables() if not env.get(name)]
+    if missing:
+        raise ConfigurationError(f"missing environment variable(s): {', '.join(missing)}")
+    values = {
+        key[len(ENV_PREFIX) :].lower(): value for key, value in env.items() if key.startswith(ENV_PREFIX)
+    }
+    try:
+        return Settings(**values)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        name = f"{ENV_PREFIX}{str(first['loc'][0]).upper()}" if first["loc"] else "environment"
+        raise ConfigurationError(f"invalid environment variable {name}: {first['msg']}") from None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return load_settings()

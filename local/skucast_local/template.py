@@ -1,0 +1,226 @@
+"""Reads template.yaml: the one description of what exists, for AWS and for the local stack alike.
+
+Only what the local stack needs is modelled: functions with their events, the API's routes and
+authorizer, queues, the table, the bucket, secrets, usage plans and gateway responses.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+class TemplateError(Exception):
+    """template.yaml cannot be used (one line, names the problem)."""
+
+
+class _CfnLoader(yaml.SafeLoader):
+    """YAML loader that keeps CloudFormation short-form tags (!Ref, !GetAtt, !Sub, ...)."""
+
+
+def _construct_tag(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> dict[str, Any]:
+    name = "Ref" if suffix == "Ref" else f"Fn::{suffix}"
+    value: Any
+    if isinstance(node, yaml.ScalarNode):
+        value = loader.construct_scalar(node)
+        if suffix == "GetAtt" and isinstance(value, str):
+            value = value.split(".", 1)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
+    return {name: value}
+
+
+_CfnLoader.add_multi_constructor("!", _construct_tag)
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    path: str
+    function: str
+    authorizer: str | None  # None = public
+    api_key_required: bool
+
+    @property
+    def pattern(self) -> re.Pattern[str]:
+        regex = re.sub(r"\\\{([A-Za-z0-9_]+)\\\+\\\}", r"(?P<\1>.+)", re.escape(self.path))
+        regex = re.sub(r"\\\{([A-Za-z0-9_]+)\\\}", r"(?P<\1>[^/]+)", regex)
+        return re.compile(f"^{regex}$")
+
+
+@dataclass(frozen=True)
+class SqsSubscription:
+    function: str
+    queue: str  # logical id
+    batch_size: int
+    report_batch_item_failures: bool
+
+
+@dataclass(frozen=True)
+class S3Notification:
+    function: str
+    bucket: str  # logical id
+    events: tuple[str, ...]
+    prefix: str
+    suffix: str
+
+
+@dataclass(frozen=True)
+class Schedule:
+    name: str  # "<Function>.<Event>"
+    function: str
+    expression: str
+    input: Any
+
+
+@dataclass
+class Function:
+    logical_id: str
+    code_uri: str
+    handler: str
+    timeout: int
+    memory: int
+    environment: dict[str, Any]
+    retries: int  # asynchronous invocations (S3, EventBridge)
+    dead_letter_queue: str | None  # logical id of the async DLQ
+
+
+@dataclass
+class Template:
+    root: Path
+    raw: dict[str, Any]
+    functions: dict[str, Function] = field(default_factory=dict)
+    routes: list[Route] = field(default_factory=list)
+    sqs: list[SqsSubscription] = field(default_factory=list)
+    s3: list[S3Notification] = field(default_factory=list)
+    schedules: list[Schedule] = field(default_factory=list)
+    default_authorizer: str | None = None
+
+    def resources(self, type_: str) -> dict[str, dict[str, Any]]:
+        return {k: v for k, v in self.raw["Resources"].items() if v.get("Type") == type_}
+
+
+def load(path: Path) -> Template:
+    try:
+        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_CfnLoader)  # noqa: S506 (SafeLoader subclass)
+    except FileNotFoundError:
+        raise TemplateError(f"{path}: file not found") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise TemplateError(f"{path.name}: invalid YAML{where}: {problem}") from None
+    if not isinstance(raw, dict) or not isinstance(raw.get("Resources"), dict) or not raw["Resources"]:
+        raise TemplateError(f"{path.name}: no Resources section")
+    template = Template(root=path.parent, raw=raw)
+    try:
+        _read_functions(template)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise TemplateError(f"{path.name}: {exc}") from None
+    return template
+
+
+def _globals(raw: dict[str, Any]) -> dict[str, Any]:
+    return (raw.get("Globals") or {}).get("Function") or {}
+
+
+def _read_functions(t: Template) -> None:
+    g = _globals(t.raw)
+    api_auth = _api_auth(t)
+    for logical_id, res in t.resources("AWS::Serverless::Function").items():
+        props = res.get("Properties") or {}
+        for required in ("CodeUri", "Handler"):
+            if required not in props and required not in g:
+                raise ValueError(f"function {logical_id} has no {required}")
+        env = dict(((g.get("Environment") or {}).get("Variables")) or {})
+        env.update(((props.get("Environment") or {}).get("Variables")) or {})
+        dlq = (props.get("DeadLetterQueue") or {}).get("TargetArn")
+        t.functions[logical_id] = Function(
+            logical_id=logical_id,
+            code_uri=str(props.get("CodeUri", g.get("CodeUri"))),
+            handler=str(props.get("Handler", g.get("Handler"))),
+            timeout=int(props.get("Timeout", g.get("Timeout", 3))),
+            memory=int(props.get("MemorySize", g.get("MemorySize", 128))),
+            environment=env,
+            retries=int((props.get("EventInvokeConfig") or {}).get("MaximumRetryAttempts", 2)),
+            dead_letter_queue=_logical_of(dlq) if dlq else None,
+        )
+        for event_name, event in (props.get("Events") or {}).items():
+            _read_event(t, logical_id, event_name, event, api_auth)
+
+
+def _api_auth(t: Template) -> dict[str, Any]:
+    apis = t.resources("AWS::Serverless::Api")
+    if len(apis) > 1:
+        raise ValueError("the local stack serves one AWS::Serverless::Api")
+    for api in apis.values():
+        auth = (api.get("Properties") or {}).get("Auth") or {}
+        t.default_authorizer = auth.get("DefaultAuthorizer")
+        return auth
+    return {}
+
+
+def _read_event(t: Template, fn: str, name: str, event: dict[str, Any], api_auth: dict[str, Any]) -> None:
+    kind, props = event.get("Type"), event.get("Properties") or {}
+    if kind == "Api":
+        auth = props.get("Auth") or {}
+        authorizer = auth.get("Authorizer", api_auth.get("DefaultAuthorizer"))
+        t.routes.append(
+            Route(
+                method=str(props["Method"]).upper(),
+                path=str(props["Path"]),
+                function=fn,
+                authorizer=None if authorizer in (None, "NONE") else str(authorizer),
+                api_key_required=bool(auth.get("ApiKeyRequired", api_auth.get("ApiKeyRequired", False))),
+            )
+        )
+    elif kind == "SQS":
+        t.sqs.append(
+            SqsSubscription(
+                function=fn,
+                queue=_logical_of(props["Queue"]),
+                batch_size=int(props.get("BatchSize", 10)),
+                report_batch_item_failures="ReportBatchItemFailures" in (props.get("FunctionResponseTypes") or []),
+            )
+        )
+    elif kind == "S3":
+        rules = (((props.get("Filter") or {}).get("S3Key") or {}).get("Rules")) or []
+        by_name = {r["Name"].lower(): r["Value"] for r in rules}
+        events = props["Events"]
+        t.s3.append(
+            S3Notification(
+                function=fn,
+                bucket=_logical_of(props["Bucket"]),
+                events=tuple(events if isinstance(events, list) else [events]),
+                prefix=by_name.get("prefix", ""),
+                suffix=by_name.get("suffix", ""),
+            )
+        )
+    elif kind == "Schedule":
+        raw_input = props.get("Input")
+        t.schedules.append(
+            Schedule(
+                name=f"{fn}.{name}",
+                function=fn,
+                expression=str(props["Schedule"]),
+                input=yaml.safe_load(raw_input) if isinstance(raw_input, str) else raw_input,
+            )
+        )
+    else:
+        raise ValueError(f"event {fn}.{name}: type {kind!r} is not served by the local stack")
+
+
+def _logical_of(value: Any) -> str:
+    """The logical id behind !Ref X / !GetAtt X.Arn."""
+    if isinstance(value, dict):
+        if "Ref" in value:
+            return str(value["Ref"])
+        if "Fn::GetAtt" in value:
+            return str(value["Fn::GetAtt"][0])
+    raise ValueError(f"expected !Ref or !GetAtt of a resource, got {value!r}")
