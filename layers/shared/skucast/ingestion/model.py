@@ -1,0 +1,139 @@
+"""Value types of the ingestion domain: limits in, report and accepted points out.
+
+Row numbers (`RowError.row`) follow what a spreadsheet shows for a file: the header is row 1, the
+first data row is row 2, and every record counts (blank lines included), so for ordinary files it is
+the line number an editor shows. A quoted value spanning lines is one row. For JSON records the row
+is the 1-based position in the `records` array. File-level problems carry `row=None`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+import numpy as np
+
+
+class IngestStatus(StrEnum):
+    SUCCEEDED = "SUCCEEDED"
+    PARTIAL = "PARTIAL"
+    REJECTED = "REJECTED"
+
+
+class Aggregate(StrEnum):
+    REJECT = "reject"
+    SUM = "sum"
+
+
+@dataclass(frozen=True)
+class IngestLimits:
+    """Everything configurable; the service builds it from settings (the domain reads no env)."""
+
+    max_raw_bytes: int = 100 * 1024 * 1024
+    max_decompressed_bytes: int = 512 * 1024 * 1024
+    # Bounds the memory of the accepted points (about 20 bytes a row) whatever the file size.
+    max_rows: int = 5_000_000
+    max_records: int = 10_000
+    # One CSV line (and the header) must fit in one reader block.
+    max_line_bytes: int = 1024 * 1024
+    max_rejected_share: float = 0.10
+    # "today + 1" tolerates tenants ahead of UTC (UTC+14) reporting their own today.
+    max_future_days: int = 1
+    min_date: dt.date = dt.date(1900, 1, 1)
+    max_sku_length: int = 128
+    max_errors: int = 100
+
+
+@dataclass(frozen=True)
+class RowError:
+    row: int | None
+    column: str | None
+    code: str
+    message: str
+
+    def as_dict(self) -> dict[str, object]:
+        return {"row": self.row, "column": self.column, "code": self.code, "message": self.message}
+
+
+@dataclass(frozen=True)
+class SkuPoints:
+    """One SKU's accepted points: dates ascending and unique, `datetime64[D]`; quantities float64."""
+
+    dates: np.ndarray
+    quantities: np.ndarray
+
+    def to_dict(self) -> dict[dt.date, float]:
+        return dict(zip(self.dates.astype(object), self.quantities.tolist(), strict=True))
+
+
+class AcceptedPoints(Mapping[str, SkuPoints]):
+    """Columnar store of every accepted point, sorted by (sku, date): one array per column plus
+    offsets, so 1,000,000 points cost ~12 bytes each instead of a dict entry each. Lookups return
+    views, not copies."""
+
+    def __init__(self, skus: list[str], offsets: np.ndarray, dates: np.ndarray, quantities: np.ndarray):
+        self._skus = skus
+        self._index = {sku: i for i, sku in enumerate(skus)}
+        self._offsets = offsets
+        self.dates = dates
+        self.quantities = quantities
+
+    @classmethod
+    def empty(cls) -> AcceptedPoints:
+        return cls([], np.zeros(1, np.int64), np.empty(0, "datetime64[D]"), np.empty(0, np.float64))
+
+    def __getitem__(self, sku: str) -> SkuPoints:
+        i = self._index[sku]
+        lo, hi = int(self._offsets[i]), int(self._offsets[i + 1])
+        return SkuPoints(self.dates[lo:hi], self.quantities[lo:hi])
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._skus)
+
+    def __len__(self) -> int:
+        return len(self._skus)
+
+    def to_dict(self) -> dict[str, dict[dt.date, float]]:
+        return {sku: self[sku].to_dict() for sku in self._skus}
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    status: IngestStatus
+    rows_total: int = 0
+    rows_accepted: int = 0
+    # Rows that failed validation. When the file is REJECTED nothing is written, so
+    # rows_accepted is 0 and rows_total - rows_rejected valid rows were discarded with it.
+    rows_rejected: int = 0
+    errors: list[RowError] = field(default_factory=list)
+    points: AcceptedPoints = field(default_factory=AcceptedPoints.empty)
+
+    @property
+    def skus_touched(self) -> int:
+        return len(self.points)
+
+    def report(self) -> dict[str, object]:
+        """The upload report fields of the HTTP contract."""
+        return {
+            "status": self.status.value,
+            "rows_total": self.rows_total,
+            "rows_accepted": self.rows_accepted,
+            "rows_rejected": self.rows_rejected,
+            "skus_touched": self.skus_touched,
+            "errors": [e.as_dict() for e in self.errors],
+        }
+
+
+class StructuralError(Exception):
+    """The file as a whole is unusable: REJECTED, nothing written."""
+
+    def __init__(self, code: str, message: str, row: int | None = None):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.row = row
+
+    def to_result(self) -> IngestResult:
+        return IngestResult(IngestStatus.REJECTED, errors=[RowError(self.row, None, self.code, self.message)])

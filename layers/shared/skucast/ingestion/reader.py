@@ -1,0 +1,438 @@
+"""Streaming readers: a binary stream in, batches of (sku, date, quantity) Arrow arrays out.
+
+The format is decided by content, never by name: `PAR1` is Parquet, `1f 8b` is gzip (its content
+must then be CSV), anything else is CSV. CSV columns are read as strings so that a bad value
+becomes a row error in the validator rather than a reader crash; Parquet keeps its types, which
+are checked here. Everything unusable about the file as a whole raises `StructuralError`.
+
+Memory stays bounded by the block size: the stream is read in blocks of `max_line_bytes`, gzip
+is inflated a block at a time, and the byte counters below stop a gzip bomb or an oversized
+stream as soon as it crosses its limit.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import re
+import shutil
+import tempfile
+import zlib
+from array import array
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import IO, Any, Protocol
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from skucast.ingestion.model import IngestLimits, StructuralError
+
+FIELDS = ("sku", "date", "quantity")
+ALIASES = {
+    "sku": "sku",
+    "unique_id": "sku",
+    "date": "date",
+    "ds": "date",
+    "quantity": "quantity",
+    "y": "quantity",
+}
+
+_PARQUET_MAGIC = b"PAR1"
+_GZIP_MAGIC = b"\x1f\x8b"
+_ZIP_MAGIC = b"PK\x03\x04"
+_UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
+_UTF8_BOM = b"\xef\xbb\xbf"
+_PARQUET_BATCH_ROWS = 65_536
+_SPOOL_IN_MEMORY = 8 * 1024 * 1024
+_DATE_LIKE = re.compile(r"^\s*\d{4}-\d{1,2}-\d{1,2}\s*$")
+
+
+class Readable(Protocol):
+    def read(self, size: int = ..., /) -> bytes | None: ...
+
+
+@dataclass(frozen=True)
+class RawBatch:
+    """Columns of one block. `sku` is a string array; `date` string or date32; `quantity` string
+    or float64. `blank` marks CSV rows whose every cell is empty (ignored, not counted)."""
+
+    sku: pa.Array
+    date: pa.Array
+    quantity: pa.Array
+    blank: np.ndarray | None = None
+
+    def __len__(self) -> int:
+        return len(self.sku)
+
+
+class _CountingReader(io.RawIOBase):
+    """Passes reads through and raises once more than `limit` bytes came out."""
+
+    def __init__(self, inner: Readable, limit: int, code: str, message: str):
+        self._inner = inner
+        self._limit = limit
+        self._error = (code, message)
+        self.count = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        # One byte beyond the limit is enough to know it is crossed; never ask for more.
+        want = min(len(buffer), self._limit - self.count + 1)
+        data = self._inner.read(want) or b""
+        n = len(data)
+        buffer[:n] = data
+        self.count += n
+        if self.count > self._limit:
+            raise StructuralError(*self._error)
+        return n
+
+
+class _Prefixed(io.RawIOBase):
+    """Replays bytes already read (for sniffing) before the rest of the stream."""
+
+    def __init__(self, prefix: bytes, rest: Readable):
+        self._prefix = memoryview(prefix)
+        self._rest = rest
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        if self._prefix:
+            n = min(len(buffer), len(self._prefix))
+            buffer[:n] = self._prefix[:n]
+            self._prefix = self._prefix[n:]
+            return n
+        data = self._rest.read(len(buffer)) or b""
+        buffer[: len(data)] = data
+        return len(data)
+
+
+def _read_up_to(stream: Readable, n: int) -> bytes:
+    chunks: list[bytes] = []
+    got = 0
+    while got < n:
+        chunk = stream.read(n - got) or b""
+        if not chunk:
+            break
+        chunks.append(chunk)
+        got += len(chunk)
+    return b"".join(chunks)
+
+
+def resolve_columns(names: list[str]) -> dict[str, str]:
+    """Map each required field to the file's column name; raise on any structural problem.
+
+    Names match case-insensitively after trimming spaces. Extra columns are rejected (not
+    ignored) so that a shifted or mislabelled export is never half-read."""
+    normalised = [name.strip().lower() for name in names]
+    if len(names) == 1 and any(sep in names[0] for sep in ";\t|"):
+        raise StructuralError(
+            "unsupported_delimiter", "the header has a single column: use ',' as the delimiter", row=1
+        )
+    found: dict[str, str] = {}
+    extra: list[str] = []
+    for name, norm in zip(names, normalised, strict=True):
+        field = ALIASES.get(norm)
+        if field is None:
+            extra.append(name)
+        elif field in found:
+            raise StructuralError(
+                "duplicate_columns", f"columns {found[field]!r} and {name!r} both give {field!r}", row=1
+            )
+        else:
+            found[field] = name
+    missing = [f for f in FIELDS if f not in found]
+    if missing and any(_DATE_LIKE.match(name) for name in names):
+        raise StructuralError(
+            "missing_header", "the first row is data: add the header sku,date,quantity", row=1
+        )
+    if missing:
+        raise StructuralError("missing_columns", f"missing required columns: {', '.join(missing)}", row=1)
+    if extra:
+        shown = ", ".join(repr(_excerpt(e)) for e in extra[:5])
+        more = f" and {len(extra) - 5} more" if len(extra) > 5 else ""
+        raise StructuralError("extra_columns", f"unexpected columns: {shown}{more}", row=1)
+    return found
+
+
+def _excerpt(value: str, width: int = 40) -> str:
+    return value if len(value) <= width else value[: width - 1] + "…"
+
+
+class Source:
+    """What the validator consumes: batches, the row number of the first data row, and (CSV
+    only) the record numbers pyarrow skipped because of a wrong field count."""
+
+    first_row = 1
+
+    def __init__(self) -> None:
+        self.skipped = array("q")  # record numbers not yielded as rows (for row numbering)
+        self.bad_rows = array("q")  # the subset that are errors (wrong field count)
+        self.bad_counts = array("q")  # their field counts, for the message
+
+    def batches(self) -> Iterator[RawBatch]:
+        raise NotImplementedError
+
+
+def open_source(stream: IO[bytes], limits: IngestLimits) -> Source:
+    start = stream.tell() if _seekable(stream) else None
+    raw = _CountingReader(
+        stream,
+        limits.max_raw_bytes,
+        "file_too_large",
+        f"the file is larger than {limits.max_raw_bytes} bytes",
+    )
+    head = _read_up_to(raw, 4)
+    if not head:
+        raise StructuralError("empty_file", "the file is empty")
+    if head == _PARQUET_MAGIC:
+        return _ParquetSource(_seekable_copy(stream, start, head, raw, limits), limits)
+    content: Readable = _Prefixed(head, raw)
+    if head.startswith(_GZIP_MAGIC):
+        content = _CountingReader(
+            _SafeGzip(_Prefixed(head, raw)),
+            limits.max_decompressed_bytes,
+            "decompressed_too_large",
+            f"the file inflates to more than {limits.max_decompressed_bytes} bytes",
+        )
+    return _CsvSource(content, limits)
+
+
+def _seekable(stream: IO[bytes]) -> bool:
+    try:
+        return bool(stream.seekable())
+    except (AttributeError, OSError, ValueError):
+        return False
+
+
+def _seekable_copy(
+    stream: IO[bytes], start: int | None, head: bytes, raw: _CountingReader, limits: IngestLimits
+) -> IO[bytes]:
+    """Parquet needs random access (its footer is at the end): use the stream if it can seek,
+    else spool it (memory first, then a temp file)."""
+    if start is not None:
+        size = stream.seek(0, io.SEEK_END) - start
+        if size > limits.max_raw_bytes:
+            raise StructuralError("file_too_large", f"the file is larger than {limits.max_raw_bytes} bytes")
+        stream.seek(start)
+        return stream
+    spool = tempfile.SpooledTemporaryFile(max_size=_SPOOL_IN_MEMORY)  # noqa: SIM115 - owned by the source
+    spool.write(head)
+    shutil.copyfileobj(raw, spool, 1024 * 1024)
+    spool.seek(0)
+    return spool
+
+
+class _CsvSource(Source):
+    first_row = 2  # the header is row 1
+
+    def __init__(self, content: Readable, limits: IngestLimits):
+        super().__init__()
+        self._limits = limits
+        prefix = self._read_header_block(content, limits.max_line_bytes)
+        self._names = self._check_header(prefix)
+        self._columns = resolve_columns(self._names)
+        self._stream = _Prefixed(prefix, content)
+
+    @staticmethod
+    def _read_header_block(content: Readable, max_line: int) -> bytes:
+        """Read until the end of the header line (or EOF), in chunks, at most `max_line` bytes."""
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            chunk = content.read(64 * 1024) or b""
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+            if b"\n" in chunk or b"\r" in chunk:
+                break
+            if size > max_line:
+                raise StructuralError("line_too_long", f"the header is longer than {max_line} bytes", row=1)
+        return b"".join(chunks)
+
+    @staticmethod
+    def _check_header(prefix: bytes) -> list[str]:
+        if not prefix:
+            raise StructuralError("empty_file", "the file is empty")
+        if prefix.startswith(_UTF16_BOMS):
+            raise StructuralError("not_utf8", "the file is UTF-16: save it as UTF-8 CSV")
+        if prefix.startswith(_ZIP_MAGIC):
+            raise StructuralError("unsupported_format", "this looks like an Excel/ZIP file: export it as CSV")
+        if prefix.startswith(_PARQUET_MAGIC):
+            raise StructuralError("unsupported_format", "gzip-compressed Parquet is not supported")
+        line = re.split(rb"[\r\n]", prefix.removeprefix(_UTF8_BOM), maxsplit=1)[0]
+        if b"\x00" in line:
+            raise StructuralError("binary_content", "the file is binary, not a CSV text file", row=1)
+        try:
+            text = line.decode("utf-8")
+        except UnicodeDecodeError:
+            raise StructuralError("not_utf8", "the header is not valid UTF-8", row=1) from None
+        if not text.strip():
+            raise StructuralError(
+                "missing_header", "the first line is empty: expected sku,date,quantity", row=1
+            )
+        return next(csv.reader([text]))
+
+    def batches(self) -> Iterator[RawBatch]:
+        try:
+            reader = pacsv.open_csv(
+                self._stream,
+                read_options=pacsv.ReadOptions(use_threads=False, block_size=self._limits.max_line_bytes),
+                # newlines_in_values: a quoted value spanning lines must stay one row whatever the
+                # block boundaries. use_threads=False: pyarrow then reports skipped row numbers.
+                parse_options=pacsv.ParseOptions(
+                    newlines_in_values=True,
+                    ignore_empty_lines=False,
+                    invalid_row_handler=self._on_invalid_row,
+                ),
+                convert_options=pacsv.ConvertOptions(column_types=dict.fromkeys(self._names, pa.string())),
+            )
+            if reader.schema.names != self._names:
+                raise StructuralError("unreadable_file", "the header could not be read consistently", row=1)
+            for record_batch in reader:
+                yield self._to_raw(record_batch)
+        except pa.ArrowInvalid as exc:
+            raise _csv_error(exc) from None
+
+    def _to_raw(self, batch: pa.RecordBatch) -> RawBatch:
+        sku = batch.column(self._columns["sku"])
+        date = batch.column(self._columns["date"])
+        quantity = batch.column(self._columns["quantity"])
+        # Blank lines (and spreadsheet rows of empty cells) are not data: skip them, count them not.
+        blank = (_byte_lengths(sku) == 0) & (_byte_lengths(date) == 0) & (_byte_lengths(quantity) == 0)
+        return RawBatch(sku, date, quantity, blank if blank.any() else None)
+
+    def _on_invalid_row(self, row: Any) -> str:
+        number = row.number if row.number is not None else -1
+        self.skipped.append(number)
+        if row.text.strip(" ,\t\r\n"):
+            self.bad_rows.append(number)
+            self.bad_counts.append(row.actual_columns)
+        return "skip"
+
+
+def _byte_lengths(values: pa.Array) -> np.ndarray:
+    return np.asarray(pc.fill_null(pc.binary_length(values), 0))
+
+
+class _SafeGzip(io.RawIOBase):
+    """Inflates a bounded amount per read; turns a corrupt or truncated stream into a rejection."""
+
+    def __init__(self, compressed: io.RawIOBase):
+        self._gzip = gzip.GzipFile(fileobj=compressed, mode="rb")
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        try:
+            data = self._gzip.read(len(buffer))
+        except (OSError, EOFError, zlib.error):
+            raise StructuralError("corrupt_compression", "the gzip data is corrupt or truncated") from None
+        buffer[: len(data)] = data
+        return len(data)
+
+
+def _csv_error(exc: Exception) -> StructuralError:
+    text = str(exc)
+    if "straddling" in text:
+        return StructuralError("line_too_long", "a line is longer than the maximum line length")
+    if "UTF8" in text:
+        return StructuralError("not_utf8", "the file is not valid UTF-8 (save it as UTF-8 CSV)")
+    return StructuralError("unreadable_file", "the CSV could not be parsed")
+
+
+class _ParquetSource(Source):
+    def __init__(self, stream: IO[bytes], limits: IngestLimits):
+        super().__init__()
+        try:
+            self._file = pq.ParquetFile(stream)
+            schema = self._file.schema_arrow
+            metadata = self._file.metadata
+            inflated = sum(metadata.row_group(i).total_byte_size for i in range(metadata.num_row_groups))
+        except (pa.ArrowException, OSError, ValueError, EOFError):
+            raise StructuralError("invalid_parquet", "the Parquet file is corrupt or truncated") from None
+        if inflated > limits.max_decompressed_bytes:
+            raise StructuralError(
+                "decompressed_too_large",
+                f"the file inflates to more than {limits.max_decompressed_bytes} bytes",
+            )
+        if metadata.num_rows > limits.max_rows:
+            raise StructuralError("too_many_rows", f"the file has more than {limits.max_rows} rows")
+        self._columns = resolve_columns(list(schema.names))
+        self._types = {f: schema.field(self._columns[f]).type for f in FIELDS}
+        _check_parquet_types(self._types)
+
+    def batches(self) -> Iterator[RawBatch]:
+        names = [self._columns[f] for f in FIELDS]
+        try:
+            for batch in self._file.iter_batches(batch_size=_PARQUET_BATCH_ROWS, columns=names):
+                yield RawBatch(
+                    _parquet_sku(batch.column(0)),
+                    _parquet_date(batch.column(1)),
+                    _parquet_quantity(batch.column(2)),
+                )
+        except (pa.ArrowException, OSError, ValueError, EOFError):
+            raise StructuralError("invalid_parquet", "the Parquet file is corrupt or truncated") from None
+
+
+def _value_type(t: pa.DataType) -> pa.DataType:
+    return t.value_type if pa.types.is_dictionary(t) else t
+
+
+def _is_text(t: pa.DataType) -> bool:
+    t = _value_type(t)
+    return bool(pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_string_view(t))
+
+
+def _check_parquet_types(types: dict[str, pa.DataType]) -> None:
+    ok = {
+        "sku": _is_text(types["sku"]),
+        "date": _is_text(types["date"])
+        or pa.types.is_date(types["date"])
+        or pa.types.is_timestamp(types["date"]),
+        "quantity": _is_text(types["quantity"])
+        or pa.types.is_integer(types["quantity"])
+        or pa.types.is_floating(types["quantity"])
+        or pa.types.is_decimal(types["quantity"]),
+    }
+    for field, good in ok.items():
+        if not good:
+            raise StructuralError(
+                "wrong_column_type", f"column {field!r} has unsupported type {types[field]}"
+            )
+
+
+def _parquet_sku(values: pa.Array) -> pa.Array:
+    return pc.cast(values, pa.string())
+
+
+def _parquet_date(values: pa.Array) -> pa.Array:
+    t = values.type
+    if _is_text(t):
+        return pc.cast(values, pa.string())
+    if pa.types.is_timestamp(t):
+        if t.tz is not None:
+            values = pc.local_timestamp(values)
+        days = pc.cast(values, pa.date32())
+        midnight = pc.equal(pc.cast(days, values.type), values)
+        if pc.all(pc.or_kleene(midnight, pc.is_null(values))).as_py():
+            return days
+        # A time of day is not a daily date: keep the text so the row is reported as invalid.
+        return pc.if_else(midnight, pc.cast(days, pa.string()), pc.cast(values, pa.string()))
+    return pc.cast(values, pa.date32())
+
+
+def _parquet_quantity(values: pa.Array) -> pa.Array:
+    if _is_text(values.type):
+        return pc.cast(values, pa.string())
+    return pc.cast(values, pa.float64(), safe=False)

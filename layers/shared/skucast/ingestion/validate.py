@@ -1,0 +1,499 @@
+"""Validation of demand rows, and the two doors into it: files and JSON records.
+
+Both doors end in the same `_Collector`: each block is checked column by column with Arrow/numpy
+kernels (SKUs and dates on their per-block dictionary of distinct values, which is small), the
+accepted points are appended to flat arrays, and duplicates are settled once at the end with one
+sort. No Python loop runs per row on the happy path; loops only format the first errors kept.
+
+Decisions (see also model.py for row numbering):
+- Cells are trimmed of surrounding whitespace before they are checked.
+- A row whose every cell is empty (blank line, `,,`) is ignored and not counted.
+- Header only, or `records: []`: SUCCEEDED with zero rows (a valid, empty upload).
+- Dates are ISO `YYYY-MM-DD` only; accepted from `limits.min_date` (1900-01-01) to
+  `today + limits.max_future_days` (1) inclusive.
+- SKUs: at most `max_sku_length` characters, no control or bidi-override characters, and no
+  leading `= + - @`: such codes are formula-injection payloads when a CSV export is opened in a
+  spreadsheet, so they never enter (exports still neutralise on their side).
+- aggregate "reject": every row of a duplicated (sku, date) is rejected, since we cannot tell which
+  one is right. aggregate "sum": they are summed (a non-finite sum rejects the group).
+- More than `max_rejected_share` (10%) of rows rejected → REJECTED, nothing written.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from typing import IO, Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from skucast.ingestion.model import (
+    AcceptedPoints,
+    Aggregate,
+    IngestLimits,
+    IngestResult,
+    IngestStatus,
+    RowError,
+    StructuralError,
+)
+from skucast.ingestion.reader import ALIASES, FIELDS, RawBatch, Source, open_source
+
+# Row-level problem codes; the int8 value is what the per-row code arrays hold (0 = fine).
+OK, MISSING, SKU_TOO_LONG, SKU_CONTROL, SKU_FORMULA = 0, 1, 2, 3, 4
+DATE_INVALID, DATE_TOO_OLD, DATE_FUTURE = 5, 6, 7
+QTY_NOT_NUMBER, QTY_NOT_FINITE, QTY_NEGATIVE = 8, 9, 10
+CODE_NAMES = {
+    MISSING: "missing_value",
+    SKU_TOO_LONG: "sku_too_long",
+    SKU_CONTROL: "sku_control_character",
+    SKU_FORMULA: "sku_formula",
+    DATE_INVALID: "date_invalid",
+    DATE_TOO_OLD: "date_too_old",
+    DATE_FUTURE: "date_in_future",
+    QTY_NOT_NUMBER: "quantity_not_number",
+    QTY_NOT_FINITE: "quantity_not_finite",
+    QTY_NEGATIVE: "quantity_negative",
+}
+DUPLICATE_ROW = "duplicate_row"
+WRONG_FIELD_COUNT = "wrong_field_count"
+TOO_MANY_REJECTED = "too_many_rejected_rows"
+
+_CONTROL_RE = r"[\x00-\x1f\x7f-\x9f\x{202a}-\x{202e}\x{2066}-\x{2069}]"
+_FORMULA_RE = r"^[=+\-@]"
+_NUMBER_RE = r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$"
+_NON_FINITE_RE = r"^[+-]?(nan|inf|infinity)$"
+_EPOCH = np.datetime64("1970-01-01", "D")
+_DAYS_IN_MONTH = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31], np.int16)
+_DAY_BIAS = 1 << 31  # days since epoch shifted non-negative, to pack (sku, day) in one int64
+
+
+def ingest_file(stream: IO[bytes], *, aggregate: str, limits: IngestLimits, today: dt.date) -> IngestResult:
+    """Read, validate and group a demand file. Never raises for bad content: a file that cannot be
+    used at all comes back REJECTED with a file-level error."""
+    mode = Aggregate(aggregate)
+    try:
+        source = open_source(stream, limits)
+        collector = _Collector(limits, today, source.first_row)
+        for batch in source.batches():
+            collector.add(batch)
+        return collector.finish(mode, source)
+    except StructuralError as exc:
+        return exc.to_result()
+
+
+def ingest_records(
+    records: Sequence[Any], *, aggregate: str, limits: IngestLimits, today: dt.date
+) -> IngestResult:
+    """The `POST /demand` door: same checks, rows numbered by their 1-based position."""
+    mode = Aggregate(aggregate)
+    try:
+        batch = _records_batch(records, limits)
+        collector = _Collector(limits, today, first_row=1)
+        collector.add(batch)
+        return collector.finish(mode, Source())
+    except StructuralError as exc:
+        return exc.to_result()
+
+
+def _records_batch(records: Sequence[Any], limits: IngestLimits) -> RawBatch:
+    if len(records) > limits.max_records:
+        raise StructuralError("too_many_records", f"at most {limits.max_records} records per request")
+    columns: dict[str, list[str | None]] = {f: [] for f in FIELDS}
+    for position, record in enumerate(records, start=1):
+        if not isinstance(record, Mapping):
+            raise StructuralError("invalid_record", f"record {position} is not an object", row=position)
+        found: dict[str, Any] = {}
+        for key, value in record.items():
+            field = ALIASES.get(str(key).strip().lower())
+            if field is None:
+                raise StructuralError(
+                    "extra_columns", f"record {position} has unknown field {key!r}", row=position
+                )
+            if field in found:
+                raise StructuralError(
+                    "duplicate_columns", f"record {position} gives {field!r} twice", row=position
+                )
+            found[field] = value
+        for field in FIELDS:
+            columns[field].append(_as_text(found.get(field)))
+    return RawBatch(*(pa.array(columns[f], pa.string()) for f in FIELDS))
+
+
+def _as_text(value: Any) -> str | None:
+    """Records go through the same text checks as CSV cells; other JSON types count as missing."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, int | float):
+        try:
+            return repr(value)
+        except ValueError:  # an int too long to print is no quantity anyway
+            return "not a number"
+    return None
+
+
+class _Collector:
+    """Accumulates accepted points and error counts over blocks, then settles duplicates."""
+
+    def __init__(self, limits: IngestLimits, today: dt.date, first_row: int):
+        self._limits = limits
+        self._first_row = first_row
+        self._min_day = int((np.datetime64(limits.min_date, "D") - _EPOCH).astype(np.int64))
+        latest = today + dt.timedelta(days=limits.max_future_days)
+        self._max_day = int((np.datetime64(latest, "D") - _EPOCH).astype(np.int64))
+        self._sku_dicts: list[pa.Array] = []
+        self._dict_size = 0
+        self._sku_idx: list[np.ndarray] = []
+        self._days: list[np.ndarray] = []
+        self._qty: list[np.ndarray] = []
+        self._index: list[np.ndarray] = []
+        self._seen = 0  # data records yielded so far, blank ones included (for numbering)
+        self.rows_total = 0
+        self.rows_rejected = 0
+        # (data index, column position, code, raw value) of the first rejected cells.
+        self._kept: list[tuple[int, int, int, Any]] = []
+
+    def add(self, batch: RawBatch) -> None:
+        sku_local, sku_dict, sku_code = _check_skus(batch.sku, self._limits)
+        days, date_code = _check_dates(batch.date, self._min_day, self._max_day)
+        qty, qty_code = _check_quantities(batch.quantity)
+        bad = (sku_code | date_code | qty_code) != OK
+        counted = np.ones(len(batch), bool) if batch.blank is None else ~batch.blank
+        bad &= counted
+        ok = counted & ~bad
+        self.rows_total += int(counted.sum())
+        self.rows_rejected += int(bad.sum())
+        if self.rows_total > self._limits.max_rows:
+            raise StructuralError("too_many_rows", f"the file has more than {self._limits.max_rows} rows")
+        self._keep_errors(bad, batch, (sku_code, date_code, qty_code))
+        accepted = np.flatnonzero(ok)
+        self._sku_idx.append(sku_local[accepted] + self._dict_size)
+        self._days.append(days[accepted])
+        self._qty.append(qty[accepted])
+        self._index.append(accepted + self._seen)
+        self._sku_dicts.append(sku_dict)
+        self._dict_size += len(sku_dict)
+        self._seen += len(batch)
+
+    def _keep_errors(self, bad: np.ndarray, batch: RawBatch, codes: tuple[np.ndarray, ...]) -> None:
+        room = self._limits.max_errors - len(self._kept)
+        if room <= 0 or not bad.any():
+            return
+        columns = (batch.sku, batch.date, batch.quantity)
+        for i in np.flatnonzero(bad)[:room].tolist():
+            for position, (code, values) in enumerate(zip(codes, columns, strict=True)):
+                if code[i] != OK:
+                    self._kept.append((self._seen + i, position, int(code[i]), values[i].as_py()))
+
+    def finish(self, mode: Aggregate, source: Source) -> IngestResult:
+        numbering = _Numbering(source, self._first_row)
+        errors = [numbering.cell_error(e, self._limits) for e in self._kept]
+        errors += _field_count_errors(source, self._limits.max_errors)
+        self.rows_total += len(source.bad_rows)
+        self.rows_rejected += len(source.bad_rows)
+        key, qty, index = self._sorted_points()
+        key, qty, group_errors, group_rejected = _settle_groups(
+            key, qty, index, mode, numbering, self._limits
+        )
+        errors += group_errors
+        self.rows_rejected += group_rejected
+        errors.sort(key=lambda e: (e.row or 0, _column_order(e.column)))
+        limit = self._limits.max_errors
+        if self.rows_total and self.rows_rejected / self.rows_total > self._limits.max_rejected_share:
+            summary = RowError(
+                None,
+                None,
+                TOO_MANY_REJECTED,
+                f"{self.rows_rejected} of {self.rows_total} rows are invalid, more than "
+                f"{self._limits.max_rejected_share:.0%}: nothing was written",
+            )
+            return IngestResult(
+                IngestStatus.REJECTED, self.rows_total, 0, self.rows_rejected, [summary, *errors[: limit - 1]]
+            )
+        status = IngestStatus.PARTIAL if self.rows_rejected else IngestStatus.SUCCEEDED
+        points = self._points(key, qty)
+        return IngestResult(
+            status,
+            self.rows_total,
+            self.rows_total - self.rows_rejected,
+            self.rows_rejected,
+            errors[:limit],
+            points,
+        )
+
+    def _sorted_points(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Accepted points as one int64 key (global sku id, day), sorted, with their data index."""
+        if not self._sku_dicts or not any(len(a) for a in self._days):
+            self._names = pa.array([], pa.string())
+            return np.empty(0, np.int64), np.empty(0, np.float64), np.empty(0, np.int64)
+        # One dictionary over the per-block dictionaries gives every SKU one global id.
+        unified = pc.dictionary_encode(pa.concat_arrays(self._sku_dicts))
+        self._names = unified.dictionary
+        remap = np.asarray(unified.indices)
+        sku_ids = remap[np.concatenate(self._sku_idx)].astype(np.int64)
+        days = np.concatenate(self._days).astype(np.int64)
+        key = (sku_ids << 32) | (days + _DAY_BIAS)
+        qty = np.concatenate(self._qty)
+        index = np.concatenate(self._index)
+        if len(key) > 1 and not bool(np.all(key[1:] >= key[:-1])):
+            # Stable keeps file order inside a duplicate group, so messages cite the earlier row.
+            order = np.argsort(key, kind="stable")
+            key, qty, index = key[order], qty[order], index[order]
+        return key, qty, index
+
+    def _points(self, key: np.ndarray, qty: np.ndarray) -> AcceptedPoints:
+        if not len(key):
+            return AcceptedPoints.empty()
+        sku_ids = key >> 32
+        starts = np.flatnonzero(np.diff(sku_ids)) + 1
+        offsets = np.concatenate(([0], starts, [len(key)])).astype(np.int64)
+        first_ids = sku_ids[offsets[:-1]]
+        skus = self._names.take(pa.array(first_ids)).to_pylist()
+        dates = ((key & 0xFFFFFFFF) - _DAY_BIAS).astype("datetime64[D]")
+        return AcceptedPoints(skus, offsets, dates, qty)
+
+
+def _column_order(column: str | None) -> int:
+    return FIELDS.index(column) if column in FIELDS else len(FIELDS)
+
+
+class _Numbering:
+    """Maps a data index (position among the records the reader yielded) to the row number the
+    user sees, accounting for the records the CSV reader skipped (wrong field count)."""
+
+    def __init__(self, source: Source, first_row: int):
+        skipped = (
+            np.sort(np.frombuffer(source.skipped, np.int64)) if len(source.skipped) else np.empty(0, np.int64)
+        )
+        # gaps[j] = how many yielded records come before the j-th skipped one.
+        self._gaps = skipped - first_row - np.arange(len(skipped))
+        self._first_row = first_row
+
+    def rows(self, index: np.ndarray) -> np.ndarray:
+        return index + self._first_row + np.searchsorted(self._gaps, index, side="right")
+
+    def row(self, index: int) -> int:
+        return int(self.rows(np.array([index]))[0])
+
+    def cell_error(self, kept: tuple[int, int, int, Any], limits: IngestLimits) -> RowError:
+        index, position, code, value = kept
+        column = FIELDS[position]
+        return RowError(self.row(index), column, CODE_NAMES[code], _message(code, column, value, limits))
+
+
+def _message(code: int, column: str, value: Any, limits: IngestLimits) -> str:
+    shown = _show(value)
+    messages = {
+        MISSING: f"{column} is empty or missing",
+        SKU_TOO_LONG: f"sku is longer than {limits.max_sku_length} characters",
+        SKU_CONTROL: f"sku {shown} contains a control character",
+        SKU_FORMULA: f"sku {shown} starts with = + - or @ (spreadsheet formula)",
+        DATE_INVALID: f"date {shown} is not a valid YYYY-MM-DD date",
+        DATE_TOO_OLD: f"date {shown} is before {limits.min_date.isoformat()}",
+        DATE_FUTURE: f"date {shown} is more than {limits.max_future_days} day(s) in the future",
+        QTY_NOT_NUMBER: f"quantity {shown} is not a number",
+        QTY_NOT_FINITE: f"quantity {shown} is not a finite number",
+        QTY_NEGATIVE: f"quantity {shown} is negative",
+    }
+    return messages[code]
+
+
+def _show(value: Any, width: int = 40) -> str:
+    text = value.isoformat() if isinstance(value, dt.date) else str(value)
+    text = text if len(text) <= width else text[: width - 1] + "…"
+    return repr(text)  # repr escapes control characters so messages stay one clean line
+
+
+def _field_count_errors(source: Source, limit: int) -> list[RowError]:
+    rows = np.frombuffer(source.bad_rows, np.int64)
+    counts = np.frombuffer(source.bad_counts, np.int64)
+    first = np.argsort(rows, kind="stable")[:limit]
+    return [
+        RowError(
+            int(rows[i]), None, WRONG_FIELD_COUNT, f"expected {len(FIELDS)} fields, found {int(counts[i])}"
+        )
+        for i in first.tolist()
+    ]
+
+
+def _settle_groups(
+    key: np.ndarray,
+    qty: np.ndarray,
+    index: np.ndarray,
+    mode: Aggregate,
+    numbering: _Numbering,
+    limits: IngestLimits,
+) -> tuple[np.ndarray, np.ndarray, list[RowError], int]:
+    """Resolve rows sharing (sku, date): reject them all, or sum them. Input is sorted by key."""
+    n = len(key)
+    if n < 2:
+        return key, qty, [], 0
+    new_group = np.empty(n, bool)
+    new_group[0] = True
+    np.not_equal(key[1:], key[:-1], out=new_group[1:])
+    if new_group.all():
+        return key, qty, [], 0
+    starts = np.flatnonzero(new_group)
+    sizes = np.diff(np.append(starts, n))
+    if mode is Aggregate.SUM:
+        sums = np.add.reduceat(qty, starts)
+        flagged = ~np.isfinite(sums)
+        code, why = CODE_NAMES[QTY_NOT_FINITE], "the sum of the rows for this sku and date is not finite"
+    else:
+        flagged = sizes > 1
+        code, why = DUPLICATE_ROW, "another row has the same sku and date"
+    in_flagged = np.repeat(flagged, sizes)
+    errors = _group_errors(in_flagged, starts, index, numbering, limits.max_errors, code, why)
+    rejected = int(in_flagged.sum())
+    if mode is Aggregate.SUM:
+        keep = ~flagged
+        return key[starts][keep], sums[keep] + 0.0, errors, rejected
+    return key[~in_flagged], qty[~in_flagged], errors, rejected
+
+
+def _group_errors(
+    in_flagged: np.ndarray,
+    starts: np.ndarray,
+    index: np.ndarray,
+    numbering: _Numbering,
+    limit: int,
+    code: str,
+    why: str,
+) -> list[RowError]:
+    positions = np.flatnonzero(in_flagged)
+    positions = positions[np.argsort(index[positions], kind="stable")][:limit]
+    errors = []
+    for p in positions.tolist():
+        first = int(starts[np.searchsorted(starts, p, side="right") - 1])
+        other = first + 1 if first == p else first
+        message = f"{why} (row {numbering.row(int(index[other]))})"
+        errors.append(RowError(numbering.row(int(index[p])), None, code, message))
+    return errors
+
+
+# --- column checks: each returns per-row values and an int8 code array -------------------------
+
+
+def _codes_by_row(indices: pa.Array, per_value: np.ndarray) -> np.ndarray:
+    """Spread per-dictionary-value codes to rows; a null row reads the trailing MISSING slot."""
+    table = np.append(per_value, np.int8(MISSING))
+    return table[np.asarray(pc.fill_null(indices, -1))]
+
+
+def _check_skus(values: pa.Array, limits: IngestLimits) -> tuple[np.ndarray, pa.Array, np.ndarray]:
+    encoded = pc.dictionary_encode(values)
+    names = pc.utf8_trim_whitespace(encoded.dictionary)
+    code = np.zeros(len(names), np.int8)
+    if len(names):
+        code[np.asarray(pc.match_substring_regex(names, _FORMULA_RE))] = SKU_FORMULA
+        code[np.asarray(pc.match_substring_regex(names, _CONTROL_RE))] = SKU_CONTROL
+        lengths = np.asarray(pc.utf8_length(names))
+        code[lengths > limits.max_sku_length] = SKU_TOO_LONG
+        code[lengths == 0] = MISSING
+    local = np.asarray(pc.fill_null(encoded.indices, 0)).astype(np.int64)
+    return local, names, _codes_by_row(encoded.indices, code)
+
+
+def _check_dates(values: pa.Array, min_day: int, max_day: int) -> tuple[np.ndarray, np.ndarray]:
+    if pa.types.is_date32(values.type):
+        days = np.asarray(pc.fill_null(pc.cast(values, pa.int32()), 0)).astype(np.int32)
+        code = np.where(np.asarray(values.is_null()), np.int8(MISSING), np.int8(OK)).astype(np.int8)
+    else:
+        encoded = pc.dictionary_encode(values)
+        distinct_days, distinct_code = _parse_iso_dates(pc.utf8_trim_whitespace(encoded.dictionary))
+        code = _codes_by_row(encoded.indices, distinct_code)
+        days = np.append(distinct_days, np.int32(0))[np.asarray(pc.fill_null(encoded.indices, -1))]
+    code[(code == OK) & (days < min_day)] = DATE_TOO_OLD
+    code[(code == OK) & (days > max_day)] = DATE_FUTURE
+    return days, code
+
+
+def _parse_iso_dates(values: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """Strict YYYY-MM-DD, vectorised over the bytes (Arrow's strptime rolls 02-30 into March)."""
+    n = len(values)
+    days = np.zeros(n, np.int32)
+    code = np.full(n, DATE_INVALID, np.int8)
+    if not n:
+        return days, code
+    lengths = np.asarray(pc.fill_null(pc.binary_length(values), 0))
+    code[lengths == 0] = MISSING
+    shaped = np.flatnonzero(lengths == 10)
+    if not len(shaped):
+        return days, code
+    offsets = np.frombuffer(values.buffers()[1], np.int32, count=n + 1, offset=values.offset * 4)
+    data = np.frombuffer(values.buffers()[2], np.uint8)
+    chars = data[offsets[shaped][:, None] + np.arange(10)].astype(np.int32) - ord("0")
+    digits = chars[:, [0, 1, 2, 3, 5, 6, 8, 9]]
+    well_formed = ((digits >= 0) & (digits <= 9)).all(axis=1) & (chars[:, 4] == chars[:, 7])
+    well_formed &= chars[:, 4] == ord("-") - ord("0")
+    year = digits[:, 0] * 1000 + digits[:, 1] * 100 + digits[:, 2] * 10 + digits[:, 3]
+    month = digits[:, 4] * 10 + digits[:, 5]
+    day = digits[:, 6] * 10 + digits[:, 7]
+    month_ok = (month >= 1) & (month <= 12)
+    leap = (year % 4 == 0) & ((year % 100 != 0) | (year % 400 == 0))
+    last_day = _DAYS_IN_MONTH[np.where(month_ok, month, 0)] + ((month == 2) & leap)
+    valid = well_formed & month_ok & (day >= 1) & (day <= last_day)
+    months = ((year - 1970) * 12 + month - 1).astype("datetime64[M]")
+    ordinal = (months.astype("datetime64[D]") - _EPOCH).astype(np.int64) + day - 1
+    rows = shaped[valid]
+    days[rows] = ordinal[valid]
+    code[rows] = OK
+    return days, code
+
+
+def _check_quantities(values: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    if pa.types.is_string(values.type):
+        try:
+            floats = pc.cast(values, pa.float64())
+            not_number = np.zeros(len(values), bool)
+        except pa.ArrowInvalid:
+            floats, not_number = _cast_lenient(values)
+    else:
+        floats, not_number = values, np.zeros(len(values), bool)
+    qty = np.asarray(pc.fill_null(floats, np.nan), dtype=np.float64)
+    code = np.zeros(len(values), np.int8)
+    with np.errstate(invalid="ignore"):
+        code[qty < 0] = QTY_NEGATIVE
+    code[~np.isfinite(qty)] = QTY_NOT_FINITE
+    code[not_number] = QTY_NOT_NUMBER
+    code[_empty(values)] = MISSING
+    return qty + 0.0, code  # + 0.0 turns -0.0 into 0.0, so equal series encode to equal bytes
+
+
+def _empty(values: pa.Array) -> np.ndarray:
+    if pa.types.is_string(values.type):
+        return np.asarray(pc.fill_null(pc.binary_length(pc.utf8_trim_whitespace(values)), 0)) == 0
+    return np.asarray(values.is_null())
+
+
+def _cast_lenient(values: pa.Array) -> tuple[pa.Array, np.ndarray]:
+    """The slow path, only for blocks with a bad quantity: trim, keep what looks numeric, cast."""
+    trimmed = pc.utf8_trim_whitespace(values)
+    looks = pc.or_(
+        pc.match_substring_regex(trimmed, _NUMBER_RE),
+        pc.match_substring_regex(trimmed, _NON_FINITE_RE, ignore_case=True),
+    )
+    looks = pc.fill_null(looks, False)
+    candidates = pc.if_else(looks, trimmed, pa.scalar(None, pa.string()))
+    try:
+        floats = pc.cast(candidates, pa.float64())
+    except pa.ArrowInvalid:
+        floats = _cast_halves(candidates)
+    not_number = ~np.asarray(looks) | np.asarray(pc.and_(looks, floats.is_null()))
+    return floats, not_number
+
+
+def _cast_halves(values: pa.Array) -> pa.Array:
+    """Safety net if the regex lets through what Arrow refuses: bisect to the refused cells."""
+    try:
+        return pc.cast(values, pa.float64())
+    except pa.ArrowInvalid:
+        if len(values) == 1:
+            return pa.array([None], pa.float64())
+        half = len(values) // 2
+        return pa.concat_arrays([_cast_halves(values[:half]), _cast_halves(values[half:])])
