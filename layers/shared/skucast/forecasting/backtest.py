@@ -79,24 +79,19 @@ def _errors(y: np.ndarray, windows: Sequence[_Window | None], h: int) -> np.ndar
     return np.concatenate(parts) if parts else np.empty(0)
 
 
-def _calibration(y: np.ndarray, windows: Sequence[_Window | None], plan: Plan) -> tuple[np.ndarray, bool]:
-    """Conformal errors: ratios actual/forecast for sparse demand (zeros stay zeros), else residuals."""
-    if plan.demand_class not in SPARSE:
-        return _errors(y, windows, plan.horizon), False
-    parts = [
-        y[w.origin : w.origin + plan.horizon] / w.mean
-        for w in windows
-        if w is not None and np.all(w.mean > 0)
-    ]
-    return (np.concatenate(parts) if parts else np.empty(0)), True
-
-
 def _conformal(mean: np.ndarray, y: np.ndarray, windows: Sequence[_Window | None], plan: Plan) -> Bounds:
-    errors, ratio = _calibration(y, windows, plan)
+    """Conformal bounds from the windows' errors: ratios actual/forecast for sparse demand (zeros stay
+    zeros), residuals otherwise or when a forecast is zero (a ratio cannot scale zero)."""
+    h = plan.horizon
+    done = [w for w in windows if w is not None]
+    if plan.demand_class in SPARSE and np.all(mean > 0) and done and all(np.all(w.mean > 0) for w in done):
+        ratios = np.concatenate([y[w.origin : w.origin + h] / w.mean for w in done])
+        return conformal_bounds(mean, ratios, plan.levels, ratio=True)
+    errors = _errors(y, done, h)
     if errors.size == 0:  # no backtest: crude calibration on deviations from the recent level
-        recent = y[-2 * plan.horizon :]
-        errors, ratio = recent - recent.mean(), False
-    return conformal_bounds(mean, errors, plan.levels, ratio)
+        recent = y[-2 * h :]
+        errors = recent - recent.mean()
+    return conformal_bounds(mean, errors, plan.levels)
 
 
 def _run_backtests(y: np.ndarray, plan: Plan, k: int) -> _Runs:
