@@ -24,7 +24,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import IO, Any, Protocol
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
@@ -59,12 +58,12 @@ class Readable(Protocol):
 @dataclass(frozen=True)
 class RawBatch:
     """Columns of one block. `sku` is a string array; `date` string or date32; `quantity` string
-    or float64. `blank` marks CSV rows whose every cell is empty (ignored, not counted)."""
+    or float64. `skip_blank`: rows whose every cell is empty are ignored, not counted (CSV)."""
 
     sku: pa.Array
     date: pa.Array
     quantity: pa.Array
-    blank: np.ndarray | None = None
+    skip_blank: bool = False
 
     def __len__(self) -> int:
         return len(self.sku)
@@ -308,8 +307,7 @@ class _CsvSource(Source):
         date = batch.column(self._columns["date"])
         quantity = batch.column(self._columns["quantity"])
         # Blank lines (and spreadsheet rows of empty cells) are not data: skip them, count them not.
-        blank = (_byte_lengths(sku) == 0) & (_byte_lengths(date) == 0) & (_byte_lengths(quantity) == 0)
-        return RawBatch(sku, date, quantity, blank if blank.any() else None)
+        return RawBatch(sku, date, quantity, skip_blank=True)
 
     def _on_invalid_row(self, row: Any) -> str:
         number = row.number if row.number is not None else -1
@@ -318,10 +316,6 @@ class _CsvSource(Source):
             self.bad_rows.append(number)
             self.bad_counts.append(row.actual_columns)
         return "skip"
-
-
-def _byte_lengths(values: pa.Array) -> np.ndarray:
-    return np.asarray(pc.fill_null(pc.binary_length(values), 0))
 
 
 class _SafeGzip(io.RawIOBase):

@@ -21,8 +21,9 @@ Decisions (see also model.py for row numbering):
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import IO, Any
 
 import numpy as np
@@ -151,7 +152,9 @@ class _Collector:
         self._sku_idx: list[np.ndarray] = []
         self._days: list[np.ndarray] = []
         self._qty: list[np.ndarray] = []
-        self._index: list[np.ndarray] = []
+        # (first data index, accepted positions or None for all, block length) per block: the data
+        # index of each point is only needed to cite rows of duplicates, so it is built lazily.
+        self._blocks: list[tuple[int, np.ndarray | None, int]] = []
         self._seen = 0  # data records yielded so far, blank ones included (for numbering)
         self.rows_total = 0
         self.rows_rejected = 0
@@ -163,22 +166,32 @@ class _Collector:
         days, date_code = _check_dates(batch.date, self._min_day, self._max_day)
         qty, qty_code = _check_quantities(batch.quantity)
         bad = (sku_code | date_code | qty_code) != OK
-        counted = np.ones(len(batch), bool) if batch.blank is None else ~batch.blank
-        bad &= counted
-        ok = counted & ~bad
-        self.rows_total += int(counted.sum())
-        self.rows_rejected += int(bad.sum())
+        n = len(batch)
+        n_blank = 0
+        accepted: np.ndarray | slice = slice(None)  # the usual block: keep views, copy nothing
+        if bad.any():
+            keep = ~bad
+            if batch.skip_blank:
+                blank = _blank_rows(batch, sku_code)
+                bad[blank] = False
+                keep[blank] = False
+                n_blank = len(blank)
+            accepted = np.flatnonzero(keep)
+        counted = n - n_blank
+        rejected = int(bad.sum())
+        self.rows_total += counted
+        self.rows_rejected += rejected
         if self.rows_total > self._limits.max_rows:
             raise StructuralError("too_many_rows", f"the file has more than {self._limits.max_rows} rows")
-        self._keep_errors(bad, batch, (sku_code, date_code, qty_code))
-        accepted = np.flatnonzero(ok)
+        if rejected:
+            self._keep_errors(bad, batch, (sku_code, date_code, qty_code))
         self._sku_idx.append(sku_local[accepted] + self._dict_size)
         self._days.append(days[accepted])
         self._qty.append(qty[accepted])
-        self._index.append(accepted + self._seen)
+        self._blocks.append((self._seen, None if isinstance(accepted, slice) else accepted, n))
         self._sku_dicts.append(sku_dict)
         self._dict_size += len(sku_dict)
-        self._seen += len(batch)
+        self._seen += n
 
     def _keep_errors(self, bad: np.ndarray, batch: RawBatch, codes: tuple[np.ndarray, ...]) -> None:
         room = self._limits.max_errors - len(self._kept)
@@ -196,9 +209,9 @@ class _Collector:
         errors += _field_count_errors(source, self._limits.max_errors)
         self.rows_total += len(source.bad_rows)
         self.rows_rejected += len(source.bad_rows)
-        key, qty, index = self._sorted_points()
+        key, qty, order = self._sorted_points()
         key, qty, group_errors, group_rejected = _settle_groups(
-            key, qty, index, mode, numbering, self._limits
+            key, qty, lambda: self._data_index(order), mode, numbering, self._limits
         )
         errors += group_errors
         self.rows_rejected += group_rejected
@@ -226,35 +239,42 @@ class _Collector:
             points,
         )
 
-    def _sorted_points(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Accepted points as one int64 key (global sku id, day), sorted, with their data index."""
+    def _data_index(self, order: np.ndarray | None) -> np.ndarray:
+        parts = [
+            np.arange(start, start + n) if rows is None else rows + start for start, rows, n in self._blocks
+        ]
+        index = np.concatenate(parts) if parts else np.empty(0, np.int64)
+        return index if order is None else index[order]
+
+    def _sorted_points(self) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """Accepted points as one int64 key (global sku id, day), sorted, and the sort order."""
         if not self._sku_dicts or not any(len(a) for a in self._days):
             self._names = pa.array([], pa.string())
-            return np.empty(0, np.int64), np.empty(0, np.float64), np.empty(0, np.int64)
+            return np.empty(0, np.int64), np.empty(0, np.float64), None
         # One dictionary over the per-block dictionaries gives every SKU one global id.
         unified = pc.dictionary_encode(pa.concat_arrays(self._sku_dicts))
         self._names = unified.dictionary
-        remap = np.asarray(unified.indices)
-        sku_ids = remap[np.concatenate(self._sku_idx)].astype(np.int64)
-        days = np.concatenate(self._days).astype(np.int64)
-        key = (sku_ids << 32) | (days + _DAY_BIAS)
+        remap = np.asarray(unified.indices).astype(np.int64)
+        key = remap[np.concatenate(self._sku_idx)]
+        key <<= 32
+        key |= np.concatenate(self._days).astype(np.int64) + _DAY_BIAS
         qty = np.concatenate(self._qty)
-        index = np.concatenate(self._index)
         if len(key) > 1 and not bool(np.all(key[1:] >= key[:-1])):
             # Stable keeps file order inside a duplicate group, so messages cite the earlier row.
             order = np.argsort(key, kind="stable")
-            key, qty, index = key[order], qty[order], index[order]
-        return key, qty, index
+            return key[order], qty[order], order
+        return key, qty, None
 
     def _points(self, key: np.ndarray, qty: np.ndarray) -> AcceptedPoints:
         if not len(key):
             return AcceptedPoints.empty()
-        sku_ids = key >> 32
-        starts = np.flatnonzero(np.diff(sku_ids)) + 1
-        offsets = np.concatenate(([0], starts, [len(key)])).astype(np.int64)
-        first_ids = sku_ids[offsets[:-1]]
+        # Key is sorted, so each SKU's points start where its id << 32 would be inserted.
+        bounds = np.searchsorted(key, np.arange(len(self._names) + 1, dtype=np.int64) << 32)
+        present = np.flatnonzero(bounds[1:] > bounds[:-1])
+        offsets = np.append(bounds[present], len(key)).astype(np.int64)
+        first_ids = present
         skus = self._names.take(pa.array(first_ids)).to_pylist()
-        dates = ((key & 0xFFFFFFFF) - _DAY_BIAS).astype("datetime64[D]")
+        dates = ((key & 0xFFFFFFFF) - _DAY_BIAS).view("datetime64[D]")
         return AcceptedPoints(skus, offsets, dates, qty)
 
 
@@ -324,7 +344,7 @@ def _field_count_errors(source: Source, limit: int) -> list[RowError]:
 def _settle_groups(
     key: np.ndarray,
     qty: np.ndarray,
-    index: np.ndarray,
+    index_of: Callable[[], np.ndarray],
     mode: Aggregate,
     numbering: _Numbering,
     limits: IngestLimits,
@@ -348,7 +368,7 @@ def _settle_groups(
         flagged = sizes > 1
         code, why = DUPLICATE_ROW, "another row has the same sku and date"
     in_flagged = np.repeat(flagged, sizes)
-    errors = _group_errors(in_flagged, starts, index, numbering, limits.max_errors, code, why)
+    errors = _group_errors(in_flagged, starts, index_of(), numbering, limits.max_errors, code, why)
     rejected = int(in_flagged.sum())
     if mode is Aggregate.SUM:
         keep = ~flagged
@@ -379,6 +399,16 @@ def _group_errors(
 # --- column checks: each returns per-row values and an int8 code array -------------------------
 
 
+def _blank_rows(batch: RawBatch, sku_code: np.ndarray) -> np.ndarray:
+    """Indices of rows with every cell empty; only rows with a missing SKU can be blank."""
+    candidates = np.flatnonzero(sku_code == MISSING)
+    if not len(candidates):
+        return candidates
+    take = pa.array(candidates)
+    empty = _empty(batch.date.take(take)) & _empty(batch.quantity.take(take))
+    return candidates[empty]
+
+
 def _codes_by_row(indices: pa.Array, per_value: np.ndarray) -> np.ndarray:
     """Spread per-dictionary-value codes to rows; a null row reads the trailing MISSING slot."""
     table = np.append(per_value, np.int8(MISSING))
@@ -395,14 +425,20 @@ def _check_skus(values: pa.Array, limits: IngestLimits) -> tuple[np.ndarray, pa.
         lengths = np.asarray(pc.utf8_length(names))
         code[lengths > limits.max_sku_length] = SKU_TOO_LONG
         code[lengths == 0] = MISSING
-    local = np.asarray(pc.fill_null(encoded.indices, 0)).astype(np.int64)
+    local = np.asarray(pc.fill_null(encoded.indices, 0))
     return local, names, _codes_by_row(encoded.indices, code)
 
 
 def _check_dates(values: pa.Array, min_day: int, max_day: int) -> tuple[np.ndarray, np.ndarray]:
+    if pa.types.is_string(values.type) and not values.null_count:
+        # Arrow's string->date32 cast is as strict as _parse_iso_dates: use it when it can.
+        with contextlib.suppress(pa.ArrowInvalid):
+            values = pc.cast(values, pa.date32())
     if pa.types.is_date32(values.type):
-        days = np.asarray(pc.fill_null(pc.cast(values, pa.int32()), 0)).astype(np.int32)
-        code = np.where(np.asarray(values.is_null()), np.int8(MISSING), np.int8(OK)).astype(np.int8)
+        days = np.asarray(pc.fill_null(values.view(pa.int32()), 0))
+        code = np.zeros(len(values), np.int8)
+        if values.null_count:
+            code[np.asarray(values.is_null())] = MISSING
     else:
         encoded = pc.dictionary_encode(values)
         distinct_days, distinct_code = _parse_iso_dates(pc.utf8_trim_whitespace(encoded.dictionary))
@@ -447,22 +483,26 @@ def _parse_iso_dates(values: pa.Array) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _check_quantities(values: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    not_number = None
     if pa.types.is_string(values.type):
         try:
             floats = pc.cast(values, pa.float64())
-            not_number = np.zeros(len(values), bool)
         except pa.ArrowInvalid:
             floats, not_number = _cast_lenient(values)
     else:
-        floats, not_number = values, np.zeros(len(values), bool)
-    qty = np.asarray(pc.fill_null(floats, np.nan), dtype=np.float64)
+        floats = values
+    qty = np.asarray(pc.fill_null(floats, np.nan), dtype=np.float64) + 0.0  # -0.0 becomes 0.0
     code = np.zeros(len(values), np.int8)
+    # All >= 0 rules out NaN and negatives; then a finite max rules out +inf. Two cheap passes.
+    if bool((qty >= 0).all()) and (not len(qty) or np.isfinite(qty.max())):
+        return qty, code
     with np.errstate(invalid="ignore"):
         code[qty < 0] = QTY_NEGATIVE
     code[~np.isfinite(qty)] = QTY_NOT_FINITE
-    code[not_number] = QTY_NOT_NUMBER
+    if not_number is not None:
+        code[not_number] = QTY_NOT_NUMBER
     code[_empty(values)] = MISSING
-    return qty + 0.0, code  # + 0.0 turns -0.0 into 0.0, so equal series encode to equal bytes
+    return qty, code
 
 
 def _empty(values: pa.Array) -> np.ndarray:
