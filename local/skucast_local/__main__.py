@@ -30,8 +30,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"skucast local stack: API {info['api']}  AWS emulator {info['aws']}  controls {info['control']}")
     if not stack.config.service_key:
         print(f"operator service key (X-Service-Key): {stack.provisioned.service_key}")
-    print(f"{len(info['routes'])} routes, {len(info['sqs'])} queue subscriptions, {len(info['s3'])} S3 "
-          f"notifications, {len(info['schedules'])} schedules; function logs in {stack.config.state_dir}/logs")
+    print(
+        f"{len(info['routes'])} routes, {len(info['sqs'])} queue subscriptions, {len(info['s3'])} S3 "
+        f"notifications, {len(info['schedules'])} schedules; function logs in {stack.config.state_dir}/logs"
+    )
     print("ready (Ctrl-C to stop)", flush=True)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):

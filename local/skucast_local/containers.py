@@ -50,7 +50,9 @@ class _Context:
         return max(0, int((self._deadline - time.monotonic()) * 1000))
 
 
-def _container_main(conn: Connection, fn: Function, root: str, paths: list[str], env: dict[str, str], log: str) -> None:
+def _container_main(
+    conn: Connection, fn: Function, root: str, paths: list[str], env: dict[str, str], log: str
+) -> None:
     """Body of a container process: import the handler once, then serve invocations."""
     os.environ.update(env)
     sys.path[:0] = paths
@@ -76,7 +78,9 @@ def _container_main(conn: Connection, fn: Function, root: str, paths: list[str],
 
 
 class _Container:
-    def __init__(self, ctx: Any, fn: Function, root: Path, paths: list[str], env: dict[str, str], log: Path) -> None:
+    def __init__(
+        self, ctx: Any, fn: Function, root: Path, paths: list[str], env: dict[str, str], log: Path
+    ) -> None:
         self.conn, child = ctx.Pipe()
         self.process = ctx.Process(
             target=_container_main,
@@ -91,9 +95,12 @@ class _Container:
         self.conn.send(event)
         if not self.conn.poll(timeout):
             self.kill()
-            return Invocation(ok=False, error_type="Timeout", error_message=f"Task timed out after {timeout:.0f} s")
+            return Invocation(
+                ok=False, error_type="Timeout", error_message=f"Task timed out after {timeout:.0f} s"
+            )
         try:
-            return self.conn.recv()  # type: ignore[no-any-return]
+            answer: Invocation = self.conn.recv()
+            return answer
         except (EOFError, OSError):
             self.kill()
             return Invocation(ok=False, error_type="Runtime.ExitError", error_message="the container exited")
@@ -111,7 +118,9 @@ class _Container:
 class FunctionPool:
     """Up to `concurrency` warm containers of one function, started on demand."""
 
-    def __init__(self, fn: Function, root: Path, paths: list[str], env: dict[str, str], log: Path, concurrency: int):
+    def __init__(
+        self, fn: Function, root: Path, paths: list[str], env: dict[str, str], log: Path, concurrency: int
+    ):
         self.fn = fn
         self._args = (fn, root, paths, env, log)
         self._ctx = mp.get_context("spawn")

@@ -10,6 +10,7 @@ import json
 import logging
 import re
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,6 +22,7 @@ from skucast_local.template import Template, TemplateError
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
 STACK = "skucast-local"
+ClientFactory = Callable[[str], Any]
 LOCAL_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "local",
     "AWS_SECRET_ACCESS_KEY": "local",
@@ -60,7 +62,7 @@ class Emulator:
         self._server.stop()
 
     def client(self, service: str) -> Any:
-        return boto3.client(  # type: ignore[call-overload]
+        return boto3.client(
             service,
             endpoint_url=self.endpoint,
             region_name=REGION,
@@ -115,7 +117,7 @@ class Resolver:
 
     def resolve(self, value: Any) -> Any:
         if isinstance(value, dict) and len(value) == 1:
-            (key, arg), = value.items()
+            ((key, arg),) = value.items()
             if key == "Ref":
                 return self.ref(arg)
             if key == "Fn::GetAtt":
@@ -134,35 +136,42 @@ class Resolver:
         return value
 
 
-def provision(emulator: Emulator, template: Template, service_key: str | None) -> Provisioned:
+def provision(
+    client: ClientFactory, endpoint: str, template: Template, service_key: str | None
+) -> Provisioned:
+    """Create the template's resources through `client` (the emulator's, or moto's in-process mock)."""
     resources: dict[str, Physical] = {}
     resolver = Resolver(template, resources)
     resources["Api"] = Physical(ref="local", attrs={"Stage": resolver.params.get("Stage", "prod")})
     key = service_key or secrets.token_urlsafe(32)
-    _secrets(emulator, template, resolver, resources, key)
-    _tables(emulator, template, resolver, resources)
-    _queues(emulator, template, resolver, resources)
-    s3_queues = _buckets(emulator, template, resolver, resources)
-    _usage_plans(emulator, template, resolver)
+    _secrets(client, template, resolver, resources, key)
+    _tables(client, template, resolver, resources)
+    _queues(client, template, resolver, resources)
+    s3_queues = _buckets(client, template, resolver, resources)
+    _usage_plans(client, template, resolver)
     environments = {
         name: {k: str(resolver.resolve(v)) for k, v in fn.environment.items()}
         for name, fn in template.functions.items()
     }
-    return Provisioned(emulator.endpoint, resources, key, s3_queues, environments)
+    return Provisioned(endpoint, resources, key, s3_queues, environments)
 
 
-def _secrets(e: Emulator, t: Template, r: Resolver, out: dict[str, Physical], service_key: str) -> None:
-    sm = e.client("secretsmanager")
+def _secrets(
+    client: ClientFactory, t: Template, r: Resolver, out: dict[str, Physical], service_key: str
+) -> None:
+    sm = client("secretsmanager")
     for logical, res in t.resources("AWS::SecretsManager::Secret").items():
         props = res.get("Properties") or {}
         # A generated secret is the operator's service key: SKUCAST_SERVICE_KEY or a fresh one.
-        value = service_key if "GenerateSecretString" in props else str(r.resolve(props.get("SecretString", "")))
+        value = (
+            service_key if "GenerateSecretString" in props else str(r.resolve(props.get("SecretString", "")))
+        )
         arn = sm.create_secret(Name=f"{STACK}-{logical}", SecretString=value)["ARN"]
         out[logical] = Physical(ref=arn)
 
 
-def _tables(e: Emulator, t: Template, r: Resolver, out: dict[str, Physical]) -> None:
-    ddb = e.client("dynamodb")
+def _tables(client: ClientFactory, t: Template, r: Resolver, out: dict[str, Physical]) -> None:
+    ddb = client("dynamodb")
     for logical, res in t.resources("AWS::DynamoDB::Table").items():
         props = r.resolve(res.get("Properties") or {})
         name = props.get("TableName") or f"{STACK}-{logical}"
@@ -178,27 +187,26 @@ def _tables(e: Emulator, t: Template, r: Resolver, out: dict[str, Physical]) -> 
         ttl = props.get("TimeToLiveSpecification")
         if ttl and ttl.get("Enabled"):
             ddb.update_time_to_live(
-                TableName=name, TimeToLiveSpecification={"Enabled": True, "AttributeName": ttl["AttributeName"]}
+                TableName=name,
+                TimeToLiveSpecification={"Enabled": True, "AttributeName": ttl["AttributeName"]},
             )
         out[logical] = Physical(ref=name, attrs={"Arn": arn})
 
 
-def _queues(e: Emulator, t: Template, r: Resolver, out: dict[str, Physical]) -> None:
-    sqs = e.client("sqs")
+def _queues(client: ClientFactory, t: Template, r: Resolver, out: dict[str, Physical]) -> None:
+    sqs = client("sqs")
     pending = dict(t.resources("AWS::SQS::Queue"))
     while pending:  # dead-letter queues first: a redrive policy needs its target's ARN
-        ready = {
-            k: v
-            for k, v in pending.items()
-            if _redrive_target(v) is None or _redrive_target(v) in out
-        }
+        ready = {k: v for k, v in pending.items() if _redrive_target(v) is None or _redrive_target(v) in out}
         if not ready:
             raise TemplateError(f"template.yaml: redrive policies of {sorted(pending)} cannot be satisfied")
         for logical, res in ready.items():
             props = r.resolve(res.get("Properties") or {})
             name = props.get("QueueName") or f"{STACK}-{logical}"
             attributes = {
-                k: str(props[k]) for k in ("VisibilityTimeout", "MessageRetentionPeriod", "DelaySeconds") if k in props
+                k: str(props[k])
+                for k in ("VisibilityTimeout", "MessageRetentionPeriod", "DelaySeconds")
+                if k in props
             }
             if "RedrivePolicy" in props:
                 attributes["RedrivePolicy"] = json.dumps(props["RedrivePolicy"])
@@ -215,8 +223,8 @@ def _redrive_target(res: dict[str, Any]) -> str | None:
     return None
 
 
-def _buckets(e: Emulator, t: Template, r: Resolver, out: dict[str, Physical]) -> dict[str, str]:
-    s3, sqs = e.client("s3"), e.client("sqs")
+def _buckets(client: ClientFactory, t: Template, r: Resolver, out: dict[str, Physical]) -> dict[str, str]:
+    s3, sqs = client("s3"), client("sqs")
     for logical, res in t.resources("AWS::S3::Bucket").items():
         props = r.resolve(res.get("Properties") or {})
         name = props.get("BucketName") or f"{STACK}-{logical}".lower()
@@ -243,8 +251,8 @@ def _buckets(e: Emulator, t: Template, r: Resolver, out: dict[str, Physical]) ->
     return internal
 
 
-def _usage_plans(e: Emulator, t: Template, r: Resolver) -> None:
-    apigw = e.client("apigateway")
+def _usage_plans(client: ClientFactory, t: Template, r: Resolver) -> None:
+    apigw = client("apigateway")
     for logical, res in t.resources("AWS::ApiGateway::UsagePlan").items():
         props = r.resolve(res.get("Properties") or {})
         kwargs: dict[str, Any] = {"name": props.get("UsagePlanName") or f"{STACK}-{logical}"}

@@ -158,7 +158,9 @@ class Gateway:
         for api in self.template.resources("AWS::Serverless::Api").values():
             for setting in (api.get("Properties") or {}).get("MethodSettings") or []:
                 if "ThrottlingRateLimit" in setting:
-                    return TokenBucket(float(setting["ThrottlingRateLimit"]), int(setting["ThrottlingBurstLimit"]))
+                    return TokenBucket(
+                        float(setting["ThrottlingRateLimit"]), int(setting["ThrottlingBurstLimit"])
+                    )
         return None
 
     # ------------------------------------------------------------------ routing
@@ -169,7 +171,9 @@ class Gateway:
                 return route, m.groupdict()
         return None
 
-    def handle(self, method: str, raw_path: str, headers: list[tuple[str, str]], body: bytes, source_ip: str) -> Reply:
+    def handle(
+        self, method: str, raw_path: str, headers: list[tuple[str, str]], body: bytes, source_ip: str
+    ) -> Reply:
         request_id = str(uuid.uuid4())
         if len(body) > MAX_BODY:
             return self.gateway_response("REQUEST_TOO_LARGE", request_id)
@@ -180,7 +184,9 @@ class Gateway:
         if found is None:
             return self.gateway_response("MISSING_AUTHENTICATION_TOKEN", request_id)
         route, params = found
-        event = self._event(route, method, parts.path, parts.query, headers, body, source_ip, request_id, params)
+        event = self._event(
+            route, method, parts.path, parts.query, headers, body, source_ip, request_id, params
+        )
         if route.authorizer:
             denied = self._authorize(route, event, request_id)
             if denied:
@@ -235,15 +241,26 @@ class Gateway:
                 "requestTimeEpoch": int(now.timestamp() * 1000),
                 "domainName": "127.0.0.1",
                 "domainPrefix": "127",
-                "identity": {"sourceIp": source_ip, "userAgent": user_agent, "apiKey": None, "apiKeyId": None},
+                "identity": {
+                    "sourceIp": source_ip,
+                    "userAgent": user_agent,
+                    "apiKey": None,
+                    "apiKeyId": None,
+                },
             },
             "body": text,
             "isBase64Encoded": is_b64,
         }
 
     def _authorize(self, route: Route, event: dict[str, Any], request_id: str) -> Reply | None:
-        method_arn = f"arn:aws:execute-api:{REGION}:{ACCOUNT}:local/{self.stage}/{event['httpMethod']}{event['path']}"
-        request = {"type": "REQUEST", "methodArn": method_arn, **{k: v for k, v in event.items() if k != "body"}}
+        method_arn = (
+            f"arn:aws:execute-api:{REGION}:{ACCOUNT}:local/{self.stage}/{event['httpMethod']}{event['path']}"
+        )
+        request = {
+            "type": "REQUEST",
+            "methodArn": method_arn,
+            **{k: v for k, v in event.items() if k != "body"},
+        }
         request.pop("isBase64Encoded", None)
         outcome = self.invoke(self._authorizer_function(route.authorizer or ""), request)
         if not outcome.ok:
@@ -252,7 +269,9 @@ class Gateway:
         answer = outcome.result if isinstance(outcome.result, dict) else {}
         if not _allows(answer.get("policyDocument") or {}, method_arn):
             return self.gateway_response("ACCESS_DENIED", request_id)
-        context = {k: v for k, v in (answer.get("context") or {}).items() if isinstance(v, str | int | float | bool)}
+        context = {
+            k: v for k, v in (answer.get("context") or {}).items() if isinstance(v, str | int | float | bool)
+        }
         event["requestContext"]["authorizer"] = {"principalId": answer.get("principalId"), **context}
         if route.api_key_required:
             key = answer.get("usageIdentifierKey")
@@ -342,7 +361,9 @@ def serve(gateway: Gateway, host: str, port: int) -> ThreadingHTTPServer:
                 self.close_connection = True
             else:
                 body = self.rfile.read(length) if length else b""
-                reply = gateway.handle(self.command, self.path, list(self.headers.items()), body, self.client_address[0])
+                reply = gateway.handle(
+                    self.command, self.path, list(self.headers.items()), body, self.client_address[0]
+                )
             self.send_response(reply.status)
             for k, v in reply.headers:
                 if k.lower() not in ("content-length", "connection", "transfer-encoding"):

@@ -142,7 +142,9 @@ class SqsPump:
                 try:
                     if m["MessageId"] in failed:
                         self.sqs.change_message_visibility(
-                            QueueUrl=self.url, ReceiptHandle=m["ReceiptHandle"], VisibilityTimeout=RETRY_DELAY_SECONDS
+                            QueueUrl=self.url,
+                            ReceiptHandle=m["ReceiptHandle"],
+                            VisibilityTimeout=RETRY_DELAY_SECONDS,
                         )
                     else:
                         self.sqs.delete_message(QueueUrl=self.url, ReceiptHandle=m["ReceiptHandle"])
@@ -159,15 +161,23 @@ class SqsPump:
             return set()
         result = outcome.result if isinstance(outcome.result, dict) else {}
         failures = result.get("batchItemFailures") or []
-        ids = {f.get("itemIdentifier") for f in failures if isinstance(f, dict)}
-        return every if None in ids or "" in ids else {i for i in ids if i in every}
+        ids = [f.get("itemIdentifier") for f in failures if isinstance(f, dict)]
+        if not all(isinstance(i, str) and i for i in ids):
+            return every  # an unusable identifier fails the whole batch, as the event source mapping does
+        return {str(i) for i in ids} & every
 
 
 class S3Pump:
     """S3 invokes a function asynchronously: Lambda retries a failed event, then sends it to the DLQ."""
 
     def __init__(
-        self, sqs: Any, function: Function, notify_url: str, dlq_url: str | None, invoke: Invoker, stats: Stats
+        self,
+        sqs: Any,
+        function: Function,
+        notify_url: str,
+        dlq_url: str | None,
+        invoke: Invoker,
+        stats: Stats,
     ) -> None:
         self.sqs, self.fn, self.url, self.dlq_url = sqs, function, notify_url, dlq_url
         self.invoke, self.stats = invoke, stats
@@ -259,7 +269,9 @@ class SchedulePump:
 
     def fire(self, name: str) -> Invocation:
         schedule = self.schedules[name]
-        outcome = self.invoke(schedule.function, schedule.input if schedule.input is not None else _envelope(name))
+        outcome = self.invoke(
+            schedule.function, schedule.input if schedule.input is not None else _envelope(name)
+        )
         self.stats.add(f"schedule.{name}.fired")
         return outcome
 

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import os
 import socket
 import sys
-import threading
 import time
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +14,7 @@ from skucast_local import emulator as emu
 from skucast_local import gateway as gw
 from skucast_local import pumps
 from skucast_local.containers import FunctionPool, Invocation
+from skucast_local.control import serve_control
 from skucast_local.template import Template, TemplateError, load
 
 
@@ -66,7 +64,9 @@ def _check_port(host: str, port: int, name: str) -> None:
         try:
             s.bind((host, port))
         except OSError:
-            raise StackError(f"port {port} ({name}) on {host} is already in use; set {name} to a free port") from None
+            raise StackError(
+                f"port {port} ({name}) on {host} is already in use; set {name} to a free port"
+            ) from None
 
 
 class LocalStack:
@@ -82,8 +82,11 @@ class LocalStack:
     # ------------------------------------------------------------------ start
     def start(self) -> None:
         c = self.config
-        for port, name in ((c.api_port, "SKUCAST_API_PORT"), (c.aws_port, "SKUCAST_AWS_PORT"),
-                           (c.control_port, "SKUCAST_CONTROL_PORT")):
+        for port, name in (
+            (c.api_port, "SKUCAST_API_PORT"),
+            (c.aws_port, "SKUCAST_AWS_PORT"),
+            (c.control_port, "SKUCAST_CONTROL_PORT"),
+        ):
             _check_port(c.host, port, name)
         try:
             self.template = load(c.root / "template.yaml")
@@ -94,17 +97,23 @@ class LocalStack:
         self.emulator.start()
         self._closers.append(self.emulator.stop)
         try:
-            self.provisioned = emu.provision(self.emulator, self.template, c.service_key)
+            self.provisioned = emu.provision(
+                self.emulator.client, self.emulator.endpoint, self.template, c.service_key
+            )
         except TemplateError as exc:
             raise StackError(str(exc)) from None
         self._check_settings()
         self._start_pools()
         self._start_pumps()
-        self.gateway = gw.Gateway(self.template, emu.Resolver(self.template, self.provisioned.resources),
-                                  self.invoke, gw.UsagePlans(self.emulator.client("apigateway")))
+        self.gateway = gw.Gateway(
+            self.template,
+            emu.Resolver(self.template, self.provisioned.resources),
+            self.invoke,
+            gw.UsagePlans(self.emulator.client("apigateway")),
+        )
         server = gw.serve(self.gateway, c.host, c.api_port)
         self._closers.append(server.shutdown)
-        control = _serve_control(self, c.host, c.control_port)
+        control = serve_control(self, c.host, c.control_port)
         self._closers.append(control.shutdown)
 
     def _layer_paths(self, t: Template) -> list[str]:
@@ -144,9 +153,10 @@ class LocalStack:
         for name, fn in self.template.functions.items():
             paths = [str(self.config.root / fn.code_uri), *self.layer_paths]
             concurrency = self.config.workers if name in workers else self.API_CONCURRENCY
-            self.pools[name] = FunctionPool(fn, self.config.root, paths, self.function_env(name),
-                                            logs / f"{name}.log", concurrency)
-        self._closers.append(lambda: [p.close() for p in self.pools.values()])
+            self.pools[name] = FunctionPool(
+                fn, self.config.root, paths, self.function_env(name), logs / f"{name}.log", concurrency
+            )
+        self._closers.extend(pool.close for pool in self.pools.values())
 
     def _start_pumps(self) -> None:
         sqs = self.emulator.client("sqs")
@@ -154,12 +164,24 @@ class LocalStack:
         started: list[Any] = []
         for sub in self.template.sqs:
             q = res[sub.queue]
-            started.append(pumps.SqsPump(sqs, sub, q.ref, q.attrs["Arn"], self.invoke,
-                                         self.pools[sub.function].concurrency, self.stats, self.switches))
+            started.append(
+                pumps.SqsPump(
+                    sqs,
+                    sub,
+                    q.ref,
+                    q.attrs["Arn"],
+                    self.invoke,
+                    self.pools[sub.function].concurrency,
+                    self.stats,
+                    self.switches,
+                )
+            )
         for n in self.template.s3:
             fn = self.template.functions[n.function]
             dlq = res[fn.dead_letter_queue].ref if fn.dead_letter_queue else None
-            started.append(pumps.S3Pump(sqs, fn, self.provisioned.s3_queues[n.function], dlq, self.invoke, self.stats))
+            started.append(
+                pumps.S3Pump(sqs, fn, self.provisioned.s3_queues[n.function], dlq, self.invoke, self.stats)
+            )
         self.schedules = pumps.SchedulePump(self.template.schedules, self.invoke, self.stats)
         started.append(self.schedules)
         for p in started:
@@ -172,9 +194,11 @@ class LocalStack:
         outcome = self.pools[function].invoke(event)
         self.stats.add(f"invoke.{function}.{'ok' if outcome.ok else 'error'}")
         if event.get("httpMethod") and "type" not in event:
-            status = outcome.result.get("statusCode") if outcome.ok and isinstance(outcome.result, dict) else "ERR"
-            print(f"{event['httpMethod']} {event['path']} -> {status} ({(time.monotonic() - started) * 1000:.0f} ms)",
-                  flush=True)
+            status = (
+                outcome.result.get("statusCode") if outcome.ok and isinstance(outcome.result, dict) else "ERR"
+            )
+            elapsed_ms = (time.monotonic() - started) * 1000
+            print(f"{event['httpMethod']} {event['path']} -> {status} ({elapsed_ms:.0f} ms)", flush=True)
         return outcome
 
     def describe(self) -> dict[str, Any]:
@@ -185,7 +209,9 @@ class LocalStack:
             "control": f"http://{c.host}:{c.control_port}",
             "routes": sorted(f"{r.method} {r.path}" for r in self.template.routes),
             "sqs": sorted(f"{s.queue} -> {s.function}" for s in self.template.sqs),
-            "s3": sorted(f"{n.bucket} {','.join(n.events)} {n.prefix}* -> {n.function}" for n in self.template.s3),
+            "s3": sorted(
+                f"{n.bucket} {','.join(n.events)} {n.prefix}* -> {n.function}" for n in self.template.s3
+            ),
             "schedules": sorted(f"{s.name} {s.expression}" for s in self.template.schedules),
             "resources": {k: v.ref for k, v in self.provisioned.resources.items()},
         }
@@ -197,55 +223,3 @@ class LocalStack:
             except Exception as exc:  # shutting down: report, keep closing the rest
                 print(f"shutdown: {exc}", file=sys.stderr)
         self._closers.clear()
-
-
-def _serve_control(stack: LocalStack, host: str, port: int) -> ThreadingHTTPServer:
-    """Test and demo controls: fire a schedule, duplicate deliveries, kill containers, read counters."""
-
-    class Handler(BaseHTTPRequestHandler):
-        def _reply(self, status: int, body: Any) -> None:
-            data = json.dumps(body, default=str).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def do_GET(self) -> None:
-            if self.path == "/stats":
-                return self._reply(200, stack.stats.snapshot())
-            if self.path == "/describe":
-                return self._reply(200, stack.describe())
-            if self.path == "/containers":
-                return self._reply(200, {name: pool.processes() for name, pool in stack.pools.items()})
-            return self._reply(404, {"error": "unknown control route"})
-
-        def do_POST(self) -> None:
-            parts = self.path.strip("/").split("/")
-            length = int(self.headers.get("Content-Length") or 0)
-            body = json.loads(self.rfile.read(length) or b"{}") if length else {}
-            if len(parts) == 3 and parts[0] == "schedules" and parts[2] == "fire":
-                if parts[1] not in stack.schedules.schedules:
-                    return self._reply(404, {"error": f"no schedule {parts[1]}"})
-                outcome = stack.schedules.fire(parts[1])
-                return self._reply(200 if outcome.ok else 500, vars(outcome))
-            if parts == ["switches"]:
-                stack.switches.duplicate_deliveries = bool(body.get("duplicate_deliveries", False))
-                return self._reply(200, vars(stack.switches))
-            if len(parts) == 3 and parts[0] == "functions" and parts[2] == "kill":
-                pool = stack.pools.get(parts[1])
-                if pool is None:
-                    return self._reply(404, {"error": f"no function {parts[1]}"})
-                pids = pool.processes()
-                for pid in pids:
-                    os.kill(pid, 9)
-                return self._reply(200, {"killed": pids})
-            return self._reply(404, {"error": "unknown control route"})
-
-        def log_message(self, format: str, *args: Any) -> None:
-            return
-
-    server = ThreadingHTTPServer((host, port), Handler)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, name="control", daemon=True).start()
-    return server

@@ -28,7 +28,7 @@ def _page() -> str:
 
 
 @router.get("/openapi.json", summary="The OpenAPI 3.1 document of this API", tags=["documentation"])
-def openapi_document() -> Response[dict]:
+def openapi_document() -> Response[str]:
     return Response(status_code=200, content_type="application/json", body=_document())
 
 

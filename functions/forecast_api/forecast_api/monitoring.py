@@ -27,6 +27,7 @@ def health() -> Health:
     summary="Readiness of every dependency (operator)",
     tags=["monitoring"],
     middlewares=[requires_operator(_service_key)],
+    security=[{"serviceKey": []}],
     responses={200: {"description": "ready"}, 503: {"description": "a dependency is unavailable"}},
 )
 def ready() -> Response[Readiness]:

@@ -56,7 +56,9 @@ def _field_errors(exc: RequestValidationError) -> list[FieldError]:
         loc = [str(p) for p in err.get("loc", ())]
         # Powertools prefixes the source ("body", "query", "path"); keep it readable.
         field = ".".join(loc[1:]) or (loc[0] if loc else "")
-        out.append(FieldError(field=field, code=str(err.get("type", "invalid")), message=str(err.get("msg", ""))))
+        out.append(
+            FieldError(field=field, code=str(err.get("type", "invalid")), message=str(err.get("msg", "")))
+        )
     return out[:100]
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from functools import lru_cache
+from typing import Any
 
 from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -31,7 +32,7 @@ class Settings(BaseSettings):
     service_key_secret_id: str
     usage_plan_prefix: str
     token_issuer: str
-    token_audience: str = "skucast-api"
+    token_audience: str = "skucast-api"  # noqa: S105 (an audience name, not a secret)
     event_bus_name: str = "default"
 
     access_token_ttl_seconds: int = Field(default=900, ge=60, le=3600)
@@ -53,7 +54,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     missing = [name for name in required_variables() if not env.get(name)]
     if missing:
         raise ConfigurationError(f"missing environment variable(s): {', '.join(missing)}")
-    values = {
+    values: dict[str, Any] = {
         key[len(ENV_PREFIX) :].lower(): value for key, value in env.items() if key.startswith(ENV_PREFIX)
     }
     try:

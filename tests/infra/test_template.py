@@ -1,0 +1,137 @@
+"""template.yaml holds what production needs; checked offline on every run."""
+
+from __future__ import annotations
+
+import importlib
+import re
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from skucast_local import openapi
+from skucast_local.template import Template, load
+from tests.conftest import ROOT
+
+
+@pytest.fixture(scope="module")
+def template() -> Template:
+    return load(ROOT / "template.yaml")
+
+
+def _props(t: Template, logical: str) -> dict[str, Any]:
+    return t.raw["Resources"][logical].get("Properties") or {}
+
+
+def test_cfn_lint_passes() -> None:
+    result = subprocess.run(
+        [str(Path(sys.executable).with_name("cfn-lint")), str(ROOT / "template.yaml")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_every_subscribed_queue_has_a_dlq_partial_batch_responses_and_a_long_enough_visibility(
+    template: Template,
+) -> None:
+    assert template.sqs
+    for sub in template.sqs:
+        props = _props(template, sub.queue)
+        redrive = props["RedrivePolicy"]
+        assert redrive["deadLetterTargetArn"]["Fn::GetAtt"][0] in template.raw["Resources"]
+        assert 1 <= int(redrive["maxReceiveCount"]) <= 5
+        assert sub.report_batch_item_failures, sub.queue
+        timeout = template.functions[sub.function].timeout
+        assert int(props["VisibilityTimeout"]) >= 6 * timeout, sub.queue
+
+
+def test_every_dead_letter_queue_has_a_depth_alarm(template: Template) -> None:
+    dlqs = {
+        _props(template, s.queue)["RedrivePolicy"]["deadLetterTargetArn"]["Fn::GetAtt"][0]
+        for s in template.sqs
+    }
+    dlqs |= {fn.dead_letter_queue for fn in template.functions.values() if fn.dead_letter_queue}
+    alarmed = {
+        str(dim["Value"]["Fn::GetAtt"][0])
+        for alarm in template.resources("AWS::CloudWatch::Alarm").values()
+        for dim in (alarm["Properties"].get("Dimensions") or [])
+        if isinstance(dim.get("Value"), dict) and "Fn::GetAtt" in dim["Value"]
+    }
+    assert dlqs and dlqs <= alarmed
+
+
+def test_asynchronously_invoked_functions_park_failures_in_a_dlq(template: Template) -> None:
+    for notification in template.s3:
+        assert template.functions[notification.function].dead_letter_queue
+
+
+def test_every_function_runs_python311_with_the_shared_layer(template: Template) -> None:
+    globals_ = template.raw["Globals"]["Function"]
+    assert globals_["Runtime"] == "python3.11"
+    assert {"Ref": "SharedLayer"} in globals_["Layers"]
+    for logical in template.functions:
+        assert "Layers" not in _props(template, logical), f"{logical} overrides the shared layer"
+        assert "Runtime" not in _props(template, logical)
+
+
+def test_every_handler_imports(template: Template) -> None:
+    for fn in template.functions.values():
+        module_name, attr = fn.handler.rsplit(".", 1)
+        sys.path.insert(0, str(ROOT / fn.code_uri))
+        module = importlib.import_module(module_name)
+        assert callable(getattr(module, attr)), fn.handler
+
+
+def test_the_table_is_on_demand_recoverable_and_expires_items(template: Template) -> None:
+    (table,) = template.resources("AWS::DynamoDB::Table").values()
+    props = table["Properties"]
+    assert props["BillingMode"] == "PAY_PER_REQUEST"
+    assert props["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True
+    assert props["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
+    assert [k["AttributeName"] for k in props["KeySchema"]] == ["pk", "sk"]
+
+
+def test_the_api_meters_the_authorizer_key_against_usage_plans(template: Template) -> None:
+    (api,) = template.resources("AWS::Serverless::Api").values()
+    assert api["Properties"]["ApiKeySourceType"] == "AUTHORIZER"
+    assert api["Properties"]["Auth"]["DefaultAuthorizer"]
+    plans = {
+        p["Properties"]["UsagePlanName"]["Fn::Sub"].split("-")[-1]
+        for p in template.resources("AWS::ApiGateway::UsagePlan").values()
+    }
+    assert plans == {"free", "standard", "enterprise"}
+
+
+def test_the_committed_openapi_document_matches_the_code_and_the_template(template: Template) -> None:
+    committed = openapi.OUTPUT.read_text(encoding="utf-8")
+    assert committed == openapi.render(template), "run `make openapi` and commit the result"
+    import json
+
+    paths = json.loads(committed)["paths"]
+    documented = {(m.upper(), p) for p, ops in paths.items() for m in ops}
+    assert documented == {(r.method, r.path) for r in template.routes}
+
+
+def _locked_versions() -> dict[str, str]:
+    lock = tomllib.loads((ROOT / "uv.lock").read_text())
+    return {p["name"]: p["version"] for p in lock["package"] if "version" in p}
+
+
+def test_function_requirements_are_pinned_to_the_lock(template: Template) -> None:
+    locked = _locked_versions()
+    files = [ROOT / "layers" / "shared" / "requirements.txt"]
+    files += sorted({ROOT / fn.code_uri / "requirements.txt" for fn in template.functions.values()})
+    for path in files:
+        assert path.exists(), path
+        for line in path.read_text().splitlines():
+            if not line.strip() or line.startswith("#"):
+                continue
+            name, version = re.split(r"==", line.strip())
+            assert locked.get(name.lower()) == version, (
+                f"{path.relative_to(ROOT)}: {line} (lock: {locked.get(name)})"
+            )

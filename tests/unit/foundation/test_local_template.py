@@ -1,0 +1,68 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from skucast_local.gateway import TokenBucket, _allows
+from skucast_local.pumps import rate_seconds
+from skucast_local.template import TemplateError, load
+from tests.conftest import ROOT
+
+
+def test_given_the_repo_template_when_loaded_then_routes_and_subscriptions_are_read() -> None:
+    t = load(ROOT / "template.yaml")
+    health = next(r for r in t.routes if r.path == "/api/monitoring/health")
+    assert health.method == "GET" and health.authorizer is None and not health.api_key_required
+    assert {s.queue for s in t.sqs} >= {"ForecastQueue"}
+    assert all(s.report_batch_item_failures for s in t.sqs)
+    assert [n.prefix for n in t.s3] == ["uploads/"]
+
+
+def test_given_broken_yaml_when_loaded_then_one_line_error_with_the_line(tmp_path: Path) -> None:
+    bad = tmp_path / "template.yaml"
+    bad.write_text("Resources:\n  A: [unclosed\n")
+    with pytest.raises(TemplateError) as exc:
+        load(bad)
+    assert "invalid YAML at line" in str(exc.value) and "\n" not in str(exc.value)
+
+
+def test_given_a_template_without_resources_when_loaded_then_error(tmp_path: Path) -> None:
+    empty = tmp_path / "template.yaml"
+    empty.write_text("AWSTemplateFormatVersion: '2010-09-09'\n")
+    with pytest.raises(TemplateError, match="no Resources"):
+        load(empty)
+
+
+def test_given_path_parameters_when_matching_then_values_are_extracted() -> None:
+    from skucast_local.template import Route
+
+    route = Route("GET", "/api/v1/forecast/runs/{run_id}/results/{sku}", "F", None, False)
+    m = route.pattern.match("/api/v1/forecast/runs/r1/results/SKU-9")
+    assert m and m.groupdict() == {"run_id": "r1", "sku": "SKU-9"}
+    assert route.pattern.match("/api/v1/forecast/runs/r1/results") is None
+
+
+def test_given_a_burst_when_taking_then_the_bucket_refuses_after_burst() -> None:
+    bucket = TokenBucket(rate=1, burst=3)
+    assert [bucket.take() for _ in range(3)] == [0, 0, 0]
+    assert bucket.take() >= 1
+
+
+def test_given_policies_when_checked_then_deny_wins_and_wildcards_match() -> None:
+    arn = "arn:aws:execute-api:us-east-1:123:local/prod/GET/api/auth/me"
+    allow = {
+        "Effect": "Allow",
+        "Action": "execute-api:Invoke",
+        "Resource": "arn:aws:execute-api:us-east-1:123:local/prod/*",
+    }
+    deny = {**allow, "Effect": "Deny", "Resource": arn}
+    assert _allows({"Statement": [allow]}, arn)
+    assert not _allows({"Statement": [allow, deny]}, arn)
+    assert not _allows({"Statement": []}, arn)
+
+
+def test_rate_expressions() -> None:
+    assert rate_seconds("rate(5 minutes)") == 300
+    assert rate_seconds("rate(1 hour)") == 3600
+    assert rate_seconds("cron(0 3 * * ? *)") is None

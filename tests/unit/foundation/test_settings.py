@@ -1,0 +1,37 @@
+import pytest
+
+from skucast.settings import ConfigurationError, load_settings, required_variables
+
+FULL = {
+    "SKUCAST_STAGE": "prod",
+    "SKUCAST_TABLE_NAME": "t",
+    "SKUCAST_DATA_BUCKET": "b",
+    "SKUCAST_PLAN_QUEUE_URL": "https://q/plan",
+    "SKUCAST_FORECAST_QUEUE_URL": "https://q/forecast",
+    "SKUCAST_SIGNING_KEYS_SECRET_ID": "arn:keys",
+    "SKUCAST_SERVICE_KEY_SECRET_ID": "arn:service",
+    "SKUCAST_USAGE_PLAN_PREFIX": "stack-",
+    "SKUCAST_TOKEN_ISSUER": "skucast-stack-prod",
+}
+
+
+def test_given_every_required_variable_when_loading_then_settings_carry_them() -> None:
+    settings = load_settings(FULL)
+    assert settings.table_name == "t"
+    assert settings.access_token_ttl_seconds == 900
+
+
+def test_given_a_missing_variable_when_loading_then_the_error_names_it() -> None:
+    env = {k: v for k, v in FULL.items() if k != "SKUCAST_TABLE_NAME"}
+    with pytest.raises(ConfigurationError, match="SKUCAST_TABLE_NAME") as exc:
+        load_settings(env)
+    assert "\n" not in str(exc.value)
+
+
+def test_given_an_invalid_number_when_loading_then_the_error_names_the_variable() -> None:
+    with pytest.raises(ConfigurationError, match="SKUCAST_ACCESS_TOKEN_TTL_SECONDS"):
+        load_settings({**FULL, "SKUCAST_ACCESS_TOKEN_TTL_SECONDS": "soon"})
+
+
+def test_required_variables_are_exactly_the_fields_without_default() -> None:
+    assert set(required_variables()) == set(FULL)
