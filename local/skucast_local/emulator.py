@@ -137,14 +137,18 @@ class Resolver:
 
 
 def provision(
-    client: ClientFactory, endpoint: str, template: Template, service_key: str | None
+    client: ClientFactory,
+    endpoint: str,
+    template: Template,
+    service_key: str | None,
+    secret_values: dict[str, str] | None = None,
 ) -> Provisioned:
     """Create the template's resources through `client` (the emulator's, or moto's in-process mock)."""
     resources: dict[str, Physical] = {}
     resolver = Resolver(template, resources)
     resources["Api"] = Physical(ref="local", attrs={"Stage": resolver.params.get("Stage", "prod")})
     key = service_key or secrets.token_urlsafe(32)
-    _secrets(client, template, resolver, resources, key)
+    _secrets(client, template, resolver, resources, key, secret_values or {})
     _tables(client, template, resolver, resources)
     _queues(client, template, resolver, resources)
     s3_queues = _buckets(client, template, resolver, resources)
@@ -157,7 +161,12 @@ def provision(
 
 
 def _secrets(
-    client: ClientFactory, t: Template, r: Resolver, out: dict[str, Physical], service_key: str
+    client: ClientFactory,
+    t: Template,
+    r: Resolver,
+    out: dict[str, Physical],
+    service_key: str,
+    values: dict[str, str],
 ) -> None:
     sm = client("secretsmanager")
     for logical, res in t.resources("AWS::SecretsManager::Secret").items():
@@ -166,6 +175,7 @@ def _secrets(
         value = (
             service_key if "GenerateSecretString" in props else str(r.resolve(props.get("SecretString", "")))
         )
+        value = values.get(logical, value)  # e.g. the local signing keyring (skucast_local.signing_keys)
         arn = sm.create_secret(Name=f"{STACK}-{logical}", SecretString=value)["ARN"]
         out[logical] = Physical(ref=arn)
 

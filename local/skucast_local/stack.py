@@ -12,7 +12,7 @@ from typing import Any
 
 from skucast_local import emulator as emu
 from skucast_local import gateway as gw
-from skucast_local import pumps
+from skucast_local import pumps, signing_keys
 from skucast_local.containers import FunctionPool, Invocation
 from skucast_local.control import serve_control
 from skucast_local.template import Template, TemplateError, load
@@ -98,7 +98,8 @@ class LocalStack:
         self._closers.append(self.emulator.stop)
         try:
             self.provisioned = emu.provision(
-                self.emulator.client, self.emulator.endpoint, self.template, c.service_key
+                self.emulator.client, self.emulator.endpoint, self.template, c.service_key,
+                {signing_keys.LOGICAL_ID: signing_keys.keyring_json(c.state_dir or c.root / ".local")},
             )
         except TemplateError as exc:
             raise StackError(str(exc)) from None

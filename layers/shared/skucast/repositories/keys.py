@@ -46,3 +46,54 @@ def parse_upload_object_key(key: str) -> tuple[str, str] | None:
 # gsi1 work lists
 ACTIVE_RUNS = "ACTIVE_RUNS"
 SCHEDULES = "SCHEDULES"
+
+
+# ---------------------------------------------------------------- tenancy and authentication
+# Under CLIENT#<client_id>: the client's profile, its users, API keys and login sessions.
+CLIENT_PROFILE_SK = "PROFILE"
+USER_PREFIX = f"USER{SEP}"
+API_KEY_PREFIX = f"APIKEY{SEP}"
+SESSION_PREFIX = f"SESSION{SEP}"
+
+
+def _id(value: str) -> str:
+    if not value or SEP in value:
+        raise ValueError("invalid id")
+    return value
+
+
+def user_sk(user_id: str) -> str:
+    return USER_PREFIX + _id(user_id)
+
+
+def api_key_sk(key_id: str) -> str:
+    return API_KEY_PREFIX + _id(key_id)
+
+
+def session_sk(session_id: str) -> str:
+    """One login's refresh-token family (revoking it ends every token of that login)."""
+    return SESSION_PREFIX + _id(session_id)
+
+
+# Global lookups, read by exact key only, before the tenant is known. The key holds a SHA-256
+# digest (of the normalised e-mail, or of the presented secret), never the value itself.
+LOOKUP_SK = "LOOKUP"
+
+
+def email_lookup_pk(email_digest: str) -> str:
+    """Login by e-mail -> (client_id, user_id). E-mails are unique across the platform."""
+    return f"EMAIL{SEP}{_id(email_digest)}"
+
+
+def credential_lookup_pk(secret_digest: str) -> str:
+    """A refresh token or API key by the hash of its value -> its tenant and owner."""
+    return f"CREDENTIAL{SEP}{_id(secret_digest)}"
+
+
+def login_failures_pk(scope: str, subject_digest: str) -> str:
+    """Failed-login counter per e-mail or per source IP (scope "email" | "ip"); expires by TTL."""
+    return f"LOGINFAIL{SEP}{_id(scope)}{SEP}{_id(subject_digest)}"
+
+
+def login_failures_sk(window: int) -> str:
+    return f"WINDOW{SEP}{window}"

@@ -1,0 +1,41 @@
+"""Integration API keys of the caller's client (admin). The secret is shown once, at creation."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.openapi.params import Body, Query
+from aws_lambda_powertools.event_handler.router import APIGatewayRouter
+
+from auth_api.deps import caller
+from skucast.api import requires
+from skucast.schemas.auth import ApiKeyList, CreateApiKeyRequest, CreatedApiKey
+from skucast.services import auth
+from skucast.settings import get_settings
+
+router = APIGatewayRouter()
+
+
+@router.post("/api-keys", summary="Create an API key", tags=["auth"], middlewares=[requires("admin")])
+def create_api_key(request: Annotated[CreateApiKeyRequest, Body()]) -> Response[CreatedApiKey]:
+    created = auth.create_api_key(get_settings(), caller(router).client_id, request)
+    return Response(status_code=201, content_type="application/json", body=created)
+
+
+@router.get(
+    "/api-keys", summary="List API keys (without secrets)", tags=["auth"], middlewares=[requires("admin")]
+)
+def list_api_keys(
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    cursor: Annotated[str | None, Query(max_length=512)] = None,
+) -> ApiKeyList:
+    return auth.list_api_keys(get_settings(), caller(router).client_id, limit, cursor)
+
+
+@router.delete(
+    "/api-keys/<key_id>", summary="Revoke an API key", tags=["auth"], middlewares=[requires("admin")]
+)
+def revoke_api_key(key_id: str) -> Response[None]:
+    auth.revoke_api_key(get_settings(), caller(router).client_id, key_id)
+    return Response(status_code=204, body=None)

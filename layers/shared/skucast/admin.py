@@ -1,0 +1,56 @@
+"""Operator commands. `python -m skucast.admin rotate-signing-key --secret-id <id>`.
+
+Rotation adds a new Ed25519 signing key (the newest signs) and gives the keys it supersedes one
+overlap more to verify the tokens they signed; keys whose overlap has passed are dropped. Run it
+on a schedule (e.g. monthly) and once after deployment (the secret starts empty). It prints key
+ids only, never key material.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from datetime import UTC, datetime
+
+from skucast.auth.keyring import Keyring, KeyringError
+from skucast.auth.settings import AuthSettings
+from skucast.repositories import signing_keys
+
+
+def rotate_signing_key(secret_id: str, overlap_seconds: int, now: datetime | None = None) -> Keyring:
+    now = now or datetime.now(UTC)
+    current = Keyring.parse(signing_keys.read_keyring_uncached(secret_id))
+    rotated = current.rotate(now, overlap_seconds)
+    signing_keys.write_keyring(secret_id, rotated.dumps())
+    return rotated
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m skucast.admin", description="skucast operator commands")
+    commands = parser.add_subparsers(dest="command", required=True)
+    rotate = commands.add_parser("rotate-signing-key", help="add a signing key, retire superseded ones")
+    rotate.add_argument("--secret-id", required=True, help="the SigningKeysSecret ARN or name")
+    rotate.add_argument(
+        "--overlap-seconds",
+        type=int,
+        default=AuthSettings.model_fields["signing_key_overlap_seconds"].default,
+        help="how long superseded keys keep verifying (at least the access-token lifetime)",
+    )
+    args = parser.parse_args(argv)
+    if args.overlap_seconds < 900:
+        parser.error("--overlap-seconds must be at least 900 (the access-token lifetime)")
+    try:
+        ring = rotate_signing_key(args.secret_id, args.overlap_seconds)
+    except KeyringError as exc:
+        print(f"skucast.admin: the secret is not a keyring: {exc}", file=sys.stderr)
+        return 2
+    now = datetime.now(UTC)
+    signer = ring.signing_key(now)
+    for key in ring.keys:
+        state = "signs" if key is signer else f"verifies until {key.retire_at:%Y-%m-%dT%H:%M:%SZ}"
+        print(f"{key.kid}  {state}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

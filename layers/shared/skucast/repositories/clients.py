@@ -1,0 +1,28 @@
+"""Clients (tenants): the profile item, created together with the first admin user."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from skucast.repositories import dynamo
+from skucast.repositories.keys import CLIENT_PROFILE_SK, tenant_pk
+from skucast.repositories.users import EmailTaken, user_actions
+
+
+def create_client(table_name: str, client: dict[str, Any], admin: dict[str, Any], email_digest: str) -> None:
+    """Profile + admin user + e-mail lookup, all or nothing. EmailTaken when the e-mail is in use."""
+    profile = {"pk": tenant_pk(client["client_id"]), "sk": CLIENT_PROFILE_SK, "schema_version": 1, **client}
+    actions = [
+        {"Put": {"Item": profile, "ConditionExpression": "attribute_not_exists(pk)"}},
+        *user_actions(client["client_id"], admin, email_digest),
+    ]
+    try:
+        dynamo.transact(table_name, actions)
+    except dynamo.ConditionFailed as exc:
+        if 0 in exc.failed:
+            raise  # a client id collision: 80 random bits, never expected
+        raise EmailTaken from None
+
+
+def get_client(table_name: str, client_id: str) -> dict[str, Any] | None:
+    return dynamo.get(table_name, tenant_pk(client_id), CLIENT_PROFILE_SK)
