@@ -29,6 +29,7 @@ class Plan:
     ensemble: bool  # add the median of the candidates as one more candidate
     backtest_windows: int  # windows reported in the metrics
     demand_class: str = "smooth"
+    ensemble_margin: float = 0.0  # a single method must beat the ensemble's score by this share
 
 
 @dataclass
@@ -150,23 +151,57 @@ def _final(name: str, y: np.ndarray, plan: Plan, runs: _Runs) -> _Window | None:
     return w
 
 
-def run(y: np.ndarray, plan: Plan) -> Outcome:
-    """Backtest the candidates, pick the best, forecast with it (falling back on failure)."""
+def rank(scores: dict[str, float | None], ensemble_margin: float = 0.0) -> list[str]:
+    """Scored candidates best first; ties go to the earlier candidate (deterministic).
+
+    The ensemble stays first unless a single method beats its score by more than
+    `ensemble_margin` (relative): one backtest window is a noisy judge, the median is robust.
+    """
+    ranked = [
+        name for _, _, name in sorted((s, i, n) for i, (n, s) in enumerate(scores.items()) if s is not None)
+    ]
+    ens = scores.get(ENSEMBLE)
+    if ens is not None and ranked[0] != ENSEMBLE and scores[ranked[0]] > (1 - ensemble_margin) * ens:  # type: ignore[operator]
+        ranked.remove(ENSEMBLE)
+        ranked.insert(0, ENSEMBLE)
+    return ranked
+
+
+def _backtest(y: np.ndarray, plan: Plan) -> tuple[int, _Runs, float, dict[str, float | None]]:
     k = _window_count(y.size, plan)
     runs = _run_backtests(y, plan, k)
     scale = naive_scale(y[: y.size - k * plan.horizon], plan.season_length) or 1.0
-    scores = {name: _score(y, wins, k, plan, scale) for name, wins in runs.windows.items()}
-    ranked = sorted((s, i, name) for i, (name, s) in enumerate(scores.items()) if s is not None)
-    order = [name for _, _, name in ranked] or list(plan.candidates)
+    return k, runs, scale, {name: _score(y, wins, k, plan, scale) for name, wins in runs.windows.items()}
+
+
+def run(y: np.ndarray, plan: Plan) -> Outcome:
+    """Backtest the candidates, pick the best, forecast with it (falling back on failure)."""
+    k, runs, scale, scores = _backtest(y, plan)
+    order = rank(scores, plan.ensemble_margin) or list(plan.candidates)
     for name in [*order, FALLBACK]:
         final = _final(name, y, plan, runs)
         if final is not None:
             reason = _reason(name, order, scores, k, plan, fallback=name not in order)
             sums = _metric_sums(y, runs.windows.get(name, []), plan, scale if k else None)
-            return Outcome(
-                name, final.mean, order_bounds(final.mean, final.bounds or {}), sums, scores, reason
-            )
+            bounds = order_bounds(final.mean, final.bounds or {})
+            return Outcome(name, final.mean, bounds, sums, scores, reason)
     raise RuntimeError("every candidate and the fallback failed")
+
+
+def candidate_forecasts(
+    y: np.ndarray, plan: Plan
+) -> tuple[dict[str, float | None], dict[str, Outcome | None]]:
+    """Every candidate's backtest score and final forecast, for the accuracy bench to compare
+    selection, ensemble and single methods on the same fits."""
+    _, runs, _, scores = _backtest(y, plan)
+    finals = {c: _final(c, y, plan, runs) for c in plan.candidates}
+    if ENSEMBLE in runs.windows:
+        finals[ENSEMBLE] = _combine(list(finals.values()))
+    out: dict[str, Outcome | None] = {}
+    for name, w in finals.items():
+        bounds = order_bounds(w.mean, w.bounds or {}) if w else {}
+        out[name] = Outcome(name, w.mean, bounds, MetricSums(), scores, "") if w else None
+    return scores, out
 
 
 def _metric_sums(
@@ -189,6 +224,12 @@ def _reason(
         return f"fallback {name}: every candidate failed to fit"
     if plan.demand_class == "inactive" and name == "zero":
         return "inactive: no demand in the recent window, forecasting zero"
+    if name == ENSEMBLE and order and order[0] == ENSEMBLE and scores.get(ENSEMBLE) is not None:
+        best = min((v, n) for n, v in scores.items() if v is not None and n != ENSEMBLE)
+        return (
+            f"ensemble (median of {', '.join(plan.candidates)}) backtest {scores[ENSEMBLE]:.3f}; "
+            f"best single {best[1]} {best[0]:.3f} did not beat it by {plan.ensemble_margin:.0%}"
+        )
     if len(scores) <= 1:
         return f"{name} requested" if k else f"{name} requested; history too short to backtest"
     if k == 0 or scores.get(name) is None:

@@ -66,7 +66,9 @@ class SkuForecast:
 @dataclass(frozen=True)
 class EngineConfig:
     """classification: thresholds; policy: auto's candidates per class; ensemble: whether auto also
-    scores the median of the candidates; max_history: most recent periods fitted per frequency
+    scores the median of the candidates; ensemble_margin: share by which a single
+    method's backtest score must beat the ensemble's to replace it (bench/accuracy/REPORT.md);
+    max_history: most recent periods fitted per frequency
     (D capped at 52 weeks: fit cost grows faster than linearly and season 7 needs far less)."""
 
     classification: ClassificationConfig = field(default_factory=ClassificationConfig)
@@ -74,6 +76,7 @@ class EngineConfig:
         default_factory=lambda: MappingProxyType(dict(DEFAULT_POLICY))
     )
     ensemble: bool = True
+    ensemble_margin: float = 0.2
     max_history: Mapping[str, int] = field(
         default_factory=lambda: MappingProxyType({"D": 364, "W": 520, "M": 240})
     )
@@ -118,6 +121,7 @@ def _plan(y: np.ndarray, demand_class: str, spec: ForecastSpec, config: EngineCo
         ensemble,
         spec.backtest_windows,
         demand_class,
+        config.ensemble_margin,
     )
 
 

