@@ -17,7 +17,13 @@ from skucast.settings import get_settings
 router = APIGatewayRouter()
 
 
-@router.post("/api-keys", summary="Create an API key", tags=["auth"], middlewares=[requires("admin")])
+@router.post(
+    "/api-keys",
+    summary="Create an API key",
+    tags=["auth"],
+    middlewares=[requires("admin")],
+    responses={201: {"description": "created", "content": {"application/json": {"model": CreatedApiKey}}}},
+)
 def create_api_key(request: Annotated[CreateApiKeyRequest, Body()]) -> Response[CreatedApiKey]:
     created = auth.create_api_key(get_settings(), caller(router).client_id, request)
     return Response(status_code=201, content_type="application/json", body=created)
@@ -34,7 +40,11 @@ def list_api_keys(
 
 
 @router.delete(
-    "/api-keys/<key_id>", summary="Revoke an API key", tags=["auth"], middlewares=[requires("admin")]
+    "/api-keys/<key_id>",
+    summary="Revoke an API key",
+    tags=["auth"],
+    middlewares=[requires("admin")],
+    responses={204: {"description": "revoked; the key stops working on the next request"}},
 )
 def revoke_api_key(key_id: str) -> Response[None]:
     auth.revoke_api_key(get_settings(), caller(router).client_id, key_id)

@@ -23,6 +23,11 @@ router = APIGatewayRouter()
     summary="Create a client, its first admin and its usage-plan key (operator)",
     tags=["auth"],
     middlewares=[requires_operator(service_key)],
+    security=[{"serviceKey": []}],
+    responses={
+        201: {"description": "created", "content": {"application/json": {"model": CreatedClient}}},
+        409: {"description": "the admin e-mail address is already registered"},
+    },
 )
 def create_client(request: Annotated[CreateClientRequest, Body()]) -> Response[CreatedClient]:
     created = auth.create_client(get_settings(), get_auth_settings(), request)

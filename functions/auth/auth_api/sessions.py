@@ -18,18 +18,40 @@ from skucast.settings import get_settings
 router = APIGatewayRouter()
 
 
-@router.post("/login", summary="Sign in with e-mail and password", tags=["auth"])
+@router.post(
+    "/login",
+    summary="Sign in with e-mail and password",
+    tags=["auth"],
+    responses={
+        200: {"description": "signed in", "content": {"application/json": {"model": TokenPair}}},
+        401: {"description": "wrong e-mail address or password"},
+        429: {"description": "too many failed sign-ins (see Retry-After)"},
+    },
+)
 def login(request: Annotated[LoginRequest, Body()]) -> TokenPair:
     source_ip = router.current_event.request_context.identity.source_ip or ""
     return auth.login(get_settings(), get_auth_settings(), request, source_ip)
 
 
-@router.post("/refresh", summary="Exchange a refresh token for a new pair", tags=["auth"])
+@router.post(
+    "/refresh",
+    summary="Exchange a refresh token for a new pair",
+    tags=["auth"],
+    responses={
+        200: {"description": "the new pair", "content": {"application/json": {"model": TokenPair}}},
+        401: {"description": "unknown, expired or already used (the whole login is then revoked)"},
+    },
+)
 def refresh(request: Annotated[RefreshRequest, Body()]) -> TokenPair:
     return auth.refresh(get_settings(), request.refresh_token)
 
 
-@router.post("/logout", summary="End the login the refresh token belongs to", tags=["auth"])
+@router.post(
+    "/logout",
+    summary="End the login the refresh token belongs to",
+    tags=["auth"],
+    responses={204: {"description": "signed out"}},
+)
 def logout(request: Annotated[RefreshRequest, Body()]) -> Response[None]:
     auth.logout(get_settings(), request.refresh_token)
     return Response(status_code=204, body=None)

@@ -18,7 +18,16 @@ from skucast.settings import get_settings
 router = APIGatewayRouter()
 
 
-@router.post("/users", summary="Create a user", tags=["auth"], middlewares=[requires("admin")])
+@router.post(
+    "/users",
+    summary="Create a user",
+    tags=["auth"],
+    middlewares=[requires("admin")],
+    responses={
+        201: {"description": "created", "content": {"application/json": {"model": User}}},
+        409: {"description": "the e-mail address is already registered"},
+    },
+)
 def create_user(request: Annotated[CreateUserRequest, Body()]) -> Response[User]:
     user = auth.create_user(get_settings(), get_auth_settings(), caller(router).client_id, request)
     return Response(status_code=201, content_type="application/json", body=user)

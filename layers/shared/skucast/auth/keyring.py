@@ -119,12 +119,14 @@ class Keyring:
         return json.dumps({"keys": [k.to_json() for k in self.keys]}, indent=1)
 
     def active(self, now: datetime) -> list[SigningKey]:
-        return sorted((k for k in self.keys if k.active(now)), key=lambda k: (k.created_at, k.kid))
+        """Oldest first; the sort is stable, so keys of the same second keep their ring order."""
+        return sorted((k for k in self.keys if k.active(now)), key=lambda k: k.created_at)
 
     def signing_key(self, now: datetime) -> SigningKey | None:
-        """The newest active key (None: the keyring was never provisioned)."""
+        """The newest key not yet superseded (None: the keyring was never provisioned)."""
         active = self.active(now)
-        return active[-1] if active else None
+        current = [k for k in active if k.retire_at is None] or active
+        return current[-1] if current else None
 
     def verification_key(self, kid: str, now: datetime) -> Ed25519PublicKey | None:
         for key in self.keys:

@@ -36,8 +36,8 @@ def _password(value: str) -> str:
 
 
 def _email(value: str) -> str:
-    """Normalised (NFC, trimmed, lower case) address with one '@', a dotted domain, no spaces."""
-    value = _clean_text(value.strip()).lower()
+    """Normalised address (NFKC: full-width look-alikes fold to one identity; trimmed; lower case)."""
+    value = unicodedata.normalize("NFKC", _clean_text(value.strip())).lower()
     local, sep, domain = value.rpartition("@")
     if not sep or not local or not domain or len(local) > 64 or "@" in local:
         raise ValueError("is not an e-mail address")
