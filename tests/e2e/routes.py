@@ -1,0 +1,98 @@
+"""The template's route table, so tests that must cover every route cover new ones automatically.
+
+`id_routes()` lists the tenant routes with `{...}` path parameters. The isolation test
+(test_auth_isolation.py) calls each with another tenant's ids and expects 404; it needs, for every
+parameter name, an id source in ID_SOURCES (a function that creates something for the given
+tenant and returns its id). Issues that add id-bearing routes add their sources here (and, when
+the route takes a body, a valid sample body in SAMPLE_BODIES so validation is not what answers).
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from skucast_local.template import Route, load
+from tests.conftest import ROOT
+from tests.e2e.conftest import RunningStack
+
+PARAM = re.compile(r"\{([A-Za-z0-9_]+)\+?\}")
+
+
+def routes() -> list[Route]:
+    return list(load(ROOT / "template.yaml").routes)
+
+
+def id_routes() -> list[Route]:
+    """Tenant routes (behind the authorizer) whose path carries an id."""
+    return [r for r in routes() if r.authorizer and PARAM.search(r.path)]
+
+
+def params(route: Route) -> list[str]:
+    return PARAM.findall(route.path)
+
+
+def fill(route: Route, values: dict[str, str]) -> str:
+    return PARAM.sub(lambda m: values[m.group(1)], route.path)
+
+
+@dataclass
+class Tenant:
+    """A client signed up through the API, with its admin signed in."""
+
+    http: httpx.Client
+    client_id: str
+    admin_user_id: str
+    email: str
+    password: str
+    headers: dict[str, str] = field(default_factory=dict)
+    created_ids: set[str] = field(default_factory=set)  # everything of this tenant a test created
+
+    @classmethod
+    def sign_up(cls, stack: RunningStack, tier: str = "standard", http: httpx.Client | None = None) -> Tenant:
+        http = http or stack.http()
+        email, password = f"admin-{uuid.uuid4().hex[:10]}@e2e.example", "e2e admin password"
+        r = http.post(
+            "/api/auth/clients",
+            json={"name": f"e2e {tier}", "tier": tier, "admin_email": email, "admin_password": password},
+            headers={"X-Service-Key": stack.service_key},
+        )
+        assert r.status_code == 201, r.text
+        body = r.json()
+        tenant = cls(http, body["client_id"], body["admin_user_id"], email, password)
+        tenant.headers = tenant.login(email, password)
+        tenant.created_ids |= {tenant.client_id, tenant.admin_user_id, email}
+        return tenant
+
+    def login(self, email: str, password: str) -> dict[str, str]:
+        r = self.http.post("/api/auth/login", json={"email": email, "password": password})
+        assert r.status_code == 200, r.text
+        return {"Authorization": f"Bearer {r.json()['access_token']}"}
+
+    def create_user(self, role: str) -> tuple[dict[str, Any], dict[str, str]]:
+        """A user of this tenant and that user's bearer header."""
+        email = f"{role}-{uuid.uuid4().hex[:10]}@e2e.example"
+        body = {"email": email, "password": f"{role} password", "role": role}
+        r = self.http.post("/api/auth/users", json=body, headers=self.headers)
+        assert r.status_code == 201, r.text
+        self.created_ids |= {r.json()["user_id"], email}
+        return r.json(), self.login(email, f"{role} password")
+
+    def create_api_key(self, role: str = "viewer") -> dict[str, Any]:
+        r = self.http.post("/api/auth/api-keys", json={"name": "e2e", "role": role}, headers=self.headers)
+        assert r.status_code == 201, r.text
+        self.created_ids.add(r.json()["key_id"])
+        return dict(r.json())
+
+
+IdSource = Callable[[Tenant], str]
+ID_SOURCES: dict[str, IdSource] = {
+    "key_id": lambda tenant: str(tenant.create_api_key()["key_id"]),
+}
+# (method, path) -> a body that passes validation, for id routes that take one.
+SAMPLE_BODIES: dict[tuple[str, str], dict[str, Any]] = {}
