@@ -5,9 +5,10 @@ must then be CSV), anything else is CSV. CSV columns are read as strings so that
 becomes a row error in the validator rather than a reader crash; Parquet keeps its types, which
 are checked here. Everything unusable about the file as a whole raises `StructuralError`.
 
-Memory stays bounded by the block size: the stream is read in blocks of `max_line_bytes`, gzip
-is inflated a block at a time, and the byte counters below stop a gzip bomb or an oversized
-stream as soon as it crosses its limit.
+Memory stays bounded by the block size: the stream is read in blocks of `max_line_bytes` (pyarrow
+reads about ten blocks ahead, so ~20 MB in flight at the 1 MiB default), gzip is inflated a block
+at a time, and the byte counters below stop a gzip bomb or an oversized stream as soon as it
+crosses its limit.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import shutil
 import tempfile
 import zlib
 from array import array
-from collections.abc import Iterator
+from collections.abc import Generator
 from dataclasses import dataclass
 from typing import IO, Any, Protocol
 
@@ -177,7 +178,7 @@ class Source:
         self.bad_rows = array("q")  # the subset that are errors (wrong field count)
         self.bad_counts = array("q")  # their field counts, for the message
 
-    def batches(self) -> Iterator[RawBatch]:
+    def batches(self) -> Generator[RawBatch, None, None]:
         raise NotImplementedError
 
 
@@ -281,7 +282,8 @@ class _CsvSource(Source):
             )
         return next(csv.reader([text]))
 
-    def batches(self) -> Iterator[RawBatch]:
+    def batches(self) -> Generator[RawBatch, None, None]:
+        reader = None
         try:
             reader = pacsv.open_csv(
                 self._stream,
@@ -301,6 +303,10 @@ class _CsvSource(Source):
                 yield self._to_raw(record_batch)
         except pa.ArrowInvalid as exc:
             raise _csv_error(exc) from None
+        finally:
+            if reader is not None:
+                # Stops pyarrow's read-ahead (about ten blocks) from touching the stream later.
+                reader.close()
 
     def _to_raw(self, batch: pa.RecordBatch) -> RawBatch:
         sku = batch.column(self._columns["sku"])
@@ -366,7 +372,7 @@ class _ParquetSource(Source):
         self._types = {f: schema.field(self._columns[f]).type for f in FIELDS}
         _check_parquet_types(self._types)
 
-    def batches(self) -> Iterator[RawBatch]:
+    def batches(self) -> Generator[RawBatch, None, None]:
         names = [self._columns[f] for f in FIELDS]
         try:
             for batch in self._file.iter_batches(batch_size=_PARQUET_BATCH_ROWS, columns=names):

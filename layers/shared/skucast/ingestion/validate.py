@@ -77,8 +77,9 @@ def ingest_file(stream: IO[bytes], *, aggregate: str, limits: IngestLimits, toda
     try:
         source = open_source(stream, limits)
         collector = _Collector(limits, today, source.first_row)
-        for batch in source.batches():
-            collector.add(batch)
+        with contextlib.closing(source.batches()) as batches:  # closes the reader on early exit
+            for batch in batches:
+                collector.add(batch)
         return collector.finish(mode, source)
     except StructuralError as exc:
         return exc.to_result()
