@@ -2,6 +2,7 @@ import datetime as dt
 
 import numpy as np
 import pytest
+
 from skucast.forecasting.classification import (
     ClassificationConfig,
     classify,

@@ -3,6 +3,7 @@ import datetime as dt
 
 import numpy as np
 import pytest
+
 from skucast.forecasting import EngineConfig, ForecastSpec, MetricSums, SeriesInput, forecast_batch
 from skucast.forecasting.backtest import Plan, run
 

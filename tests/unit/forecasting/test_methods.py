@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+
 from skucast.forecasting.backtest import Plan, run
 from skucast.forecasting.classification import DEMAND_CLASSES
 from skucast.forecasting.methods import DEFAULT_POLICY, METHODS, effective_season, list_methods, method_names

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from skucast.forecasting.metrics import MetricSums, naive_scale
 
 ACTUAL = np.array([10.0, 0.0, 5.0, 5.0])

@@ -16,7 +16,14 @@ import numpy as np
 
 from skucast.forecasting.backtest import Outcome, Plan, run
 from skucast.forecasting.classification import ClassificationConfig, classify_periods, trim_daily
-from skucast.forecasting.methods import DEFAULT_POLICY, ENSEMBLE, METHODS, SEASON_LENGTHS
+from skucast.forecasting.methods import (
+    DEFAULT_POLICY,
+    ENSEMBLE,
+    FREQUENCY_POLICY,
+    METHODS,
+    SEASON_LENGTHS,
+    policy_for,
+)
 from skucast.forecasting.metrics import MetricSums
 from skucast.forecasting.periods import aggregate_with_counts, check_frequency, next_period, prorate_partial
 
@@ -65,8 +72,9 @@ class SkuForecast:
 
 @dataclass(frozen=True)
 class EngineConfig:
-    """classification: thresholds; policy: auto's candidates per class; ensemble: whether auto also
-    scores the median of the candidates; ensemble_margin: share by which a single
+    """classification: thresholds; policy: auto's candidates per class; frequency_policy: per
+    frequency, classes whose candidates differ from `policy` (the daily fast path); ensemble:
+    whether auto also scores the median of the candidates; ensemble_margin: share by which a single
     method's backtest score must beat the ensemble's to replace it (bench/accuracy/REPORT.md);
     max_history: most recent periods fitted per frequency
     (D capped at 52 weeks: fit cost grows faster than linearly and season 7 needs far less)."""
@@ -74,6 +82,9 @@ class EngineConfig:
     classification: ClassificationConfig = field(default_factory=ClassificationConfig)
     policy: Mapping[str, tuple[str, ...]] = field(
         default_factory=lambda: MappingProxyType(dict(DEFAULT_POLICY))
+    )
+    frequency_policy: Mapping[str, Mapping[str, tuple[str, ...]]] = field(
+        default_factory=lambda: MappingProxyType(dict(FREQUENCY_POLICY))
     )
     ensemble: bool = True
     ensemble_margin: float = 0.2
@@ -106,11 +117,12 @@ def _history(item: SeriesInput, frequency: str) -> tuple[np.ndarray, dt.date] | 
 
 
 def _plan(y: np.ndarray, demand_class: str, spec: ForecastSpec, config: EngineConfig) -> Plan:
+    policy = policy_for(spec.frequency, {**DEFAULT_POLICY, **config.policy}, config.frequency_policy)
     if spec.method == "auto":
-        candidates = tuple(config.policy.get(demand_class, DEFAULT_POLICY[demand_class]))
+        candidates = tuple(policy[demand_class])
         ensemble = config.ensemble and len(candidates) > 1
     elif spec.method == ENSEMBLE:
-        candidates, ensemble = tuple(DEFAULT_POLICY[demand_class]), True
+        candidates, ensemble = tuple(policy[demand_class]), True
     else:
         candidates, ensemble = (spec.method,), False
     return Plan(

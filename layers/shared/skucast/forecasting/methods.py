@@ -9,7 +9,7 @@ backtest errors (see `intervals.py`).
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -94,6 +94,18 @@ _METHODS: tuple[Method, ...] = (
         True,
     ),
     Method(
+        "ets_damped",
+        "ETS(A,Ad,A): additive error and season, damped trend; no trend search.",
+        lambda m, n: AutoETS(season_length=m, model="AAA" if m > 1 else "AAN", damped=True),
+        True,
+    ),
+    Method(
+        "ets_level",
+        "ETS(A,N,A): additive error and season, no trend; no search (fastest ETS).",
+        lambda m, n: AutoETS(season_length=m, model="ANA" if m > 1 else "ANN"),
+        True,
+    ),
+    Method(
         "auto_ets", "Full AutoETS search (slow on daily data).", lambda m, n: AutoETS(season_length=m), True
     ),
     Method("theta", "Standard Theta on seasonally adjusted data.", lambda m, n: Theta(season_length=m), True),
@@ -110,6 +122,16 @@ _METHODS: tuple[Method, ...] = (
         "STL season + ETS (no season) on the remainder.",
         lambda m, n: (
             MSTL(season_length=m, trend_forecaster=AutoETS(model="ZZN")) if m > 1 else AutoETS(model="ZZN")
+        ),
+        True,
+    ),
+    Method(
+        "mstl_damped",
+        "STL season + damped-trend ETS(A,Ad,N) on the remainder; no ETS search.",
+        lambda m, n: (
+            MSTL(season_length=m, trend_forecaster=AutoETS(model="AAN", damped=True))
+            if m > 1
+            else AutoETS(model="AAN", damped=True)
         ),
         True,
     ),
@@ -146,15 +168,32 @@ DEFAULT_POLICY: dict[str, tuple[str, ...]] = {
     "new": ("window_average", "naive", "historic_average"),
     "inactive": ("zero",),
 }
+# Per-frequency overrides of DEFAULT_POLICY (classes not listed keep the default); measured in the
+# daily section of bench/accuracy/REPORT.md.
+FREQUENCY_POLICY: dict[str, dict[str, tuple[str, ...]]] = {}
 FALLBACK = "historic_average"
+
+
+def policy_for(
+    frequency: str,
+    policy: Mapping[str, tuple[str, ...]] = DEFAULT_POLICY,
+    overrides: Mapping[str, Mapping[str, tuple[str, ...]]] = FREQUENCY_POLICY,
+) -> dict[str, tuple[str, ...]]:
+    """auto's candidates per demand class at `frequency`: `policy` with that frequency's overrides."""
+    return {**policy, **overrides.get(frequency, {})}
 
 
 def method_names() -> list[str]:
     return [*METHODS, ENSEMBLE]
 
 
-def list_methods(policy: dict[str, tuple[str, ...]] = DEFAULT_POLICY) -> list[MethodInfo]:
-    """What `GET /methods` serves: every name a user may ask for, plus `auto`."""
+def list_methods(
+    policy: Mapping[str, tuple[str, ...]] = DEFAULT_POLICY,
+    overrides: Mapping[str, Mapping[str, tuple[str, ...]]] = FREQUENCY_POLICY,
+) -> list[MethodInfo]:
+    """What `GET /methods` serves: every name a user may ask for, plus `auto`. A method's classes
+    are those for which auto considers it at any frequency."""
+    policies = [policy, *(policy_for(f, policy, overrides) for f in overrides)]
     infos = [
         MethodInfo(
             "auto",
@@ -165,7 +204,11 @@ def list_methods(policy: dict[str, tuple[str, ...]] = DEFAULT_POLICY) -> list[Me
     ]
     for m in _METHODS:
         infos.append(
-            MethodInfo(m.name, m.description, tuple(c for c, names in policy.items() if m.name in names))
+            MethodInfo(
+                m.name,
+                m.description,
+                tuple(c for c in policy if any(m.name in p.get(c, ()) for p in policies)),
+            )
         )
     infos.append(
         MethodInfo(
