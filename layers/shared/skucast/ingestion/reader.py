@@ -286,7 +286,8 @@ class _CsvSource(Source):
         reader = None
         try:
             reader = pacsv.open_csv(
-                self._stream,
+                # Arrow takes a short read for the end of the file; BufferedReader fills every read.
+                io.BufferedReader(self._stream, buffer_size=64 * 1024),
                 read_options=pacsv.ReadOptions(use_threads=False, block_size=self._limits.max_line_bytes),
                 # newlines_in_values: a quoted value spanning lines must stay one row whatever the
                 # block boundaries. use_threads=False: pyarrow then reports skipped row numbers.

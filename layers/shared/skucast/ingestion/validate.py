@@ -362,7 +362,8 @@ def _settle_groups(
     starts = np.flatnonzero(new_group)
     sizes = np.diff(np.append(starts, n))
     if mode is Aggregate.SUM:
-        sums = np.add.reduceat(qty, starts)
+        with np.errstate(over="ignore"):  # an overflowing sum is reported below, not warned
+            sums = np.add.reduceat(qty, starts)
         flagged = ~np.isfinite(sums)
         code, why = CODE_NAMES[QTY_NOT_FINITE], "the sum of the rows for this sku and date is not finite"
     else:
