@@ -108,7 +108,10 @@ def decode(blob: bytes) -> DemandSeries:
         raise ValueError(f"unknown series format version {version}")
     inflater = zlib.decompressobj()
     # Bounded inflate: never more than the header promises, so a forged blob cannot balloon.
-    shuffled = inflater.decompress(blob[_HEADER.size :], count * 8 + 1)
+    try:
+        shuffled = inflater.decompress(blob[_HEADER.size :], count * 8 + 1)
+    except zlib.error:
+        raise ValueError("encoded series is corrupt") from None
     if len(shuffled) != count * 8 or not inflater.eof:
         raise ValueError("encoded series is corrupt")
     raw = np.frombuffer(shuffled, np.uint8).reshape(8, count).T.copy()
