@@ -123,7 +123,7 @@ def test_given_a_stream_larger_than_the_raw_limit_when_ingested_then_reading_sto
     stream = _Endless(b"sku,date,quantity\n", b"A,2024-01-01,1\n", 10**12)  # "a terabyte"
     limits = IngestLimits(max_raw_bytes=8 * 1024 * 1024)
 
-    result, peak = _peak_python_bytes(lambda: ingest(stream, limits))  # type: ignore[arg-type]
+    result, peak = _peak_python_bytes(lambda: ingest(stream, limits))
 
     assert [e.code for e in result.errors] == ["file_too_large"]
     assert stream.served <= limits.max_raw_bytes + 1024 * 1024
@@ -134,7 +134,7 @@ def test_given_too_many_rows_when_ingested_then_it_is_rejected_before_memory_gro
     stream = _Endless(b"sku,date,quantity\n", b"A,2024-01-01,1\n", 50 * 1024 * 1024)
     limits = IngestLimits(max_rows=100_000)
 
-    result = ingest(stream, limits)  # type: ignore[arg-type]
+    result = ingest(stream, limits)
 
     assert [e.code for e in result.errors] == ["too_many_rows"]
     assert stream.served < 32 * 1024 * 1024  # 1.5 MB of rows plus pyarrow's bounded read-ahead

@@ -3,7 +3,17 @@
 Row numbers (`RowError.row`) follow what a spreadsheet shows for a file: the header is row 1, the
 first data row is row 2, and every record counts (blank lines included), so for ordinary files it is
 the line number an editor shows. A quoted value spanning lines is one row. For JSON records the row
-is the 1-based position in the `records` array. File-level problems carry `row=None`.
+is the 1-based position in the `records` array, and for Parquet the 1-based row position (no
+header). File-level problems carry `row=None` (or 1 when the header is at fault).
+
+Codes. Row level (status PARTIAL, or REJECTED over the threshold): missing_value, sku_too_long,
+sku_control_character, sku_formula, date_invalid, date_too_old, date_in_future,
+quantity_not_number, quantity_not_finite, quantity_negative, duplicate_row, wrong_field_count.
+File level (REJECTED, nothing written): empty_file, not_utf8, binary_content, unsupported_format,
+file_too_large, decompressed_too_large, corrupt_compression, line_too_long, unreadable_file,
+missing_header, missing_columns, extra_columns, duplicate_columns, unsupported_delimiter,
+invalid_parquet, wrong_column_type, too_many_rows, too_many_records, invalid_record,
+too_many_rejected_rows (listed first, followed by the row errors that caused it).
 """
 
 from __future__ import annotations
