@@ -22,12 +22,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "layers" / "shared"
 from skucast.forecasting import EngineConfig, ForecastSpec, SeriesInput, forecast_batch
 from skucast.forecasting.backtest import Plan, candidate_forecasts, rank
 from skucast.forecasting.classification import classify_periods
-from skucast.forecasting.methods import DEFAULT_POLICY, ENSEMBLE, predict
+from skucast.forecasting.methods import DEFAULT_POLICY, ENSEMBLE, policy_for, predict
 
 MARGINS = (0.0, 0.05, 0.1, 0.2)
 DEFAULT_MARGIN = EngineConfig().ensemble_margin
 OUT = Path(__file__).resolve().parents[1] / "out"
-SMOOTH = DEFAULT_POLICY["smooth"]
+SMOOTH = DEFAULT_POLICY["smooth"]  # W/M policy: what the competition data exercises
+DAILY_SMOOTH = policy_for("D")["smooth"]
 SPARSE_CANDIDATES = DEFAULT_POLICY["intermittent"]
 
 
@@ -148,7 +149,9 @@ def intermittent(n: int) -> dict:
 DAILY_DAYS, DAILY_H = 730, 28
 
 
-def _daily_suite(n: int, seed: int = 11) -> list[tuple[str, np.ndarray, np.ndarray]]:
+def _daily_suite(
+    n: int, seed: int = 11, trend: tuple[float, float] = (-0.25, 0.5)
+) -> list[tuple[str, np.ndarray, np.ndarray]]:
     """(kind, 730 + 28 days of demand, true mean of the 28 test days).
 
     Mean = level x weekly profile x (1 + yearly sine) x linear trend; promotions (3-7 days, +50..200%)
@@ -165,8 +168,8 @@ def _daily_suite(n: int, seed: int = 11) -> list[tuple[str, np.ndarray, np.ndarr
         weekly = np.maximum(1 + rng.uniform(0.1, 0.5) * rng.standard_normal(7), 0.2)
         weekly /= weekly.mean()
         yearly = 1 + rng.uniform(0.0, 0.4) * np.sin(2 * np.pi * t / 365.25 + rng.uniform(0, 2 * np.pi))
-        trend = 1 + rng.uniform(-0.25, 0.5) * t / 365.0
-        mu = level * weekly[t % 7] * yearly * trend
+        growth = 1 + rng.uniform(*trend) * t / 365.0  # trend: change per year
+        mu = level * weekly[t % 7] * yearly * np.maximum(growth, 0.05)
         promo = np.ones(t.size)
         for start in rng.choice(DAILY_DAYS - 7, size=rng.poisson(4), replace=False):
             promo[start : start + rng.integers(3, 8)] = 1 + rng.uniform(0.5, 2.0)
@@ -174,6 +177,21 @@ def _daily_suite(n: int, seed: int = 11) -> list[tuple[str, np.ndarray, np.ndarr
         y = rng.negative_binomial(r, r / (r + mu * promo)).astype(float)
         suite.append((kind, y, mu[-DAILY_H:]))
     return suite
+
+
+PREVIOUS = "auto, {ets,theta,mstl}, 364 d (previous daily policy)"
+# the stress run (strong trends) repeats only these
+STRESS = (
+    "auto (shipped)",
+    PREVIOUS,
+    "auto, {ets,theta,mstl}, 182 d",
+    "auto, {ets_level,theta,mstl_damped}, 364 d",
+    "auto, {ets_level,theta}, 364 d",
+    "ets, 364 d",
+    "ets_level, 364 d",
+    "theta, 364 d",
+    "mstl, 364 d",
+)
 
 
 def _daily_variants() -> dict[str, tuple[EngineConfig, str]]:
@@ -191,7 +209,7 @@ def _daily_variants() -> dict[str, tuple[EngineConfig, str]]:
     full = ("ets", "theta", "mstl")
     return {
         "auto (shipped)": (base, "auto"),
-        "auto, {ets,theta,mstl}, 364 d": (daily(full, 364), "auto"),
+        PREVIOUS: (daily(full, 364), "auto"),
         "auto, {ets,theta,mstl}, 182 d": (daily(full, 182), "auto"),
         "auto, {ets,theta,mstl}, 273 d": (daily(full, 273), "auto"),
         "auto, {ets_damped,theta,mstl}, 364 d": (daily(("ets_damped", "theta", "mstl"), 364), "auto"),
@@ -213,8 +231,8 @@ def _daily_variants() -> dict[str, tuple[EngineConfig, str]]:
     }
 
 
-def daily(n: int) -> dict:
-    suite = _daily_suite(n)
+def daily(n: int, trend: tuple[float, float] = (-0.25, 0.5), only: tuple[str, ...] = ()) -> dict:
+    suite = _daily_suite(n, trend=trend)
     train = [SeriesInput(f"d{i}", dt.date(2023, 1, 2), y[:DAILY_DAYS]) for i, (_, y, _) in enumerate(suite)]
     tests = [y[DAILY_DAYS:] for _, y, _ in suite]
     # in-sample seasonal-naive MAE on the history scales MASE (the usual M4 definition with m = 7)
@@ -240,6 +258,8 @@ def daily(n: int) -> dict:
     classes: dict = defaultdict(int)
     methods: dict = {}
     for label, (config, method) in _daily_variants().items():
+        if only and label not in only:
+            continue
         forecast_batch(train[:2], dataclasses.replace(spec, method=method), config)  # JIT warm-up
         t0 = time.process_time()
         res = forecast_batch(train, dataclasses.replace(spec, method=method), config)
@@ -257,7 +277,7 @@ def daily(n: int) -> dict:
                 classes[r.demand_class] += 1
                 methods[r.method] = methods.get(r.method, 0) + 1
         print(f"daily: {label} done", flush=True)
-    return {"variants": out, "classes": dict(classes), "chosen": methods, "n": n}
+    return {"variants": out, "classes": dict(classes), "chosen": methods, "n": n, "trend": trend}
 
 
 # ---------------------------------------------------------------- speed
@@ -285,10 +305,11 @@ def _demo_mix(n: int, seed: int = 7) -> list[SeriesInput]:
     return out
 
 
-def _rate(series: list[SeriesInput], spec: ForecastSpec) -> float:
-    forecast_batch(series[:2], spec)  # JIT warm-up
+def _rate(series: list[SeriesInput], spec: ForecastSpec, config: EngineConfig | None = None) -> float:
+    config = config or EngineConfig()
+    forecast_batch(series[:2], spec, config)  # JIT warm-up
     t0 = time.process_time()
-    forecast_batch(series, spec)
+    forecast_batch(series, spec, config)
     return len(series) / (time.process_time() - t0)
 
 
@@ -296,8 +317,16 @@ def speed(n: int) -> dict:
     mix = _demo_mix(n)
     smooth = [s for i, s in enumerate(mix) if i % 10 < 4]
     sparse = [s for i, s in enumerate(mix) if 4 <= i % 10 < 8]
-    out = {"auto (demo mix)": _rate(mix, ForecastSpec(horizon=28))}
-    for m in (*SMOOTH, "seasonal_naive"):
+    previous = dataclasses.replace(
+        EngineConfig(), frequency_policy={"D": {"smooth": SMOOTH, "erratic": SMOOTH}}
+    )
+    out = {
+        "auto (demo mix)": _rate(mix, ForecastSpec(horizon=28)),
+        "auto (demo mix), previous daily policy {ets,theta,mstl}": _rate(
+            mix, ForecastSpec(horizon=28), previous
+        ),
+    }
+    for m in dict.fromkeys((*DAILY_SMOOTH, *SMOOTH, "seasonal_naive")):
         out[f"{m} (smooth part)"] = _rate(smooth, ForecastSpec(horizon=28, method=m))
     for m in SPARSE_CANDIDATES:
         out[f"{m} (intermittent part)"] = _rate(sparse, ForecastSpec(horizon=28, method=m))
@@ -341,13 +370,16 @@ def _markdown(res: dict, quick: bool, seconds: float) -> str:
     ]
     for m, v in sorted(im["methods"].items(), key=lambda kv: kv[1]["rel_err"]):
         lines.append(f"| {m} | {v['rel_err']:.3f} | {100 * v['cov80']:.1f}% | {100 * v['cov95']:.1f}% |")
-    dd = res.get("daily")
-    if dd:
+    for key, title in (("daily", ""), ("daily_trend", ", strong trends")):
+        dd = res.get(key)
+        if not dd:
+            continue
         lines += [
             "",
-            f"## Synthetic daily smooth/erratic suite ({DAILY_DAYS} days + {DAILY_H} test, seeded)",
+            f"## Synthetic daily smooth/erratic suite{title} ({DAILY_DAYS} days + {DAILY_H} test, seeded)",
             "",
-            f"{dd['n']} series (weekly + yearly season, trend, promotions in the history, negative "
+            f"{dd['n']} series (weekly + yearly season, trend {dd['trend'][0]:+.0%}..{dd['trend'][1]:+.0%}"
+            " a year, promotions in the history, negative "
             f"binomial noise); classes found: {dd['classes']}; shipped auto chose {dd['chosen']}. "
             "MASE scaled by the in-sample weekly-naive MAE of the last 364 days, WAPE per series, "
             "rel_err = mean |forecast - true mean| / mean true mean, coverage vs actuals; series/s = "
@@ -378,13 +410,16 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="every 4th competition series, smaller suites")
     parser.add_argument(
-        "--only", choices=("speed", "daily", "intermittent", "competition"), help="run one section"
+        "--only",
+        choices=("speed", "daily", "daily_trend", "intermittent", "competition"),
+        help="run one section",
     )
     args = parser.parse_args()
     t0 = time.perf_counter()
     sections = {
         "speed": lambda: speed(40 if args.quick else 100),
         "daily": lambda: daily(40 if args.quick else 200),
+        "daily_trend": lambda: daily(40 if args.quick else 100, trend=(-0.6, 1.5), only=STRESS),
         "intermittent": lambda: intermittent(120 if args.quick else 480),
         "competition": lambda: competition(4 if args.quick else 1),
     }

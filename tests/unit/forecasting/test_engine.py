@@ -6,6 +6,7 @@ import pytest
 
 from skucast.forecasting import EngineConfig, ForecastSpec, MetricSums, SeriesInput, forecast_batch
 from skucast.forecasting.backtest import Plan, run
+from skucast.forecasting.methods import DEFAULT_POLICY, FREQUENCY_POLICY
 
 START = dt.date(2024, 1, 1)  # a Monday
 
@@ -172,3 +173,19 @@ def test_given_config_without_ensemble_when_auto_then_ensemble_is_not_a_candidat
     config = dataclasses.replace(EngineConfig(), ensemble=False)
     out = forecast_batch([SeriesInput("a", START, _weekly_pattern(150))], ForecastSpec(horizon=7), config)[0]
     assert "ensemble" not in out.candidates
+
+
+def test_given_smooth_series_when_auto_daily_then_the_daily_candidates_run_and_weekly_keeps_the_default():
+    series = [SeriesInput("a", START, _weekly_pattern(400))]
+    day = forecast_batch(series, ForecastSpec(horizon=14))[0]
+    week = forecast_batch(series, ForecastSpec(horizon=4, frequency="W"))[0]
+    assert set(day.candidates) == {*FREQUENCY_POLICY["D"][day.demand_class], "ensemble"}
+    assert set(week.candidates) == {*DEFAULT_POLICY[week.demand_class], "ensemble"}
+
+
+def test_given_config_frequency_policy_when_auto_then_it_overrides_the_daily_candidates():
+    config = dataclasses.replace(
+        EngineConfig(), frequency_policy={"D": {"smooth": ("naive",), "erratic": ("naive",)}}
+    )
+    out = forecast_batch([SeriesInput("a", START, _weekly_pattern(200))], ForecastSpec(horizon=7), config)[0]
+    assert out.method == "naive" and list(out.candidates) == ["naive"]

@@ -3,7 +3,15 @@ import pytest
 
 from skucast.forecasting.backtest import Plan, run
 from skucast.forecasting.classification import DEMAND_CLASSES
-from skucast.forecasting.methods import DEFAULT_POLICY, METHODS, effective_season, list_methods, method_names
+from skucast.forecasting.methods import (
+    DEFAULT_POLICY,
+    FREQUENCY_POLICY,
+    METHODS,
+    effective_season,
+    list_methods,
+    method_names,
+    policy_for,
+)
 
 SLOW = {"auto_arima", "auto_ets", "auto_theta"}
 
@@ -60,3 +68,20 @@ def test_given_any_registered_method_when_forecasting_then_bounds_are_ordered_an
     )
     if name != "zero":
         assert np.any(hi95 > lo95)  # an interval, not a point
+
+
+def test_given_frequency_overrides_when_policy_looked_up_then_only_listed_classes_change():
+    daily = policy_for("D")
+    assert daily["smooth"] == FREQUENCY_POLICY["D"]["smooth"] != DEFAULT_POLICY["smooth"]
+    assert daily["intermittent"] == DEFAULT_POLICY["intermittent"]
+    assert policy_for("W") == policy_for("M") == DEFAULT_POLICY  # the competition-tested path
+    for overrides in FREQUENCY_POLICY.values():
+        for names in overrides.values():
+            assert names and set(names) <= set(METHODS)
+
+
+def test_given_daily_override_when_listed_then_its_methods_carry_the_classes_they_serve():
+    infos = {i.name: i for i in list_methods()}
+    assert {"smooth", "erratic"} <= set(infos["ets_level"].demand_classes)
+    assert {"smooth", "erratic"} <= set(infos["ets"].demand_classes)  # still auto's choice at W/M
+    assert infos["auto_ets"].demand_classes == ()

@@ -77,7 +77,7 @@ class EngineConfig:
     whether auto also scores the median of the candidates; ensemble_margin: share by which a single
     method's backtest score must beat the ensemble's to replace it (bench/accuracy/REPORT.md);
     max_history: most recent periods fitted per frequency
-    (D capped at 52 weeks: fit cost grows faster than linearly and season 7 needs far less)."""
+    (D capped at 52 weeks: fit cost grows with it, but 182 days lost accuracy on the bench's daily suite)."""
 
     classification: ClassificationConfig = field(default_factory=ClassificationConfig)
     policy: Mapping[str, tuple[str, ...]] = field(
