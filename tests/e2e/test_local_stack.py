@@ -119,7 +119,7 @@ def test_given_a_poison_message_when_retried_then_it_reaches_the_dlq_and_its_bat
 ) -> None:
     sqs: Any = stack.aws_client("sqs")
     resources = stack.describe()["resources"]
-    queue, dlq = resources["ForecastQueue"], resources["ForecastDLQ"]
+    queue, parked = resources["ForecastQueue"], resources["ForecastParkedQueue"]
     good = [json.dumps({"client_id": "c-ghost", "run_id": f"r-{i}", "batch_id": "b-1"}) for i in range(2)]
     before = stack.stats()
     sqs.send_message_batch(
@@ -131,19 +131,24 @@ def test_given_a_poison_message_when_retried_then_it_reaches_the_dlq_and_its_bat
         ],
     )
 
-    def dead_letters() -> list[dict[str, Any]]:
-        return sqs.receive_message(QueueUrl=dlq, MaxNumberOfMessages=10, WaitTimeSeconds=1).get(
+    def parked_messages() -> list[dict[str, Any]]:
+        return sqs.receive_message(QueueUrl=parked, MaxNumberOfMessages=10, WaitTimeSeconds=1).get(
             "Messages", []
         )
 
-    parked = _wait_for(dead_letters, timeout=90)
-    assert [m["Body"] for m in parked] == ["{poison"]
+    # ForecastQueue -> (maxReceiveCount) -> ForecastDLQ, whose DeadLetterFunction cannot read it
+    # either and parks it in ForecastParkedQueue, kept for a person.
+    found = _wait_for(parked_messages, timeout=120)
+    assert [m["Body"] for m in found] == ["{poison"]
     after = stack.stats()
-    max_receive = 3  # ForecastQueue's RedrivePolicy in template.yaml
-    failed = after.get("sqs.ForecastQueue.failed", 0) - before.get("sqs.ForecastQueue.failed", 0)
-    delivered = after.get("sqs.ForecastQueue.delivered", 0) - before.get("sqs.ForecastQueue.delivered", 0)
-    assert failed == max_receive
-    assert delivered == max_receive + len(good)  # each good message once, the poison max_receive times
+
+    def delta(key: str) -> int:
+        return after.get(key, 0) - before.get(key, 0)
+
+    max_receive = 3  # the RedrivePolicy of ForecastQueue in template.yaml
+    assert delta("sqs.ForecastQueue.failed") == max_receive
+    assert delta("sqs.ForecastQueue.delivered") == max_receive + len(good)  # good ones once, poison 3x
+    assert delta("sqs.ForecastDLQ.delivered") == 1  # it reached the DLQ once, and was parked from there
     attrs = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["All"])["Attributes"]
     assert (
         attrs["ApproximateNumberOfMessages"] == "0" and attrs["ApproximateNumberOfMessagesNotVisible"] == "0"

@@ -7,13 +7,15 @@ from typing import Any
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from forecast_api import docs, monitoring
+from forecast_api import docs, methods, monitoring, runs, schedule
 from skucast.api import create_app
 from skucast.observability import logger, metrics, tracer
 
 app = create_app()
 app.include_router(monitoring.router, prefix="/api/monitoring")
 app.include_router(docs.router, prefix="/api")
+for area in (runs, methods, schedule):
+    app.include_router(area.router, prefix="/api/v1/forecast")
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)

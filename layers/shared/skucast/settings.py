@@ -28,6 +28,7 @@ class Settings(BaseSettings):
     data_bucket: str
     plan_queue_url: str
     forecast_queue_url: str
+    parked_queue_url: str
     signing_keys_secret_id: str
     service_key_secret_id: str
     usage_plan_prefix: str

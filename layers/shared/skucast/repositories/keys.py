@@ -9,6 +9,8 @@ gsi1 is a sparse index for platform work lists (due schedules, active runs), nev
 
 from __future__ import annotations
 
+import zlib
+
 SEP = "#"
 
 
@@ -41,6 +43,64 @@ def parse_upload_object_key(key: str) -> tuple[str, str] | None:
     if len(parts) != 3 or parts[0] != "uploads" or not parts[1] or not parts[2]:
         return None
     return parts[1], parts[2]
+
+
+# ---------------------------------------------------------------- demand
+# Series are sharded by SKU so one tenant's bulk ingest spreads over partitions (each takes
+# 1,000 WCU/s); the catalog (small items, listed in SKU order) stays one partition per tenant.
+SERIES_SHARDS = 16
+SKU_PREFIX = f"SKU{SEP}"
+
+
+def series_shard(sku: str) -> int:
+    return zlib.crc32(sku.encode("utf-8")) % SERIES_SHARDS
+
+
+def series_pk(client_id: str, sku: str) -> str:
+    return tenant_scoped_pk(client_id, "SERIES", str(series_shard(sku)))
+
+
+def sku_sk(sku: str) -> str:
+    return SKU_PREFIX + sku
+
+
+def catalog_pk(client_id: str) -> str:
+    return tenant_scoped_pk(client_id, "SKUS")
+
+
+# ---------------------------------------------------------------- runs
+RUN_PREFIX = f"RUN{SEP}"
+BATCH_PREFIX = f"BATCH{SEP}"
+
+
+def batches_pk(client_id: str, run_id: str) -> str:
+    return tenant_scoped_pk(client_id, "RUN", run_id, "BATCHES")
+
+
+def batch_sk(batch_id: str) -> str:
+    return BATCH_PREFIX + batch_id
+
+
+def results_pk(client_id: str, run_id: str, shard: int) -> str:
+    """One run's results are spread over `result_shards` partitions (see services/runs.py)."""
+    return tenant_scoped_pk(client_id, "RUN", run_id, "RESULTS", str(shard))
+
+
+def result_shard(sku: str, shards: int) -> int:
+    return zlib.crc32(sku.encode("utf-8")) % shards
+
+
+def run_slots_sk() -> str:
+    """The tenant's counter of forecast batches in flight (fairness across tenants)."""
+    return "INFLIGHT"
+
+
+def schedule_sk() -> str:
+    return "SCHEDULE"
+
+
+def run_idempotency_sk(key_digest: str) -> str:
+    return f"IDEMPOTENCY{SEP}RUN{SEP}{key_digest}"
 
 
 # gsi1 work lists

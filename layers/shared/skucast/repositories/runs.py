@@ -1,13 +1,477 @@
-"""Forecast runs: one item per run under the tenant's partition."""
+"""Forecast runs, their batches and results; the tenant's active-run and in-flight counters.
+
+Items (keys.py):
+- run:      CLIENT#<c> / RUN#<run_id>          status, params, progress, counters, summary;
+            gsi1 ACTIVE_RUNS / <progress deadline> while QUEUED or RUNNING (for the sweeper)
+- counters: CLIENT#<c> / INFLIGHT              active_runs, batches_in_flight
+- batch:    CLIENT#<c>#RUN#<r>#BATCHES / BATCH#<n>   skus, status PENDING|DONE|FAILED, metric sums
+- result:   CLIENT#<c>#RUN#<r>#RESULTS#<shard> / SKU#<sku>
+
+Exactly-once progress: a batch moves PENDING -> DONE in the same transaction that adds its counts
+to the run, so a duplicate or concurrent delivery of the batch cannot count twice.
+"""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterable, Iterator
+from decimal import Decimal
 from typing import Any
 
+from boto3.dynamodb.conditions import Attr, Key
+from botocore.exceptions import ClientError
+
 from skucast.aws import table
-from skucast.repositories.keys import run_sk, tenant_pk
+from skucast.repositories import dynamo
+from skucast.repositories.keys import (
+    ACTIVE_RUNS,
+    BATCH_PREFIX,
+    RUN_PREFIX,
+    SKU_PREFIX,
+    batch_sk,
+    batches_pk,
+    result_shard,
+    results_pk,
+    run_idempotency_sk,
+    run_sk,
+    run_slots_sk,
+    sku_sk,
+    tenant_pk,
+)
+
+ACTIVE = ("QUEUED", "RUNNING")
+
+
+class LimitReached(Exception):
+    """The tenant already has as many active runs as its tier allows."""
+
+
+class IdempotencyKeyUsed(Exception):
+    def __init__(self, run_id: str, params_digest: str) -> None:
+        super().__init__(run_id)
+        self.run_id, self.params_digest = run_id, params_digest
+
+
+def _key(client_id: str, run_id: str) -> dict[str, str]:
+    return {"pk": tenant_pk(client_id), "sk": run_sk(run_id)}
+
+
+def _counters_key(client_id: str) -> dict[str, str]:
+    return {"pk": tenant_pk(client_id), "sk": run_slots_sk()}
+
+
+def _plain(value: Any) -> Any:
+    """DynamoDB numbers come back as Decimal; the API speaks JSON."""
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _dynamo(value: Any) -> Any:
+    """Floats are not DynamoDB numbers; NaN/inf have no JSON form either: store them as null."""
+    return json.loads(
+        json.dumps(value, allow_nan=True).replace("NaN", "null").replace("Infinity", "null"),
+        parse_float=Decimal,
+    )
+
+
+# ---------------------------------------------------------------- runs
+def create_run(
+    table_name: str,
+    client_id: str,
+    run: dict[str, Any],
+    max_active: int,
+    idempotency: tuple[str, str] | None,
+) -> None:
+    """Record a QUEUED run and take one of the tenant's active-run slots, atomically.
+
+    `idempotency` is (key digest, params digest): the key is claimed in the same transaction.
+    """
+    item = {**_key(client_id, run["run_id"]), "schema_version": 1, **_dynamo(run)}
+    actions: list[dict[str, Any]] = [
+        {"Put": {"Item": item, "ConditionExpression": "attribute_not_exists(pk)"}},
+        {
+            "Update": {
+                "Key": _counters_key(client_id),
+                "UpdateExpression": "ADD active_runs :one",
+                "ConditionExpression": "attribute_not_exists(active_runs) OR active_runs < :max",
+                "ExpressionAttributeValues": {":one": 1, ":max": max_active},
+            }
+        },
+    ]
+    if idempotency:
+        key_digest, params_digest = idempotency
+        actions.append(
+            {
+                "Put": {
+                    "Item": {
+                        "pk": tenant_pk(client_id),
+                        "sk": run_idempotency_sk(key_digest),
+                        "run_id": run["run_id"],
+                        "params_digest": params_digest,
+                        "expires_at": run["expires_at"],
+                    },
+                    "ConditionExpression": "attribute_not_exists(pk)",
+                }
+            }
+        )
+    try:
+        dynamo.transact(table_name, actions)
+    except dynamo.ConditionFailed as exc:
+        if idempotency and 2 in exc.failed:
+            earlier = dynamo.get(table_name, tenant_pk(client_id), run_idempotency_sk(idempotency[0]))
+            if earlier:
+                raise IdempotencyKeyUsed(str(earlier["run_id"]), str(earlier["params_digest"])) from None
+        if 1 in exc.failed:
+            raise LimitReached from None
+        raise
 
 
 def get_run(table_name: str, client_id: str, run_id: str) -> dict[str, Any] | None:
-    item = table(table_name).get_item(Key={"pk": tenant_pk(client_id), "sk": run_sk(run_id)}).get("Item")
-    return dict(item) if item else None
+    item = dynamo.get(table_name, tenant_pk(client_id), run_sk(run_id))
+    return _plain(item) if item else None
+
+
+def page_runs(
+    table_name: str, client_id: str, limit: int, after_run_id: str | None, status: str | None
+) -> tuple[list[dict[str, Any]], str | None]:
+    """Newest first; run ids sort by creation time."""
+    kwargs: dict[str, Any] = {
+        "KeyConditionExpression": Key("pk").eq(tenant_pk(client_id)) & Key("sk").begins_with(RUN_PREFIX),
+        "ScanIndexForward": False,
+        "Limit": limit,
+    }
+    if status:
+        kwargs["FilterExpression"] = Attr("status").eq(status)
+    if after_run_id:
+        kwargs["ExclusiveStartKey"] = _key(client_id, after_run_id)
+    items: list[dict[str, Any]] = []
+    while True:
+        page = table(table_name).query(**kwargs)
+        items.extend(_plain(dict(i)) for i in page.get("Items", []))
+        last = page.get("LastEvaluatedKey")
+        if len(items) >= limit or not last:
+            break
+        kwargs["ExclusiveStartKey"] = last
+        kwargs["Limit"] = limit - len(items)
+    next_after = str(last["sk"])[len(RUN_PREFIX) :] if last else None
+    return items[:limit], next_after
+
+
+def transition(
+    table_name: str,
+    client_id: str,
+    run_id: str,
+    *,
+    to: str,
+    allowed_from: Iterable[str],
+    set_fields: dict[str, Any] | None = None,
+    release_active: bool = False,
+) -> bool:
+    """Move a run's status if it is in one of `allowed_from`; False when it was not (someone else won).
+
+    Leaving the active states also leaves the sweeper's work list and, with `release_active`,
+    gives back the tenant's active-run slot - in the same transaction, so exactly once.
+    """
+    fields = {"status": to, **(set_fields or {})}
+    names = {f"#f{i}": k for i, k in enumerate(fields)}
+    values: dict[str, Any] = {f":v{i}": v for i, v in enumerate(_dynamo(list(fields.values())))}
+    sets = ", ".join(f"#f{i} = :v{i}" for i in range(len(fields)))
+    allowed = list(allowed_from)
+    values.update({f":from{i}": s for i, s in enumerate(allowed)})
+    condition = "#f0 IN (" + ", ".join(f":from{i}" for i in range(len(allowed))) + ")"
+    update = f"SET {sets}" + ("" if to in ACTIVE else " REMOVE gsi1pk, gsi1sk")
+    actions: list[dict[str, Any]] = [
+        {
+            "Update": {
+                "Key": _key(client_id, run_id),
+                "UpdateExpression": update,
+                "ConditionExpression": f"attribute_exists(pk) AND {condition}",
+                "ExpressionAttributeNames": names,
+                "ExpressionAttributeValues": values,
+            }
+        }
+    ]
+    if release_active:
+        actions.append(
+            {
+                "Update": {
+                    "Key": _counters_key(client_id),
+                    "UpdateExpression": "ADD active_runs :minus",
+                    "ExpressionAttributeValues": {":minus": -1},
+                }
+            }
+        )
+    try:
+        dynamo.transact(table_name, actions)
+    except dynamo.ConditionFailed:
+        return False
+    return True
+
+
+def set_deadline(table_name: str, client_id: str, run_id: str, deadline: str) -> None:
+    """Keep the run on the sweeper's list with a new progress deadline."""
+    table(table_name).update_item(
+        Key=_key(client_id, run_id),
+        UpdateExpression="SET gsi1pk = :list, gsi1sk = :deadline",
+        ConditionExpression=Attr("status").is_in(list(ACTIVE)),
+        ExpressionAttributeValues={":list": ACTIVE_RUNS, ":deadline": f"{deadline}#{client_id}#{run_id}"},
+    )
+
+
+# ---------------------------------------------------------------- batches
+def put_batches(table_name: str, client_id: str, run_id: str, batches: list[list[str]]) -> None:
+    """Idempotent: a retried plan writes the same ids with the same SKUs."""
+    with table(table_name).batch_writer() as writer:
+        for index, skus in enumerate(batches):
+            writer.put_item(
+                Item={
+                    "pk": batches_pk(client_id, run_id),
+                    "sk": batch_sk(batch_id(index)),
+                    "skus": skus,
+                    "status": "PENDING",
+                }
+            )
+
+
+def batch_id(index: int) -> str:
+    return f"b{index:07d}"
+
+
+def batch_index(batch: str) -> int:
+    return int(batch[1:])
+
+
+def get_batch(table_name: str, client_id: str, run_id: str, batch: str) -> dict[str, Any] | None:
+    item = dynamo.get(table_name, batches_pk(client_id, run_id), batch_sk(batch))
+    return _plain(item) if item else None
+
+
+def iter_batches(table_name: str, client_id: str, run_id: str) -> Iterator[dict[str, Any]]:
+    kwargs: dict[str, Any] = {
+        "KeyConditionExpression": Key("pk").eq(batches_pk(client_id, run_id))
+        & Key("sk").begins_with(BATCH_PREFIX),
+        "ConsistentRead": True,
+    }
+    while True:
+        page = table(table_name).query(**kwargs)
+        yield from (_plain(dict(i)) for i in page.get("Items", []))
+        if "LastEvaluatedKey" not in page:
+            return
+        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+def settle_batch(
+    table_name: str,
+    client_id: str,
+    run_id: str,
+    batch: str,
+    *,
+    outcome: str,
+    done: int,
+    failed: int,
+    record: dict[str, Any],
+    deadline: str,
+) -> bool:
+    """PENDING -> `outcome` for the batch and its counts added to the running run, atomically.
+
+    False when the batch was already settled (a duplicate delivery) or the run is no longer running.
+    """
+    actions = [
+        {
+            "Update": {
+                "Key": {"pk": batches_pk(client_id, run_id), "sk": batch_sk(batch)},
+                "UpdateExpression": "SET #s = :outcome, #r = :record",
+                "ConditionExpression": "#s = :pending",
+                "ExpressionAttributeNames": {"#s": "status", "#r": "record"},
+                "ExpressionAttributeValues": {
+                    ":outcome": outcome,
+                    ":pending": "PENDING",
+                    ":record": _dynamo(record),
+                },
+            }
+        },
+        {
+            "Update": {
+                "Key": _key(client_id, run_id),
+                "UpdateExpression": "ADD skus_done :done, skus_failed :failed, batches_done :one "
+                "SET gsi1sk = :deadline",
+                "ConditionExpression": "#s = :running",
+                "ExpressionAttributeNames": {"#s": "status"},
+                "ExpressionAttributeValues": {
+                    ":done": done,
+                    ":failed": failed,
+                    ":one": 1,
+                    ":running": "RUNNING",
+                    ":deadline": f"{deadline}#{client_id}#{run_id}",
+                },
+            }
+        },
+        {
+            "Update": {
+                "Key": _counters_key(client_id),
+                "UpdateExpression": "ADD batches_in_flight :minus",
+                "ExpressionAttributeValues": {":minus": -1},
+            }
+        },
+    ]
+    try:
+        dynamo.transact(table_name, actions)
+    except dynamo.ConditionFailed:
+        return False
+    return True
+
+
+def claim_next_batch(table_name: str, client_id: str, run_id: str, max_in_flight: int) -> int | None:
+    """Take the tenant's next in-flight slot and this run's next unsent batch index, atomically.
+
+    None when the run has sent every batch, is not running, or the tenant is at its tier's cap
+    (a batch finishing later releases a slot and claims again).
+    """
+    try:
+        run = table(table_name).get_item(Key=_key(client_id, run_id), ConsistentRead=True).get("Item")
+        if not run or run.get("status") != "RUNNING":
+            return None
+        sent = int(run.get("batches_sent", 0))
+        if sent >= int(run.get("batches_total", 0)):
+            return None
+        dynamo.transact(
+            table_name,
+            [
+                {
+                    "Update": {
+                        "Key": _key(client_id, run_id),
+                        "UpdateExpression": "SET batches_sent = :next",
+                        "ConditionExpression": "#s = :running AND (attribute_not_exists(batches_sent) "
+                        "OR batches_sent = :sent)",
+                        "ExpressionAttributeNames": {"#s": "status"},
+                        "ExpressionAttributeValues": {
+                            ":next": sent + 1,
+                            ":sent": sent,
+                            ":running": "RUNNING",
+                        },
+                    }
+                },
+                {
+                    "Update": {
+                        "Key": _counters_key(client_id),
+                        "UpdateExpression": "ADD batches_in_flight :one",
+                        "ConditionExpression": "attribute_not_exists(batches_in_flight) "
+                        "OR batches_in_flight < :max",
+                        "ExpressionAttributeValues": {":one": 1, ":max": max_in_flight},
+                    }
+                },
+            ],
+        )
+    except dynamo.ConditionFailed as exc:
+        if 0 in exc.failed:  # another worker claimed this index: try the next one
+            return claim_next_batch(table_name, client_id, run_id, max_in_flight)
+        return None
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") == "TransactionCanceledException":
+            return claim_next_batch(table_name, client_id, run_id, max_in_flight)
+        raise
+    return sent
+
+
+def skip_batch(table_name: str, client_id: str, run_id: str, batch: str) -> bool:
+    """PENDING -> SKIPPED for a batch of a run that stopped (cancelled, failed): frees its slot once."""
+    try:
+        dynamo.transact(
+            table_name,
+            [
+                {
+                    "Update": {
+                        "Key": {"pk": batches_pk(client_id, run_id), "sk": batch_sk(batch)},
+                        "UpdateExpression": "SET #s = :skipped",
+                        "ConditionExpression": "#s = :pending",
+                        "ExpressionAttributeNames": {"#s": "status"},
+                        "ExpressionAttributeValues": {":skipped": "SKIPPED", ":pending": "PENDING"},
+                    }
+                },
+                {
+                    "Update": {
+                        "Key": _counters_key(client_id),
+                        "UpdateExpression": "ADD batches_in_flight :minus",
+                        "ExpressionAttributeValues": {":minus": -1},
+                    }
+                },
+            ],
+        )
+    except dynamo.ConditionFailed:
+        return False
+    return True
+
+
+def runs_waiting_for_slots(table_name: str, client_id: str) -> list[str]:
+    """The tenant's RUNNING runs that still have unsent batches, oldest first."""
+    items, _ = page_runs(table_name, client_id, 1000, None, "RUNNING")
+    waiting = [r for r in items if int(r.get("batches_sent", 0)) < int(r.get("batches_total", 0))]
+    return [r["run_id"] for r in sorted(waiting, key=lambda r: r["run_id"])]
+
+
+# ---------------------------------------------------------------- results
+def put_results(
+    table_name: str, client_id: str, run_id: str, shards: int, results: list[dict[str, Any]]
+) -> None:
+    """Idempotent overwrite: the same batch computed twice writes the same items."""
+    with table(table_name).batch_writer(overwrite_by_pkeys=["pk", "sk"]) as writer:
+        for result in results:
+            sku = result["sku"]
+            writer.put_item(
+                Item={
+                    "pk": results_pk(client_id, run_id, result_shard(sku, shards)),
+                    "sk": sku_sk(sku),
+                    **_dynamo(result),
+                }
+            )
+
+
+def get_result(table_name: str, client_id: str, run_id: str, shards: int, sku: str) -> dict[str, Any] | None:
+    item = dynamo.get(table_name, results_pk(client_id, run_id, result_shard(sku, shards)), sku_sk(sku))
+    return _plain(item) if item else None
+
+
+def page_results(
+    table_name: str,
+    client_id: str,
+    run_id: str,
+    shards: int,
+    limit: int,
+    position: tuple[int, str | None],
+    demand_class: str | None,
+) -> tuple[list[dict[str, Any]], tuple[int, str | None] | None]:
+    """Results shard by shard, SKU order within a shard. `position` is (shard, last SKU seen)."""
+    shard, after = position
+    items: list[dict[str, Any]] = []
+    while shard < shards and len(items) < limit:
+        kwargs: dict[str, Any] = {
+            "KeyConditionExpression": Key("pk").eq(results_pk(client_id, run_id, shard))
+            & Key("sk").begins_with(SKU_PREFIX),
+            "Limit": limit - len(items),
+        }
+        if demand_class:
+            kwargs["FilterExpression"] = Attr("demand_class").eq(demand_class)
+        if after is not None:
+            kwargs["ExclusiveStartKey"] = {"pk": results_pk(client_id, run_id, shard), "sk": sku_sk(after)}
+        page = table(table_name).query(**kwargs)
+        items.extend(_plain(dict(i)) for i in page.get("Items", []))
+        last = page.get("LastEvaluatedKey")
+        if last:
+            after = str(last["sk"])[len(SKU_PREFIX) :]
+        else:
+            shard, after = shard + 1, None
+    if shard >= shards:
+        return items, None
+    return items, (shard, after)
+
+
+def iter_results(table_name: str, client_id: str, run_id: str, shards: int) -> Iterator[dict[str, Any]]:
+    position: tuple[int, str | None] | None = (0, None)
+    while position is not None:
+        items, position = page_results(table_name, client_id, run_id, shards, 1000, position, None)
+        yield from items

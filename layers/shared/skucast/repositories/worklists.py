@@ -16,7 +16,8 @@ def _due(table_name: str, partition: str, now: datetime) -> list[dict[str, Any]]
     kwargs: dict[str, Any] = {
         "IndexName": "gsi1",
         "KeyConditionExpression": Key("gsi1pk").eq(partition)
-        & Key("gsi1sk").lte(now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")),
+        # gsi1sk is "<time>#<tenant>...": everything before "<now>#~" is due.
+        & Key("gsi1sk").lt(now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") + "#~"),
     }
     while True:
         page = table(table_name).query(**kwargs)

@@ -16,3 +16,13 @@ class BatchMessage(BaseModel):
     client_id: str = Field(pattern=ID_PATTERN)
     run_id: str = Field(pattern=ID_PATTERN)
     batch_id: str = Field(pattern=ID_PATTERN)
+
+
+class PlanMessage(BaseModel):
+    """Plan a QUEUED run: split its SKUs into batches and send the first ones."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    schema_version: Literal[1] = 1
+    client_id: str = Field(pattern=ID_PATTERN)
+    run_id: str = Field(pattern=ID_PATTERN)

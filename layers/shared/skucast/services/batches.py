@@ -1,17 +1,282 @@
-"""Forecasting one batch of a run (the worker's use case)."""
+"""A run's life off the request path: planning, forecasting batches, dead letters, completion.
+
+Fan-out and fairness: a run's SKUs are split into batches of BATCH_SIZE; only as many batches as
+the tenant's tier allows are in flight at once (queued or running, across all its runs). Each
+settled batch releases its slot and sends the next batch of the tenant's oldest waiting run, so a
+huge run of one tenant cannot fill the queue ahead of another tenant's small run, and one
+tenant's cost is bounded. Messages name the tenant as their group (SQS fair queues on AWS).
+"""
 
 from __future__ import annotations
 
-from skucast.observability import logger
-from skucast.repositories import runs
-from skucast.schemas.messages import BatchMessage
+import math
+from collections import Counter
+from typing import Any
+
+from skucast import tiers
+from skucast.forecasting.metrics import MetricSums
+from skucast.observability import logger, metrics
+from skucast.repositories import demand, events, objects, queues
+from skucast.repositories import runs as repo
+from skucast.schemas.messages import BatchMessage, PlanMessage
+from skucast.services.runs import fail_run, now_iso, progress_deadline, tier_of
 from skucast.settings import Settings
 
+# SKUs per message. The default policy forecasts ~15-25 daily series/s on one core
+# (bench/accuracy/REPORT.md): 40 SKUs is 2-3 s of work, long enough to amortise the message and
+# the writes, short enough that a retry or a slow series costs little and runs finish evenly.
+BATCH_SIZE = 40
+# Results of one run spread over shards so no partition takes more than ~1,000 writes/s: each
+# result is 1-4 WCU; at 1,000 concurrent workers writing 40 results per 2-3 s that is ~15,000
+# results/s for a 1,000,000-SKU run, so one shard per 10,000 SKUs (100 shards) keeps each
+# partition near 150 results/s.
+SKUS_PER_RESULT_SHARD = 10_000
+MAX_RESULT_SHARDS = 512
 
+
+def result_shards(n_skus: int) -> int:
+    return max(1, min(MAX_RESULT_SHARDS, math.ceil(n_skus / SKUS_PER_RESULT_SHARD)))
+
+
+# ---------------------------------------------------------------- planning
+def plan_run(message: PlanMessage, settings: Settings) -> None:
+    client_id, run_id = message.client_id, message.run_id
+    run = repo.get_run(settings.table_name, client_id, run_id)
+    if run is None or run["status"] != "QUEUED":
+        logger.info("plan skipped", extra={"status": run and run["status"]})
+        return  # a duplicate delivery, or the run was cancelled before planning
+    skus = _run_skus(settings, client_id, run_id, run["params"])
+    batches = [skus[i : i + BATCH_SIZE] for i in range(0, len(skus), BATCH_SIZE)]
+    repo.put_batches(settings.table_name, client_id, run_id, batches)
+    started = repo.transition(
+        settings.table_name,
+        client_id,
+        run_id,
+        to="RUNNING",
+        allowed_from=("QUEUED",),
+        set_fields={
+            "started_at": now_iso(),
+            "skus_total": len(skus),
+            "skus_done": 0,
+            "skus_failed": 0,
+            "batches_total": len(batches),
+            "batches_done": 0,
+            "batches_sent": 0,
+            "result_shards": result_shards(len(skus)),
+        },
+    )
+    if started:
+        continue_tenant(settings, client_id, run_id)
+
+
+def _run_skus(settings: Settings, client_id: str, run_id: str, params: dict[str, Any]) -> list[str]:
+    if params.get("skus") == "all":
+        return [entry["sku"] for entry in demand.iter_catalog(settings.table_name, client_id, "sk")]
+    listed = objects.get_json(settings.data_bucket, objects.run_skus_key(client_id, run_id)) or []
+    return [str(s) for s in listed]
+
+
+# ---------------------------------------------------------------- dispatch and completion
+def continue_tenant(settings: Settings, client_id: str, run_id: str) -> None:
+    """Send batches while the tenant has free slots (its oldest waiting run first), then see
+    whether `run_id` is complete. Idempotent: safe to repeat after any partial failure."""
+    limits = tier_of(settings, client_id)
+    for waiting in [run_id, *repo.runs_waiting_for_slots(settings.table_name, client_id)]:
+        if not _dispatch(settings, client_id, waiting, limits):
+            break
+    maybe_complete(settings, client_id, run_id)
+
+
+def _dispatch(settings: Settings, client_id: str, run_id: str, limits: tiers.TierLimits) -> bool:
+    """Send this run's next batches into free slots; False when the tenant has no slot left."""
+    while True:
+        index = repo.claim_next_batch(settings.table_name, client_id, run_id, limits.max_batches_in_flight)
+        if index is None:
+            run = repo.get_run(settings.table_name, client_id, run_id) or {}
+            # Nothing more to send for this run (the tenant may have slots left), or no slot left.
+            return run.get("status") != "RUNNING" or int(run.get("batches_sent", 0)) >= int(
+                run.get("batches_total", 0)
+            )
+        message = BatchMessage(client_id=client_id, run_id=run_id, batch_id=repo.batch_id(index))
+        queues.send_batch(settings.forecast_queue_url, message)
+
+
+def maybe_complete(settings: Settings, client_id: str, run_id: str) -> None:
+    run = repo.get_run(settings.table_name, client_id, run_id)
+    if not run or run["status"] != "RUNNING":
+        return
+    if int(run.get("batches_done", 0)) < int(run.get("batches_total", 0)):
+        return
+    summary = summarise(repo.iter_batches(settings.table_name, client_id, run_id))
+    status = "PARTIAL" if int(run.get("skus_failed", 0)) else "SUCCEEDED"
+    finished = repo.transition(
+        settings.table_name,
+        client_id,
+        run_id,
+        to=status,
+        allowed_from=("RUNNING",),
+        set_fields={"finished_at": now_iso(), "summary": summary},
+        release_active=True,
+    )
+    if not finished:
+        return  # another worker completed it
+    metrics.add_metric(name="RunsFinished", unit="Count", value=1)
+    metrics.add_metric(name="SkusForecast", unit="Count", value=int(run.get("skus_done", 0)))
+    events.publish(
+        settings.event_bus_name,
+        "ForecastRunCompleted",
+        {"client_id": client_id, "run_id": run_id, "status": status, "skus_total": run.get("skus_total", 0)},
+    )
+
+
+def summarise(batches: Any) -> dict[str, Any]:
+    by_class: Counter[str] = Counter()
+    by_method: Counter[str] = Counter()
+    sums: list[MetricSums] = []
+    for batch in batches:
+        record = batch.get("record") or {}
+        by_class.update(record.get("by_class", {}))
+        by_method.update(record.get("by_method", {}))
+        if record.get("metric_sums"):
+            sums.append(MetricSums.from_dict(record["metric_sums"]))
+    return {
+        "by_class": dict(sorted(by_class.items())),
+        "by_method": dict(sorted(by_method.items())),
+        "metrics": MetricSums.merge(sums).finalize() if sums else {},
+    }
+
+
+# ---------------------------------------------------------------- one batch
 def process_batch(message: BatchMessage, settings: Settings) -> None:
-    run = runs.get_run(settings.table_name, message.client_id, message.run_id)
-    if run is None:
-        # A run that no longer exists (or never did) has nothing left to compute: acknowledge.
+    client_id, run_id, batch_id = message.client_id, message.run_id, message.batch_id
+    run = repo.get_run(settings.table_name, client_id, run_id)
+    batch = repo.get_batch(settings.table_name, client_id, run_id, batch_id) if run else None
+    if run is None or batch is None:
         logger.warning("batch for an unknown run dropped")
         return
-    raise NotImplementedError("run batches are processed from issue 6 on")
+    if batch["status"] != "PENDING":
+        continue_tenant(settings, client_id, run_id)  # a duplicate: finish what the first may not have
+        return
+    if run["status"] != "RUNNING":
+        repo.skip_batch(settings.table_name, client_id, run_id, batch_id)  # cancelled or failed run
+        return
+    results, record = forecast_skus(settings, client_id, run["params"], list(batch["skus"]))
+    repo.put_results(settings.table_name, client_id, run_id, int(run["result_shards"]), results)
+    failed = sum(1 for r in results if r.get("error"))
+    _settle(settings, client_id, run_id, batch_id, "DONE", len(results) - failed, failed, record)
+
+
+def _settle(
+    settings: Settings,
+    client_id: str,
+    run_id: str,
+    batch_id: str,
+    outcome: str,
+    done: int,
+    failed: int,
+    record: dict[str, Any],
+) -> None:
+    settled = repo.settle_batch(
+        settings.table_name,
+        client_id,
+        run_id,
+        batch_id,
+        outcome=outcome,
+        done=done,
+        failed=failed,
+        record=record,
+        deadline=progress_deadline(),
+    )
+    if not settled:
+        # Either a concurrent duplicate settled it, or the run stopped meanwhile: free the slot.
+        repo.skip_batch(settings.table_name, client_id, run_id, batch_id)
+    continue_tenant(settings, client_id, run_id)
+
+
+def forecast_skus(
+    settings: Settings, client_id: str, params: dict[str, Any], skus: list[str]
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """The engine on these SKUs' stored series: one result per SKU, and the batch's partial sums."""
+    from skucast.forecasting.engine import ForecastSpec, SeriesInput, forecast_batch
+
+    stored = demand.get_series(settings.table_name, client_id, skus)
+    inputs = [SeriesInput(sku=s, start=stored[s].start, values=stored[s].values) for s in skus if s in stored]
+    spec = ForecastSpec(
+        horizon=int(params["horizon"]),
+        frequency=str(params.get("frequency", "D")),
+        levels=tuple(int(v) for v in params.get("levels", (80, 95))),
+        method=str(params.get("method", "auto")),
+        backtest_windows=int(params.get("backtest_windows", 1)),
+    )
+    forecasts = {f.sku: f for f in forecast_batch(inputs, spec)} if inputs else {}
+    results: list[dict[str, Any]] = []
+    by_class: Counter[str] = Counter()
+    by_method: Counter[str] = Counter()
+    sums: list[MetricSums] = []
+    for sku in skus:
+        f = forecasts.get(sku)
+        if f is None:
+            results.append(error_result(sku, "unknown_sku", "No demand history for this SKU."))
+            continue
+        results.append(
+            {
+                "sku": sku,
+                "demand_class": f.demand_class,
+                "method": f.method,
+                "forecast": f.forecast,
+                "metrics": f.metrics,
+                "candidates": f.candidates,
+                "reason": f.reason,
+                "error": f.error,
+            }
+        )
+        if not f.error:
+            by_class[f.demand_class] += 1
+            by_method[f.method] += 1
+            sums.append(f.metric_sums)
+    record = {
+        "by_class": dict(by_class),
+        "by_method": dict(by_method),
+        "metric_sums": MetricSums.merge(sums).to_dict() if sums else None,
+    }
+    return results, record
+
+
+def error_result(sku: str, code: str, message: str) -> dict[str, Any]:
+    return {
+        "sku": sku,
+        "demand_class": None,
+        "method": None,
+        "forecast": [],
+        "metrics": {},
+        "error": {"code": code, "message": message},
+    }
+
+
+# ---------------------------------------------------------------- dead letters
+def record_dead_letter(message: BatchMessage, settings: Settings) -> None:
+    """A batch that failed every retry: its SKUs get an error result, the run goes on (PARTIAL)."""
+    client_id, run_id, batch_id = message.client_id, message.run_id, message.batch_id
+    run = repo.get_run(settings.table_name, client_id, run_id)
+    batch = repo.get_batch(settings.table_name, client_id, run_id, batch_id) if run else None
+    if run is None or batch is None or batch["status"] != "PENDING":
+        return
+    if run["status"] != "RUNNING":
+        repo.skip_batch(settings.table_name, client_id, run_id, batch_id)
+        return
+    skus = list(batch["skus"])
+    results = [error_result(s, "batch_failed", "This SKU's batch failed every retry.") for s in skus]
+    repo.put_results(settings.table_name, client_id, run_id, int(run["result_shards"]), results)
+    metrics.add_metric(name="BatchesDeadLettered", unit="Count", value=1)
+    _settle(settings, client_id, run_id, batch_id, "FAILED", 0, len(skus), {"dead_lettered": True})
+
+
+def sweep_stalled(settings: Settings, stalled: list[dict[str, Any]]) -> int:
+    """Fail runs whose progress deadline passed (their batches are lost or stuck)."""
+    failed = 0
+    for item in stalled:
+        client_id = str(item["pk"]).split("#", 1)[1]
+        run_id = str(item["sk"]).split("#", 1)[1]
+        if fail_run(settings, client_id, run_id, "stalled", "The run made no progress and was stopped."):
+            failed += 1
+    return failed

@@ -1,25 +1,87 @@
-"""Scheduled reforecasts and the sweeper of stalled runs.
+"""Scheduled reforecasts (PUT /schedule + the EventBridge rule) and the sweeper of stalled runs.
 
-Schedules (PUT /schedule) and runs are written from issue 6 on; until then both lists are empty
-and these report what they found.
+Exactly one run per period: the run started for a schedule slot uses the slot as its
+Idempotency-Key, so a rule firing twice (or two schedulers at once) starts one run.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
+from cronsim import CronSim, CronSimError
+
+from skucast.errors import Conflict, FieldError, NotFound, Unprocessable
 from skucast.observability import logger
+from skucast.repositories import schedules as repo
 from skucast.repositories import worklists
+from skucast.schemas.forecast import CreateRunRequest, Schedule, ScheduleBody
+from skucast.services import batches, runs
 from skucast.settings import Settings
 
 
-def start_due_reforecasts(settings: Settings) -> int:
-    due = worklists.due_schedules(settings.table_name, datetime.now(UTC))
-    logger.info("due schedules", extra={"count": len(due)})
-    return len(due)
+def next_slot(cron: str, after: datetime) -> datetime:
+    return next(CronSim(cron, after.astimezone(UTC)))
 
 
-def sweep_stalled_runs(settings: Settings) -> int:
-    stalled = worklists.stalled_runs(settings.table_name, datetime.now(UTC))
-    logger.info("stalled runs", extra={"count": len(stalled)})
-    return len(stalled)
+def get_schedule(settings: Settings, client_id: str) -> Schedule:
+    item = repo.get_schedule(settings.table_name, client_id)
+    if item is None:
+        raise NotFound("No schedule is set.")
+    return Schedule.model_validate(item)
+
+
+def put_schedule(
+    settings: Settings, client_id: str, body: ScheduleBody, now: datetime | None = None
+) -> Schedule:
+    now = now or datetime.now(UTC)
+    try:
+        slot = next_slot(body.cron, now)
+    except (CronSimError, StopIteration, ValueError) as exc:
+        raise Unprocessable(
+            "The schedule is not valid.", errors=[FieldError("cron", "invalid_cron", str(exc) or "invalid")]
+        ) from None
+    runs.check_params(
+        CreateRunRequest(
+            horizon=body.horizon, frequency=body.frequency, method=body.method, levels=body.levels
+        ),
+        runs.tier_of(settings, client_id),
+    )
+    schedule = {**body.model_dump(), "next_run_at": runs.now_iso(slot) if body.enabled else None}
+    repo.put_schedule(settings.table_name, client_id, schedule)
+    return Schedule.model_validate(schedule)
+
+
+def start_due_reforecasts(settings: Settings, now: datetime | None = None) -> int:
+    """Start one run for each schedule whose slot has come; returns how many started."""
+    now = now or datetime.now(UTC)
+    started = 0
+    for item in worklists.due_schedules(settings.table_name, now):
+        client_id = str(item["pk"]).split("#", 1)[1]
+        started += _fire(settings, client_id, item, now)
+    return started
+
+
+def _fire(settings: Settings, client_id: str, item: dict[str, Any], now: datetime) -> int:
+    slot = str(item["next_run_at"])
+    request = CreateRunRequest(
+        horizon=int(item["horizon"]),
+        frequency=item["frequency"],
+        method=item["method"],
+        levels=[int(v) for v in item["levels"]],
+        name=f"scheduled {slot}",
+    )
+    started = 0
+    try:
+        runs.create_run(settings, client_id, request, idempotency_key=f"schedule:{slot}", trigger="schedule")
+        started = 1
+    except (Conflict, Unprocessable) as exc:
+        logger.warning("scheduled run not started", extra={"client_id": client_id, "reason": exc.detail})
+    following = runs.now_iso(next_slot(str(item["cron"]), max(now, datetime.fromisoformat(slot))))
+    repo.advance(settings.table_name, client_id, slot, following)
+    return started
+
+
+def sweep_stalled_runs(settings: Settings, now: datetime | None = None) -> int:
+    stalled = worklists.stalled_runs(settings.table_name, now or datetime.now(UTC))
+    return batches.sweep_stalled(settings, stalled)

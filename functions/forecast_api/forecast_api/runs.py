@@ -1,0 +1,122 @@
+"""Forecast runs: start, read, list, cancel, results, export."""
+
+from __future__ import annotations
+
+from typing import Annotated, cast
+
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
+from aws_lambda_powertools.event_handler.openapi.params import Body, Query
+from aws_lambda_powertools.event_handler.router import APIGatewayRouter
+
+from skucast.api import current_principal, requires
+from skucast.schemas.forecast import (
+    CreateRunRequest,
+    ExportLink,
+    ExportRequest,
+    ResultList,
+    Run,
+    RunList,
+    RunStatus,
+    SkuResult,
+)
+from skucast.services import runs
+from skucast.settings import get_settings
+
+router = APIGatewayRouter()
+Limit = Annotated[int, Query(ge=1, le=1000)]
+Cursor = Annotated[str | None, Query(max_length=2048)]
+DemandClass = Annotated[
+    str | None, Query(pattern="^(smooth|erratic|intermittent|lumpy|new|inactive)$", alias="demand_class")
+]
+
+
+def _tenant() -> str:
+    return current_principal(cast(APIGatewayRestResolver, router)).client_id
+
+
+@router.post(
+    "/runs",
+    summary="Start a forecast run",
+    tags=["runs"],
+    middlewares=[requires("analyst")],
+    responses={
+        202: {"description": "accepted", "content": {"application/json": {"model": Run}}},
+        409: {"description": "the tier's concurrent-run limit is reached"},
+    },
+)
+def start_run(request: Annotated[CreateRunRequest, Body()]) -> Response[Run]:
+    key = router.current_event.headers.get("Idempotency-Key") or router.current_event.headers.get(
+        "idempotency-key"
+    )
+    run = runs.create_run(get_settings(), _tenant(), request, idempotency_key=key)
+    return Response(
+        status_code=202,
+        content_type="application/json",
+        body=run,
+        headers={"Location": f"/api/v1/forecast/runs/{run.run_id}"},
+    )
+
+
+@router.get("/runs", summary="List runs, newest first", tags=["runs"], middlewares=[requires("viewer")])
+def list_runs(
+    limit: Limit = 100, cursor: Cursor = None, status: Annotated[RunStatus | None, Query()] = None
+) -> RunList:
+    return runs.list_runs(get_settings(), _tenant(), limit, cursor, status)
+
+
+@router.get(
+    "/runs/<run_id>",
+    summary="A run with its progress and summary",
+    tags=["runs"],
+    middlewares=[requires("viewer")],
+)
+def get_run(run_id: str) -> Run:
+    return runs.get_run(get_settings(), _tenant(), run_id)
+
+
+@router.post(
+    "/runs/<run_id>/cancel",
+    summary="Cancel a run",
+    tags=["runs"],
+    middlewares=[requires("analyst")],
+    responses={
+        202: {"description": "cancelled", "content": {"application/json": {"model": Run}}},
+        409: {"description": "the run has already finished"},
+    },
+)
+def cancel_run(run_id: str) -> Response[Run]:
+    run = runs.cancel_run(get_settings(), _tenant(), run_id)
+    return Response(status_code=202, content_type="application/json", body=run)
+
+
+@router.get(
+    "/runs/<run_id>/results",
+    summary="A run's results, page by page",
+    tags=["runs"],
+    middlewares=[requires("viewer")],
+)
+def list_results(
+    run_id: str, limit: Limit = 100, cursor: Cursor = None, demand_class: DemandClass = None
+) -> ResultList:
+    return runs.list_results(get_settings(), _tenant(), run_id, limit, cursor, demand_class)
+
+
+@router.get(
+    "/runs/<run_id>/results/<sku>",
+    summary="One SKU's result",
+    tags=["runs"],
+    middlewares=[requires("viewer")],
+)
+def get_result(run_id: str, sku: str) -> SkuResult:
+    return runs.get_result(get_settings(), _tenant(), run_id, sku)
+
+
+@router.post(
+    "/runs/<run_id>/export",
+    summary="Export a finished run (presigned download)",
+    tags=["runs"],
+    middlewares=[requires("viewer")],
+    responses={409: {"description": "the run has not finished"}},
+)
+def export_run(run_id: str, request: Annotated[ExportRequest, Body()]) -> ExportLink:
+    return runs.export_run(get_settings(), _tenant(), run_id, request.format)

@@ -1,0 +1,52 @@
+"""The data bucket: uploads, run inputs, exports. Object keys always begin with the area and tenant."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from skucast.aws import client
+
+
+def run_skus_key(client_id: str, run_id: str) -> str:
+    return f"runs/{client_id}/{run_id}/skus.json"
+
+
+def export_key(client_id: str, run_id: str, export_id: str, extension: str) -> str:
+    return f"exports/{client_id}/{run_id}/{export_id}.{extension}"
+
+
+def put_json(bucket: str, key: str, value: Any) -> None:
+    client("s3").put_object(
+        Bucket=bucket, Key=key, Body=json.dumps(value).encode(), ContentType="application/json"
+    )
+
+
+def get_json(bucket: str, key: str) -> Any | None:
+    try:
+        body = client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+            return None
+        raise
+    return json.loads(body)
+
+
+def put_file(bucket: str, key: str, path: str, content_type: str) -> None:
+    client("s3").upload_file(path, bucket, key, ExtraArgs={"ContentType": content_type})
+
+
+def presign_get(bucket: str, key: str, expires_in: int, filename: str) -> str:
+    return str(
+        client("s3").generate_presigned_url(
+            "get_object",
+            Params={
+                "Bucket": bucket,
+                "Key": key,
+                "ResponseContentDisposition": f'attachment; filename="{filename}"',
+            },
+            ExpiresIn=expires_in,
+        )
+    )

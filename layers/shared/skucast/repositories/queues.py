@@ -1,0 +1,23 @@
+"""Queue messages carry ids only (claim check); the tenant is the message group, for fair queues."""
+
+from __future__ import annotations
+
+from skucast.aws import client
+from skucast.schemas.messages import BatchMessage, PlanMessage
+
+
+def send_plan(queue_url: str, message: PlanMessage) -> None:
+    client("sqs").send_message(
+        QueueUrl=queue_url, MessageBody=message.model_dump_json(), MessageGroupId=message.client_id
+    )
+
+
+def send_batch(queue_url: str, message: BatchMessage) -> None:
+    client("sqs").send_message(
+        QueueUrl=queue_url, MessageBody=message.model_dump_json(), MessageGroupId=message.client_id
+    )
+
+
+def park(queue_url: str, body: str) -> None:
+    """Keep a message nobody can process, as it came, for a person to inspect."""
+    client("sqs").send_message(QueueUrl=queue_url, MessageBody=body)

@@ -1,0 +1,131 @@
+"""Request and response models of /api/v1/forecast (runs, results, methods, schedule)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+Frequency = Literal["D", "W", "M"]
+RunStatus = Literal["QUEUED", "RUNNING", "SUCCEEDED", "PARTIAL", "FAILED", "CANCELLED"]
+FINISHED: frozenset[str] = frozenset({"SUCCEEDED", "PARTIAL", "FAILED", "CANCELLED"})
+SKU_PATTERN = r"^[^\x00-\x1f\x7f]{1,128}$"
+
+
+class _Request(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+def _levels(levels: list[int]) -> list[int]:
+    if len(set(levels)) != len(levels):
+        raise ValueError("levels must be distinct")
+    return sorted(levels)
+
+
+class RunParams(_Request):
+    horizon: int = Field(ge=1, le=366, description="periods at `frequency`")
+    frequency: Frequency = "D"
+    skus: list[str] | None = Field(default=None, min_length=1, max_length=100_000)
+    levels: list[int] = Field(default=[80, 95], min_length=1, max_length=6)
+    method: str = Field(default="auto", min_length=1, max_length=64)
+    backtest_windows: int = Field(default=1, ge=0, le=5)
+
+    @field_validator("levels")
+    @classmethod
+    def _check_levels(cls, levels: list[int]) -> list[int]:
+        for level in levels:
+            if not 50 <= level <= 99:
+                raise ValueError("each level is between 50 and 99")
+        return _levels(levels)
+
+    @field_validator("skus")
+    @classmethod
+    def _check_skus(cls, skus: list[str] | None) -> list[str] | None:
+        if skus is None:
+            return None
+        for sku in skus:
+            if not sku or len(sku) > 128 or any(ord(c) < 32 or ord(c) == 127 for c in sku):
+                raise ValueError("each SKU is 1 to 128 printable characters")
+        return list(dict.fromkeys(skus))
+
+
+class CreateRunRequest(RunParams):
+    name: str | None = Field(default=None, max_length=200)
+
+
+class RunProgress(BaseModel):
+    skus_total: int = 0
+    skus_done: int = 0
+    skus_failed: int = 0
+
+
+class Run(BaseModel):
+    run_id: str
+    name: str | None = None
+    status: RunStatus
+    trigger: Literal["api", "schedule"]
+    params: dict[str, Any]
+    created_at: str
+    started_at: str | None = None
+    finished_at: str | None = None
+    progress: RunProgress
+    summary: dict[str, Any] | None = None
+    error: dict[str, str] | None = None
+
+
+class RunList(BaseModel):
+    items: list[Run]
+    next_cursor: str | None
+
+
+class SkuResult(BaseModel):
+    sku: str
+    demand_class: str | None
+    method: str | None
+    forecast: list[dict[str, Any]]
+    metrics: dict[str, Any]
+    candidates: dict[str, float | None] = {}
+    reason: str | None = None
+    error: dict[str, str] | None = None
+
+
+class ResultList(BaseModel):
+    items: list[SkuResult]
+    next_cursor: str | None
+
+
+class ExportRequest(_Request):
+    format: Literal["csv", "parquet"] = "csv"
+
+
+class ExportLink(BaseModel):
+    url: str
+    expires_in: int
+
+
+class Method(BaseModel):
+    name: str
+    description: str
+    demand_classes: list[str]
+
+
+class MethodList(BaseModel):
+    items: list[Method]
+
+
+class ScheduleBody(_Request):
+    enabled: bool = True
+    cron: str = Field(min_length=9, max_length=100, description="5-field cron in UTC, e.g. `0 3 * * *`")
+    horizon: int = Field(ge=1, le=366)
+    frequency: Frequency = "D"
+    method: str = Field(default="auto", min_length=1, max_length=64)
+    levels: list[int] = Field(default=[80, 95], min_length=1, max_length=6)
+
+    @field_validator("levels")
+    @classmethod
+    def _check_levels(cls, levels: list[int]) -> list[int]:
+        return RunParams._check_levels(levels)  # type: ignore[no-any-return]
+
+
+class Schedule(ScheduleBody):
+    next_run_at: str | None = None

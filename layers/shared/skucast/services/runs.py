@@ -1,0 +1,308 @@
+"""Forecast runs as the API sees them: start, read, list, cancel, results, export."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import tempfile
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from skucast import ids, tiers
+from skucast.errors import Conflict, FieldError, NotFound, NotReady, Unprocessable
+from skucast.forecasting.catalogue import method_names
+from skucast.observability import logger, metrics
+from skucast.pagination import decode_cursor, encode_cursor
+from skucast.repositories import clients as clients_repo
+from skucast.repositories import objects, queues
+from skucast.repositories import runs as repo
+from skucast.repositories.keys import ACTIVE_RUNS
+from skucast.schemas.forecast import (
+    FINISHED,
+    CreateRunRequest,
+    ExportLink,
+    ResultList,
+    Run,
+    RunList,
+    RunParams,
+    SkuResult,
+)
+from skucast.schemas.messages import PlanMessage
+from skucast.settings import Settings
+
+DAYS_PER_PERIOD = {"D": 1, "W": 7, "M": 31}
+IDEMPOTENCY_SECONDS = 24 * 3600
+EXPORT_LINK_SECONDS = 900
+# A run with no progress for this long is failed by the sweeper (a batch takes seconds).
+PROGRESS_TIMEOUT = timedelta(minutes=15)
+
+
+def now_iso(now: datetime | None = None) -> str:
+    return (now or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def progress_deadline(now: datetime | None = None) -> str:
+    return now_iso((now or datetime.now(UTC)) + PROGRESS_TIMEOUT)
+
+
+def tier_of(settings: Settings, client_id: str) -> tiers.TierLimits:
+    client = clients_repo.get_client(settings.table_name, client_id)
+    return tiers.limits_for(client.get("tier") if client else None)
+
+
+def check_params(params: RunParams, limits: tiers.TierLimits) -> None:
+    errors = []
+    if params.method not in method_names():
+        errors.append(FieldError("method", "unknown_method", "Not a method of GET /methods."))
+    if params.horizon * DAYS_PER_PERIOD[params.frequency] > limits.max_horizon_days:
+        errors.append(
+            FieldError(
+                "horizon", "over_tier_limit", f"Your tier forecasts up to {limits.max_horizon_days} days."
+            )
+        )
+    if params.skus is not None and len(params.skus) > limits.max_skus_per_run:
+        errors.append(
+            FieldError(
+                "skus", "over_tier_limit", f"Your tier forecasts up to {limits.max_skus_per_run} SKUs a run."
+            )
+        )
+    if errors:
+        raise Unprocessable("The run cannot be started as asked.", errors=errors)
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def create_run(
+    settings: Settings,
+    client_id: str,
+    request: CreateRunRequest,
+    *,
+    idempotency_key: str | None = None,
+    trigger: str = "api",
+) -> Run:
+    limits = tier_of(settings, client_id)
+    check_params(request, limits)
+    now = datetime.now(UTC)
+    run_id = ids.new_sortable_id("run")
+    params = request.model_dump(exclude={"name", "skus"})
+    params["skus"] = len(request.skus) if request.skus is not None else "all"
+    if request.skus is not None:
+        objects.put_json(settings.data_bucket, objects.run_skus_key(client_id, run_id), request.skus)
+    run = {
+        "run_id": run_id,
+        "name": request.name,
+        "status": "QUEUED",
+        "trigger": trigger,
+        "params": params,
+        "created_at": now_iso(now),
+        "expires_at": int(now.timestamp()) + IDEMPOTENCY_SECONDS,
+        "gsi1pk": ACTIVE_RUNS,
+        "gsi1sk": f"{progress_deadline(now)}#{client_id}#{run_id}",
+    }
+    idempotency = None
+    if idempotency_key:
+        idempotency = (_digest(idempotency_key), _digest(request.model_dump_json()))
+    try:
+        repo.create_run(settings.table_name, client_id, run, limits.max_active_runs, idempotency)
+    except repo.IdempotencyKeyUsed as used:
+        if idempotency and used.params_digest != idempotency[1]:
+            raise Unprocessable("This Idempotency-Key was used with other parameters.") from None
+        return get_run(settings, client_id, used.run_id)
+    except repo.LimitReached:
+        raise Conflict(
+            f"Your tier runs at most {limits.max_active_runs} forecast run(s) at a time."
+        ) from None
+    try:
+        queues.send_plan(settings.plan_queue_url, PlanMessage(client_id=client_id, run_id=run_id))
+    except Exception:
+        logger.exception("could not queue the run's planning")
+        fail_run(settings, client_id, run_id, "not_queued", "The run could not be queued.")
+        raise NotReady("The run could not be queued; try again.") from None
+    metrics.add_metric(name="RunsStarted", unit="Count", value=1)
+    return get_run(settings, client_id, run_id)
+
+
+def fail_run(settings: Settings, client_id: str, run_id: str, code: str, message: str) -> bool:
+    return repo.transition(
+        settings.table_name,
+        client_id,
+        run_id,
+        to="FAILED",
+        allowed_from=repo.ACTIVE,
+        set_fields={"finished_at": now_iso(), "error": {"code": code, "message": message}},
+        release_active=True,
+    )
+
+
+def to_run(item: dict[str, Any]) -> Run:
+    return Run(
+        run_id=item["run_id"],
+        name=item.get("name"),
+        status=item["status"],
+        trigger=item.get("trigger", "api"),
+        params=item.get("params", {}),
+        created_at=item["created_at"],
+        started_at=item.get("started_at"),
+        finished_at=item.get("finished_at"),
+        progress={
+            "skus_total": item.get("skus_total", 0),
+            "skus_done": item.get("skus_done", 0),
+            "skus_failed": item.get("skus_failed", 0),
+        },
+        summary=item.get("summary"),
+        error=item.get("error"),
+    )
+
+
+def _load(settings: Settings, client_id: str, run_id: str) -> dict[str, Any]:
+    item = repo.get_run(settings.table_name, client_id, run_id) if ids.is_id(run_id, "run") else None
+    if item is None:
+        raise NotFound("No such run.")
+    return item
+
+
+def get_run(settings: Settings, client_id: str, run_id: str) -> Run:
+    return to_run(_load(settings, client_id, run_id))
+
+
+def list_runs(
+    settings: Settings, client_id: str, limit: int, cursor: str | None, status: str | None
+) -> RunList:
+    state = decode_cursor(cursor) or {}
+    after = state.get("after")
+    if after is not None and not (isinstance(after, str) and ids.is_id(after, "run")):
+        raise Unprocessable("The cursor is not valid.")
+    items, last = repo.page_runs(settings.table_name, client_id, limit, after, status)
+    return RunList(
+        items=[to_run(i) for i in items], next_cursor=encode_cursor({"after": last} if last else None)
+    )
+
+
+def cancel_run(settings: Settings, client_id: str, run_id: str) -> Run:
+    run = _load(settings, client_id, run_id)
+    cancelled = repo.transition(
+        settings.table_name,
+        client_id,
+        run_id,
+        to="CANCELLED",
+        allowed_from=repo.ACTIVE,
+        set_fields={"finished_at": now_iso()},
+        release_active=True,
+    )
+    if not cancelled:
+        raise Conflict(f"The run has already finished ({run['status']}).")
+    return get_run(settings, client_id, run_id)
+
+
+# ---------------------------------------------------------------- results
+def to_result(item: dict[str, Any]) -> SkuResult:
+    return SkuResult(
+        sku=item["sku"],
+        demand_class=item.get("demand_class"),
+        method=item.get("method"),
+        forecast=item.get("forecast", []),
+        metrics=item.get("metrics", {}),
+        candidates=item.get("candidates", {}),
+        reason=item.get("reason"),
+        error=item.get("error"),
+    )
+
+
+def list_results(
+    settings: Settings, client_id: str, run_id: str, limit: int, cursor: str | None, demand_class: str | None
+) -> ResultList:
+    run = _load(settings, client_id, run_id)
+    shards = int(run.get("result_shards", 0))
+    state = decode_cursor(cursor) or {"shard": 0, "after": None}
+    shard, after = state.get("shard"), state.get("after")
+    if not isinstance(shard, int) or shard < 0 or not (after is None or isinstance(after, str)):
+        raise Unprocessable("The cursor is not valid.")
+    items, position = repo.page_results(
+        settings.table_name, client_id, run_id, shards, limit, (shard, after), demand_class
+    )
+    next_cursor = encode_cursor({"shard": position[0], "after": position[1]}) if position else None
+    return ResultList(items=[to_result(i) for i in items], next_cursor=next_cursor)
+
+
+def get_result(settings: Settings, client_id: str, run_id: str, sku: str) -> SkuResult:
+    run = _load(settings, client_id, run_id)
+    shards = int(run.get("result_shards", 0))
+    item = repo.get_result(settings.table_name, client_id, run_id, shards, sku) if shards else None
+    if item is None:
+        raise NotFound("No result for this SKU in this run.")
+    return to_result(item)
+
+
+# Spreadsheets execute cells that start with these; an export must never carry a live formula.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise(cell: Any) -> Any:
+    if isinstance(cell, str) and cell.startswith(_FORMULA_START):
+        return "'" + cell
+    return cell
+
+
+def export_rows(item: dict[str, Any], levels: list[int]) -> list[dict[str, Any]]:
+    base = {
+        "sku": neutralise(item["sku"]),
+        "demand_class": item.get("demand_class"),
+        "method": item.get("method"),
+        "error": (item.get("error") or {}).get("code"),
+    }
+    if not item.get("forecast"):
+        return [{**base, "date": None, "mean": None}]
+    rows = []
+    for point in item["forecast"]:
+        row = {**base, "date": point["date"], "mean": point["mean"]}
+        for level in levels:
+            row[f"lo_{level}"], row[f"hi_{level}"] = point.get(f"lo_{level}"), point.get(f"hi_{level}")
+        rows.append(row)
+    return rows
+
+
+def export_run(settings: Settings, client_id: str, run_id: str, file_format: str) -> ExportLink:
+    run = _load(settings, client_id, run_id)
+    if run["status"] not in FINISHED:
+        raise Conflict("The run has not finished yet.")
+    levels = list(run.get("params", {}).get("levels", []))
+    columns = ["sku", "demand_class", "method", "date", "mean"]
+    columns += [f"{side}_{level}" for level in levels for side in ("lo", "hi")] + ["error"]
+    results = repo.iter_results(settings.table_name, client_id, run_id, int(run.get("result_shards", 0)))
+    extension = "csv" if file_format == "csv" else "parquet"
+    with tempfile.NamedTemporaryFile(suffix=f".{extension}") as tmp:
+        if file_format == "csv":
+            _write_csv(tmp.name, columns, results, levels)
+        else:
+            _write_parquet(tmp.name, columns, results, levels)
+        key = objects.export_key(client_id, run_id, ids.new_id("exp"), extension)
+        content_type = "text/csv" if file_format == "csv" else "application/vnd.apache.parquet"
+        objects.put_file(settings.data_bucket, key, tmp.name, content_type)
+    url = objects.presign_get(settings.data_bucket, key, EXPORT_LINK_SECONDS, f"{run_id}.{extension}")
+    return ExportLink(url=url, expires_in=EXPORT_LINK_SECONDS)
+
+
+def _write_csv(path: str, columns: list[str], results: Any, levels: list[int]) -> None:
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=columns)
+        writer.writeheader()
+        for item in results:
+            writer.writerows(export_rows(item, levels))
+
+
+def _write_parquet(path: str, columns: list[str], results: Any, levels: list[int]) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rows = [row for item in results for row in export_rows(item, levels)]
+    table = pa.Table.from_pylist(rows, schema=_parquet_schema(columns))
+    pq.write_table(table, path)
+
+
+def _parquet_schema(columns: list[str]) -> Any:
+    import pyarrow as pa
+
+    text = {"sku", "demand_class", "method", "date", "error"}
+    return pa.schema([(c, pa.string() if c in text else pa.float64()) for c in columns])

@@ -1,0 +1,132 @@
+"""Drive the whole run pipeline in-process: API events in, SQS messages pumped to the real
+handlers with the event shapes the local stack (and AWS) deliver."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Callable
+from typing import Any
+
+import boto3
+import numpy as np
+
+from skucast.ingestion.series import DemandSeries
+from skucast.repositories import demand
+from skucast.repositories.keys import CLIENT_PROFILE_SK, tenant_pk
+from skucast_local.emulator import REGION, Provisioned
+from skucast_local.pumps import _sqs_record
+from tests.conftest import load_event
+
+
+class Pipeline:
+    def __init__(self, provisioned: Provisioned, context: Any) -> None:
+        self.p = provisioned
+        self.context = context
+        self.sqs = boto3.client("sqs", region_name=REGION)
+        self.table = provisioned.resources["Table"].ref
+
+    # ------------------------------------------------------------------ tenants and data
+    def tenant(self, client_id: str, tier: str = "standard") -> str:
+        boto3.resource("dynamodb", region_name=REGION).Table(self.table).put_item(
+            Item={"pk": tenant_pk(client_id), "sk": CLIENT_PROFILE_SK, "client_id": client_id, "tier": tier}
+        )
+        return client_id
+
+    def store(
+        self, client_id: str, series: dict[str, np.ndarray], start: dt.date = dt.date(2024, 1, 1)
+    ) -> None:
+        stored = {sku: DemandSeries(start=start, values=v) for sku, v in series.items()}
+        demand.put_series(self.table, client_id, stored, "upl_test")
+        demand.put_catalog(self.table, client_id, [{"sku": sku, "demand_class": "unknown"} for sku in series])
+
+    # ------------------------------------------------------------------ the API
+    def api(
+        self,
+        method: str,
+        path: str,
+        client_id: str,
+        role: str = "admin",
+        body: Any = None,
+        headers: dict[str, str] | None = None,
+        query: dict[str, str] | None = None,
+    ) -> tuple[int, Any, dict[str, Any]]:
+        from forecast_api.app import handler
+
+        event = load_event("api_health.json")
+        resource = path
+        params = {}
+        parts = path.split("/")
+        if len(parts) > 5 and parts[4] == "runs":
+            params["run_id"] = parts[5]
+            parts[5] = "{run_id}"
+            if len(parts) > 7 and parts[6] == "results":
+                params["sku"] = parts[7]
+                parts[7] = "{sku}"
+            resource = "/".join(parts)
+        all_headers = {"Content-Type": "application/json", **(headers or {})}
+        event.update(
+            httpMethod=method,
+            path=path,
+            resource=resource,
+            pathParameters=params or None,
+            body=json.dumps(body) if body is not None else None,
+            headers=all_headers,
+            multiValueHeaders={k: [v] for k, v in all_headers.items()},
+            queryStringParameters=query,
+            multiValueQueryStringParameters={k: [v] for k, v in (query or {}).items()} or None,
+        )
+        event["requestContext"]["authorizer"] = {
+            "principalId": "u",
+            "client_id": client_id,
+            "role": role,
+            "subject": "usr_test",
+            "kind": "user",
+        }
+        response = handler(event, self.context)
+        payload = json.loads(response["body"]) if response.get("body") else None
+        return response["statusCode"], payload, response
+
+    # ------------------------------------------------------------------ the queues
+    def queue(self, logical: str) -> str:
+        return self.p.resources[logical].ref
+
+    def receive(self, logical: str, max_messages: int = 10) -> list[dict[str, Any]]:
+        return self.sqs.receive_message(
+            QueueUrl=self.queue(logical),
+            MaxNumberOfMessages=max_messages,
+            AttributeNames=["All"],
+            MessageAttributeNames=["All"],
+            VisibilityTimeout=0,
+        ).get("Messages", [])
+
+    def deliver(self, logical: str, handler: Callable[..., Any], messages: list[dict[str, Any]]) -> set[str]:
+        """Invoke `handler` with these messages as one SQS batch; delete the ones that succeeded."""
+        arn = self.p.resources[logical].attrs["Arn"]
+        result = handler({"Records": [_sqs_record(m, arn) for m in messages]}, self.context)
+        failed = {f["itemIdentifier"] for f in result.get("batchItemFailures", [])}
+        for m in messages:
+            if m["MessageId"] not in failed:
+                self.sqs.delete_message(QueueUrl=self.queue(logical), ReceiptHandle=m["ReceiptHandle"])
+        return failed
+
+    def drain(self, duplicate: bool = False, max_rounds: int = 500) -> int:
+        """Pump the plan and forecast queues until both are empty; returns deliveries made."""
+        from forecast_worker.app import handler as worker
+        from forecast_worker.planner import handler as planner
+
+        deliveries = 0
+        for _ in range(max_rounds):
+            plans = self.receive("PlanQueue", 1)
+            if plans:
+                self.deliver("PlanQueue", planner, plans)
+                deliveries += 1
+                continue
+            batch = self.receive("ForecastQueue", 4)
+            if not batch:
+                return deliveries
+            if duplicate:
+                self.deliver("ForecastQueue", worker, batch)  # the same messages, twice
+            self.deliver("ForecastQueue", worker, batch)
+            deliveries += 1
+        raise AssertionError("queues did not drain")

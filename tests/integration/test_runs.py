@@ -1,0 +1,282 @@
+"""Forecast runs end to end in-process: API -> plan queue -> planner -> forecast queue -> workers."""
+
+from __future__ import annotations
+
+import csv
+import io
+import urllib.request
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import numpy as np
+import pytest
+
+from skucast.forecasting.engine import ForecastSpec, SeriesInput, forecast_batch
+from skucast.services import batches
+from skucast_local.emulator import Provisioned
+from tests.integration.pipeline import Pipeline
+
+RUN = {"horizon": 14, "frequency": "D", "levels": [80, 95], "backtest_windows": 1}
+
+
+def _series(n: int, seed: int = 7) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    out = {}
+    for i in range(n):
+        kind = i % 3
+        if kind == 0:  # smooth with weekly season
+            v = 20 + 5 * np.sin(np.arange(200) * 2 * np.pi / 7) + rng.normal(0, 2, 200)
+        elif kind == 1:  # intermittent
+            v = rng.poisson(3, 200) * (rng.random(200) < 0.3)
+        else:  # short history
+            v = rng.poisson(5, 200).astype(float)
+            v[:180] = 0
+        out[f"SKU-{i:04d}"] = np.clip(v, 0, None).astype(float)
+    return out
+
+
+@pytest.fixture
+def pipe(provisioned: Provisioned, lambda_context: Any) -> Pipeline:
+    return Pipeline(provisioned, lambda_context)
+
+
+def _start(pipe: Pipeline, client: str, body: dict[str, Any] | None = None, **kw: Any) -> dict[str, Any]:
+    status, run, _ = pipe.api("POST", "/api/v1/forecast/runs", client, body=body or RUN, **kw)
+    assert status == 202, run
+    return run
+
+
+def _run(pipe: Pipeline, client: str, run_id: str) -> dict[str, Any]:
+    status, run, _ = pipe.api("GET", f"/api/v1/forecast/runs/{run_id}", client, role="viewer")
+    assert status == 200, run
+    return run
+
+
+def _results(pipe: Pipeline, client: str, run_id: str, **query: str) -> list[dict[str, Any]]:
+    items, cursor = [], None
+    while True:
+        q = {"limit": "7", **query, **({"cursor": cursor} if cursor else {})}
+        status, page, _ = pipe.api(
+            "GET", f"/api/v1/forecast/runs/{run_id}/results", client, role="viewer", query=q
+        )
+        assert status == 200, page
+        items += page["items"]
+        cursor = page["next_cursor"]
+        if not cursor:
+            return items
+
+
+def test_given_stored_demand_when_a_run_completes_then_every_sku_has_the_engines_forecast(
+    pipe: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(batches, "SKUS_PER_RESULT_SHARD", 20)  # several result shards
+    client = pipe.tenant("cli_acme")
+    series = _series(60)
+    pipe.store(client, series)
+    run = _start(pipe, client)
+    assert run["status"] == "QUEUED"
+    pipe.drain()
+    done = _run(pipe, client, run["run_id"])
+    assert done["status"] == "SUCCEEDED"
+    assert done["progress"] == {"skus_total": 60, "skus_done": 60, "skus_failed": 0}
+    assert sum(done["summary"]["by_class"].values()) == 60
+    results = _results(pipe, client, run["run_id"])
+    assert sorted(r["sku"] for r in results) == sorted(series)
+    spec = ForecastSpec(horizon=14, frequency="D", levels=(80, 95), method="auto", backtest_windows=1)
+    import datetime as dt
+
+    direct = forecast_batch([SeriesInput(s, dt.date(2024, 1, 1), v) for s, v in series.items()], spec)
+    by_sku = {r["sku"]: r for r in results}
+    for expected in direct:
+        got = by_sku[expected.sku]
+        assert got["method"] == expected.method
+        assert [p["date"] for p in got["forecast"]] == [p["date"] for p in expected.forecast]
+        np.testing.assert_allclose(
+            [p["mean"] for p in got["forecast"]], [p["mean"] for p in expected.forecast]
+        )
+
+
+def test_given_every_message_delivered_twice_then_results_and_counts_are_exact(pipe: Pipeline) -> None:
+    client = pipe.tenant("cli_dup")
+    pipe.store(client, _series(90))
+    run = _start(pipe, client)
+    pipe.drain(duplicate=True)
+    done = _run(pipe, client, run["run_id"])
+    assert done["status"] == "SUCCEEDED"
+    assert done["progress"] == {"skus_total": 90, "skus_done": 90, "skus_failed": 0}
+    assert len(_results(pipe, client, run["run_id"])) == 90
+
+
+def test_given_a_dead_lettered_batch_then_the_run_is_partial_with_those_skus_marked(pipe: Pipeline) -> None:
+    from forecast_worker.app import handler as worker
+    from forecast_worker.dead_letters import handler as dead_letters
+    from forecast_worker.planner import handler as planner
+
+    client = pipe.tenant("cli_poison")
+    pipe.store(client, _series(80))
+    run = _start(pipe, client)
+    pipe.deliver("PlanQueue", planner, pipe.receive("PlanQueue", 1))
+    first, *rest = pipe.receive("ForecastQueue", 10)
+    pipe.sqs.delete_message(QueueUrl=pipe.queue("ForecastQueue"), ReceiptHandle=first["ReceiptHandle"])
+    pipe.sqs.send_message(
+        QueueUrl=pipe.queue("ForecastDLQ"), MessageBody=first["Body"]
+    )  # as the redrive would
+    pipe.deliver("ForecastDLQ", dead_letters, pipe.receive("ForecastDLQ"))
+    if rest:
+        pipe.deliver("ForecastQueue", worker, rest)
+    pipe.drain()
+    done = _run(pipe, client, run["run_id"])
+    assert done["status"] == "PARTIAL"
+    assert done["progress"]["skus_failed"] == batches.BATCH_SIZE
+    assert done["progress"]["skus_done"] == 80 - batches.BATCH_SIZE
+    failed = [r for r in _results(pipe, client, run["run_id"]) if r["error"]]
+    assert len(failed) == batches.BATCH_SIZE and {r["error"]["code"] for r in failed} == {"batch_failed"}
+
+
+def test_given_unknown_skus_requested_then_they_fail_alone(pipe: Pipeline) -> None:
+    client = pipe.tenant("cli_unknown")
+    pipe.store(client, _series(3))
+    run = _start(pipe, client, {**RUN, "skus": ["SKU-0000", "NOPE"]})
+    pipe.drain()
+    done = _run(pipe, client, run["run_id"])
+    assert done["status"] == "PARTIAL"
+    assert done["progress"] == {"skus_total": 2, "skus_done": 1, "skus_failed": 1}
+    status, result, _ = pipe.api(
+        "GET", f"/api/v1/forecast/runs/{run['run_id']}/results/NOPE", client, "viewer"
+    )
+    assert status == 200 and result["error"]["code"] == "unknown_sku"
+
+
+def test_given_a_cancelled_run_then_no_more_batches_count_and_cancel_again_is_409(pipe: Pipeline) -> None:
+    client = pipe.tenant("cli_cancel")
+    pipe.store(client, _series(120))
+    run = _start(pipe, client)
+    from forecast_worker.planner import handler as planner
+
+    pipe.deliver("PlanQueue", planner, pipe.receive("PlanQueue", 1))
+    status, cancelled, _ = pipe.api(
+        "POST", f"/api/v1/forecast/runs/{run['run_id']}/cancel", client, "analyst"
+    )
+    assert status == 202 and cancelled["status"] == "CANCELLED"
+    pipe.drain()
+    after = _run(pipe, client, run["run_id"])
+    assert after["status"] == "CANCELLED" and after["progress"]["skus_done"] == 0
+    status, problem, _ = pipe.api("POST", f"/api/v1/forecast/runs/{run['run_id']}/cancel", client, "analyst")
+    assert status == 409 and problem["status"] == 409
+    # The tenant's slots came back: a new run starts and completes.
+    run2 = _start(pipe, client, {**RUN, "skus": ["SKU-0001"]})
+    pipe.drain()
+    assert _run(pipe, client, run2["run_id"])["status"] == "SUCCEEDED"
+
+
+def test_given_the_same_idempotency_key_then_the_same_run(pipe: Pipeline) -> None:
+    client = pipe.tenant("cli_idem")
+    pipe.store(client, _series(3))
+    first = _start(pipe, client, headers={"Idempotency-Key": "k-1"})
+    again = _start(pipe, client, headers={"Idempotency-Key": "k-1"})
+    assert again["run_id"] == first["run_id"]
+    status, problem, _ = pipe.api(
+        "POST",
+        "/api/v1/forecast/runs",
+        client,
+        body={**RUN, "horizon": 7},
+        headers={"Idempotency-Key": "k-1"},
+    )
+    assert status == 422, problem
+
+
+def test_given_tier_limits_then_runs_are_refused_with_the_reason(pipe: Pipeline) -> None:
+    client = pipe.tenant("cli_free", tier="free")
+    pipe.store(client, _series(3))
+    status, problem, _ = pipe.api("POST", "/api/v1/forecast/runs", client, body={**RUN, "horizon": 366})
+    assert status == 422 and problem["errors"][0]["field"] == "horizon"
+    status, problem, _ = pipe.api("POST", "/api/v1/forecast/runs", client, body={**RUN, "method": "magic"})
+    assert status == 422 and problem["errors"][0]["code"] == "unknown_method"
+    _start(pipe, client)
+    status, problem, _ = pipe.api("POST", "/api/v1/forecast/runs", client, body=RUN)
+    assert status == 409, problem  # free tier: one active run
+
+
+def test_given_roles_then_viewers_cannot_start_runs(pipe: Pipeline) -> None:
+    client = pipe.tenant("cli_roles")
+    status, _, _ = pipe.api("POST", "/api/v1/forecast/runs", client, role="viewer", body=RUN)
+    assert status == 403
+
+
+def test_given_another_tenants_run_then_404_everywhere(pipe: Pipeline) -> None:
+    a, b = pipe.tenant("cli_a"), pipe.tenant("cli_b")
+    pipe.store(a, _series(3))
+    run = _start(pipe, a)
+    pipe.drain()
+    rid = run["run_id"]
+    for method, path, body in [
+        ("GET", f"/api/v1/forecast/runs/{rid}", None),
+        ("GET", f"/api/v1/forecast/runs/{rid}/results", None),
+        ("GET", f"/api/v1/forecast/runs/{rid}/results/SKU-0000", None),
+        ("POST", f"/api/v1/forecast/runs/{rid}/cancel", None),
+        ("POST", f"/api/v1/forecast/runs/{rid}/export", {"format": "csv"}),
+    ]:
+        status, _, _ = pipe.api(method, path, b, body=body)
+        assert status == 404, (method, path)
+    status, listed, _ = pipe.api("GET", "/api/v1/forecast/runs", b, role="viewer")
+    assert listed["items"] == []
+
+
+def test_given_a_finished_run_when_exported_then_csv_has_every_point_and_no_live_formula(
+    pipe: Pipeline,
+) -> None:
+    client = pipe.tenant("cli_export")
+    pipe.store(client, {"=HYPERLINK(1)": _series(1)["SKU-0000"], "PLAIN": _series(1)["SKU-0000"]})
+    run = _start(pipe, client)
+    status, problem, _ = pipe.api(
+        "POST", f"/api/v1/forecast/runs/{run['run_id']}/export", client, body={"format": "csv"}
+    )
+    assert status == 409, problem  # not finished yet
+    pipe.drain()
+    status, link, _ = pipe.api(
+        "POST", f"/api/v1/forecast/runs/{run['run_id']}/export", client, body={"format": "csv"}
+    )
+    assert status == 200 and link["expires_in"] > 0
+    import boto3
+
+    s3 = boto3.client("s3", region_name="us-east-1")
+    bucket = pipe.p.resources["DataBucket"].ref
+    key = link["url"].split(f"/{bucket}/", 1)[1].split("?", 1)[0] if f"/{bucket}/" in link["url"] else None
+    if key is None:  # virtual-hosted style URL
+        key = link["url"].split(".amazonaws.com/", 1)[1].split("?", 1)[0]
+    text = s3.get_object(Bucket=bucket, Key=urllib.request.url2pathname(key))["Body"].read().decode()
+    rows = list(csv.DictReader(io.StringIO(text)))
+    assert len(rows) == 2 * 14
+    assert {r["sku"] for r in rows} == {"'=HYPERLINK(1)", "PLAIN"}
+    assert {"lo_80", "hi_95"} <= set(rows[0])
+
+
+def test_given_a_schedule_fired_twice_in_one_period_then_one_run(pipe: Pipeline) -> None:
+    from skucast.services import scheduling
+    from skucast.settings import get_settings
+
+    client = pipe.tenant("cli_sched")
+    pipe.store(client, _series(3))
+    status, schedule, _ = pipe.api(
+        "PUT", "/api/v1/forecast/schedule", client, body={"cron": "0 3 * * *", "horizon": 7}
+    )
+    assert status == 200, schedule
+    slot = datetime.fromisoformat(schedule["next_run_at"])
+    later = slot + timedelta(minutes=1)
+    assert scheduling.start_due_reforecasts(get_settings(), later) == 1
+    assert scheduling.start_due_reforecasts(get_settings(), later) == 0
+    status, listed, _ = pipe.api("GET", "/api/v1/forecast/runs", client, role="viewer")
+    assert [r["trigger"] for r in listed["items"]] == ["schedule"]
+    status, again, _ = pipe.api("GET", "/api/v1/forecast/schedule", client, role="viewer")
+    assert datetime.fromisoformat(again["next_run_at"]) == slot + timedelta(days=1)
+
+
+def test_given_a_run_without_progress_past_its_deadline_then_the_sweeper_fails_it(pipe: Pipeline) -> None:
+    from skucast.services import scheduling
+    from skucast.settings import get_settings
+
+    client = pipe.tenant("cli_stall")
+    run = _start(pipe, client)
+    assert scheduling.sweep_stalled_runs(get_settings(), datetime.now(UTC)) == 0
+    assert scheduling.sweep_stalled_runs(get_settings(), datetime.now(UTC) + timedelta(hours=1)) == 1
+    assert _run(pipe, client, run["run_id"])["status"] == "FAILED"
