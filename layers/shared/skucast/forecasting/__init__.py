@@ -1,20 +1,33 @@
-"""Forecasting domain: classification, method registry, backtests, metrics and the batch engine."""
+"""Forecasting domain: classification, method registry, backtests, metrics and the batch engine.
 
-from skucast.forecasting.classification import Classification, ClassificationConfig, classify_daily
-from skucast.forecasting.engine import EngineConfig, ForecastSpec, SeriesInput, SkuForecast, forecast_batch
-from skucast.forecasting.methods import MethodInfo, list_methods
-from skucast.forecasting.metrics import MetricSums
+Names are imported on first use (PEP 562): classification, metrics and the method catalogue are
+light, the engine pulls in statsforecast (seconds to import, tens of MB). The API and ingest
+functions classify and list methods without ever loading it; only the worker forecasts.
+"""
 
-__all__ = [
-    "Classification",
-    "ClassificationConfig",
-    "EngineConfig",
-    "ForecastSpec",
-    "MethodInfo",
-    "MetricSums",
-    "SeriesInput",
-    "SkuForecast",
-    "classify_daily",
-    "forecast_batch",
-    "list_methods",
-]
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "Classification": "classification",
+    "ClassificationConfig": "classification",
+    "classify_daily": "classification",
+    "EngineConfig": "engine",
+    "ForecastSpec": "engine",
+    "SeriesInput": "engine",
+    "SkuForecast": "engine",
+    "forecast_batch": "engine",
+    "MethodInfo": "methods",
+    "list_methods": "methods",
+    "MetricSums": "metrics",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
