@@ -62,7 +62,7 @@ class Api:
             arn = f"arn:aws:execute-api:us-east-1:123456789012:local/prod/{method}{path}"
             request = {"type": "REQUEST", "methodArn": arn, **{k: v for k, v in event.items() if k != "body"}}
             try:
-                answer = authorizer(request, FakeContext())
+                answer = authorizer(request, FakeContext())  # type: ignore[arg-type]
             except Exception as exc:
                 assert str(exc) == "Unauthorized"
                 return Reply(401, {}, {"title": "Unauthorized"})

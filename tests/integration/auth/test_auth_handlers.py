@@ -200,10 +200,10 @@ def _get_with_query(api: Api, path: str, query: str, headers: dict[str, str], st
         event["multiValueQueryStringParameters"] = {k: [v] for k, v in params.items()}
         return original(event, context)
 
-    app_module.handler = with_query  # type: ignore[assignment]
+    app_module.handler = with_query
     try:
         reply = api.call("GET", path, headers=headers)
     finally:
-        app_module.handler = original  # type: ignore[assignment]
+        app_module.handler = original
     assert reply.status == status, reply.body
     return reply.body

@@ -41,21 +41,22 @@ def admin_headers(api: Api) -> dict[str, str]:
     return {**api.bearer("bad-input@example.com"), "X-Service-Key": SERVICE_KEY}
 
 
-@pytest.mark.parametrize("raw", BODIES)
 def test_given_bad_bodies_when_posting_to_each_route_then_4xx_problem(
-    api: Api, admin_headers: dict[str, str], raw: str | None
+    api: Api, admin_headers: dict[str, str]
 ) -> None:
-    for method, path in ROUTES:
-        reply = (
-            api.call(method, path, raw_body=raw, headers=admin_headers)
-            if raw is not None
-            else (api.call(method, path, headers=admin_headers))
-        )
-        assert 400 <= reply.status < 500, (path, reply.status, reply.body)
-        if path == "/api/auth/logout" and reply.status == 204:
-            continue
-        assert reply.headers["content-type"] == "application/problem+json", (path, reply.headers)
-        assert "Traceback" not in str(reply.body)
+    # One test over the whole matrix: each moto set-up costs more than all these calls.
+    for case in BODIES:
+        (raw,) = case.values
+        assert raw is None or isinstance(raw, str)
+        for method, path in ROUTES:
+            if raw is None:
+                reply = api.call(method, path, headers=admin_headers)
+            else:
+                reply = api.call(method, path, raw_body=raw, headers=admin_headers)
+            where = (case.id, path, reply.status, reply.body)
+            assert 400 <= reply.status < 500, where
+            assert reply.headers["content-type"] == "application/problem+json", where
+            assert "Traceback" not in str(reply.body)
 
 
 def test_given_a_bad_key_id_when_deleting_then_404(api: Api, admin_headers: dict[str, str]) -> None:

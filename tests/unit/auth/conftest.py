@@ -12,7 +12,7 @@ import pytest
 from skucast.auth.keyring import Keyring, SigningKey
 from skucast.auth.settings import get_auth_settings
 from skucast.services import auth as service
-from skucast.settings import get_settings
+from skucast.settings import get_settings, required_variables
 
 ISSUER = "skucast-unit-prod"
 AUDIENCE = "skucast-api"
@@ -63,6 +63,8 @@ class FakeStore:
 
 @pytest.fixture
 def store(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeStore]:
+    for name in required_variables():  # settings other issues add get a placeholder
+        monkeypatch.setenv(name, f"unit-{name.lower()}")
     for name, value in ENV.items():
         monkeypatch.setenv(name, value)
     get_settings.cache_clear()
