@@ -90,9 +90,33 @@ class Tenant:
         return dict(r.json())
 
 
+def start_run(tenant: Tenant, skus: list[str] | None = None) -> str:
+    body = {"horizon": 7, "skus": skus or ["SKU-ISO-1"], "backtest_windows": 0}
+    r = tenant.http.post("/api/v1/forecast/runs", json=body, headers=tenant.headers)
+    assert r.status_code == 202, r.text
+    tenant.created_ids.add(r.json()["run_id"])
+    return str(r.json()["run_id"])
+
+
+def once(make: Callable[[Tenant], str]) -> Callable[[Tenant], str]:
+    """One id per tenant for every route that needs one (a run per route would hit tier limits)."""
+    made: dict[str, str] = {}
+
+    def source(tenant: Tenant) -> str:
+        if tenant.client_id not in made:
+            made[tenant.client_id] = make(tenant)
+        return made[tenant.client_id]
+
+    return source
+
+
 IdSource = Callable[[Tenant], str]
 ID_SOURCES: dict[str, IdSource] = {
     "key_id": lambda tenant: str(tenant.create_api_key()["key_id"]),
+    "run_id": once(start_run),
+    "sku": lambda tenant: "SKU-ISO-1",
 }
 # (method, path) -> a body that passes validation, for id routes that take one.
-SAMPLE_BODIES: dict[tuple[str, str], dict[str, Any]] = {}
+SAMPLE_BODIES: dict[tuple[str, str], dict[str, Any]] = {
+    ("POST", "/api/v1/forecast/runs/{run_id}/export"): {"format": "csv"},
+}

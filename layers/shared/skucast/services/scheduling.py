@@ -11,7 +11,7 @@ from typing import Any
 
 from cronsim import CronSim, CronSimError
 
-from skucast.errors import Conflict, FieldError, NotFound, Unprocessable
+from skucast.errors import Conflict, FieldError, Unprocessable
 from skucast.observability import logger
 from skucast.repositories import schedules as repo
 from skucast.repositories import worklists
@@ -24,11 +24,13 @@ def next_slot(cron: str, after: datetime) -> datetime:
     return next(CronSim(cron, after.astimezone(UTC)))
 
 
+# What GET /schedule answers before the tenant set one: off, with the defaults PUT would take.
+UNSET = Schedule(enabled=False, cron="0 3 * * *", horizon=28, frequency="D", method="auto", levels=[80, 95])
+
+
 def get_schedule(settings: Settings, client_id: str) -> Schedule:
     item = repo.get_schedule(settings.table_name, client_id)
-    if item is None:
-        raise NotFound("No schedule is set.")
-    return Schedule.model_validate(item)
+    return UNSET if item is None else Schedule.model_validate(item)
 
 
 def put_schedule(
