@@ -1,0 +1,5 @@
+import sys
+
+from skucast_client.cli import main
+
+sys.exit(main())

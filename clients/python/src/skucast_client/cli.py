@@ -1,0 +1,499 @@
+"""`skucast`: the command line over the same `Client`.
+
+Exit codes (stable, for scripts):
+    0  success
+    1  the API answered an error (the problem document goes to stderr, or stdout with --json)
+    2  usage: bad arguments, not logged in, a file that cannot be read
+    3  the job finished but not cleanly: a run FAILED, PARTIAL or CANCELLED (`run --wait`,
+       `status --wait`), or an upload REJECTED or PARTIAL
+    4  the API could not be reached, or `--wait` timed out
+    130 interrupted (Ctrl-C)
+
+Credentials: `skucast login` stores the API URL and the token pair (never the password), or an
+API key, in `$SKUCAST_CONFIG` or `${XDG_CONFIG_HOME:-~/.config}/skucast/config.json`, mode 0600.
+Rotated tokens are written back after every refresh. `SKUCAST_API_URL` and `SKUCAST_API_KEY`
+override the file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import getpass
+import json
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from skucast_client import errors
+from skucast_client.client import Client, __version__
+
+EXIT_OK, EXIT_API, EXIT_USAGE, EXIT_UNCLEAN, EXIT_UNREACHABLE = 0, 1, 2, 3, 4
+DEFAULT_API = "http://127.0.0.1:3000"
+
+
+class UsageError(Exception):
+    """Exit 2 with this message."""
+
+
+# ---------------------------------------------------------------- config
+def config_path() -> Path:
+    if os.environ.get("SKUCAST_CONFIG"):
+        return Path(os.environ["SKUCAST_CONFIG"]).expanduser()
+    base = Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config")
+    return base / "skucast" / "config.json"
+
+
+def load_config(path: Path) -> dict[str, Any]:
+    try:
+        return dict(json.loads(path.read_text(encoding="utf-8")))
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"cannot read {path}: {exc}") from None
+
+
+def save_config(path: Path, config: dict[str, Any]) -> None:
+    """Write atomically with mode 0600 (the file holds credentials)."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        json.dump(config, handle, indent=2)
+    os.chmod(tmp, 0o600)
+    os.replace(tmp, path)
+
+
+def make_client(args: argparse.Namespace, *, need_auth: bool = True) -> Client:
+    path = config_path()
+    config = load_config(path)
+    api = args.api or os.environ.get("SKUCAST_API_URL") or config.get("api_url") or DEFAULT_API
+    api_key = args.api_key or os.environ.get("SKUCAST_API_KEY") or config.get("api_key")
+    if need_auth and not api_key and not config.get("refresh_token"):
+        raise UsageError("not logged in: run `skucast login` (or set SKUCAST_API_KEY)")
+
+    def store(tokens: dict[str, Any]) -> None:
+        current = load_config(path)
+        current.update(access_token=tokens["access_token"], refresh_token=tokens.get("refresh_token"))
+        save_config(path, current)
+
+    return Client(
+        api,
+        api_key=api_key,
+        access_token=None if api_key else config.get("access_token"),
+        refresh_token=None if api_key else config.get("refresh_token"),
+        email=config.get("email"),
+        on_tokens=store,
+    )
+
+
+# ---------------------------------------------------------------- output
+def emit(args: argparse.Namespace, data: Any, text: str | None = None) -> None:
+    if args.json:
+        print(json.dumps(data, indent=2, default=str))
+    elif text is not None:
+        print(text)
+
+
+def table(rows: Sequence[Sequence[Any]], header: Sequence[str]) -> str:
+    cells = [
+        [("" if v is None else f"{v:.4g}" if isinstance(v, float) else str(v)) for v in row] for row in rows
+    ]
+    widths = [max([len(h), *(len(r[i]) for r in cells)]) for i, h in enumerate(header)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True))]
+    lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in cells]
+    return "\n".join(lines)
+
+
+def run_text(run: dict[str, Any]) -> str:
+    p, s = run.get("progress") or {}, run.get("summary") or {}
+    lines = [
+        f"run {run['run_id']}  {run['status']}  ({run.get('trigger')}, created {run.get('created_at')})",
+        f"  SKUs: {p.get('skus_done', 0)} done, {p.get('skus_failed', 0)} failed, "
+        f"{p.get('skus_total', 0)} total",
+    ]
+    if s.get("by_class"):
+        lines.append("  classes: " + ", ".join(f"{k} {v}" for k, v in s["by_class"].items()))
+    if s.get("by_method"):
+        lines.append("  methods: " + ", ".join(f"{k} {v}" for k, v in s["by_method"].items()))
+    m = s.get("metrics") or {}
+    if m:
+        shown = ("mase", "wape", "mae", "bias", *sorted(k for k in m if k.startswith("coverage_")))
+        lines.append("  accuracy: " + ", ".join(f"{k} {m[k]:.3g}" for k in shown if m.get(k) is not None))
+    if run.get("error"):
+        lines.append(f"  error: {run['error'].get('message', run['error'])}")
+    return "\n".join(lines)
+
+
+def upload_text(report: dict[str, Any]) -> str:
+    lines = [
+        f"upload {report['upload_id']}  {report['status']}: {report.get('rows_accepted', 0)} rows accepted, "
+        f"{report.get('rows_rejected', 0)} rejected, {report.get('skus_touched', 0)} SKUs"
+    ]
+    for e in (report.get("errors") or [])[:10]:
+        lines.append(
+            f"  row {e.get('row')} {e.get('column') or ''}: {e.get('code')} {e.get('message') or ''}"
+        )
+    return "\n".join(lines)
+
+
+def _run_exit(run: dict[str, Any]) -> int:
+    return EXIT_OK if run["status"] == "SUCCEEDED" else EXIT_UNCLEAN
+
+
+# ---------------------------------------------------------------- commands
+def cmd_login(args: argparse.Namespace) -> int:
+    path = config_path()
+    config = load_config(path)
+    api = args.api or os.environ.get("SKUCAST_API_URL") or config.get("api_url") or DEFAULT_API
+    if args.api_key:
+        client = Client(api, api_key=args.api_key)
+        client.methods()  # proves the key works
+        save_config(path, {"api_url": api, "api_key": args.api_key})
+        emit(args, {"api_url": api, "config": str(path)}, f"API key stored in {path}")
+        return EXIT_OK
+    email = args.email or config.get("email") or input("email: ")
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = os.environ.get("SKUCAST_PASSWORD") or getpass.getpass("password: ")
+    client = Client(api)
+    tokens = client.login(email, password)
+    save_config(
+        path,
+        {
+            "api_url": api,
+            "email": email,
+            "access_token": tokens["access_token"],
+            "refresh_token": tokens["refresh_token"],
+        },
+    )
+    me = client.me()
+    emit(
+        args,
+        {**me, "api_url": api, "config": str(path)},
+        f"logged in to {api} as {me['email']} ({me['role']}); credentials in {path}",
+    )
+    return EXIT_OK
+
+
+def cmd_logout(args: argparse.Namespace) -> int:
+    path = config_path()
+    config = load_config(path)
+    if config.get("refresh_token"):
+        with contextlib.suppress(errors.SkucastError):  # the tokens are forgotten either way
+            make_client(args).logout()
+    config = {k: v for k, v in config.items() if k not in ("access_token", "refresh_token", "api_key")}
+    save_config(path, config)
+    emit(args, {"logged_out": True}, "logged out")
+    return EXIT_OK
+
+
+def cmd_upload(args: argparse.Namespace) -> int:
+    if not Path(args.file).is_file():
+        raise UsageError(f"no such file: {args.file}")
+    client = make_client(args)
+    try:
+        report = client.upload_demand(
+            Path(args.file), args.aggregate, wait=not args.no_wait, timeout=args.timeout
+        )
+    except errors.UploadRejectedError as exc:
+        emit(args, exc.report, upload_text(exc.report))
+        return EXIT_UNCLEAN
+    emit(args, report, upload_text(report))
+    return EXIT_UNCLEAN if report["status"] == "PARTIAL" else EXIT_OK
+
+
+def cmd_skus(args: argparse.Namespace) -> int:
+    items = make_client(args).skus(args.demand_class)
+    rows = [
+        [
+            i["sku"],
+            i.get("demand_class"),
+            i.get("adi"),
+            i.get("cv2"),
+            i.get("n_periods"),
+            i.get("first_date"),
+            i.get("last_date"),
+            i.get("total_quantity"),
+        ]
+        for i in items
+    ]
+    counts: dict[str, int] = {}
+    for i in items:
+        counts[str(i.get("demand_class"))] = counts.get(str(i.get("demand_class")), 0) + 1
+    text = table(rows, ["sku", "class", "adi", "cv2", "periods", "first", "last", "total"])
+    text += f"\n{len(items)} SKUs: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
+    emit(args, items, text)
+    return EXIT_OK
+
+
+def cmd_methods(args: argparse.Namespace) -> int:
+    items = make_client(args).methods()
+    rows = [[m["name"], ", ".join(m.get("demand_classes", [])), m.get("description", "")] for m in items]
+    emit(args, items, table(rows, ["method", "classes", "description"]))
+    return EXIT_OK
+
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    items = make_client(args).runs(args.status)
+    rows = [
+        [
+            r["run_id"],
+            r["status"],
+            r.get("trigger"),
+            r.get("created_at"),
+            "{skus_done}/{skus_total}".format(
+                **{"skus_done": 0, "skus_total": 0, **(r.get("progress") or {})}
+            ),
+            r.get("name") or "",
+        ]
+        for r in items
+    ]
+    emit(args, items, table(rows, ["run", "status", "trigger", "created", "done", "name"]))
+    return EXIT_OK
+
+
+def _levels(raw: str) -> list[int]:
+    try:
+        return [int(v) for v in raw.split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError("levels are integers, e.g. 80,95") from None
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    client = make_client(args)
+    run = client.start_run(
+        args.horizon,
+        args.frequency,
+        args.levels,
+        args.method,
+        args.sku or None,
+        backtest_windows=args.backtest_windows,
+        name=args.name,
+    )
+    if not args.wait:
+        emit(args, run, run["run_id"])
+        return EXIT_OK
+    run = client.wait_run(
+        run["run_id"], progress=not args.no_progress and not args.json, timeout=args.timeout
+    )
+    emit(args, run, run_text(run))
+    return _run_exit(run)
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    client = make_client(args)
+    if args.wait:
+        run = client.wait_run(args.run_id, progress=not args.json, timeout=args.timeout)
+        emit(args, run, run_text(run))
+        return _run_exit(run)
+    run = client.run(args.run_id)
+    emit(args, run, run_text(run))
+    return EXIT_OK
+
+
+def cmd_cancel(args: argparse.Namespace) -> int:
+    run = make_client(args).cancel(args.run_id)
+    emit(args, run, run_text(run))
+    return EXIT_OK
+
+
+def cmd_results(args: argparse.Namespace) -> int:
+    client = make_client(args)
+    items = [client.result(args.run_id, s) for s in args.sku] if args.sku else client.results(args.run_id)
+    levels = sorted(
+        {int(k[3:]) for r in items for p in (r.get("forecast") or [])[:1] for k in p if k.startswith("lo_")}
+    )
+    header = [
+        "sku",
+        "class",
+        "method",
+        "date",
+        "mean",
+        *[f"{s}_{lv}" for lv in levels for s in ("lo", "hi")],
+        "error",
+    ]
+    rows = []
+    for r in items:
+        base = [r["sku"], r.get("demand_class"), r.get("method")]
+        err = (r.get("error") or {}).get("code")
+        if not r.get("forecast"):
+            rows.append([*base, None, None, *[None] * (2 * len(levels)), err])
+        for p in r.get("forecast") or []:
+            rows.append(
+                [
+                    *base,
+                    p["date"],
+                    p["mean"],
+                    *[p.get(f"{s}_{lv}") for lv in levels for s in ("lo", "hi")],
+                    err,
+                ]
+            )
+    if args.output:
+        import csv
+
+        with open(args.output, "w", newline="", encoding="utf-8") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(header)
+            writer.writerows(rows)
+        emit(args, {"path": args.output, "rows": len(rows)}, f"{len(rows)} rows written to {args.output}")
+        return EXIT_OK
+    emit(args, items, table(rows, header))
+    return EXIT_OK
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    path = make_client(args).export(args.run_id, args.output, args.format)
+    emit(args, {"path": str(path), "format": args.format}, f"{args.format} export written to {path}")
+    return EXIT_OK
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from skucast_client.report import write_report
+
+    out = write_report(
+        make_client(args), args.run_id, args.output, skus=args.sku, worst=args.worst, title=args.title
+    )
+    emit(
+        args,
+        {"path": out["path"], "charted": out["charted"]},
+        f"report written to {Path(out['path']).resolve()} ({len(out['charted'])} SKUs charted)",
+    )
+    return EXIT_OK
+
+
+# ---------------------------------------------------------------- parser
+def _common() -> argparse.ArgumentParser:
+    """Global options, accepted before or after the command."""
+    p = argparse.ArgumentParser(add_help=False)
+    p.add_argument(
+        "--api", default=argparse.SUPPRESS, help=f"API base URL (env SKUCAST_API_URL; default {DEFAULT_API})"
+    )
+    p.add_argument("--api-key", default=argparse.SUPPRESS, help="integration API key (env SKUCAST_API_KEY)")
+    p.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="machine-readable output")
+    return p
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = _common()
+    parser = argparse.ArgumentParser(
+        prog="skucast",
+        parents=[common],
+        description="skucast demand forecasting from the command line.",
+        epilog="exit codes: 0 ok, 1 API error, 2 usage, 3 run/upload finished not cleanly, "
+        "4 API unreachable or wait timed out",
+    )
+    parser.add_argument("--version", action="version", version=f"skucast {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add(name: str, handler: Any, help_: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, parents=[common], help=help_, description=help_)
+        p.set_defaults(handler=handler)
+        return p
+
+    p = add("login", cmd_login, "sign in and store credentials")
+    p.add_argument("--email")
+    p.add_argument(
+        "--password-stdin",
+        action="store_true",
+        help="read the password from stdin (else SKUCAST_PASSWORD, else a prompt)",
+    )
+    add("logout", cmd_logout, "revoke the stored refresh token and forget it")
+
+    p = add("upload", cmd_upload, "upload a demand file (CSV, CSV.gz or Parquet) and wait for ingestion")
+    p.add_argument("file")
+    p.add_argument(
+        "--aggregate",
+        choices=("reject", "sum"),
+        default="reject",
+        help="duplicate (sku, date) rows: reject them (default) or sum them",
+    )
+    p.add_argument("--no-wait", action="store_true", help="return once the file is sent")
+    p.add_argument("--timeout", type=float, default=1800.0)
+
+    p = add("skus", cmd_skus, "list SKUs with their demand class")
+    p.add_argument(
+        "--class",
+        dest="demand_class",
+        choices=("smooth", "erratic", "intermittent", "lumpy", "new", "inactive"),
+    )
+    add("methods", cmd_methods, "list forecasting methods")
+    p = add("runs", cmd_runs, "list runs, newest first")
+    p.add_argument("--status")
+
+    p = add("run", cmd_run, "start a forecast run")
+    p.add_argument("--horizon", type=int, required=True, help="periods to forecast (1..366)")
+    p.add_argument("--frequency", choices=("D", "W", "M"), default="D")
+    p.add_argument("--levels", type=_levels, default=[80, 95], help="interval levels, e.g. 80,95")
+    p.add_argument("--method", default="auto")
+    p.add_argument("--sku", action="append", help="forecast only this SKU (repeatable; default all)")
+    p.add_argument("--backtest-windows", type=int)
+    p.add_argument("--name")
+    p.add_argument(
+        "--wait", action="store_true", help="wait for the run (progress bar); exit 3 unless SUCCEEDED"
+    )
+    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--timeout", type=float)
+
+    p = add("status", cmd_status, "show a run")
+    p.add_argument("run_id", metavar="RUN")
+    p.add_argument("--wait", action="store_true", help="wait for the run to finish; exit 3 unless SUCCEEDED")
+    p.add_argument("--timeout", type=float)
+    p = add("cancel", cmd_cancel, "cancel a run")
+    p.add_argument("run_id", metavar="RUN")
+
+    p = add("results", cmd_results, "show a run's forecasts")
+    p.add_argument("run_id", metavar="RUN")
+    p.add_argument("--sku", action="append", help="only this SKU (repeatable)")
+    p.add_argument("-o", "--output", help="write a CSV here instead of printing")
+
+    p = add("export", cmd_export, "download the run's export")
+    p.add_argument("run_id", metavar="RUN")
+    p.add_argument("--format", choices=("csv", "parquet"), default="csv")
+    p.add_argument("-o", "--output", required=True)
+
+    p = add("report", cmd_report, "write a self-contained HTML report of a run")
+    p.add_argument("run_id", metavar="RUN")
+    p.add_argument("-o", "--output", default="report.html")
+    p.add_argument("--sku", action="append", help="chart this SKU (repeatable; default: the worst fits)")
+    p.add_argument("--worst", type=int, default=6, help="how many worst-fit SKUs to chart (default 6)")
+    p.add_argument("--title")
+    return parser
+
+
+def _fail(
+    args: argparse.Namespace | None, code: int, message: str, problem: dict[str, Any] | None = None
+) -> int:
+    if args is not None and getattr(args, "json", False):
+        print(json.dumps({"error": message, "exit_code": code, "problem": problem or None}, indent=2))
+    print(f"skucast: {message}", file=sys.stderr)
+    return code
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    for name, default in (("api", None), ("api_key", None), ("json", False)):
+        if not hasattr(args, name):
+            setattr(args, name, default)
+    try:
+        return int(args.handler(args))
+    except UsageError as exc:
+        return _fail(args, EXIT_USAGE, str(exc))
+    except FileNotFoundError as exc:
+        return _fail(args, EXIT_USAGE, str(exc))
+    except errors.RunFailedError as exc:
+        return _fail(args, EXIT_UNCLEAN, str(exc))
+    except (errors.TransportError, errors.WaitTimeoutError) as exc:
+        return _fail(args, EXIT_UNREACHABLE, str(exc))
+    except errors.SkucastError as exc:
+        return _fail(args, EXIT_API, str(exc), exc.problem)
+    except KeyboardInterrupt:
+        return _fail(args, 130, "interrupted")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

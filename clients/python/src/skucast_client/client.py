@@ -1,0 +1,530 @@
+"""`Client`: the skucast HTTP API (../../../shared/CONTRACT.md) for Python callers.
+
+    from skucast_client import Client
+    sc = Client("http://127.0.0.1:3000", email="me@example.com", password="...")
+    sc.upload_demand(df)                  # sku/date/quantity or unique_id/ds/y columns
+    fc = sc.forecast(horizon=28)          # statsforecast-shaped DataFrame (see frames.py)
+
+Every call retries 429 and 503 with exponential backoff, honouring `Retry-After`; a user's
+expired access token is refreshed once on 401 (then, if a password was given, a new login).
+Errors raise `SkucastError` subclasses carrying the server's RFC 9457 problem document.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import email.utils
+import time
+import uuid
+import warnings
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import IO, Any
+
+import httpx
+
+from skucast_client import errors
+from skucast_client.frames import demand_csv_gz, forecast_frame, is_dataframe, read_table
+
+__version__ = "0.1.0"
+
+API = "/api/v1/forecast"
+UPLOAD_PENDING = frozenset({"AWAITING_FILE", "PROCESSING"})
+RUN_PENDING = frozenset({"QUEUED", "RUNNING"})
+RETRY_STATUSES = frozenset({429, 503})
+MAX_RETRY_AFTER = 300.0
+
+TokenCallback = Callable[[dict[str, Any]], None]
+
+
+def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
+    """`Retry-After` as seconds: delta-seconds or an HTTP date; None when absent or unreadable."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.UTC)
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))
+
+
+def _problem(response: httpx.Response) -> dict[str, Any]:
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if isinstance(body, dict):
+        return body
+    text = response.text.strip()[:500]
+    return {
+        "title": response.reason_phrase or "error",
+        "status": response.status_code,
+        "detail": text or None,
+    }
+
+
+class Client:
+    """A tenant's session with the API.
+
+    Authenticate with `api_key=` (an integration key, sent as `X-Api-Key`), or `email=` and
+    `password=` (logs in on first use), or tokens from an earlier login (`access_token=`,
+    `refresh_token=`). `on_tokens` is called with every new token pair (the CLI stores them).
+    `transport` and `sleep` exist for tests.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        api_key: str | None = None,
+        email: str | None = None,
+        password: str | None = None,
+        access_token: str | None = None,
+        refresh_token: str | None = None,
+        timeout: float = 60.0,
+        max_retries: int = 6,
+        backoff: float = 0.5,
+        max_backoff: float = 30.0,
+        on_tokens: TokenCallback | None = None,
+        transport: httpx.BaseTransport | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.api_key = api_key
+        self.email = email
+        self._password = password
+        self.access_token = access_token
+        self.refresh_token = refresh_token
+        self.max_retries = max_retries
+        self.backoff = backoff
+        self.max_backoff = max_backoff
+        self.on_tokens = on_tokens
+        self._sleep = sleep
+        agent = {"User-Agent": f"skucast-client/{__version__}"}
+        self._http = httpx.Client(base_url=self.base_url, timeout=timeout, transport=transport, headers=agent)
+        # Presigned S3 URLs: absolute, and never sent our credentials.
+        self._files = httpx.Client(timeout=max(timeout, 300.0), transport=transport, headers=agent)
+
+    # ------------------------------------------------------------------ plumbing
+    def close(self) -> None:
+        self._http.close()
+        self._files.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def retry_delay(self, attempt: int, response: httpx.Response | None) -> float:
+        """Seconds to wait before retry `attempt` (0-based): the server's Retry-After when it gave
+        one, else `backoff * 2**attempt`, capped at `max_backoff`."""
+        after = parse_retry_after(response.headers.get("Retry-After")) if response is not None else None
+        if after is not None:
+            return min(after, MAX_RETRY_AFTER)
+        return float(min(self.max_backoff, self.backoff * 2**attempt))
+
+    def _auth_headers(self) -> dict[str, str]:
+        if self.api_key:
+            return {"X-Api-Key": self.api_key}
+        if not self.access_token:
+            if self.email and self._password:
+                self.login(self.email, self._password)
+            elif self.refresh_token:
+                self.refresh()
+            else:
+                raise errors.AuthenticationError("no credentials: give api_key, or email and password")
+        return {"Authorization": f"Bearer {self.access_token}"}
+
+    def _reauthenticate(self) -> bool:
+        """After a 401: refresh, else log in again. False when there is nothing to try."""
+        if self.api_key:
+            return False
+        if self.refresh_token:
+            try:
+                self.refresh()
+                return True
+            except errors.AuthenticationError:
+                self.refresh_token = None
+        if self.email and self._password:
+            self.login(self.email, self._password)
+            return True
+        return False
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        params: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+        auth: bool = True,
+    ) -> httpx.Response:
+        """One API call with retries (429/503, connection failures) and one re-authentication."""
+        attempt, reauthenticated = 0, False
+        while True:
+            sent = {**(self._auth_headers() if auth else {}), **(headers or {})}
+            try:
+                response = self._http.request(method, path, json=json, params=params, headers=sent)
+            except httpx.TransportError as exc:
+                # Nothing reached the server on a connect failure; any GET is safe to repeat.
+                retryable = isinstance(exc, httpx.ConnectError) or method == "GET"
+                if retryable and attempt < self.max_retries:
+                    self._sleep(self.retry_delay(attempt, None))
+                    attempt += 1
+                    continue
+                raise errors.TransportError(f"{method} {self.base_url}{path}: {exc}") from exc
+            if response.status_code in RETRY_STATUSES and attempt < self.max_retries:
+                self._sleep(self.retry_delay(attempt, response))
+                attempt += 1
+                continue
+            if response.status_code == 401 and auth and not reauthenticated and self._reauthenticate():
+                reauthenticated = True
+                continue
+            if response.status_code >= 400:
+                retry_after = parse_retry_after(response.headers.get("Retry-After"))
+                raise errors.error_for(response.status_code, _problem(response), retry_after)
+            return response
+
+    def _json(self, method: str, path: str, **kwargs: Any) -> Any:
+        response = self.request(method, path, **kwargs)
+        return response.json() if response.content else None
+
+    def _pages(self, path: str, params: dict[str, Any] | None = None) -> Iterator[dict[str, Any]]:
+        cursor: str | None = None
+        while True:
+            query = {**(params or {}), "limit": 1000, **({"cursor": cursor} if cursor else {})}
+            page = self._json("GET", path, params={k: v for k, v in query.items() if v is not None})
+            yield from page["items"]
+            cursor = page.get("next_cursor")
+            if not cursor:
+                return
+
+    # ------------------------------------------------------------------ auth
+    def _store_tokens(self, tokens: dict[str, Any]) -> None:
+        self.access_token = tokens["access_token"]
+        self.refresh_token = tokens.get("refresh_token", self.refresh_token)
+        if self.on_tokens:
+            self.on_tokens(dict(tokens))
+
+    def login(self, email: str, password: str) -> dict[str, Any]:
+        tokens = self._json(
+            "POST", "/api/auth/login", json={"email": email, "password": password}, auth=False
+        )
+        self.email, self._password = email, password
+        self._store_tokens(tokens)
+        return dict(tokens)
+
+    def refresh(self) -> dict[str, Any]:
+        if not self.refresh_token:
+            raise errors.AuthenticationError("no refresh token: log in again")
+        tokens = self._json(
+            "POST", "/api/auth/refresh", json={"refresh_token": self.refresh_token}, auth=False
+        )
+        self._store_tokens(tokens)
+        return dict(tokens)
+
+    def logout(self) -> None:
+        if self.refresh_token:
+            self.request("POST", "/api/auth/logout", json={"refresh_token": self.refresh_token}, auth=False)
+        self.access_token = self.refresh_token = None
+
+    def me(self) -> dict[str, Any]:
+        return dict(self._json("GET", "/api/auth/me"))
+
+    # ------------------------------------------------------------------ demand
+    def upload_demand(
+        self,
+        data: Any,
+        aggregate: str = "reject",
+        *,
+        filename: str | None = None,
+        wait: bool = True,
+        timeout: float = 900.0,
+        poll_interval: float = 1.0,
+    ) -> dict[str, Any]:
+        """Upload demand: a DataFrame (`sku/date/quantity` or `unique_id/ds/y`), a CSV/Parquet
+        file path, or the file's bytes. Sends it through the presigned POST, waits for ingestion
+        and returns the upload report; raises `UploadRejectedError` (with `.report`) on REJECTED.
+        A PARTIAL report (some rows rejected) is returned: check `rows_rejected` and `errors`."""
+        handle: IO[bytes] | None = None
+        if is_dataframe(data):
+            payload: bytes | IO[bytes] = demand_csv_gz(data)
+            filename = filename or "demand.csv.gz"
+        elif isinstance(data, bytes | bytearray):
+            payload, filename = bytes(data), filename or "demand.csv"
+        else:
+            path = Path(data)
+            if not path.is_file():
+                raise FileNotFoundError(f"no such file: {path}")
+            handle = payload = path.open("rb")
+            filename = filename or path.name
+        try:
+            ticket = self._json("POST", f"{API}/uploads", json={"filename": filename, "aggregate": aggregate})
+            self._post_presigned(ticket, filename, payload)
+        finally:
+            if handle:
+                handle.close()
+        if not wait:
+            return self.upload(ticket["upload_id"])
+        return self.wait_upload(ticket["upload_id"], timeout=timeout, poll_interval=poll_interval)
+
+    def _post_presigned(self, ticket: dict[str, Any], filename: str, payload: bytes | IO[bytes]) -> None:
+        for attempt in range(self.max_retries + 1):
+            if not isinstance(payload, bytes):
+                payload.seek(0)
+            try:
+                response = self._files.post(
+                    ticket["url"], data=ticket["fields"], files={"file": (filename, payload)}
+                )
+            except httpx.TransportError as exc:
+                raise errors.TransportError(f"uploading the file to storage failed: {exc}") from exc
+            if response.status_code < 300:
+                return
+            if response.status_code in RETRY_STATUSES and attempt < self.max_retries:
+                self._sleep(self.retry_delay(attempt, response))
+                continue
+            detail = _s3_message(response.text)
+            if response.status_code in (400, 403) and "EntityTooLarge" in response.text:
+                raise errors.PayloadTooLargeError(
+                    f"413 file too large (max {ticket.get('max_bytes')} bytes)",
+                    status=413,
+                    problem={"title": "Payload Too Large", "status": 413, "detail": detail},
+                )
+            raise errors.APIError(
+                f"{response.status_code} storage refused the file: {detail}",
+                status=response.status_code,
+                problem={"title": "Upload refused", "status": response.status_code, "detail": detail},
+            )
+
+    def upload(self, upload_id: str) -> dict[str, Any]:
+        return dict(self._json("GET", f"{API}/uploads/{upload_id}"))
+
+    def uploads(self) -> list[dict[str, Any]]:
+        return list(self._pages(f"{API}/uploads"))
+
+    def wait_upload(
+        self, upload_id: str, *, timeout: float = 900.0, poll_interval: float = 1.0
+    ) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while True:
+            report = self.upload(upload_id)
+            if report["status"] not in UPLOAD_PENDING:
+                break
+            if time.monotonic() > deadline:
+                raise errors.WaitTimeoutError(
+                    f"upload {upload_id} still {report['status']} after {timeout:g}s"
+                )
+            self._sleep(poll_interval)
+        if report["status"] == "REJECTED":
+            first = "; ".join(
+                f"row {e.get('row')}: {e.get('message') or e.get('code')}"
+                for e in report.get("errors", [])[:3]
+            )
+            raise errors.UploadRejectedError(
+                f"upload {upload_id} was rejected" + (f": {first}" if first else ""), report
+            )
+        return report
+
+    def post_demand(self, records: Sequence[dict[str, Any]], aggregate: str = "reject") -> dict[str, Any]:
+        """Small synchronous upload (≤ 10,000 `{sku, date, quantity}` records)."""
+        return dict(
+            self._json("POST", f"{API}/demand", json={"records": list(records), "aggregate": aggregate})
+        )
+
+    def skus(self, demand_class: str | None = None) -> list[dict[str, Any]]:
+        return list(self._pages(f"{API}/skus", {"demand_class": demand_class}))
+
+    def sku(self, sku: str) -> dict[str, Any]:
+        return dict(self._json("GET", f"{API}/skus/{_segment(sku)}"))
+
+    def demand(self, sku: str, start: str | None = None, end: str | None = None) -> list[dict[str, Any]]:
+        """A SKU's daily history: `[{date, quantity}]`."""
+        params = {k: v for k, v in (("start", start), ("end", end)) if v}
+        return list(self._json("GET", f"{API}/skus/{_segment(sku)}/demand", params=params)["points"])
+
+    def methods(self) -> list[dict[str, Any]]:
+        return list(self._json("GET", f"{API}/methods")["items"])
+
+    # ------------------------------------------------------------------ runs
+    def start_run(
+        self,
+        horizon: int,
+        frequency: str = "D",
+        levels: Sequence[int] = (80, 95),
+        method: str = "auto",
+        skus: Sequence[str] | None = None,
+        *,
+        backtest_windows: int | None = None,
+        name: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> dict[str, Any]:
+        """POST /runs (202). Retries are safe: an Idempotency-Key is always sent."""
+        body: dict[str, Any] = {
+            "horizon": horizon,
+            "frequency": frequency,
+            "levels": list(levels),
+            "method": method,
+        }
+        if skus is not None:
+            body["skus"] = list(skus)
+        if backtest_windows is not None:
+            body["backtest_windows"] = backtest_windows
+        if name:
+            body["name"] = name
+        key = idempotency_key or uuid.uuid4().hex
+        return dict(self._json("POST", f"{API}/runs", json=body, headers={"Idempotency-Key": key}))
+
+    def run(self, run_id: str) -> dict[str, Any]:
+        return dict(self._json("GET", f"{API}/runs/{run_id}"))
+
+    def runs(self, status: str | None = None) -> list[dict[str, Any]]:
+        """Every run, newest first."""
+        return list(self._pages(f"{API}/runs", {"status": status}))
+
+    def cancel(self, run_id: str) -> dict[str, Any]:
+        return dict(self._json("POST", f"{API}/runs/{run_id}/cancel"))
+
+    def wait_run(
+        self,
+        run_id: str,
+        *,
+        progress: bool = True,
+        timeout: float | None = None,
+        poll_interval: float = 1.0,
+    ) -> dict[str, Any]:
+        """Poll until the run finishes; a tqdm bar on stderr follows `progress.skus_done/skus_total`."""
+        from tqdm.auto import tqdm
+
+        deadline = None if timeout is None else time.monotonic() + timeout
+        bar = tqdm(total=None, unit="sku", desc=f"run {run_id}", disable=not progress, leave=True)
+        try:
+            while True:
+                run = self.run(run_id)
+                p = run.get("progress") or {}
+                total = int(p.get("skus_total") or 0)
+                done = int(p.get("skus_done") or 0) + int(p.get("skus_failed") or 0)
+                if total and bar.total != total:
+                    bar.total = total
+                    bar.refresh()
+                if done > bar.n:
+                    bar.update(done - bar.n)
+                bar.set_postfix_str(run["status"].lower(), refresh=True)
+                if run["status"] not in RUN_PENDING:
+                    return run
+                if deadline is not None and time.monotonic() > deadline:
+                    raise errors.WaitTimeoutError(f"run {run_id} still {run['status']} after {timeout:g}s")
+                self._sleep(poll_interval)
+        finally:
+            bar.close()
+
+    def results(self, run_id: str, demand_class: str | None = None) -> list[dict[str, Any]]:
+        """Every result of a run (all pages): `{sku, demand_class, method, forecast, metrics, error}`."""
+        return list(self._pages(f"{API}/runs/{run_id}/results", {"demand_class": demand_class}))
+
+    def result(self, run_id: str, sku: str) -> dict[str, Any]:
+        return dict(self._json("GET", f"{API}/runs/{run_id}/results/{_segment(sku)}"))
+
+    def results_frame(self, run_id: str, levels: Sequence[int] | None = None) -> Any:
+        """A finished run's results as the statsforecast-shaped DataFrame (frames.py)."""
+        if levels is None:
+            levels = self.run(run_id).get("params", {}).get("levels")
+        return forecast_frame(self.results(run_id), levels)
+
+    def forecast(
+        self,
+        horizon: int,
+        frequency: str = "D",
+        levels: Sequence[int] = (80, 95),
+        method: str = "auto",
+        skus: Sequence[str] | None = None,
+        progress: bool = True,
+        *,
+        backtest_windows: int | None = None,
+        name: str | None = None,
+        timeout: float | None = None,
+        poll_interval: float = 1.0,
+    ) -> Any:
+        """Run a forecast and return its DataFrame:
+        `unique_id, ds, forecast, forecast-lo-<L>..., forecast-hi-<L>..., method, demand_class`.
+        `frame.attrs` holds `run` (the finished run) and `failed` (`{sku: error}`). Raises
+        `RunFailedError` when the run ends FAILED or CANCELLED; warns when it ends PARTIAL."""
+        started = self.start_run(
+            horizon, frequency, levels, method, skus, backtest_windows=backtest_windows, name=name
+        )
+        run = self.wait_run(
+            started["run_id"], progress=progress, timeout=timeout, poll_interval=poll_interval
+        )
+        if run["status"] in ("FAILED", "CANCELLED"):
+            reason = (run.get("error") or {}).get("message", "")
+            raise errors.RunFailedError(
+                f"run {run['run_id']} finished {run['status']}" + (f": {reason}" if reason else ""), run
+            )
+        frame = forecast_frame(self.results(run["run_id"]), sorted(int(v) for v in levels))
+        frame.attrs["run"] = run
+        if run["status"] == "PARTIAL":
+            failed = frame.attrs["failed"]
+            warnings.warn(
+                f"run {run['run_id']} is PARTIAL: {len(failed)} SKUs have no forecast "
+                "(frame.attrs['failed'])",
+                stacklevel=2,
+            )
+        return frame
+
+    def export(self, run_id: str, path: str | Path, format: str = "csv") -> Path:
+        """Download a finished run's export (csv or parquet) to `path`; returns the path."""
+        if format not in ("csv", "parquet"):
+            raise ValueError("format is 'csv' or 'parquet'")
+        link = self._json("POST", f"{API}/runs/{run_id}/export", json={"format": format})
+        target = Path(path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            with self._files.stream("GET", link["url"]) as response:
+                if response.status_code >= 400:
+                    response.read()
+                    raise errors.APIError(
+                        f"{response.status_code} downloading the export failed: {_s3_message(response.text)}",
+                        status=response.status_code,
+                    )
+                with target.open("wb") as out:
+                    for chunk in response.iter_bytes():
+                        out.write(chunk)
+        except httpx.TransportError as exc:
+            raise errors.TransportError(f"downloading the export failed: {exc}") from exc
+        return target
+
+    def export_frame(self, run_id: str, format: str = "parquet") -> Any:
+        """The server's export as a DataFrame (its own flat columns: sku, date, mean, lo_80, ...)."""
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as tmp:
+            path = self.export(run_id, Path(tmp) / f"export.{format}", format)
+            return read_table(path.read_bytes())
+
+    # ------------------------------------------------------------------ schedule
+    def schedule(self) -> dict[str, Any]:
+        return dict(self._json("GET", f"{API}/schedule"))
+
+    def set_schedule(self, **body: Any) -> dict[str, Any]:
+        return dict(self._json("PUT", f"{API}/schedule", json=body))
+
+
+def _segment(value: str) -> str:
+    from urllib.parse import quote
+
+    return quote(value, safe="")
+
+
+def _s3_message(text: str) -> str:
+    start, end = text.find("<Message>"), text.find("</Message>")
+    if start >= 0 and end > start:
+        return text[start + 9 : end]
+    return text.strip()[:200] or "no detail"

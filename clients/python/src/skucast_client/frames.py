@@ -1,0 +1,105 @@
+"""pandas in and out (imported only here, and only when a DataFrame is used).
+
+Forecast frames follow statsforecast's long format, with one model column called `forecast`
+(skucast picks the method per SKU, so the method is a column, not a column name):
+
+    unique_id ds forecast forecast-lo-95 forecast-lo-80 forecast-hi-80 forecast-hi-95 method demand_class
+
+One row per (SKU, forecast period); `ds` is the period start (datetime64[ns]); lower bounds come
+widest first and upper bounds narrowest first, as statsforecast orders them. SKUs whose forecast
+failed have no rows: they are listed in `frame.attrs["failed"]` (`{sku: {code, message}}`).
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+FORECAST = "forecast"
+ALIASES = {"unique_id": "sku", "ds": "date", "y": "quantity"}
+
+
+def _pandas() -> Any:
+    try:
+        import pandas as pd
+    except ImportError as exc:  # pragma: no cover - depends on the install
+        raise ImportError("DataFrames need pandas: pip install 'skucast-client[pandas]'") from exc
+    return pd
+
+
+def level_columns(levels: Sequence[int], model: str = FORECAST) -> list[str]:
+    ordered = sorted({int(level) for level in levels})
+    return [f"{model}-lo-{lv}" for lv in reversed(ordered)] + [f"{model}-hi-{lv}" for lv in ordered]
+
+
+def forecast_columns(levels: Sequence[int]) -> list[str]:
+    return ["unique_id", "ds", FORECAST, *level_columns(levels), "method", "demand_class"]
+
+
+def levels_of(results: Iterable[dict[str, Any]]) -> list[int]:
+    """The interval levels present in results (`lo_80`, `hi_95`, ... keys of their points)."""
+    found: set[int] = set()
+    for item in results:
+        for point in item.get("forecast") or []:
+            found |= {int(k[3:]) for k in point if k.startswith("lo_") and k[3:].isdigit()}
+            break
+    return sorted(found)
+
+
+def forecast_frame(results: Sequence[dict[str, Any]], levels: Sequence[int] | None = None) -> Any:
+    """Results (`GET /runs/{id}/results` items) -> the statsforecast-shaped frame described above."""
+    pd = _pandas()
+    levels = sorted(levels) if levels is not None else levels_of(results)
+    columns = forecast_columns(levels)
+    rows: list[list[Any]] = []
+    failed: dict[str, dict[str, Any]] = {}
+    for item in results:
+        if item.get("error") or not item.get("forecast"):
+            failed[item["sku"]] = dict(item.get("error") or {"code": "no_forecast", "message": "no forecast"})
+            continue
+        for p in item["forecast"]:
+            row = [item["sku"], p["date"], p["mean"]]
+            row += [p.get(f"lo_{lv}") for lv in reversed(levels)] + [p.get(f"hi_{lv}") for lv in levels]
+            row += [item.get("method"), item.get("demand_class")]
+            rows.append(row)
+    frame = pd.DataFrame(rows, columns=columns)
+    frame["unique_id"] = frame["unique_id"].astype(str)
+    frame["ds"] = pd.to_datetime(frame["ds"], format="%Y-%m-%d")
+    for col in columns[2:-2]:
+        frame[col] = frame[col].astype("float64")
+    frame = frame.sort_values(["unique_id", "ds"], kind="stable").reset_index(drop=True)
+    frame.attrs["failed"] = failed
+    return frame
+
+
+def is_dataframe(data: Any) -> bool:
+    return type(data).__module__.startswith("pandas") and type(data).__name__ == "DataFrame"
+
+
+def demand_csv_gz(frame: Any) -> bytes:
+    """A demand DataFrame (`sku/date/quantity` or `unique_id/ds/y`) -> gzip CSV bytes for upload."""
+    pd = _pandas()
+    renamed = frame.rename(columns={k: v for k, v in ALIASES.items() if k in frame.columns})
+    missing = [c for c in ("sku", "date", "quantity") if c not in renamed.columns]
+    if missing:
+        raise ValueError(
+            "a demand frame needs the columns sku, date, quantity (or unique_id, ds, y); "
+            f"missing: {', '.join(missing)}"
+        )
+    out = renamed[["sku", "date", "quantity"]].copy()
+    if pd.api.types.is_datetime64_any_dtype(out["date"]):
+        out["date"] = out["date"].dt.strftime("%Y-%m-%d")
+    else:
+        out["date"] = out["date"].map(lambda d: d.isoformat()[:10] if hasattr(d, "isoformat") else str(d))
+    text = out.to_csv(index=False, lineterminator="\n")
+    return gzip.compress(text.encode("utf-8"), compresslevel=5, mtime=0)
+
+
+def read_table(data: bytes) -> Any:
+    """A CSV or Parquet export (bytes) -> DataFrame."""
+    pd = _pandas()
+    if data[:4] == b"PAR1":
+        return pd.read_parquet(io.BytesIO(data))
+    return pd.read_csv(io.BytesIO(data))

@@ -1,0 +1,478 @@
+"""One self-contained HTML report of a run: inline CSS and inline SVG drawn here, no scripts,
+no fonts or images fetched: it opens offline in any browser.
+
+Sections: run summary, demand-class mix, method mix, accuracy (run-level backtest metrics and
+per class / per method), and for chosen SKUs (or the worst fits by backtest MASE) a chart of
+history + forecast + interval bands. Works from plain dicts (no pandas needed).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+import math
+import statistics
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
+
+from skucast_client.client import Client
+
+CLASSES = ("smooth", "erratic", "intermittent", "lumpy", "new", "inactive")
+CLASS_COLOURS = {
+    "smooth": "#2b8a3e",
+    "erratic": "#e67700",
+    "intermittent": "#1971c2",
+    "lumpy": "#9c36b5",
+    "new": "#0c8599",
+    "inactive": "#868e96",
+}
+PALETTE = ("#1971c2", "#e67700", "#2b8a3e", "#c2255c", "#5f3dc4", "#0c8599", "#a61e4d", "#5c940d", "#868e96")
+HISTORY_PERIODS = {"D": 182, "W": 104, "M": 36}  # history shown before the forecast
+
+CSS = """
+body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,Helvetica,Arial,sans-serif;color:#212529;
+margin:0;background:#f8f9fa}
+main{max-width:1120px;margin:0 auto;padding:24px}
+h1{font-size:24px;margin:0 0 4px}
+h2{font-size:18px;margin:28px 0 10px;border-bottom:1px solid #dee2e6;padding-bottom:4px}
+.sub{color:#6c757d;margin:0 0 16px}
+.cards{display:flex;flex-wrap:wrap;gap:12px}
+.card{background:#fff;border:1px solid #dee2e6;border-radius:6px;padding:10px 14px;min-width:120px}
+.card b{display:block;font-size:20px}.card span{color:#6c757d;font-size:12px;text-transform:uppercase}
+.grid{display:grid;grid-template-columns:1fr 1fr;gap:16px}
+.panel{background:#fff;border:1px solid #dee2e6;border-radius:6px;padding:12px}
+table{border-collapse:collapse;width:100%;background:#fff}
+th,td{padding:4px 8px;border-bottom:1px solid #e9ecef;text-align:right;font-variant-numeric:tabular-nums}
+th:first-child,td:first-child{text-align:left}th{background:#f1f3f5;font-weight:600}
+.chart{background:#fff;border:1px solid #dee2e6;border-radius:6px;padding:8px 12px;margin:0 0 14px}
+.chart h3{font-size:15px;margin:4px 0}.chart p{margin:0 0 4px;color:#6c757d;font-size:12px}
+svg text{font:11px system-ui,sans-serif;fill:#495057}
+.status-SUCCEEDED{color:#2b8a3e}.status-PARTIAL{color:#e67700}.status-FAILED,.status-CANCELLED{color:#c92a2a}
+footer{color:#868e96;font-size:12px;margin-top:32px}
+"""
+
+
+def _e(value: Any) -> str:
+    return html.escape("" if value is None else str(value), quote=True)
+
+
+def _fmt(value: Any, digits: int = 3) -> str:
+    if value is None:
+        return "&ndash;"
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "&ndash;"
+        return f"{value:,.{digits}g}" if abs(value) < 1000 else f"{value:,.0f}"
+    return f"{value:,}" if isinstance(value, int) else _e(value)
+
+
+def _pct(value: float | None) -> str:
+    return "&ndash;" if value is None else f"{100 * value:.1f}%"
+
+
+# ---------------------------------------------------------------- choosing SKUs
+def fit_score(result: dict[str, Any]) -> float | None:
+    """Backtest error used to rank fits: MASE, else WAPE; None without a backtest."""
+    metrics = result.get("metrics") or {}
+    for key in ("mase", "wape"):
+        value = metrics.get(key)
+        if isinstance(value, int | float) and math.isfinite(value):
+            return float(value)
+    return None
+
+
+def worst_fits(results: Iterable[dict[str, Any]], n: int) -> list[str]:
+    """The n SKUs with the largest backtest error (MASE, else WAPE) that have a forecast."""
+    scored = [(score, r["sku"]) for r in results if r.get("forecast") and (score := fit_score(r)) is not None]
+    scored.sort(key=lambda pair: (-pair[0], pair[1]))
+    return [sku for _, sku in scored[:n]]
+
+
+def choose_skus(
+    results: Sequence[dict[str, Any]], skus: Sequence[str] | None = None, worst: int = 6
+) -> list[str]:
+    """The SKUs to chart: those asked for, else the worst fits, else the first with a forecast."""
+    if skus:
+        return list(dict.fromkeys(skus))
+    chosen = worst_fits(results, worst)
+    if not chosen:
+        chosen = [r["sku"] for r in results if r.get("forecast")][:worst]
+    return chosen
+
+
+# ---------------------------------------------------------------- statistics
+def group_accuracy(results: Iterable[dict[str, Any]], key: str) -> list[dict[str, Any]]:
+    """Per value of `key` (demand_class or method): SKU count, median MASE, pooled WAPE/MAE,
+    coverage per level (weighted by backtest points)."""
+    groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for r in results:
+        if not r.get("error"):
+            groups[str(r.get(key))].append(r)
+    rows = []
+    for name, items in groups.items():
+        mases = [
+            m["mase"] for r in items if isinstance((m := r.get("metrics") or {}).get("mase"), int | float)
+        ]
+        abs_err = actual = points = 0.0
+        covered: Counter[str] = Counter()
+        for r in items:
+            m = r.get("metrics") or {}
+            n, mae, wape = m.get("n_points") or 0, m.get("mae"), m.get("wape")
+            if n and mae is not None:
+                abs_err += mae * n
+                points += n
+                if wape:
+                    actual += mae * n / wape
+                for k, v in m.items():
+                    if k.startswith("coverage_") and v is not None:
+                        covered[k] += v * n
+        row: dict[str, Any] = {
+            key: name,
+            "skus": len(items),
+            "median_mase": statistics.median(mases) if mases else None,
+            "wape": abs_err / actual if actual else None,
+            "mae": abs_err / points if points else None,
+        }
+        for k in sorted(covered):
+            row[k] = covered[k] / points if points else None
+        rows.append(row)
+    order = {c: i for i, c in enumerate(CLASSES)}
+    rows.sort(key=lambda row: (order.get(row[key], 99), -row["skus"], row[key]))
+    return rows
+
+
+# ---------------------------------------------------------------- SVG
+def bar_chart(counts: dict[str, int], colours: Callable[[str, int], str], width: int = 500) -> str:
+    """Horizontal bars, one per key, labelled with the count and share."""
+    items = [(k, v) for k, v in counts.items() if v]
+    if not items:
+        return "<p>none</p>"
+    total = sum(v for _, v in items)
+    top = max(v for _, v in items)
+    row, label_w, pad = 24, 130, 70
+    height = row * len(items) + 8
+    parts = [
+        f'<svg class="bars" xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}" role="img">'
+    ]
+    for i, (name, value) in enumerate(items):
+        y = 4 + i * row
+        w = max(1.0, (width - label_w - pad) * value / top)
+        parts.append(f'<text x="{label_w - 6}" y="{y + 15}" text-anchor="end">{_e(name)}</text>')
+        parts.append(
+            f'<rect class="bar" x="{label_w}" y="{y + 2}" width="{w:.1f}" height="{row - 6}" rx="2" '
+            f'fill="{colours(name, i)}"><title>{_e(name)}: {value}</title></rect>'
+        )
+        parts.append(
+            f'<text x="{label_w + w + 6:.1f}" y="{y + 15}">{value:,} ({100 * value / total:.0f}%)</text>'
+        )
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def _nice_ticks(lo: float, hi: float, n: int = 5) -> list[float]:
+    if hi <= lo:
+        hi = lo + 1
+    raw = (hi - lo) / n
+    mag = 10 ** math.floor(math.log10(raw))
+    step = next(m * mag for m in (1, 2, 2.5, 5, 10) if m * mag >= raw)
+    start = math.floor(lo / step) * step
+    ticks = []
+    t = start
+    while t <= hi + 1e-9 * step:
+        ticks.append(round(t, 10))
+        t += step
+    return ticks
+
+
+def _period_start(day: dt.date, frequency: str) -> dt.date:
+    if frequency == "W":
+        return day - dt.timedelta(days=day.weekday())
+    if frequency == "M":
+        return day.replace(day=1)
+    return day
+
+
+def history_at(
+    points: Sequence[dict[str, Any]], frequency: str, until: dt.date | None = None
+) -> list[tuple[dt.date, float]]:
+    """Daily history points -> (period start, total) at the run frequency, gaps (and the days up
+    to `until`, the day before the forecast starts) filled with 0."""
+    if not points:
+        return []
+    daily = {dt.date.fromisoformat(p["date"]): float(p["quantity"]) for p in points}
+    first, last = min(daily), max(max(daily), until or min(daily))
+    totals: dict[dt.date, float] = {}
+    day = first
+    while day <= last:
+        start = _period_start(day, frequency)
+        totals[start] = totals.get(start, 0.0) + daily.get(day, 0.0)
+        day += dt.timedelta(days=1)
+    return sorted(totals.items())
+
+
+Point = tuple[dt.date, dict[str, Any]]
+
+
+def _bands(
+    fc: Sequence[Point], levels: Sequence[int], x: Callable[[dt.date], float], y: Callable[[float], float]
+) -> list[str]:
+    """One closed path per interval level, widest (palest) first."""
+    out = []
+    for i, level in enumerate(sorted(levels, reverse=True)):
+        lo_key, hi_key = f"lo_{level}", f"hi_{level}"
+        pts = [(d, p) for d, p in fc if p.get(lo_key) is not None and p.get(hi_key) is not None]
+        if not pts:
+            continue
+        upper = " L".join(f"{x(d):.1f},{y(float(p[hi_key])):.1f}" for d, p in pts)
+        lower = " L".join(f"{x(d):.1f},{y(float(p[lo_key])):.1f}" for d, p in reversed(pts))
+        opacity = 0.18 + 0.17 * i
+        out.append(
+            f'<path class="band band-{level}" d="M{upper} L{lower} Z" fill="#1971c2" '
+            f'fill-opacity="{opacity:.2f}" stroke="none"><title>{level}% interval</title></path>'
+        )
+    return out
+
+
+def forecast_chart(
+    result: dict[str, Any],
+    history: Sequence[tuple[dt.date, float]],
+    levels: Sequence[int],
+    width: int = 1040,
+    height: int = 260,
+) -> str:
+    """History (line), forecast mean (line) and interval bands (filled paths, widest palest)."""
+    fc: list[Point] = [(dt.date.fromisoformat(p["date"]), p) for p in result.get("forecast") or []]
+    left, right, top, bottom = 56, 16, 12, 28
+    dates = [d for d, _ in history] + [d for d, _ in fc]
+    values = [v for _, v in history] + [float(p["mean"]) for _, p in fc]
+    for _, p in fc:
+        values += [float(p[k]) for k in p if k.startswith(("lo_", "hi_")) and p[k] is not None]
+    if not dates:
+        return "<p>no data</p>"
+    x0, x1 = min(dates).toordinal(), max(dates).toordinal()
+    ticks = _nice_ticks(min(0.0, min(values)), max(values) or 1.0)
+    y_lo, y_hi = ticks[0], ticks[-1]
+
+    def x(d: dt.date) -> float:
+        return left + (width - left - right) * ((d.toordinal() - x0) / max(1, x1 - x0))
+
+    def y(v: float) -> float:
+        return top + (height - top - bottom) * (1 - (v - y_lo) / ((y_hi - y_lo) or 1))
+
+    out = [
+        f'<svg class="forecast-chart" xmlns="http://www.w3.org/2000/svg" width="100%" '
+        f'viewBox="0 0 {width} {height}" preserveAspectRatio="xMidYMid meet" role="img">',
+        f'<rect x="{left}" y="{top}" width="{width - left - right}" '
+        f'height="{height - top - bottom}" fill="#fff"/>',
+    ]
+    for t in ticks:
+        out.append(
+            f'<line class="grid" x1="{left}" x2="{width - right}" y1="{y(t):.1f}" y2="{y(t):.1f}" '
+            'stroke="#e9ecef"/>'
+        )
+        out.append(f'<text x="{left - 6}" y="{y(t) + 4:.1f}" text-anchor="end">{_fmt(float(t))}</text>')
+    span = max(1, x1 - x0)
+    for i in range(7):
+        d = dt.date.fromordinal(x0 + round(span * i / 6))
+        anchor = "start" if i == 0 else "end" if i == 6 else "middle"
+        out.append(f'<text x="{x(d):.1f}" y="{height - 8}" text-anchor="{anchor}">{d.isoformat()}</text>')
+    out += _bands(fc, levels, x, y)
+    if history:
+        d_hist = " L".join(f"{x(d):.1f},{y(v):.1f}" for d, v in history)
+        out.append(f'<path class="history" d="M{d_hist}" fill="none" stroke="#495057" stroke-width="1.2"/>')
+    if fc:
+        start = x(fc[0][0])
+        out.append(
+            f'<line class="cutover" x1="{start:.1f}" x2="{start:.1f}" y1="{top}" y2="{height - bottom}" '
+            'stroke="#adb5bd" stroke-dasharray="4 3"/>'
+        )
+        joined = ([history[-1]] if history else []) + [(d, float(p["mean"])) for d, p in fc]
+        d_fc = " L".join(f"{x(d):.1f},{y(v):.1f}" for d, v in joined)
+        out.append(f'<path class="forecast" d="M{d_fc}" fill="none" stroke="#1971c2" stroke-width="2"/>')
+    legend_x = left + 8
+    out.append(
+        f'<g class="legend" transform="translate({legend_x},{top + 4})">'
+        '<rect width="250" height="18" fill="#fff" fill-opacity="0.85"/>'
+        '<line x1="4" x2="22" y1="9" y2="9" stroke="#495057" stroke-width="1.2"/>'
+        '<text x="26" y="13">history</text>'
+        '<line x1="80" x2="98" y1="9" y2="9" stroke="#1971c2" stroke-width="2"/>'
+        '<text x="102" y="13">forecast</text>'
+        f'<rect x="160" y="3" width="18" height="12" fill="#1971c2" fill-opacity="0.35"/>'
+        f'<text x="182" y="13">{"/".join(str(lv) for lv in sorted(levels))}%</text></g>'
+    )
+    out.append("</svg>")
+    return "".join(out)
+
+
+# ---------------------------------------------------------------- the page
+def _table(rows: list[dict[str, Any]], columns: list[tuple[str, str, Callable[[Any], str]]]) -> str:
+    head = "".join(f"<th>{_e(label)}</th>" for _, label, _ in columns)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{fmt(row.get(key))}</td>" for key, _, fmt in columns) + "</tr>" for row in rows
+    )
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _accuracy_columns(
+    rows: list[dict[str, Any]], key: str, label: str
+) -> list[tuple[str, str, Callable[[Any], str]]]:
+    coverage = sorted({k for row in rows for k in row if k.startswith("coverage_")}, key=lambda k: int(k[9:]))
+    return [
+        (key, label, _e),
+        ("skus", "SKUs", _fmt),
+        ("median_mase", "median MASE", _fmt),
+        ("wape", "WAPE", _pct),
+        ("mae", "MAE", _fmt),
+        *[(k, f"coverage {k[9:]}%", _pct) for k in coverage],
+    ]
+
+
+def build_report(
+    run: dict[str, Any],
+    results: Sequence[dict[str, Any]],
+    histories: Mapping[str, Sequence[dict[str, Any]]],
+    chart_skus: Sequence[str],
+    *,
+    title: str | None = None,
+    generated_at: dt.datetime | None = None,
+) -> str:
+    """The report's HTML. `histories` maps each charted SKU to its daily points `[{date, quantity}]`."""
+    params = run.get("params") or {}
+    frequency = str(params.get("frequency", "D"))
+    levels = [int(v) for v in params.get("levels", [80, 95])]
+    summary = run.get("summary") or {}
+    progress = run.get("progress") or {}
+    by_class = summary.get("by_class") or dict(
+        Counter(r.get("demand_class") for r in results if not r.get("error"))
+    )
+    by_method = summary.get("by_method") or dict(
+        Counter(r.get("method") for r in results if not r.get("error"))
+    )
+    by_class = {
+        c: int(by_class[c]) for c in [*CLASSES, *sorted(set(by_class) - set(CLASSES))] if by_class.get(c)
+    }
+    by_method = dict(sorted(((str(k), int(v)) for k, v in by_method.items()), key=lambda kv: (-kv[1], kv[0])))
+    metrics = summary.get("metrics") or {}
+    failed = [r for r in results if r.get("error")]
+    generated = (generated_at or dt.datetime.now(dt.UTC)).strftime("%Y-%m-%d %H:%M UTC")
+    name = title or run.get("name") or f"Forecast run {run.get('run_id')}"
+
+    cards = [
+        ("status", f'<b class="status-{_e(run.get("status"))}">{_e(run.get("status"))}</b>'),
+        ("SKUs forecast", f"<b>{_fmt(progress.get('skus_done'))}</b>"),
+        ("SKUs failed", f"<b>{_fmt(progress.get('skus_failed'))}</b>"),
+        ("horizon", f"<b>{_e(params.get('horizon'))} &times; {_e(frequency)}</b>"),
+        ("levels", f"<b>{_e(', '.join(f'{lv}%' for lv in levels))}</b>"),
+        ("method", f"<b>{_e(params.get('method', 'auto'))}</b>"),
+        ("backtest windows", f"<b>{_e(params.get('backtest_windows', 1))}</b>"),
+    ]
+    out = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        f"<title>{_e(name)}</title><style>{CSS}</style></head><body><main>",
+        f"<h1>{_e(name)}</h1>",
+        f'<p class="sub">run <code>{_e(run.get("run_id"))}</code> · trigger {_e(run.get("trigger"))} · '
+        f"created {_e(run.get('created_at'))} · finished {_e(run.get('finished_at'))} · "
+        f"report {generated}</p>",
+        '<section id="summary"><div class="cards">',
+        *[f'<div class="card">{value}<span>{_e(label)}</span></div>' for label, value in cards],
+        "</div></section>",
+        '<section id="mix"><div class="grid">',
+        '<div class="panel"><h2>Demand classes</h2>',
+        bar_chart(by_class, lambda c, i: CLASS_COLOURS.get(c, PALETTE[i % len(PALETTE)])),
+        '</div><div class="panel"><h2>Methods</h2>',
+        bar_chart(by_method, lambda m, i: PALETTE[i % len(PALETTE)]),
+        "</div></div></section>",
+        '<section id="accuracy"><h2>Accuracy (backtest)</h2>',
+    ]
+    if metrics:
+        metric_rows = [
+            ("MASE", _fmt(metrics.get("mase"))),
+            ("WAPE", _pct(metrics.get("wape"))),
+            ("MAE", _fmt(metrics.get("mae"))),
+            ("RMSE", _fmt(metrics.get("rmse"))),
+            ("sMAPE", _fmt(metrics.get("smape"))),
+            ("bias (mean error)", _fmt(metrics.get("bias"))),
+            ("backtest points", _fmt(int(metrics.get("n_points") or 0))),
+            *[(f"coverage of the {lv}% interval", _pct(metrics.get(f"coverage_{lv}"))) for lv in levels],
+        ]
+        out.append(
+            '<div class="cards">'
+            + "".join(f'<div class="card"><b>{v}</b><span>{_e(k)}</span></div>' for k, v in metric_rows)
+            + "</div>"
+        )
+        for key, label in (("demand_class", "demand class"), ("method", "method")):
+            rows = group_accuracy(results, key)
+            out.append(f"<h3>By {label}</h3>" + _table(rows, _accuracy_columns(rows, key, label)))
+    else:
+        out.append("<p>No backtest in this run (backtest_windows = 0).</p>")
+    out.append("</section>")
+
+    by_sku = {r["sku"]: r for r in results}
+    out.append('<section id="charts"><h2>Forecasts</h2>')
+    out.append(
+        f'<p class="sub">{"Chosen SKUs" if chart_skus else "No SKUs to chart"}: the last '
+        f"{HISTORY_PERIODS.get(frequency, 182)} periods of history, the forecast and its "
+        f"{'/'.join(str(lv) for lv in levels)}% intervals (darker = narrower).</p>"
+    )
+    for sku in chart_skus:
+        r = by_sku.get(sku)
+        if r is None:
+            out.append(f'<div class="chart"><h3>{_e(sku)}</h3><p>not in this run</p></div>')
+            continue
+        forecast = r.get("forecast") or []
+        until = dt.date.fromisoformat(forecast[0]["date"]) - dt.timedelta(days=1) if forecast else None
+        hist = history_at(histories.get(sku, []), frequency, until)[-HISTORY_PERIODS.get(frequency, 182) :]
+        m = r.get("metrics") or {}
+        out.append(
+            f'<div class="chart" data-sku="{_e(sku)}"><h3>{_e(sku)}</h3>'
+            f"<p>class {_e(r.get('demand_class'))} · method {_e(r.get('method'))} · "
+            f"MASE {_fmt(m.get('mase'))} · "
+            f"WAPE {_pct(m.get('wape'))}"
+            + (f" · error {_e((r.get('error') or {}).get('code'))}" if r.get("error") else "")
+            + "</p>"
+            + (forecast_chart(r, hist, levels) if r.get("forecast") else "<p>no forecast</p>")
+            + "</div>"
+        )
+    out.append("</section>")
+    if failed:
+        out.append(f'<section id="failed"><h2>SKUs without a forecast ({len(failed)})</h2>')
+        rows = [
+            {
+                "sku": r["sku"],
+                "code": (r.get("error") or {}).get("code"),
+                "message": (r.get("error") or {}).get("message"),
+            }
+            for r in failed[:100]
+        ]
+        out.append(_table(rows, [("sku", "SKU", _e), ("code", "code", _e), ("message", "message", _e)]))
+        out.append("</section>")
+    out.append("<footer>Generated by skucast-client. Self-contained: no scripts, no network.</footer>")
+    out.append("</main></body></html>")
+    return "\n".join(out)
+
+
+def write_report(
+    client: Client,
+    run_id: str,
+    path: Any,
+    *,
+    skus: Sequence[str] | None = None,
+    worst: int = 6,
+    title: str | None = None,
+) -> dict[str, Any]:
+    """Fetch a run, its results and the charted SKUs' history; write the HTML report to `path`.
+    Returns `{path, run, charted}`."""
+    from pathlib import Path
+
+    run = client.run(run_id)
+    results = client.results(run_id)
+    chosen = choose_skus(results, skus, worst)
+    histories = {sku: client.demand(sku) for sku in chosen}
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(build_report(run, results, histories, chosen, title=title), encoding="utf-8")
+    return {"path": str(target), "run": run, "charted": chosen}
