@@ -208,12 +208,11 @@ def _daily_variants() -> dict[str, tuple[EngineConfig, str]]:
 
     full = ("ets", "theta", "mstl")
     return {
-        "auto (shipped)": (base, "auto"),
+        "auto (shipped)": (base, "auto"),  # {ets_level, theta, mstl}, 364 days
         PREVIOUS: (daily(full, 364), "auto"),
         "auto, {ets,theta,mstl}, 182 d": (daily(full, 182), "auto"),
         "auto, {ets,theta,mstl}, 273 d": (daily(full, 273), "auto"),
         "auto, {ets_damped,theta,mstl}, 364 d": (daily(("ets_damped", "theta", "mstl"), 364), "auto"),
-        "auto, {ets_level,theta,mstl}, 364 d": (daily(("ets_level", "theta", "mstl"), 364), "auto"),
         "auto, {ets_level,theta,mstl_damped}, 364 d": (
             daily(("ets_level", "theta", "mstl_damped"), 364),
             "auto",
