@@ -8,7 +8,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
-
 from skucast_client import Client
 
 Handler = Callable[[httpx.Request], httpx.Response]
@@ -46,21 +45,39 @@ class Recorder:
 
     def client(self, **kwargs: Any) -> Client:
         kwargs.setdefault("api_key", "key-1")
-        return Client("http://api.test", transport=httpx.MockTransport(self), sleep=self.sleeps.append, **kwargs)
+        return Client(
+            "http://api.test", transport=httpx.MockTransport(self), sleep=self.sleeps.append, **kwargs
+        )
 
     def sent(self, method: str, path: str) -> list[httpx.Request]:
         return [r for r in self.requests if r.method == method and r.url.path == path]
 
 
-def result(sku: str, dates: list[str], method: str = "ets_level", demand_class: str = "smooth") -> dict[str, Any]:
+def result(
+    sku: str, dates: list[str], method: str = "ets_level", demand_class: str = "smooth"
+) -> dict[str, Any]:
     return {
         "sku": sku,
         "demand_class": demand_class,
         "method": method,
         "forecast": [
-            {"date": d, "mean": 10.0 + i, "lo_80": 8.0 + i, "hi_80": 12.0 + i, "lo_95": 6.0 + i, "hi_95": 14.0 + i}
+            {
+                "date": d,
+                "mean": 10.0 + i,
+                "lo_80": 8.0 + i,
+                "hi_80": 12.0 + i,
+                "lo_95": 6.0 + i,
+                "hi_95": 14.0 + i,
+            }
             for i, d in enumerate(dates)
         ],
-        "metrics": {"mase": 0.8, "wape": 0.2, "mae": 2.0, "n_points": 7, "coverage_80": 0.8, "coverage_95": 1.0},
+        "metrics": {
+            "mase": 0.8,
+            "wape": 0.2,
+            "mae": 2.0,
+            "n_points": 7,
+            "coverage_80": 0.8,
+            "coverage_95": 1.0,
+        },
         "error": None,
     }

@@ -5,12 +5,13 @@ from __future__ import annotations
 import gzip
 import json
 import re
+from typing import Any
 
 import httpx
 import pandas as pd
 import pytest
-
 from skucast_client import RunFailedError, UploadRejectedError, forecast_columns, forecast_frame
+
 from tests.unit.client.fake_api import Recorder, result
 
 DATES = ["2025-03-01", "2025-03-02", "2025-03-03"]
@@ -18,17 +19,29 @@ DATES = ["2025-03-01", "2025-03-02", "2025-03-03"]
 
 def test_forecast_columns_follow_statsforecast_order() -> None:
     assert forecast_columns([95, 80]) == [
-        "unique_id", "ds", "forecast",
-        "forecast-lo-95", "forecast-lo-80", "forecast-hi-80", "forecast-hi-95",
-        "method", "demand_class",
+        "unique_id",
+        "ds",
+        "forecast",
+        "forecast-lo-95",
+        "forecast-lo-80",
+        "forecast-hi-80",
+        "forecast-hi-95",
+        "method",
+        "demand_class",
     ]
 
 
 def test_given_results_then_the_frame_has_one_row_per_sku_and_period_and_failed_skus_in_attrs() -> None:
     results = [
         result("B", DATES, method="croston_sba", demand_class="intermittent"),
-        {"sku": "X", "demand_class": None, "method": None, "forecast": [], "metrics": {},
-         "error": {"code": "batch_failed", "message": "boom"}},
+        {
+            "sku": "X",
+            "demand_class": None,
+            "method": None,
+            "forecast": [],
+            "metrics": {},
+            "error": {"code": "batch_failed", "message": "boom"},
+        },
         result("A", DATES),
     ]
     frame = forecast_frame(results, [80, 95])
@@ -60,14 +73,30 @@ def test_given_no_results_then_an_empty_frame_with_the_documented_columns() -> N
 
 
 def _presigned(api: Recorder, status: str = "SUCCEEDED", errors: list | None = None) -> dict:
-    ticket = {"upload_id": "up1", "url": "http://s3.test/bucket", "fields": {"key": "uploads/x", "policy": "p"},
-              "expires_in": 900, "max_bytes": 10**9}
+    ticket = {
+        "upload_id": "up1",
+        "url": "http://s3.test/bucket",
+        "fields": {"key": "uploads/x", "policy": "p"},
+        "expires_in": 900,
+        "max_bytes": 10**9,
+    }
     api.add("POST", "/api/v1/forecast/uploads", httpx.Response(201, json=ticket))
     api.add("POST", "http://s3.test/bucket", httpx.Response(204))
-    report = {"upload_id": "up1", "status": status, "rows_total": 4, "rows_accepted": 4 if not errors else 0,
-              "rows_rejected": 0 if not errors else 4, "skus_touched": 2, "errors": errors or []}
-    api.add("GET", "/api/v1/forecast/uploads/up1", httpx.Response(200, json={**report, "status": "PROCESSING"}),
-            httpx.Response(200, json=report))
+    report = {
+        "upload_id": "up1",
+        "status": status,
+        "rows_total": 4,
+        "rows_accepted": 4 if not errors else 0,
+        "rows_rejected": 0 if not errors else 4,
+        "skus_touched": 2,
+        "errors": errors or [],
+    }
+    api.add(
+        "GET",
+        "/api/v1/forecast/uploads/up1",
+        httpx.Response(200, json={**report, "status": "PROCESSING"}),
+        httpx.Response(200, json=report),
+    )
     return report
 
 
@@ -86,8 +115,13 @@ def _uploaded_csv(api: Recorder) -> str:
 
 @pytest.mark.parametrize("aliases", [False, True])
 def test_given_a_dataframe_then_it_is_posted_as_gzip_csv_with_contract_columns(aliases: bool) -> None:
-    df = pd.DataFrame({"sku": ["A", "A", "B", "B"], "date": pd.to_datetime(["2025-01-01", "2025-01-02"] * 2),
-                       "quantity": [1.0, 2.5, 0.0, 4.0]})
+    df = pd.DataFrame(
+        {
+            "sku": ["A", "A", "B", "B"],
+            "date": pd.to_datetime(["2025-01-01", "2025-01-02"] * 2),
+            "quantity": [1.0, 2.5, 0.0, 4.0],
+        }
+    )
     if aliases:
         df = df.rename(columns={"sku": "unique_id", "date": "ds", "quantity": "y"})
     api = Recorder()
@@ -95,7 +129,10 @@ def test_given_a_dataframe_then_it_is_posted_as_gzip_csv_with_contract_columns(a
     assert api.client().upload_demand(df, poll_interval=0) == expected
     ticket_request = json.loads(api.sent("POST", "/api/v1/forecast/uploads")[0].read())
     assert ticket_request == {"filename": "demand.csv.gz", "aggregate": "reject"}
-    assert _uploaded_csv(api) == "sku,date,quantity\nA,2025-01-01,1.0\nA,2025-01-02,2.5\nB,2025-01-01,0.0\nB,2025-01-02,4.0\n"
+    assert (
+        _uploaded_csv(api)
+        == "sku,date,quantity\nA,2025-01-01,1.0\nA,2025-01-02,2.5\nB,2025-01-01,0.0\nB,2025-01-02,4.0\n"
+    )
 
 
 def test_given_a_frame_without_the_columns_then_value_error() -> None:
@@ -105,7 +142,9 @@ def test_given_a_frame_without_the_columns_then_value_error() -> None:
 
 def test_given_a_rejected_upload_then_the_error_carries_the_report() -> None:
     api = Recorder()
-    errors = [{"row": 2, "column": "quantity", "code": "negative_quantity", "message": "quantity is negative"}]
+    errors = [
+        {"row": 2, "column": "quantity", "code": "negative_quantity", "message": "quantity is negative"}
+    ]
     _presigned(api, "REJECTED", errors)
     with pytest.raises(UploadRejectedError, match="row 2: quantity is negative") as caught:
         api.client().upload_demand(b"sku,date,quantity\nA,2025-01-01,-1\n", poll_interval=0)
@@ -113,16 +152,26 @@ def test_given_a_rejected_upload_then_the_error_carries_the_report() -> None:
 
 
 def _run(status: str, done: int, total: int = 2, failed: int = 0) -> httpx.Response:
-    return httpx.Response(200, json={
-        "run_id": "run1", "status": status, "trigger": "api", "params": {"levels": [80, 95]},
-        "created_at": "2025-01-01T00:00:00Z", "progress": {"skus_total": total, "skus_done": done,
-                                                           "skus_failed": failed}, "summary": None})
+    return httpx.Response(
+        200,
+        json={
+            "run_id": "run1",
+            "status": status,
+            "trigger": "api",
+            "params": {"levels": [80, 95]},
+            "created_at": "2025-01-01T00:00:00Z",
+            "progress": {"skus_total": total, "skus_done": done, "skus_failed": failed},
+            "summary": None,
+        },
+    )
 
 
 def test_forecast_starts_a_run_waits_and_returns_every_page_as_one_frame() -> None:
     api = Recorder()
     api.add("POST", "/api/v1/forecast/runs", httpx.Response(202, json={"run_id": "run1", "status": "QUEUED"}))
-    api.add("GET", "/api/v1/forecast/runs/run1", _run("QUEUED", 0, 0), _run("RUNNING", 1), _run("SUCCEEDED", 2))
+    api.add(
+        "GET", "/api/v1/forecast/runs/run1", _run("QUEUED", 0, 0), _run("RUNNING", 1), _run("SUCCEEDED", 2)
+    )
 
     def page(request: httpx.Request) -> httpx.Response:
         if request.url.params.get("cursor"):
@@ -152,10 +201,19 @@ def test_given_a_partial_run_then_a_warning_and_the_failed_skus_in_attrs() -> No
     api = Recorder()
     api.add("POST", "/api/v1/forecast/runs", httpx.Response(202, json={"run_id": "run1", "status": "QUEUED"}))
     api.add("GET", "/api/v1/forecast/runs/run1", _run("PARTIAL", 1, failed=1))
-    failed = {"sku": "B", "demand_class": None, "method": None, "forecast": [], "metrics": {},
-              "error": {"code": "batch_failed", "message": "x"}}
-    api.add("GET", "/api/v1/forecast/runs/run1/results",
-            httpx.Response(200, json={"items": [result("A", DATES), failed], "next_cursor": None}))
+    failed: dict[str, Any] = {
+        "sku": "B",
+        "demand_class": None,
+        "method": None,
+        "forecast": [],
+        "metrics": {},
+        "error": {"code": "batch_failed", "message": "x"},
+    }
+    api.add(
+        "GET",
+        "/api/v1/forecast/runs/run1/results",
+        httpx.Response(200, json={"items": [result("A", DATES), failed], "next_cursor": None}),
+    )
     with pytest.warns(UserWarning, match="PARTIAL"):
         frame = api.client().forecast(horizon=3, progress=False, poll_interval=0)
     assert set(frame.unique_id) == {"A"} and set(frame.attrs["failed"]) == {"B"}

@@ -8,7 +8,6 @@ import time
 
 import httpx
 import pytest
-
 from skucast_client import (
     APIError,
     AuthenticationError,
@@ -25,6 +24,7 @@ from skucast_client import (
     ValidationError,
     parse_retry_after,
 )
+
 from tests.unit.client.fake_api import Recorder, problem
 
 METHODS = "/api/v1/forecast/methods"
@@ -98,8 +98,12 @@ def test_given_a_problem_document_then_the_matching_exception_carries_it(status:
     error = caught.value
     assert isinstance(error, SkucastError) and error.status == status
     assert error.problem == {
-        "type": "about:blank", "title": "Nope", "status": status, "detail": "because",
-        "request_id": "req-1", "errors": errors,
+        "type": "about:blank",
+        "title": "Nope",
+        "status": status,
+        "detail": "because",
+        "request_id": "req-1",
+        "errors": errors,
     }
     assert error.errors == errors
     assert str(error).startswith(f"{status} Nope: because") and "horizon: at most 366" in str(error)
@@ -136,7 +140,9 @@ def test_given_the_api_unreachable_then_transport_error_after_retries() -> None:
 def test_given_an_expired_access_token_then_the_client_refreshes_once_and_stores_the_new_pair() -> None:
     api = Recorder()
     api.add("GET", METHODS, problem(401, "Unauthorized"), OK)
-    api.add("POST", "/api/auth/refresh", httpx.Response(200, json={"access_token": "a2", "refresh_token": "r2"}))
+    api.add(
+        "POST", "/api/auth/refresh", httpx.Response(200, json={"access_token": "a2", "refresh_token": "r2"})
+    )
     stored: list[dict] = []
     client = api.client(api_key=None, access_token="a1", refresh_token="r1", on_tokens=stored.append)
     assert client.methods()
@@ -149,8 +155,12 @@ def test_given_an_expired_access_token_then_the_client_refreshes_once_and_stores
 
 def test_given_a_revoked_refresh_token_and_a_password_then_the_client_logs_in_again() -> None:
     api = Recorder()
-    api.add("POST", "/api/auth/login", httpx.Response(200, json={"access_token": "a1", "refresh_token": "r1"}),
-            httpx.Response(200, json={"access_token": "a3", "refresh_token": "r3"}))
+    api.add(
+        "POST",
+        "/api/auth/login",
+        httpx.Response(200, json={"access_token": "a1", "refresh_token": "r1"}),
+        httpx.Response(200, json={"access_token": "a3", "refresh_token": "r3"}),
+    )
     api.add("GET", METHODS, problem(401, "Unauthorized"), OK)
     api.add("POST", "/api/auth/refresh", problem(401, "Unauthorized"))
     client = api.client(api_key=None, email="a@b.example", password="pw")
