@@ -26,5 +26,9 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, int]:
         if record.s3.bucket.name != settings.data_bucket:
             logger.warning("object from an unexpected bucket ignored")
             continue
-        handled += uploads.ingest_object(record.s3.get_object.key, settings)
+        # An exception propagates: Lambda retries the event (then its DLQ); the claim lets the
+        # retry redo a half-done ingest safely.
+        handled += uploads.ingest_object(
+            record.s3.get_object.key, settings, lambda: context.get_remaining_time_in_millis() / 1000
+        )
     return {"ingested": handled}

@@ -4,15 +4,26 @@ Layout (keys.py): series items under CLIENT#<id>#SERIES#<shard> / SKU#<sku> hold
 DemandSeries (skucast.ingestion.series: a few KB for years of daily data, far below DynamoDB's
 400 KB item limit); catalog items under CLIENT#<id>#SKUS / SKU#<sku> hold the classification the
 API lists, without the series, so listing SKUs never reads the series.
+
+Ingestion (services/demand.py) writes series items of schema_version 2, which add `owners` (which
+upload last wrote each day, encoded below) and `digest` (of series + owners). A series item and
+its catalog entry are written together in one transaction, conditional on the digest read before
+the merge, so two ingests touching one SKU at once cannot lose each other's points.
 """
 
 from __future__ import annotations
 
+import hashlib
+import struct
+import zlib
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
-from boto3.dynamodb.conditions import Key
+import numpy as np
+from boto3.dynamodb.conditions import Attr, Key
 from boto3.dynamodb.types import Binary
+from botocore.exceptions import ClientError
 
 from skucast.aws import table
 from skucast.ingestion.series import DemandSeries, decode, encode
@@ -20,6 +31,8 @@ from skucast.repositories import dynamo
 from skucast.repositories.keys import SKU_PREFIX, catalog_pk, series_pk, sku_sk
 
 BATCH_GET_LIMIT = 100  # DynamoDB BatchGetItem
+TRANSACTION_ITEMS = 100  # DynamoDB TransactWriteItems: actions per call
+TRANSACTION_BYTES = 3_500_000  # under its 4 MB per call, with room for keys and attribute names
 
 
 def get_series(table_name: str, client_id: str, skus: Iterable[str]) -> dict[str, DemandSeries]:
@@ -94,3 +107,172 @@ def iter_catalog(
 
 def _binary(value: Any) -> bytes:
     return value.value if isinstance(value, Binary) else bytes(value)
+
+
+# ---------------------------------------------------------------- provenance and merge writes
+@dataclass(frozen=True, eq=False)
+class Owners:
+    """Which upload last wrote each day of a series: `index[d]` is 0 for a day no upload wrote
+    (a gap, or data stored before provenance existed), else `writers[index[d] - 1]`. Writers are
+    upload ids in ascending order, which is creation order."""
+
+    writers: tuple[str, ...]
+    index: np.ndarray  # uint16, one per day of the series
+
+
+@dataclass(frozen=True)
+class StoredSeries:
+    series: DemandSeries
+    owners: Owners | None
+    digest: str | None  # None for items written before digests (any writer may replace them)
+
+
+@dataclass(frozen=True)
+class SeriesWrite:
+    sku: str
+    series: DemandSeries
+    owners: Owners
+    expected_digest: str | None  # the digest read before the merge (None: absent or legacy item)
+    catalog: dict[str, Any]  # the SKU's catalog entry, derived from `series`
+
+
+class WriteConflict(Exception):
+    """The transaction was cancelled (another ingest changed a series meanwhile, or throttling):
+    nothing of it was written; re-read, re-merge and write again."""
+
+
+_OWNERS_HEADER = struct.Struct("<BHI")  # format version, number of writers, number of days
+_OWNERS_VERSION = 1
+_ID_PREFIX = "upl_"
+_ID_BYTES = 10  # upload ids are upl_ + 20 hex digits
+
+
+def encode_owners(owners: Owners) -> bytes:
+    ids = b"".join(bytes.fromhex(w[len(_ID_PREFIX) :]) for w in owners.writers)
+    if len(ids) != _ID_BYTES * len(owners.writers):
+        raise ValueError("writers must be sortable upload ids")
+    days = np.ascontiguousarray(owners.index, dtype="<u2").tobytes()
+    header = _OWNERS_HEADER.pack(_OWNERS_VERSION, len(owners.writers), len(owners.index))
+    return header + ids + zlib.compress(days, 6)
+
+
+def decode_owners(blob: bytes) -> Owners:
+    if len(blob) < _OWNERS_HEADER.size:
+        raise ValueError("encoded owners are truncated")
+    version, n_writers, n_days = _OWNERS_HEADER.unpack_from(blob)
+    if version != _OWNERS_VERSION:
+        raise ValueError(f"unknown owners format version {version}")
+    start = _OWNERS_HEADER.size
+    ids = blob[start : start + n_writers * _ID_BYTES]
+    writers = tuple(_ID_PREFIX + ids[i : i + _ID_BYTES].hex() for i in range(0, len(ids), _ID_BYTES))
+    inflater = zlib.decompressobj()
+    days = inflater.decompress(blob[start + len(ids) :], n_days * 2 + 1)  # bounded inflate
+    if len(writers) != n_writers or len(days) != n_days * 2 or not inflater.eof:
+        raise ValueError("encoded owners are corrupt")
+    return Owners(writers, np.frombuffer(days, "<u2").astype(np.uint16))
+
+
+def digest_of(series_blob: bytes, owners_blob: bytes) -> str:
+    return hashlib.sha256(series_blob + b"\0" + owners_blob).hexdigest()[:32]
+
+
+def get_stored_series(table_name: str, client_id: str, skus: Iterable[str]) -> dict[str, StoredSeries]:
+    """The stored series of these SKUs with their provenance and digest (strongly consistent)."""
+    wanted = list(dict.fromkeys(skus))
+    found: dict[str, StoredSeries] = {}
+    client = table(table_name).meta.client
+    for start in range(0, len(wanted), BATCH_GET_LIMIT):
+        keys = [
+            {"pk": series_pk(client_id, s), "sk": sku_sk(s)} for s in wanted[start : start + BATCH_GET_LIMIT]
+        ]
+        request: dict[str, Any] = {table_name: {"Keys": keys, "ConsistentRead": True}}
+        while request:
+            answer = client.batch_get_item(RequestItems=request)
+            for item in answer["Responses"].get(table_name, []):
+                owners = decode_owners(_binary(item["owners"])) if "owners" in item else None
+                found[str(item["sk"])[len(SKU_PREFIX) :]] = StoredSeries(
+                    decode(_binary(item["series"])), owners, item.get("digest")
+                )
+            request = answer.get("UnprocessedKeys") or {}
+    return found
+
+
+def write_series(table_name: str, client_id: str, writes: list[SeriesWrite]) -> None:
+    """Each series (if its digest is still the one read) and its catalog entry, all or nothing.
+
+    The caller sizes `writes` with `transaction_chunks`."""
+    actions: list[dict[str, Any]] = []
+    for w in writes:
+        series_blob, owners_blob = encode(w.series), encode_owners(w.owners)
+        condition: dict[str, Any] = {
+            "ConditionExpression": "attribute_not_exists(#d)",
+            "ExpressionAttributeNames": {"#d": "digest"},
+        }
+        if w.expected_digest is not None:
+            condition = {
+                "ConditionExpression": "#d = :d",
+                "ExpressionAttributeNames": {"#d": "digest"},
+                "ExpressionAttributeValues": {":d": w.expected_digest},
+            }
+        series_item = {
+            "pk": series_pk(client_id, w.sku),
+            "sk": sku_sk(w.sku),
+            "schema_version": 2,
+            "series": Binary(series_blob),
+            "owners": Binary(owners_blob),
+            "digest": digest_of(series_blob, owners_blob),
+            "last_upload_id": w.owners.writers[-1],
+        }
+        catalog_item = {"pk": catalog_pk(client_id), "sk": sku_sk(w.sku), "schema_version": 1, **w.catalog}
+        actions.append({"Put": {"TableName": table_name, "Item": series_item, **condition}})
+        actions.append({"Put": {"TableName": table_name, "Item": catalog_item}})
+    try:
+        table(table_name).meta.client.transact_write_items(TransactItems=actions)
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") == "TransactionCanceledException":
+            raise WriteConflict from None
+        raise
+
+
+def transaction_chunks(writes: list[SeriesWrite]) -> Iterator[list[SeriesWrite]]:
+    """Groups of writes that fit one transaction (2 actions each, bounded bytes)."""
+    chunk: list[SeriesWrite] = []
+    size = 0
+    for w in writes:
+        # Worst case (incompressible): 8 bytes a day of series, 2 of owners, 10 per writer.
+        cost = 10 * len(w.series.values) + 10 * len(w.owners.writers) + 2048
+        if chunk and (2 * (len(chunk) + 1) > TRANSACTION_ITEMS or size + cost > TRANSACTION_BYTES):
+            yield chunk
+            chunk, size = [], 0
+        chunk.append(w)
+        size += cost
+    if chunk:
+        yield chunk
+
+
+def page_catalog_of_class(
+    table_name: str, client_id: str, limit: int, after_sku: str | None, demand_class: str | None
+) -> tuple[list[dict[str, Any]], str | None]:
+    """Catalog entries in SKU order, optionally of one demand class; the SKU to continue after."""
+    pk = catalog_pk(client_id)
+    kwargs: dict[str, Any] = {
+        "KeyConditionExpression": Key("pk").eq(pk) & Key("sk").begins_with(SKU_PREFIX),
+        "Limit": limit,
+    }
+    if demand_class:
+        kwargs["FilterExpression"] = Attr("demand_class").eq(demand_class)
+    if after_sku is not None:
+        kwargs["ExclusiveStartKey"] = {"pk": pk, "sk": sku_sk(after_sku)}
+    items: list[dict[str, Any]] = []
+    while True:
+        page = table(table_name).query(**kwargs)
+        items.extend(dict(i) for i in page.get("Items", []))
+        last = page.get("LastEvaluatedKey")
+        if len(items) >= limit or not last:
+            break
+        kwargs["ExclusiveStartKey"] = last
+        kwargs["Limit"] = limit - len(items)
+    if len(items) > limit:  # cannot happen with Limit, but never hand out more than asked
+        items = items[:limit]
+    next_sku = str(last["sk"])[len(SKU_PREFIX) :] if last else None
+    return items, next_sku

@@ -29,8 +29,11 @@ def run_sk(run_id: str) -> str:
     return f"RUN{SEP}{run_id}"
 
 
+UPLOAD_PREFIX = f"UPLOAD{SEP}"
+
+
 def upload_sk(upload_id: str) -> str:
-    return f"UPLOAD{SEP}{upload_id}"
+    return UPLOAD_PREFIX + upload_id
 
 
 def upload_object_key(client_id: str, upload_id: str) -> str:

@@ -1,19 +1,308 @@
-"""Demand uploads: from an object in the data bucket to the tenant's demand store."""
+"""Demand uploads: two doors, one code path.
+
+- File door: `create_upload` records AWAITING_FILE and hands out a presigned POST pinned to
+  uploads/<client_id>/<upload_id>; S3's object-created event runs `ingest_object`.
+- Records door: `ingest_records` (POST /demand) validates JSON records synchronously.
+Both end in `_settle`: the ingestion domain's result merged by services.demand.apply_points, and
+the report written on the upload record.
+
+Exactly one ingest per upload, recoverable after a crash: the ingester moves the record
+AWAITING_FILE -> PROCESSING with a conditional write that also stores a claim token and a lease
+(LEASE_SECONDS, renewed while it reads and writes). A duplicate event finds the upload finished
+and stops, or finds a live lease and waits for the holder to finish. A holder that crashed stops
+renewing; the retry of its event finds the lease lapsed and takes the upload over. Redoing the
+merge is safe: applying the same points again changes nothing (services/demand.py).
+
+One file per upload: the first event to claim the upload reads the object as it is then; another
+POST to the same form later is ignored (make a new upload for a new file).
+"""
 
 from __future__ import annotations
 
+import datetime as dt
+import io
+import json
+import time
+from collections.abc import Callable
+from typing import IO, Any, cast
 from urllib.parse import unquote_plus
 
-from skucast.observability import logger
-from skucast.repositories.keys import parse_upload_object_key
+from skucast import ids
+from skucast.errors import NotFound, PayloadTooLarge, Unprocessable
+from skucast.ingestion import IngestLimits, IngestResult, IngestStatus, RowError, ingest_file, ingest_records
+from skucast.observability import logger, metrics
+from skucast.pagination import decode_cursor, encode_cursor
+from skucast.repositories import uploads as repo
+from skucast.repositories.keys import parse_upload_object_key, upload_object_key
+from skucast.schemas.demand import (
+    MAX_RECORDS,
+    CreateUploadRequest,
+    DemandRecordsRequest,
+    Upload,
+    UploadList,
+    UploadTicket,
+)
+from skucast.services import demand
 from skucast.settings import Settings
 
+UPLOAD_LINK_SECONDS = 900
+# A crashed holder's lease lapses within this; the retry of its event (about a minute later)
+# waits for that, then takes over. A live holder renews every RENEW_SECONDS.
+LEASE_SECONDS = 120
+RENEW_SECONDS = 30
+WAIT_POLL_SECONDS = 5
+WAIT_MARGIN_SECONDS = 60  # stop waiting for a busy holder while there is time left to say so
+LIST_BYTES = 4_000_000  # a page of uploads stays well under Lambda's 6 MB response
 
-def ingest_object(object_key: str, settings: Settings) -> int:
-    """Ingest one uploaded object; returns 1 when an upload was processed, 0 when ignored."""
+
+class UploadBusy(Exception):
+    """Another invocation holds a live claim on this upload: retry the event later."""
+
+
+class LeaseLost(Exception):
+    """Another invocation took this upload over (this one stalled past its lease)."""
+
+
+def now_iso() -> str:
+    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def limits_for(settings: Settings) -> IngestLimits:
+    return IngestLimits(max_raw_bytes=settings.max_upload_bytes, max_records=MAX_RECORDS)
+
+
+def _today() -> dt.date:
+    return dt.datetime.now(dt.UTC).date()
+
+
+# ---------------------------------------------------------------- the API side
+def create_upload(settings: Settings, client_id: str, request: CreateUploadRequest) -> UploadTicket:
+    upload_id = ids.new_sortable_id("upl")
+    repo.create_upload(
+        settings.table_name,
+        client_id,
+        {
+            "upload_id": upload_id,
+            "status": "AWAITING_FILE",
+            "source": "file",
+            "filename": request.filename,
+            "aggregate": request.aggregate,
+            "created_at": now_iso(),
+        },
+    )
+    form = repo.presign_post(
+        settings.data_bucket,
+        upload_object_key(client_id, upload_id),
+        settings.max_upload_bytes,
+        UPLOAD_LINK_SECONDS,
+    )
+    return UploadTicket(
+        upload_id=upload_id,
+        url=form["url"],
+        fields={str(k): str(v) for k, v in form["fields"].items()},
+        expires_in=UPLOAD_LINK_SECONDS,
+        max_bytes=settings.max_upload_bytes,
+    )
+
+
+def to_upload(item: dict[str, Any]) -> Upload:
+    return Upload(
+        upload_id=item["upload_id"],
+        status=item["status"],
+        filename=item.get("filename"),
+        aggregate=item.get("aggregate", "reject"),
+        rows_total=item.get("rows_total", 0),
+        rows_accepted=item.get("rows_accepted", 0),
+        rows_rejected=item.get("rows_rejected", 0),
+        skus_touched=item.get("skus_touched", 0),
+        errors=item.get("errors", []),
+        created_at=item["created_at"],
+        finished_at=item.get("finished_at"),
+    )
+
+
+def get_upload(settings: Settings, client_id: str, upload_id: str) -> Upload:
+    item = repo.get_upload(settings.table_name, client_id, upload_id) if ids.is_id(upload_id, "upl") else None
+    if item is None:
+        raise NotFound("No such upload.")
+    return to_upload(item)
+
+
+def list_uploads(settings: Settings, client_id: str, limit: int, cursor: str | None) -> UploadList:
+    state = decode_cursor(cursor) or {}
+    after = state.get("after")
+    if after is not None and not (isinstance(after, str) and ids.is_id(after, "upl")):
+        raise Unprocessable("The cursor is not valid.")
+    items, last = repo.page_uploads(settings.table_name, client_id, limit, after)
+    # Each upload carries up to 100 errors: end the page early rather than pass 6 MB.
+    size = 0
+    for n, item in enumerate(items):
+        size += len(json.dumps(item, default=str))
+        if size > LIST_BYTES and n:
+            items, last = items[:n], items[n - 1]["upload_id"]
+            break
+    return UploadList(
+        items=[to_upload(i) for i in items], next_cursor=encode_cursor({"after": last} if last else None)
+    )
+
+
+def ingest_demand_records(settings: Settings, client_id: str, request: DemandRecordsRequest) -> Upload:
+    """POST /demand: the records door, synchronous, recorded as an upload like a file."""
+    if len(request.records) > MAX_RECORDS:
+        raise PayloadTooLarge(f"At most {MAX_RECORDS} records per request: upload a file for more.")
+    upload_id, token = ids.new_sortable_id("upl"), ids.new_id("clm")
+    repo.create_upload(
+        settings.table_name,
+        client_id,
+        {
+            "upload_id": upload_id,
+            "status": "PROCESSING",
+            "source": "records",
+            "filename": None,
+            "aggregate": request.aggregate,
+            "created_at": now_iso(),
+            "started_at": now_iso(),
+            "claim": token,
+            "lease_until": int(time.time()) + LEASE_SECONDS,
+        },
+    )
+    lease = _Lease(settings, client_id, upload_id, token)
+    result = ingest_records(
+        request.records, aggregate=request.aggregate, limits=limits_for(settings), today=_today()
+    )
+    _settle(settings, client_id, upload_id, result, lease)
+    return get_upload(settings, client_id, upload_id)
+
+
+# ---------------------------------------------------------------- the S3 side
+def ingest_object(object_key: str, settings: Settings, time_left: Callable[[], float] = lambda: 900.0) -> int:
+    """Ingest one uploaded object; returns 1 when this call processed the upload, 0 when not.
+
+    The tenant and upload come from the key (the presigned POST pinned it); nothing else in the
+    event is trusted. `time_left` is the invocation's remaining seconds (for waiting on a holder).
+    """
     parsed = parse_upload_object_key(unquote_plus(object_key))
-    if parsed is None:
+    if parsed is None or not ids.is_id(parsed[1], "upl"):
         logger.warning("object outside the upload layout ignored")
         return 0
-    logger.warning("object without an upload record ignored")
-    return 0
+    client_id, upload_id = parsed
+    try:
+        record = repo.get_upload(settings.table_name, client_id, upload_id)
+    except ValueError:  # a client id no key can hold
+        record = None
+    if record is None or record.get("source") != "file":
+        logger.warning("object without an upload record ignored", extra={"upload_id": upload_id})
+        return 0
+    key = upload_object_key(client_id, upload_id)
+    size = repo.object_size(settings.data_bucket, key)
+    if size is None:
+        logger.warning("uploaded object is gone", extra={"upload_id": upload_id})
+        return 0
+    lease = _claim(settings, client_id, upload_id, time_left)
+    if lease is None:
+        logger.info("upload already ingested: duplicate event ignored", extra={"upload_id": upload_id})
+        return 0
+    try:
+        result = _read(settings, key, size, str(record.get("aggregate", "reject")), lease)
+        _settle(settings, client_id, upload_id, result, lease)
+    except LeaseLost:
+        logger.warning("upload taken over by another invocation", extra={"upload_id": upload_id})
+        return 0
+    except BaseException:
+        lease.release()  # the retry may start at once instead of waiting for the lease to lapse
+        raise
+    return 1
+
+
+def _claim(
+    settings: Settings, client_id: str, upload_id: str, time_left: Callable[[], float]
+) -> _Lease | None:
+    """The claim on the upload, or None when it is already finished. Waits while another
+    invocation holds a live lease; raises UploadBusy if that outlasts this invocation."""
+    while True:
+        token = ids.new_id("clm")
+        now = int(time.time())
+        if repo.claim(settings.table_name, client_id, upload_id, token, now, now + LEASE_SECONDS, now_iso()):
+            return _Lease(settings, client_id, upload_id, token)
+        record = repo.get_upload(settings.table_name, client_id, upload_id)
+        if record is None or record["status"] in repo.TERMINAL:
+            return None
+        if time_left() < WAIT_POLL_SECONDS + WAIT_MARGIN_SECONDS:
+            raise UploadBusy(upload_id)
+        time.sleep(WAIT_POLL_SECONDS)
+
+
+def _read(settings: Settings, key: str, size: int, aggregate: str, lease: _Lease) -> IngestResult:
+    limits = limits_for(settings)
+    if size > limits.max_raw_bytes:
+        # S3 enforces the form's content-length-range; emulators and old forms may not.
+        return IngestResult(
+            IngestStatus.REJECTED,
+            errors=[
+                RowError(
+                    None, None, "file_too_large", f"the file is larger than {limits.max_raw_bytes} bytes"
+                )
+            ],
+        )
+    body = repo.open_object(settings.data_bucket, key)
+    try:
+        stream = cast(IO[bytes], _Renewing(body, lease))
+        return ingest_file(stream, aggregate=aggregate, limits=limits, today=_today())
+    finally:
+        body.close()
+
+
+def _settle(settings: Settings, client_id: str, upload_id: str, result: IngestResult, lease: _Lease) -> None:
+    """Merge what was accepted (nothing when REJECTED), then write the report; both doors."""
+    if result.status is not IngestStatus.REJECTED and len(result.points):
+        demand.apply_points(settings, client_id, upload_id, result.points, heartbeat=lease.renew)
+    report = {**result.report(), "finished_at": now_iso()}
+    if not repo.finish(settings.table_name, client_id, upload_id, lease.token, report):
+        raise LeaseLost(upload_id)
+    metrics.add_metric(name=f"Uploads{result.status.value.title()}", unit="Count", value=1)
+    metrics.add_metric(name="DemandRowsAccepted", unit="Count", value=result.rows_accepted)
+
+
+class _Lease:
+    """The claim this invocation holds; `renew` is cheap to call often (writes every 30 s)."""
+
+    def __init__(self, settings: Settings, client_id: str, upload_id: str, token: str) -> None:
+        self.table, self.client_id, self.upload_id, self.token = (
+            settings.table_name,
+            client_id,
+            upload_id,
+            token,
+        )
+        self.renewed = time.monotonic()
+
+    def renew(self) -> None:
+        if time.monotonic() - self.renewed < RENEW_SECONDS:
+            return
+        if not repo.renew(
+            self.table, self.client_id, self.upload_id, self.token, int(time.time()) + LEASE_SECONDS
+        ):
+            raise LeaseLost(self.upload_id)
+        self.renewed = time.monotonic()
+
+    def release(self) -> None:
+        try:
+            repo.release(self.table, self.client_id, self.upload_id, self.token)
+        except Exception:  # best effort: the lease lapses on its own
+            logger.exception("could not release the upload claim")
+
+
+class _Renewing(io.RawIOBase):
+    """The object's body, read block by block by the ingester, renewing the lease as it goes."""
+
+    def __init__(self, body: IO[bytes], lease: _Lease) -> None:
+        self._body, self._lease = body, lease
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        data = self._body.read(len(buffer))
+        n = len(data)
+        buffer[:n] = data
+        self._lease.renew()
+        return n

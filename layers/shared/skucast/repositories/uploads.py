@@ -1,0 +1,172 @@
+"""Demand uploads: the upload record (DynamoDB) and the uploaded object (S3).
+
+Item (keys.py): CLIENT#<c> / UPLOAD#<upload_id>: status AWAITING_FILE|PROCESSING|SUCCEEDED|
+PARTIAL|REJECTED, filename, aggregate, created_at, finished_at, the report (rows_*, skus_touched,
+errors) and, while PROCESSING, the claim: `claim` (a token naming the invocation that holds it)
+and `lease_until` (epoch seconds; the holder renews it while it works).
+
+Upload ids sort by creation time, so the newest-first list is one reverse query.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any, BinaryIO, cast
+
+from boto3.dynamodb.conditions import Key
+from botocore.exceptions import ClientError
+
+from skucast.aws import client, table
+from skucast.repositories import dynamo
+from skucast.repositories.keys import UPLOAD_PREFIX, tenant_pk, upload_sk
+
+TERMINAL = ("SUCCEEDED", "PARTIAL", "REJECTED")
+
+
+def _key(client_id: str, upload_id: str) -> dict[str, str]:
+    return {"pk": tenant_pk(client_id), "sk": upload_sk(upload_id)}
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def create_upload(table_name: str, client_id: str, upload: dict[str, Any]) -> None:
+    table(table_name).put_item(
+        Item={**_key(client_id, upload["upload_id"]), "schema_version": 1, **upload},
+        ConditionExpression="attribute_not_exists(pk)",
+    )
+
+
+def get_upload(table_name: str, client_id: str, upload_id: str) -> dict[str, Any] | None:
+    item = dynamo.get(table_name, tenant_pk(client_id), upload_sk(upload_id))
+    return _plain(item) if item else None
+
+
+def page_uploads(
+    table_name: str, client_id: str, limit: int, after_upload_id: str | None
+) -> tuple[list[dict[str, Any]], str | None]:
+    """Newest first (upload ids sort by creation time)."""
+    kwargs: dict[str, Any] = {
+        "KeyConditionExpression": Key("pk").eq(tenant_pk(client_id)) & Key("sk").begins_with(UPLOAD_PREFIX),
+        "ScanIndexForward": False,
+        "Limit": limit,
+    }
+    if after_upload_id:
+        kwargs["ExclusiveStartKey"] = _key(client_id, after_upload_id)
+    page = table(table_name).query(**kwargs)
+    items = [_plain(dict(i)) for i in page.get("Items", [])]
+    last = page.get("LastEvaluatedKey")
+    return items, (str(last["sk"])[len(UPLOAD_PREFIX) :] if last else None)
+
+
+def claim(
+    table_name: str, client_id: str, upload_id: str, token: str, now: int, lease_until: int, started_at: str
+) -> bool:
+    """AWAITING_FILE -> PROCESSING, or take over a PROCESSING whose holder stopped renewing (a
+    crashed invocation). False when the upload is finished or someone else holds a live lease."""
+    try:
+        table(table_name).update_item(
+            Key=_key(client_id, upload_id),
+            UpdateExpression="SET #s = :processing, #c = :token, lease_until = :lease, "
+            "started_at = if_not_exists(started_at, :started) ADD attempts :one",
+            ConditionExpression="attribute_exists(pk) AND (#s = :awaiting OR "
+            "(#s = :processing AND lease_until < :now))",
+            ExpressionAttributeNames={"#s": "status", "#c": "claim"},
+            ExpressionAttributeValues={
+                ":processing": "PROCESSING",
+                ":awaiting": "AWAITING_FILE",
+                ":token": token,
+                ":lease": lease_until,
+                ":now": now,
+                ":started": started_at,
+                ":one": 1,
+            },
+        )
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+            return False
+        raise
+    return True
+
+
+def renew(table_name: str, client_id: str, upload_id: str, token: str, lease_until: int) -> bool:
+    """Extend the holder's lease; False when the claim was lost (another invocation took over)."""
+    return _update_held(
+        table_name, client_id, upload_id, token, "SET lease_until = :lease", {":lease": lease_until}
+    )
+
+
+def release(table_name: str, client_id: str, upload_id: str, token: str) -> bool:
+    """Give the claim up after a failure, so the retry need not wait for the lease to lapse."""
+    return _update_held(table_name, client_id, upload_id, token, "SET lease_until = :zero", {":zero": 0})
+
+
+def finish(
+    table_name: str, client_id: str, upload_id: str, token: str | None, fields: dict[str, Any]
+) -> bool:
+    """PROCESSING -> the outcome with its report, only by the claim holder (`token`)."""
+    names = {f"#f{i}": k for i, k in enumerate(fields)}
+    values: dict[str, Any] = {f":v{i}": v for i, v in enumerate(fields.values())}
+    sets = ", ".join(f"#f{i} = :v{i}" for i in range(len(fields)))
+    return _update_held(
+        table_name, client_id, upload_id, token, f"SET {sets} REMOVE lease_until", values, names
+    )
+
+
+def _update_held(
+    table_name: str,
+    client_id: str,
+    upload_id: str,
+    token: str | None,
+    update: str,
+    values: dict[str, Any],
+    names: dict[str, str] | None = None,
+) -> bool:
+    try:
+        table(table_name).update_item(
+            Key=_key(client_id, upload_id),
+            UpdateExpression=update,
+            ConditionExpression="#status = :processing AND #claim = :token",
+            ExpressionAttributeNames={**(names or {}), "#status": "status", "#claim": "claim"},
+            ExpressionAttributeValues={**values, ":processing": "PROCESSING", ":token": token},
+        )
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+            return False
+        raise
+    return True
+
+
+# ---------------------------------------------------------------- the uploaded object
+def presign_post(bucket: str, key: str, max_bytes: int, expires_in: int) -> dict[str, Any]:
+    """A browser-style POST form for exactly `key`, at most `max_bytes` (S3 enforces both)."""
+    return dict(
+        client("s3").generate_presigned_post(
+            Bucket=bucket,
+            Key=key,
+            Conditions=[["content-length-range", 1, max_bytes]],
+            ExpiresIn=expires_in,
+        )
+    )
+
+
+def object_size(bucket: str, key: str) -> int | None:
+    """The object's size in bytes, or None when it does not exist (any more)."""
+    try:
+        return int(client("s3").head_object(Bucket=bucket, Key=key)["ContentLength"])
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+            return None
+        raise
+
+
+def open_object(bucket: str, key: str) -> BinaryIO:
+    """The object's body as a stream (read in blocks; never loaded whole)."""
+    return cast(BinaryIO, client("s3").get_object(Bucket=bucket, Key=key)["Body"])

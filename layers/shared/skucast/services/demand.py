@@ -1,0 +1,227 @@
+"""The tenant's demand store: merge an upload's accepted points in; read SKUs and their series.
+
+Ordering rule for uploads applied out of order (S3 events carry no order guarantee, and a
+retried or redriven ingest can land late): every stored day remembers the upload that last wrote
+it. An upload writes a day when no upload wrote it before, or when the one that did was created
+no later than itself (upload ids sort by creation time; an equal id is the same upload applied
+again, which writes the same value). So each day ends up with the value from the latest-created
+upload that contains it, whatever order uploads are applied in: the store equals applying them
+in creation order. Days inside the span that no upload wrote are 0.
+
+Idempotency: re-applying an upload changes nothing, and an unchanged series is not written at
+all, so a duplicate or retried ingest leaves every item byte-for-byte as it was.
+"""
+
+from __future__ import annotations
+
+import bisect
+import datetime as dt
+import math
+import random
+import time
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Any
+
+import numpy as np
+
+from skucast.errors import NotFound, Unprocessable
+from skucast.forecasting.classification import classify_daily
+from skucast.ingestion import AcceptedPoints, DemandSeries, SkuPoints, merge
+from skucast.pagination import decode_cursor, encode_cursor
+from skucast.repositories import demand as repo
+from skucast.repositories.demand import Owners, SeriesWrite, StoredSeries
+from skucast.schemas.demand import DemandPoint, Sku, SkuDemand, SkuList
+from skucast.settings import Settings
+
+# Provenance keeps at most this many distinct writers per series (10 bytes each); beyond that the
+# oldest are folded into the newest of them, which can only make a very late, very old upload
+# lose a day it would have won.
+MAX_WRITERS = 4096
+SKUS_PER_ROUND = 100  # one BatchGetItem, then two transactions of 50 SKUs
+MAX_ATTEMPTS = 8
+_EPOCH = np.datetime64("1970-01-01", "D")
+
+
+# ---------------------------------------------------------------- merging (pure)
+def merge_owned(
+    stored: StoredSeries | None, points: SkuPoints, upload_id: str
+) -> tuple[DemandSeries, Owners] | None:
+    """The series and provenance after applying `upload_id`'s points; None when nothing changes."""
+    days = (points.dates.astype("datetime64[D]") - _EPOCH).astype(np.int64)
+    if stored is None:
+        series = merge(None, points)
+        index = np.zeros(len(series.values), np.uint16)
+        index[days - series.start_day] = 1
+        return series, Owners((upload_id,), index)
+    existing = stored.series
+    owners = stored.owners or Owners((), np.zeros(len(existing.values), np.uint16))
+    position = days - existing.start_day
+    inside = (position >= 0) & (position < len(existing.values))
+    owner = np.zeros(len(days), np.int64)
+    owner[inside] = owners.index[position[inside]]
+    # Writers are sorted: those at indices 1..rank were created no later than this upload.
+    allowed = owner <= bisect.bisect_right(owners.writers, upload_id)
+    if not allowed.any():
+        return None
+    if not allowed.all():
+        points, days = SkuPoints(points.dates[allowed], points.quantities[allowed]), days[allowed]
+    series = merge(existing, points)
+    writers = sorted({*owners.writers, upload_id})
+    slot = {w: i + 1 for i, w in enumerate(writers)}
+    remap = np.array([0, *(slot[w] for w in owners.writers)], np.int64)
+    index = np.zeros(len(series.values), np.int64)
+    offset = existing.start_day - series.start_day
+    index[offset : offset + len(existing.values)] = remap[owners.index]
+    index[days - series.start_day] = slot[upload_id]
+    merged = _compact(writers, index)
+    unchanged = (
+        stored.digest is not None
+        and series == existing
+        and merged.writers == owners.writers
+        and np.array_equal(merged.index, owners.index)
+    )
+    return None if unchanged else (series, merged)
+
+
+def _compact(writers: list[str], index: np.ndarray) -> Owners:
+    """Drop writers that no longer own a day; fold the oldest beyond MAX_WRITERS."""
+    used = np.unique(index[index > 0])
+    if len(used) > MAX_WRITERS:
+        cut = used[len(used) - MAX_WRITERS]
+        index = np.where((index > 0) & (index < cut), cut, index)
+        used = used[used >= cut]
+    remap = np.zeros(len(writers) + 1, np.int64)
+    remap[used] = np.arange(1, len(used) + 1)
+    return Owners(tuple(writers[u - 1] for u in used), remap[index].astype(np.uint16))
+
+
+def _number(value: float | None) -> Decimal | None:
+    """A DynamoDB number (1E-130 .. 1E+125), or None for what it cannot hold."""
+    if value is None or not math.isfinite(value) or abs(value) >= 1e125:
+        return None
+    return Decimal(0) if abs(value) < 1e-120 else Decimal(repr(float(value)))
+
+
+def catalog_entry(sku: str, series: DemandSeries) -> dict[str, Any]:
+    c = classify_daily(series.start, series.values, "D")
+    return {
+        "sku": sku,
+        "demand_class": c.demand_class,
+        "adi": _number(c.adi),
+        "cv2": _number(c.cv2),
+        "n_periods": c.n_periods,
+        "first_date": series.start.isoformat(),
+        "last_date": series.end.isoformat(),
+        "total_quantity": _number(float(series.values.sum())),
+    }
+
+
+# ---------------------------------------------------------------- merging into the store
+def apply_points(
+    settings: Settings,
+    client_id: str,
+    upload_id: str,
+    points: AcceptedPoints,
+    heartbeat: Callable[[], None] = lambda: None,
+) -> int:
+    """Merge an upload's accepted points into the store; returns how many series were written.
+
+    SKUs go in rounds of 100: one batch read, then transactions of 50 (series + catalog entry,
+    conditional on the digest read). A cancelled transaction re-reads and re-merges its round.
+    """
+    skus = list(points)
+    written = 0
+    for start in range(0, len(skus), SKUS_PER_ROUND):
+        written += _apply_round(
+            settings.table_name, client_id, upload_id, points, skus[start : start + SKUS_PER_ROUND]
+        )
+        heartbeat()
+    return written
+
+
+def _apply_round(
+    table_name: str, client_id: str, upload_id: str, points: AcceptedPoints, skus: list[str]
+) -> int:
+    for attempt in range(MAX_ATTEMPTS):
+        stored = repo.get_stored_series(table_name, client_id, skus)
+        writes = []
+        for sku in skus:
+            merged = merge_owned(stored.get(sku), points[sku], upload_id)
+            if merged is not None:
+                before = stored.get(sku)
+                writes.append(
+                    SeriesWrite(
+                        sku,
+                        merged[0],
+                        merged[1],
+                        before.digest if before else None,
+                        catalog_entry(sku, merged[0]),
+                    )
+                )
+        try:
+            for chunk in repo.transaction_chunks(writes):
+                repo.write_series(table_name, client_id, chunk)
+        except repo.WriteConflict:
+            # Chunks already written re-merge to "no change" on the next attempt.
+            time.sleep(min(2.0, 0.05 * 2**attempt) * random.uniform(0.5, 1.0))  # noqa: S311 (jitter)
+            continue
+        return len(writes)
+    raise repo.WriteConflict
+
+
+# ---------------------------------------------------------------- reading
+def _to_sku(item: dict[str, Any]) -> Sku:
+    def num(key: str) -> float | None:
+        value = item.get(key)
+        return float(value) if value is not None else None
+
+    n_periods = item.get("n_periods")
+    return Sku(
+        sku=str(item.get("sku") or str(item["sk"]).split("#", 1)[1]),
+        demand_class=item.get("demand_class"),
+        adi=num("adi"),
+        cv2=num("cv2"),
+        n_periods=int(n_periods) if n_periods is not None else None,
+        first_date=item.get("first_date"),
+        last_date=item.get("last_date"),
+        total_quantity=num("total_quantity"),
+    )
+
+
+def list_skus(
+    settings: Settings, client_id: str, limit: int, cursor: str | None, demand_class: str | None
+) -> SkuList:
+    state = decode_cursor(cursor) or {}
+    after = state.get("after")
+    if after is not None and not isinstance(after, str):
+        raise Unprocessable("The cursor is not valid.")
+    items, last = repo.page_catalog_of_class(settings.table_name, client_id, limit, after, demand_class)
+    return SkuList(
+        items=[_to_sku(i) for i in items], next_cursor=encode_cursor({"after": last} if last else None)
+    )
+
+
+def get_sku(settings: Settings, client_id: str, sku: str) -> Sku:
+    item = repo.get_catalog_entry(settings.table_name, client_id, sku) if sku else None
+    if item is None:
+        raise NotFound("No such SKU.")
+    return _to_sku(item)
+
+
+def get_demand(
+    settings: Settings, client_id: str, sku: str, start: dt.date | None, end: dt.date | None
+) -> SkuDemand:
+    if start is not None and end is not None and start > end:
+        raise Unprocessable("`start` is after `end`.")
+    series = repo.get_series(settings.table_name, client_id, [sku]).get(sku) if sku else None
+    if series is None:
+        raise NotFound("No such SKU.")
+    first = 0 if start is None else max(0, (start - series.start).days)
+    last = len(series.values) if end is None else min(len(series.values), (end - series.start).days + 1)
+    last = max(first, last)  # an `end` before the series begins: nothing, not a negative slice
+    dates = np.datetime_as_string(series.dates()[first:last]).tolist()
+    quantities = series.values[first:last].tolist()
+    return SkuDemand(
+        sku=sku, points=[DemandPoint(date=d, quantity=q) for d, q in zip(dates, quantities, strict=True)]
+    )

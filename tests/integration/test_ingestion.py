@@ -1,0 +1,369 @@
+"""Demand ingestion in-process: API events and S3 events into the real handlers, against moto."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from typing import Any
+
+import boto3
+import numpy as np
+import pytest
+from boto3.dynamodb.conditions import Key
+
+from skucast.ingestion import AcceptedPoints
+from skucast.repositories import demand as demand_repo
+from skucast.repositories import uploads as uploads_repo
+from skucast.repositories.keys import catalog_pk, series_pk, tenant_pk, upload_sk
+from skucast.services import demand as demand_service
+from skucast.services import uploads as uploads_service
+from skucast.settings import get_settings
+from skucast_local.emulator import REGION, Provisioned
+from tests.conftest import load_event
+from tests.integration.pipeline import Pipeline
+
+F = "/api/v1/forecast"
+REPORT_KEYS = {
+    "upload_id", "status", "filename", "aggregate", "rows_total", "rows_accepted", "rows_rejected",
+    "skus_touched", "errors", "created_at", "finished_at",
+}  # fmt: skip
+
+
+@pytest.fixture
+def pipe(provisioned: Provisioned, lambda_context: Any) -> Pipeline:
+    return Pipeline(provisioned, lambda_context)
+
+
+def _csv(rows: list[tuple[str, str, Any]]) -> bytes:
+    return ("sku,date,quantity\n" + "".join(f"{s},{d},{q}\n" for s, d, q in rows)).encode()
+
+
+def _days(first: str, n: int) -> list[str]:
+    start = dt.date.fromisoformat(first)
+    return [(start + dt.timedelta(days=i)).isoformat() for i in range(n)]
+
+
+def _create(pipe: Pipeline, client: str, filename: str = "demand.csv", **body: Any) -> dict[str, Any]:
+    status, ticket, _ = pipe.api(
+        "POST", f"{F}/uploads", client, role="analyst", body={"filename": filename, **body}
+    )
+    assert status == 201, ticket
+    return dict(ticket)
+
+
+def _put(pipe: Pipeline, ticket: dict[str, Any], content: bytes) -> None:
+    bucket = pipe.p.resources["DataBucket"].ref
+    boto3.client("s3", region_name=REGION).put_object(
+        Bucket=bucket, Key=ticket["fields"]["key"], Body=content
+    )
+
+
+def _event(pipe: Pipeline, key: str) -> dict[str, Any]:
+    event = load_event("s3_upload_created.json")
+    record = event["Records"][0]["s3"]
+    record["bucket"]["name"] = pipe.p.resources["DataBucket"].ref
+    record["bucket"]["arn"] = f"arn:aws:s3:::{record['bucket']['name']}"
+    record["object"]["key"] = key
+    return event
+
+
+def _deliver(pipe: Pipeline, ticket: dict[str, Any]) -> int:
+    from ingest.app import handler
+
+    return int(handler(_event(pipe, ticket["fields"]["key"]), pipe.context)["ingested"])
+
+
+def _upload(pipe: Pipeline, client: str, content: bytes, **body: Any) -> dict[str, Any]:
+    ticket = _create(pipe, client, **body)
+    _put(pipe, ticket, content)
+    assert _deliver(pipe, ticket) == 1
+    return _get(pipe, client, ticket["upload_id"])
+
+
+def _get(pipe: Pipeline, client: str, upload_id: str) -> dict[str, Any]:
+    status, upload, _ = pipe.api("GET", f"{F}/uploads/{upload_id}", client, role="viewer")
+    assert status == 200, upload
+    return dict(upload)
+
+
+def _store(pipe: Pipeline, client: str) -> dict[str, list[dict[str, Any]]]:
+    """Every series and catalog item of the tenant, as stored (byte-for-byte comparisons)."""
+    table = boto3.resource("dynamodb", region_name=REGION).Table(pipe.table)
+    out: dict[str, list[dict[str, Any]]] = {}
+    pks = [series_pk(client, "x").rsplit("#", 1)[0] + f"#{s}" for s in range(16)] + [catalog_pk(client)]
+    for pk in pks:
+        items = table.query(KeyConditionExpression=Key("pk").eq(pk), ConsistentRead=True)["Items"]
+        if items:
+            out[pk] = sorted(items, key=lambda i: str(i["sk"]))
+    return out
+
+
+def _points(pipe: Pipeline, client: str, sku: str, **query: str) -> list[dict[str, Any]]:
+    from urllib.parse import quote
+
+    status, body, _ = pipe.api(
+        "GET", f"{F}/skus/{quote(sku, safe='')}/demand", client, role="viewer", query=query or None
+    )
+    assert status == 200, body
+    return list(body["points"])
+
+
+# ---------------------------------------------------------------- the S3 door
+def test_given_an_upload_when_its_event_is_delivered_twice_then_it_is_ingested_once(pipe: Pipeline) -> None:
+    client = pipe.tenant("cli_once")
+    ticket = _create(pipe, client, aggregate="sum")
+    assert set(ticket) == {"upload_id", "url", "fields", "expires_in", "max_bytes"}
+    assert ticket["fields"]["key"] == f"uploads/{client}/{ticket['upload_id']}"
+    assert ticket["max_bytes"] == get_settings().max_upload_bytes and ticket["expires_in"] == 900
+    waiting = _get(pipe, client, ticket["upload_id"])
+    assert waiting["status"] == "AWAITING_FILE" and waiting["filename"] == "demand.csv"
+    assert waiting["aggregate"] == "sum" and waiting["finished_at"] is None
+
+    rows = [(f"SKU-{i}", d, i + 1) for i in range(3) for d in _days("2024-03-01", 70)]
+    _put(pipe, ticket, _csv(rows))
+    assert _deliver(pipe, ticket) == 1
+    first = _store(pipe, client)
+    assert _deliver(pipe, ticket) == 0  # the same S3 event again
+    assert _store(pipe, client) == first
+    done = _get(pipe, client, ticket["upload_id"])
+    assert set(done) == REPORT_KEYS
+    assert done["status"] == "SUCCEEDED" and done["rows_total"] == done["rows_accepted"] == 210
+    assert done["skus_touched"] == 3 and done["errors"] == [] and done["finished_at"]
+    status, sku, _ = pipe.api("GET", f"{F}/skus/SKU-2", client, role="viewer")
+    assert status == 200
+    assert sku == {
+        "sku": "SKU-2", "demand_class": "smooth", "adi": 1.0, "cv2": 0.0, "n_periods": 70,
+        "first_date": "2024-03-01", "last_date": "2024-05-09", "total_quantity": 210.0,
+    }  # fmt: skip
+
+
+def test_given_a_crash_mid_ingest_when_the_event_is_retried_then_the_retry_redoes_it(
+    pipe: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client = pipe.tenant("cli_crash")
+    ticket = _create(pipe, client)
+    _put(pipe, ticket, _csv([(f"SKU-{i}", d, 1) for i in range(150) for d in _days("2024-01-01", 5)]))
+    real = demand_repo.write_series
+    calls = {"n": 0}
+
+    def crash_after_first_chunk(*args: Any, **kwargs: Any) -> None:
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise RuntimeError("the function died")
+        real(*args, **kwargs)
+
+    monkeypatch.setattr(demand_repo, "write_series", crash_after_first_chunk)
+    with pytest.raises(RuntimeError):
+        _deliver(pipe, ticket)  # Lambda records the failure and retries the event
+    assert _get(pipe, client, ticket["upload_id"])["status"] == "PROCESSING"
+    monkeypatch.setattr(demand_repo, "write_series", real)
+    assert _deliver(pipe, ticket) == 1
+    assert _get(pipe, client, ticket["upload_id"])["skus_touched"] == 150
+
+    # A holder that died without releasing: its lease lapses, then the retry takes over.
+    other = pipe.tenant("cli_crash_b")
+    ticket_b = _create(pipe, other)
+    _put(pipe, ticket_b, _csv([(f"SKU-{i}", d, 1) for i in range(150) for d in _days("2024-01-01", 5)]))
+    table = boto3.resource("dynamodb", region_name=REGION).Table(pipe.table)
+    table.update_item(
+        Key={"pk": tenant_pk(other), "sk": upload_sk(ticket_b["upload_id"])},
+        UpdateExpression="SET #s = :p, #c = :c, lease_until = :gone",
+        ExpressionAttributeNames={"#s": "status", "#c": "claim"},
+        ExpressionAttributeValues={":p": "PROCESSING", ":c": "clm_dead", ":gone": 1},
+    )
+    assert _deliver(pipe, ticket_b) == 1
+    assert _get(pipe, other, ticket_b["upload_id"])["status"] == "SUCCEEDED"
+    # Same points, same store: byte-for-byte what one clean ingest wrote (upload ids aside).
+    strip = lambda store: [  # noqa: E731
+        {k: v for k, v in i.items() if k not in ("pk", "owners", "digest", "last_upload_id")}
+        for items in store.values()
+        for i in items
+    ]
+    assert strip(_store(pipe, client)) == strip(_store(pipe, other))
+
+
+def test_given_a_live_claim_when_a_duplicate_runs_out_of_time_then_it_asks_to_be_retried(
+    pipe: Pipeline,
+) -> None:
+    client = pipe.tenant("cli_busy")
+    ticket = _create(pipe, client)
+    _put(pipe, ticket, _csv([("SKU-1", "2024-01-01", 1)]))
+    assert uploads_repo.claim(pipe.table, client, ticket["upload_id"], "clm_live", 0, 2**40, "now")
+    with pytest.raises(uploads_service.UploadBusy):
+        uploads_service.ingest_object(ticket["fields"]["key"], get_settings(), time_left=lambda: 1.0)
+
+
+def test_given_two_uploads_applied_out_of_order_then_the_store_equals_creation_order(pipe: Pipeline) -> None:
+    older_rows = [(s, d, 1) for s in ("SKU-A", "SKU-B") for d in _days("2024-01-01", 10)]
+    newer_rows = [(s, d, 2) for s in ("SKU-A", "SKU-C") for d in [*_days("2024-01-05", 3), "2024-01-12"]]
+    client = pipe.tenant("cli_order")
+    older, newer = _create(pipe, client), _create(pipe, client)
+    assert older["upload_id"] < newer["upload_id"]
+    _put(pipe, older, _csv(older_rows))
+    _put(pipe, newer, _csv(newer_rows))
+    assert _deliver(pipe, newer) == 1  # the newer upload's event arrives first
+    assert _deliver(pipe, older) == 1
+
+    # Applying the same two uploads in creation order, through the same merge, in another tenant.
+    in_order = pipe.tenant("cli_in_order")
+    for ticket, rows in ((older, older_rows), (newer, newer_rows)):
+        result = _result(rows)
+        demand_service.apply_points(get_settings(), in_order, ticket["upload_id"], result)
+    assert _store(pipe, client) == _relabel(_store(pipe, in_order), in_order, client)
+    assert [p["quantity"] for p in _points(pipe, client, "SKU-A")] == [1, 1, 1, 1, 2, 2, 2, 1, 1, 1, 0, 2]
+
+
+def _result(rows: list[tuple[str, str, Any]]) -> AcceptedPoints:
+    from io import BytesIO
+
+    from skucast.ingestion import IngestLimits, ingest_file
+
+    return ingest_file(
+        BytesIO(_csv(rows)), aggregate="reject", limits=IngestLimits(), today=dt.date.today()
+    ).points
+
+
+def _relabel(store: dict[str, list[dict[str, Any]]], src: str, dst: str) -> dict[str, list[dict[str, Any]]]:
+    return {
+        pk.replace(src, dst): [{**i, "pk": str(i["pk"]).replace(src, dst)} for i in items]
+        for pk, items in store.items()
+    }
+
+
+def test_given_two_ingests_racing_on_one_sku_then_neither_loses_points(
+    pipe: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client = pipe.tenant("cli_race")
+    first = _create(pipe, client)
+    second = _create(pipe, client)
+    _put(pipe, first, _csv([("SKU-1", d, 1) for d in _days("2024-01-01", 3)]))
+    _put(pipe, second, _csv([("SKU-1", d, 5) for d in _days("2024-01-10", 3)]))
+    real = demand_repo.write_series
+    raced = threading.Event()
+
+    def second_ingest_sneaks_in(*args: Any, **kwargs: Any) -> None:
+        if not raced.is_set():
+            raced.set()
+            assert _deliver(pipe, second) == 1  # commits between the first's read and its write
+        real(*args, **kwargs)
+
+    monkeypatch.setattr(demand_repo, "write_series", second_ingest_sneaks_in)
+    assert _deliver(pipe, first) == 1
+    quantities = [p["quantity"] for p in _points(pipe, client, "SKU-1")]
+    assert quantities == [1, 1, 1, 0, 0, 0, 0, 0, 0, 5, 5, 5]
+
+
+def test_given_bad_rows_a_broken_file_and_an_oversize_file_then_partial_rejected_rejected(
+    pipe: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client = pipe.tenant("cli_bad")
+    good = [("SKU-1", d, 3) for d in _days("2024-01-01", 40)]
+    rows = [*good[:10], ("SKU-1", "2024-02-30", 1), *good[10:], ("SKU-2", "2024-01-01", -4)]
+    partial = _upload(pipe, client, _csv(rows))
+    assert partial["status"] == "PARTIAL" and partial["rows_rejected"] == 2 and partial["rows_accepted"] == 40
+    assert [(e["row"], e["column"], e["code"]) for e in partial["errors"]] == [
+        (12, "date", "date_invalid"),
+        (43, "quantity", "quantity_negative"),
+    ]
+    before = _store(pipe, client)
+    broken = _upload(pipe, client, b"sku;date;quantity\nSKU-1;2024-01-01;5\n")
+    assert broken["status"] == "REJECTED" and broken["errors"][0]["code"] == "unsupported_delimiter"
+    assert _store(pipe, client) == before
+
+    monkeypatch.setenv("SKUCAST_MAX_UPLOAD_BYTES", "2048")
+    get_settings.cache_clear()
+    big = _upload(pipe, client, _csv([("SKU-1", d, 9) for d in _days("2024-01-01", 200)]))
+    assert big["status"] == "REJECTED" and big["errors"][0]["code"] == "file_too_large"
+    assert _store(pipe, client) == before
+
+
+# ---------------------------------------------------------------- the records door
+def test_given_json_records_when_posted_then_the_same_report_and_the_same_store(pipe: Pipeline) -> None:
+    by_file, by_records = pipe.tenant("cli_file"), pipe.tenant("cli_records")
+    rows = [("SKU-1", d, 2) for d in _days("2024-01-01", 30)] + [("SKU-2", "2024-01-01", "x")]
+    via_file = _upload(pipe, by_file, _csv(rows))
+    records = [{"sku": s, "date": d, "quantity": q} for s, d, q in rows]
+    status, report, _ = pipe.api("POST", f"{F}/demand", by_records, role="analyst", body={"records": records})
+    assert status == 200, report
+    assert set(report) == REPORT_KEYS and report["filename"] is None
+    same = ("status", "rows_total", "rows_accepted", "rows_rejected", "skus_touched")
+    assert {k: report[k] for k in same} == {k: via_file[k] for k in same}
+    assert report["status"] == "PARTIAL"
+    # Rows are numbered by position in `records` (the file's row 32 is record 31).
+    assert [(e["row"], e["code"]) for e in report["errors"]] == [(31, "quantity_not_number")]
+    assert [(e["row"], e["code"]) for e in via_file["errors"]] == [(32, "quantity_not_number")]
+    assert _get(pipe, by_records, report["upload_id"]) == report
+    status, listed, _ = pipe.api("GET", f"{F}/uploads", by_records, role="viewer")
+    assert [u["upload_id"] for u in listed["items"]] == [report["upload_id"]]
+    assert _points(pipe, by_file, "SKU-1") == _points(pipe, by_records, "SKU-1")
+
+    too_many = [{"sku": "S", "date": "2024-01-01", "quantity": 1}] * 10_001
+    status, problem, _ = pipe.api(
+        "POST", f"{F}/demand", by_records, role="analyst", body={"records": too_many}
+    )
+    assert status == 413 and problem["status"] == 413
+    status, listed, _ = pipe.api("GET", f"{F}/uploads", by_records, role="viewer")
+    assert len(listed["items"]) == 1  # nothing recorded for the refused request
+    status, _, _ = pipe.api("POST", f"{F}/demand", by_records, role="viewer", body={"records": []})
+    assert status == 403
+
+
+# ---------------------------------------------------------------- reading
+def test_given_stored_demand_when_listed_and_read_then_classes_ranges_and_pages(pipe: Pipeline) -> None:
+    client = pipe.tenant("cli_read")
+    rng = np.random.default_rng(3)
+    days = _days("2024-01-01", 120)
+    rows = [("smooth/1 %", d, 10 + int(rng.integers(0, 3))) for d in days]
+    rows += [("lumpy", d, (1 if i % 10 else 100) if i % 5 == 0 else 0) for i, d in enumerate(days)]
+    rows += [(f"new-{i}", d, 1) for i in range(3) for d in days[-5:]]
+    status, report, _ = pipe.api(
+        "POST", f"{F}/demand", client, role="analyst",
+        body={"records": [{"sku": s, "date": d, "quantity": q} for s, d, q in rows]},
+    )  # fmt: skip
+    assert status == 200 and report["status"] == "SUCCEEDED", report
+    listed, cursor = [], None
+    while True:
+        query = {"limit": "2", **({"cursor": cursor} if cursor else {})}
+        status, page, _ = pipe.api("GET", f"{F}/skus", client, role="viewer", query=query)
+        assert status == 200, page
+        listed += page["items"]
+        if not (cursor := page["next_cursor"]):
+            break
+    classes = {i["sku"]: i["demand_class"] for i in listed}
+    assert classes == {
+        "lumpy": "lumpy",
+        "new-0": "new",
+        "new-1": "new",
+        "new-2": "new",
+        "smooth/1 %": "smooth",
+    }
+    status, page, _ = pipe.api("GET", f"{F}/skus", client, role="viewer", query={"demand_class": "new"})
+    assert [i["sku"] for i in page["items"]] == ["new-0", "new-1", "new-2"]
+    status, _, _ = pipe.api("GET", f"{F}/skus", client, role="viewer", query={"demand_class": "weird"})
+    assert status == 422
+
+    window = _points(pipe, client, "smooth/1 %", start="2024-01-03", end="2024-01-05")
+    assert [p["date"] for p in window] == ["2024-01-03", "2024-01-04", "2024-01-05"]
+    assert _points(pipe, client, "smooth/1 %", end="2023-12-31") == []
+    for query in ({"start": "2024-13-01"}, {"start": "2024-02-01", "end": "2024-01-01"}):
+        status, _, _ = pipe.api("GET", f"{F}/skus/lumpy/demand", client, role="viewer", query=query)
+        assert status == 422, query
+    assert pipe.api("GET", f"{F}/skus/absent", client, role="viewer")[0] == 404
+    assert pipe.api("GET", f"{F}/skus/absent/demand", client, role="viewer")[0] == 404
+
+
+def test_given_tenant_a_data_when_tenant_b_asks_then_404(pipe: Pipeline) -> None:
+    a, b = pipe.tenant("cli_a"), pipe.tenant("cli_b")
+    done = _upload(pipe, a, _csv([("SKU-A1", "2024-01-01", 1)]))
+    pipe.tenant("cli_b")
+    for path in (f"{F}/uploads/{done['upload_id']}", f"{F}/skus/SKU-A1", f"{F}/skus/SKU-A1/demand"):
+        assert pipe.api("GET", path, a, role="viewer")[0] == 200, path
+        status, problem, _ = pipe.api("GET", path, b, role="viewer")
+        assert status == 404 and done["upload_id"] not in str(problem), path
+    for path in (f"{F}/uploads", f"{F}/skus"):
+        status, page, _ = pipe.api("GET", path, b, role="viewer")
+        assert status == 200 and page["items"] == [], path
+    # An object planted under B's prefix with A's upload id names no upload of B's: ignored.
+    _put(pipe, {"fields": {"key": f"uploads/{b}/{done['upload_id']}"}}, _csv([("X", "2024-01-01", 1)]))
+    assert _deliver(pipe, {"fields": {"key": f"uploads/{b}/{done['upload_id']}"}}) == 0
+    assert pipe.api("GET", f"{F}/skus/X", b, role="viewer")[0] == 404
