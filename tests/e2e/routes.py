@@ -110,11 +110,27 @@ def once(make: Callable[[Tenant], str]) -> Callable[[Tenant], str]:
     return source
 
 
+def create_upload(tenant: Tenant) -> str:
+    r = tenant.http.post("/api/v1/forecast/uploads", json={"filename": "iso.csv"}, headers=tenant.headers)
+    assert r.status_code == 201, r.text
+    tenant.created_ids.add(r.json()["upload_id"])
+    return str(r.json()["upload_id"])
+
+
+def store_sku(tenant: Tenant, sku: str = "SKU-ISO-1") -> str:
+    """Demand for `sku` in the tenant's store, so that its SKU routes answer it 200."""
+    body = {"records": [{"sku": sku, "date": "2024-01-01", "quantity": 1}]}
+    r = tenant.http.post("/api/v1/forecast/demand", json=body, headers=tenant.headers)
+    assert r.status_code == 200 and r.json()["status"] == "SUCCEEDED", r.text
+    return sku
+
+
 IdSource = Callable[[Tenant], str]
 ID_SOURCES: dict[str, IdSource] = {
     "key_id": lambda tenant: str(tenant.create_api_key()["key_id"]),
     "run_id": once(start_run),
-    "sku": lambda tenant: "SKU-ISO-1",
+    "sku": once(store_sku),
+    "upload_id": create_upload,
 }
 # (method, path) -> a body that passes validation, for id routes that take one.
 SAMPLE_BODIES: dict[tuple[str, str], dict[str, Any]] = {

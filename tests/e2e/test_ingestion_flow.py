@@ -1,0 +1,157 @@
+"""Demand ingestion over the local stack: presigned POST to the emulated S3, the bucket's
+notification to IngestFunction, the report over HTTP, the store behind it.
+
+This module runs its own stack with a small upload limit (64 KiB), so that an oversize file is
+cheap to send: the emulator does not enforce the POST policy's content-length-range, the ingester
+must refuse it itself.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+import pytest
+
+from skucast.repositories.keys import series_pk, sku_sk
+from tests.e2e.conftest import RunningStack, start_stack, stop_stack
+from tests.e2e.routes import Tenant
+
+F = "/api/v1/forecast"
+MAX_UPLOAD = 64 * 1024
+TERMINAL = {"SUCCEEDED", "PARTIAL", "REJECTED"}
+
+
+@pytest.fixture(scope="module")
+def small(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
+    running = start_stack(
+        tmp_path_factory.mktemp("ingest-stack"),
+        SKUCAST_MAX_UPLOAD_BYTES=str(MAX_UPLOAD),
+        SKUCAST_LOCAL_WORKERS="1",
+    )
+    yield running
+    stop_stack(running)
+
+
+def _csv(rows: list[tuple[str, str, Any]]) -> bytes:
+    return ("sku,date,quantity\n" + "".join(f"{s},{d},{q}\n" for s, d, q in rows)).encode()
+
+
+def _days(n: int, first: str = "2024-01-01") -> list[str]:
+    start = dt.date.fromisoformat(first)
+    return [(start + dt.timedelta(days=i)).isoformat() for i in range(n)]
+
+
+def _upload(tenant: Tenant, content: bytes, filename: str = "demand.csv") -> dict[str, Any]:
+    """POST /uploads, send the file with the presigned form, wait for the report."""
+    r = tenant.http.post(f"{F}/uploads", json={"filename": filename}, headers=tenant.headers)
+    assert r.status_code == 201, r.text
+    ticket = r.json()
+    assert ticket["max_bytes"] == MAX_UPLOAD
+    sent = httpx.post(ticket["url"], data=ticket["fields"], files={"file": (filename, content)}, timeout=60)
+    assert sent.status_code in (200, 201, 204), sent.text
+    return _wait(tenant, ticket["upload_id"])
+
+
+def _wait(tenant: Tenant, upload_id: str, timeout: float = 90) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while True:
+        r = tenant.http.get(f"{F}/uploads/{upload_id}", headers=tenant.headers)
+        assert r.status_code == 200, r.text
+        if r.json()["status"] in TERMINAL:
+            return dict(r.json())
+        assert time.monotonic() < deadline, f"upload still {r.json()['status']}"
+        time.sleep(0.3)
+
+
+def _demand(tenant: Tenant, sku: str) -> dict[str, Any]:
+    r = tenant.http.get(f"{F}/skus/{quote(sku, safe='')}/demand", headers=tenant.headers)
+    assert r.status_code == 200, r.text
+    return dict(r.json())
+
+
+def _stored(stack: RunningStack, tenant: Tenant, sku: str) -> dict[str, Any]:
+    table = stack.describe()["resources"]["Table"]
+    dynamodb: Any = stack.aws_client("dynamodb")
+    key = {"pk": {"S": series_pk(tenant.client_id, sku)}, "sk": {"S": sku_sk(sku)}}
+    return dict(dynamodb.get_item(TableName=table, Key=key, ConsistentRead=True)["Item"])
+
+
+def test_given_a_tenant_when_it_uploads_files_then_succeeded_partial_rejected_and_classes(
+    small: RunningStack,
+) -> None:
+    with small.http() as http:
+        tenant = Tenant.sign_up(small, http=http)
+        smooth = [("SKU/smooth 1", d, 10 + i % 3) for i, d in enumerate(_days(100))]
+        lumpy = [
+            ("SKU-lumpy", d, (100 if i % 10 else 1) if i % 5 == 0 else 0) for i, d in enumerate(_days(100))
+        ]
+        done = _upload(tenant, _csv(smooth + lumpy))
+        assert done["status"] == "SUCCEEDED", done
+        assert (done["rows_total"], done["rows_accepted"], done["rows_rejected"], done["skus_touched"]) == (
+            200, 200, 0, 2,
+        )  # fmt: skip
+        assert done["errors"] == [] and done["finished_at"] and done["filename"] == "demand.csv"
+
+        # Known bad rows: an impossible date (file row 4), a negative quantity (row 7).
+        rows = [("SKU-new", d, 2) for d in _days(30, "2024-05-01")]
+        rows[2] = ("SKU-new", "2024-02-30", 2)
+        rows[5] = ("SKU-new", rows[5][1], -1)
+        partial = _upload(tenant, _csv(rows))
+        assert partial["status"] == "PARTIAL", partial
+        assert (partial["rows_total"], partial["rows_accepted"], partial["rows_rejected"]) == (30, 28, 2)
+        assert [(e["row"], e["column"], e["code"]) for e in partial["errors"]] == [
+            (4, "date", "date_invalid"),
+            (7, "quantity", "quantity_negative"),
+        ]
+
+        # A structurally broken file: REJECTED, and the stored demand does not move a byte.
+        before = (_demand(tenant, "SKU/smooth 1"), _stored(small, tenant, "SKU/smooth 1"))
+        broken = _upload(tenant, b"sku,date\nSKU/smooth 1,2024-01-01\n")
+        assert broken["status"] == "REJECTED" and broken["errors"][0]["code"] == "missing_columns", broken
+        oversize = _upload(tenant, _csv([("SKU/smooth 1", d, 99) for d in _days(4000, "2010-01-01")]))
+        assert oversize["status"] == "REJECTED", oversize
+        assert [e["code"] for e in oversize["errors"]] == ["file_too_large"]
+        assert (_demand(tenant, "SKU/smooth 1"), _stored(small, tenant, "SKU/smooth 1")) == before
+        assert [p["quantity"] for p in before[0]["points"][:4]] == [10, 11, 12, 10]
+
+        listed = http.get(f"{F}/skus", headers=tenant.headers).json()["items"]
+        assert {i["sku"]: i["demand_class"] for i in listed} == {
+            "SKU-lumpy": "lumpy", "SKU-new": "new", "SKU/smooth 1": "smooth",
+        }  # fmt: skip
+        one = http.get(f"{F}/skus/{quote('SKU/smooth 1', safe='')}", headers=tenant.headers).json()
+        assert (
+            one["first_date"] == "2024-01-01" and one["last_date"] == "2024-04-09" and one["n_periods"] == 100
+        )
+        lumpy_only = http.get(f"{F}/skus", params={"demand_class": "lumpy"}, headers=tenant.headers).json()
+        assert [i["sku"] for i in lumpy_only["items"]] == ["SKU-lumpy"]
+
+        uploads = http.get(f"{F}/uploads", headers=tenant.headers).json()["items"]
+        assert [u["upload_id"] for u in uploads] == [
+            oversize["upload_id"], broken["upload_id"], partial["upload_id"], done["upload_id"],
+        ]  # fmt: skip
+        stats = small.stats()
+        assert (
+            stats.get("s3.IngestFunction.failed", 0) == 0
+            and stats.get("s3.IngestFunction.dead_lettered", 0) == 0
+        )
+
+
+def test_given_another_tenant_when_it_reads_a_uploads_and_skus_then_404(small: RunningStack) -> None:
+    with small.http() as http:
+        a, b = Tenant.sign_up(small, http=http), Tenant.sign_up(small, http=http)
+        done = _upload(a, _csv([("SKU-A-only", "2024-01-01", 1)]))
+        for path in (
+            f"{F}/uploads/{done['upload_id']}",
+            f"{F}/skus/SKU-A-only",
+            f"{F}/skus/SKU-A-only/demand",
+        ):
+            assert http.get(path, headers=a.headers).status_code == 200
+            r = http.get(path, headers=b.headers)
+            assert r.status_code == 404 and r.headers["content-type"] == "application/problem+json", path
+        assert http.get(f"{F}/skus", headers=b.headers).json()["items"] == []
+        assert http.get(f"{F}/uploads", headers=b.headers).json()["items"] == []
