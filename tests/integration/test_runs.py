@@ -271,12 +271,47 @@ def test_given_a_schedule_fired_twice_in_one_period_then_one_run(pipe: Pipeline)
     assert datetime.fromisoformat(again["next_run_at"]) == slot + timedelta(days=1)
 
 
-def test_given_a_run_without_progress_past_its_deadline_then_the_sweeper_fails_it(pipe: Pipeline) -> None:
+def test_given_a_run_without_progress_past_its_deadline_then_the_sweeper_repairs_it_then_fails_it(
+    pipe: Pipeline,
+) -> None:
+    from skucast.services import batches as batch_service
     from skucast.services import scheduling
     from skucast.settings import get_settings
 
     client = pipe.tenant("cli_stall")
     run = _start(pipe, client)
-    assert scheduling.sweep_stalled_runs(get_settings(), datetime.now(UTC)) == 0
-    assert scheduling.sweep_stalled_runs(get_settings(), datetime.now(UTC) + timedelta(hours=1)) == 1
+    pipe.receive("PlanQueue")  # the plan message is "lost": received, never processed
+    now = datetime.now(UTC)
+    assert scheduling.sweep_stalled_runs(get_settings(), now) == {"repaired": 0, "failed": 0}
+    for hours in range(1, batch_service.MAX_REPAIRS + 1):
+        outcome = scheduling.sweep_stalled_runs(get_settings(), now + timedelta(hours=hours))
+        assert outcome == {"repaired": 1, "failed": 0}
+    assert len(pipe.receive("PlanQueue")) == 1 + batch_service.MAX_REPAIRS  # the plan was sent again
+    final = scheduling.sweep_stalled_runs(
+        get_settings(), now + timedelta(hours=batch_service.MAX_REPAIRS + 1)
+    )
+    assert final == {"repaired": 0, "failed": 1}
     assert _run(pipe, client, run["run_id"])["status"] == "FAILED"
+
+
+def test_given_a_batch_claimed_but_never_sent_then_the_sweeper_sends_it_and_the_run_completes(
+    pipe: Pipeline,
+) -> None:
+    from forecast_worker.planner import handler as planner
+    from skucast.services import scheduling
+    from skucast.settings import get_settings
+
+    client = pipe.tenant("cli_lost_batch")
+    pipe.store(client, _series(90))
+    run = _start(pipe, client)
+    pipe.deliver("PlanQueue", planner, pipe.receive("PlanQueue", 1))
+    lost = pipe.receive("ForecastQueue", 1)[0]  # a sender died after claiming: the message never arrives
+    pipe.sqs.delete_message(QueueUrl=pipe.queue("ForecastQueue"), ReceiptHandle=lost["ReceiptHandle"])
+    pipe.drain()
+    assert _run(pipe, client, run["run_id"])["status"] == "RUNNING"
+    later = datetime.now(UTC) + timedelta(hours=1)
+    assert scheduling.sweep_stalled_runs(get_settings(), later) == {"repaired": 1, "failed": 0}
+    pipe.drain()
+    done = _run(pipe, client, run["run_id"])
+    assert done["status"] == "SUCCEEDED"
+    assert done["progress"] == {"skus_total": 90, "skus_done": 90, "skus_failed": 0}

@@ -14,6 +14,7 @@ to the run, so a duplicate or concurrent delivery of the batch cannot count twic
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Iterable, Iterator
 from decimal import Decimal
 from typing import Any
@@ -24,7 +25,6 @@ from botocore.exceptions import ClientError
 from skucast.aws import table
 from skucast.repositories import dynamo
 from skucast.repositories.keys import (
-    ACTIVE_RUNS,
     BATCH_PREFIX,
     RUN_PREFIX,
     SKU_PREFIX,
@@ -213,14 +213,27 @@ def transition(
     return True
 
 
-def set_deadline(table_name: str, client_id: str, run_id: str, deadline: str) -> None:
-    """Keep the run on the sweeper's list with a new progress deadline."""
-    table(table_name).update_item(
-        Key=_key(client_id, run_id),
-        UpdateExpression="SET gsi1pk = :list, gsi1sk = :deadline",
-        ConditionExpression=Attr("status").is_in(list(ACTIVE)),
-        ExpressionAttributeValues={":list": ACTIVE_RUNS, ":deadline": f"{deadline}#{client_id}#{run_id}"},
-    )
+def note_repair(table_name: str, client_id: str, run_id: str, max_repairs: int, deadline: str) -> bool:
+    """Count one repair of a stalled active run and give it a new deadline; False past max_repairs."""
+    try:
+        table(table_name).update_item(
+            Key=_key(client_id, run_id),
+            UpdateExpression="ADD repairs :one SET gsi1sk = :deadline",
+            ConditionExpression="#s IN (:queued, :running) AND (attribute_not_exists(repairs) OR repairs < :max)",
+            ExpressionAttributeNames={"#s": "status"},
+            ExpressionAttributeValues={
+                ":one": 1,
+                ":deadline": f"{deadline}#{client_id}#{run_id}",
+                ":queued": "QUEUED",
+                ":running": "RUNNING",
+                ":max": max_repairs,
+            },
+        )
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+            return False
+        raise
+    return True
 
 
 # ---------------------------------------------------------------- batches
@@ -327,55 +340,79 @@ def settle_batch(
 
 
 def claim_next_batch(table_name: str, client_id: str, run_id: str, max_in_flight: int) -> int | None:
-    """Take the tenant's next in-flight slot and this run's next unsent batch index, atomically.
+    """Take the tenant's next in-flight slot and this run's next unsent batch, atomically.
 
     None when the run has sent every batch, is not running, or the tenant is at its tier's cap
-    (a batch finishing later releases a slot and claims again).
+    (a batch settling later releases a slot and claims again). The claim stamps the batch with a
+    token of this call, so when the answer of the write is lost (a timeout, retries exhausted)
+    the caller can still tell whether the batch became its own.
     """
-    try:
-        run = table(table_name).get_item(Key=_key(client_id, run_id), ConsistentRead=True).get("Item")
-        if not run or run.get("status") != "RUNNING":
-            return None
-        sent = int(run.get("batches_sent", 0))
-        if sent >= int(run.get("batches_total", 0)):
-            return None
-        dynamo.transact(
-            table_name,
-            [
-                {
-                    "Update": {
-                        "Key": _key(client_id, run_id),
-                        "UpdateExpression": "SET batches_sent = :next",
-                        "ConditionExpression": "#s = :running AND (attribute_not_exists(batches_sent) "
-                        "OR batches_sent = :sent)",
-                        "ExpressionAttributeNames": {"#s": "status"},
-                        "ExpressionAttributeValues": {
-                            ":next": sent + 1,
-                            ":sent": sent,
-                            ":running": "RUNNING",
-                        },
-                    }
-                },
-                {
-                    "Update": {
-                        "Key": _counters_key(client_id),
-                        "UpdateExpression": "ADD batches_in_flight :one",
-                        "ConditionExpression": "attribute_not_exists(batches_in_flight) "
-                        "OR batches_in_flight < :max",
-                        "ExpressionAttributeValues": {":one": 1, ":max": max_in_flight},
-                    }
-                },
-            ],
-        )
-    except dynamo.ConditionFailed as exc:
-        if 0 in exc.failed:  # another worker claimed this index: try the next one
-            return claim_next_batch(table_name, client_id, run_id, max_in_flight)
+    run = table(table_name).get_item(Key=_key(client_id, run_id), ConsistentRead=True).get("Item")
+    if not run or run.get("status") != "RUNNING":
         return None
-    except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") == "TransactionCanceledException":
+    sent = int(run.get("batches_sent", 0))
+    if sent >= int(run.get("batches_total", 0)):
+        return None
+    token = uuid.uuid4().hex
+    try:
+        dynamo.transact(table_name, _claim_actions(client_id, run_id, sent, max_in_flight, token))
+    except dynamo.ConditionFailed as exc:
+        if _claimed_by(table_name, client_id, run_id, sent) == token:
+            return sent
+        if 0 in exc.failed:  # another sender took this batch: try the next one
             return claim_next_batch(table_name, client_id, run_id, max_in_flight)
+        return None  # the tenant has no free slot
+    except ClientError:
+        if _claimed_by(table_name, client_id, run_id, sent) == token:
+            return sent
         raise
     return sent
+
+
+def _claim_actions(
+    client_id: str, run_id: str, index: int, max_in_flight: int, token: str
+) -> list[dict[str, Any]]:
+    return [
+        {
+            "Update": {
+                "Key": _key(client_id, run_id),
+                "UpdateExpression": "SET batches_sent = :next",
+                "ConditionExpression": "#s = :running AND (attribute_not_exists(batches_sent) OR batches_sent = :sent)",
+                "ExpressionAttributeNames": {"#s": "status"},
+                "ExpressionAttributeValues": {":next": index + 1, ":sent": index, ":running": "RUNNING"},
+            }
+        },
+        {
+            "Update": {
+                "Key": _counters_key(client_id),
+                "UpdateExpression": "ADD batches_in_flight :one",
+                "ConditionExpression": "attribute_not_exists(batches_in_flight) OR batches_in_flight < :max",
+                "ExpressionAttributeValues": {":one": 1, ":max": max_in_flight},
+            }
+        },
+        {
+            "Update": {
+                "Key": {"pk": batches_pk(client_id, run_id), "sk": batch_sk(batch_id(index))},
+                "UpdateExpression": "SET claim = :token",
+                "ConditionExpression": "attribute_not_exists(claim)",
+                "ExpressionAttributeValues": {":token": token},
+            }
+        },
+    ]
+
+
+def _claimed_by(table_name: str, client_id: str, run_id: str, index: int) -> str | None:
+    batch = get_batch(table_name, client_id, run_id, batch_id(index))
+    return str(batch["claim"]) if batch and batch.get("claim") else None
+
+
+def claimed_unsettled_batches(table_name: str, client_id: str, run_id: str) -> list[str]:
+    """Batches sent (claimed) but not settled: what a repair sends again."""
+    return [
+        str(b["sk"])[len(BATCH_PREFIX) :]
+        for b in iter_batches(table_name, client_id, run_id)
+        if b.get("claim") and b.get("status") == "PENDING"
+    ]
 
 
 def skip_batch(table_name: str, client_id: str, run_id: str, batch: str) -> bool:

@@ -124,7 +124,7 @@ class ScheduleBody(_Request):
     @field_validator("levels")
     @classmethod
     def _check_levels(cls, levels: list[int]) -> list[int]:
-        return RunParams._check_levels(levels)  # type: ignore[no-any-return]
+        return RunParams._check_levels(levels)
 
 
 class Schedule(ScheduleBody):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from datetime import datetime
 from typing import Any
 
 from skucast import tiers
@@ -42,9 +43,12 @@ def result_shards(n_skus: int) -> int:
 def plan_run(message: PlanMessage, settings: Settings) -> None:
     client_id, run_id = message.client_id, message.run_id
     run = repo.get_run(settings.table_name, client_id, run_id)
+    if run is not None and run["status"] == "RUNNING":
+        continue_tenant(settings, client_id, run_id)  # a retry after a failure past the plan itself
+        return
     if run is None or run["status"] != "QUEUED":
         logger.info("plan skipped", extra={"status": run and run["status"]})
-        return  # a duplicate delivery, or the run was cancelled before planning
+        return  # the run was cancelled (or failed) before planning
     skus = _run_skus(settings, client_id, run_id, run["params"])
     batches = [skus[i : i + BATCH_SIZE] for i in range(0, len(skus), BATCH_SIZE)]
     repo.put_batches(settings.table_name, client_id, run_id, batches)
@@ -271,12 +275,35 @@ def record_dead_letter(message: BatchMessage, settings: Settings) -> None:
     _settle(settings, client_id, run_id, batch_id, "FAILED", 0, len(skus), {"dead_lettered": True})
 
 
-def sweep_stalled(settings: Settings, stalled: list[dict[str, Any]]) -> int:
-    """Fail runs whose progress deadline passed (their batches are lost or stuck)."""
-    failed = 0
+# A run past its progress deadline is repaired this many times before it is failed.
+MAX_REPAIRS = 2
+
+
+def sweep_stalled(settings: Settings, stalled: list[dict[str, Any]], now: datetime) -> dict[str, int]:
+    """Runs whose progress deadline passed: send again what may have been lost (the plan, or
+    batches claimed but never settled - a sender that died between claiming and sending), then
+    fail the ones that still make no progress. Re-sending is safe: settling is exactly-once."""
+    outcome = {"repaired": 0, "failed": 0}
     for item in stalled:
         client_id = str(item["pk"]).split("#", 1)[1]
         run_id = str(item["sk"]).split("#", 1)[1]
-        if fail_run(settings, client_id, run_id, "stalled", "The run made no progress and was stopped."):
-            failed += 1
-    return failed
+        run = repo.get_run(settings.table_name, client_id, run_id)
+        if run is None or run["status"] not in repo.ACTIVE:
+            continue
+        if repo.note_repair(settings.table_name, client_id, run_id, MAX_REPAIRS, progress_deadline(now)):
+            _resend(settings, client_id, run_id, run["status"])
+            outcome["repaired"] += 1
+        elif fail_run(settings, client_id, run_id, "stalled", "The run made no progress and was stopped."):
+            outcome["failed"] += 1
+    return outcome
+
+
+def _resend(settings: Settings, client_id: str, run_id: str, status: str) -> None:
+    if status == "QUEUED":
+        queues.send_plan(settings.plan_queue_url, PlanMessage(client_id=client_id, run_id=run_id))
+        return
+    for batch_id in repo.claimed_unsettled_batches(settings.table_name, client_id, run_id):
+        queues.send_batch(
+            settings.forecast_queue_url, BatchMessage(client_id=client_id, run_id=run_id, batch_id=batch_id)
+        )
+    continue_tenant(settings, client_id, run_id)

@@ -25,6 +25,7 @@ from skucast.schemas.forecast import (
     Run,
     RunList,
     RunParams,
+    RunProgress,
     SkuResult,
 )
 from skucast.schemas.messages import PlanMessage
@@ -146,11 +147,11 @@ def to_run(item: dict[str, Any]) -> Run:
         created_at=item["created_at"],
         started_at=item.get("started_at"),
         finished_at=item.get("finished_at"),
-        progress={
-            "skus_total": item.get("skus_total", 0),
-            "skus_done": item.get("skus_done", 0),
-            "skus_failed": item.get("skus_failed", 0),
-        },
+        progress=RunProgress(
+            skus_total=item.get("skus_total", 0),
+            skus_done=item.get("skus_done", 0),
+            skus_failed=item.get("skus_failed", 0),
+        ),
         summary=item.get("summary"),
         error=item.get("error"),
     )

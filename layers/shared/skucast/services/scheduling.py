@@ -84,6 +84,6 @@ def _fire(settings: Settings, client_id: str, item: dict[str, Any], now: datetim
     return started
 
 
-def sweep_stalled_runs(settings: Settings, now: datetime | None = None) -> int:
-    stalled = worklists.stalled_runs(settings.table_name, now or datetime.now(UTC))
-    return batches.sweep_stalled(settings, stalled)
+def sweep_stalled_runs(settings: Settings, now: datetime | None = None) -> dict[str, int]:
+    now = now or datetime.now(UTC)
+    return batches.sweep_stalled(settings, worklists.stalled_runs(settings.table_name, now), now)
