@@ -8,32 +8,20 @@ backtest errors (see `intervals.py`).
 
 from __future__ import annotations
 
+import importlib
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from statsforecast.models import (
-    ADIDA,
-    IMAPA,
-    MSTL,
-    TSB,
-    AutoARIMA,
-    AutoETS,
-    AutoTheta,
-    CrostonClassic,
-    CrostonOptimized,
-    CrostonSBA,
-    DynamicOptimizedTheta,
-    HistoricAverage,
-    Naive,
-    OptimizedTheta,
-    SeasonalNaive,
-    SimpleExponentialSmoothingOptimized,
-    Theta,
-    WindowAverage,
-)
+
+
+def _sf() -> Any:
+    """statsforecast.models, imported at the first fit: listing methods (GET /methods, run
+    validation) must not load statsforecast into the API function."""
+    return importlib.import_module("statsforecast.models")
+
 
 SEASON_LENGTHS = {"D": 7, "W": 52, "M": 12}
 ENSEMBLE = "ensemble"
@@ -73,55 +61,55 @@ class _Zero:
 
 
 def _window_average(m: int, n: int) -> Any:
-    return WindowAverage(window_size=max(1, min(m if m > 1 else 4, n)))
+    return _sf().WindowAverage(window_size=max(1, min(m if m > 1 else 4, n)))
 
 
 _METHODS: tuple[Method, ...] = (
-    Method("naive", "Last value carried forward.", lambda m, n: Naive(), True),
-    Method("seasonal_naive", "Value one season ago.", lambda m, n: SeasonalNaive(season_length=m), True),
-    Method("historic_average", "Mean of the whole history.", lambda m, n: HistoricAverage(), True),
+    Method("naive", "Last value carried forward.", lambda m, n: _sf().Naive(), True),
+    Method("seasonal_naive", "Value one season ago.", lambda m, n: _sf().SeasonalNaive(season_length=m), True),
+    Method("historic_average", "Mean of the whole history.", lambda m, n: _sf().HistoricAverage(), True),
     Method("window_average", "Mean of the last season (or 4 periods).", _window_average, False),
     Method(
         "ses",
         "Simple exponential smoothing, optimized alpha.",
-        lambda m, n: SimpleExponentialSmoothingOptimized(),
+        lambda m, n: _sf().SimpleExponentialSmoothingOptimized(),
         False,
     ),
     Method(
         "ets",
         "ETS with additive error and season, trend chosen by AICc (N, A, Ad).",
-        lambda m, n: AutoETS(season_length=m, model="AZA" if m > 1 else "AZN"),
+        lambda m, n: _sf().AutoETS(season_length=m, model="AZA" if m > 1 else "AZN"),
         True,
     ),
     Method(
         "ets_damped",
         "ETS(A,Ad,A): additive error and season, damped trend; no trend search.",
-        lambda m, n: AutoETS(season_length=m, model="AAA" if m > 1 else "AAN", damped=True),
+        lambda m, n: _sf().AutoETS(season_length=m, model="AAA" if m > 1 else "AAN", damped=True),
         True,
     ),
     Method(
         "ets_level",
         "ETS(A,N,A): additive error and season, no trend; no search (fastest ETS).",
-        lambda m, n: AutoETS(season_length=m, model="ANA" if m > 1 else "ANN"),
+        lambda m, n: _sf().AutoETS(season_length=m, model="ANA" if m > 1 else "ANN"),
         True,
     ),
-    Method(
-        "auto_ets", "Full AutoETS search (slow on daily data).", lambda m, n: AutoETS(season_length=m), True
-    ),
-    Method("theta", "Standard Theta on seasonally adjusted data.", lambda m, n: Theta(season_length=m), True),
-    Method("optimized_theta", "Optimized Theta.", lambda m, n: OptimizedTheta(season_length=m), True),
+    Method("auto_ets", "Full AutoETS search (slow on daily data).", lambda m, n: _sf().AutoETS(season_length=m), True),
+    Method("theta", "Standard Theta on seasonally adjusted data.", lambda m, n: _sf().Theta(season_length=m), True),
+    Method("optimized_theta", "Optimized Theta.", lambda m, n: _sf().OptimizedTheta(season_length=m), True),
     Method(
         "dynamic_optimized_theta",
         "Dynamic optimized Theta.",
-        lambda m, n: DynamicOptimizedTheta(season_length=m),
+        lambda m, n: _sf().DynamicOptimizedTheta(season_length=m),
         True,
     ),
-    Method("auto_theta", "Theta family chosen by MSE (slow).", lambda m, n: AutoTheta(season_length=m), True),
+    Method("auto_theta", "Theta family chosen by MSE (slow).", lambda m, n: _sf().AutoTheta(season_length=m), True),
     Method(
         "mstl",
         "STL season + ETS (no season) on the remainder.",
         lambda m, n: (
-            MSTL(season_length=m, trend_forecaster=AutoETS(model="ZZN")) if m > 1 else AutoETS(model="ZZN")
+            _sf().MSTL(season_length=m, trend_forecaster=_sf().AutoETS(model="ZZN"))
+            if m > 1
+            else _sf().AutoETS(model="ZZN")
         ),
         True,
     ),
@@ -129,31 +117,29 @@ _METHODS: tuple[Method, ...] = (
         "mstl_damped",
         "STL season + damped-trend ETS(A,Ad,N) on the remainder; no ETS search.",
         lambda m, n: (
-            MSTL(season_length=m, trend_forecaster=AutoETS(model="AAN", damped=True))
+            _sf().MSTL(season_length=m, trend_forecaster=_sf().AutoETS(model="AAN", damped=True))
             if m > 1
-            else AutoETS(model="AAN", damped=True)
+            else _sf().AutoETS(model="AAN", damped=True)
         ),
         True,
     ),
     Method(
         "auto_arima",
         "AutoARIMA (slow: seconds per daily series).",
-        lambda m, n: AutoARIMA(season_length=m),
+        lambda m, n: _sf().AutoARIMA(season_length=m),
         True,
     ),
-    Method("croston", "Croston's method.", lambda m, n: CrostonClassic(), False),
-    Method(
-        "croston_sba", "Croston with the Syntetos-Boylan bias correction.", lambda m, n: CrostonSBA(), False
-    ),
-    Method("croston_optimized", "Croston with optimized smoothing.", lambda m, n: CrostonOptimized(), False),
+    Method("croston", "Croston's method.", lambda m, n: _sf().CrostonClassic(), False),
+    Method("croston_sba", "Croston with the Syntetos-Boylan bias correction.", lambda m, n: _sf().CrostonSBA(), False),
+    Method("croston_optimized", "Croston with optimized smoothing.", lambda m, n: _sf().CrostonOptimized(), False),
     Method(
         "tsb",
         "Teunter-Syntetos-Babai: smooths demand probability, reacts to obsolescence.",
-        lambda m, n: TSB(alpha_d=0.1, alpha_p=0.1),
+        lambda m, n: _sf().TSB(alpha_d=0.1, alpha_p=0.1),
         False,
     ),
-    Method("adida", "Aggregate-disaggregate intermittent demand approach.", lambda m, n: ADIDA(), False),
-    Method("imapa", "Multiple temporal aggregation of intermittent demand.", lambda m, n: IMAPA(), False),
+    Method("adida", "Aggregate-disaggregate intermittent demand approach.", lambda m, n: _sf().ADIDA(), False),
+    Method("imapa", "Multiple temporal aggregation of intermittent demand.", lambda m, n: _sf().IMAPA(), False),
     Method("zero", "Zero forecast (no recent demand).", lambda m, n: _Zero(), True),
 )
 METHODS: dict[str, Method] = {m.name: m for m in _METHODS}
@@ -203,8 +189,7 @@ def list_methods(
     infos = [
         MethodInfo(
             "auto",
-            "Per SKU: the class's candidates (and their median ensemble) scored by "
-            "backtest; the best one wins.",
+            "Per SKU: the class's candidates (and their median ensemble) scored by backtest; the best one wins.",
             tuple(policy),
         )
     ]
