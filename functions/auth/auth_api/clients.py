@@ -8,7 +8,6 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Body
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
-from auth_api.deps import service_key
 from skucast.api import requires_operator
 from skucast.auth.settings import get_auth_settings
 from skucast.schemas.auth import CreateClientRequest, CreatedClient
@@ -22,7 +21,7 @@ router = APIGatewayRouter()
     "/clients",
     summary="Create a client, its first admin and its usage-plan key (operator)",
     tags=["auth"],
-    middlewares=[requires_operator(service_key)],
+    middlewares=[requires_operator()],
     security=[{"serviceKey": []}],
     responses={
         201: {"description": "created", "content": {"application/json": {"model": CreatedClient}}},

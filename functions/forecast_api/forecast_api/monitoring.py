@@ -4,17 +4,11 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
 from skucast.api import requires_operator
-from skucast.repositories.secrets import secret_string
 from skucast.schemas.monitoring import Health, Readiness
 from skucast.services import monitoring
 from skucast.settings import get_settings
 
 router = APIGatewayRouter()
-
-
-def _service_key() -> str:
-    settings = get_settings()
-    return secret_string(settings.service_key_secret_id, settings.secret_cache_seconds)
 
 
 @router.get("/health", summary="Liveness", tags=["monitoring"])
@@ -26,7 +20,7 @@ def health() -> Health:
     "/ready",
     summary="Readiness of every dependency (operator)",
     tags=["monitoring"],
-    middlewares=[requires_operator(_service_key)],
+    middlewares=[requires_operator()],
     security=[{"serviceKey": []}],
     responses={200: {"description": "ready"}, 503: {"description": "a dependency is unavailable"}},
 )

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated, cast
+from typing import Annotated
 
-from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
+from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Body, Query
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
@@ -31,7 +31,7 @@ DemandClass = Annotated[
 
 
 def _tenant() -> str:
-    return current_principal(cast(APIGatewayRestResolver, router)).client_id
+    return current_principal(router).client_id
 
 
 @router.post(

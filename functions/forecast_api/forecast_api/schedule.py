@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated, cast
+from typing import Annotated
 
-from aws_lambda_powertools.event_handler import APIGatewayRestResolver
 from aws_lambda_powertools.event_handler.openapi.params import Body
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
@@ -17,7 +16,7 @@ router = APIGatewayRouter()
 
 
 def _tenant() -> str:
-    return current_principal(cast(APIGatewayRestResolver, router)).client_id
+    return current_principal(router).client_id
 
 
 @router.get(

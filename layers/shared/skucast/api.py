@@ -16,6 +16,7 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
 from skucast.errors import BadRequest, FieldError, Forbidden, ProblemError, Unauthorized, Unprocessable
 from skucast.observability import logger
@@ -69,6 +70,11 @@ def create_app() -> APIGatewayRestResolver:
     def _problem(exc: ProblemError) -> Response:
         return problem_response(exc, _request_id(app))
 
+    @app.exception_handler(UnicodeDecodeError)
+    def _not_utf8(exc: UnicodeDecodeError) -> Response:
+        # A body that is not UTF-8 fails inside Powertools' JSON parsing, before validation.
+        return problem_response(BadRequest("The request body is not UTF-8 JSON."), _request_id(app))
+
     @app.exception_handler(RequestValidationError)
     def _invalid(exc: RequestValidationError) -> Response:
         errors = _field_errors(exc)
@@ -92,8 +98,10 @@ def create_app() -> APIGatewayRestResolver:
     return app
 
 
-def current_principal(app: APIGatewayRestResolver) -> Principal:
-    """The verified caller; fails closed when the authorizer context is absent or incomplete."""
+def current_principal(app: APIGatewayRestResolver | APIGatewayRouter) -> Principal:
+    """The verified caller; fails closed when the authorizer context is absent or incomplete.
+
+    Takes the resolver or a router (a router shares its resolver's current event)."""
     context: dict[str, Any] = app.current_event.request_context.authorizer.raw_event or {}
     try:
         principal = Principal(
@@ -122,8 +130,15 @@ def requires(role: str) -> Callable[[APIGatewayRestResolver, NextMiddleware], Re
     return middleware
 
 
+def configured_service_key() -> str:
+    from skucast.repositories.secrets import service_key
+    from skucast.settings import get_settings
+
+    return service_key(get_settings())
+
+
 def requires_operator(
-    service_key: Callable[[], str],
+    service_key: Callable[[], str] = configured_service_key,
 ) -> Callable[[APIGatewayRestResolver, NextMiddleware], Response]:
     """Route middleware: the X-Service-Key header must equal the configured key (constant time)."""
 
