@@ -45,17 +45,13 @@ class Recorder:
 
     def client(self, **kwargs: Any) -> Client:
         kwargs.setdefault("api_key", "key-1")
-        return Client(
-            "http://api.test", transport=httpx.MockTransport(self), sleep=self.sleeps.append, **kwargs
-        )
+        return Client("http://api.test", transport=httpx.MockTransport(self), sleep=self.sleeps.append, **kwargs)
 
     def sent(self, method: str, path: str) -> list[httpx.Request]:
         return [r for r in self.requests if r.method == method and r.url.path == path]
 
 
-def result(
-    sku: str, dates: list[str], method: str = "ets_level", demand_class: str = "smooth"
-) -> dict[str, Any]:
+def result(sku: str, dates: list[str], method: str = "ets_level", demand_class: str = "smooth") -> dict[str, Any]:
     return {
         "sku": sku,
         "demand_class": demand_class,

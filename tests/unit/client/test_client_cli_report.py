@@ -27,24 +27,18 @@ def api(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Recorder:
     for var in ("SKUCAST_API_URL", "SKUCAST_API_KEY", "SKUCAST_PASSWORD"):
         monkeypatch.delenv(var, raising=False)
     transport = httpx.MockTransport(recorder)
-    monkeypatch.setattr(
-        cli, "Client", functools.partial(Client, transport=transport, sleep=recorder.sleeps.append)
-    )
+    monkeypatch.setattr(cli, "Client", functools.partial(Client, transport=transport, sleep=recorder.sleeps.append))
     return recorder
 
 
 def test_login_stores_tokens_not_the_password_in_a_0600_file(
     api: Recorder, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    api.add(
-        "POST", "/api/auth/login", httpx.Response(200, json={"access_token": "a1", "refresh_token": "r1"})
-    )
+    api.add("POST", "/api/auth/login", httpx.Response(200, json={"access_token": "a1", "refresh_token": "r1"}))
     api.add(
         "GET",
         "/api/auth/me",
-        httpx.Response(
-            200, json={"user_id": "u", "email": "me@x.example", "client_id": "c", "role": "admin"}
-        ),
+        httpx.Response(200, json={"user_id": "u", "email": "me@x.example", "client_id": "c", "role": "admin"}),
     )
     monkeypatch.setenv("SKUCAST_PASSWORD", "secret pw")
     assert cli.main(["login", "--api", "http://api.test", "--email", "me@x.example"]) == 0
@@ -70,9 +64,7 @@ def test_rotated_tokens_are_written_back(api: Recorder, tmp_path: Path) -> None:
         problem(401, "Unauthorized"),
         httpx.Response(200, json={"items": []}),
     )
-    api.add(
-        "POST", "/api/auth/refresh", httpx.Response(200, json={"access_token": "a2", "refresh_token": "r2"})
-    )
+    api.add("POST", "/api/auth/refresh", httpx.Response(200, json={"access_token": "a2", "refresh_token": "r2"}))
     assert cli.main(["methods", "--json"]) == 0
     assert json.loads(path.read_text())["refresh_token"] == "r2"
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
@@ -177,3 +169,11 @@ def test_report_is_self_contained_escaped_and_charts_every_chosen_sku() -> None:
     assert len(re.findall(r'<path class="forecast" d="M', page)) == 2
     assert len(re.findall(r'<rect class="bar"', page)) == 4  # 3 classes + 1 method
     assert "not in this run" in page  # GONE
+
+
+@pytest.mark.parametrize("top", [0.3, 1.0, 17.6, 310.0, 12_345.0])
+def test_the_y_axis_always_reaches_the_largest_value(top: float) -> None:
+    from skucast_client.report import _nice_ticks
+
+    ticks = _nice_ticks(0.0, top)
+    assert ticks[0] <= 0.0 and ticks[-1] >= top and 3 <= len(ticks) <= 12

@@ -142,9 +142,7 @@ def test_given_a_frame_without_the_columns_then_value_error() -> None:
 
 def test_given_a_rejected_upload_then_the_error_carries_the_report() -> None:
     api = Recorder()
-    errors = [
-        {"row": 2, "column": "quantity", "code": "negative_quantity", "message": "quantity is negative"}
-    ]
+    errors = [{"row": 2, "column": "quantity", "code": "negative_quantity", "message": "quantity is negative"}]
     _presigned(api, "REJECTED", errors)
     with pytest.raises(UploadRejectedError, match="row 2: quantity is negative") as caught:
         api.client().upload_demand(b"sku,date,quantity\nA,2025-01-01,-1\n", poll_interval=0)
@@ -169,9 +167,7 @@ def _run(status: str, done: int, total: int = 2, failed: int = 0) -> httpx.Respo
 def test_forecast_starts_a_run_waits_and_returns_every_page_as_one_frame() -> None:
     api = Recorder()
     api.add("POST", "/api/v1/forecast/runs", httpx.Response(202, json={"run_id": "run1", "status": "QUEUED"}))
-    api.add(
-        "GET", "/api/v1/forecast/runs/run1", _run("QUEUED", 0, 0), _run("RUNNING", 1), _run("SUCCEEDED", 2)
-    )
+    api.add("GET", "/api/v1/forecast/runs/run1", _run("QUEUED", 0, 0), _run("RUNNING", 1), _run("SUCCEEDED", 2))
 
     def page(request: httpx.Request) -> httpx.Response:
         if request.url.params.get("cursor"):

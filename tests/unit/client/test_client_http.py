@@ -140,9 +140,7 @@ def test_given_the_api_unreachable_then_transport_error_after_retries() -> None:
 def test_given_an_expired_access_token_then_the_client_refreshes_once_and_stores_the_new_pair() -> None:
     api = Recorder()
     api.add("GET", METHODS, problem(401, "Unauthorized"), OK)
-    api.add(
-        "POST", "/api/auth/refresh", httpx.Response(200, json={"access_token": "a2", "refresh_token": "r2"})
-    )
+    api.add("POST", "/api/auth/refresh", httpx.Response(200, json={"access_token": "a2", "refresh_token": "r2"}))
     stored: list[dict] = []
     client = api.client(api_key=None, access_token="a1", refresh_token="r1", on_tokens=stored.append)
     assert client.methods()

@@ -98,9 +98,7 @@ def emit(args: argparse.Namespace, data: Any, text: str | None = None) -> None:
 
 
 def table(rows: Sequence[Sequence[Any]], header: Sequence[str]) -> str:
-    cells = [
-        [("" if v is None else f"{v:.4g}" if isinstance(v, float) else str(v)) for v in row] for row in rows
-    ]
+    cells = [[("" if v is None else f"{v:.4g}" if isinstance(v, float) else str(v)) for v in row] for row in rows]
     widths = [max([len(h), *(len(r[i]) for r in cells)]) for i, h in enumerate(header)]
     lines = ["  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True))]
     lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in cells]
@@ -111,8 +109,7 @@ def run_text(run: dict[str, Any]) -> str:
     p, s = run.get("progress") or {}, run.get("summary") or {}
     lines = [
         f"run {run['run_id']}  {run['status']}  ({run.get('trigger')}, created {run.get('created_at')})",
-        f"  SKUs: {p.get('skus_done', 0)} done, {p.get('skus_failed', 0)} failed, "
-        f"{p.get('skus_total', 0)} total",
+        f"  SKUs: {p.get('skus_done', 0)} done, {p.get('skus_failed', 0)} failed, {p.get('skus_total', 0)} total",
     ]
     if s.get("by_class"):
         lines.append("  classes: " + ", ".join(f"{k} {v}" for k, v in s["by_class"].items()))
@@ -133,9 +130,7 @@ def upload_text(report: dict[str, Any]) -> str:
         f"{report.get('rows_rejected', 0)} rejected, {report.get('skus_touched', 0)} SKUs"
     ]
     for e in (report.get("errors") or [])[:10]:
-        lines.append(
-            f"  row {e.get('row')} {e.get('column') or ''}: {e.get('code')} {e.get('message') or ''}"
-        )
+        lines.append(f"  row {e.get('row')} {e.get('column') or ''}: {e.get('code')} {e.get('message') or ''}")
     return "\n".join(lines)
 
 
@@ -196,9 +191,7 @@ def cmd_upload(args: argparse.Namespace) -> int:
         raise UsageError(f"no such file: {args.file}")
     client = make_client(args)
     try:
-        report = client.upload_demand(
-            Path(args.file), args.aggregate, wait=not args.no_wait, timeout=args.timeout
-        )
+        report = client.upload_demand(Path(args.file), args.aggregate, wait=not args.no_wait, timeout=args.timeout)
     except errors.UploadRejectedError as exc:
         emit(args, exc.report, upload_text(exc.report))
         return EXIT_UNCLEAN
@@ -245,9 +238,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
             r["status"],
             r.get("trigger"),
             r.get("created_at"),
-            "{skus_done}/{skus_total}".format(
-                **{"skus_done": 0, "skus_total": 0, **(r.get("progress") or {})}
-            ),
+            "{skus_done}/{skus_total}".format(**{"skus_done": 0, "skus_total": 0, **(r.get("progress") or {})}),
             r.get("name") or "",
         ]
         for r in items
@@ -277,9 +268,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if not args.wait:
         emit(args, run, run["run_id"])
         return EXIT_OK
-    run = client.wait_run(
-        run["run_id"], progress=not args.no_progress and not args.json, timeout=args.timeout
-    )
+    run = client.wait_run(run["run_id"], progress=not args.no_progress and not args.json, timeout=args.timeout)
     emit(args, run, run_text(run))
     return _run_exit(run)
 
@@ -354,9 +343,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     from skucast_client.report import write_report
 
-    out = write_report(
-        make_client(args), args.run_id, args.output, skus=args.sku, worst=args.worst, title=args.title
-    )
+    out = write_report(make_client(args), args.run_id, args.output, skus=args.sku, worst=args.worst, title=args.title)
     emit(
         args,
         {"path": out["path"], "charted": out["charted"]},
@@ -432,9 +419,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sku", action="append", help="forecast only this SKU (repeatable; default all)")
     p.add_argument("--backtest-windows", type=int)
     p.add_argument("--name")
-    p.add_argument(
-        "--wait", action="store_true", help="wait for the run (progress bar); exit 3 unless SUCCEEDED"
-    )
+    p.add_argument("--wait", action="store_true", help="wait for the run (progress bar); exit 3 unless SUCCEEDED")
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("--timeout", type=float)
 
@@ -464,9 +449,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _fail(
-    args: argparse.Namespace | None, code: int, message: str, problem: dict[str, Any] | None = None
-) -> int:
+def _fail(args: argparse.Namespace | None, code: int, message: str, problem: dict[str, Any] | None = None) -> int:
     if args is not None and getattr(args, "json", False):
         print(json.dumps({"error": message, "exit_code": code, "problem": problem or None}, indent=2))
     print(f"skucast: {message}", file=sys.stderr)

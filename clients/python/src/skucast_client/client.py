@@ -216,9 +216,7 @@ class Client:
             self.on_tokens(dict(tokens))
 
     def login(self, email: str, password: str) -> dict[str, Any]:
-        tokens = self._json(
-            "POST", "/api/auth/login", json={"email": email, "password": password}, auth=False
-        )
+        tokens = self._json("POST", "/api/auth/login", json={"email": email, "password": password}, auth=False)
         self.email, self._password = email, password
         self._store_tokens(tokens)
         return dict(tokens)
@@ -226,9 +224,7 @@ class Client:
     def refresh(self) -> dict[str, Any]:
         if not self.refresh_token:
             raise errors.AuthenticationError("no refresh token: log in again")
-        tokens = self._json(
-            "POST", "/api/auth/refresh", json={"refresh_token": self.refresh_token}, auth=False
-        )
+        tokens = self._json("POST", "/api/auth/refresh", json={"refresh_token": self.refresh_token}, auth=False)
         self._store_tokens(tokens)
         return dict(tokens)
 
@@ -282,9 +278,7 @@ class Client:
             if not isinstance(payload, bytes):
                 payload.seek(0)
             try:
-                response = self._files.post(
-                    ticket["url"], data=ticket["fields"], files={"file": (filename, payload)}
-                )
+                response = self._files.post(ticket["url"], data=ticket["fields"], files={"file": (filename, payload)})
             except httpx.TransportError as exc:
                 raise errors.TransportError(f"uploading the file to storage failed: {exc}") from exc
             if response.status_code < 300:
@@ -311,23 +305,18 @@ class Client:
     def uploads(self) -> list[dict[str, Any]]:
         return list(self._pages(f"{API}/uploads"))
 
-    def wait_upload(
-        self, upload_id: str, *, timeout: float = 900.0, poll_interval: float = 1.0
-    ) -> dict[str, Any]:
+    def wait_upload(self, upload_id: str, *, timeout: float = 900.0, poll_interval: float = 1.0) -> dict[str, Any]:
         deadline = time.monotonic() + timeout
         while True:
             report = self.upload(upload_id)
             if report["status"] not in UPLOAD_PENDING:
                 break
             if time.monotonic() > deadline:
-                raise errors.WaitTimeoutError(
-                    f"upload {upload_id} still {report['status']} after {timeout:g}s"
-                )
+                raise errors.WaitTimeoutError(f"upload {upload_id} still {report['status']} after {timeout:g}s")
             self._sleep(poll_interval)
         if report["status"] == "REJECTED":
             first = "; ".join(
-                f"row {e.get('row')}: {e.get('message') or e.get('code')}"
-                for e in report.get("errors", [])[:3]
+                f"row {e.get('row')}: {e.get('message') or e.get('code')}" for e in report.get("errors", [])[:3]
             )
             raise errors.UploadRejectedError(
                 f"upload {upload_id} was rejected" + (f": {first}" if first else ""), report
@@ -336,9 +325,7 @@ class Client:
 
     def post_demand(self, records: Sequence[dict[str, Any]], aggregate: str = "reject") -> dict[str, Any]:
         """Small synchronous upload (≤ 10,000 `{sku, date, quantity}` records)."""
-        return dict(
-            self._json("POST", f"{API}/demand", json={"records": list(records), "aggregate": aggregate})
-        )
+        return dict(self._json("POST", f"{API}/demand", json={"records": list(records), "aggregate": aggregate}))
 
     def skus(self, demand_class: str | None = None) -> list[dict[str, Any]]:
         return list(self._pages(f"{API}/skus", {"demand_class": demand_class}))
@@ -457,12 +444,8 @@ class Client:
         `unique_id, ds, forecast, forecast-lo-<L>..., forecast-hi-<L>..., method, demand_class`.
         `frame.attrs` holds `run` (the finished run) and `failed` (`{sku: error}`). Raises
         `RunFailedError` when the run ends FAILED or CANCELLED; warns when it ends PARTIAL."""
-        started = self.start_run(
-            horizon, frequency, levels, method, skus, backtest_windows=backtest_windows, name=name
-        )
-        run = self.wait_run(
-            started["run_id"], progress=progress, timeout=timeout, poll_interval=poll_interval
-        )
+        started = self.start_run(horizon, frequency, levels, method, skus, backtest_windows=backtest_windows, name=name)
+        run = self.wait_run(started["run_id"], progress=progress, timeout=timeout, poll_interval=poll_interval)
         if run["status"] in ("FAILED", "CANCELLED"):
             reason = (run.get("error") or {}).get("message", "")
             raise errors.RunFailedError(
@@ -473,8 +456,7 @@ class Client:
         if run["status"] == "PARTIAL":
             failed = frame.attrs["failed"]
             warnings.warn(
-                f"run {run['run_id']} is PARTIAL: {len(failed)} SKUs have no forecast "
-                "(frame.attrs['failed'])",
+                f"run {run['run_id']} is PARTIAL: {len(failed)} SKUs have no forecast (frame.attrs['failed'])",
                 stacklevel=2,
             )
         return frame

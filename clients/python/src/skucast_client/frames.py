@@ -85,8 +85,7 @@ def demand_csv_gz(frame: Any) -> bytes:
     missing = [c for c in ("sku", "date", "quantity") if c not in renamed.columns]
     if missing:
         raise ValueError(
-            "a demand frame needs the columns sku, date, quantity (or unique_id, ds, y); "
-            f"missing: {', '.join(missing)}"
+            f"a demand frame needs the columns sku, date, quantity (or unique_id, ds, y); missing: {', '.join(missing)}"
         )
     out = renamed[["sku", "date", "quantity"]].copy()
     if pd.api.types.is_datetime64_any_dtype(out["date"]):

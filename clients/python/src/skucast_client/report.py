@@ -89,9 +89,7 @@ def worst_fits(results: Iterable[dict[str, Any]], n: int) -> list[str]:
     return [sku for _, sku in scored[:n]]
 
 
-def choose_skus(
-    results: Sequence[dict[str, Any]], skus: Sequence[str] | None = None, worst: int = 6
-) -> list[str]:
+def choose_skus(results: Sequence[dict[str, Any]], skus: Sequence[str] | None = None, worst: int = 6) -> list[str]:
     """The SKUs to chart: those asked for, else the worst fits, else the first with a forecast."""
     if skus:
         return list(dict.fromkeys(skus))
@@ -111,11 +109,10 @@ def group_accuracy(results: Iterable[dict[str, Any]], key: str) -> list[dict[str
             groups[str(r.get(key))].append(r)
     rows = []
     for name, items in groups.items():
-        mases = [
-            m["mase"] for r in items if isinstance((m := r.get("metrics") or {}).get("mase"), int | float)
-        ]
+        mases = [m["mase"] for r in items if isinstance((m := r.get("metrics") or {}).get("mase"), int | float)]
         abs_err = actual = points = 0.0
         covered: Counter[str] = Counter()
+        judged: Counter[str] = Counter()  # points of SKUs whose method gives that interval
         for r in items:
             m = r.get("metrics") or {}
             n, mae, wape = m.get("n_points") or 0, m.get("mae"), m.get("wape")
@@ -127,6 +124,7 @@ def group_accuracy(results: Iterable[dict[str, Any]], key: str) -> list[dict[str
                 for k, v in m.items():
                     if k.startswith("coverage_") and v is not None:
                         covered[k] += v * n
+                        judged[k] += n
         row: dict[str, Any] = {
             key: name,
             "skus": len(items),
@@ -135,7 +133,7 @@ def group_accuracy(results: Iterable[dict[str, Any]], key: str) -> list[dict[str
             "mae": abs_err / points if points else None,
         }
         for k in sorted(covered):
-            row[k] = covered[k] / points if points else None
+            row[k] = covered[k] / judged[k] if judged[k] else None
         rows.append(row)
     order = {c: i for i, c in enumerate(CLASSES)}
     rows.sort(key=lambda row: (order.get(row[key], 99), -row["skus"], row[key]))
@@ -164,9 +162,7 @@ def bar_chart(counts: dict[str, int], colours: Callable[[str, int], str], width:
             f'<rect class="bar" x="{label_w}" y="{y + 2}" width="{w:.1f}" height="{row - 6}" rx="2" '
             f'fill="{colours(name, i)}"><title>{_e(name)}: {value}</title></rect>'
         )
-        parts.append(
-            f'<text x="{label_w + w + 6:.1f}" y="{y + 15}">{value:,} ({100 * value / total:.0f}%)</text>'
-        )
+        parts.append(f'<text x="{label_w + w + 6:.1f}" y="{y + 15}">{value:,} ({100 * value / total:.0f}%)</text>')
     parts.append("</svg>")
     return "".join(parts)
 
@@ -177,13 +173,8 @@ def _nice_ticks(lo: float, hi: float, n: int = 5) -> list[float]:
     raw = (hi - lo) / n
     mag = 10 ** math.floor(math.log10(raw))
     step = next(m * mag for m in (1, 2, 2.5, 5, 10) if m * mag >= raw)
-    start = math.floor(lo / step) * step
-    ticks = []
-    t = start
-    while t <= hi + 1e-9 * step:
-        ticks.append(round(t, 10))
-        t += step
-    return ticks
+    first, last = math.floor(lo / step), math.ceil(hi / step)
+    return [round(i * step, 10) for i in range(first, last + 1)]  # spans [lo, hi]
 
 
 def _period_start(day: dt.date, frequency: str) -> dt.date:
@@ -264,13 +255,11 @@ def forecast_chart(
     out = [
         f'<svg class="forecast-chart" xmlns="http://www.w3.org/2000/svg" width="100%" '
         f'viewBox="0 0 {width} {height}" preserveAspectRatio="xMidYMid meet" role="img">',
-        f'<rect x="{left}" y="{top}" width="{width - left - right}" '
-        f'height="{height - top - bottom}" fill="#fff"/>',
+        f'<rect x="{left}" y="{top}" width="{width - left - right}" height="{height - top - bottom}" fill="#fff"/>',
     ]
     for t in ticks:
         out.append(
-            f'<line class="grid" x1="{left}" x2="{width - right}" y1="{y(t):.1f}" y2="{y(t):.1f}" '
-            'stroke="#e9ecef"/>'
+            f'<line class="grid" x1="{left}" x2="{width - right}" y1="{y(t):.1f}" y2="{y(t):.1f}" stroke="#e9ecef"/>'
         )
         out.append(f'<text x="{left - 6}" y="{y(t) + 4:.1f}" text-anchor="end">{_fmt(float(t))}</text>')
     span = max(1, x1 - x0)
@@ -315,9 +304,7 @@ def _table(rows: list[dict[str, Any]], columns: list[tuple[str, str, Callable[[A
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
-def _accuracy_columns(
-    rows: list[dict[str, Any]], key: str, label: str
-) -> list[tuple[str, str, Callable[[Any], str]]]:
+def _accuracy_columns(rows: list[dict[str, Any]], key: str, label: str) -> list[tuple[str, str, Callable[[Any], str]]]:
     coverage = sorted({k for row in rows for k in row if k.startswith("coverage_")}, key=lambda k: int(k[9:]))
     return [
         (key, label, _e),
@@ -344,15 +331,9 @@ def build_report(
     levels = [int(v) for v in params.get("levels", [80, 95])]
     summary = run.get("summary") or {}
     progress = run.get("progress") or {}
-    by_class = summary.get("by_class") or dict(
-        Counter(r.get("demand_class") for r in results if not r.get("error"))
-    )
-    by_method = summary.get("by_method") or dict(
-        Counter(r.get("method") for r in results if not r.get("error"))
-    )
-    by_class = {
-        c: int(by_class[c]) for c in [*CLASSES, *sorted(set(by_class) - set(CLASSES))] if by_class.get(c)
-    }
+    by_class = summary.get("by_class") or dict(Counter(r.get("demand_class") for r in results if not r.get("error")))
+    by_method = summary.get("by_method") or dict(Counter(r.get("method") for r in results if not r.get("error")))
+    by_class = {c: int(by_class[c]) for c in [*CLASSES, *sorted(set(by_class) - set(CLASSES))] if by_class.get(c)}
     by_method = dict(sorted(((str(k), int(v)) for k, v in by_method.items()), key=lambda kv: (-kv[1], kv[0])))
     metrics = summary.get("metrics") or {}
     failed = [r for r in results if r.get("error")]
@@ -463,13 +444,15 @@ def write_report(
     skus: Sequence[str] | None = None,
     worst: int = 6,
     title: str | None = None,
+    run: dict[str, Any] | None = None,
+    results: Sequence[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """Fetch a run, its results and the charted SKUs' history; write the HTML report to `path`.
-    Returns `{path, run, charted}`."""
+    """Fetch a run, its results (unless given: a finished run's never change) and the charted
+    SKUs' history; write the HTML report to `path`. Returns `{path, run, charted}`."""
     from pathlib import Path
 
-    run = client.run(run_id)
-    results = client.results(run_id)
+    run = run if run is not None else client.run(run_id)
+    results = results if results is not None else client.results(run_id)
     chosen = choose_skus(results, skus, worst)
     histories = {sku: client.demand(sku) for sku in chosen}
     target = Path(path)
