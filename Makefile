@@ -40,7 +40,8 @@ openapi: bootstrap
 	$(RUN) python -m skucast_local.openapi --write
 
 test: bootstrap validate lint
+	@command -v chromium >/dev/null 2>&1 || (apt-get update && apt-get install -y --no-install-recommends chromium)
 	$(RUN) pytest
 
 clean:
-	rm -rf .local .pytest_cache .mypy_cache .ruff_cache .hypothesis .aws-sam
+	rm -rf .local demo-output .pytest_cache .mypy_cache .ruff_cache .hypothesis .aws-sam
