@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+import time
 from typing import Any
 
 import boto3
@@ -44,18 +45,14 @@ def _days(first: str, n: int) -> list[str]:
 
 
 def _create(pipe: Pipeline, client: str, filename: str = "demand.csv", **body: Any) -> dict[str, Any]:
-    status, ticket, _ = pipe.api(
-        "POST", f"{F}/uploads", client, role="analyst", body={"filename": filename, **body}
-    )
+    status, ticket, _ = pipe.api("POST", f"{F}/uploads", client, role="analyst", body={"filename": filename, **body})
     assert status == 201, ticket
     return dict(ticket)
 
 
 def _put(pipe: Pipeline, ticket: dict[str, Any], content: bytes) -> None:
     bucket = pipe.p.resources["DataBucket"].ref
-    boto3.client("s3", region_name=REGION).put_object(
-        Bucket=bucket, Key=ticket["fields"]["key"], Body=content
-    )
+    boto3.client("s3", region_name=REGION).put_object(Bucket=bucket, Key=ticket["fields"]["key"], Body=content)
 
 
 def _event(pipe: Pipeline, key: str) -> dict[str, Any]:
@@ -143,20 +140,20 @@ def test_given_a_crash_mid_ingest_when_the_event_is_retried_then_the_retry_redoe
     client = pipe.tenant("cli_crash")
     ticket = _create(pipe, client)
     _put(pipe, ticket, _csv([(f"SKU-{i}", d, 1) for i in range(150) for d in _days("2024-01-01", 5)]))
-    real = demand_repo.write_series
+    real = demand_repo.put_catalog
     calls = {"n": 0}
 
-    def crash_after_first_chunk(*args: Any, **kwargs: Any) -> None:
+    def crash_between_series_and_catalog(*args: Any, **kwargs: Any) -> None:
         calls["n"] += 1
-        if calls["n"] == 2:
+        if calls["n"] == 2:  # the second round's series are written, its catalog entries not
             raise RuntimeError("the function died")
         real(*args, **kwargs)
 
-    monkeypatch.setattr(demand_repo, "write_series", crash_after_first_chunk)
+    monkeypatch.setattr(demand_repo, "put_catalog", crash_between_series_and_catalog)
     with pytest.raises(RuntimeError):
         _deliver(pipe, ticket)  # Lambda records the failure and retries the event
     assert _get(pipe, client, ticket["upload_id"])["status"] == "PROCESSING"
-    monkeypatch.setattr(demand_repo, "write_series", real)
+    monkeypatch.setattr(demand_repo, "put_catalog", real)
     assert _deliver(pipe, ticket) == 1
     assert _get(pipe, client, ticket["upload_id"])["skus_touched"] == 150
 
@@ -175,7 +172,7 @@ def test_given_a_crash_mid_ingest_when_the_event_is_retried_then_the_retry_redoe
     assert _get(pipe, other, ticket_b["upload_id"])["status"] == "SUCCEEDED"
     # Same points, same store: byte-for-byte what one clean ingest wrote (upload ids aside).
     strip = lambda store: [  # noqa: E731
-        {k: v for k, v in i.items() if k not in ("pk", "owners", "digest", "last_upload_id")}
+        {k: v for k, v in i.items() if k not in ("pk", "owners", "last_upload_id")}
         for items in store.values()
         for i in items
     ]
@@ -218,9 +215,7 @@ def _result(rows: list[tuple[str, str, Any]]) -> AcceptedPoints:
 
     from skucast.ingestion import IngestLimits, ingest_file
 
-    return ingest_file(
-        BytesIO(_csv(rows)), aggregate="reject", limits=IngestLimits(), today=dt.date.today()
-    ).points
+    return ingest_file(BytesIO(_csv(rows)), aggregate="reject", limits=IngestLimits(), today=dt.date.today()).points
 
 
 def _relabel(store: dict[str, list[dict[str, Any]]], src: str, dst: str) -> dict[str, list[dict[str, Any]]]:
@@ -230,27 +225,64 @@ def _relabel(store: dict[str, list[dict[str, Any]]], src: str, dst: str) -> dict
     }
 
 
-def test_given_two_ingests_racing_on_one_sku_then_neither_loses_points(
+def test_given_two_uploads_of_one_sku_ingested_at_once_then_neither_loses_points(
     pipe: Pipeline, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr(uploads_service, "WAIT_POLL_SECONDS", 0.02)
+    monkeypatch.setattr(uploads_service, "WAIT_MARGIN_SECONDS", 1)  # the test context has 30 s
     client = pipe.tenant("cli_race")
-    first = _create(pipe, client)
-    second = _create(pipe, client)
-    _put(pipe, first, _csv([("SKU-1", d, 1) for d in _days("2024-01-01", 3)]))
-    _put(pipe, second, _csv([("SKU-1", d, 5) for d in _days("2024-01-10", 3)]))
-    real = demand_repo.write_series
-    raced = threading.Event()
+    real_read = demand_repo.get_stored_series
 
-    def second_ingest_sneaks_in(*args: Any, **kwargs: Any) -> None:
-        if not raced.is_set():
-            raced.set()
-            assert _deliver(pipe, second) == 1  # commits between the first's read and its write
-        real(*args, **kwargs)
+    def slow_read(*args: Any) -> Any:  # widens the read-merge-write window a lost update needs
+        found = real_read(*args)
+        time.sleep(0.1)
+        return found
 
-    monkeypatch.setattr(demand_repo, "write_series", second_ingest_sneaks_in)
-    assert _deliver(pipe, first) == 1
+    monkeypatch.setattr(demand_repo, "get_stored_series", slow_read)
+    tickets = [_create(pipe, client) for _ in range(4)]
+    for n, ticket in enumerate(tickets):
+        _put(pipe, ticket, _csv([("SKU-1", d, n + 1) for d in _days(f"2024-01-{1 + 3 * n:02d}", 2)]))
+    answers: list[int] = []
+    threads = [threading.Thread(target=lambda t=t: answers.append(_deliver(pipe, t))) for t in tickets]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert answers == [1, 1, 1, 1]
     quantities = [p["quantity"] for p in _points(pipe, client, "SKU-1")]
-    assert quantities == [1, 1, 1, 0, 0, 0, 0, 0, 0, 5, 5, 5]
+    assert quantities == [1, 1, 0, 2, 2, 0, 3, 3, 0, 4, 4]
+
+
+def test_given_the_merge_lock_is_held_then_ingests_wait_and_post_demand_answers_409(
+    pipe: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(uploads_service, "WAIT_POLL_SECONDS", 0.02)
+    monkeypatch.setattr(uploads_service, "WAIT_MARGIN_SECONDS", 1)  # the test context has 30 s
+    monkeypatch.setattr(uploads_service, "RECORDS_LOCK_WAIT_SECONDS", 0.1)
+    client = pipe.tenant("cli_locked")
+    ticket = _create(pipe, client)
+    _put(pipe, ticket, _csv([("SKU-1", "2024-01-01", 7)]))
+    now = int(time.time())
+    assert uploads_repo.acquire_lock(pipe.table, client, "lck_other", now, now + 120)
+    answers: list[int] = []
+    waiting = threading.Thread(target=lambda: answers.append(_deliver(pipe, ticket)))
+    waiting.start()
+    time.sleep(0.5)
+    assert _get(pipe, client, ticket["upload_id"])["status"] == "PROCESSING" and _store(pipe, client) == {}
+    body = {"records": [{"sku": "SKU-2", "date": "2024-01-01", "quantity": 1}]}
+    status, problem, _ = pipe.api("POST", f"{F}/demand", client, role="analyst", body=body)
+    assert status == 409, problem
+    assert pipe.api("GET", f"{F}/uploads", client, role="viewer")[1]["items"] == [
+        _get(pipe, client, ticket["upload_id"])
+    ]
+    assert uploads_repo.release_lock(pipe.table, client, "lck_other")
+    waiting.join(30)
+    assert answers == [1] and _get(pipe, client, ticket["upload_id"])["status"] == "SUCCEEDED"
+
+    # A holder that died: its lease lapses and the next ingest takes the lock over.
+    assert uploads_repo.acquire_lock(pipe.table, client, "lck_dead", 0, 1)
+    status, report, _ = pipe.api("POST", f"{F}/demand", client, role="analyst", body=body)
+    assert status == 200 and report["status"] == "SUCCEEDED", report
 
 
 def test_given_bad_rows_a_broken_file_and_an_oversize_file_then_partial_rejected_rejected(
@@ -298,9 +330,7 @@ def test_given_json_records_when_posted_then_the_same_report_and_the_same_store(
     assert _points(pipe, by_file, "SKU-1") == _points(pipe, by_records, "SKU-1")
 
     too_many = [{"sku": "S", "date": "2024-01-01", "quantity": 1}] * 10_001
-    status, problem, _ = pipe.api(
-        "POST", f"{F}/demand", by_records, role="analyst", body={"records": too_many}
-    )
+    status, problem, _ = pipe.api("POST", f"{F}/demand", by_records, role="analyst", body={"records": too_many})
     assert status == 413 and problem["status"] == 413
     status, listed, _ = pipe.api("GET", f"{F}/uploads", by_records, role="viewer")
     assert len(listed["items"]) == 1  # nothing recorded for the refused request

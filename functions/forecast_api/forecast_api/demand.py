@@ -25,7 +25,10 @@ def _tenant() -> str:
     summary="Send up to 10,000 demand records; answers the upload report",
     tags=["demand"],
     middlewares=[requires("analyst")],
-    responses={413: {"description": "more than 10,000 records"}},
+    responses={
+        409: {"description": "another upload of this client is being merged: retry in a few seconds"},
+        413: {"description": "more than 10,000 records"},
+    },
 )
 def post_demand(request: Annotated[DemandRecordsRequest, Body()]) -> Upload:
     return uploads.ingest_demand_records(get_settings(), _tenant(), request)

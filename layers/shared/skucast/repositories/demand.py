@@ -5,15 +5,13 @@ DemandSeries (skucast.ingestion.series: a few KB for years of daily data, far be
 400 KB item limit); catalog items under CLIENT#<id>#SKUS / SKU#<sku> hold the classification the
 API lists, without the series, so listing SKUs never reads the series.
 
-Ingestion (services/demand.py) writes series items of schema_version 2, which add `owners` (which
-upload last wrote each day, encoded below) and `digest` (of series + owners). A series item and
-its catalog entry are written together in one transaction, conditional on the digest read before
-the merge, so two ingests touching one SKU at once cannot lose each other's points.
+Ingestion (services/demand.py) writes series items of schema_version 2, which add `owners`: which
+upload last wrote each day (encoded below). Merges of one tenant are serialised by its ingest lock
+(repositories/uploads.py), so series are written with plain batch writes, 25 items a call.
 """
 
 from __future__ import annotations
 
-import hashlib
 import struct
 import zlib
 from collections.abc import Iterable, Iterator
@@ -23,7 +21,6 @@ from typing import Any
 import numpy as np
 from boto3.dynamodb.conditions import Attr, Key
 from boto3.dynamodb.types import Binary
-from botocore.exceptions import ClientError
 
 from skucast.aws import table
 from skucast.ingestion.series import DemandSeries, decode, encode
@@ -31,8 +28,6 @@ from skucast.repositories import dynamo
 from skucast.repositories.keys import SKU_PREFIX, catalog_pk, series_pk, sku_sk
 
 BATCH_GET_LIMIT = 100  # DynamoDB BatchGetItem
-TRANSACTION_ITEMS = 100  # DynamoDB TransactWriteItems: actions per call
-TRANSACTION_BYTES = 3_500_000  # under its 4 MB per call, with room for keys and attribute names
 
 
 def get_series(table_name: str, client_id: str, skus: Iterable[str]) -> dict[str, DemandSeries]:
@@ -41,9 +36,7 @@ def get_series(table_name: str, client_id: str, skus: Iterable[str]) -> dict[str
     found: dict[str, DemandSeries] = {}
     client = table(table_name).meta.client
     for start in range(0, len(wanted), BATCH_GET_LIMIT):
-        keys = [
-            {"pk": series_pk(client_id, s), "sk": sku_sk(s)} for s in wanted[start : start + BATCH_GET_LIMIT]
-        ]
+        keys = [{"pk": series_pk(client_id, s), "sk": sku_sk(s)} for s in wanted[start : start + BATCH_GET_LIMIT]]
         request: dict[str, Any] = {table_name: {"Keys": keys, "ConsistentRead": True}}
         while request:
             answer = client.batch_get_item(RequestItems=request)
@@ -71,9 +64,7 @@ def put_catalog(table_name: str, client_id: str, entries: Iterable[dict[str, Any
     """Catalog entries: {sku, demand_class, adi, cv2, n_periods, first_date, last_date, total_quantity}."""
     with table(table_name).batch_writer() as batch:
         for entry in entries:
-            batch.put_item(
-                Item={"pk": catalog_pk(client_id), "sk": sku_sk(entry["sku"]), "schema_version": 1, **entry}
-            )
+            batch.put_item(Item={"pk": catalog_pk(client_id), "sk": sku_sk(entry["sku"]), "schema_version": 1, **entry})
 
 
 def get_catalog_entry(table_name: str, client_id: str, sku: str) -> dict[str, Any] | None:
@@ -88,9 +79,7 @@ def page_catalog(
     return items, (last[len(SKU_PREFIX) :] if last else None)
 
 
-def iter_catalog(
-    table_name: str, client_id: str, attributes: str = "sk, demand_class"
-) -> Iterator[dict[str, Any]]:
+def iter_catalog(table_name: str, client_id: str, attributes: str = "sk, demand_class") -> Iterator[dict[str, Any]]:
     """Every catalog entry of the tenant, in SKU order (planning a run of all SKUs)."""
     kwargs: dict[str, Any] = {
         "KeyConditionExpression": Key("pk").eq(catalog_pk(client_id)) & Key("sk").begins_with(SKU_PREFIX),
@@ -123,22 +112,7 @@ class Owners:
 @dataclass(frozen=True)
 class StoredSeries:
     series: DemandSeries
-    owners: Owners | None
-    digest: str | None  # None for items written before digests (any writer may replace them)
-
-
-@dataclass(frozen=True)
-class SeriesWrite:
-    sku: str
-    series: DemandSeries
-    owners: Owners
-    expected_digest: str | None  # the digest read before the merge (None: absent or legacy item)
-    catalog: dict[str, Any]  # the SKU's catalog entry, derived from `series`
-
-
-class WriteConflict(Exception):
-    """The transaction was cancelled (another ingest changed a series meanwhile, or throttling):
-    nothing of it was written; re-read, re-merge and write again."""
+    owners: Owners | None  # None for items written before provenance (any upload may replace them)
 
 
 _OWNERS_HEADER = struct.Struct("<BHI")  # format version, number of writers, number of days
@@ -172,82 +146,37 @@ def decode_owners(blob: bytes) -> Owners:
     return Owners(writers, np.frombuffer(days, "<u2").astype(np.uint16))
 
 
-def digest_of(series_blob: bytes, owners_blob: bytes) -> str:
-    return hashlib.sha256(series_blob + b"\0" + owners_blob).hexdigest()[:32]
-
-
 def get_stored_series(table_name: str, client_id: str, skus: Iterable[str]) -> dict[str, StoredSeries]:
-    """The stored series of these SKUs with their provenance and digest (strongly consistent)."""
+    """The stored series of these SKUs with their provenance (strongly consistent)."""
     wanted = list(dict.fromkeys(skus))
     found: dict[str, StoredSeries] = {}
     client = table(table_name).meta.client
     for start in range(0, len(wanted), BATCH_GET_LIMIT):
-        keys = [
-            {"pk": series_pk(client_id, s), "sk": sku_sk(s)} for s in wanted[start : start + BATCH_GET_LIMIT]
-        ]
+        keys = [{"pk": series_pk(client_id, s), "sk": sku_sk(s)} for s in wanted[start : start + BATCH_GET_LIMIT]]
         request: dict[str, Any] = {table_name: {"Keys": keys, "ConsistentRead": True}}
         while request:
             answer = client.batch_get_item(RequestItems=request)
             for item in answer["Responses"].get(table_name, []):
                 owners = decode_owners(_binary(item["owners"])) if "owners" in item else None
-                found[str(item["sk"])[len(SKU_PREFIX) :]] = StoredSeries(
-                    decode(_binary(item["series"])), owners, item.get("digest")
-                )
+                found[str(item["sk"])[len(SKU_PREFIX) :]] = StoredSeries(decode(_binary(item["series"])), owners)
             request = answer.get("UnprocessedKeys") or {}
     return found
 
 
-def write_series(table_name: str, client_id: str, writes: list[SeriesWrite]) -> None:
-    """Each series (if its digest is still the one read) and its catalog entry, all or nothing.
-
-    The caller sizes `writes` with `transaction_chunks`."""
-    actions: list[dict[str, Any]] = []
-    for w in writes:
-        series_blob, owners_blob = encode(w.series), encode_owners(w.owners)
-        condition: dict[str, Any] = {
-            "ConditionExpression": "attribute_not_exists(#d)",
-            "ExpressionAttributeNames": {"#d": "digest"},
-        }
-        if w.expected_digest is not None:
-            condition = {
-                "ConditionExpression": "#d = :d",
-                "ExpressionAttributeNames": {"#d": "digest"},
-                "ExpressionAttributeValues": {":d": w.expected_digest},
-            }
-        series_item = {
-            "pk": series_pk(client_id, w.sku),
-            "sk": sku_sk(w.sku),
-            "schema_version": 2,
-            "series": Binary(series_blob),
-            "owners": Binary(owners_blob),
-            "digest": digest_of(series_blob, owners_blob),
-            "last_upload_id": w.owners.writers[-1],
-        }
-        catalog_item = {"pk": catalog_pk(client_id), "sk": sku_sk(w.sku), "schema_version": 1, **w.catalog}
-        actions.append({"Put": {"TableName": table_name, "Item": series_item, **condition}})
-        actions.append({"Put": {"TableName": table_name, "Item": catalog_item}})
-    try:
-        table(table_name).meta.client.transact_write_items(TransactItems=actions)
-    except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") == "TransactionCanceledException":
-            raise WriteConflict from None
-        raise
-
-
-def transaction_chunks(writes: list[SeriesWrite]) -> Iterator[list[SeriesWrite]]:
-    """Groups of writes that fit one transaction (2 actions each, bounded bytes)."""
-    chunk: list[SeriesWrite] = []
-    size = 0
-    for w in writes:
-        # Worst case (incompressible): 8 bytes a day of series, 2 of owners, 10 per writer.
-        cost = 10 * len(w.series.values) + 10 * len(w.owners.writers) + 2048
-        if chunk and (2 * (len(chunk) + 1) > TRANSACTION_ITEMS or size + cost > TRANSACTION_BYTES):
-            yield chunk
-            chunk, size = [], 0
-        chunk.append(w)
-        size += cost
-    if chunk:
-        yield chunk
+def put_owned_series(table_name: str, client_id: str, series: dict[str, tuple[DemandSeries, Owners]]) -> None:
+    """Series with their provenance (batch writes; the caller holds the tenant's ingest lock)."""
+    with table(table_name).batch_writer() as batch:
+        for sku, (values, owners) in series.items():
+            batch.put_item(
+                Item={
+                    "pk": series_pk(client_id, sku),
+                    "sk": sku_sk(sku),
+                    "schema_version": 2,
+                    "series": Binary(encode(values)),
+                    "owners": Binary(encode_owners(owners)),
+                    "last_upload_id": owners.writers[-1],
+                }
+            )
 
 
 def page_catalog_of_class(

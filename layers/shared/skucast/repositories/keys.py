@@ -36,6 +36,11 @@ def upload_sk(upload_id: str) -> str:
     return UPLOAD_PREFIX + upload_id
 
 
+def ingest_lock_sk() -> str:
+    """The tenant's merge lock: one upload at a time merges into its demand store."""
+    return "INGEST_LOCK"
+
+
 def upload_object_key(client_id: str, upload_id: str) -> str:
     """Where a tenant's uploaded file lands in the data bucket (the presigned POST pins it)."""
     return f"uploads/{client_id}/{upload_id}"

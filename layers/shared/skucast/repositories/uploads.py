@@ -5,6 +5,9 @@ PARTIAL|REJECTED, filename, aggregate, created_at, finished_at, the report (rows
 errors) and, while PROCESSING, the claim: `claim` (a token naming the invocation that holds it)
 and `lease_until` (epoch seconds; the holder renews it while it works).
 
+Lock item: CLIENT#<c> / INGEST_LOCK: `holder` (a token) and `lease_until`. One upload at a time
+merges into the tenant's demand store (read, merge, write is not atomic across items otherwise).
+
 Upload ids sort by creation time, so the newest-first list is one reverse query.
 """
 
@@ -18,7 +21,7 @@ from botocore.exceptions import ClientError
 
 from skucast.aws import client, table
 from skucast.repositories import dynamo
-from skucast.repositories.keys import UPLOAD_PREFIX, tenant_pk, upload_sk
+from skucast.repositories.keys import UPLOAD_PREFIX, ingest_lock_sk, tenant_pk, upload_sk
 
 TERMINAL = ("SUCCEEDED", "PARTIAL", "REJECTED")
 
@@ -98,9 +101,7 @@ def claim(
 
 def renew(table_name: str, client_id: str, upload_id: str, token: str, lease_until: int) -> bool:
     """Extend the holder's lease; False when the claim was lost (another invocation took over)."""
-    return _update_held(
-        table_name, client_id, upload_id, token, "SET lease_until = :lease", {":lease": lease_until}
-    )
+    return _update_held(table_name, client_id, upload_id, token, "SET lease_until = :lease", {":lease": lease_until})
 
 
 def release(table_name: str, client_id: str, upload_id: str, token: str) -> bool:
@@ -108,16 +109,12 @@ def release(table_name: str, client_id: str, upload_id: str, token: str) -> bool
     return _update_held(table_name, client_id, upload_id, token, "SET lease_until = :zero", {":zero": 0})
 
 
-def finish(
-    table_name: str, client_id: str, upload_id: str, token: str | None, fields: dict[str, Any]
-) -> bool:
+def finish(table_name: str, client_id: str, upload_id: str, token: str | None, fields: dict[str, Any]) -> bool:
     """PROCESSING -> the outcome with its report, only by the claim holder (`token`)."""
     names = {f"#f{i}": k for i, k in enumerate(fields)}
     values: dict[str, Any] = {f":v{i}": v for i, v in enumerate(fields.values())}
     sets = ", ".join(f"#f{i} = :v{i}" for i in range(len(fields)))
-    return _update_held(
-        table_name, client_id, upload_id, token, f"SET {sets} REMOVE lease_until", values, names
-    )
+    return _update_held(table_name, client_id, upload_id, token, f"SET {sets} REMOVE lease_until", values, names)
 
 
 def _update_held(
@@ -142,6 +139,50 @@ def _update_held(
             return False
         raise
     return True
+
+
+# ---------------------------------------------------------------- the tenant's merge lock
+def _lock_key(client_id: str) -> dict[str, str]:
+    return {"pk": tenant_pk(client_id), "sk": ingest_lock_sk()}
+
+
+def _conditional(call: Any, **kwargs: Any) -> bool:
+    try:
+        call(**kwargs)
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+            return False
+        raise
+    return True
+
+
+def acquire_lock(table_name: str, client_id: str, token: str, now: int, lease_until: int) -> bool:
+    """Take the tenant's merge lock if it is free or its holder stopped renewing."""
+    return _conditional(
+        table(table_name).put_item,
+        Item={**_lock_key(client_id), "holder": token, "lease_until": lease_until},
+        ConditionExpression="attribute_not_exists(pk) OR lease_until < :now OR holder = :token",
+        ExpressionAttributeValues={":now": now, ":token": token},
+    )
+
+
+def renew_lock(table_name: str, client_id: str, token: str, lease_until: int) -> bool:
+    return _conditional(
+        table(table_name).update_item,
+        Key=_lock_key(client_id),
+        UpdateExpression="SET lease_until = :lease",
+        ConditionExpression="holder = :token",
+        ExpressionAttributeValues={":lease": lease_until, ":token": token},
+    )
+
+
+def release_lock(table_name: str, client_id: str, token: str) -> bool:
+    return _conditional(
+        table(table_name).delete_item,
+        Key=_lock_key(client_id),
+        ConditionExpression="holder = :token",
+        ExpressionAttributeValues={":token": token},
+    )
 
 
 # ---------------------------------------------------------------- the uploaded object

@@ -9,7 +9,12 @@ upload that contains it, whatever order uploads are applied in: the store equals
 in creation order. Days inside the span that no upload wrote are 0.
 
 Idempotency: re-applying an upload changes nothing, and an unchanged series is not written at
-all, so a duplicate or retried ingest leaves every item byte-for-byte as it was.
+all, so a duplicate or retried ingest leaves every item byte-for-byte as it was. Catalog entries
+are (re)written for every SKU an upload touches, after its series: a crash between the two is
+repaired by the retry, which finds the series unchanged and writes the same entry again.
+
+The caller holds the tenant's merge lock (services/uploads.py): reads, merges and writes of one
+tenant's series never interleave, so plain batch writes suffice.
 """
 
 from __future__ import annotations
@@ -17,8 +22,6 @@ from __future__ import annotations
 import bisect
 import datetime as dt
 import math
-import random
-import time
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
@@ -30,7 +33,7 @@ from skucast.forecasting.classification import classify_daily
 from skucast.ingestion import AcceptedPoints, DemandSeries, SkuPoints, merge
 from skucast.pagination import decode_cursor, encode_cursor
 from skucast.repositories import demand as repo
-from skucast.repositories.demand import Owners, SeriesWrite, StoredSeries
+from skucast.repositories.demand import Owners, StoredSeries
 from skucast.schemas.demand import DemandPoint, Sku, SkuDemand, SkuList
 from skucast.settings import Settings
 
@@ -38,15 +41,12 @@ from skucast.settings import Settings
 # oldest are folded into the newest of them, which can only make a very late, very old upload
 # lose a day it would have won.
 MAX_WRITERS = 4096
-SKUS_PER_ROUND = 100  # one BatchGetItem, then two transactions of 50 SKUs
-MAX_ATTEMPTS = 8
+SKUS_PER_ROUND = 100  # one BatchGetItem, then batch writes (25 items a call)
 _EPOCH = np.datetime64("1970-01-01", "D")
 
 
 # ---------------------------------------------------------------- merging (pure)
-def merge_owned(
-    stored: StoredSeries | None, points: SkuPoints, upload_id: str
-) -> tuple[DemandSeries, Owners] | None:
+def merge_owned(stored: StoredSeries | None, points: SkuPoints, upload_id: str) -> tuple[DemandSeries, Owners] | None:
     """The series and provenance after applying `upload_id`'s points; None when nothing changes."""
     days = (points.dates.astype("datetime64[D]") - _EPOCH).astype(np.int64)
     if stored is None:
@@ -76,7 +76,7 @@ def merge_owned(
     index[days - series.start_day] = slot[upload_id]
     merged = _compact(writers, index)
     unchanged = (
-        stored.digest is not None
+        stored.owners is not None
         and series == existing
         and merged.writers == owners.writers
         and np.array_equal(merged.index, owners.index)
@@ -125,49 +125,28 @@ def apply_points(
     points: AcceptedPoints,
     heartbeat: Callable[[], None] = lambda: None,
 ) -> int:
-    """Merge an upload's accepted points into the store; returns how many series were written.
+    """Merge an upload's accepted points into the store; returns how many series changed.
 
-    SKUs go in rounds of 100: one batch read, then transactions of 50 (series + catalog entry,
-    conditional on the digest read). A cancelled transaction re-reads and re-merges its round.
+    SKUs go in rounds of 100: one batch read, the merges, then batch writes of the series that
+    changed and of every touched SKU's catalog entry. `heartbeat` runs between rounds.
     """
     skus = list(points)
-    written = 0
+    changed = 0
     for start in range(0, len(skus), SKUS_PER_ROUND):
-        written += _apply_round(
-            settings.table_name, client_id, upload_id, points, skus[start : start + SKUS_PER_ROUND]
-        )
-        heartbeat()
-    return written
-
-
-def _apply_round(
-    table_name: str, client_id: str, upload_id: str, points: AcceptedPoints, skus: list[str]
-) -> int:
-    for attempt in range(MAX_ATTEMPTS):
-        stored = repo.get_stored_series(table_name, client_id, skus)
-        writes = []
-        for sku in skus:
+        round_skus = skus[start : start + SKUS_PER_ROUND]
+        stored = repo.get_stored_series(settings.table_name, client_id, round_skus)
+        writes: dict[str, tuple[DemandSeries, Owners]] = {}
+        entries = []
+        for sku in round_skus:
             merged = merge_owned(stored.get(sku), points[sku], upload_id)
             if merged is not None:
-                before = stored.get(sku)
-                writes.append(
-                    SeriesWrite(
-                        sku,
-                        merged[0],
-                        merged[1],
-                        before.digest if before else None,
-                        catalog_entry(sku, merged[0]),
-                    )
-                )
-        try:
-            for chunk in repo.transaction_chunks(writes):
-                repo.write_series(table_name, client_id, chunk)
-        except repo.WriteConflict:
-            # Chunks already written re-merge to "no change" on the next attempt.
-            time.sleep(min(2.0, 0.05 * 2**attempt) * random.uniform(0.5, 1.0))  # noqa: S311 (jitter)
-            continue
-        return len(writes)
-    raise repo.WriteConflict
+                writes[sku] = merged
+            entries.append(catalog_entry(sku, merged[0] if merged else stored[sku].series))
+        repo.put_owned_series(settings.table_name, client_id, writes)
+        repo.put_catalog(settings.table_name, client_id, entries)
+        changed += len(writes)
+        heartbeat()
+    return changed
 
 
 # ---------------------------------------------------------------- reading
@@ -189,17 +168,13 @@ def _to_sku(item: dict[str, Any]) -> Sku:
     )
 
 
-def list_skus(
-    settings: Settings, client_id: str, limit: int, cursor: str | None, demand_class: str | None
-) -> SkuList:
+def list_skus(settings: Settings, client_id: str, limit: int, cursor: str | None, demand_class: str | None) -> SkuList:
     state = decode_cursor(cursor) or {}
     after = state.get("after")
     if after is not None and not isinstance(after, str):
         raise Unprocessable("The cursor is not valid.")
     items, last = repo.page_catalog_of_class(settings.table_name, client_id, limit, after, demand_class)
-    return SkuList(
-        items=[_to_sku(i) for i in items], next_cursor=encode_cursor({"after": last} if last else None)
-    )
+    return SkuList(items=[_to_sku(i) for i in items], next_cursor=encode_cursor({"after": last} if last else None))
 
 
 def get_sku(settings: Settings, client_id: str, sku: str) -> Sku:
@@ -209,9 +184,7 @@ def get_sku(settings: Settings, client_id: str, sku: str) -> Sku:
     return _to_sku(item)
 
 
-def get_demand(
-    settings: Settings, client_id: str, sku: str, start: dt.date | None, end: dt.date | None
-) -> SkuDemand:
+def get_demand(settings: Settings, client_id: str, sku: str, start: dt.date | None, end: dt.date | None) -> SkuDemand:
     if start is not None and end is not None and start > end:
         raise Unprocessable("`start` is after `end`.")
     series = repo.get_series(settings.table_name, client_id, [sku]).get(sku) if sku else None
@@ -222,6 +195,4 @@ def get_demand(
     last = max(first, last)  # an `end` before the series begins: nothing, not a negative slice
     dates = np.datetime_as_string(series.dates()[first:last]).tolist()
     quantities = series.values[first:last].tolist()
-    return SkuDemand(
-        sku=sku, points=[DemandPoint(date=d, quantity=q) for d, q in zip(dates, quantities, strict=True)]
-    )
+    return SkuDemand(sku=sku, points=[DemandPoint(date=d, quantity=q) for d, q in zip(dates, quantities, strict=True)])

@@ -13,6 +13,11 @@ and stops, or finds a live lease and waits for the holder to finish. A holder th
 renewing; the retry of its event finds the lease lapsed and takes the upload over. Redoing the
 merge is safe: applying the same points again changes nothing (services/demand.py).
 
+One merge at a time per tenant: after validation, an ingest takes the tenant's merge lock (a
+leased item, renewed while it writes) so that two uploads touching one SKU cannot both read the
+old series and lose each other's points. Waiting uploads keep their own claim alive. POST /demand
+waits a few seconds for the lock, then answers 409 without recording anything.
+
 One file per upload: the first event to claim the upload reads the object as it is then; another
 POST to the same form later is ignored (make a new upload for a new file).
 """
@@ -28,7 +33,7 @@ from typing import IO, Any, cast
 from urllib.parse import unquote_plus
 
 from skucast import ids
-from skucast.errors import NotFound, PayloadTooLarge, Unprocessable
+from skucast.errors import Conflict, NotFound, PayloadTooLarge, Unprocessable
 from skucast.ingestion import IngestLimits, IngestResult, IngestStatus, RowError, ingest_file, ingest_records
 from skucast.observability import logger, metrics
 from skucast.pagination import decode_cursor, encode_cursor
@@ -52,6 +57,7 @@ LEASE_SECONDS = 120
 RENEW_SECONDS = 30
 WAIT_POLL_SECONDS = 5
 WAIT_MARGIN_SECONDS = 60  # stop waiting for a busy holder while there is time left to say so
+RECORDS_LOCK_WAIT_SECONDS = 10  # POST /demand answers within API Gateway's 29 s
 LIST_BYTES = 4_000_000  # a page of uploads stays well under Lambda's 6 MB response
 
 
@@ -61,6 +67,10 @@ class UploadBusy(Exception):
 
 class LeaseLost(Exception):
     """Another invocation took this upload over (this one stalled past its lease)."""
+
+
+class LockLost(Exception):
+    """Another ingest took the tenant's merge lock (this one stalled past its lease): retry."""
 
 
 def now_iso() -> str:
@@ -141,36 +151,38 @@ def list_uploads(settings: Settings, client_id: str, limit: int, cursor: str | N
         if size > LIST_BYTES and n:
             items, last = items[:n], items[n - 1]["upload_id"]
             break
-    return UploadList(
-        items=[to_upload(i) for i in items], next_cursor=encode_cursor({"after": last} if last else None)
-    )
+    return UploadList(items=[to_upload(i) for i in items], next_cursor=encode_cursor({"after": last} if last else None))
 
 
 def ingest_demand_records(settings: Settings, client_id: str, request: DemandRecordsRequest) -> Upload:
     """POST /demand: the records door, synchronous, recorded as an upload like a file."""
     if len(request.records) > MAX_RECORDS:
         raise PayloadTooLarge(f"At most {MAX_RECORDS} records per request: upload a file for more.")
-    upload_id, token = ids.new_sortable_id("upl"), ids.new_id("clm")
-    repo.create_upload(
-        settings.table_name,
-        client_id,
-        {
-            "upload_id": upload_id,
-            "status": "PROCESSING",
-            "source": "records",
-            "filename": None,
-            "aggregate": request.aggregate,
-            "created_at": now_iso(),
-            "started_at": now_iso(),
-            "claim": token,
-            "lease_until": int(time.time()) + LEASE_SECONDS,
-        },
-    )
-    lease = _Lease(settings, client_id, upload_id, token)
-    result = ingest_records(
-        request.records, aggregate=request.aggregate, limits=limits_for(settings), today=_today()
-    )
-    _settle(settings, client_id, upload_id, result, lease)
+    result = ingest_records(request.records, aggregate=request.aggregate, limits=limits_for(settings), today=_today())
+    lock = _MergeLock(settings, client_id) if _mergeable(result) else None
+    if lock and not lock.acquire(RECORDS_LOCK_WAIT_SECONDS, lambda: None):
+        raise Conflict("Another upload of this client is being merged; retry in a few seconds.")
+    try:
+        upload_id, token = ids.new_sortable_id("upl"), ids.new_id("clm")
+        repo.create_upload(
+            settings.table_name,
+            client_id,
+            {
+                "upload_id": upload_id,
+                "status": "PROCESSING",
+                "source": "records",
+                "filename": None,
+                "aggregate": request.aggregate,
+                "created_at": now_iso(),
+                "started_at": now_iso(),
+                "claim": token,
+                "lease_until": int(time.time()) + LEASE_SECONDS,
+            },
+        )
+        _settle(settings, client_id, upload_id, result, _Lease(settings, client_id, upload_id, token), lock)
+    finally:
+        if lock:
+            lock.release()
     return get_upload(settings, client_id, upload_id)
 
 
@@ -204,7 +216,14 @@ def ingest_object(object_key: str, settings: Settings, time_left: Callable[[], f
         return 0
     try:
         result = _read(settings, key, size, str(record.get("aggregate", "reject")), lease)
-        _settle(settings, client_id, upload_id, result, lease)
+        lock = _MergeLock(settings, client_id) if _mergeable(result) else None
+        if lock and not lock.acquire(max(0.0, time_left() - WAIT_MARGIN_SECONDS), lease.renew):
+            raise UploadBusy(upload_id)  # retried later; the claim is released below
+        try:
+            _settle(settings, client_id, upload_id, result, lease, lock)
+        finally:
+            if lock:
+                lock.release()
     except LeaseLost:
         logger.warning("upload taken over by another invocation", extra={"upload_id": upload_id})
         return 0
@@ -214,9 +233,7 @@ def ingest_object(object_key: str, settings: Settings, time_left: Callable[[], f
     return 1
 
 
-def _claim(
-    settings: Settings, client_id: str, upload_id: str, time_left: Callable[[], float]
-) -> _Lease | None:
+def _claim(settings: Settings, client_id: str, upload_id: str, time_left: Callable[[], float]) -> _Lease | None:
     """The claim on the upload, or None when it is already finished. Waits while another
     invocation holds a live lease; raises UploadBusy if that outlasts this invocation."""
     while True:
@@ -238,11 +255,7 @@ def _read(settings: Settings, key: str, size: int, aggregate: str, lease: _Lease
         # S3 enforces the form's content-length-range; emulators and old forms may not.
         return IngestResult(
             IngestStatus.REJECTED,
-            errors=[
-                RowError(
-                    None, None, "file_too_large", f"the file is larger than {limits.max_raw_bytes} bytes"
-                )
-            ],
+            errors=[RowError(None, None, "file_too_large", f"the file is larger than {limits.max_raw_bytes} bytes")],
         )
     body = repo.open_object(settings.data_bucket, key)
     try:
@@ -252,15 +265,64 @@ def _read(settings: Settings, key: str, size: int, aggregate: str, lease: _Lease
         body.close()
 
 
-def _settle(settings: Settings, client_id: str, upload_id: str, result: IngestResult, lease: _Lease) -> None:
+def _mergeable(result: IngestResult) -> bool:
+    return result.status is not IngestStatus.REJECTED and len(result.points) > 0
+
+
+def _settle(
+    settings: Settings,
+    client_id: str,
+    upload_id: str,
+    result: IngestResult,
+    lease: _Lease,
+    lock: _MergeLock | None,
+) -> None:
     """Merge what was accepted (nothing when REJECTED), then write the report; both doors."""
-    if result.status is not IngestStatus.REJECTED and len(result.points):
-        demand.apply_points(settings, client_id, upload_id, result.points, heartbeat=lease.renew)
+    if lock is not None:
+
+        def heartbeat() -> None:
+            lease.renew()
+            lock.renew()
+
+        demand.apply_points(settings, client_id, upload_id, result.points, heartbeat)
     report = {**result.report(), "finished_at": now_iso()}
     if not repo.finish(settings.table_name, client_id, upload_id, lease.token, report):
         raise LeaseLost(upload_id)
     metrics.add_metric(name=f"Uploads{result.status.value.title()}", unit="Count", value=1)
     metrics.add_metric(name="DemandRowsAccepted", unit="Count", value=result.rows_accepted)
+
+
+class _MergeLock:
+    """The tenant's merge lock: leased like an upload claim, renewed between write rounds."""
+
+    def __init__(self, settings: Settings, client_id: str) -> None:
+        self.table, self.client_id, self.token = settings.table_name, client_id, ids.new_id("lck")
+        self.renewed = time.monotonic()
+
+    def acquire(self, patience: float, while_waiting: Callable[[], None]) -> bool:
+        deadline = time.monotonic() + patience
+        while True:
+            now = int(time.time())
+            if repo.acquire_lock(self.table, self.client_id, self.token, now, now + LEASE_SECONDS):
+                self.renewed = time.monotonic()
+                return True
+            if time.monotonic() + WAIT_POLL_SECONDS > deadline:
+                return False
+            while_waiting()
+            time.sleep(WAIT_POLL_SECONDS)
+
+    def renew(self) -> None:
+        if time.monotonic() - self.renewed < RENEW_SECONDS:
+            return
+        if not repo.renew_lock(self.table, self.client_id, self.token, int(time.time()) + LEASE_SECONDS):
+            raise LockLost(self.client_id)
+        self.renewed = time.monotonic()
+
+    def release(self) -> None:
+        try:
+            repo.release_lock(self.table, self.client_id, self.token)
+        except Exception:  # best effort: the lease lapses on its own
+            logger.exception("could not release the merge lock")
 
 
 class _Lease:
@@ -278,9 +340,7 @@ class _Lease:
     def renew(self) -> None:
         if time.monotonic() - self.renewed < RENEW_SECONDS:
             return
-        if not repo.renew(
-            self.table, self.client_id, self.upload_id, self.token, int(time.time()) + LEASE_SECONDS
-        ):
+        if not repo.renew(self.table, self.client_id, self.upload_id, self.token, int(time.time()) + LEASE_SECONDS):
             raise LeaseLost(self.upload_id)
         self.renewed = time.monotonic()
 
