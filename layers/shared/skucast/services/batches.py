@@ -10,6 +10,7 @@ tenant's cost is bounded. Messages name the tenant as their group (SQS fair queu
 from __future__ import annotations
 
 import math
+import time
 from collections import Counter
 from datetime import datetime
 from typing import Any
@@ -164,7 +165,10 @@ def process_batch(message: BatchMessage, settings: Settings) -> None:
     if run["status"] != "RUNNING":
         repo.skip_batch(settings.table_name, client_id, run_id, batch_id)  # cancelled or failed run
         return
+    started = time.perf_counter()
     results, record = forecast_skus(settings, client_id, run["params"], list(batch["skus"]))
+    if results:
+        metrics.add_metric(name="SecondsPerSku", unit="Seconds", value=(time.perf_counter() - started) / len(results))
     repo.put_results(settings.table_name, client_id, run_id, int(run["result_shards"]), results)
     failed = sum(1 for r in results if r.get("error"))
     _settle(settings, client_id, run_id, batch_id, "DONE", len(results) - failed, failed, record)

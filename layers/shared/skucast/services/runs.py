@@ -126,7 +126,7 @@ def create_run(
 
 
 def fail_run(settings: Settings, client_id: str, run_id: str, code: str, message: str) -> bool:
-    return repo.transition(
+    failed = repo.transition(
         settings.table_name,
         client_id,
         run_id,
@@ -135,6 +135,9 @@ def fail_run(settings: Settings, client_id: str, run_id: str, code: str, message
         set_fields={"finished_at": now_iso(), "error": {"code": code, "message": message}},
         release_active=True,
     )
+    if failed:
+        metrics.add_metric(name="RunsFailed", unit="Count", value=1)
+    return failed
 
 
 def to_run(item: dict[str, Any]) -> Run:
