@@ -72,19 +72,19 @@ def decode_png(data: bytes) -> np.ndarray:
     out = np.zeros((height, width * bpp), dtype=np.uint8)
     prev = np.zeros(width * bpp, dtype=np.int64)
     for y in range(height):
-        kind, line = int(raw[y, 0]), raw[y, 1:].astype(np.int64)
-        if kind == 0:
+        filt, line = int(raw[y, 0]), raw[y, 1:].astype(np.int64)
+        if filt == 0:
             row = line
-        elif kind == 1:  # Sub: running sum per channel
+        elif filt == 1:  # Sub: running sum per channel
             row = np.cumsum(line.reshape(width, bpp), axis=0).reshape(-1) % 256
-        elif kind == 2:  # Up
+        elif filt == 2:  # Up
             row = (line + prev) % 256
         else:  # Average / Paeth: sequential within the row
             row = line.copy()
             for i in range(row.size):
                 a = int(row[i - bpp]) if i >= bpp else 0
                 b, c = int(prev[i]), int(prev[i - bpp]) if i >= bpp else 0
-                if kind == 3:
+                if filt == 3:
                     row[i] = (row[i] + (a + b) // 2) % 256
                 else:
                     p = a + b - c
