@@ -87,9 +87,7 @@ def test_given_a_tenant_when_it_uploads_files_then_succeeded_partial_rejected_an
     with small.http() as http:
         tenant = Tenant.sign_up(small, http=http)
         smooth = [("SKU/smooth 1", d, 10 + i % 3) for i, d in enumerate(_days(100))]
-        lumpy = [
-            ("SKU-lumpy", d, (100 if i % 10 else 1) if i % 5 == 0 else 0) for i, d in enumerate(_days(100))
-        ]
+        lumpy = [("SKU-lumpy", d, (100 if i % 10 else 1) if i % 5 == 0 else 0) for i, d in enumerate(_days(100))]
         done = _upload(tenant, _csv(smooth + lumpy))
         assert done["status"] == "SUCCEEDED", done
         assert (done["rows_total"], done["rows_accepted"], done["rows_rejected"], done["skus_touched"]) == (
@@ -124,9 +122,7 @@ def test_given_a_tenant_when_it_uploads_files_then_succeeded_partial_rejected_an
             "SKU-lumpy": "lumpy", "SKU-new": "new", "SKU/smooth 1": "smooth",
         }  # fmt: skip
         one = http.get(f"{F}/skus/{quote('SKU/smooth 1', safe='')}", headers=tenant.headers).json()
-        assert (
-            one["first_date"] == "2024-01-01" and one["last_date"] == "2024-04-09" and one["n_periods"] == 100
-        )
+        assert one["first_date"] == "2024-01-01" and one["last_date"] == "2024-04-09" and one["n_periods"] == 100
         lumpy_only = http.get(f"{F}/skus", params={"demand_class": "lumpy"}, headers=tenant.headers).json()
         assert [i["sku"] for i in lumpy_only["items"]] == ["SKU-lumpy"]
 
@@ -135,10 +131,7 @@ def test_given_a_tenant_when_it_uploads_files_then_succeeded_partial_rejected_an
             oversize["upload_id"], broken["upload_id"], partial["upload_id"], done["upload_id"],
         ]  # fmt: skip
         stats = small.stats()
-        assert (
-            stats.get("s3.IngestFunction.failed", 0) == 0
-            and stats.get("s3.IngestFunction.dead_lettered", 0) == 0
-        )
+        assert stats.get("s3.IngestFunction.failed", 0) == 0 and stats.get("s3.IngestFunction.dead_lettered", 0) == 0
 
 
 def test_given_another_tenant_when_it_reads_a_uploads_and_skus_then_404(small: RunningStack) -> None:

@@ -397,3 +397,20 @@ def test_given_tenant_a_data_when_tenant_b_asks_then_404(pipe: Pipeline) -> None
     _put(pipe, {"fields": {"key": f"uploads/{b}/{done['upload_id']}"}}, _csv([("X", "2024-01-01", 1)]))
     assert _deliver(pipe, {"fields": {"key": f"uploads/{b}/{done['upload_id']}"}}) == 0
     assert pipe.api("GET", f"{F}/skus/X", b, role="viewer")[0] == 404
+
+
+def test_given_series_when_catalogued_then_the_class_is_classify_dailys_at_d() -> None:
+    from skucast.forecasting.classification import classify_daily
+    from skucast.ingestion import DemandSeries
+
+    rng = np.random.default_rng(11)
+    for n in (1, 30, 60, 200, 800):
+        for values in (rng.poisson(3, n), rng.poisson(0.2, n) * rng.integers(1, 50, n), np.zeros(n)):
+            values = np.concatenate([np.zeros(rng.integers(0, 20)), values]).astype(float)
+            series = DemandSeries(dt.date(2024, 1, 3), values)
+            expected = classify_daily(series.start, series.values, "D")
+            entry = demand_service.catalog_entry("S", series)
+            assert (entry["demand_class"], entry["n_periods"]) == (expected.demand_class, expected.n_periods)
+            for key in ("adi", "cv2"):
+                got, want = entry[key], getattr(expected, key)
+                assert (got is None and want is None) or float(got) == want

@@ -39,9 +39,7 @@ def create_upload(request: Annotated[CreateUploadRequest, Body()]) -> Response[U
     )
 
 
-@router.get(
-    "/uploads", summary="List uploads, newest first", tags=["demand"], middlewares=[requires("viewer")]
-)
+@router.get("/uploads", summary="List uploads, newest first", tags=["demand"], middlewares=[requires("viewer")])
 def list_uploads(limit: Limit = 100, cursor: Cursor = None) -> UploadList:
     return uploads.list_uploads(get_settings(), _tenant(), limit, cursor)
 

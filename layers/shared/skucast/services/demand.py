@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from skucast.errors import NotFound, Unprocessable
-from skucast.forecasting.classification import classify_daily
+from skucast.forecasting.classification import ClassificationConfig, classify_periods
 from skucast.ingestion import AcceptedPoints, DemandSeries, SkuPoints, merge
 from skucast.pagination import decode_cursor, encode_cursor
 from skucast.repositories import demand as repo
@@ -104,7 +104,9 @@ def _number(value: float | None) -> Decimal | None:
 
 
 def catalog_entry(sku: str, series: DemandSeries) -> dict[str, Any]:
-    c = classify_daily(series.start, series.values, "D")
+    # classify_daily(start, values, "D") without its per-day date list (3 ms for a 10-year series):
+    # at D, aggregation and pro-rating are the identity and classify_periods trims leading zeros.
+    c = classify_periods(series.values, ClassificationConfig(), "D")
     return {
         "sku": sku,
         "demand_class": c.demand_class,

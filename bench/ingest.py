@@ -1,0 +1,252 @@
+"""Benchmark: the ingestion HANDLER on a 1,000,000-row CSV against pyarrow reading it alone (not a test).
+
+The file is bench/ingest_parse.py's (10,000 SKUs x 100 days). Each repetition uploads it as a new
+upload of a new tenant into S3 and hands IngestFunction's handler the object-created event, all
+in this process against moto (real S3 object, real DynamoDB batch reads and writes), and times
+`pyarrow.csv.read_csv` on the same file alongside (interleaved, medians). The handler's time is
+split by wrapping its stages: parse/validate (ingest_file streaming the S3 body), merge (series
+merge, provenance, classification), DynamoDB reads and writes. Since moto's in-process DynamoDB
+is not DynamoDB, it also estimates what the writes would cost there.
+
+    uv run python bench/ingest.py [--reps 5]
+
+Writes bench/out/ingest.json and prints a Markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import statistics
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT), str(ROOT / "layers" / "shared"), str(ROOT / "local"), str(ROOT / "functions" / "ingest")]
+
+import boto3  # noqa: E402
+import pyarrow.csv as pacsv  # noqa: E402
+from boto3.dynamodb.conditions import Key  # noqa: E402
+from moto import mock_aws  # noqa: E402
+
+from bench.ingest_parse import DAYS, SKUS, write_csv  # noqa: E402
+
+OUT = ROOT / "bench" / "out"
+# DynamoDB assumptions for the estimate (us-east-1, on-demand, 2025 prices; one call at a time).
+WRITE_UNIT_PRICE = 0.625 / 1e6  # $ per write request unit (1 KB)
+READ_UNIT_PRICE = 0.125 / 1e6  # $ per read request unit (4 KB strongly consistent)
+CALL_SECONDS = 0.010  # a BatchWriteItem of 25 / BatchGetItem of 100 from Lambda, same region
+PARTITION_WCU = 1000  # a partition's write ceiling per second (before adaptive splitting)
+
+
+class Context:
+    function_name = "bench"
+    memory_limit_in_mb = 3008
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:bench"
+    aws_request_id = "bench"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 900_000
+
+
+class Stages:
+    """Wall time spent inside wrapped functions, per stage."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = defaultdict(float)
+
+    def wrap(self, owner: Any, name: str, stage: str) -> None:
+        inner = getattr(owner, name)
+
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            began = time.perf_counter()
+            try:
+                return inner(*args, **kwargs)
+            finally:
+                self.seconds[stage] += time.perf_counter() - began
+
+        setattr(owner, name, timed)
+
+
+@contextmanager
+def aws() -> Iterator[dict[str, Any]]:
+    from skucast_local.emulator import LOCAL_CREDENTIALS, REGION, provision
+    from skucast_local.template import load
+
+    os.environ.update(LOCAL_CREDENTIALS)
+    os.environ.pop("AWS_ENDPOINT_URL", None)
+    os.environ.update(
+        POWERTOOLS_TRACE_DISABLED="true", POWERTOOLS_METRICS_DISABLED="true", POWERTOOLS_LOG_LEVEL="ERROR"
+    )
+    with mock_aws():
+        provisioned = provision(
+            lambda service: boto3.client(service, region_name=REGION), "moto", load(ROOT / "template.yaml"), "bench"
+        )
+        os.environ.update(provisioned.environments["IngestFunction"])
+        yield {"bucket": provisioned.resources["DataBucket"].ref, "table": provisioned.resources["Table"].ref}
+
+
+def item_bytes(item: dict[str, Any]) -> int:
+    """DynamoDB's item size: attribute names plus values (binary and string lengths, ~numbers)."""
+    size = 0
+    for name, value in item.items():
+        size += len(name.encode())
+        if isinstance(value, bytes | bytearray):
+            size += len(value)
+        elif hasattr(value, "value") and isinstance(value.value, bytes):
+            size += len(value.value)
+        elif isinstance(value, str):
+            size += len(value.encode())
+        else:
+            size += 21 if value is not None else 1
+    return size
+
+
+def dynamodb_estimate(table: str, client_id: str) -> dict[str, Any]:
+    from skucast.repositories.keys import SERIES_SHARDS, catalog_pk, tenant_scoped_pk
+
+    t = boto3.resource("dynamodb", region_name="us-east-1").Table(table)
+
+    def items(pk: str) -> list[dict[str, Any]]:
+        out, kwargs = [], {"KeyConditionExpression": Key("pk").eq(pk)}
+        while True:
+            page = t.query(**kwargs)
+            out += page["Items"]
+            if "LastEvaluatedKey" not in page:
+                return out
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    series = [i for s in range(SERIES_SHARDS) for i in items(tenant_scoped_pk(client_id, "SERIES", str(s)))]
+    catalog = items(catalog_pk(client_id))
+    series_wcu = sum(math.ceil(item_bytes(i) / 1024) for i in series)
+    catalog_wcu = sum(math.ceil(item_bytes(i) / 1024) for i in catalog)
+    reads_rcu = len(series)  # strongly consistent reads of (then absent) items: 1 unit each
+    calls = math.ceil(len(series) / 25) + math.ceil(len(catalog) / 25) + math.ceil(len(series) / 100)
+    return {
+        "series_items": len(series),
+        "catalog_items": len(catalog),
+        "series_item_bytes_mean": round(statistics.mean(item_bytes(i) for i in series)),
+        "write_units": series_wcu + catalog_wcu,
+        "read_units": reads_rcu,
+        "calls": calls,
+        "cost_usd": round((series_wcu + catalog_wcu) * WRITE_UNIT_PRICE + reads_rcu * READ_UNIT_PRICE, 4),
+        "seconds_sequential_calls": round(calls * CALL_SECONDS, 1),
+        # The catalog is one partition per tenant: its writes cannot go faster than this.
+        "seconds_catalog_partition_floor": round(catalog_wcu / PARTITION_WCU, 1),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--reps", type=int, default=5)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp, aws() as res:
+        from ingest.app import handler
+        from skucast.repositories import demand as demand_repo
+        from skucast.repositories.keys import CLIENT_PROFILE_SK, tenant_pk
+        from skucast.schemas.demand import CreateUploadRequest
+        from skucast.services import demand as demand_service
+        from skucast.services import uploads as uploads_service
+        from skucast.settings import get_settings
+
+        path = Path(tmp) / "demand.csv"
+        rows = write_csv(path)
+        content = path.read_bytes()
+        print(f"file: {rows:,} rows ({SKUS:,} SKUs x {DAYS} days), {len(content) / 1e6:.1f} MB")
+        settings = get_settings()
+        stages = Stages()
+        stages.wrap(uploads_service, "ingest_file", "parse_validate")
+        stages.wrap(demand_service, "merge_owned", "merge")
+        stages.wrap(demand_service, "catalog_entry", "merge")
+        stages.wrap(demand_repo, "get_stored_series", "dynamodb_reads")
+        stages.wrap(demand_repo, "put_owned_series", "dynamodb_writes")
+        stages.wrap(demand_repo, "put_catalog", "dynamodb_writes")
+        s3 = boto3.client("s3", region_name="us-east-1")
+        ddb = boto3.resource("dynamodb", region_name="us-east-1").Table(res["table"])
+        times: dict[str, list[float]] = defaultdict(list)
+        splits: dict[str, list[float]] = defaultdict(list)
+        tenant = ""
+
+        def ingest(rep: int) -> None:
+            nonlocal tenant
+            tenant = f"cli_bench{rep}"
+            ddb.put_item(
+                Item={"pk": tenant_pk(tenant), "sk": CLIENT_PROFILE_SK, "client_id": tenant, "tier": "enterprise"}
+            )
+            ticket = uploads_service.create_upload(settings, tenant, CreateUploadRequest(filename="demand.csv"))
+            s3.put_object(Bucket=res["bucket"], Key=ticket.fields["key"], Body=content)
+            event = json.loads((ROOT / "events" / "s3_upload_created.json").read_text())
+            event["Records"][0]["s3"]["bucket"]["name"] = res["bucket"]
+            event["Records"][0]["s3"]["object"]["key"] = ticket.fields["key"]
+            stages.seconds.clear()
+            began = time.perf_counter()
+            assert handler(event, Context())["ingested"] == 1
+            times["handler"].append(time.perf_counter() - began)
+            for stage, seconds in stages.seconds.items():
+                splits[stage].append(seconds)
+            report = uploads_service.get_upload(settings, tenant, ticket.upload_id)
+            assert report.status == "SUCCEEDED" and report.rows_accepted == rows, report
+
+        runs: dict[str, Callable[[int], None]] = {
+            "arrow": lambda rep: _timed(times["arrow"], pacsv.read_csv, path),
+            "handler": ingest,
+        }
+        for rep in range(args.reps):
+            for run in runs.values():  # interleaved, so a noisy neighbour hits both alike
+                run(rep)
+        medians = {name: statistics.median(values) for name, values in times.items()}
+        split = {stage: statistics.median(values) for stage, values in splits.items()}
+        split["other"] = medians["handler"] - sum(split.values())
+        estimate = dynamodb_estimate(res["table"], tenant)
+        without_writes = medians["handler"] - split.get("dynamodb_writes", 0) - split.get("dynamodb_reads", 0)
+        result = {
+            "rows": rows,
+            "skus": SKUS,
+            "reps": args.reps,
+            "seconds": {k: round(v, 3) for k, v in medians.items()},
+            "rows_per_second": {k: round(rows / v) for k, v in medians.items()},
+            "ratio_handler_to_arrow": round(medians["handler"] / medians["arrow"], 2),
+            "handler_split_seconds": {k: round(v, 3) for k, v in split.items()},
+            "ratio_without_dynamodb_to_arrow": round(without_writes / medians["arrow"], 2),
+            "ratio_parse_validate_to_arrow": round(split.get("parse_validate", 0) / medians["arrow"], 2),
+            "dynamodb_estimate": estimate,
+        }
+        OUT.mkdir(exist_ok=True)
+        (OUT / "ingest.json").write_text(json.dumps(result, indent=2) + "\n")
+        print_table(result)
+
+
+def _timed(into: list[float], fn: Callable[..., Any], *args: Any) -> None:
+    began = time.perf_counter()
+    fn(*args)
+    into.append(time.perf_counter() - began)
+
+
+def print_table(r: dict[str, Any]) -> None:
+    s, rps, split, est = r["seconds"], r["rows_per_second"], r["handler_split_seconds"], r["dynamodb_estimate"]
+    print(f"\n{r['rows']:,} rows, {r['skus']:,} SKUs, median of {r['reps']} reps (target <= 3x)\n")
+    print("| what | seconds | rows/s | x arrow |")
+    print("|---|---:|---:|---:|")
+    print(f"| pyarrow.csv.read_csv | {s['arrow']:.2f} | {rps['arrow']:,} | 1.00 |")
+    print(f"| ingest handler (moto) | {s['handler']:.2f} | {rps['handler']:,} | {r['ratio_handler_to_arrow']:.2f} |")
+    for stage, seconds in split.items():
+        print(f"| - {stage} | {seconds:.2f} | | {seconds / s['arrow']:.2f} |")
+    print(f"| handler without DynamoDB calls | | | {r['ratio_without_dynamodb_to_arrow']:.2f} |")
+    print(
+        f"\nOn DynamoDB: {est['write_units']:,} write units + {est['read_units']:,} read units "
+        f"(${est['cost_usd']}), {est['calls']:,} calls (~{est['seconds_sequential_calls']} s one at a time), "
+        f"catalog partition floor {est['seconds_catalog_partition_floor']} s; "
+        f"series items {est['series_item_bytes_mean']} bytes on average."
+    )
+
+
+if __name__ == "__main__":
+    main()
