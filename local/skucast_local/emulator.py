@@ -17,6 +17,7 @@ from typing import Any
 import boto3
 from moto.server import ThreadedMotoServer
 
+from skucast_local import moto_fast
 from skucast_local.template import Template, TemplateError
 
 REGION = "us-east-1"
@@ -56,6 +57,7 @@ class Emulator:
 
     def start(self) -> None:
         logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's per-request access log
+        moto_fast.install()
         self._server.start()
 
     def stop(self) -> None:

@@ -16,6 +16,7 @@ from moto import mock_aws
 
 from skucast import aws
 from skucast.settings import get_settings
+from skucast_local import moto_fast
 from skucast_local.emulator import LOCAL_CREDENTIALS, REGION, Provisioned, provision
 from skucast_local.template import load
 from tests.conftest import ROOT
@@ -46,6 +47,7 @@ def provisioned(monkeypatch: pytest.MonkeyPatch) -> Iterator[Provisioned]:
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "true")
     monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "true")
+    moto_fast.install()  # the emulator's DynamoDB, as the local stack runs it
     with mock_aws():
         template = load(ROOT / "template.yaml")
         result = provision(

@@ -1,0 +1,84 @@
+"""The emulator's TransactWriteItems (local/skucast_local/moto_fast.py): all or nothing, as DynamoDB."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+
+from skucast_local.emulator import Provisioned
+
+
+@pytest.fixture
+def ddb(provisioned: Provisioned) -> tuple[Any, str]:
+    return boto3.client("dynamodb", region_name="us-east-1"), provisioned.resources["Table"].ref
+
+
+def _get(ddb: Any, table: str, sk: str) -> dict[str, Any] | None:
+    return ddb.get_item(TableName=table, Key={"pk": {"S": "T"}, "sk": {"S": sk}}).get("Item")
+
+
+def test_given_a_failing_condition_then_no_action_of_the_transaction_is_applied(ddb: tuple[Any, str]) -> None:
+    client, table = ddb
+    client.put_item(TableName=table, Item={"pk": {"S": "T"}, "sk": {"S": "a"}, "n": {"N": "1"}})
+    client.put_item(TableName=table, Item={"pk": {"S": "T"}, "sk": {"S": "b"}, "n": {"N": "1"}})
+    with pytest.raises(ClientError) as exc:
+        client.transact_write_items(
+            TransactItems=[
+                {"Update": {"TableName": table, "Key": {"pk": {"S": "T"}, "sk": {"S": "a"}},
+                            "UpdateExpression": "SET n = :two", "ExpressionAttributeValues": {":two": {"N": "2"}}}},
+                {"Put": {"TableName": table, "Item": {"pk": {"S": "T"}, "sk": {"S": "new"}}}},
+                {"Delete": {"TableName": table, "Key": {"pk": {"S": "T"}, "sk": {"S": "b"}},
+                            "ConditionExpression": "n = :ten", "ExpressionAttributeValues": {":ten": {"N": "10"}}}},
+            ]
+        )  # fmt: skip
+    assert exc.value.response["Error"]["Code"] == "TransactionCanceledException"
+    reasons = [r["Code"] for r in exc.value.response["CancellationReasons"]]
+    assert reasons == ["None", "None", "ConditionalCheckFailed"]
+    assert _get(client, table, "a") == {"pk": {"S": "T"}, "sk": {"S": "a"}, "n": {"N": "1"}}
+    assert _get(client, table, "new") is None
+    assert _get(client, table, "b") is not None
+
+
+def test_given_holding_conditions_then_every_action_applies(ddb: tuple[Any, str]) -> None:
+    client, table = ddb
+    client.transact_write_items(
+        TransactItems=[
+            {"Put": {"TableName": table, "Item": {"pk": {"S": "T"}, "sk": {"S": "x"}},
+                     "ConditionExpression": "attribute_not_exists(pk)"}},
+            {"Update": {"TableName": table, "Key": {"pk": {"S": "T"}, "sk": {"S": "c"}},
+                        "UpdateExpression": "ADD n :one", "ExpressionAttributeValues": {":one": {"N": "1"}}}},
+        ]
+    )  # fmt: skip
+    assert _get(client, table, "x") is not None
+    assert _get(client, table, "c") == {"pk": {"S": "T"}, "sk": {"S": "c"}, "n": {"N": "1"}}
+
+
+def test_given_concurrent_conditional_increments_then_exactly_the_allowed_number_win(ddb: tuple[Any, str]) -> None:
+    client, table = ddb
+    wins: list[int] = []
+
+    def claim() -> None:
+        try:
+            client.transact_write_items(
+                TransactItems=[
+                    {"Update": {"TableName": table, "Key": {"pk": {"S": "T"}, "sk": {"S": "slots"}},
+                                "UpdateExpression": "ADD n :one",
+                                "ConditionExpression": "attribute_not_exists(n) OR n < :max",
+                                "ExpressionAttributeValues": {":one": {"N": "1"}, ":max": {"N": "5"}}}},
+                ]
+            )  # fmt: skip
+            wins.append(1)
+        except ClientError:
+            pass
+
+    threads = [threading.Thread(target=claim) for _ in range(20)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(wins) == 5
+    assert _get(client, table, "slots") == {"pk": {"S": "T"}, "sk": {"S": "slots"}, "n": {"N": "5"}}
