@@ -7,7 +7,7 @@ UV ?= uv
 SAM_VERSION := 1.170.0
 RUN := $(UV) run --frozen
 
-.PHONY: help bootstrap up demo test test-fast lint typecheck validate openapi clean
+.PHONY: help bootstrap up demo test test-fast lint typecheck validate openapi bench clean
 
 help:
 	@echo "make demo     run the main job end to end on the local stack"
@@ -42,6 +42,9 @@ openapi: bootstrap
 test: bootstrap validate lint
 	@command -v chromium >/dev/null 2>&1 || (apt-get update && apt-get install -y --no-install-recommends chromium)
 	$(RUN) pytest
+
+bench: bootstrap
+	$(RUN) python -m bench
 
 clean:
 	rm -rf .local demo-output .pytest_cache .mypy_cache .ruff_cache .hypothesis .aws-sam

@@ -1,0 +1,216 @@
+"""The AWS model: time and list-price cost of a 1,000,000-SKU daily run, from measured figures.
+
+Inputs (bench.worker's result): engine CPU-seconds per SKU per demand class, the worker handler's
+overhead over the engine (with the time spent inside the emulated AWS services taken out), the
+AWS requests and DynamoDB request units one invocation and one run's planning make. Everything
+else is an assumption, stated in ASSUMPTIONS and printed in the report with its value.
+
+    uv run python -m bench.aws_model bench/out/worker.json
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from pathlib import Path
+from typing import Any
+
+SKUS = 1_000_000
+WORKERS = 1_000
+
+PRICES = {  # us-east-1 list prices (2024), USD
+    "lambda_gb_second": 0.0000166667,  # x86
+    "lambda_per_million_requests": 0.20,
+    "dynamodb_per_million_wru": 0.625,  # on-demand
+    "dynamodb_per_million_rru": 0.125,  # on-demand
+    "sqs_per_million_requests": 0.40,  # standard queue; first 1M/month free ignored
+    "s3_put_per_thousand": 0.005,
+    "xray_per_million_traces": 5.00,  # Tracing: Active in template.yaml; free tier ignored
+}
+
+ASSUMPTIONS = {
+    "skus": SKUS,
+    "history_days": 730,
+    "horizon_days": 28,
+    "concurrent_workers": WORKERS,
+    "lambda_memory_mb": 2048,  # ForecastWorkerFunction's MemorySize
+    "lambda_vcpu_equals_bench_core": True,  # 2048 MB gives ~1.16 vCPU; the engine is single-threaded
+    "aws_call_latency_seconds": 0.010,  # per DynamoDB/SQS call, in-region (moto answers in-process)
+    "esm_receives_per_invocation": 1,  # event source mapping: one ReceiveMessage per batch of 4
+    "esm_deletes_per_invocation": 1,  # and one DeleteMessageBatch
+    "s3_puts_per_run": 1,  # the day's upload file; results stay in DynamoDB
+    "lambda_sqs_scale_up_per_minute": 300,  # Lambda adds up to 300 concurrent SQS pollers a minute
+    "dynamodb_table_max_wru_per_second": 40_000,  # default per-table on-demand quota (raisable)
+    "dynamodb_partition_max_wru_per_second": 1_000,
+    "class_mix": "the synthetic mix of bench.scaling.demand_mix (measured classes)",
+    "excluded": "CloudWatch Logs/metrics, data transfer, DynamoDB storage, ingestion of the upload, API calls",
+}
+
+REFERENCES = [
+    ("Nixtla StatsForecast on Ray (reported)", 1_000_000, 4.81 * 60, 2.14, "128 CPUs"),
+    ("Amazon Forecast on M5 (reported)", 30_490, 4.1 * 3600, 803.0, "managed service"),
+]
+
+
+def model(worker: dict[str, Any], tier_batches_in_flight: int | None = None) -> dict[str, Any]:
+    a, p = ASSUMPTIONS, PRICES
+    classes = worker["class_costs"]
+    mix: dict[str, float] = classes["mix"]
+    cpu: dict[str, float] = classes["cpu_seconds_per_sku"]
+    engine_per_sku = sum(mix[c] * cpu[c] for c in mix)
+    n_inv = int(worker["skus_per_invocation"])
+    per_batch = n_inv // int(worker["messages_per_invocation"])
+    inv = worker["metered_invocation"]
+    plan = worker["api_and_planner_per_run"]
+    calls_per_inv = sum(inv["calls"].values())
+    # the handler's own work beyond the engine, per SKU, without the emulated services' time;
+    # on AWS each call waits for the network instead
+    handler_extra = max(0.0, worker["handler"]["cpu_outside_emulator_median"] - worker["engine"]["cpu_median"])
+    overhead_per_sku = handler_extra / n_inv + calls_per_inv * a["aws_call_latency_seconds"] / n_inv
+    seconds_per_sku = engine_per_sku + overhead_per_sku
+    gb = a["lambda_memory_mb"] / 1024
+    invocations = math.ceil(SKUS / n_inv)
+    batches = math.ceil(SKUS / per_batch)
+    plan_batches = max(1, int(plan.get("batches", 1)))
+    wru_per_sku = inv["dynamodb_wru"] / n_inv + plan["dynamodb_wru"] / plan_batches / per_batch
+    rru_per_sku = inv["dynamodb_rru"] / n_inv + plan["dynamodb_rru"] / plan_batches / per_batch
+    sqs_sends_per_batch = plan["sqs_requests"] / plan_batches  # planner/settlement: one send per batch
+    sqs_total = batches * sqs_sends_per_batch + invocations * (
+        a["esm_receives_per_invocation"] + a["esm_deletes_per_invocation"]
+    )
+    lambda_seconds = SKUS * seconds_per_sku
+    cost = {
+        "lambda_compute": lambda_seconds * gb * p["lambda_gb_second"],
+        "lambda_requests": invocations / 1e6 * p["lambda_per_million_requests"],
+        "dynamodb_writes": SKUS * wru_per_sku / 1e6 * p["dynamodb_per_million_wru"],
+        "dynamodb_reads": SKUS * rru_per_sku / 1e6 * p["dynamodb_per_million_rru"],
+        "sqs": sqs_total / 1e6 * p["sqs_per_million_requests"],
+        "s3_puts": a["s3_puts_per_run"] / 1000 * p["s3_put_per_thousand"],
+        "xray_traces": invocations / 1e6 * p["xray_per_million_traces"],
+    }
+    total = sum(cost.values())
+
+    def wall(concurrency: int) -> dict[str, float]:
+        ramp_s = concurrency / a["lambda_sqs_scale_up_per_minute"] * 60
+        ramp_work = concurrency * ramp_s / 2
+        compute = (
+            math.sqrt(2 * lambda_seconds * ramp_s / concurrency)
+            if lambda_seconds <= ramp_work
+            else ramp_s + (lambda_seconds - ramp_work) / concurrency
+        )
+        # DynamoDB: the table's write quota, and the result shards' partitions
+        shards = min(512, math.ceil(SKUS / 10_000))
+        write_cap = min(a["dynamodb_table_max_wru_per_second"], shards * a["dynamodb_partition_max_wru_per_second"])
+        dynamo = SKUS * wru_per_sku / write_cap
+        return {
+            "concurrency": concurrency,
+            "compute_bound_seconds": round(compute, 1),
+            "dynamodb_write_bound_seconds": round(dynamo, 1),
+            "seconds": round(max(compute, dynamo), 1),
+            "bound_by": "DynamoDB writes" if dynamo > compute else "Lambda compute",
+        }
+
+    times = [wall(WORKERS)]
+    if tier_batches_in_flight:
+        times.append({**wall(min(WORKERS, tier_batches_in_flight)), "note": "one enterprise tenant's in-flight cap"})
+    refs = []
+    for name, n, seconds, usd, what in REFERENCES:
+        refs.append(
+            {
+                "name": name,
+                "series": n,
+                "minutes": round(seconds / 60, 2),
+                "usd": usd,
+                "compute": what,
+                "usd_per_million_series": round(usd / n * 1e6, 2),
+            }
+        )
+    return {
+        "prices": PRICES,
+        "assumptions": ASSUMPTIONS,
+        "measured": {
+            "engine_cpu_seconds_per_sku_by_class": {k: round(v, 5) for k, v in cpu.items()},
+            "class_mix": {k: round(v, 3) for k, v in mix.items()},
+            "engine_seconds_per_sku_mix": round(engine_per_sku, 5),
+            "handler_overhead_seconds_per_sku": round(overhead_per_sku, 5),
+            "aws_calls_per_invocation": calls_per_inv,
+            "skus_per_invocation": n_inv,
+            "dynamodb_wru_per_sku": round(wru_per_sku, 3),
+            "dynamodb_rru_per_sku": round(rru_per_sku, 3),
+            "sqs_requests_per_sku": round(sqs_total / SKUS, 4),
+        },
+        "lambda_seconds": round(lambda_seconds, 0),
+        "lambda_gb_seconds": round(lambda_seconds * gb, 0),
+        "invocations": invocations,
+        "cost_usd": {k: round(v, 4) for k, v in cost.items()},
+        "total_usd": round(total, 2),
+        "usd_per_million_skus": round(total, 2),
+        "time": times,
+        "references": refs,
+    }
+
+
+def markdown(m: dict[str, Any]) -> list[str]:
+    me, a = m["measured"], m["assumptions"]
+    lines = [
+        f"A {a['skus']:,}-SKU daily run ({a['history_days']} days of history, {a['horizon_days']}-day horizon, "
+        f"{a['lambda_memory_mb']} MB workers), from this run's measurements:",
+        "",
+        "| measured | value |",
+        "|---|---|",
+    ]
+    for cls, sec in me["engine_cpu_seconds_per_sku_by_class"].items():
+        lines.append(f"| engine CPU s/SKU, {cls} (mix {me['class_mix'][cls]:.0%}) | {sec:.4f} |")
+    lines += [
+        f"| engine s/SKU, mix | {me['engine_seconds_per_sku_mix']:.4f} |",
+        f"| handler overhead s/SKU (own work + {me['aws_calls_per_invocation']} AWS calls per "
+        f"{me['skus_per_invocation']} SKUs at {a['aws_call_latency_seconds'] * 1000:.0f} ms) | "
+        f"{me['handler_overhead_seconds_per_sku']:.4f} |",
+        f"| DynamoDB write request units / SKU | {me['dynamodb_wru_per_sku']:.2f} |",
+        f"| DynamoDB read request units / SKU | {me['dynamodb_rru_per_sku']:.2f} |",
+        f"| SQS requests / SKU | {me['sqs_requests_per_sku']:.4f} |",
+        "",
+        "| cost item | USD |",
+        "|---|---:|",
+    ]
+    for k, v in m["cost_usd"].items():
+        lines.append(f"| {k} | {v:.4f} |")
+    lines += [f"| **total per run** | **{m['total_usd']:.2f}** |", ""]
+    lines += [
+        "| concurrency | compute-bound | DynamoDB-write-bound | run time | bound by |",
+        "|---|---:|---:|---:|---|",
+    ]
+    for t in m["time"]:
+        note = f" ({t['note']})" if t.get("note") else ""
+        lines.append(
+            f"| {t['concurrency']}{note} | {t['compute_bound_seconds']:.0f} s "
+            f"| {t['dynamodb_write_bound_seconds']:.0f} s "
+            f"| {t['seconds'] / 60:.1f} min | {t['bound_by']} |"
+        )
+    lines += ["", "| reference | series | time | USD | USD per 1M series |", "|---|---:|---:|---:|---:|"]
+    for r in m["references"]:
+        lines.append(
+            f"| {r['name']}, {r['compute']} | {r['series']:,} | {r['minutes']:.1f} min | {r['usd']:.2f} | "
+            f"{r['usd_per_million_series']:,.2f} |"
+        )
+    lines.append(
+        f"| skucast (this model) | {a['skus']:,} | {m['time'][0]['seconds'] / 60:.1f} min | "
+        f"{m['total_usd']:.2f} | {m['usd_per_million_skus']:,.2f} |"
+    )
+    lines += ["", "Prices (USD, us-east-1 list, 2024; stated as assumptions):", ""]
+    lines += [f"- `{k}` = {v}" for k, v in m["prices"].items()]
+    lines += ["", "Assumptions:", ""]
+    lines += [f"- `{k}` = {v}" for k, v in a.items()]
+    return lines
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = argv if argv is not None else sys.argv[1:]
+    worker = json.loads(Path(args[0] if args else "bench/out/worker.json").read_text())
+    print("\n".join(markdown(model(worker, 256))))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
