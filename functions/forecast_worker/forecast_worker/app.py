@@ -1,23 +1,14 @@
-"""Entry point of ForecastWorkerFunction.
-
-Partial batch responses: a record whose processing raises is reported in batchItemFailures, so only
-it is retried (and, after maxReceiveCount, parked in the DLQ) while the rest of the batch succeeds.
-"""
+"""Entry point of ForecastWorkerFunction: forecasts one batch of a run per SQS record."""
 
 from __future__ import annotations
 
-from typing import Any
-
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
-from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from skucast.observability import logger, metrics, tracer
+from skucast.observability import logger
 from skucast.schemas.messages import BatchMessage
 from skucast.services import batches
 from skucast.settings import get_settings
-
-processor = BatchProcessor(event_type=EventType.SQS)
+from skucast.sqs import batch_handler
 
 
 def record_handler(record: SQSRecord) -> None:
@@ -26,12 +17,4 @@ def record_handler(record: SQSRecord) -> None:
     batches.process_batch(message, get_settings())
 
 
-@logger.inject_lambda_context
-@tracer.capture_lambda_handler
-@metrics.log_metrics
-def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return dict(
-        process_partial_response(
-            event=event, record_handler=record_handler, processor=processor, context=context
-        )
-    )
+handler = batch_handler(record_handler)

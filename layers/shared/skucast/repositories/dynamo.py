@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from decimal import Decimal
 from typing import Any
 
 from boto3.dynamodb.conditions import Key
@@ -57,3 +59,20 @@ def page(
     items = [dict(i) for i in result.get("Items", [])]
     last = result.get("LastEvaluatedKey")
     return items, (str(last["sk"]) if last else None)
+
+
+def plain(value: Any) -> Any:
+    """An item as the API speaks it: DynamoDB numbers come back as Decimal."""
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [plain(v) for v in value]
+    return value
+
+
+def storable(value: Any) -> Any:
+    """A value DynamoDB accepts: floats become Decimal; NaN and infinities (no JSON form) become null."""
+    text = json.dumps(value, allow_nan=True).replace("NaN", "null").replace("Infinity", "null")
+    return json.loads(text, parse_float=Decimal)

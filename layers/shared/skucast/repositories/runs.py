@@ -13,10 +13,8 @@ to the run, so a duplicate or concurrent delivery of the batch cannot count twic
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Iterable, Iterator
-from decimal import Decimal
 from typing import Any
 
 from boto3.dynamodb.conditions import Attr, Key
@@ -60,23 +58,15 @@ def _counters_key(client_id: str) -> dict[str, str]:
     return {"pk": tenant_pk(client_id), "sk": run_slots_sk()}
 
 
-def _plain(value: Any) -> Any:
-    """DynamoDB numbers come back as Decimal; the API speaks JSON."""
-    if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() else float(value)
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    return value
-
-
-def _dynamo(value: Any) -> Any:
-    """Floats are not DynamoDB numbers; NaN/inf have no JSON form either: store them as null."""
-    return json.loads(
-        json.dumps(value, allow_nan=True).replace("NaN", "null").replace("Infinity", "null"),
-        parse_float=Decimal,
-    )
+def _release_slot(client_id: str) -> dict[str, Any]:
+    """The transaction action that gives back one of the tenant's in-flight batch slots."""
+    return {
+        "Update": {
+            "Key": _counters_key(client_id),
+            "UpdateExpression": "ADD batches_in_flight :minus",
+            "ExpressionAttributeValues": {":minus": -1},
+        }
+    }
 
 
 # ---------------------------------------------------------------- runs
@@ -91,7 +81,7 @@ def create_run(
 
     `idempotency` is (key digest, params digest): the key is claimed in the same transaction.
     """
-    item = {**_key(client_id, run["run_id"]), "schema_version": 1, **_dynamo(run)}
+    item = {**_key(client_id, run["run_id"]), "schema_version": 1, **dynamo.storable(run)}
     actions: list[dict[str, Any]] = [
         {"Put": {"Item": item, "ConditionExpression": "attribute_not_exists(pk)"}},
         {
@@ -133,7 +123,7 @@ def create_run(
 
 def get_run(table_name: str, client_id: str, run_id: str) -> dict[str, Any] | None:
     item = dynamo.get(table_name, tenant_pk(client_id), run_sk(run_id))
-    return _plain(item) if item else None
+    return dynamo.plain(item) if item else None
 
 
 def page_runs(
@@ -152,7 +142,7 @@ def page_runs(
     items: list[dict[str, Any]] = []
     while True:
         page = table(table_name).query(**kwargs)
-        items.extend(_plain(dict(i)) for i in page.get("Items", []))
+        items.extend(dynamo.plain(dict(i)) for i in page.get("Items", []))
         last = page.get("LastEvaluatedKey")
         if len(items) >= limit or not last:
             break
@@ -179,7 +169,7 @@ def transition(
     """
     fields = {"status": to, **(set_fields or {})}
     names = {f"#f{i}": k for i, k in enumerate(fields)}
-    values: dict[str, Any] = {f":v{i}": v for i, v in enumerate(_dynamo(list(fields.values())))}
+    values: dict[str, Any] = {f":v{i}": v for i, v in enumerate(dynamo.storable(list(fields.values())))}
     sets = ", ".join(f"#f{i} = :v{i}" for i in range(len(fields)))
     allowed = list(allowed_from)
     values.update({f":from{i}": s for i, s in enumerate(allowed)})
@@ -261,18 +251,17 @@ def batch_index(batch: str) -> int:
 
 def get_batch(table_name: str, client_id: str, run_id: str, batch: str) -> dict[str, Any] | None:
     item = dynamo.get(table_name, batches_pk(client_id, run_id), batch_sk(batch))
-    return _plain(item) if item else None
+    return dynamo.plain(item) if item else None
 
 
 def iter_batches(table_name: str, client_id: str, run_id: str) -> Iterator[dict[str, Any]]:
     kwargs: dict[str, Any] = {
-        "KeyConditionExpression": Key("pk").eq(batches_pk(client_id, run_id))
-        & Key("sk").begins_with(BATCH_PREFIX),
+        "KeyConditionExpression": Key("pk").eq(batches_pk(client_id, run_id)) & Key("sk").begins_with(BATCH_PREFIX),
         "ConsistentRead": True,
     }
     while True:
         page = table(table_name).query(**kwargs)
-        yield from (_plain(dict(i)) for i in page.get("Items", []))
+        yield from (dynamo.plain(dict(i)) for i in page.get("Items", []))
         if "LastEvaluatedKey" not in page:
             return
         kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
@@ -304,7 +293,7 @@ def settle_batch(
                 "ExpressionAttributeValues": {
                     ":outcome": outcome,
                     ":pending": "PENDING",
-                    ":record": _dynamo(record),
+                    ":record": dynamo.storable(record),
                 },
             }
         },
@@ -324,13 +313,7 @@ def settle_batch(
                 },
             }
         },
-        {
-            "Update": {
-                "Key": _counters_key(client_id),
-                "UpdateExpression": "ADD batches_in_flight :minus",
-                "ExpressionAttributeValues": {":minus": -1},
-            }
-        },
+        _release_slot(client_id),
     ]
     try:
         dynamo.transact(table_name, actions)
@@ -369,9 +352,7 @@ def claim_next_batch(table_name: str, client_id: str, run_id: str, max_in_flight
     return sent
 
 
-def _claim_actions(
-    client_id: str, run_id: str, index: int, max_in_flight: int, token: str
-) -> list[dict[str, Any]]:
+def _claim_actions(client_id: str, run_id: str, index: int, max_in_flight: int, token: str) -> list[dict[str, Any]]:
     return [
         {
             "Update": {
@@ -430,13 +411,7 @@ def skip_batch(table_name: str, client_id: str, run_id: str, batch: str) -> bool
                         "ExpressionAttributeValues": {":skipped": "SKIPPED", ":pending": "PENDING"},
                     }
                 },
-                {
-                    "Update": {
-                        "Key": _counters_key(client_id),
-                        "UpdateExpression": "ADD batches_in_flight :minus",
-                        "ExpressionAttributeValues": {":minus": -1},
-                    }
-                },
+                _release_slot(client_id),
             ],
         )
     except dynamo.ConditionFailed:
@@ -452,9 +427,7 @@ def runs_waiting_for_slots(table_name: str, client_id: str) -> list[str]:
 
 
 # ---------------------------------------------------------------- results
-def put_results(
-    table_name: str, client_id: str, run_id: str, shards: int, results: list[dict[str, Any]]
-) -> None:
+def put_results(table_name: str, client_id: str, run_id: str, shards: int, results: list[dict[str, Any]]) -> None:
     """Idempotent overwrite: the same batch computed twice writes the same items."""
     with table(table_name).batch_writer(overwrite_by_pkeys=["pk", "sk"]) as writer:
         for result in results:
@@ -463,14 +436,14 @@ def put_results(
                 Item={
                     "pk": results_pk(client_id, run_id, result_shard(sku, shards)),
                     "sk": sku_sk(sku),
-                    **_dynamo(result),
+                    **dynamo.storable(result),
                 }
             )
 
 
 def get_result(table_name: str, client_id: str, run_id: str, shards: int, sku: str) -> dict[str, Any] | None:
     item = dynamo.get(table_name, results_pk(client_id, run_id, result_shard(sku, shards)), sku_sk(sku))
-    return _plain(item) if item else None
+    return dynamo.plain(item) if item else None
 
 
 def page_results(
@@ -496,7 +469,7 @@ def page_results(
         if after is not None:
             kwargs["ExclusiveStartKey"] = {"pk": results_pk(client_id, run_id, shard), "sk": sku_sk(after)}
         page = table(table_name).query(**kwargs)
-        items.extend(_plain(dict(i)) for i in page.get("Items", []))
+        items.extend(dynamo.plain(dict(i)) for i in page.get("Items", []))
         last = page.get("LastEvaluatedKey")
         if last:
             after = str(last["sk"])[len(SKU_PREFIX) :]

@@ -13,7 +13,6 @@ Upload ids sort by creation time, so the newest-first list is one reverse query.
 
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import Any, BinaryIO, cast
 
 from boto3.dynamodb.conditions import Key
@@ -30,16 +29,6 @@ def _key(client_id: str, upload_id: str) -> dict[str, str]:
     return {"pk": tenant_pk(client_id), "sk": upload_sk(upload_id)}
 
 
-def _plain(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() else float(value)
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    return value
-
-
 def create_upload(table_name: str, client_id: str, upload: dict[str, Any]) -> None:
     table(table_name).put_item(
         Item={**_key(client_id, upload["upload_id"]), "schema_version": 1, **upload},
@@ -49,7 +38,7 @@ def create_upload(table_name: str, client_id: str, upload: dict[str, Any]) -> No
 
 def get_upload(table_name: str, client_id: str, upload_id: str) -> dict[str, Any] | None:
     item = dynamo.get(table_name, tenant_pk(client_id), upload_sk(upload_id))
-    return _plain(item) if item else None
+    return dynamo.plain(item) if item else None
 
 
 def page_uploads(
@@ -64,7 +53,7 @@ def page_uploads(
     if after_upload_id:
         kwargs["ExclusiveStartKey"] = _key(client_id, after_upload_id)
     page = table(table_name).query(**kwargs)
-    items = [_plain(dict(i)) for i in page.get("Items", [])]
+    items = [dynamo.plain(dict(i)) for i in page.get("Items", [])]
     last = page.get("LastEvaluatedKey")
     return items, (str(last["sk"])[len(UPLOAD_PREFIX) :] if last else None)
 
