@@ -89,7 +89,17 @@ def _event(
 
 
 def handler_latency(quick: bool, log: Any) -> dict[str, Any]:
-    from bench.worker import Context, add_tenant, drain, moto_aws, moto_transactions, plan, sqs_event, store
+    from bench.worker import (
+        Context,
+        add_tenant,
+        drain,
+        emulated_service_time,
+        moto_aws,
+        moto_transactions,
+        plan,
+        sqs_event,
+        store,
+    )
     from forecast_api.app import handler
 
     n = 60 if quick else 300
@@ -108,10 +118,14 @@ def handler_latency(quick: bool, log: Any) -> dict[str, Any]:
         worker_handler(event, ctx)
         drain(provisioned, "ForecastQueue")
 
+        outside: dict[str, list[float]] = {}
+
         def call(ev: dict[str, Any], expect: int) -> float:
-            t0 = time.perf_counter()
-            response = handler(ev, ctx)
-            elapsed = time.perf_counter() - t0
+            with emulated_service_time() as inside:
+                t0 = time.perf_counter()
+                response = handler(ev, ctx)
+                elapsed = time.perf_counter() - t0
+            outside.setdefault(ev["resource"], []).append(max(0.0, elapsed - inside()))
             if response["statusCode"] != expect:
                 raise RuntimeError(
                     f"{ev['httpMethod']} {ev['path']} -> {response['statusCode']} {response['body'][:300]}"
@@ -125,15 +139,18 @@ def handler_latency(quick: bool, log: Any) -> dict[str, Any]:
         for _ in range(5):  # warm
             call(get_run, 200)
             call(results, 200)
+        outside.clear()
         out["GET /runs/{id}"] = percentiles([call(get_run, 200) for _ in range(n)])
-        out["GET /runs/{id}/results (100 items)"] = percentiles([call(results, 200) for _ in range(n)])
+        # moto serialises a 100-item Query answer in seconds (its JSONSerializer): fewer calls here
+        out["GET /runs/{id}/results (100 items)"] = percentiles([call(results, 200) for _ in range(max(10, n // 10))])
+        out["without_emulator"] = {f"GET {k}": percentiles(v) for k, v in outside.items()}
         skus = list(series)[:10]
         posts = []
         for _ in range(max(20, n // 2)):
             ev = _event(template, "POST", f"{BASE}/runs", client, body={**RUN_BODY, "skus": skus})
             t0 = time.perf_counter()
             response = handler(ev, ctx)
-            posts.append(time.perf_counter() - t0)
+            posts.append(time.perf_counter() - t0)  # (includes moto's S3 put and SQS send)
             if response["statusCode"] != 202:
                 raise RuntimeError(f"POST /runs -> {response['statusCode']} {response['body'][:300]}")
             new_id = json.loads(response["body"])["run_id"]
@@ -155,7 +172,7 @@ def gateway_load(clients: int, seconds: float, tmp: Path, log: Any) -> dict[str,
         with httpx.Client(base_url=stack.api, timeout=120) as http:
             run_id = tenant.start_run(http, list(series))
             run = tenant.wait(http, run_id, 900)
-            if run["status"] != "SUCCEEDED":
+            if run["status"] not in ("SUCCEEDED", "PARTIAL"):  # results exist either way
                 raise RuntimeError(f"the seed run ended {run['status']}")
         paths = [f"{BASE}/runs/{run_id}", f"{BASE}/runs/{run_id}/results?limit=100"]
         # warm every API container (cold starts are bench.coldstart's subject, not this one's)
