@@ -7,7 +7,7 @@ UV ?= uv
 SAM_VERSION := 1.170.0
 RUN := $(UV) run --frozen
 
-.PHONY: help bootstrap up demo test test-fast lint typecheck validate openapi bench clean
+.PHONY: help bootstrap up demo test lint typecheck validate openapi bench clean
 
 help:
 	@echo "make demo     run the main job end to end on the local stack"

@@ -13,11 +13,14 @@ to the run, so a duplicate or concurrent delivery of the batch cannot count twic
 
 from __future__ import annotations
 
+import json
 import uuid
+import zlib
 from collections.abc import Iterable, Iterator
 from typing import Any
 
 from boto3.dynamodb.conditions import Attr, Key
+from boto3.dynamodb.types import Binary
 from botocore.exceptions import ClientError
 
 from skucast.aws import table
@@ -436,14 +439,34 @@ def put_results(table_name: str, client_id: str, run_id: str, shards: int, resul
                 Item={
                     "pk": results_pk(client_id, run_id, result_shard(sku, shards)),
                     "sk": sku_sk(sku),
-                    **dynamo.storable(result),
+                    **_packed(result),
                 }
             )
 
 
+# A result travels as one compressed JSON document: a nested map of numbers costs DynamoDB (and
+# its emulator) a typed attribute per number, several times the bytes - and write units - of the
+# same values as JSON. The demand class stays a top-level attribute so a query can filter on it.
+def _packed(result: dict[str, Any]) -> dict[str, Any]:
+    body = json.dumps(result, separators=(",", ":"), allow_nan=True).replace("NaN", "null")
+    body = body.replace("-Infinity", "null").replace("Infinity", "null")
+    return {
+        "schema_version": 2,
+        "demand_class": result.get("demand_class"),
+        "document": Binary(zlib.compress(body.encode("utf-8"))),
+    }
+
+
+def _unpacked(item: dict[str, Any]) -> dict[str, Any]:
+    if "document" not in item:  # schema_version 1: every field a top-level attribute
+        return dynamo.plain({k: v for k, v in item.items() if k not in ("pk", "sk", "schema_version")})
+    raw = item["document"]
+    return dict(json.loads(zlib.decompress(raw.value if isinstance(raw, Binary) else bytes(raw))))
+
+
 def get_result(table_name: str, client_id: str, run_id: str, shards: int, sku: str) -> dict[str, Any] | None:
     item = dynamo.get(table_name, results_pk(client_id, run_id, result_shard(sku, shards)), sku_sk(sku))
-    return dynamo.plain(item) if item else None
+    return _unpacked(item) if item else None
 
 
 def page_results(
@@ -469,7 +492,7 @@ def page_results(
         if after is not None:
             kwargs["ExclusiveStartKey"] = {"pk": results_pk(client_id, run_id, shard), "sk": sku_sk(after)}
         page = table(table_name).query(**kwargs)
-        items.extend(dynamo.plain(dict(i)) for i in page.get("Items", []))
+        items.extend(_unpacked(dict(i)) for i in page.get("Items", []))
         last = page.get("LastEvaluatedKey")
         if last:
             after = str(last["sk"])[len(SKU_PREFIX) :]
