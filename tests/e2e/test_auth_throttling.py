@@ -30,18 +30,27 @@ def test_given_a_free_client_beyond_its_burst_then_429_while_another_client_stil
                 break
         time.sleep(1)
 
-    # 30 requests of the free client with 5 of another client interleaved, all within a second or so.
-    mixed = [free.headers] * 15 + [other.headers] * 5 + [free.headers] * 15
-    with ThreadPoolExecutor(max_workers=8) as pool:
-        replies = list(pool.map(me, mixed))
-    burst = replies[:15] + replies[20:]
-    others = replies[15:20]
+    # Waves of the free client's requests (16 at once, 5 of another client among them) until the
+    # free client is throttled. Bounded: on a machine too loaded to send 5 requests a second the
+    # plan never needs to refuse, and the test fails instead of looping.
+    free_replies: list[httpx.Response] = []
+    others: list[httpx.Response] = []
+    started = time.monotonic()
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        for _ in range(8):
+            wave = list(pool.map(me, [free.headers] * 8 + [other.headers] * 5 + [free.headers] * 8))
+            free_replies += wave[:8] + wave[13:]
+            others += wave[8:13]
+            if any(r.status_code == 429 for r in free_replies):
+                break
+    elapsed = time.monotonic() - started
 
-    throttled = [r for r in burst if r.status_code == 429]
-    assert throttled, [r.status_code for r in burst]
-    assert {r.status_code for r in burst} <= {200, 429}
-    assert sum(r.status_code == 200 for r in burst) <= 10 + 5 * 3  # burst + a few seconds of refill at most
+    throttled = [r for r in free_replies if r.status_code == 429]
+    assert throttled, [r.status_code for r in free_replies]
+    assert {r.status_code for r in free_replies} <= {200, 429}
+    # Never more than the burst plus what the rate refilled while the test ran.
+    assert sum(r.status_code == 200 for r in free_replies) <= 10 + 5 * elapsed + 1
     for r in throttled:
         assert int(r.headers["retry-after"]) >= 1
         assert r.headers["content-type"] == "application/problem+json"
-    assert [r.status_code for r in others] == [200] * 5
+    assert [r.status_code for r in others] == [200] * len(others)  # the other client is never held back
