@@ -132,8 +132,9 @@ def test_given_hs256_signed_with_the_public_key_when_authorizing_then_unauthoriz
 @pytest.mark.parametrize(
     "overrides",
     [
-        pytest.param({"exp": int(time.time()) - 60}, id="expired"),
-        pytest.param({"nbf": int(time.time()) + 120}, id="nbf-in-future"),
+        # Times relative to when the test runs (parameters are built at collection, maybe minutes before).
+        pytest.param({"exp": lambda now: now - 60}, id="expired"),
+        pytest.param({"nbf": lambda now: now + 120}, id="nbf-in-future"),
         pytest.param({"aud": "another-api"}, id="wrong-aud"),
         pytest.param({"iss": "someone-else"}, id="wrong-iss"),
         pytest.param({"exp": None}, id="missing-exp"),
@@ -147,7 +148,9 @@ def test_given_hs256_signed_with_the_public_key_when_authorizing_then_unauthoriz
 def test_given_bad_claims_when_authorizing_then_unauthorized(
     live: FakeStore, overrides: dict[str, Any]
 ) -> None:
-    _refused({"Authorization": f"Bearer {_token(live, **overrides)}"})
+    now = int(time.time())
+    claims = {k: v(now) if callable(v) else v for k, v in overrides.items()}
+    _refused({"Authorization": f"Bearer {_token(live, **claims)}"})
 
 
 def test_given_an_unknown_kid_when_authorizing_then_unauthorized_after_one_keyring_reread(
