@@ -68,18 +68,35 @@ PROBLEMS = {
     "401": "Not authenticated",
     "403": "Role too low",
     "404": "Not found (including every resource of another tenant)",
+    "409": "Conflict",
+    "413": "Body or file too large",
     "422": "Well-formed but invalid",
     "429": "Throttled (see Retry-After)",
+}
+# Answers that are not JSON models: the documentation page, and the document itself.
+MEDIA = {
+    ("get", "/api/docs"): {"text/html": {"schema": {"type": "string"}}},
+    ("get", "/api/openapi.json"): {"application/json": {"schema": {"type": "object"}}},
 }
 
 
 def _problem_responses(operation: dict[str, Any], codes: list[str]) -> None:
+    """Every 4xx is a problem document (Powertools would give a route's own error answers the
+    route's return model); a route's own description of the error is kept."""
     responses = operation.setdefault("responses", {})
-    for code in codes:
+    for code in sorted({*codes, *(c for c in responses if c.startswith("4"))}):
         responses[code] = {
-            "description": PROBLEMS[code],
+            "description": (responses.get(code) or {}).get("description") or PROBLEMS.get(code, "Client error"),
             "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}},
         }
+
+
+def _document_success(app: Any) -> None:
+    """A route that lists its error answers gets its success answer documented too (Powertools
+    documents the return model only for routes that list no `responses`)."""
+    for route in [*app._static_routes, *app._dynamic_routes]:
+        if route.responses and not any(200 <= int(code) < 300 for code in route.responses):
+            route.responses = {route.status_code: {"description": "Successful Response"}, **route.responses}
 
 
 def _resolvers(template: Template) -> list[Any]:
@@ -105,6 +122,7 @@ def build(template: Template) -> dict[str, Any]:
         on_conflict="error",
     )
     for app in _resolvers(template):
+        _document_success(app)
         merge.add_schema(
             json.loads(app.get_openapi_json_schema(title="skucast API", security_schemes=SECURITY_SCHEMES))
         )
@@ -112,14 +130,21 @@ def build(template: Template) -> dict[str, Any]:
     protected = {(r.method.lower(), r.path) for r in template.routes if r.authorizer}
     for path, operations in document.get("paths", {}).items():
         for method, operation in operations.items():
-            # Our errors are problem documents, not Powertools' HTTPValidationError.
-            codes = ["422"] if method in ("post", "put", "patch") or "{" in path else []
+            # Our errors are problem documents, not Powertools' HTTPValidationError. A body may be
+            # malformed (400) or larger than the gateway takes (413).
+            with_body = method in ("post", "put", "patch")
+            codes = ["400", "413", "422"] if with_body else ["422"] if "{" in path else []
             if (method, path) in protected:
                 operation["security"] = TENANT_SECURITY
-                codes = ["400", "401", "403", "404", "422", "429"]
+                codes = ["400", "401", "403", "404", "422", "429", *(["413"] if with_body else [])]
             elif operation.get("security"):
                 codes = ["401", *codes]
-            operation.get("responses", {}).pop("422", None)
+            responses = operation.get("responses", {})
+            responses.pop("422", None)
+            if "204" in responses:
+                responses["204"].pop("content", None)  # no body
+            if (method, path) in MEDIA:
+                responses["200"]["content"] = MEDIA[(method, path)]
             _problem_responses(operation, codes)
     schemas = document.setdefault("components", {}).setdefault("schemas", {})
     for unused in ("HTTPValidationError", "ValidationError"):

@@ -15,7 +15,10 @@ from typing import Any
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
-from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.exceptions import (
+    RequestUnsupportedContentType,
+    RequestValidationError,
+)
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
 from skucast.errors import BadRequest, FieldError, Forbidden, ProblemError, Unauthorized, Unprocessable
@@ -75,6 +78,19 @@ def create_app() -> APIGatewayRestResolver:
         # A body that is not UTF-8 fails inside Powertools' JSON parsing, before validation.
         return problem_response(BadRequest("The request body is not UTF-8 JSON."), _request_id(app))
 
+    @app.exception_handler(RequestUnsupportedContentType)
+    def _not_json(exc: RequestUnsupportedContentType) -> Response:
+        # A body sent as text/plain, XML...: malformed for a JSON API, not a server error.
+        return problem_response(BadRequest("The request body must be JSON (application/json)."), _request_id(app))
+
+    @app.exception_handler(ValueError)
+    def _unparsable(exc: ValueError) -> Response:
+        # Powertools also parses form bodies; a multipart one without a boundary raises a bare
+        # ValueError while parsing. Any other ValueError is a bug like any exception.
+        if _raised_in(exc, "openapi_validation.py"):
+            return problem_response(BadRequest("The request body cannot be parsed."), _request_id(app))
+        return _bug(exc)
+
     @app.exception_handler(RequestValidationError)
     def _invalid(exc: RequestValidationError) -> Response:
         errors = _field_errors(exc)
@@ -96,6 +112,13 @@ def create_app() -> APIGatewayRestResolver:
         return problem_response(ProblemError("The service failed to answer."), _request_id(app))
 
     return app
+
+
+def _raised_in(exc: BaseException, filename: str) -> bool:
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    return tb is not None and tb.tb_frame.f_code.co_filename.endswith(filename)
 
 
 def current_principal(app: APIGatewayRestResolver | APIGatewayRouter) -> Principal:
