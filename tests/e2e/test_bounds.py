@@ -1,0 +1,188 @@
+"""One tenant's cost and load are bounded, over the local stack's real HTTP: oversize bodies
+(413 at the gateway), oversize record batches, oversize uploads (the POST policy, and the
+ingester after decompression), page sizes, horizons over the tier's limit, concurrent runs per
+tier. (Request rates per tier: test_auth_throttling.py.)"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import gzip
+import io
+import json
+import time
+from typing import Any
+
+import httpx
+import pytest
+
+from skucast import tiers
+from tests.conftest import ROOT
+from tests.e2e.conftest import RunningStack
+from tests.e2e.routes import Tenant, start_run, store_sku
+
+F = "/api/v1/forecast"
+OPENAPI = ROOT / "functions" / "forecast_api" / "forecast_api" / "openapi.json"
+GATEWAY_MAX_BODY = 10 * 1024 * 1024
+
+
+def _problem(r: httpx.Response, status: int) -> dict[str, Any]:
+    assert r.status_code == status, (r.status_code, r.text[:300])
+    assert r.headers["content-type"] == "application/problem+json"
+    return dict(r.json())
+
+
+def test_given_a_body_over_10_mib_on_any_body_route_then_413_before_any_function(stack: RunningStack) -> None:
+    with stack.http() as http:
+        tenant = Tenant.sign_up(stack, http=http)
+        huge = b'{"records": [' + b" " * GATEWAY_MAX_BODY + b"]}"
+        before = stack.stats()
+        for method, path in (
+            ("POST", f"{F}/demand"),
+            ("POST", f"{F}/runs"),
+            ("PUT", f"{F}/schedule"),
+            ("POST", f"{F}/uploads"),
+            ("POST", "/api/auth/users"),
+        ):
+            r = http.request(method, path, content=huge, headers={**tenant.headers, "Content-Type": "application/json"})
+            _problem(r, 413)
+        after = stack.stats()
+        invoked = {k for k in after if k.startswith("invoke.") and after[k] != before.get(k, 0)}
+        assert not {k for k in invoked if "ForecastApi" in k or "AuthApi" in k}, invoked  # the gateway answered
+
+
+def test_given_more_than_10000_records_then_413_and_nothing_stored(stack: RunningStack) -> None:
+    with stack.http() as http:
+        tenant = Tenant.sign_up(stack, http=http)
+        records = [{"sku": f"B-{i % 100}", "date": "2024-01-01", "quantity": 1} for i in range(10_001)]
+        _problem(http.post(f"{F}/demand", json={"records": records}, headers=tenant.headers), 413)
+        assert http.get(f"{F}/skus", headers=tenant.headers).json()["items"] == []
+        assert http.get(f"{F}/uploads", headers=tenant.headers).json()["items"] == []
+
+
+def test_given_an_upload_ticket_then_its_policy_pins_the_key_and_caps_the_size(stack: RunningStack) -> None:
+    with stack.http() as http:
+        tenant = Tenant.sign_up(stack, http=http)
+        r = http.post(f"{F}/uploads", json={"filename": "d.csv"}, headers=tenant.headers)
+        assert r.status_code == 201, r.text
+        ticket = r.json()
+        policy = json.loads(base64.b64decode(ticket["fields"]["policy"]))
+        conditions = policy["conditions"]
+        assert ["content-length-range", 1, ticket["max_bytes"]] in conditions, conditions
+        assert {"key": ticket["fields"]["key"]} in conditions, conditions
+        assert ticket["fields"]["key"] == f"uploads/{tenant.client_id}/{ticket['upload_id']}"
+        expires = dt.datetime.fromisoformat(policy["expiration"].replace("Z", "+00:00"))
+        assert expires - dt.datetime.now(dt.UTC) <= dt.timedelta(seconds=ticket["expires_in"] + 5)
+
+
+def _gzip_bomb(inflated: int) -> bytes:
+    """Well-formed rows (under the row limit: long SKUs) that inflate past `inflated` bytes.
+    (A bomb of NULs or blank lines trips other limits or costs minutes of parsing first.)"""
+    line = b"S" * 100 + b",2024-01-01,1\n"
+    block = line * (1024 * 1024 // len(line))
+    buf = io.BytesIO()
+    with gzip.GzipFile(fileobj=buf, mode="wb", compresslevel=9, mtime=0) as gz:
+        gz.write(b"sku,date,quantity\n")
+        for _ in range(inflated // len(block) + 1):
+            gz.write(block)
+    return buf.getvalue()
+
+
+@pytest.mark.slow
+def test_given_a_small_file_that_inflates_past_the_limit_then_the_ingester_rejects_it(stack: RunningStack) -> None:
+    with stack.http() as http:
+        tenant = Tenant.sign_up(stack, http=http)
+        sku = store_sku(tenant, "SKU-BOMB")
+        before = http.get(f"{F}/skus/{sku}/demand", headers=tenant.headers).json()
+        r = http.post(f"{F}/uploads", json={"filename": "bomb.csv.gz"}, headers=tenant.headers)
+        ticket = r.json()
+        bomb = _gzip_bomb(513 * 1024 * 1024)  # past the 512 MiB limit, in under 2 MB
+        assert len(bomb) < ticket["max_bytes"]  # so the POST policy lets it through
+        sent = httpx.post(ticket["url"], data=ticket["fields"], files={"file": ("bomb.csv.gz", bomb)}, timeout=120)
+        assert sent.status_code in (200, 201, 204), sent.text
+        deadline = time.monotonic() + 180
+        while (report := http.get(f"{F}/uploads/{ticket['upload_id']}", headers=tenant.headers).json())["status"] in (
+            "AWAITING_FILE",
+            "PROCESSING",
+        ):
+            assert time.monotonic() < deadline, report
+            time.sleep(0.5)
+        assert report["status"] == "REJECTED", report
+        assert [e["code"] for e in report["errors"]] == ["decompressed_too_large"], report
+        assert http.get(f"{F}/skus/{sku}/demand", headers=tenant.headers).json() == before
+
+
+def _list_operations() -> list[str]:
+    """Every documented GET that pages (`?limit=`): new lists are covered automatically."""
+    paths = json.loads(OPENAPI.read_text())["paths"]
+    return sorted(
+        path
+        for path, ops in paths.items()
+        if any(p["name"] == "limit" and p["in"] == "query" for p in ops.get("get", {}).get("parameters", []))
+    )
+
+
+def test_given_page_sizes_outside_1_to_1000_on_every_list_then_422(stack: RunningStack) -> None:
+    with stack.http() as http:
+        tenant = Tenant.sign_up(stack, http=http)
+        values = {"run_id": start_run(tenant), "sku": store_sku(tenant)}
+        lists = _list_operations()
+        assert {f"{F}/runs", f"{F}/skus", f"{F}/uploads", "/api/auth/users"} <= set(lists), lists
+        for path in lists:
+            concrete = path.format(**values)
+            for limit in ("0", "1001", "-1", "99999999999999999999", "ten", "1.5"):
+                r = http.get(concrete, params={"limit": limit}, headers=tenant.headers)
+                problem = _problem(r, 422)
+                assert any(e["field"] == "limit" for e in problem.get("errors", [])), (path, limit, problem)
+            for limit in ("1", "1000"):
+                r = http.get(concrete, params={"limit": limit}, headers=tenant.headers)
+                assert r.status_code == 200, (path, limit, r.text)
+                assert len(r.json()["items"]) <= int(limit)
+
+
+@pytest.mark.parametrize("tier", ["free", "standard", "enterprise"])
+def test_given_horizons_past_the_tier_limit_then_422_naming_horizon(stack: RunningStack, tier: str) -> None:
+    max_days = tiers.TIERS[tier].max_horizon_days
+    with stack.http() as http:
+        tenant = Tenant.sign_up(stack, tier=tier, http=http)
+        for frequency, days in (("D", 1), ("W", 7), ("M", 31)):
+            horizon = max_days // days + 1
+            if horizon > 366:  # the contract's own bound answers first
+                continue
+            body = {"horizon": horizon, "frequency": frequency, "skus": ["X"]}
+            problem = _problem(http.post(f"{F}/runs", json=body, headers=tenant.headers), 422)
+            assert [(e["field"], e["code"]) for e in problem["errors"]] == [("horizon", "over_tier_limit")], problem
+            schedule = {"cron": "0 3 * * *", "horizon": horizon, "frequency": frequency}
+            _problem(http.put(f"{F}/schedule", json=schedule, headers=tenant.headers), 422)
+        _problem(http.post(f"{F}/runs", json={"horizon": 367, "skus": ["X"]}, headers=tenant.headers), 422)
+        assert http.get(f"{F}/runs", headers=tenant.headers).json()["items"] == []
+
+
+@pytest.mark.parametrize("tier", ["free", "standard"])
+def test_given_the_tiers_concurrent_runs_then_one_more_is_409_until_one_finishes(
+    stack: RunningStack, tier: str
+) -> None:
+    limit = tiers.TIERS[tier].max_active_runs
+    with stack.http() as http:
+        tenant = Tenant.sign_up(stack, tier=tier, http=http)
+        # Enough work that the runs are still active while we ask for one more: 150 SKUs with
+        # the default method, and the tier's cap on batches in flight.
+        days = [(dt.date(2024, 1, 1) + dt.timedelta(days=d)).isoformat() for d in range(60)]
+        records = [
+            {"sku": f"L-{s:03d}", "date": d, "quantity": (s + i) % 7} for s in range(150) for i, d in enumerate(days)
+        ]
+        assert http.post(f"{F}/demand", json={"records": records}, headers=tenant.headers).status_code == 200
+        body = {"horizon": 14, "backtest_windows": 2}
+        started = []
+        for _ in range(limit):
+            r = http.post(f"{F}/runs", json=body, headers=tenant.headers)
+            assert r.status_code == 202, r.text
+            started.append(r.json()["run_id"])
+        problem = _problem(http.post(f"{F}/runs", json=body, headers=tenant.headers), 409)
+        assert str(limit) in problem["detail"]
+        statuses = {r["status"] for r in http.get(f"{F}/runs", headers=tenant.headers).json()["items"]}
+        assert statuses <= {"QUEUED", "RUNNING"}, "the 409 was for runs still active"
+        for run_id in started:  # cancelling frees the slots at once
+            assert http.post(f"{F}/runs/{run_id}/cancel", headers=tenant.headers).status_code == 202
+        r = http.post(f"{F}/runs", json={**body, "skus": ["L-000"]}, headers=tenant.headers)
+        assert r.status_code == 202, r.text
