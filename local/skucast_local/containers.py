@@ -50,16 +50,30 @@ class _Context:
         return max(0, int((self._deadline - time.monotonic()) * 1000))
 
 
+# Lambda runs a function's initialisation (imports, module state) in an INIT phase of its own,
+# outside the invocation's timeout. Locally the same: a new container imports its handler first
+# and only then counts the function's timeout. A loaded 2-core machine can take many seconds to
+# import statsforecast, hence the generous allowance.
+INIT_TIMEOUT_SECONDS = 120
+
+
 def _container_main(
     conn: Connection, fn: Function, root: str, paths: list[str], env: dict[str, str], log: str
 ) -> None:
-    """Body of a container process: import the handler once, then serve invocations."""
+    """Body of a container process: import the handler (INIT), then serve invocations."""
     os.environ.update(env)
     sys.path[:0] = paths
     stream = open(log, "a", buffering=1, encoding="utf-8")  # noqa: SIM115 (lives as long as the process)
     sys.stdout = sys.stderr = stream
     module_name, func_name = fn.handler.rsplit(".", 1)
-    handler = None
+    try:
+        handler = getattr(importlib.import_module(module_name), func_name)
+    except Exception as exc:  # an init error fails every invocation of this container, as on Lambda
+        traceback.print_exc(file=stream)
+        failure = Invocation(ok=False, error_type="Runtime.ImportModuleError", error_message=str(exc))
+        conn.send(failure)
+        return
+    conn.send(Invocation(ok=True))  # initialised
     while True:
         try:
             event = conn.recv()
@@ -67,8 +81,6 @@ def _container_main(
             return
         context = _Context(fn.logical_id, fn.memory, fn.timeout)
         try:
-            if handler is None:
-                handler = getattr(importlib.import_module(module_name), func_name)
             conn.send(Invocation(ok=True, result=handler(event, context)))
         except Exception as exc:  # a handler's exception is the invocation's result, as on Lambda
             buf = io.StringIO()
@@ -90,8 +102,30 @@ class _Container:
         )
         self.process.start()
         child.close()
+        self._initialised = False
+
+    def _await_init(self) -> Invocation | None:
+        """None once the handler is imported; else the failed invocation to report."""
+        if self._initialised:
+            return None
+        if not self.conn.poll(INIT_TIMEOUT_SECONDS):
+            self.kill()
+            return Invocation(ok=False, error_type="Runtime.InitTimeout", error_message="init timed out")
+        try:
+            ready: Invocation = self.conn.recv()
+        except (EOFError, OSError):
+            self.kill()
+            return Invocation(ok=False, error_type="Runtime.ExitError", error_message="the container exited")
+        if not ready.ok:
+            self.kill()
+            return ready
+        self._initialised = True
+        return None
 
     def invoke(self, event: Any, timeout: float) -> Invocation:
+        failed_init = self._await_init()
+        if failed_init:
+            return failed_init
         self.conn.send(event)
         if not self.conn.poll(timeout):
             self.kill()
