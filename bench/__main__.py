@@ -373,6 +373,9 @@ def _scaling(r: dict[str, Any]) -> list[str]:
                 f"- {workers} worker(s): seconds ~ {fit['fixed_seconds']:.1f} + {fit['ms_per_sku']:.2f} ms x SKUs "
                 f"(series load into the emulator: {pool['load_seconds']} s, not in the run times)"
             )
+    for workers, pool in r["pools"].items():
+        if pool.get("error"):
+            L.append(f"- {workers} worker(s): FAILED: {pool['error']}")
     f = r.get("fairness")
     if f:
         L += [

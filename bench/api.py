@@ -185,6 +185,7 @@ def gateway_load(clients: int, seconds: float, tmp: Path, log: Any) -> dict[str,
                 t.start()
             for t in warm:
                 t.join()
+        tenant.login()  # a fresh 15-minute token for the load
         latencies: list[list[float]] = [[] for _ in range(clients)]
         errors: list[str] = []
         lock = threading.Lock()

@@ -286,6 +286,8 @@ class Tenant:
     stack: Stack
     client_id: str
     headers: dict[str, str]
+    email: str = ""
+    password: str = ""
 
     @classmethod
     def sign_up(cls, stack: Stack, tier: str = "standard") -> Tenant:
@@ -305,10 +307,25 @@ class Tenant:
             )
             r.raise_for_status()
             client_id = r.json()["client_id"]
-            r = http.post("/api/auth/login", json={"email": email, "password": password})
+        tenant = cls(stack, client_id, {}, email, password)
+        tenant.login()
+        return tenant
+
+    def login(self) -> None:
+        """A fresh access token (they live 15 minutes; a long bench outlives several)."""
+        import httpx
+
+        with httpx.Client(base_url=self.stack.api, timeout=120) as http:
+            r = http.post("/api/auth/login", json={"email": self.email, "password": self.password})
             r.raise_for_status()
-            token = r.json()["access_token"]
-        return cls(stack, client_id, {"Authorization": f"Bearer {token}"})
+            self.headers = {"Authorization": f"Bearer {r.json()['access_token']}"}
+
+    def call(self, http: Any, method: str, path: str, **kwargs: Any) -> Any:
+        r = http.request(method, path, headers=self.headers, **kwargs)
+        if r.status_code == 401:  # the access token expired: sign in again, once
+            self.login()
+            r = http.request(method, path, headers=self.headers, **kwargs)
+        return r
 
     def store(self, series: dict[str, np.ndarray]) -> float:
         """Write the series and catalog entries into the emulator's table; returns seconds taken."""
@@ -316,13 +333,13 @@ class Tenant:
 
     def start_run(self, http: Any, skus: list[str] | None) -> str:
         body = {**RUN_BODY, **({"skus": skus} if skus is not None else {})}
-        r = http.post("/api/v1/forecast/runs", json=body, headers=self.headers)
+        r = self.call(http, "POST", "/api/v1/forecast/runs", json=body)
         if r.status_code != 202:
             raise RuntimeError(f"POST /runs -> {r.status_code} {r.text}")
         return str(r.json()["run_id"])
 
     def get_run(self, http: Any, run_id: str) -> dict[str, Any]:
-        r = http.get(f"/api/v1/forecast/runs/{run_id}", headers=self.headers)
+        r = self.call(http, "GET", f"/api/v1/forecast/runs/{run_id}")
         r.raise_for_status()
         return dict(r.json())
 
@@ -348,7 +365,7 @@ class Tenant:
         return {**self.get_run(http, run_id), "status": "TIMED_OUT"}
 
     def cancel(self, http: Any, run_id: str) -> None:
-        http.post(f"/api/v1/forecast/runs/{run_id}/cancel", headers=self.headers)
+        self.call(http, "POST", f"/api/v1/forecast/runs/{run_id}/cancel")
 
 
 def store_series(stack: Stack, client_id: str, series: dict[str, np.ndarray]) -> float:
@@ -519,10 +536,16 @@ def run(mode: str, log: Any = print) -> dict[str, Any]:
     began = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="skucast-bench-") as tmp:
         for workers, sizes in plans.items():
-            pool = run_pool(workers, sizes, fairness if workers == max(plans) else None, Path(tmp), log)
+            try:
+                pool = run_pool(workers, sizes, fairness if workers == max(plans) else None, Path(tmp), log)
+            except Exception as exc:  # keep the other pool's figures; say what broke
+                log(f"  pool {workers}: FAILED: {type(exc).__name__}: {exc}")
+                pool = {"workers": workers, "points": [], "load_seconds": None, "error": f"{type(exc).__name__}: {exc}"}
             pool["fit"] = fit(pool["points"])
             result["pools"][str(workers)] = pool
     big = result["pools"][str(max(plans))]
+    if big.get("error"):
+        result["error"] = big["error"]
     alone, contended = big.get("fairness_alone") or [], big.get("fairness_contended") or []
     if alone and contended:
         ratio = statistics.median(contended) / statistics.median(alone)
