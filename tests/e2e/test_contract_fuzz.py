@@ -82,9 +82,6 @@ def fuzz_tenant(stack: RunningStack) -> Iterator[tuple[Tenant, dict[str, str]]]:
         yield tenant, ids
 
 
-SERVED_METHODS = {"GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"}
-
-
 def _use_real_ids(case: Any, tenant: Tenant, ids: dict[str, str]) -> None:
     """Positive cases of id routes: half of them (by a hash of the case, so deterministic) get
     the tenant's real ids. A key_id gets a fresh throwaway key (DELETE consumes it)."""
@@ -117,8 +114,6 @@ def test_every_operation_answers_as_documented_and_never_5xx(
     case: Any, stack: RunningStack, fuzz_tenant: tuple[Tenant, dict[str, str]]
 ) -> None:
     tenant, ids = fuzz_tenant
-    if case.method.upper() not in SERVED_METHODS:
-        return  # TRACE, CONNECT: the local gateway's HTTP server answers 501 itself (API Gateway: 403)
     _use_real_ids(case, tenant, ids)
     response = case.call(base_url=stack.api, headers=dict(tenant.headers), timeout=60)
     _check_problem(response)
@@ -127,8 +122,6 @@ def test_every_operation_answers_as_documented_and_never_5xx(
 
 @operator_schema.parametrize()
 def test_the_operator_route_answers_as_documented_and_never_5xx(case: Any, stack: RunningStack) -> None:
-    if case.method.upper() not in SERVED_METHODS:
-        return
     headers = {"X-Service-Key": stack.service_key}
     response = case.call(base_url=stack.api, headers=headers, timeout=60)
     _check_problem(response)
