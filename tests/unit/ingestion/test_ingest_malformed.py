@@ -192,3 +192,37 @@ def test_given_random_garbage_of_any_kind_when_ingested_then_no_exception_escape
 
     for data in variants:
         assert ingest(data).status.value in {"REJECTED", "PARTIAL", "SUCCEEDED"}
+
+
+class _Counting(io.BytesIO):
+    def __init__(self, data: bytes) -> None:
+        super().__init__(data)
+        self.served = 0
+
+    def read(self, size: int | None = -1) -> bytes:
+        chunk = super().read(size)
+        self.served += len(chunk)
+        return chunk
+
+    def readinto(self, buffer: Any) -> int:
+        n = super().readinto(buffer)
+        self.served += n
+        return n
+
+
+def test_given_a_gzip_of_blank_lines_when_ingested_then_it_stops_at_the_row_limit() -> None:
+    """Blank lines are skipped, not counted as rows: without a line bound, a 0.5 MB gzip inflating
+    to 512 MiB of newlines cost minutes of compute before the decompressed limit stopped it."""
+    blanks = b"\n" * (8 * 1024 * 1024)
+    compressed = io.BytesIO()
+    with gzip.GzipFile(fileobj=compressed, mode="wb", mtime=0) as gz:
+        gz.write(b"sku,date,quantity\n")
+        for _ in range(8):  # 64 MiB of blank lines
+            gz.write(blanks)
+    limits = IngestLimits(max_rows=100_000)
+
+    source = _Counting(compressed.getvalue())
+    result = ingest(source, limits)
+
+    assert [e.code for e in result.errors] == ["too_many_rows"]
+    assert source.served < len(compressed.getvalue())  # stopped well before the end of the file

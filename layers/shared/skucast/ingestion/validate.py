@@ -184,6 +184,10 @@ class _Collector:
         self.rows_rejected += rejected
         if self.rows_total > self._limits.max_rows:
             raise StructuralError("too_many_rows", f"the file has more than {self._limits.max_rows} rows")
+        if self._seen + n > 2 * self._limits.max_rows:
+            # Blank lines are skipped, not counted, but each still costs a row of work: a gzip of
+            # nothing but newlines (0.5 MB inflating to 512 MiB) must stop at a line limit too.
+            raise StructuralError("too_many_rows", f"the file has more than {2 * self._limits.max_rows} lines")
         if rejected:
             self._keep_errors(bad, batch, (sku_code, date_code, qty_code))
         self._sku_idx.append(sku_local[accepted] + self._dict_size)
