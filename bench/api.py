@@ -100,13 +100,16 @@ def handler_latency(quick: bool, log: Any) -> dict[str, Any]:
         sqs_event,
         store,
     )
-    from forecast_api.app import handler
 
     n = 60 if quick else 300
     template = json.loads((ROOT / "events" / "api_health.json").read_text())
     ctx = Context()
     out: dict[str, Any] = {}
     with moto_aws() as provisioned, moto_transactions(patched=True):
+        # imported once the function's environment is set, as Lambda's init does (Powertools reads
+        # its metrics namespace at import; without it the 100th metric's auto-flush raises)
+        from forecast_api.app import handler
+
         table = provisioned.resources["Table"].ref
         client = add_tenant(table, "cli_api", tier="enterprise")
         series = demand_mix(100, seed=21)

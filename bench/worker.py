@@ -389,8 +389,6 @@ def class_costs(n: int) -> dict[str, Any]:
 
 
 def run(quick: bool = False, reps: int = 3, log: Any = print) -> dict[str, Any]:
-    from forecast_worker.app import handler
-    from forecast_worker.planner import handler as planner_handler
     from skucast.forecasting.engine import ForecastSpec, SeriesInput, forecast_batch
     from skucast.services.batches import BATCH_SIZE
     from skucast_local.template import load
@@ -409,6 +407,10 @@ def run(quick: bool = False, reps: int = 3, log: Any = print) -> dict[str, Any]:
         "batch_size": BATCH_SIZE,
     }
     with moto_aws() as provisioned:
+        # imported once the function's environment is set, as Lambda's init does
+        from forecast_worker.app import handler
+        from forecast_worker.planner import handler as planner_handler
+
         table = provisioned.resources["Table"].ref
         client = add_tenant(table, "cli_bench")
         store(table, client, series)
