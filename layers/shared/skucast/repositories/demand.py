@@ -30,10 +30,9 @@ from skucast.repositories.keys import SKU_PREFIX, catalog_pk, series_pk, sku_sk
 BATCH_GET_LIMIT = 100  # DynamoDB BatchGetItem
 
 
-def get_series(table_name: str, client_id: str, skus: Iterable[str]) -> dict[str, DemandSeries]:
-    """The stored series of these SKUs (absent SKUs are absent from the answer)."""
+def _series_items(table_name: str, client_id: str, skus: Iterable[str]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(sku, item) of every stored series among these SKUs, strongly consistent, 100 keys a call."""
     wanted = list(dict.fromkeys(skus))
-    found: dict[str, DemandSeries] = {}
     client = table(table_name).meta.client
     for start in range(0, len(wanted), BATCH_GET_LIMIT):
         keys = [{"pk": series_pk(client_id, s), "sk": sku_sk(s)} for s in wanted[start : start + BATCH_GET_LIMIT]]
@@ -41,9 +40,13 @@ def get_series(table_name: str, client_id: str, skus: Iterable[str]) -> dict[str
         while request:
             answer = client.batch_get_item(RequestItems=request)
             for item in answer["Responses"].get(table_name, []):
-                found[str(item["sk"])[len(SKU_PREFIX) :]] = decode(bytes(_binary(item["series"])))
+                yield str(item["sk"])[len(SKU_PREFIX) :], item
             request = answer.get("UnprocessedKeys") or {}
-    return found
+
+
+def get_series(table_name: str, client_id: str, skus: Iterable[str]) -> dict[str, DemandSeries]:
+    """The stored series of these SKUs (absent SKUs are absent from the answer)."""
+    return {sku: decode(_binary(item["series"])) for sku, item in _series_items(table_name, client_id, skus)}
 
 
 def put_series(table_name: str, client_id: str, series: dict[str, DemandSeries], upload_id: str) -> None:
@@ -148,18 +151,10 @@ def decode_owners(blob: bytes) -> Owners:
 
 def get_stored_series(table_name: str, client_id: str, skus: Iterable[str]) -> dict[str, StoredSeries]:
     """The stored series of these SKUs with their provenance (strongly consistent)."""
-    wanted = list(dict.fromkeys(skus))
     found: dict[str, StoredSeries] = {}
-    client = table(table_name).meta.client
-    for start in range(0, len(wanted), BATCH_GET_LIMIT):
-        keys = [{"pk": series_pk(client_id, s), "sk": sku_sk(s)} for s in wanted[start : start + BATCH_GET_LIMIT]]
-        request: dict[str, Any] = {table_name: {"Keys": keys, "ConsistentRead": True}}
-        while request:
-            answer = client.batch_get_item(RequestItems=request)
-            for item in answer["Responses"].get(table_name, []):
-                owners = decode_owners(_binary(item["owners"])) if "owners" in item else None
-                found[str(item["sk"])[len(SKU_PREFIX) :]] = StoredSeries(decode(_binary(item["series"])), owners)
-            request = answer.get("UnprocessedKeys") or {}
+    for sku, item in _series_items(table_name, client_id, skus):
+        owners = decode_owners(_binary(item["owners"])) if "owners" in item else None
+        found[sku] = StoredSeries(decode(_binary(item["series"])), owners)
     return found
 
 

@@ -76,3 +76,14 @@ def storable(value: Any) -> Any:
     """A value DynamoDB accepts: floats become Decimal; NaN and infinities (no JSON form) become null."""
     text = json.dumps(value, allow_nan=True).replace("NaN", "null").replace("Infinity", "null")
     return json.loads(text, parse_float=Decimal)
+
+
+def conditional(call: Any, **kwargs: Any) -> bool:
+    """Run a conditional write (e.g. `table.update_item`); False when its condition did not hold."""
+    try:
+        call(**kwargs)
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+            return False
+        raise
+    return True

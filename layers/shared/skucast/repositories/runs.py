@@ -208,25 +208,20 @@ def transition(
 
 def note_repair(table_name: str, client_id: str, run_id: str, max_repairs: int, deadline: str) -> bool:
     """Count one repair of a stalled active run and give it a new deadline; False past max_repairs."""
-    try:
-        table(table_name).update_item(
-            Key=_key(client_id, run_id),
-            UpdateExpression="ADD repairs :one SET gsi1sk = :deadline",
-            ConditionExpression="#s IN (:queued, :running) AND (attribute_not_exists(repairs) OR repairs < :max)",
-            ExpressionAttributeNames={"#s": "status"},
-            ExpressionAttributeValues={
-                ":one": 1,
-                ":deadline": f"{deadline}#{client_id}#{run_id}",
-                ":queued": "QUEUED",
-                ":running": "RUNNING",
-                ":max": max_repairs,
-            },
-        )
-    except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
-            return False
-        raise
-    return True
+    return dynamo.conditional(
+        table(table_name).update_item,
+        Key=_key(client_id, run_id),
+        UpdateExpression="ADD repairs :one SET gsi1sk = :deadline",
+        ConditionExpression="#s IN (:queued, :running) AND (attribute_not_exists(repairs) OR repairs < :max)",
+        ExpressionAttributeNames={"#s": "status"},
+        ExpressionAttributeValues={
+            ":one": 1,
+            ":deadline": f"{deadline}#{client_id}#{run_id}",
+            ":queued": "QUEUED",
+            ":running": "RUNNING",
+            ":max": max_repairs,
+        },
+    )
 
 
 # ---------------------------------------------------------------- batches

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from botocore.exceptions import ClientError
-
 from skucast.aws import table
 from skucast.repositories import dynamo
 from skucast.repositories.keys import SCHEDULES, schedule_sk, tenant_pk
@@ -27,20 +25,10 @@ def put_schedule(table_name: str, client_id: str, schedule: dict[str, Any]) -> N
 
 def advance(table_name: str, client_id: str, slot: str, following: str) -> bool:
     """Move the schedule past `slot`, unless someone already did (or the schedule changed)."""
-    try:
-        table(table_name).update_item(
-            Key={"pk": tenant_pk(client_id), "sk": schedule_sk()},
-            UpdateExpression="SET next_run_at = :next, gsi1sk = :gsi",
-            ConditionExpression="next_run_at = :slot AND enabled = :on",
-            ExpressionAttributeValues={
-                ":next": following,
-                ":gsi": f"{following}#{client_id}",
-                ":slot": slot,
-                ":on": True,
-            },
-        )
-    except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
-            return False
-        raise
-    return True
+    return dynamo.conditional(
+        table(table_name).update_item,
+        Key={"pk": tenant_pk(client_id), "sk": schedule_sk()},
+        UpdateExpression="SET next_run_at = :next, gsi1sk = :gsi",
+        ConditionExpression="next_run_at = :slot AND enabled = :on",
+        ExpressionAttributeValues={":next": following, ":gsi": f"{following}#{client_id}", ":slot": slot, ":on": True},
+    )

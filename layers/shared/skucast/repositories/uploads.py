@@ -63,29 +63,23 @@ def claim(
 ) -> bool:
     """AWAITING_FILE -> PROCESSING, or take over a PROCESSING whose holder stopped renewing (a
     crashed invocation). False when the upload is finished or someone else holds a live lease."""
-    try:
-        table(table_name).update_item(
-            Key=_key(client_id, upload_id),
-            UpdateExpression="SET #s = :processing, #c = :token, lease_until = :lease, "
-            "started_at = if_not_exists(started_at, :started) ADD attempts :one",
-            ConditionExpression="attribute_exists(pk) AND (#s = :awaiting OR "
-            "(#s = :processing AND lease_until < :now))",
-            ExpressionAttributeNames={"#s": "status", "#c": "claim"},
-            ExpressionAttributeValues={
-                ":processing": "PROCESSING",
-                ":awaiting": "AWAITING_FILE",
-                ":token": token,
-                ":lease": lease_until,
-                ":now": now,
-                ":started": started_at,
-                ":one": 1,
-            },
-        )
-    except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
-            return False
-        raise
-    return True
+    return dynamo.conditional(
+        table(table_name).update_item,
+        Key=_key(client_id, upload_id),
+        UpdateExpression="SET #s = :processing, #c = :token, lease_until = :lease, "
+        "started_at = if_not_exists(started_at, :started) ADD attempts :one",
+        ConditionExpression="attribute_exists(pk) AND (#s = :awaiting OR (#s = :processing AND lease_until < :now))",
+        ExpressionAttributeNames={"#s": "status", "#c": "claim"},
+        ExpressionAttributeValues={
+            ":processing": "PROCESSING",
+            ":awaiting": "AWAITING_FILE",
+            ":token": token,
+            ":lease": lease_until,
+            ":now": now,
+            ":started": started_at,
+            ":one": 1,
+        },
+    )
 
 
 def renew(table_name: str, client_id: str, upload_id: str, token: str, lease_until: int) -> bool:
@@ -115,19 +109,14 @@ def _update_held(
     values: dict[str, Any],
     names: dict[str, str] | None = None,
 ) -> bool:
-    try:
-        table(table_name).update_item(
-            Key=_key(client_id, upload_id),
-            UpdateExpression=update,
-            ConditionExpression="#status = :processing AND #claim = :token",
-            ExpressionAttributeNames={**(names or {}), "#status": "status", "#claim": "claim"},
-            ExpressionAttributeValues={**values, ":processing": "PROCESSING", ":token": token},
-        )
-    except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
-            return False
-        raise
-    return True
+    return dynamo.conditional(
+        table(table_name).update_item,
+        Key=_key(client_id, upload_id),
+        UpdateExpression=update,
+        ConditionExpression="#status = :processing AND #claim = :token",
+        ExpressionAttributeNames={**(names or {}), "#status": "status", "#claim": "claim"},
+        ExpressionAttributeValues={**values, ":processing": "PROCESSING", ":token": token},
+    )
 
 
 # ---------------------------------------------------------------- the tenant's merge lock
@@ -135,19 +124,9 @@ def _lock_key(client_id: str) -> dict[str, str]:
     return {"pk": tenant_pk(client_id), "sk": ingest_lock_sk()}
 
 
-def _conditional(call: Any, **kwargs: Any) -> bool:
-    try:
-        call(**kwargs)
-    except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
-            return False
-        raise
-    return True
-
-
 def acquire_lock(table_name: str, client_id: str, token: str, now: int, lease_until: int) -> bool:
     """Take the tenant's merge lock if it is free or its holder stopped renewing."""
-    return _conditional(
+    return dynamo.conditional(
         table(table_name).put_item,
         Item={**_lock_key(client_id), "holder": token, "lease_until": lease_until},
         ConditionExpression="attribute_not_exists(pk) OR lease_until < :now OR holder = :token",
@@ -156,7 +135,7 @@ def acquire_lock(table_name: str, client_id: str, token: str, now: int, lease_un
 
 
 def renew_lock(table_name: str, client_id: str, token: str, lease_until: int) -> bool:
-    return _conditional(
+    return dynamo.conditional(
         table(table_name).update_item,
         Key=_lock_key(client_id),
         UpdateExpression="SET lease_until = :lease",
@@ -166,7 +145,7 @@ def renew_lock(table_name: str, client_id: str, token: str, lease_until: int) ->
 
 
 def release_lock(table_name: str, client_id: str, token: str) -> bool:
-    return _conditional(
+    return dynamo.conditional(
         table(table_name).delete_item,
         Key=_lock_key(client_id),
         ConditionExpression="holder = :token",
