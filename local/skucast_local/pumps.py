@@ -79,7 +79,39 @@ def _sqs_record(message: dict[str, Any], queue_arn: str) -> dict[str, Any]:
     }
 
 
-class SqsPump:
+class _QueuePoller:
+    """A thread that long-polls one queue of the emulator and hands messages to a thread pool."""
+
+    def __init__(self, sqs: Any, url: str, workers: int, name: str) -> None:
+        self.sqs, self.url = sqs, url
+        self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=name)
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self._poll, name=f"pump-{name}", daemon=True)
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.thread.join(timeout=5)
+        self.pool.shutdown(wait=False, cancel_futures=True)
+
+    def _receive(self, max_messages: int, **attributes: Any) -> list[dict[str, Any]] | None:
+        """The next messages ([] when none came); None when the emulator did not answer."""
+        try:
+            answer = self.sqs.receive_message(
+                QueueUrl=self.url, MaxNumberOfMessages=max_messages, WaitTimeSeconds=1, **attributes
+            )
+        except Exception:  # the emulator is shutting down
+            self.stopping.wait(0.5)
+            return None
+        return list(answer.get("Messages", []))
+
+    def _poll(self) -> None:
+        raise NotImplementedError
+
+
+class SqsPump(_QueuePoller):
     def __init__(
         self,
         sqs: Any,
@@ -91,38 +123,18 @@ class SqsPump:
         stats: Stats,
         switches: Settings,
     ) -> None:
-        self.sqs, self.sub, self.url, self.arn = sqs, sub, queue_url, queue_arn
+        super().__init__(sqs, queue_url, concurrency * 2, f"sqs-{sub.queue}")
+        self.sub, self.arn = sub, queue_arn
         self.invoke, self.stats, self.switches = invoke, stats, switches
         self.slots = threading.Semaphore(concurrency)
-        self.pool = ThreadPoolExecutor(max_workers=concurrency * 2, thread_name_prefix=f"sqs-{sub.function}")
-        self.stopping = threading.Event()
-        self.thread = threading.Thread(target=self._poll, name=f"pump-{sub.queue}", daemon=True)
-
-    def start(self) -> None:
-        self.thread.start()
-
-    def stop(self) -> None:
-        self.stopping.set()
-        self.thread.join(timeout=5)
-        self.pool.shutdown(wait=False, cancel_futures=True)
 
     def _poll(self) -> None:
         while not self.stopping.is_set():
             if not self.slots.acquire(timeout=0.5):
                 continue
-            try:
-                messages = self.sqs.receive_message(
-                    QueueUrl=self.url,
-                    MaxNumberOfMessages=min(10, self.sub.batch_size),
-                    WaitTimeSeconds=1,
-                    AttributeNames=["All"],
-                    MessageAttributeNames=["All"],
-                ).get("Messages", [])
-            except Exception:  # the emulator is shutting down
-                self.slots.release()
-                if self.stopping.wait(0.5):
-                    return
-                continue
+            messages = self._receive(
+                min(10, self.sub.batch_size), AttributeNames=["All"], MessageAttributeNames=["All"]
+            )
             if not messages:
                 self.slots.release()
                 continue
@@ -167,7 +179,7 @@ class SqsPump:
         return {str(i) for i in ids} & every
 
 
-class S3Pump:
+class S3Pump(_QueuePoller):
     """S3 invokes a function asynchronously: Lambda retries a failed event, then sends it to the DLQ."""
 
     def __init__(
@@ -179,31 +191,13 @@ class S3Pump:
         invoke: Invoker,
         stats: Stats,
     ) -> None:
-        self.sqs, self.fn, self.url, self.dlq_url = sqs, function, notify_url, dlq_url
+        super().__init__(sqs, notify_url, 4, f"s3-{function.logical_id}")
+        self.fn, self.dlq_url = function, dlq_url
         self.invoke, self.stats = invoke, stats
-        self.stopping = threading.Event()
-        self.pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix=f"s3-{function.logical_id}")
-        self.thread = threading.Thread(target=self._poll, name=f"pump-s3-{function.logical_id}", daemon=True)
-
-    def start(self) -> None:
-        self.thread.start()
-
-    def stop(self) -> None:
-        self.stopping.set()
-        self.thread.join(timeout=5)
-        self.pool.shutdown(wait=False, cancel_futures=True)
 
     def _poll(self) -> None:
         while not self.stopping.is_set():
-            try:
-                messages = self.sqs.receive_message(
-                    QueueUrl=self.url, MaxNumberOfMessages=10, WaitTimeSeconds=1
-                ).get("Messages", [])
-            except Exception:
-                if self.stopping.wait(0.5):
-                    return
-                continue
-            for m in messages:
+            for m in self._receive(10) or []:
                 self.sqs.delete_message(QueueUrl=self.url, ReceiptHandle=m["ReceiptHandle"])
                 event = json.loads(m["Body"])
                 if "Records" in event:  # not the s3:TestEvent sent when notifications are configured
