@@ -411,7 +411,7 @@ def _scaling(r: dict[str, Any]) -> list[str]:
 SECTION_TEXT = {"worker": _worker, "ingest": _ingest, "api": _api, "coldstart": _coldstart, "scaling": _scaling}
 
 
-def bottlenecks(results: dict[str, Any], model: dict[str, Any] | None) -> list[str]:
+def bottlenecks(results: dict[str, Any], model: dict[str, Any] | None) -> list[str]:  # noqa: C901 (one paragraph per bench)
     L: list[str] = []
     w = results.get("worker", {})
     if w.get("status") == "ok":
