@@ -21,18 +21,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-for _p in (
-    ROOT / "functions" / "forecast_api",
-    ROOT / "functions" / "forecast_worker",
-    ROOT / "local",
-    ROOT / "layers" / "shared",
-    ROOT,
-):
-    if str(_p) not in sys.path:
-        sys.path.insert(0, str(_p))
-
-from bench.scaling import HORIZON, RUN_BODY, Stack, Tenant, demand_mix  # noqa: E402
+from bench._common import ROOT, emit
+from bench.scaling import HORIZON, RUN_BODY, Stack, Tenant, demand_mix
 
 BASE = "/api/v1/forecast"
 
@@ -256,11 +246,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path)
     args = parser.parse_args(argv)
     result = run(args.quick, log=lambda m: print(m, flush=True))
-    text = json.dumps(result, indent=2)
-    if args.out:
-        args.out.write_text(text)
-    else:
-        print(text)
+    emit(result, args.out)
     return 0
 
 

@@ -28,7 +28,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
+from bench._common import ROOT, emit
+
 ZIP_LIMIT_MB = 250.0
 IMAGE_LIMIT_MB = 10_240.0
 MB = 1_000_000  # Lambda's quotas are in MB; reported here in decimal megabytes (250 MB = 250,000,000 bytes)
@@ -209,11 +210,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path)
     args = parser.parse_args(argv)
     result = run(args.quick, log=lambda m: print(m, flush=True))
-    text = json.dumps(result, indent=2)
-    if args.out:
-        args.out.write_text(text)
-    else:
-        print(text)
+    emit(result, args.out)
     return 0
 
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime as dt
-import json
 import os
 import signal
 import socket
@@ -33,10 +32,7 @@ from typing import Any
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-for _p in (ROOT / "local", ROOT / "layers" / "shared", ROOT):
-    if str(_p) not in sys.path:
-        sys.path.insert(0, str(_p))
+from bench._common import ROOT, emit  # puts the repository on sys.path first
 
 HISTORY_DAYS = 730  # two years of daily history
 HORIZON = 28
@@ -573,11 +569,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path)
     args = parser.parse_args(argv)
     result = run("quick" if args.quick else "full" if args.full else "default", log=lambda m: print(m, flush=True))
-    text = json.dumps(result, indent=2)
-    if args.out:
-        args.out.write_text(text)
-    else:
-        print(text)
+    emit(result, args.out)
     return 0
 
 

@@ -26,18 +26,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-for _p in (
-    ROOT / "functions" / "forecast_api",
-    ROOT / "functions" / "forecast_worker",
-    ROOT / "local",
-    ROOT / "layers" / "shared",
-    ROOT,
-):
-    if str(_p) not in sys.path:
-        sys.path.insert(0, str(_p))
-
-from bench.scaling import HORIZON, START, demand_mix  # noqa: E402
+from bench._common import ROOT, emit
+from bench.scaling import HORIZON, START, demand_mix
 
 SERVICE_KEY = "bench-service-key-0123456789abcdef"
 # handler: moto with per-item transaction rollback (bench.scaling.patch_moto_transactions);
@@ -535,11 +525,7 @@ def main(argv: list[str] | None = None) -> int:
         print(profile(args.quick))
         return 0
     result = run(args.quick, args.reps, log=lambda m: print(m, flush=True))
-    text = json.dumps(result, indent=2, default=str)
-    if args.out:
-        args.out.write_text(text)
-    else:
-        print(text)
+    emit(result, args.out)
     return 0
 
 
