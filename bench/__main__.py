@@ -429,8 +429,7 @@ def bottlenecks(results: dict[str, Any], model: dict[str, Any] | None) -> list[s
             "`repositories/runs.settle_batch` and `transition`), which grows with the table and dominated this "
             "bench while results were stored as plain DynamoDB maps (2.3x on the earlier run of the day). On AWS "
             "these calls are network waits instead (~10 ms each, in the model). What would move it locally: "
-            "per-item rollback in the emulator (`bench.scaling.patch_moto_transactions`, to move into "
-            "local/skucast_local/emulator.py)."
+            "per-item rollback in the emulator (local/skucast_local/moto_fast.py, which the local stack installs)."
         )
     if model:
         me = model["measured"]

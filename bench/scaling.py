@@ -15,7 +15,6 @@ Also home of the synthetic demand every bench in this directory uses (`demand_mi
 from __future__ import annotations
 
 import argparse
-import contextlib
 import datetime as dt
 import os
 import signal
@@ -91,78 +90,9 @@ def demand_mix(n: int, seed: int = 7, prefix: str = "SKU") -> dict[str, np.ndarr
 
 
 # ---------------------------------------------------------------- the emulator's transactions
-def patch_moto_transactions() -> bool:  # noqa: C901 (the patch and its two helpers)
-    """moto 5.x backs up every table a transaction names with copy.deepcopy of the whole table,
-    once per action, before applying it: each TransactWriteItems costs O(all items in the table),
-    so a run's settlement slows down as the table fills (seconds per transaction at a few thousand
-    items: see the worker profile in the report). This rewrites that method, in this process only,
-    to snapshot just the items the transaction names and restore them on rollback (same outcome,
-    O(items named)). Returns False (and changes nothing) when moto's source is not the expected one."""
-    import copy
-    import inspect
-    import re
-    import textwrap
-
-    from moto.dynamodb import models
-
-    method = models.DynamoDBBackend.transact_write_items
-    if getattr(method, "_bench_patched", False):
-        return True
-    src = textwrap.dedent(inspect.getsource(method))
-    backup = re.compile(r"copy\.deepcopy\(\s*self\.tables\[table_name\]\s*\)")
-    rollback = re.compile(
-        r"for table_name in original_table_state:\n(\s+)self\.tables\[table_name\] = original_table_state\[table_name\]"
-    )
-    if len(backup.findall(src)) != 1 or len(rollback.findall(src)) != 2:
-        return False
-    src = backup.sub("self.tables[table_name]", src)
-    src = rollback.sub(lambda m: "_bench_restore(self, _bench_snap)", src)
-    src = src.replace(
-        "# Create a backup in case any of the transactions fail",
-        "_bench_snap = _bench_snapshot(self, transact_items)",
-        1,
-    )
-
-    def snapshot(backend: Any, items: list[dict[str, Any]]) -> list[tuple[str, dict[str, Any], Any]]:
-        out = []
-        for entry in items:
-            try:
-                _, op = next(iter(entry.items()))
-                table = backend.get_table(op["TableName"])
-                if "Item" in op:
-                    key = {table.hash_key_attr: op["Item"][table.hash_key_attr]}
-                    if table.range_key_attr is not None:
-                        key[table.range_key_attr] = op["Item"][table.range_key_attr]
-                else:
-                    key = op["Key"]
-                out.append((op["TableName"], key, copy.deepcopy(backend.get_item(op["TableName"], key))))
-            except Exception:
-                continue
-        return out
-
-    def restore(backend: Any, snap: list[tuple[str, dict[str, Any], Any]]) -> None:
-        for table_name, key, item in reversed(snap):
-            table = backend.get_table(table_name)
-            with contextlib.suppress(Exception):  # it was not there
-                backend.delete_item(table_name, key)
-            if item is not None:
-                table.put_item(item.to_json()["Attributes"])
-
-    namespace = dict(vars(models))
-    namespace.update(_bench_snapshot=snapshot, _bench_restore=restore)
-    exec(compile(src, inspect.getsourcefile(method) or "moto", "exec"), namespace)
-    patched = namespace["transact_write_items"]
-    patched._bench_patched = True
-    models.DynamoDBBackend.transact_write_items = patched
-    return True
-
-
+# The stack as `make up` runs it (its emulator installs local/skucast_local/moto_fast.py).
 _LAUNCH = """
 import runpy, sys
-if {patch}:
-    from bench.scaling import patch_moto_transactions
-    if not patch_moto_transactions():
-        print("bench: moto's transact_write_items is not the expected source; left as is", flush=True)
 sys.argv = ["skucast_local"]
 runpy.run_module("skucast_local", run_name="__main__")
 """
@@ -181,7 +111,6 @@ class Stack:
 
     workers: int
     state: Path
-    patch_moto: bool = True
     env: dict[str, str] = field(default_factory=dict)
     process: subprocess.Popen[str] | None = None
     output: list[str] = field(default_factory=list)
@@ -199,7 +128,7 @@ class Stack:
         )
         self.env = env
         self.process = subprocess.Popen(
-            [sys.executable, "-c", _LAUNCH.format(patch=self.patch_moto)],
+            [sys.executable, "-c", _LAUNCH],
             cwd=ROOT,
             env=env,
             stdout=subprocess.PIPE,

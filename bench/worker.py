@@ -30,7 +30,7 @@ from bench._common import ROOT, emit
 from bench.scaling import HORIZON, START, demand_mix
 
 SERVICE_KEY = "bench-service-key-0123456789abcdef"
-# handler: moto with per-item transaction rollback (bench.scaling.patch_moto_transactions);
+# handler: moto with per-item transaction rollback (local/skucast_local/moto_fast.py, as the stack runs it);
 # handler_stock_moto: moto as installed (whole-table deepcopy per transaction action)
 CONTENDERS = ("handler", "handler_stock_moto", "engine")
 
@@ -157,12 +157,12 @@ def moto_transactions(patched: bool) -> Iterator[None]:
     global _STOCK_TRANSACT
     from moto.dynamodb import models
 
-    from bench.scaling import patch_moto_transactions
+    from skucast_local import moto_fast
 
     if _STOCK_TRANSACT is None:
         _STOCK_TRANSACT = models.DynamoDBBackend.transact_write_items
     if patched:
-        patch_moto_transactions()
+        models.DynamoDBBackend.transact_write_items = moto_fast.transact_write_items
     else:
         models.DynamoDBBackend.transact_write_items = _STOCK_TRANSACT
     yield
