@@ -19,20 +19,9 @@ from skucast.settings import get_settings
 from skucast_local import moto_fast
 from skucast_local.emulator import LOCAL_CREDENTIALS, REGION, Provisioned, provision
 from skucast_local.template import load
-from tests.conftest import ROOT
+from tests.conftest import ROOT, FakeContext
 
 SERVICE_KEY = "integration-service-key-0123456789"
-
-
-class FakeContext:
-    function_name = "test"
-    function_version = "$LATEST"
-    memory_limit_in_mb = 512
-    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:test"
-    aws_request_id = "00000000-0000-4000-8000-000000000000"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 30_000
 
 
 @pytest.fixture

@@ -19,8 +19,8 @@ from skucast.repositories import usage_plans
 from skucast.services import auth as service
 from skucast.settings import get_settings
 from skucast_local.emulator import Provisioned
-from tests.conftest import load_event
-from tests.integration.conftest import SERVICE_KEY, FakeContext
+from tests.conftest import FakeContext, load_event
+from tests.integration.conftest import SERVICE_KEY
 
 PUBLIC = {("POST", "/api/auth/clients"), ("POST", "/api/auth/login"), ("POST", "/api/auth/refresh"),
           ("POST", "/api/auth/logout"), ("GET", "/api/auth/jwks.json")}  # fmt: skip

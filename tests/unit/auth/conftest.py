@@ -33,17 +33,6 @@ ENV = {
 }
 
 
-class FakeContext:
-    function_name = "AuthorizerFunction"
-    function_version = "$LATEST"
-    memory_limit_in_mb = 512
-    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:AuthorizerFunction"
-    aws_request_id = "00000000-0000-4000-8000-000000000000"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 10_000
-
-
 @dataclass
 class FakeStore:
     """What the authorizer reads: the keyring, live sessions, clients' usage keys, API keys."""

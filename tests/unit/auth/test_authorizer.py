@@ -16,8 +16,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from auth_api.authorizer import handler
 from skucast.auth.tokens import digest
-from tests.conftest import load_event
-from tests.unit.auth.conftest import AUDIENCE, ISSUER, FakeContext, FakeStore
+from tests.conftest import FakeContext, load_event
+from tests.unit.auth.conftest import AUDIENCE, ISSUER, FakeStore
 
 CLIENT, USER, SESSION = "cli_0123456789abcdef0123", "usr_0123456789abcdef0123", "ses_0123456789abcdef0123"
 API_KEY = "sk_" + "k" * 43
@@ -67,7 +67,7 @@ def _event(headers: dict[str, str]) -> dict[str, Any]:
 
 
 def _authorize(headers: dict[str, str]) -> dict[str, Any]:
-    return handler(_event(headers), FakeContext())  # type: ignore[arg-type]
+    return handler(_event(headers), FakeContext("AuthorizerFunction", remaining_ms=10_000))  # type: ignore[arg-type]
 
 
 def _refused(headers: dict[str, str]) -> None:
