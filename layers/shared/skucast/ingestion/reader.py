@@ -25,6 +25,7 @@ from collections.abc import Generator
 from dataclasses import dataclass
 from typing import IO, Any, Protocol
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
@@ -284,10 +285,11 @@ class _CsvSource(Source):
 
     def batches(self) -> Generator[RawBatch, None, None]:
         reader = None
+        guard = _LineGuard(self._stream, self._limits.max_line_bytes)
         try:
             reader = pacsv.open_csv(
                 # Arrow takes a short read for the end of the file; BufferedReader fills every read.
-                io.BufferedReader(self._stream, buffer_size=64 * 1024),
+                io.BufferedReader(guard, buffer_size=64 * 1024),
                 read_options=pacsv.ReadOptions(use_threads=False, block_size=self._limits.max_line_bytes),
                 # newlines_in_values: a quoted value spanning lines must stay one row whatever the
                 # block boundaries. use_threads=False: pyarrow then reports skipped row numbers.
@@ -302,6 +304,8 @@ class _CsvSource(Source):
                 raise StructuralError("unreadable_file", "the header could not be read consistently", row=1)
             for record_batch in reader:
                 yield self._to_raw(record_batch)
+            if guard.too_long:
+                raise StructuralError("line_too_long", "a line is longer than the maximum line length")
         except pa.ArrowInvalid as exc:
             raise _csv_error(exc) from None
         finally:
@@ -323,6 +327,45 @@ class _CsvSource(Source):
             self.bad_rows.append(number)
             self.bad_counts.append(row.actual_columns)
         return "skip"
+
+
+class _LineGuard(io.RawIOBase):
+    """Ends the stream, as far as pyarrow can tell, where a line grows past `limit` bytes.
+
+    pyarrow meets such a line as a parse error with its read-ahead still running, and a read-ahead
+    that outlives the closed reader crashed the process later (a segfault in the next ingest). Cut
+    short here, pyarrow reaches a clean end of file, and the caller rejects the file itself.
+    """
+
+    def __init__(self, inner: Readable, limit: int):
+        self._inner = inner
+        self._limit = limit - 1  # the longest line pyarrow will be shown, newline excluded
+        self._run = 0  # bytes since the last newline
+        self.too_long = False
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        if self.too_long:
+            return 0
+        data = self._inner.read(len(buffer)) or b""
+        cut = self._cut(data)
+        if cut is not None:
+            data, self.too_long = data[:cut], True
+        buffer[: len(data)] = data
+        return len(data)
+
+    def _cut(self, data: bytes) -> int | None:
+        """Where `data` must end so that no line exceeds the limit (None: it may pass whole)."""
+        newlines = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == 10)
+        starts = np.concatenate(([-self._run - 1], newlines))  # position before each line's first byte
+        ends = np.concatenate((newlines, [len(data)]))
+        over = np.flatnonzero(ends - starts - 1 > self._limit)
+        self._run = len(data) - 1 - int(newlines[-1]) if len(newlines) else self._run + len(data)
+        if not len(over):
+            return None
+        return int(starts[over[0]]) + 1 + self._limit
 
 
 class _SafeGzip(io.RawIOBase):
