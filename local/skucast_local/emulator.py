@@ -76,10 +76,16 @@ class Emulator:
 class Resolver:
     """Resolves the intrinsic functions the template uses (Ref, GetAtt, Sub, Join)."""
 
-    def __init__(self, template: Template, resources: dict[str, Physical]) -> None:
+    def __init__(
+        self, template: Template, resources: dict[str, Physical], overrides: dict[str, str] | None = None
+    ) -> None:
         self.resources = resources
         params = template.raw.get("Parameters") or {}
         self.params = {name: str(p.get("Default", "")) for name, p in params.items()}
+        for name, value in (overrides or {}).items():  # as `sam deploy --parameter-overrides`
+            if name not in self.params:
+                raise TemplateError(f"template.yaml: no parameter {name} to override")
+            self.params[name] = value
         self.pseudo = {
             "AWS::StackName": STACK,
             "AWS::Region": REGION,
@@ -144,10 +150,11 @@ def provision(
     template: Template,
     service_key: str | None,
     secret_values: dict[str, str] | None = None,
+    parameters: dict[str, str] | None = None,
 ) -> Provisioned:
     """Create the template's resources through `client` (the emulator's, or moto's in-process mock)."""
     resources: dict[str, Physical] = {}
-    resolver = Resolver(template, resources)
+    resolver = Resolver(template, resources, parameters)
     resources["Api"] = Physical(ref="local", attrs={"Stage": resolver.params.get("Stage", "prod")})
     key = service_key or secrets.token_urlsafe(32)
     _secrets(client, template, resolver, resources, key, secret_values or {})

@@ -100,6 +100,8 @@ class LocalStack:
             self.provisioned = emu.provision(
                 self.emulator.client, self.emulator.endpoint, self.template, c.service_key,
                 {signing_keys.LOGICAL_ID: signing_keys.keyring_json(c.state_dir or c.root / ".local")},
+                # The workers' pool here is the local worker processes, as WorkerConcurrency is on AWS.
+                parameters={"WorkerConcurrency": str(c.workers)},
             )
         except TemplateError as exc:
             raise StackError(str(exc)) from None

@@ -114,7 +114,7 @@ def test_given_objects_under_and_outside_the_prefix_then_only_uploads_notify(sta
     assert stack.stats().get("s3.IngestFunction.delivered", 0) == before + 1
 
 
-def test_given_a_poison_message_when_retried_then_it_reaches_the_dlq_and_its_batch_mates_succeed(
+def test_given_a_poison_message_when_retried_then_it_reaches_the_dlq_and_the_messages_beside_it_succeed(
     stack: RunningStack,
 ) -> None:
     sqs: Any = stack.aws_client("sqs")

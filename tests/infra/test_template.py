@@ -143,3 +143,15 @@ def test_function_requirements_are_pinned_to_the_lock(template: Template) -> Non
             assert locked.get(name.lower()) == version, (
                 f"{path.relative_to(ROOT)}: {line} (lock: {locked.get(name)})"
             )
+
+
+def test_the_forecast_workers_pool_is_one_parameter_and_bounds_each_tenant(template: Template) -> None:
+    """skucast.services.batches caps a tenant's batches in flight at SKUCAST_WORKER_CONCURRENCY,
+    counted in messages: that equals the pool only at one message per invocation."""
+    (sub,) = [s for s in template.sqs if s.queue == "ForecastQueue"]
+    events = template.raw["Resources"][sub.function]["Properties"]["Events"]
+    (source,) = [e["Properties"] for e in events.values() if e["Type"] == "SQS"]
+    assert sub.batch_size == 1
+    assert source["ScalingConfig"]["MaximumConcurrency"] == {"Ref": "WorkerConcurrency"}
+    env = template.raw["Globals"]["Function"]["Environment"]["Variables"]
+    assert env["SKUCAST_WORKER_CONCURRENCY"] == {"Ref": "WorkerConcurrency"}

@@ -315,3 +315,24 @@ def test_given_a_batch_claimed_but_never_sent_then_the_sweeper_sends_it_and_the_
     done = _run(pipe, client, run["run_id"])
     assert done["status"] == "SUCCEEDED"
     assert done["progress"] == {"skus_total": 90, "skus_done": 90, "skus_failed": 0}
+
+
+def test_given_a_small_worker_pool_then_a_tenant_never_has_more_batches_queued_than_it_can_run(
+    pipe: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from forecast_worker.app import handler as worker
+    from forecast_worker.planner import handler as planner
+    from skucast.settings import get_settings
+
+    monkeypatch.setenv("SKUCAST_WORKER_CONCURRENCY", "2")  # the template's WorkerConcurrency
+    get_settings.cache_clear()
+    client = pipe.tenant("cli_pool")  # standard tier: 16 batches in flight, more than the pool
+    pipe.store(client, _series(6 * batches.BATCH_SIZE, seed=11))
+    run = _start(pipe, client, {**RUN, "backtest_windows": 0, "method": "naive"})
+    pipe.deliver("PlanQueue", planner, pipe.receive("PlanQueue", 1))
+    queued = pipe.receive("ForecastQueue")
+    assert len(queued) == 2  # one per worker, not the tier's 16
+    pipe.deliver("ForecastQueue", worker, queued[:1])  # one batch settles: one more is released
+    assert len(pipe.receive("ForecastQueue")) == 2
+    pipe.drain()
+    assert _run(pipe, client, run["run_id"])["progress"]["skus_done"] == 6 * batches.BATCH_SIZE

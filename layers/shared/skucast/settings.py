@@ -41,6 +41,8 @@ class Settings(BaseSettings):
     secret_cache_seconds: int = Field(default=300, ge=0)
     max_request_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
     max_upload_bytes: int = Field(default=512 * 1024 * 1024, ge=1024)
+    # The forecast workers' pool (template parameter WorkerConcurrency; one message per invocation).
+    worker_concurrency: int = Field(default=500, ge=1)
 
 
 def required_variables() -> list[str]:

@@ -1,7 +1,8 @@
 """A run's life off the request path: planning, forecasting batches, dead letters, completion.
 
 Fan-out and fairness: a run's SKUs are split into batches of BATCH_SIZE; only as many batches as
-the tenant's tier allows are in flight at once (queued or running, across all its runs). Each
+the tenant's tier allows, and no more than the worker pool runs at once, are in flight (queued or
+running, across all its runs). Each
 settled batch releases its slot and sends the next batch of the tenant's oldest waiting run, so a
 huge run of one tenant cannot fill the queue ahead of another tenant's small run, and one
 tenant's cost is bounded. Messages name the tenant as their group (SQS fair queues on AWS).
@@ -92,10 +93,17 @@ def continue_tenant(settings: Settings, client_id: str, run_id: str) -> None:
     maybe_complete(settings, client_id, run_id)
 
 
+def batch_slots(settings: Settings, limits: tiers.TierLimits) -> int:
+    """A tenant's batches in flight: its tier's cap, but never more than the worker pool can run at
+    once. Messages beyond the pool would only wait in the queue ahead of other tenants' batches."""
+    return min(limits.max_batches_in_flight, settings.worker_concurrency)
+
+
 def _dispatch(settings: Settings, client_id: str, run_id: str, limits: tiers.TierLimits) -> bool:
     """Send this run's next batches into free slots; False when the tenant has no slot left."""
+    slots = batch_slots(settings, limits)
     while True:
-        index = repo.claim_next_batch(settings.table_name, client_id, run_id, limits.max_batches_in_flight)
+        index = repo.claim_next_batch(settings.table_name, client_id, run_id, slots)
         if index is None:
             run = repo.get_run(settings.table_name, client_id, run_id) or {}
             # Nothing more to send for this run (the tenant may have slots left), or no slot left.
