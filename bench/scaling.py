@@ -349,9 +349,10 @@ def fairness_probe(
     small_skus: list[str],
     reps: int,
     timeout: float,
-) -> tuple[dict[str, Any], list[float]]:
+    finish_big: bool = True,
+) -> tuple[dict[str, Any] | None, list[float]]:
     """Start `big`'s run; while it is busy, time `reps` runs of `small` one after the other.
-    The big run then goes on to the end (its time is a scaling point)."""
+    The big run then goes on to the end (its time is a scaling point), or is cancelled."""
     import httpx
 
     with httpx.Client(base_url=stack.api, timeout=120) as http:
@@ -369,6 +370,9 @@ def fairness_probe(
             run = small.wait(http, run_id, timeout)
             if run["status"] == "SUCCEEDED":
                 contended.append(time.perf_counter() - t0)
+        if not finish_big:
+            big.cancel(http, big_id)
+            return None, contended
         run = big.wait(http, big_id, timeout, poll=1.0)
         seconds = time.perf_counter() - began
         cpu1, main1 = stack.worker_cpu_seconds(), stack.stack_cpu_seconds()
@@ -385,8 +389,11 @@ def fairness_probe(
     return point, contended
 
 
-def run_pool(workers: int, sizes: list[int], fairness: dict[str, Any] | None, tmp: Path, log: Any) -> dict[str, Any]:
-    """One stack with `workers` worker containers: every size in `sizes`; fairness on the largest."""
+def run_pool(
+    workers: int, sizes: list[int], fairness: dict[str, Any] | None, tmp: Path, log: Any, finish_big: bool = True
+) -> dict[str, Any]:
+    """One stack with `workers` worker containers: every size in `sizes`; fairness on the largest
+    (whose run is then finished as a scaling point, or cancelled when `finish_big` is False)."""
     import httpx
 
     out: dict[str, Any] = {"workers": workers, "points": [], "load_seconds": None}
@@ -415,19 +422,14 @@ def run_pool(workers: int, sizes: list[int], fairness: dict[str, Any] | None, tm
             log(f"  pool {workers}: {len(small_skus)}-SKU run alone: {[round(x, 1) for x in alone]} s")
         for n in sorted(sizes):
             subset = None if n == len(skus) else skus[:n]
-            if small is not None and n == biggest:
+            if small is not None and fairness and n == biggest:
                 point, contended = fairness_probe(
-                    stack,
-                    a,
-                    small,
-                    subset,
-                    n,
-                    small_skus,
-                    fairness["reps"],
-                    3600,  # type: ignore[index]
+                    stack, a, small, subset, n, small_skus, fairness["reps"], 3600, finish_big
                 )
                 out["fairness_contended"] = contended
                 log(f"  pool {workers}: {len(small_skus)}-SKU run beside {n:,}: {[round(x, 1) for x in contended]} s")
+                if point is None:
+                    continue
             else:
                 point = timed_run(a, subset, n, 3600)
             out["points"].append(point)
@@ -455,6 +457,7 @@ def run(mode: str, log: Any = print) -> dict[str, Any]:
         "quick": {1: [200, 600], 2: [200, 600]},
         "default": {1: [1000, 5000], 2: [1000, 5000, 20000]},
         "full": {1: [1000, 5000, 20000], 2: [1000, 5000, 20000]},
+        "fairness": {2: [20000]},  # the fairness probe alone; the big run is cancelled after it
     }[mode]
     fairness = {"small_skus": 50, "reps": 3 if mode != "quick" else 2}
     result: dict[str, Any] = {"mode": mode, "pools": {}, "history_days": HISTORY_DAYS, "horizon": HORIZON}
@@ -462,7 +465,9 @@ def run(mode: str, log: Any = print) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="skucast-bench-") as tmp:
         for workers, sizes in plans.items():
             try:
-                pool = run_pool(workers, sizes, fairness if workers == max(plans) else None, Path(tmp), log)
+                pool = run_pool(
+                    workers, sizes, fairness if workers == max(plans) else None, Path(tmp), log, mode != "fairness"
+                )
             except Exception as exc:  # keep the other pool's figures; say what broke
                 log(f"  pool {workers}: FAILED: {type(exc).__name__}: {exc}")
                 pool = {"workers": workers, "points": [], "load_seconds": None, "error": f"{type(exc).__name__}: {exc}"}
@@ -495,9 +500,11 @@ def main(argv: list[str] | None = None) -> int:
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--quick", action="store_true")
     mode.add_argument("--full", action="store_true")
+    mode.add_argument("--fairness", action="store_true", help="only the two-tenant fairness probe")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args(argv)
-    result = run("quick" if args.quick else "full" if args.full else "default", log=lambda m: print(m, flush=True))
+    chosen = "quick" if args.quick else "full" if args.full else "fairness" if args.fairness else "default"
+    result = run(chosen, log=lambda m: print(m, flush=True))
     emit(result, args.out)
     return 0
 
