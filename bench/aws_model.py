@@ -114,11 +114,11 @@ def model(worker: dict[str, Any], tier_batches_in_flight: int | None = None) -> 
     times = [wall(WORKERS)]
     if tier_batches_in_flight:  # one tenant's cap on batches in flight (skucast.tiers)
         per_invocation = int(worker["messages_per_invocation"])
-        times.append({**wall(min(WORKERS, tier_batches_in_flight)), "note": "enterprise cap, 1 message per invocation"})
         times.append(
             {
-                **wall(max(1, tier_batches_in_flight // per_invocation)),
-                "note": f"enterprise cap, {per_invocation} messages per invocation",
+                **wall(max(1, min(WORKERS, tier_batches_in_flight // per_invocation))),
+                "note": f"one enterprise tenant: {tier_batches_in_flight} batches in flight, "
+                f"{per_invocation} message(s) per invocation",
             }
         )
     refs = []
