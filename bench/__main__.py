@@ -366,6 +366,21 @@ def _coldstart(r: dict[str, Any]) -> list[str]:
     return L
 
 
+def _scaling_profiles(r: dict[str, Any]) -> list[str]:
+    from bench import profiling
+    from bench.scaling import PROFILE_SECONDS
+
+    L = []
+    for workers, pool in r["pools"].items():
+        for p in pool["points"]:
+            for process, summary in (p.get("profile") or {}).items():
+                L.append(
+                    f"- Profile, {workers} worker(s) x {p['skus']:,} SKUs, {process} (py-spy, "
+                    f"{PROFILE_SECONDS} s): {profiling.describe(summary)}"
+                )
+    return ["", *L] if L else []
+
+
 def _scaling(r: dict[str, Any]) -> list[str]:
     L = [
         f"Mode `{r['mode']}`. Local stack in a subprocess per pool size (SKUCAST_LOCAL_WORKERS); series of "
@@ -394,6 +409,7 @@ def _scaling(r: dict[str, Any]) -> list[str]:
     for workers, pool in r["pools"].items():
         if pool.get("error"):
             L.append(f"- {workers} worker(s): FAILED: {pool['error']}")
+    L += _scaling_profiles(r)
     f = r.get("fairness")
     if f:
         L += [
@@ -409,6 +425,18 @@ def _scaling(r: dict[str, Any]) -> list[str]:
 
 
 SECTION_TEXT = {"worker": _worker, "ingest": _ingest, "api": _api, "coldstart": _coldstart, "scaling": _scaling}
+
+
+def _scaling_profile_sentence(s: dict[str, Any]) -> str:
+    """The stack process's and a worker's profile at the largest profiled point, in one sentence."""
+    from bench import profiling
+
+    profiled = [(int(w), p) for w, pool in s["pools"].items() for p in pool["points"] if p.get("profile")]
+    if not profiled:
+        return "No profile was taken (py-spy unavailable)."
+    workers, point = max(profiled, key=lambda wp: (wp[0], wp[1]["skus"]))
+    parts = [f"{name}: {profiling.describe(summary, 3, 2)}" for name, summary in point["profile"].items()]
+    return f"py-spy during the {point['skus']:,}-SKU run at {workers} worker(s): " + "; ".join(parts) + "."
 
 
 def bottlenecks(results: dict[str, Any], model: dict[str, Any] | None) -> list[str]:  # noqa: C901 (one paragraph per bench)
@@ -492,10 +520,10 @@ def bottlenecks(results: dict[str, Any], model: dict[str, Any] | None) -> list[s
             "About 1 core busy at 2 workers means either the machine's other load (other engineers' tests) or a "
             "pipeline that does not keep 2 workers fed; this run does not separate the two (per-container CPU "
             "sampled during a run on a quiet machine would). "
-            "Not yet profiled (py-spy on the stack process, `uv run --with py-spy py-spy top --pid <stack pid>`, "
-            "would name moto's hot path; per-partition Query over moto's item lists is the suspect). What would "
-            "move it: a lighter emulator for DynamoDB (DynamoDB Local) or more cores; on AWS the service side is "
-            "not the function's CPU."
+            f"{_scaling_profile_sentence(s)} What would move it: a lighter emulator for DynamoDB and SQS "
+            "(DynamoDB Local; moto's threaded werkzeug server answers every SDK call) or more cores; on AWS the "
+            "service side is not the function's CPU, and the worker's own time is the engine (statsforecast's ETS "
+            "and Theta optimisers)."
         )
     f = s.get("fairness") if s.get("status") == "ok" else None
     if f and not f["met"]:

@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from bench import profiling
 from bench._common import ROOT, emit  # puts the repository on sys.path first
 
 HISTORY_DAYS = 730  # two years of daily history
@@ -316,7 +317,11 @@ def store_series(stack: Stack, client_id: str, series: dict[str, np.ndarray]) ->
 
 
 # ---------------------------------------------------------------- runs
-def timed_run(tenant: Tenant, skus: list[str] | None, n: int, timeout: float) -> dict[str, Any]:
+def timed_run(
+    tenant: Tenant, skus: list[str] | None, n: int, timeout: float, profile_dir: Path | None = None
+) -> dict[str, Any]:
+    """One run from POST to its end; with `profile_dir`, py-spy samples the stack's main process
+    and one worker container for PROFILE_SECONDS of it."""
     import httpx
 
     stack = tenant.stack
@@ -324,11 +329,14 @@ def timed_run(tenant: Tenant, skus: list[str] | None, n: int, timeout: float) ->
         cpu0, main0 = stack.worker_cpu_seconds(), stack.stack_cpu_seconds()
         began = time.perf_counter()
         run_id = tenant.start_run(http, skus)
+        recordings = _start_profiles(stack, profile_dir) if profile_dir else {}
         run = tenant.wait(http, run_id, timeout)
         seconds = time.perf_counter() - began
         cpu1, main1 = stack.worker_cpu_seconds(), stack.stack_cpu_seconds()
     ok = run["status"] == "SUCCEEDED" and run["progress"]["skus_done"] == n
+    profiles = {name: profiling.finish(proc, out) for name, (proc, out) in recordings.items()}
     return {
+        **({"profile": profiles} if profiles else {}),
         "skus": n,
         "seconds": round(seconds, 2),
         "skus_per_second": round(n / seconds, 2),
@@ -338,6 +346,25 @@ def timed_run(tenant: Tenant, skus: list[str] | None, n: int, timeout: float) ->
         "worker_cpu_seconds": round(max(cpu1 - cpu0, 0.0), 1),
         "stack_cpu_seconds": round(max(main1 - main0, 0.0), 1),
     }
+
+
+PROFILE_SECONDS = 30
+
+
+def _start_profiles(stack: Stack, out_dir: Path) -> dict[str, tuple[Any, Path]]:
+    import httpx
+
+    time.sleep(5)  # past planning: batches flowing
+    pids = {"stack process": stack.process.pid if stack.process else None}
+    workers = httpx.get(f"{stack.control}/containers", timeout=30).json().get("ForecastWorkerFunction", [])
+    pids["worker container"] = workers[0] if workers else None
+    out_dir.mkdir(parents=True, exist_ok=True)
+    started = {}
+    for name, pid in pids.items():
+        if pid:
+            out = out_dir / f"{name.replace(' ', '-')}.txt"
+            started[name] = (profiling.record(pid, PROFILE_SECONDS, out), out)
+    return started
 
 
 def fairness_probe(
@@ -430,8 +457,9 @@ def run_pool(
                 log(f"  pool {workers}: {len(small_skus)}-SKU run beside {n:,}: {[round(x, 1) for x in contended]} s")
                 if point is None:
                     continue
-            else:
-                point = timed_run(a, subset, n, 3600)
+            else:  # profiled: the largest run that is not the fairness probe's
+                profiled = n == max(x for x in sizes if not (fairness and x == biggest))
+                point = timed_run(a, subset, n, 3600, tmp / f"profile-{workers}" if profiled else None)
             out["points"].append(point)
             log(
                 f"  pool {workers}: {n:,} SKUs in {point['seconds']} s "
