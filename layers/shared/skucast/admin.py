@@ -1,9 +1,10 @@
 """Operator commands. `python -m skucast.admin rotate-signing-key --secret-id <id>`.
 
 Rotation adds a new Ed25519 signing key (the newest signs) and gives the keys it supersedes one
-overlap more to verify the tokens they signed; keys whose overlap has passed are dropped. Run it
-on a schedule (e.g. monthly) and once after deployment (the secret starts empty). It prints key
-ids only, never key material.
+overlap more to verify the tokens they signed; keys whose overlap has passed are dropped.
+SchedulerFunction does this by itself (the first key minutes after deployment, then monthly:
+skucast.services.key_rotation); this command rotates now, e.g. after a suspected leak. It prints
+key ids only, never key material.
 """
 
 from __future__ import annotations
@@ -12,17 +13,9 @@ import argparse
 import sys
 from datetime import UTC, datetime
 
-from skucast.auth.keyring import Keyring, KeyringError
+from skucast.auth.keyring import KeyringError
 from skucast.auth.settings import AuthSettings
-from skucast.repositories import signing_keys
-
-
-def rotate_signing_key(secret_id: str, overlap_seconds: int, now: datetime | None = None) -> Keyring:
-    now = now or datetime.now(UTC)
-    current = Keyring.parse(signing_keys.read_keyring_uncached(secret_id))
-    rotated = current.rotate(now, overlap_seconds)
-    signing_keys.write_keyring(secret_id, rotated.dumps())
-    return rotated
+from skucast.services import key_rotation
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -40,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.overlap_seconds < 900:
         parser.error("--overlap-seconds must be at least 900 (the access-token lifetime)")
     try:
-        ring = rotate_signing_key(args.secret_id, args.overlap_seconds)
+        ring = key_rotation.rotate(args.secret_id, args.overlap_seconds).keyring
     except KeyringError as exc:
         print(f"skucast.admin: the secret is not a keyring: {exc}", file=sys.stderr)
         return 2

@@ -13,10 +13,10 @@ from typing import Any
 
 import pytest
 
-from skucast import admin
 from skucast.auth.settings import get_auth_settings
 from skucast.repositories import usage_plans
 from skucast.services import auth as service
+from skucast.services import key_rotation
 from skucast.settings import get_settings
 from skucast_local.emulator import Provisioned
 from tests.conftest import FakeContext, load_event
@@ -107,7 +107,7 @@ def api(provisioned: Provisioned, monkeypatch: pytest.MonkeyPatch) -> Iterator[A
     monkeypatch.setenv("SKUCAST_PASSWORD_MEMORY_KIB", "8")  # cheap Argon2 (one test checks the real cost)
     monkeypatch.setenv("SKUCAST_PASSWORD_ITERATIONS", "1")
     _forget()
-    admin.rotate_signing_key(provisioned.resources["SigningKeysSecret"].ref, overlap_seconds=3600)
+    key_rotation.rotate(provisioned.resources["SigningKeysSecret"].ref, overlap_seconds=3600)
     yield Api(provisioned)
     _forget()
 

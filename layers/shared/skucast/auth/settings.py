@@ -29,6 +29,8 @@ class AuthSettings(BaseSettings):
 
     # How long a superseded signing key keeps verifying (must outlive the access-token lifetime).
     signing_key_overlap_seconds: int = Field(default=24 * 3600, ge=900)
+    # The scheduler replaces the signing key once it is this old (and creates the first one).
+    signing_key_max_age_days: int = Field(default=30, ge=1)
     # An unknown `kid` re-reads the keyring (a rotation may be newer than the cache) at most this often.
     keyring_refetch_seconds: int = Field(default=10, ge=0)
 

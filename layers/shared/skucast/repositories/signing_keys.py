@@ -16,5 +16,8 @@ def read_keyring_uncached(secret_id: str) -> str:
     return str(client("secretsmanager").get_secret_value(SecretId=secret_id)["SecretString"])
 
 
-def write_keyring(secret_id: str, text: str) -> None:
-    client("secretsmanager").put_secret_value(SecretId=secret_id, SecretString=text)
+def write_keyring(secret_id: str, text: str, request_token: str) -> None:
+    """A new version; Secrets Manager refuses a second, different one with the same token."""
+    client("secretsmanager").put_secret_value(
+        SecretId=secret_id, SecretString=text, ClientRequestToken=request_token
+    )
