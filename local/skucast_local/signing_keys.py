@@ -1,6 +1,6 @@
 """The local stack's access-token signing keyring: generated once into the state folder.
 
-On AWS the keyring secret starts empty and `python -m skucast.admin rotate-signing-key` fills it;
+On AWS the keyring secret starts empty and SchedulerFunction fills it (skucast.services.key_rotation);
 locally the stack does that at provisioning, from `<state_dir>/signing-keys.json` (git-ignored),
 so tokens stay valid across restarts that keep the state folder.
 """
