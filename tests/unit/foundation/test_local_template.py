@@ -19,6 +19,19 @@ def test_given_the_repo_template_when_loaded_then_routes_and_subscriptions_are_r
     assert [n.prefix for n in t.s3] == ["uploads/"]
 
 
+def test_given_the_repo_template_when_loaded_then_image_functions_run_their_dockerfiles_code() -> None:
+    t = load(ROOT / "template.yaml")
+    worker, planner = t.functions["ForecastWorkerFunction"], t.functions["PlannerFunction"]
+    assert (worker.package_type, worker.code_uri, worker.handler) == (
+        "Image",
+        "functions/forecast_worker",
+        "forecast_worker.app.handler",
+    )
+    assert (planner.code_uri, planner.handler) == ("functions/forecast_worker", "forecast_worker.planner.handler")
+    auth = t.functions["AuthApiFunction"]
+    assert (auth.package_type, auth.code_uri, auth.handler) == ("Zip", "functions/auth/", "auth_api.app.handler")
+
+
 _IMAGE_FUNCTION = """\
 Resources:
   Fn:
