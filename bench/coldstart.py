@@ -10,7 +10,8 @@ Size: each function's dependency set is functions/<name>/requirements.txt plus
 layers/shared/requirements.txt, closed over their install requirements, measured from the locked
 environment's installed distributions (the same pinned versions; tests/infra checks the pins), plus
 the function's and the layer's own code. Compared with Lambda's limits: 250 MB unzipped for a zip
-function with all its layers, 10 GB for a container image.
+function with all its layers, 10 GB for a container image; each directory's package type is read
+from template.yaml, so the report says whether the decision below is in force.
 """
 
 from __future__ import annotations
@@ -163,12 +164,18 @@ def sizes() -> dict[str, Any]:
             "largest_mb": {k: round(v / MB, 1) for k, v in top},
             "fits_zip": total / MB <= ZIP_LIMIT_MB,
             "fits_image": total / MB <= IMAGE_LIMIT_MB,
+            "package_types": {name: template.functions[name].package_type for name in functions},
         }
     shared_closure = _closure(shared)
     out["_shared_layer"] = {
         "total_mb": round((sum(_dist_size(d) for d in shared_closure.values() if d) + layer_code) / MB, 1)
     }
     return out
+
+
+def packaged_as_images(entry: dict[str, Any]) -> bool:
+    """Every function of one measured code directory is a container image in template.yaml."""
+    return set((entry.get("package_types") or {}).values()) == {"Image"}
 
 
 def decision(size: dict[str, Any]) -> list[str]:
@@ -190,6 +197,19 @@ def decision(size: dict[str, Any]) -> list[str]:
             "statsforecast without its distributed-computing extras fugue/triad, which pull pyarrow, "
             "and without statsmodels): not possible with pip's resolver without --no-deps, so not done."
         )
+        done = [k for k in over if packaged_as_images(size[k])]
+        if done:
+            lines.append(
+                f"Implemented for {', '.join(f'`{k}`' for k in done)}: template.yaml builds each from its "
+                "Dockerfile (Python 3.11 on Debian bookworm with AWS's runtime interface client: the AWS "
+                "python:3.11 base image is Amazon Linux 2, glibc 2.26, for which the pinned numpy, scipy, "
+                "pyarrow and statsforecast have no wheels)."
+            )
+        if len(done) < len(over):
+            lines.append(
+                f"Not implemented for {', '.join(f'`{k}`' for k in over if k not in done)}: still zips in "
+                "template.yaml, so `sam deploy` fails on them."
+            )
     else:
         lines.append("Decision: every function fits a zip with the shared layer; stay with zips.")
     return lines

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import yaml
@@ -82,13 +82,14 @@ class Schedule:
 @dataclass
 class Function:
     logical_id: str
-    code_uri: str
+    code_uri: str  # the code directory (an image function's: its Dockerfile's, see _image_code)
     handler: str
     timeout: int
     memory: int
     environment: dict[str, Any]
     retries: int  # asynchronous invocations (S3, EventBridge)
     dead_letter_queue: str | None  # logical id of the async DLQ
+    package_type: str = "Zip"  # or "Image"
 
 
 @dataclass
@@ -135,24 +136,55 @@ def _read_functions(t: Template) -> None:
     api_auth = _api_auth(t)
     for logical_id, res in t.resources("AWS::Serverless::Function").items():
         props = res.get("Properties") or {}
-        for required in ("CodeUri", "Handler"):
-            if required not in props and required not in g:
-                raise ValueError(f"function {logical_id} has no {required}")
+        package_type = str(props.get("PackageType", g.get("PackageType", "Zip")))
+        reader = _image_code if package_type == "Image" else _zip_code
+        code_uri, handler = reader(t.root, logical_id, res, g)
         env = dict(((g.get("Environment") or {}).get("Variables")) or {})
         env.update(((props.get("Environment") or {}).get("Variables")) or {})
         dlq = (props.get("DeadLetterQueue") or {}).get("TargetArn")
         t.functions[logical_id] = Function(
             logical_id=logical_id,
-            code_uri=str(props.get("CodeUri", g.get("CodeUri"))),
-            handler=str(props.get("Handler", g.get("Handler"))),
+            code_uri=code_uri,
+            handler=handler,
             timeout=int(props.get("Timeout", g.get("Timeout", 3))),
             memory=int(props.get("MemorySize", g.get("MemorySize", 128))),
             environment=env,
             retries=int((props.get("EventInvokeConfig") or {}).get("MaximumRetryAttempts", 2)),
             dead_letter_queue=_logical_of(dlq) if dlq else None,
+            package_type=package_type,
         )
         for event_name, event in (props.get("Events") or {}).items():
             _read_event(t, logical_id, event_name, event, api_auth)
+
+
+def _zip_code(root: Path, logical_id: str, res: dict[str, Any], g: dict[str, Any]) -> tuple[str, str]:
+    props = res.get("Properties") or {}
+    for required in ("CodeUri", "Handler"):
+        if required not in props and required not in g:
+            raise ValueError(f"function {logical_id} has no {required}")
+    return str(props.get("CodeUri", g.get("CodeUri"))), str(props.get("Handler", g.get("Handler")))
+
+
+def _image_code(root: Path, logical_id: str, res: dict[str, Any], g: dict[str, Any]) -> tuple[str, str]:
+    """An image function's code directory and handler, which it does not name as a zip does.
+
+    The handler is ImageConfig.Command[0]. The code directory is, by this project's convention, the
+    directory of the Dockerfile named in Metadata (relative to DockerContext, as `sam build` reads
+    it): that Dockerfile copies the directory's package, and the shared layer's, into the image's
+    task root (tests/infra checks both), so the local stack serves it from the same code.
+    """
+    command = ((res.get("Properties") or {}).get("ImageConfig") or {}).get("Command")
+    if not isinstance(command, list) or not command or not isinstance(command[0], str):
+        raise ValueError(f"image function {logical_id} has no ImageConfig.Command naming its handler")
+    metadata = res.get("Metadata")
+    metadata = metadata if isinstance(metadata, dict) else {}
+    for required in ("Dockerfile", "DockerContext"):
+        if not isinstance(metadata.get(required), str) or not metadata[required]:
+            raise ValueError(f"image function {logical_id} has no Metadata.{required}")
+    dockerfile = PurePosixPath(metadata["DockerContext"], metadata["Dockerfile"])
+    if not (root / dockerfile).is_file():
+        raise ValueError(f"image function {logical_id}: Dockerfile {dockerfile} not found")
+    return str(dockerfile.parent), command[0]
 
 
 def _api_auth(t: Template) -> dict[str, Any]:

@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import ROOT
 from tests.e2e.conftest import stack_env
 
@@ -64,6 +66,26 @@ def test_given_a_missing_environment_variable_when_starting_then_one_line_names_
     lines = [line for line in text.splitlines(keepends=True) if "SKUCAST_TABLE_NAME:" not in line]
     result = _run(stack_env(tmp_path), _repo_copy(tmp_path, "".join(lines)))
     _one_clear_line(result, "SKUCAST_TABLE_NAME")
+
+
+@pytest.mark.parametrize(
+    ("remove", "function", "problem"),
+    [
+        (
+            "      ImageConfig:\n        Command: [forecast_worker.app.handler]\n",
+            "ForecastWorkerFunction",
+            "ImageConfig.Command",
+        ),
+        ("      Dockerfile: functions/ingest/Dockerfile\n", "IngestFunction", "Metadata.Dockerfile"),
+    ],
+)
+def test_given_an_image_function_without_its_handler_or_dockerfile_when_starting_then_one_line_names_it(
+    tmp_path: Path, remove: str, function: str, problem: str
+) -> None:
+    text = (ROOT / "template.yaml").read_text()
+    assert text.count(remove) == 1
+    result = _run(stack_env(tmp_path), _repo_copy(tmp_path, text.replace(remove, "")))
+    _one_clear_line(result, "template.yaml", function, problem)
 
 
 def test_given_a_non_numeric_port_when_starting_then_one_line_names_it(tmp_path: Path) -> None:

@@ -78,13 +78,18 @@ def test_asynchronously_invoked_functions_park_failures_in_a_dlq(template: Templ
         assert template.functions[notification.function].dead_letter_queue
 
 
-def test_every_function_runs_python311_with_the_shared_layer(template: Template) -> None:
-    globals_ = template.raw["Globals"]["Function"]
-    assert globals_["Runtime"] == "python3.11"
-    assert {"Ref": "SharedLayer"} in globals_["Layers"]
-    for logical in template.functions:
-        assert "Layers" not in _props(template, logical), f"{logical} overrides the shared layer"
-        assert "Runtime" not in _props(template, logical)
+def test_every_zip_function_runs_python311_with_the_shared_layer_and_no_image_function_can_inherit_them(
+    template: Template,
+) -> None:
+    # Image functions may not have Runtime/Handler/Layers, and SAM merges Globals into every function.
+    assert not {"Runtime", "Handler", "Layers"} & set(template.raw["Globals"]["Function"])
+    zips = [name for name, fn in template.functions.items() if fn.package_type == "Zip"]
+    assert zips
+    for logical in zips:
+        props = _props(template, logical)
+        assert props.get("Runtime") == "python3.11", logical
+        assert props.get("Handler"), logical
+        assert {"Ref": "SharedLayer"} in (props.get("Layers") or []), f"{logical} lacks the shared layer"
 
 
 def test_every_handler_imports(template: Template) -> None:

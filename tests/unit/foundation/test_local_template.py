@@ -19,6 +19,62 @@ def test_given_the_repo_template_when_loaded_then_routes_and_subscriptions_are_r
     assert [n.prefix for n in t.s3] == ["uploads/"]
 
 
+def test_given_the_repo_template_when_loaded_then_image_functions_run_their_dockerfiles_code() -> None:
+    t = load(ROOT / "template.yaml")
+    worker, planner = t.functions["ForecastWorkerFunction"], t.functions["PlannerFunction"]
+    assert (worker.package_type, worker.code_uri, worker.handler) == (
+        "Image",
+        "functions/forecast_worker",
+        "forecast_worker.app.handler",
+    )
+    assert (planner.code_uri, planner.handler) == ("functions/forecast_worker", "forecast_worker.planner.handler")
+    auth = t.functions["AuthApiFunction"]
+    assert (auth.package_type, auth.code_uri, auth.handler) == ("Zip", "functions/auth/", "auth_api.app.handler")
+
+
+_IMAGE_FUNCTION = """\
+Resources:
+  Fn:
+    Type: AWS::Serverless::Function
+    Metadata: {Dockerfile: code/Dockerfile, DockerContext: .}
+    Properties:
+      PackageType: Image
+      ImageConfig: {Command: [pkg.app.handler]}
+"""
+
+
+def _image_template(tmp_path: Path, text: str) -> Path:
+    (tmp_path / "code").mkdir()
+    (tmp_path / "code" / "Dockerfile").write_text("FROM scratch\n")
+    path = tmp_path / "template.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_given_an_image_function_when_loaded_then_its_code_is_its_dockerfiles_directory(tmp_path: Path) -> None:
+    fn = load(_image_template(tmp_path, _IMAGE_FUNCTION)).functions["Fn"]
+    assert (fn.package_type, fn.code_uri, fn.handler) == ("Image", "code", "pkg.app.handler")
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "problem"),
+    [
+        ("{Command: [pkg.app.handler]}", "{EntryPoint: [python]}", "no ImageConfig.Command"),
+        ("Dockerfile: code/Dockerfile, ", "", "no Metadata.Dockerfile"),
+        ("    Metadata: {Dockerfile: code/Dockerfile, DockerContext: .}\n", "", "no Metadata.Dockerfile"),
+        ("code/Dockerfile", "elsewhere/Dockerfile", "Dockerfile elsewhere/Dockerfile not found"),
+    ],
+)
+def test_given_a_malformed_image_function_when_loaded_then_one_line_names_it(
+    tmp_path: Path, old: str, new: str, problem: str
+) -> None:
+    assert old in _IMAGE_FUNCTION
+    with pytest.raises(TemplateError) as exc:
+        load(_image_template(tmp_path, _IMAGE_FUNCTION.replace(old, new)))
+    assert "image function Fn" in str(exc.value) and problem in str(exc.value)
+    assert "\n" not in str(exc.value)
+
+
 def test_given_broken_yaml_when_loaded_then_one_line_error_with_the_line(tmp_path: Path) -> None:
     bad = tmp_path / "template.yaml"
     bad.write_text("Resources:\n  A: [unclosed\n")

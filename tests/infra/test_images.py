@@ -1,0 +1,180 @@
+"""Container-image functions: which functions must be images, and that each image holds what the
+zip and its layer held (checked offline: no Docker here, so the Dockerfiles are read, not built)."""
+
+from __future__ import annotations
+
+import re
+import shlex
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+
+import pytest
+
+from skucast_local.template import Template, load
+from tests.conftest import ROOT
+
+
+@pytest.fixture(scope="module")
+def template() -> Template:
+    return load(ROOT / "template.yaml")
+
+
+def test_every_function_over_the_zip_limit_is_a_container_image(template: Template) -> None:
+    from bench import coldstart
+
+    # The bench's measure: each code directory's requirements and the shared layer's, closed over
+    # their dependencies, from the locked environment's installed distributions, plus the code.
+    for code_dir, size in coldstart.sizes().items():
+        if code_dir.startswith("_"):
+            continue
+        assert not size["missing"], f"{code_dir}: not installed here, so not measured: {size['missing']}"
+        if not size["fits_zip"]:
+            kinds = {name: template.functions[name].package_type for name in size["functions"]}
+            assert set(kinds.values()) == {"Image"}, (
+                f"{code_dir} is {size['total_mb']} MB unzipped, over Lambda's 250 MB for a zip: {kinds}"
+            )
+
+
+@dataclass
+class Dockerfile:
+    path: Path
+    base: str = ""
+    env: dict[str, str] = field(default_factory=lambda: {"LAMBDA_TASK_ROOT": "/var/task"})  # AWS base images'
+    copies: dict[str, str] = field(default_factory=dict)  # destination in the image -> source in the context
+    runs: list[list[str]] = field(default_factory=list)
+    entrypoint: str = ""
+
+    @property
+    def task_root(self) -> str:
+        return self.env["LAMBDA_TASK_ROOT"]
+
+    def expand(self, word: str) -> str:
+        return re.sub(r"\$\{?(\w+)\}?", lambda m: self.env.get(m.group(1), m.group(0)), word).strip("\"'")
+
+
+def _parse(path: Path) -> Dockerfile:
+    d = Dockerfile(path)
+    for line in path.read_text().replace("\\\n", " ").splitlines():
+        op, _, args = line.strip().partition(" ")
+        op = op.upper()
+        if op == "FROM":
+            d.base = args.split()[0]
+        elif op == "ENV":
+            name, _, value = args.partition("=")
+            d.env[name.strip()] = d.expand(value.strip())
+        elif op == "COPY":
+            *sources, dest = [d.expand(w) for w in shlex.split(args) if not w.startswith("--")]
+            for source in sources:
+                target = f"{dest}{PurePosixPath(source).name}" if dest.endswith("/") else dest
+                d.copies[str(PurePosixPath(target))] = str(PurePosixPath(source))
+        elif op == "RUN":
+            d.runs.append([d.expand(w) for w in shlex.split(args)])
+        elif op == "ENTRYPOINT":
+            d.entrypoint = args
+    return d
+
+
+def _images(template: Template) -> dict[Path, list[str]]:
+    """Each image function's Dockerfile (SAM: Dockerfile relative to DockerContext) -> its functions."""
+    out: dict[Path, list[str]] = {}
+    for name, fn in template.functions.items():
+        if fn.package_type == "Image":
+            meta = template.raw["Resources"][name]["Metadata"]
+            out.setdefault(ROOT / meta["DockerContext"] / meta["Dockerfile"], []).append(name)
+    return out
+
+
+def _layer_packages(template: Template) -> dict[str, str]:
+    """Every package of every layer -> its directory in the repository."""
+    out = {}
+    for layer in template.resources("AWS::Serverless::LayerVersion").values():
+        content = PurePosixPath(str(layer["Properties"]["ContentUri"]))
+        for package in (ROOT / content).iterdir():
+            if (package / "__init__.py").is_file():
+                out[package.name] = str(content / package.name)
+    return out
+
+
+def test_image_functions_are_exactly_those_with_a_dockerfile_and_the_context_is_the_repository(
+    template: Template,
+) -> None:
+    images = _images(template)
+    assert images, "no image functions"
+    for name in (n for fns in images.values() for n in fns):
+        assert template.raw["Resources"][name]["Metadata"]["DockerContext"] in (".", "./"), name
+    assert set(images) == set(ROOT.glob("functions/*/Dockerfile"))
+    assert all(path.is_file() for path in images)
+
+
+def test_every_image_is_python311_and_speaks_the_lambda_runtime_api(template: Template) -> None:
+    zip_runtimes = {
+        (template.raw["Resources"][name]["Properties"]).get("Runtime")
+        for name, fn in template.functions.items()
+        if fn.package_type == "Zip"
+    }
+    assert zip_runtimes == {"python3.11"}
+    for path in _images(template):
+        d = _parse(path)
+        assert re.search(r"python:3\.11(\b|-)", d.base), f"{path}: {d.base} is not Python 3.11 as the zips are"
+        if not d.base.startswith("public.ecr.aws/lambda/"):  # AWS base images bring their runtime client
+            assert "awslambdaric" in d.entrypoint, f"{path}: no runtime interface client as entrypoint"
+            assert any(re.fullmatch(r"awslambdaric==[\d.]+", w) for run in d.runs for w in run), (
+                f"{path}: the runtime interface client is not installed at a pinned version"
+            )
+
+
+def test_every_image_installs_its_own_and_the_shared_layers_requirements(template: Template) -> None:
+    for path in _images(template):
+        d = _parse(path)
+        code_dir = str(path.parent.relative_to(ROOT))
+        installed = {
+            d.copies.get(run[i + 1], run[i + 1])
+            for run in d.runs
+            if "pip" in run[0] and "install" in run
+            for i, word in enumerate(run[:-1])
+            if word in ("-r", "--requirement")
+        }
+        assert f"{code_dir}/requirements.txt" in installed, f"{path}: does not install its requirements"
+        assert "layers/shared/requirements.txt" in installed, f"{path}: does not install the shared layer's"
+
+
+def test_every_image_copies_its_handlers_packages_and_the_layers_into_the_task_root(template: Template) -> None:
+    layers = _layer_packages(template)
+    assert "skucast" in layers
+    for path, functions in _images(template).items():
+        d = _parse(path)
+        code_dir = str(path.parent.relative_to(ROOT))
+        handlers = {template.functions[name].handler.split(".")[0] for name in functions}
+        for package in handlers:
+            assert d.copies.get(f"{d.task_root}/{package}") == f"{code_dir}/{package}", f"{path}: {package}"
+        for package, source in layers.items():
+            assert d.copies.get(f"{d.task_root}/{package}") == source, f"{path}: layer package {package}"
+
+
+def _dockerignored(path: str) -> bool:
+    """Docker's rule: the last pattern matching the path or one of its parents decides."""
+    ignored = False
+    parts = path.split("/")
+    prefixes = ["/".join(parts[: i + 1]) for i in range(len(parts))]
+    for line in (ROOT / ".dockerignore").read_text().splitlines():
+        pattern = line.strip()
+        if not pattern or pattern.startswith("#"):
+            continue
+        negated = pattern.startswith("!")
+        glob = pattern.lstrip("!").strip("/")
+        regex = "".join(
+            {"**/": "(.*/)?", "**": ".*", "*": "[^/]*", "?": "[^/]"}.get(token, re.escape(token))
+            for token in re.findall(r"\*\*/|\*\*|\*|\?|[^*?]+", glob)
+        )
+        if any(re.fullmatch(regex, prefix) for prefix in prefixes):
+            ignored = not negated
+    return ignored
+
+
+def test_every_copy_source_exists_and_reaches_the_build_context(template: Template) -> None:
+    assert _dockerignored(".venv/lib") and _dockerignored("tests/conftest.py")  # the context stays small
+    assert _dockerignored("layers/shared/skucast/__pycache__/ids.cpython-311.pyc")
+    for path in _images(template):
+        for source in _parse(path).copies.values():
+            assert (ROOT / source).exists(), f"{path}: COPY {source}: no such file in the repository"
+            assert not _dockerignored(source), f"{path}: COPY {source}: excluded by .dockerignore"
