@@ -60,6 +60,14 @@ def _finished_run(pipe: Pipeline, client: str, n: int) -> str:
     return run_id
 
 
+def _big_run(pipe: Pipeline, monkeypatch: pytest.MonkeyPatch, name: str, n: int = 3) -> tuple[str, str]:
+    """A finished run of `n` SKUs (plus one) above a lowered sync limit: exported off the request path."""
+    client = pipe.tenant(name)
+    run_id = _finished_run(pipe, client, n)
+    _sync_max(monkeypatch, n - 2)
+    return client, run_id
+
+
 def _export(pipe: Pipeline, client: str, run_id: str, fmt: str) -> tuple[int, Any, dict[str, Any]]:
     return pipe.api("POST", f"{F}/runs/{run_id}/export", client, role="viewer", body={"format": fmt})
 
@@ -133,9 +141,7 @@ def test_given_a_run_above_the_sync_limit_when_exported_then_409_until_the_expor
 ) -> None:
     from forecast_worker.exports import handler
 
-    client = pipe.tenant("cli_big")
-    run_id = _finished_run(pipe, client, 5)
-    _sync_max(monkeypatch, 3)
+    client, run_id = _big_run(pipe, monkeypatch, "cli_big", 5)
 
     status, problem, response = _export(pipe, client, run_id, "csv")
     assert status == 409, problem
@@ -161,9 +167,7 @@ def test_given_a_run_above_the_sync_limit_when_exported_then_409_until_the_expor
 def test_given_two_concurrent_requests_for_a_big_export_then_one_job_is_queued(
     pipe: Pipeline, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    client = pipe.tenant("cli_race")
-    run_id = _finished_run(pipe, client, 3)
-    _sync_max(monkeypatch, 1)
+    client, run_id = _big_run(pipe, monkeypatch, "cli_race")
     settings = get_settings()
     barrier = threading.Barrier(2)
     outcomes: list[BaseException | None] = []
@@ -190,9 +194,7 @@ def test_given_a_failed_export_job_then_the_next_request_starts_another_and_it_s
 ) -> None:
     from forecast_worker.exports import handler
 
-    client = pipe.tenant("cli_fail")
-    run_id = _finished_run(pipe, client, 3)
-    _sync_max(monkeypatch, 1)
+    client, run_id = _big_run(pipe, monkeypatch, "cli_fail")
     assert _export(pipe, client, run_id, "csv")[0] == 409
     real_put = objects.put_file
 
@@ -218,9 +220,8 @@ def test_given_a_failed_export_job_then_the_next_request_starts_another_and_it_s
 
 
 def test_given_another_tenants_big_run_then_404_and_no_job(pipe: Pipeline, monkeypatch: pytest.MonkeyPatch) -> None:
-    a, b = pipe.tenant("cli_owner"), pipe.tenant("cli_other")
-    run_id = _finished_run(pipe, a, 3)
-    _sync_max(monkeypatch, 1)
+    a, run_id = _big_run(pipe, monkeypatch, "cli_owner")
+    b = pipe.tenant("cli_other")
     status, problem, _ = _export(pipe, b, run_id, "csv")
     assert status == 404, problem
     assert pipe.receive("ExportQueue") == [] and _objects(pipe, b) == [] and _objects(pipe, a) == []
