@@ -17,6 +17,10 @@ from skucast_local.containers import FunctionPool, Invocation
 from skucast_local.control import serve_control
 from skucast_local.template import Template, TemplateError, load
 
+# Function settings (skucast.settings) the template leaves at their default, which the stack's own
+# environment may set for every function: tests use them to reach size limits with small data.
+TUNABLE_SETTINGS = ("SKUCAST_EXPORT_SYNC_MAX_SKUS",)
+
 
 class StackError(Exception):
     """The stack cannot start (one line, names the problem)."""
@@ -32,6 +36,7 @@ class StackConfig:
     service_key: str | None = None
     workers: int = max(1, os.cpu_count() or 1)
     state_dir: Path | None = None
+    tuned: tuple[tuple[str, str], ...] = ()
 
     @classmethod
     def from_env(cls, root: Path, env: dict[str, str] | None = None) -> StackConfig:
@@ -55,6 +60,7 @@ class StackConfig:
             service_key=env.get("SKUCAST_SERVICE_KEY") or None,
             workers=int(workers) if workers else max(1, os.cpu_count() or 1),
             state_dir=Path(env["SKUCAST_LOCAL_STATE"]) if env.get("SKUCAST_LOCAL_STATE") else root / ".local",
+            tuned=tuple((name, env[name]) for name in TUNABLE_SETTINGS if env.get(name)),
         )
 
 
@@ -135,6 +141,7 @@ class LocalStack:
             "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(fn.memory),
             "POWERTOOLS_TRACE_DISABLED": "true",
             "SKUCAST_LOCAL_STATE": str(self.config.state_dir),
+            **dict(self.config.tuned),
         }
 
     def _check_settings(self) -> None:

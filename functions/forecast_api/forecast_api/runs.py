@@ -19,7 +19,7 @@ from skucast.schemas.forecast import (
     RunStatus,
     SkuResult,
 )
-from skucast.services import runs
+from skucast.services import exports, runs
 from skucast.settings import get_settings
 
 router = APIGatewayRouter()
@@ -116,7 +116,12 @@ def get_result(run_id: str, sku: str) -> SkuResult:
     summary="Export a finished run (presigned download)",
     tags=["runs"],
     middlewares=[requires("viewer")],
-    responses={409: {"description": "the run has not finished"}},
+    responses={
+        409: {
+            "description": "the run has not finished, or a big run's export is being prepared "
+            "(problem type export-preparing, with Retry-After: ask again then)"
+        }
+    },
 )
 def export_run(run_id: str, request: Annotated[ExportRequest, Body()]) -> ExportLink:
-    return runs.export_run(get_settings(), _tenant(), run_id, request.format)
+    return exports.export_run(get_settings(), _tenant(), run_id, request.format)

@@ -65,6 +65,15 @@ class Conflict(ProblemError):
     status, title, slug = 409, "Conflict", "conflict"
 
 
+class ExportPreparing(Conflict):
+    """A big run's export is being written off the request path; ask again after Retry-After."""
+
+    title, slug = "Export Being Prepared", "export-preparing"
+
+    def __init__(self, detail: str, *, retry_after: int) -> None:
+        super().__init__(detail, headers={"Retry-After": str(max(1, retry_after))})
+
+
 class PayloadTooLarge(ProblemError):
     status, title, slug = 413, "Content Too Large", "payload-too-large"
 

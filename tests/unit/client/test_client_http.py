@@ -22,6 +22,7 @@ from skucast_client import (
     SkucastError,
     TransportError,
     ValidationError,
+    WaitTimeoutError,
     parse_retry_after,
 )
 
@@ -187,3 +188,37 @@ def test_given_a_list_then_every_page_is_followed() -> None:
 
     api.add("GET", "/api/v1/forecast/skus", page)
     assert [s["sku"] for s in api.client().skus()] == ["A", "B", "C"]
+
+
+EXPORT = "/api/v1/forecast/runs/run_1/export"
+PREPARING = {"type": "https://skucast.dev/problems/export-preparing"}
+
+
+def test_given_an_export_being_prepared_then_the_client_waits_retry_after_and_returns_the_link() -> None:
+    api = Recorder()
+    api.add(
+        "POST",
+        EXPORT,
+        problem(409, "Export Being Prepared", headers={"Retry_After": "4"}, **PREPARING),
+        problem(409, "Export Being Prepared", headers={"Retry_After": "2"}, **PREPARING),
+        httpx.Response(200, json={"url": "https://s3.test/x", "expires_in": 900}),
+    )
+    assert api.client().export_link("run_1", "parquet")["url"] == "https://s3.test/x"
+    assert api.sleeps == [4.0, 2.0]
+    assert {r.read() for r in api.sent("POST", EXPORT)} == {b'{"format":"parquet"}'}
+
+
+def test_given_an_export_never_ready_then_wait_timeout_after_the_callers_timeout() -> None:
+    api = Recorder()
+    api.add("POST", EXPORT, problem(409, "Export Being Prepared", headers={"Retry_After": "30"}, **PREPARING))
+    with pytest.raises(WaitTimeoutError):
+        api.client().export_link("run_1", timeout=100)
+    assert api.sleeps == [30.0, 30.0, 30.0]
+
+
+def test_given_a_run_not_finished_then_export_raises_conflict_without_waiting() -> None:
+    api = Recorder()
+    api.add("POST", EXPORT, problem(409, "Conflict", "The run has not finished yet."))
+    with pytest.raises(ConflictError):
+        api.client().export_link("run_1")
+    assert api.sleeps == []

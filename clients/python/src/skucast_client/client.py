@@ -33,6 +33,8 @@ UPLOAD_PENDING = frozenset({"AWAITING_FILE", "PROCESSING"})
 RUN_PENDING = frozenset({"QUEUED", "RUNNING"})
 RETRY_STATUSES = frozenset({429, 503})
 MAX_RETRY_AFTER = 300.0
+# A big run's export is written off the request path; the API answers 409 of this type meanwhile.
+EXPORT_PREPARING = "export-preparing"
 
 TokenCallback = Callable[[dict[str, Any]], None]
 
@@ -461,11 +463,32 @@ class Client:
             )
         return frame
 
-    def export(self, run_id: str, path: str | Path, format: str = "csv") -> Path:
-        """Download a finished run's export (csv or parquet) to `path`; returns the path."""
+    def export_link(self, run_id: str, format: str = "csv", *, timeout: float = 1800.0) -> dict[str, Any]:
+        """POST /runs/{run_id}/export: `{url, expires_in}`, a presigned download of the export.
+
+        A big run's export is prepared off the request path: the API answers 409 (problem type
+        `export-preparing`) with `Retry-After` until it is written; this waits, honouring it, up
+        to `timeout` seconds (then `WaitTimeoutError`). Any other 409 (run not finished) raises."""
         if format not in ("csv", "parquet"):
             raise ValueError("format is 'csv' or 'parquet'")
-        link = self._json("POST", f"{API}/runs/{run_id}/export", json={"format": format})
+        started, waited = time.monotonic(), 0.0
+        while True:
+            try:
+                return dict(self._json("POST", f"{API}/runs/{run_id}/export", json={"format": format}))
+            except errors.ConflictError as exc:
+                if not str(exc.problem.get("type", "")).endswith(EXPORT_PREPARING):
+                    raise
+                delay = min(exc.retry_after or 2.0, MAX_RETRY_AFTER)
+            # The injected sleep in tests does not advance the clock: count both.
+            if max(time.monotonic() - started, waited) + delay > timeout:
+                raise errors.WaitTimeoutError(f"the {format} export of run {run_id} not ready after {timeout:g}s")
+            self._sleep(delay)
+            waited += delay
+
+    def export(self, run_id: str, path: str | Path, format: str = "csv", *, timeout: float = 1800.0) -> Path:
+        """Download a finished run's export (csv or parquet) to `path`, waiting up to `timeout`
+        seconds while a big run's export is prepared (`export_link`); returns the path."""
+        link = self.export_link(run_id, format, timeout=timeout)
         target = Path(path)
         target.parent.mkdir(parents=True, exist_ok=True)
         try:

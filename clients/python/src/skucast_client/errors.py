@@ -32,7 +32,11 @@ class SkucastError(Exception):
 
 
 class APIError(SkucastError):
-    """The API answered an error status (4xx/5xx)."""
+    """The API answered an error status (4xx/5xx); `retry_after` is its `Retry-After` in seconds."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: Any):
+        super().__init__(message, **kwargs)
+        self.retry_after = retry_after
 
 
 class BadRequestError(APIError):
@@ -52,7 +56,8 @@ class NotFoundError(APIError):
 
 
 class ConflictError(APIError):
-    """409: conflict or bad state (e.g. exporting a run that has not finished)."""
+    """409: conflict or bad state (e.g. exporting a run that has not finished; `export()` waits
+    on its own for a big run's export being prepared, problem type `.../export-preparing`)."""
 
 
 class PayloadTooLargeError(APIError):
@@ -65,10 +70,6 @@ class ValidationError(APIError):
 
 class RateLimitedError(APIError):
     """429 after every retry; `retry_after` is the server's last `Retry-After` in seconds."""
-
-    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: Any):
-        super().__init__(message, **kwargs)
-        self.retry_after = retry_after
 
 
 class ServiceUnavailableError(APIError):
@@ -100,7 +101,7 @@ class RunFailedError(SkucastError):
 
 
 class WaitTimeoutError(SkucastError):
-    """An upload or run did not finish within the caller's timeout."""
+    """An upload, run or export did not finish within the caller's timeout."""
 
 
 _BY_STATUS: dict[int, type[APIError]] = {
@@ -125,6 +126,4 @@ def error_for(status: int, problem: dict[str, Any], retry_after: float | None = 
         if isinstance(err, dict):
             message += f"\n  {err.get('field', '')}: {err.get('message', err.get('code', ''))}"
     cls = _BY_STATUS.get(status, ServerError if status >= 500 else APIError)
-    if cls is RateLimitedError:
-        return RateLimitedError(message, status=status, problem=problem, retry_after=retry_after)
-    return cls(message, status=status, problem=problem)
+    return cls(message, status=status, problem=problem, retry_after=retry_after)

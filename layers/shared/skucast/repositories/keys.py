@@ -111,6 +111,11 @@ def run_idempotency_sk(key_digest: str) -> str:
     return f"IDEMPOTENCY{SEP}RUN{SEP}{key_digest}"
 
 
+def export_sk(run_id: str, file_format: str) -> str:
+    """A run's export in one format: whether it is being prepared, or why it last failed."""
+    return f"EXPORT{SEP}{run_id}{SEP}{file_format}"
+
+
 # gsi1 work lists
 ACTIVE_RUNS = "ACTIVE_RUNS"
 SCHEDULES = "SCHEDULES"

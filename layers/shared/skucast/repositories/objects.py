@@ -14,8 +14,9 @@ def run_skus_key(client_id: str, run_id: str) -> str:
     return f"runs/{client_id}/{run_id}/skus.json"
 
 
-def export_key(client_id: str, run_id: str, export_id: str, extension: str) -> str:
-    return f"exports/{client_id}/{run_id}/{export_id}.{extension}"
+def export_key(client_id: str, run_id: str, extension: str) -> str:
+    """One object per (run, format): a finished run's results never change, so it is reused."""
+    return f"exports/{client_id}/{run_id}/export.{extension}"
 
 
 def put_json(bucket: str, key: str, value: Any) -> None:
@@ -32,6 +33,16 @@ def get_json(bucket: str, key: str) -> Any | None:
             return None
         raise
     return json.loads(body)
+
+
+def exists(bucket: str, key: str) -> bool:
+    try:
+        client("s3").head_object(Bucket=bucket, Key=key)
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404", "NotFound"):
+            return False
+        raise
+    return True
 
 
 def put_file(bucket: str, key: str, path: str, content_type: str) -> None:

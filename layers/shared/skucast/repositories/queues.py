@@ -3,19 +3,25 @@
 from __future__ import annotations
 
 from skucast.aws import client
-from skucast.schemas.messages import BatchMessage, PlanMessage
+from skucast.schemas.messages import BatchMessage, ExportMessage, PlanMessage
+
+
+def _send(queue_url: str, message: BatchMessage | ExportMessage | PlanMessage) -> None:
+    client("sqs").send_message(
+        QueueUrl=queue_url, MessageBody=message.model_dump_json(), MessageGroupId=message.client_id
+    )
 
 
 def send_plan(queue_url: str, message: PlanMessage) -> None:
-    client("sqs").send_message(
-        QueueUrl=queue_url, MessageBody=message.model_dump_json(), MessageGroupId=message.client_id
-    )
+    _send(queue_url, message)
 
 
 def send_batch(queue_url: str, message: BatchMessage) -> None:
-    client("sqs").send_message(
-        QueueUrl=queue_url, MessageBody=message.model_dump_json(), MessageGroupId=message.client_id
-    )
+    _send(queue_url, message)
+
+
+def send_export(queue_url: str, message: ExportMessage) -> None:
+    _send(queue_url, message)
 
 
 def park(queue_url: str, body: str) -> None:

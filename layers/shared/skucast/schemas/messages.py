@@ -26,3 +26,14 @@ class PlanMessage(BaseModel):
     schema_version: Literal[1] = 1
     client_id: str = Field(pattern=ID_PATTERN)
     run_id: str = Field(pattern=ID_PATTERN)
+
+
+class ExportMessage(BaseModel):
+    """Write a finished run's export object (too big to write within an API request)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    schema_version: Literal[1] = 1
+    client_id: str = Field(pattern=ID_PATTERN)
+    run_id: str = Field(pattern=ID_PATTERN)
+    format: Literal["csv", "parquet"]

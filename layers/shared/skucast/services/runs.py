@@ -1,10 +1,8 @@
-"""Forecast runs as the API sees them: start, read, list, cancel, results, export."""
+"""Forecast runs as the API sees them: start, read, list, cancel, results (exports: exports.py)."""
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import tempfile
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -18,9 +16,7 @@ from skucast.repositories import objects, queues
 from skucast.repositories import runs as repo
 from skucast.repositories.keys import ACTIVE_RUNS
 from skucast.schemas.forecast import (
-    FINISHED,
     CreateRunRequest,
-    ExportLink,
     ResultList,
     Run,
     RunList,
@@ -33,7 +29,6 @@ from skucast.settings import Settings
 
 DAYS_PER_PERIOD = {"D": 1, "W": 7, "M": 31}
 IDEMPOTENCY_SECONDS = 24 * 3600
-EXPORT_LINK_SECONDS = 900
 # A run with no progress for this long is failed by the sweeper (a batch takes seconds).
 PROGRESS_TIMEOUT = timedelta(minutes=15)
 
@@ -160,7 +155,7 @@ def to_run(item: dict[str, Any]) -> Run:
     )
 
 
-def _load(settings: Settings, client_id: str, run_id: str) -> dict[str, Any]:
+def load_run(settings: Settings, client_id: str, run_id: str) -> dict[str, Any]:
     item = repo.get_run(settings.table_name, client_id, run_id) if ids.is_id(run_id, "run") else None
     if item is None:
         raise NotFound("No such run.")
@@ -168,7 +163,7 @@ def _load(settings: Settings, client_id: str, run_id: str) -> dict[str, Any]:
 
 
 def get_run(settings: Settings, client_id: str, run_id: str) -> Run:
-    return to_run(_load(settings, client_id, run_id))
+    return to_run(load_run(settings, client_id, run_id))
 
 
 def list_runs(
@@ -185,7 +180,7 @@ def list_runs(
 
 
 def cancel_run(settings: Settings, client_id: str, run_id: str) -> Run:
-    run = _load(settings, client_id, run_id)
+    run = load_run(settings, client_id, run_id)
     cancelled = repo.transition(
         settings.table_name,
         client_id,
@@ -217,7 +212,7 @@ def to_result(item: dict[str, Any]) -> SkuResult:
 def list_results(
     settings: Settings, client_id: str, run_id: str, limit: int, cursor: str | None, demand_class: str | None
 ) -> ResultList:
-    run = _load(settings, client_id, run_id)
+    run = load_run(settings, client_id, run_id)
     shards = int(run.get("result_shards", 0))
     state = decode_cursor(cursor) or {"shard": 0, "after": None}
     shard, after = state.get("shard"), state.get("after")
@@ -231,82 +226,9 @@ def list_results(
 
 
 def get_result(settings: Settings, client_id: str, run_id: str, sku: str) -> SkuResult:
-    run = _load(settings, client_id, run_id)
+    run = load_run(settings, client_id, run_id)
     shards = int(run.get("result_shards", 0))
     item = repo.get_result(settings.table_name, client_id, run_id, shards, sku) if shards else None
     if item is None:
         raise NotFound("No result for this SKU in this run.")
     return to_result(item)
-
-
-# Spreadsheets execute cells that start with these; an export must never carry a live formula.
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-def neutralise(cell: Any) -> Any:
-    if isinstance(cell, str) and cell.startswith(_FORMULA_START):
-        return "'" + cell
-    return cell
-
-
-def export_rows(item: dict[str, Any], levels: list[int]) -> list[dict[str, Any]]:
-    base = {
-        "sku": neutralise(item["sku"]),
-        "demand_class": item.get("demand_class"),
-        "method": item.get("method"),
-        "error": (item.get("error") or {}).get("code"),
-    }
-    if not item.get("forecast"):
-        return [{**base, "date": None, "mean": None}]
-    rows = []
-    for point in item["forecast"]:
-        row = {**base, "date": point["date"], "mean": point["mean"]}
-        for level in levels:
-            row[f"lo_{level}"], row[f"hi_{level}"] = point.get(f"lo_{level}"), point.get(f"hi_{level}")
-        rows.append(row)
-    return rows
-
-
-def export_run(settings: Settings, client_id: str, run_id: str, file_format: str) -> ExportLink:
-    run = _load(settings, client_id, run_id)
-    if run["status"] not in FINISHED:
-        raise Conflict("The run has not finished yet.")
-    levels = list(run.get("params", {}).get("levels", []))
-    columns = ["sku", "demand_class", "method", "date", "mean"]
-    columns += [f"{side}_{level}" for level in levels for side in ("lo", "hi")] + ["error"]
-    results = repo.iter_results(settings.table_name, client_id, run_id, int(run.get("result_shards", 0)))
-    extension = "csv" if file_format == "csv" else "parquet"
-    with tempfile.NamedTemporaryFile(suffix=f".{extension}") as tmp:
-        if file_format == "csv":
-            _write_csv(tmp.name, columns, results, levels)
-        else:
-            _write_parquet(tmp.name, columns, results, levels)
-        key = objects.export_key(client_id, run_id, ids.new_id("exp"), extension)
-        content_type = "text/csv" if file_format == "csv" else "application/vnd.apache.parquet"
-        objects.put_file(settings.data_bucket, key, tmp.name, content_type)
-    url = objects.presign_get(settings.data_bucket, key, EXPORT_LINK_SECONDS, f"{run_id}.{extension}")
-    return ExportLink(url=url, expires_in=EXPORT_LINK_SECONDS)
-
-
-def _write_csv(path: str, columns: list[str], results: Any, levels: list[int]) -> None:
-    with open(path, "w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, fieldnames=columns)
-        writer.writeheader()
-        for item in results:
-            writer.writerows(export_rows(item, levels))
-
-
-def _write_parquet(path: str, columns: list[str], results: Any, levels: list[int]) -> None:
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    rows = [row for item in results for row in export_rows(item, levels)]
-    table = pa.Table.from_pylist(rows, schema=_parquet_schema(columns))
-    pq.write_table(table, path)
-
-
-def _parquet_schema(columns: list[str]) -> Any:
-    import pyarrow as pa
-
-    text = {"sku", "demand_class", "method", "date", "error"}
-    return pa.schema([(c, pa.string() if c in text else pa.float64()) for c in columns])

@@ -1,0 +1,64 @@
+"""A run's export being prepared off the request path (big runs; small ones are written at once).
+
+Item (keys.py): CLIENT#<c> / EXPORT#<run_id>#<format>
+    status PREPARING|READY|FAILED, started_at (epoch seconds), reason (FAILED), expires_at (TTL)
+
+The export object itself (objects.export_key) is the truth for "ready": the item only makes
+concurrent requests start one job, and tells a later request why the last job failed.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from skucast.aws import table
+from skucast.repositories import dynamo
+from skucast.repositories.keys import export_sk, tenant_pk
+
+# The bucket expires exports after 7 days (template.yaml); the item need not outlive them.
+KEEP_SECONDS = 7 * 24 * 3600
+
+
+def _key(client_id: str, run_id: str, file_format: str) -> dict[str, str]:
+    return {"pk": tenant_pk(client_id), "sk": export_sk(run_id, file_format)}
+
+
+def get(table_name: str, client_id: str, run_id: str, file_format: str) -> dict[str, Any] | None:
+    item = dynamo.get(table_name, tenant_pk(client_id), export_sk(run_id, file_format))
+    return dynamo.plain(item) if item else None
+
+
+def claim(table_name: str, client_id: str, run_id: str, file_format: str, stale_after: int) -> bool:
+    """Mark the export PREPARING; False when another request already did and its job is not stale.
+
+    A job that died without a word (killed, timed out every retry) leaves PREPARING behind: after
+    `stale_after` seconds the next request starts a new one. Two jobs for one export write the
+    same object from the same results, so a late duplicate is harmless.
+    """
+    now = int(time.time())
+    return dynamo.conditional(
+        table(table_name).put_item,
+        Item={
+            **_key(client_id, run_id, file_format),
+            "status": "PREPARING",
+            "started_at": now,
+            "expires_at": now + KEEP_SECONDS,
+        },
+        ConditionExpression="attribute_not_exists(pk) OR #s <> :preparing OR started_at < :stale",
+        ExpressionAttributeNames={"#s": "status"},
+        ExpressionAttributeValues={":preparing": "PREPARING", ":stale": now - stale_after},
+    )
+
+
+def settle(table_name: str, client_id: str, run_id: str, file_format: str, reason: str | None) -> None:
+    """READY (reason None) or FAILED with a reason a user may read."""
+    item: dict[str, Any] = {
+        **_key(client_id, run_id, file_format),
+        "status": "FAILED" if reason else "READY",
+        "started_at": int(time.time()),
+        "expires_at": int(time.time()) + KEEP_SECONDS,
+    }
+    if reason:
+        item["reason"] = reason
+    table(table_name).put_item(Item=item)

@@ -1,0 +1,179 @@
+"""Exports of a finished run: one object per (run, format), written once and presigned on request.
+
+A small run is written within the request. A bigger one is written by ExportFunction behind
+ExportQueue while requests answer 409 `export-preparing` with Retry-After; once the object
+exists every request presigns it without reading a result again. Writers stream: memory stays
+bounded by one chunk of results whatever the run's size.
+"""
+
+from __future__ import annotations
+
+import csv
+import tempfile
+from collections.abc import Iterable
+from typing import Any
+
+from skucast.errors import Conflict, ExportPreparing, NotReady
+from skucast.observability import logger
+from skucast.repositories import exports as exports_repo
+from skucast.repositories import objects, queues
+from skucast.repositories import runs as repo
+from skucast.schemas.forecast import FINISHED, ExportLink
+from skucast.schemas.messages import ExportMessage
+from skucast.services.runs import load_run
+from skucast.settings import Settings
+
+EXPORT_LINK_SECONDS = 900
+CONTENT_TYPES = {"csv": "text/csv", "parquet": "application/vnd.apache.parquet"}
+# One Parquet row group per this many SKUs (28-day horizon: 56,000 rows, a few MB in memory).
+PARQUET_CHUNK_SKUS = 2000
+# Export throughput on AWS as estimated from bench/export.py (~0.7 ms/SKU on the API's share of a
+# vCPU, faster at 3008 MB; see Settings.export_sync_max_skus): only tells a waiting client when to
+# ask again.
+EXPORT_SKUS_PER_SECOND = 1500
+# A PREPARING export older than this has lost its job (ExportFunction runs at most 15 minutes an
+# attempt); the next request starts another one.
+STALE_SECONDS = 3600
+
+# Spreadsheets execute cells that start with these; an export must never carry a live formula.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise(cell: Any) -> Any:
+    if isinstance(cell, str) and cell.startswith(_FORMULA_START):
+        return "'" + cell
+    return cell
+
+
+def export_rows(item: dict[str, Any], levels: list[int]) -> list[dict[str, Any]]:
+    base = {
+        "sku": neutralise(item["sku"]),
+        "demand_class": item.get("demand_class"),
+        "method": item.get("method"),
+        "error": (item.get("error") or {}).get("code"),
+    }
+    if not item.get("forecast"):
+        return [{**base, "date": None, "mean": None}]
+    rows = []
+    for point in item["forecast"]:
+        row = {**base, "date": point["date"], "mean": point["mean"]}
+        for level in levels:
+            row[f"lo_{level}"], row[f"hi_{level}"] = point.get(f"lo_{level}"), point.get(f"hi_{level}")
+        rows.append(row)
+    return rows
+
+
+def export_columns(levels: list[int]) -> list[str]:
+    columns = ["sku", "demand_class", "method", "date", "mean"]
+    return columns + [f"{side}_{level}" for level in levels for side in ("lo", "hi")] + ["error"]
+
+
+def write_csv(path: str, columns: list[str], results: Iterable[dict[str, Any]], levels: list[int]) -> None:
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=columns)
+        writer.writeheader()
+        for item in results:
+            writer.writerows(export_rows(item, levels))
+
+
+def write_parquet(
+    path: str,
+    columns: list[str],
+    results: Iterable[dict[str, Any]],
+    levels: list[int],
+    chunk_skus: int | None = None,
+) -> None:
+    """One row group per `chunk_skus` results: only one chunk's rows are ever in memory."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    chunk_skus = chunk_skus or PARQUET_CHUNK_SKUS
+    schema = parquet_schema(columns)
+    with pq.ParquetWriter(path, schema) as writer:
+        rows: list[dict[str, Any]] = []
+        skus = 0
+        for item in results:
+            rows.extend(export_rows(item, levels))
+            skus += 1
+            if skus == chunk_skus:
+                writer.write_table(pa.Table.from_pylist(rows, schema=schema))
+                rows, skus = [], 0
+        if rows:
+            writer.write_table(pa.Table.from_pylist(rows, schema=schema))
+
+
+def parquet_schema(columns: list[str]) -> Any:
+    import pyarrow as pa
+
+    text = {"sku", "demand_class", "method", "date", "error"}
+    return pa.schema([(c, pa.string() if c in text else pa.float64()) for c in columns])
+
+
+def write_export(settings: Settings, client_id: str, run: dict[str, Any], file_format: str) -> str:
+    """Write the run's export object (streamed to a temp file, then a multipart upload); its key."""
+    run_id = run["run_id"]
+    levels = list(run.get("params", {}).get("levels", []))
+    results = repo.iter_results(settings.table_name, client_id, run_id, int(run.get("result_shards", 0)))
+    key = objects.export_key(client_id, run_id, file_format)
+    with tempfile.NamedTemporaryFile(suffix=f".{file_format}") as tmp:
+        writer = write_csv if file_format == "csv" else write_parquet
+        writer(tmp.name, export_columns(levels), results, levels)
+        objects.put_file(settings.data_bucket, key, tmp.name, CONTENT_TYPES[file_format])
+    return key
+
+
+# ---------------------------------------------------------------- the API
+def export_run(settings: Settings, client_id: str, run_id: str, file_format: str) -> ExportLink:
+    run = load_run(settings, client_id, run_id)
+    if run["status"] not in FINISHED:
+        raise Conflict("The run has not finished yet.")
+    key = objects.export_key(client_id, run_id, file_format)
+    if not objects.exists(settings.data_bucket, key):
+        skus = int(run.get("skus_total", 0))
+        if skus > settings.export_sync_max_skus:
+            _prepare_later(settings, client_id, run_id, file_format, skus)
+        write_export(settings, client_id, run, file_format)
+    url = objects.presign_get(settings.data_bucket, key, EXPORT_LINK_SECONDS, f"{run_id}.{file_format}")
+    return ExportLink(url=url, expires_in=EXPORT_LINK_SECONDS)
+
+
+def retry_after(skus: int) -> int:
+    """A fifth of the expected job time, 1-30 s: a few polls per export, none of them wasted."""
+    return max(1, min(30, skus // EXPORT_SKUS_PER_SECOND // 5))
+
+
+def _prepare_later(settings: Settings, client_id: str, run_id: str, file_format: str, skus: int) -> None:
+    """Start the export job unless one is under way; always raises ExportPreparing (409)."""
+    previous = exports_repo.get(settings.table_name, client_id, run_id, file_format)
+    detail = f"The {file_format} export of this run is being prepared; ask again after Retry-After seconds."
+    if exports_repo.claim(settings.table_name, client_id, run_id, file_format, STALE_SECONDS):
+        message = ExportMessage.model_validate({"client_id": client_id, "run_id": run_id, "format": file_format})
+        try:
+            queues.send_export(settings.export_queue_url, message)
+        except Exception:
+            logger.exception("export job not queued", extra={"run_id": run_id})
+            exports_repo.settle(settings.table_name, client_id, run_id, file_format, "The job could not be queued.")
+            raise NotReady("The export could not be started; try again shortly.") from None
+        if previous and previous.get("status") == "FAILED":
+            detail = f"The last attempt failed ({previous.get('reason')}); a new one has started. " + detail
+    raise ExportPreparing(detail, retry_after=retry_after(skus))
+
+
+# ---------------------------------------------------------------- ExportFunction
+def prepare_export(settings: Settings, message: ExportMessage) -> None:
+    """Write the export a request asked for and mark it READY, or FAILED with a reason.
+
+    An unexpected error is re-raised after marking FAILED, so SQS retries the job (and
+    dead-letters it after maxReceiveCount) while the next request may start a new one.
+    """
+    client_id, run_id, file_format = message.client_id, message.run_id, message.format
+    run = repo.get_run(settings.table_name, client_id, run_id)
+    if run is None or run["status"] not in FINISHED:
+        exports_repo.settle(settings.table_name, client_id, run_id, file_format, "The run is not finished.")
+        return
+    try:
+        write_export(settings, client_id, run, file_format)
+    except Exception:
+        exports_repo.settle(settings.table_name, client_id, run_id, file_format, "Writing the export failed.")
+        raise
+    exports_repo.settle(settings.table_name, client_id, run_id, file_format, None)
