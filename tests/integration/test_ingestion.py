@@ -15,7 +15,7 @@ from boto3.dynamodb.conditions import Key
 from skucast.ingestion import AcceptedPoints
 from skucast.repositories import demand as demand_repo
 from skucast.repositories import uploads as uploads_repo
-from skucast.repositories.keys import catalog_pk, series_pk, tenant_pk, upload_sk
+from skucast.repositories.keys import catalog_pk, ingest_lock_sk, series_pk, tenant_pk, upload_sk
 from skucast.services import demand as demand_service
 from skucast.services import uploads as uploads_service
 from skucast.settings import get_settings
@@ -140,20 +140,20 @@ def test_given_a_crash_mid_ingest_when_the_event_is_retried_then_the_retry_redoe
     client = pipe.tenant("cli_crash")
     ticket = _create(pipe, client)
     _put(pipe, ticket, _csv([(f"SKU-{i}", d, 1) for i in range(150) for d in _days("2024-01-01", 5)]))
-    real = demand_repo.put_catalog
+    real = demand_repo.dynamo.transact
     calls = {"n": 0}
 
     def crash_between_series_and_catalog(*args: Any, **kwargs: Any) -> None:
         calls["n"] += 1
-        if calls["n"] == 2:  # the second round's series are written, its catalog entries not
+        if calls["n"] == 5:  # rounds of 100 SKUs, 99 items a transaction: round 2's series are in
             raise RuntimeError("the function died")
         real(*args, **kwargs)
 
-    monkeypatch.setattr(demand_repo, "put_catalog", crash_between_series_and_catalog)
+    monkeypatch.setattr(demand_repo.dynamo, "transact", crash_between_series_and_catalog)
     with pytest.raises(RuntimeError):
         _deliver(pipe, ticket)  # Lambda records the failure and retries the event
-    assert _get(pipe, client, ticket["upload_id"])["status"] == "PROCESSING"
-    monkeypatch.setattr(demand_repo, "put_catalog", real)
+    assert calls["n"] == 5 and _get(pipe, client, ticket["upload_id"])["status"] == "PROCESSING"
+    monkeypatch.setattr(demand_repo.dynamo, "transact", real)
     assert _deliver(pipe, ticket) == 1
     assert _get(pipe, client, ticket["upload_id"])["skus_touched"] == 150
 
@@ -263,7 +263,7 @@ def test_given_the_merge_lock_is_held_then_ingests_wait_and_post_demand_answers_
     ticket = _create(pipe, client)
     _put(pipe, ticket, _csv([("SKU-1", "2024-01-01", 7)]))
     now = int(time.time())
-    assert uploads_repo.acquire_lock(pipe.table, client, "lck_other", now, now + 120)
+    assert uploads_repo.acquire_lock(pipe.table, client, "lck_other", "upl_other", now, now + 120)
     answers: list[int] = []
     waiting = threading.Thread(target=lambda: answers.append(_deliver(pipe, ticket)))
     waiting.start()
@@ -280,9 +280,50 @@ def test_given_the_merge_lock_is_held_then_ingests_wait_and_post_demand_answers_
     assert answers == [1] and _get(pipe, client, ticket["upload_id"])["status"] == "SUCCEEDED"
 
     # A holder that died: its lease lapses and the next ingest takes the lock over.
-    assert uploads_repo.acquire_lock(pipe.table, client, "lck_dead", 0, 1)
+    assert uploads_repo.acquire_lock(pipe.table, client, "lck_dead", "upl_dead", 0, 1)
     status, report, _ = pipe.api("POST", f"{F}/demand", client, role="analyst", body=body)
     assert status == 200 and report["status"] == "SUCCEEDED", report
+
+
+def test_given_a_writer_stalled_past_its_lock_when_another_merged_meanwhile_then_its_stale_write_is_refused(
+    pipe: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client = pipe.tenant("cli_fenced")
+    first, second = _create(pipe, client), _create(pipe, client)
+    first_rows = [("SKU-1", d, 1) for d in _days("2024-01-01", 10)]
+    second_rows = [("SKU-1", d, 2) for d in _days("2024-01-06", 10)]
+    _put(pipe, first, _csv(first_rows))
+    _put(pipe, second, _csv(second_rows))
+    table = boto3.resource("dynamodb", region_name=REGION).Table(pipe.table)
+    real_read = demand_repo.get_stored_series
+    stalled: list[bool] = []
+
+    def stall_after_reading(*args: Any) -> Any:
+        found = real_read(*args)
+        if not stalled:  # the first writer, between its read and its write, pauses past its lease:
+            stalled.append(True)
+            table.update_item(
+                Key={"pk": tenant_pk(client), "sk": ingest_lock_sk()},
+                UpdateExpression="SET lease_until = :gone",
+                ExpressionAttributeValues={":gone": 0},
+            )
+            assert _deliver(pipe, second) == 1  # ...so the second upload takes the lock and merges
+        return found
+
+    monkeypatch.setattr(demand_repo, "get_stored_series", stall_after_reading)
+    with pytest.raises(demand_repo.Fenced):
+        _deliver(pipe, first)  # its write, merged from the series it read before, is refused
+    assert stalled and [p["quantity"] for p in _points(pipe, client, "SKU-1")] == [2] * 10
+    assert _get(pipe, client, first["upload_id"])["status"] == "PROCESSING"
+    assert _get(pipe, client, second["upload_id"])["status"] == "SUCCEEDED"
+
+    monkeypatch.setattr(demand_repo, "get_stored_series", real_read)
+    assert _deliver(pipe, first) == 1  # Lambda's retry: the store is as if applied in creation order
+    assert [p["quantity"] for p in _points(pipe, client, "SKU-1")] == [1] * 5 + [2] * 10
+    in_order = pipe.tenant("cli_fenced_in_order")
+    for ticket, rows in ((first, first_rows), (second, second_rows)):
+        demand_service.apply_points(get_settings(), in_order, ticket["upload_id"], _result(rows))
+    assert _store(pipe, client) == _relabel(_store(pipe, in_order), in_order, client)
 
 
 def test_given_bad_rows_a_broken_file_and_an_oversize_file_then_partial_rejected_rejected(

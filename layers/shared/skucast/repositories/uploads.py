@@ -5,8 +5,11 @@ PARTIAL|REJECTED, filename, aggregate, created_at, finished_at, the report (rows
 errors) and, while PROCESSING, the claim: `claim` (a token naming the invocation that holds it)
 and `lease_until` (epoch seconds; the holder renews it while it works).
 
-Lock item: CLIENT#<c> / INGEST_LOCK: `holder` (a token) and `lease_until`. One upload at a time
-merges into the tenant's demand store (read, merge, write is not atomic across items otherwise).
+Lock item: CLIENT#<c> / INGEST_LOCK: `holder` (a token new with every acquisition), `upload_id`
+(whose merge holds it) and `lease_until`. One upload at a time merges into the tenant's demand
+store (read, merge, write is not atomic across items otherwise). The holder's token is also a
+fencing token: every demand write checks it in the same transaction (`fence`), so a holder that
+stalled past its lease cannot write once another has taken the lock.
 
 Upload ids sort by creation time, so the newest-first list is one reverse query.
 """
@@ -124,14 +127,19 @@ def _lock_key(client_id: str) -> dict[str, str]:
     return {"pk": tenant_pk(client_id), "sk": ingest_lock_sk()}
 
 
-def acquire_lock(table_name: str, client_id: str, token: str, now: int, lease_until: int) -> bool:
+def acquire_lock(table_name: str, client_id: str, token: str, upload_id: str, now: int, lease_until: int) -> bool:
     """Take the tenant's merge lock if it is free or its holder stopped renewing."""
-    return dynamo.conditional(
-        table(table_name).put_item,
-        Item={**_lock_key(client_id), "holder": token, "lease_until": lease_until},
-        ConditionExpression="attribute_not_exists(pk) OR lease_until < :now OR holder = :token",
-        ExpressionAttributeValues={":now": now, ":token": token},
-    )
+    try:
+        return dynamo.conditional(
+            table(table_name).put_item,
+            Item={**_lock_key(client_id), "holder": token, "upload_id": upload_id, "lease_until": lease_until},
+            ConditionExpression="attribute_not_exists(pk) OR lease_until < :now OR holder = :token",
+            ExpressionAttributeValues={":now": now, ":token": token},
+        )
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") == "TransactionConflictException":
+            return False  # the holder's merge transaction is checking the lock right now: it is busy
+        raise
 
 
 def renew_lock(table_name: str, client_id: str, token: str, lease_until: int) -> bool:
@@ -151,6 +159,17 @@ def release_lock(table_name: str, client_id: str, token: str) -> bool:
         ConditionExpression="holder = :token",
         ExpressionAttributeValues={":token": token},
     )
+
+
+def fence(client_id: str, token: str) -> dict[str, Any]:
+    """The transaction action that holds only while `token` still holds the tenant's merge lock."""
+    return {
+        "ConditionCheck": {
+            "Key": _lock_key(client_id),
+            "ConditionExpression": "holder = :token",
+            "ExpressionAttributeValues": {":token": token},
+        }
+    }
 
 
 # ---------------------------------------------------------------- the uploaded object

@@ -15,8 +15,12 @@ merge is safe: applying the same points again changes nothing (services/demand.p
 
 One merge at a time per tenant: after validation, an ingest takes the tenant's merge lock (a
 leased item, renewed while it writes) so that two uploads touching one SKU cannot both read the
-old series and lose each other's points. Waiting uploads keep their own claim alive. POST /demand
-waits a few seconds for the lock, then answers 409 without recording anything.
+old series and lose each other's points. A lease alone cannot stop a holder that stalls past it
+(a long pause, throttled retries) from writing after another took the lock, so every demand write
+also checks, in its transaction, that the lock's token is still this holder's (a fencing token):
+the stalled holder's write is refused (Fenced) and its upload retried. Waiting uploads keep their
+own claim alive. POST /demand waits a few seconds for the lock, then answers 409 without recording
+anything.
 
 One file per upload: the first event to claim the upload reads the object as it is then; another
 POST to the same form later is ignored (make a new upload for a new file).
@@ -159,11 +163,11 @@ def ingest_demand_records(settings: Settings, client_id: str, request: DemandRec
     if len(request.records) > MAX_RECORDS:
         raise PayloadTooLarge(f"At most {MAX_RECORDS} records per request: upload a file for more.")
     result = ingest_records(request.records, aggregate=request.aggregate, limits=limits_for(settings), today=_today())
-    lock = _MergeLock(settings, client_id) if _mergeable(result) else None
+    upload_id, token = ids.new_sortable_id("upl"), ids.new_id("clm")
+    lock = _MergeLock(settings, client_id, upload_id) if _mergeable(result) else None
     if lock and not lock.acquire(RECORDS_LOCK_WAIT_SECONDS, lambda: None):
         raise Conflict("Another upload of this client is being merged; retry in a few seconds.")
     try:
-        upload_id, token = ids.new_sortable_id("upl"), ids.new_id("clm")
         repo.create_upload(
             settings.table_name,
             client_id,
@@ -216,7 +220,7 @@ def ingest_object(object_key: str, settings: Settings, time_left: Callable[[], f
         return 0
     try:
         result = _read(settings, key, size, str(record.get("aggregate", "reject")), lease)
-        lock = _MergeLock(settings, client_id) if _mergeable(result) else None
+        lock = _MergeLock(settings, client_id, upload_id) if _mergeable(result) else None
         if lock and not lock.acquire(max(0.0, time_left() - WAIT_MARGIN_SECONDS), lease.renew):
             raise UploadBusy(upload_id)  # retried later; the claim is released below
         try:
@@ -284,7 +288,7 @@ def _settle(
             lease.renew()
             lock.renew()
 
-        demand.apply_points(settings, client_id, upload_id, result.points, heartbeat)
+        demand.apply_points(settings, client_id, upload_id, result.points, heartbeat, lock.fence())
     report = {**result.report(), "finished_at": now_iso()}
     if not repo.finish(settings.table_name, client_id, upload_id, lease.token, report):
         raise LeaseLost(upload_id)
@@ -293,17 +297,19 @@ def _settle(
 
 
 class _MergeLock:
-    """The tenant's merge lock: leased like an upload claim, renewed between write rounds."""
+    """The tenant's merge lock: leased like an upload claim, renewed between write rounds; its
+    token (new for each lock) fences the demand writes made under it."""
 
-    def __init__(self, settings: Settings, client_id: str) -> None:
+    def __init__(self, settings: Settings, client_id: str, upload_id: str) -> None:
         self.table, self.client_id, self.token = settings.table_name, client_id, ids.new_id("lck")
+        self.upload_id = upload_id
         self.renewed = time.monotonic()
 
     def acquire(self, patience: float, while_waiting: Callable[[], None]) -> bool:
         deadline = time.monotonic() + patience
         while True:
             now = int(time.time())
-            if repo.acquire_lock(self.table, self.client_id, self.token, now, now + LEASE_SECONDS):
+            if repo.acquire_lock(self.table, self.client_id, self.token, self.upload_id, now, now + LEASE_SECONDS):
                 self.renewed = time.monotonic()
                 return True
             if time.monotonic() + WAIT_POLL_SECONDS > deadline:
@@ -317,6 +323,9 @@ class _MergeLock:
         if not repo.renew_lock(self.table, self.client_id, self.token, int(time.time()) + LEASE_SECONDS):
             raise LockLost(self.client_id)
         self.renewed = time.monotonic()
+
+    def fence(self) -> dict[str, Any]:
+        return repo.fence(self.client_id, self.token)
 
     def release(self) -> None:
         try:
