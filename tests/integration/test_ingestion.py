@@ -16,7 +16,9 @@ from skucast.ingestion import AcceptedPoints
 from skucast.repositories import demand as demand_repo
 from skucast.repositories import uploads as uploads_repo
 from skucast.repositories.keys import catalog_pk, ingest_lock_sk, series_pk, tenant_pk, upload_sk
+from skucast.schemas.demand import DemandRecordsRequest
 from skucast.services import demand as demand_service
+from skucast.services import scheduling
 from skucast.services import uploads as uploads_service
 from skucast.settings import get_settings
 from skucast_local.emulator import REGION, Provisioned
@@ -185,7 +187,7 @@ def test_given_a_live_claim_when_a_duplicate_runs_out_of_time_then_it_asks_to_be
     client = pipe.tenant("cli_busy")
     ticket = _create(pipe, client)
     _put(pipe, ticket, _csv([("SKU-1", "2024-01-01", 1)]))
-    assert uploads_repo.claim(pipe.table, client, ticket["upload_id"], "clm_live", 0, 2**40, "now")
+    assert uploads_repo.claim(pipe.table, client, ticket["upload_id"], "clm_live", 0, 2**40, "now", "9999")
     with pytest.raises(uploads_service.UploadBusy):
         uploads_service.ingest_object(ticket["fields"]["key"], get_settings(), time_left=lambda: 1.0)
 
@@ -377,6 +379,88 @@ def test_given_json_records_when_posted_then_the_same_report_and_the_same_store(
     assert len(listed["items"]) == 1  # nothing recorded for the refused request
     status, _, _ = pipe.api("POST", f"{F}/demand", by_records, role="viewer", body={"records": []})
     assert status == 403
+
+
+# ---------------------------------------------------------------- stuck uploads
+NOTHING_SWEPT = {"uploads_failed": 0, "uploads_busy": 0, "repaired": 0, "failed": 0}
+
+
+def _lock(pipe: Pipeline, client: str) -> dict[str, Any] | None:
+    table = boto3.resource("dynamodb", region_name=REGION).Table(pipe.table)
+    key = {"pk": tenant_pk(client), "sk": ingest_lock_sk()}
+    return table.get_item(Key=key, ConsistentRead=True).get("Item")
+
+
+def test_given_a_post_demand_that_died_mid_merge_when_swept_past_its_deadline_then_rejected_and_its_lock_freed(
+    pipe: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client = pipe.tenant("cli_died")
+    monkeypatch.setattr(uploads_service, "LEASE_SECONDS", -1)  # the claim and lock lapse at once
+    real = demand_repo.dynamo.transact
+    calls = {"n": 0}
+
+    def die_on_the_second_write(*args: Any, **kwargs: Any) -> None:
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise RuntimeError("the function died")
+        real(*args, **kwargs)
+
+    monkeypatch.setattr(demand_repo.dynamo, "transact", die_on_the_second_write)
+    monkeypatch.setattr(uploads_repo, "release_lock", lambda *args: True)  # a dead process releases nothing
+    records = [{"sku": f"SKU-{i}", "date": "2024-01-01", "quantity": 1} for i in range(150)]
+    with pytest.raises(RuntimeError):
+        uploads_service.ingest_demand_records(
+            get_settings(), client, DemandRecordsRequest(records=records)
+        )
+    monkeypatch.setattr(demand_repo.dynamo, "transact", real)
+    (stuck,) = pipe.api("GET", f"{F}/uploads", client, role="viewer")[1]["items"]
+    stale = _lock(pipe, client)
+    assert stuck["status"] == "PROCESSING" and stale and stale["upload_id"] == stuck["upload_id"]
+    stored = _store(pipe, client)
+    assert stored  # the first 99 writes went in before it died
+
+    now = dt.datetime.now(dt.UTC)
+    assert scheduling.sweep(get_settings(), now)["uploads_failed"] == 0  # not past its deadline yet
+    later = now + dt.timedelta(seconds=uploads_service.STALL_SECONDS + 60)
+    assert scheduling.sweep(get_settings(), later)["uploads_failed"] == 1
+    failed = _get(pipe, client, stuck["upload_id"])
+    assert failed["status"] == "REJECTED" and failed["finished_at"]
+    assert [(e["row"], e["code"]) for e in failed["errors"]] == [(None, "ingest_stalled")]
+    assert "part of it may already be stored" in failed["errors"][0]["message"]
+    assert "Send the records again" in failed["errors"][0]["message"]
+    assert _lock(pipe, client) is None and _store(pipe, client) == stored
+    assert scheduling.sweep(get_settings(), later) == {**NOTHING_SWEPT, "uploads_failed": 0}
+    # Had the dead holder been only paused, its next write is refused: the sweeper freed its lock.
+    with pytest.raises(demand_repo.Fenced):
+        demand_repo.put_merge_round(
+            pipe.table, client, {}, [{"sku": "SKU-0"}], uploads_repo.fence(client, str(stale["holder"]))
+        )
+    assert _store(pipe, client) == stored
+
+
+def test_given_a_file_ingest_whose_claim_lapsed_or_lives_when_swept_then_only_the_lapsed_one_is_rejected(
+    pipe: Pipeline,
+) -> None:
+    client = pipe.tenant("cli_sweep")
+    lapsed, live = _create(pipe, client), _create(pipe, client)
+    for ticket in (lapsed, live):
+        _put(pipe, ticket, _csv([("SKU-1", "2024-01-01", 1)]))
+    now = int(time.time())
+    due = uploads_service.now_iso(uploads_service.STALL_SECONDS)
+    assert uploads_repo.claim(pipe.table, client, lapsed["upload_id"], "clm_dead", now, now - 1, "x", due)
+    assert uploads_repo.claim(pipe.table, client, live["upload_id"], "clm_live", now, now + 600, "x", due)
+    later = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=uploads_service.STALL_SECONDS + 60)
+    assert scheduling.sweep(get_settings(), later) == {**NOTHING_SWEPT, "uploads_failed": 1, "uploads_busy": 1}
+    rejected = _get(pipe, client, lapsed["upload_id"])
+    assert rejected["status"] == "REJECTED" and rejected["errors"][0]["code"] == "ingest_stalled"
+    assert "nothing from it was stored. Upload the file again." in rejected["errors"][0]["message"]
+    assert _get(pipe, client, live["upload_id"])["status"] == "PROCESSING"
+    # The lapsed upload's late retry finds it finished; the live one's holder finishes normally.
+    assert _deliver(pipe, lapsed) == 0 and _get(pipe, client, lapsed["upload_id"]) == rejected
+    assert uploads_repo.release(pipe.table, client, live["upload_id"], "clm_live")
+    assert _deliver(pipe, live) == 1 and _get(pipe, client, live["upload_id"])["status"] == "SUCCEEDED"
+    assert scheduling.sweep(get_settings(), later)["uploads_busy"] == 0  # off the work list
+    assert [p["quantity"] for p in _points(pipe, client, "SKU-1")] == [1]
 
 
 # ---------------------------------------------------------------- reading

@@ -24,4 +24,4 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     settings = get_settings()
     if task == "reforecast":
         return {"task": task, "started": scheduling.start_due_reforecasts(settings)}
-    return {"task": task, **scheduling.sweep_stalled_runs(settings)}
+    return {"task": task, **scheduling.sweep(settings)}

@@ -34,7 +34,6 @@ import json
 import time
 from collections.abc import Callable
 from typing import IO, Any, cast
-from urllib.parse import unquote_plus
 
 from skucast import ids
 from skucast.errors import Conflict, NotFound, PayloadTooLarge, Unprocessable
@@ -42,7 +41,7 @@ from skucast.ingestion import IngestLimits, IngestResult, IngestStatus, RowError
 from skucast.observability import logger, metrics
 from skucast.pagination import decode_cursor, encode_cursor
 from skucast.repositories import uploads as repo
-from skucast.repositories.keys import parse_upload_object_key, upload_object_key
+from skucast.repositories.keys import upload_object_key
 from skucast.schemas.demand import (
     MAX_RECORDS,
     CreateUploadRequest,
@@ -51,7 +50,7 @@ from skucast.schemas.demand import (
     UploadList,
     UploadTicket,
 )
-from skucast.services import demand
+from skucast.services import demand, upload_failures
 from skucast.settings import Settings
 
 UPLOAD_LINK_SECONDS = 900
@@ -62,6 +61,9 @@ RENEW_SECONDS = 30
 WAIT_POLL_SECONDS = 5
 WAIT_MARGIN_SECONDS = 60  # stop waiting for a busy holder while there is time left to say so
 RECORDS_LOCK_WAIT_SECONDS = 10  # POST /demand answers within API Gateway's 29 s
+# No live invocation holds one claim this long (IngestFunction times out at 900 s): an upload still
+# PROCESSING this long after its last claim, with that claim lapsed, is failed by the sweeper.
+STALL_SECONDS = 1800
 LIST_BYTES = 4_000_000  # a page of uploads stays well under Lambda's 6 MB response
 
 
@@ -77,8 +79,8 @@ class LockLost(Exception):
     """Another ingest took the tenant's merge lock (this one stalled past its lease): retry."""
 
 
-def now_iso() -> str:
-    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+def now_iso(seconds_ahead: int = 0) -> str:
+    return (dt.datetime.now(dt.UTC) + dt.timedelta(seconds=seconds_ahead)).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def limits_for(settings: Settings) -> IngestLimits:
@@ -181,6 +183,7 @@ def ingest_demand_records(settings: Settings, client_id: str, request: DemandRec
                 "started_at": now_iso(),
                 "claim": token,
                 "lease_until": int(time.time()) + LEASE_SECONDS,
+                **repo.work_list_entry(client_id, upload_id, now_iso(STALL_SECONDS)),
             },
         )
         _settle(settings, client_id, upload_id, result, _Lease(settings, client_id, upload_id, token), lock)
@@ -197,18 +200,10 @@ def ingest_object(object_key: str, settings: Settings, time_left: Callable[[], f
     The tenant and upload come from the key (the presigned POST pinned it); nothing else in the
     event is trusted. `time_left` is the invocation's remaining seconds (for waiting on a holder).
     """
-    parsed = parse_upload_object_key(unquote_plus(object_key))
-    if parsed is None or not ids.is_id(parsed[1], "upl"):
-        logger.warning("object outside the upload layout ignored")
+    located = upload_failures.locate(settings, object_key)
+    if located is None:
         return 0
-    client_id, upload_id = parsed
-    try:
-        record = repo.get_upload(settings.table_name, client_id, upload_id)
-    except ValueError:  # a client id no key can hold
-        record = None
-    if record is None or record.get("source") != "file":
-        logger.warning("object without an upload record ignored", extra={"upload_id": upload_id})
-        return 0
+    client_id, upload_id, record = located
     key = upload_object_key(client_id, upload_id)
     size = repo.object_size(settings.data_bucket, key)
     if size is None:
@@ -243,7 +238,8 @@ def _claim(settings: Settings, client_id: str, upload_id: str, time_left: Callab
     while True:
         token = ids.new_id("clm")
         now = int(time.time())
-        if repo.claim(settings.table_name, client_id, upload_id, token, now, now + LEASE_SECONDS, now_iso()):
+        deadline = now_iso(STALL_SECONDS)
+        if repo.claim(settings.table_name, client_id, upload_id, token, now, now + LEASE_SECONDS, now_iso(), deadline):
             return _Lease(settings, client_id, upload_id, token)
         record = repo.get_upload(settings.table_name, client_id, upload_id)
         if record is None or record["status"] in repo.TERMINAL:
@@ -288,6 +284,8 @@ def _settle(
             lease.renew()
             lock.renew()
 
+        if not repo.mark_merging(settings.table_name, client_id, upload_id, lease.token, now_iso()):
+            raise LeaseLost(upload_id)
         demand.apply_points(settings, client_id, upload_id, result.points, heartbeat, lock.fence())
     report = {**result.report(), "finished_at": now_iso()}
     if not repo.finish(settings.table_name, client_id, upload_id, lease.token, report):
