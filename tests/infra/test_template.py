@@ -37,11 +37,12 @@ def test_cfn_lint_passes() -> None:
 
 
 def _dead_letter_queues(template: Template) -> set[str]:
+    """Queues that receive what failed every retry: redrive targets and asynchronous failure queues."""
     return {
         str(props["RedrivePolicy"]["deadLetterTargetArn"]["Fn::GetAtt"][0])
         for props in (r.get("Properties") or {} for r in template.resources("AWS::SQS::Queue").values())
         if "RedrivePolicy" in props
-    }
+    } | {fn.dead_letter_queue for fn in template.functions.values() if fn.dead_letter_queue}
 
 
 def test_every_subscribed_queue_has_a_dlq_partial_batch_responses_and_a_long_enough_visibility(
@@ -63,7 +64,6 @@ def test_every_subscribed_queue_has_a_dlq_partial_batch_responses_and_a_long_eno
 
 def test_every_dead_letter_queue_has_a_depth_alarm(template: Template) -> None:
     dlqs = _dead_letter_queues(template) | {"ForecastParkedQueue"}
-    dlqs |= {fn.dead_letter_queue for fn in template.functions.values() if fn.dead_letter_queue}
     alarmed = {
         str(dim["Value"]["Fn::GetAtt"][0])
         for alarm in template.resources("AWS::CloudWatch::Alarm").values()
@@ -76,6 +76,30 @@ def test_every_dead_letter_queue_has_a_depth_alarm(template: Template) -> None:
 def test_asynchronously_invoked_functions_park_failures_in_a_dlq(template: Template) -> None:
     for notification in template.s3:
         assert template.functions[notification.function].dead_letter_queue
+
+
+def test_every_asynchronous_failure_queue_has_a_recorder(template: Template) -> None:
+    # Failed S3 events land in a queue; something must turn each into a finished upload.
+    recorded = {sub.queue for sub in template.sqs}
+    for fn in template.functions.values():
+        if fn.dead_letter_queue:
+            assert fn.dead_letter_queue in recorded, fn.logical_id
+
+
+def test_the_upload_failure_recorder_needs_nothing_of_ingestion(template: Template) -> None:
+    # It is packaged with the scheduler (the shared layer and nothing else): no pyarrow, no numpy.
+    fn = template.functions["IngestDeadLetterFunction"]
+    module = fn.handler.rsplit(".", 1)[0]
+    code = (
+        "import sys\n"
+        "for m in ('pyarrow', 'numpy', 'pandas', 'scipy', 'statsforecast'): sys.modules[m] = None\n"
+        f"import {module}\n"
+    )
+    paths = [str(ROOT / fn.code_uri), str(ROOT / "layers" / "shared")]
+    result = subprocess.run(
+        [sys.executable, "-c", code], env={"PYTHONPATH": ":".join(paths)}, capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
 
 
 def test_every_function_runs_python311_with_the_shared_layer(template: Template) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import threading
 import time
 from typing import Any
@@ -10,6 +11,7 @@ from typing import Any
 import boto3
 import numpy as np
 import pytest
+from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 from boto3.dynamodb.conditions import Key
 
 from skucast.ingestion import AcceptedPoints
@@ -21,8 +23,11 @@ from skucast.services import demand as demand_service
 from skucast.services import scheduling
 from skucast.services import uploads as uploads_service
 from skucast.settings import get_settings
+from skucast_local.containers import Invocation
 from skucast_local.emulator import REGION, Provisioned
-from tests.conftest import load_event
+from skucast_local.pumps import failure_record
+from skucast_local.template import load
+from tests.conftest import ROOT, load_event
 from tests.integration.pipeline import Pipeline
 
 F = "/api/v1/forecast"
@@ -461,6 +466,122 @@ def test_given_a_file_ingest_whose_claim_lapsed_or_lives_when_swept_then_only_th
     assert _deliver(pipe, live) == 1 and _get(pipe, client, live["upload_id"])["status"] == "SUCCEEDED"
     assert scheduling.sweep(get_settings(), later)["uploads_busy"] == 0  # off the work list
     assert [p["quantity"] for p in _points(pipe, client, "SKU-1")] == [1]
+
+
+def _failure_record(pipe: Pipeline, ticket: dict[str, Any]) -> dict[str, Any]:
+    """What Lambda sends IngestDLQ (the on-failure destination) when an upload's event failed every
+    retry: the local pump's record, checked against the shape AWS documents (events/)."""
+    function = load(ROOT / "template.yaml").functions["IngestFunction"]
+    crash = Invocation(ok=False, error_type="Runtime.ExitError", error_message="Process exited before completing")
+    record = failure_record(function, _event(pipe, ticket["fields"]["key"]), crash, 3)
+    sample = load_event("ingest_failure_record.json")
+    assert {k: set(v) if isinstance(v, dict) else None for k, v in record.items() if k != "requestPayload"} == {
+        k: set(v) if isinstance(v, dict) else None for k, v in sample.items() if k != "requestPayload"
+    }
+    return record
+
+
+def _dead_letter(pipe: Pipeline, *bodies: Any) -> set[str]:
+    """Queue these messages on IngestDLQ, then hand them to IngestDeadLetterFunction as one batch;
+    the ids of those it asked to have retried (they stay queued)."""
+    from scheduler.failed_uploads import handler
+
+    for body in bodies:
+        text = body if isinstance(body, str) else json.dumps(body)
+        pipe.sqs.send_message(QueueUrl=pipe.queue("IngestDLQ"), MessageBody=text)
+    return pipe.deliver("IngestDLQ", handler, pipe.receive("IngestDLQ"))
+
+
+def test_given_s3_events_that_failed_every_retry_when_dead_lettered_then_their_uploads_are_rejected_once(
+    pipe: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client = pipe.tenant("cli_dead_letters")
+    done = _upload(pipe, client, _csv([("SKU-1", d, 5) for d in _days("2024-01-01", 3)]))
+    done_ticket = {"fields": {"key": f"uploads/{client}/{done['upload_id']}"}}
+    waiting = _create(pipe, client)  # its event failed before the ingest claimed it
+    _put(pipe, waiting, _csv([("SKU-2", "2024-01-01", 1)]))
+    crashed = _create(pipe, client)  # each attempt died after its first demand write
+    _put(pipe, crashed, _csv([(f"SKU-{i}", "2024-02-01", 7) for i in range(3, 153)]))
+    real = demand_repo.dynamo.transact
+    calls = {"n": 0}
+
+    def die_on_the_second_write(*args: Any, **kwargs: Any) -> None:
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise RuntimeError("the function died")
+        real(*args, **kwargs)
+
+    monkeypatch.setattr(demand_repo.dynamo, "transact", die_on_the_second_write)
+    with pytest.raises(RuntimeError):
+        _deliver(pipe, crashed)
+    monkeypatch.setattr(demand_repo.dynamo, "transact", real)
+    store = _store(pipe, client)
+
+    records = [_failure_record(pipe, t) for t in (waiting, crashed, done_ticket)]
+    assert _dead_letter(pipe, *records) == set()
+    rejected = _get(pipe, client, waiting["upload_id"])
+    assert rejected["status"] == "REJECTED" and rejected["finished_at"]
+    assert rejected["errors"] == [
+        {
+            "row": None,
+            "column": None,
+            "code": "ingest_failed",
+            "message": "Processing this upload failed on every retry; nothing from it was stored. "
+            "Upload the file again.",
+        }
+    ]
+    partly = _get(pipe, client, crashed["upload_id"])
+    assert partly["status"] == "REJECTED" and partly["errors"][0]["code"] == "ingest_failed"
+    assert "part of it may already be stored. Upload the file again" in partly["errors"][0]["message"]
+    assert _get(pipe, client, done["upload_id"]) == done  # it had finished: left as it was
+    assert _store(pipe, client) == store  # demand is never touched
+
+    # Delivered again (SQS is at least once), and the event's own late retry: nothing changes.
+    assert _dead_letter(pipe, *records) == set()
+    assert [_get(pipe, client, t["upload_id"]) for t in (waiting, crashed)] == [rejected, partly]
+    assert _deliver(pipe, waiting) == 0 and _get(pipe, client, waiting["upload_id"]) == rejected
+    assert _store(pipe, client) == store
+
+
+def test_given_odd_dead_letters_then_a_live_claim_waits_a_lambda_dlq_event_counts_and_nothing_else_moves(
+    pipe: Pipeline,
+) -> None:
+    a, b = pipe.tenant("cli_dl_a"), pipe.tenant("cli_dl_b")
+    live, legacy, untouched = _create(pipe, a), _create(pipe, a), _create(pipe, a)
+    for ticket in (live, legacy, untouched):
+        _put(pipe, ticket, _csv([("SKU-1", "2024-01-01", 1)]))
+    now = int(time.time())
+    assert uploads_repo.claim(pipe.table, a, live["upload_id"], "clm_live", now, now + 600, "x", "9999")
+
+    # A live claim may still finish: the message fails (alone in its batch, the whole batch) and
+    # stays queued, to be retried after the visibility timeout.
+    with pytest.raises(BatchProcessingError):
+        _dead_letter(pipe, _failure_record(pipe, live))
+    assert _get(pipe, a, live["upload_id"])["status"] == "PROCESSING"
+    assert uploads_repo.release(pipe.table, a, live["upload_id"], "clm_live")  # its holder died
+    assert pipe.deliver("IngestDLQ", _handler(), pipe.receive("IngestDLQ")) == set()
+    assert _get(pipe, a, live["upload_id"])["errors"][0]["code"] == "ingest_failed"
+
+    # A Lambda DLQ's message is the event itself (queued before the switch to a destination).
+    assert _dead_letter(pipe, _event(pipe, legacy["fields"]["key"])) == set()
+    assert _get(pipe, a, legacy["upload_id"])["status"] == "REJECTED"
+
+    # Only the key names the upload: B's prefix with A's upload id, or another bucket, moves nothing.
+    foreign = _failure_record(pipe, {"fields": {"key": f"uploads/{b}/{untouched['upload_id']}"}})
+    elsewhere = _failure_record(pipe, untouched)
+    elsewhere["requestPayload"]["Records"][0]["s3"]["bucket"]["name"] = "someone-elses-bucket"
+    assert _dead_letter(pipe, foreign, elsewhere, "{not json", {"Records": [{"s3": 1}]}) == set()
+    assert _get(pipe, a, untouched["upload_id"])["status"] == "AWAITING_FILE"
+    assert pipe.api("GET", f"{F}/uploads", b, role="viewer")[1]["items"] == []
+    parked = [m["Body"] for m in pipe.receive("ForecastParkedQueue")]
+    assert sorted(parked) == sorted(["{not json", json.dumps({"Records": [{"s3": 1}]})])
+    assert pipe.receive("IngestDLQ") == []
+
+
+def _handler() -> Any:
+    from scheduler.failed_uploads import handler
+
+    return handler
 
 
 # ---------------------------------------------------------------- reading
