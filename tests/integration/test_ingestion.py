@@ -6,6 +6,8 @@ import datetime as dt
 import json
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import boto3
@@ -112,6 +114,26 @@ def _points(pipe: Pipeline, client: str, sku: str, **query: str) -> list[dict[st
     return list(body["points"])
 
 
+@contextmanager
+def _dies_on_write(monkeypatch: pytest.MonkeyPatch, n: int) -> Iterator[dict[str, int]]:
+    """The invocation inside dies at its n-th demand-write transaction (the ones before went in)."""
+    real = demand_repo.dynamo.transact
+    calls = {"n": 0}
+
+    def write(*args: Any, **kwargs: Any) -> None:
+        calls["n"] += 1
+        if calls["n"] == n:
+            raise RuntimeError("the function died")
+        real(*args, **kwargs)
+
+    monkeypatch.setattr(demand_repo.dynamo, "transact", write)
+    try:
+        with pytest.raises(RuntimeError):
+            yield calls
+    finally:
+        monkeypatch.setattr(demand_repo.dynamo, "transact", real)
+
+
 # ---------------------------------------------------------------- the S3 door
 def test_given_an_upload_when_its_event_is_delivered_twice_then_it_is_ingested_once(pipe: Pipeline) -> None:
     client = pipe.tenant("cli_once")
@@ -147,20 +169,10 @@ def test_given_a_crash_mid_ingest_when_the_event_is_retried_then_the_retry_redoe
     client = pipe.tenant("cli_crash")
     ticket = _create(pipe, client)
     _put(pipe, ticket, _csv([(f"SKU-{i}", d, 1) for i in range(150) for d in _days("2024-01-01", 5)]))
-    real = demand_repo.dynamo.transact
-    calls = {"n": 0}
-
-    def crash_between_series_and_catalog(*args: Any, **kwargs: Any) -> None:
-        calls["n"] += 1
-        if calls["n"] == 5:  # rounds of 100 SKUs, 99 items a transaction: round 2's series are in
-            raise RuntimeError("the function died")
-        real(*args, **kwargs)
-
-    monkeypatch.setattr(demand_repo.dynamo, "transact", crash_between_series_and_catalog)
-    with pytest.raises(RuntimeError):
+    # Rounds of 100 SKUs, 99 items a transaction: it dies with round 2's series in, its catalog not.
+    with _dies_on_write(monkeypatch, 5) as calls:
         _deliver(pipe, ticket)  # Lambda records the failure and retries the event
     assert calls["n"] == 5 and _get(pipe, client, ticket["upload_id"])["status"] == "PROCESSING"
-    monkeypatch.setattr(demand_repo.dynamo, "transact", real)
     assert _deliver(pipe, ticket) == 1
     assert _get(pipe, client, ticket["upload_id"])["skus_touched"] == 150
 
@@ -401,23 +413,10 @@ def test_given_a_post_demand_that_died_mid_merge_when_swept_past_its_deadline_th
 ) -> None:
     client = pipe.tenant("cli_died")
     monkeypatch.setattr(uploads_service, "LEASE_SECONDS", -1)  # the claim and lock lapse at once
-    real = demand_repo.dynamo.transact
-    calls = {"n": 0}
-
-    def die_on_the_second_write(*args: Any, **kwargs: Any) -> None:
-        calls["n"] += 1
-        if calls["n"] == 2:
-            raise RuntimeError("the function died")
-        real(*args, **kwargs)
-
-    monkeypatch.setattr(demand_repo.dynamo, "transact", die_on_the_second_write)
     monkeypatch.setattr(uploads_repo, "release_lock", lambda *args: True)  # a dead process releases nothing
     records = [{"sku": f"SKU-{i}", "date": "2024-01-01", "quantity": 1} for i in range(150)]
-    with pytest.raises(RuntimeError):
-        uploads_service.ingest_demand_records(
-            get_settings(), client, DemandRecordsRequest(records=records)
-        )
-    monkeypatch.setattr(demand_repo.dynamo, "transact", real)
+    with _dies_on_write(monkeypatch, 2):
+        uploads_service.ingest_demand_records(get_settings(), client, DemandRecordsRequest(records=records))
     (stuck,) = pipe.api("GET", f"{F}/uploads", client, role="viewer")[1]["items"]
     stale = _lock(pipe, client)
     assert stuck["status"] == "PROCESSING" and stale and stale["upload_id"] == stuck["upload_id"]
@@ -502,19 +501,8 @@ def test_given_s3_events_that_failed_every_retry_when_dead_lettered_then_their_u
     _put(pipe, waiting, _csv([("SKU-2", "2024-01-01", 1)]))
     crashed = _create(pipe, client)  # each attempt died after its first demand write
     _put(pipe, crashed, _csv([(f"SKU-{i}", "2024-02-01", 7) for i in range(3, 153)]))
-    real = demand_repo.dynamo.transact
-    calls = {"n": 0}
-
-    def die_on_the_second_write(*args: Any, **kwargs: Any) -> None:
-        calls["n"] += 1
-        if calls["n"] == 2:
-            raise RuntimeError("the function died")
-        real(*args, **kwargs)
-
-    monkeypatch.setattr(demand_repo.dynamo, "transact", die_on_the_second_write)
-    with pytest.raises(RuntimeError):
+    with _dies_on_write(monkeypatch, 2):
         _deliver(pipe, crashed)
-    monkeypatch.setattr(demand_repo.dynamo, "transact", real)
     store = _store(pipe, client)
 
     records = [_failure_record(pipe, t) for t in (waiting, crashed, done_ticket)]
