@@ -24,6 +24,9 @@ anything.
 
 One file per upload: the first event to claim the upload reads the object as it is then; another
 POST to the same form later is ignored (make a new upload for a new file).
+
+An upload that can no longer finish (its event failed every retry, or its holder died with no
+retry to come) is ended REJECTED by services/upload_failures.py.
 """
 
 from __future__ import annotations
