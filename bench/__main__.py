@@ -98,8 +98,9 @@ def run_section(name: str, mode: str) -> dict[str, Any]:
         return {"status": "failed", "exit_code": code, "seconds": seconds, "output_tail": tail}
     result = json.loads(out.read_text())
     result.update(status="ok", seconds_total=seconds)
-    if name == "ingest":
-        result["table"] = "\n".join(line for line in output.splitlines() if line.startswith("|"))
+    if name == "ingest":  # its Markdown tables, each kept apart
+        blocks = "\n".join(line if line.startswith("|") else "" for line in output.splitlines()).split("\n\n")
+        result["table"] = "\n\n".join(b.strip() for b in blocks if b.strip())
     return dict(result)
 
 
@@ -110,6 +111,33 @@ def _fmt(x: float, unit: str = "") -> str:
 
 def _verdict(met: bool | None) -> str:
     return "n/a" if met is None else ("**met**" if met else "**NOT met**")
+
+
+def _ingest_row(i: dict[str, Any]) -> dict[str, Any]:
+    if i.get("status") != "ok":
+        return {"what": "ingestion", "figure": i.get("status", "not run"), "target": "<= 3x", "met": None}
+    ratio = i.get("ratio_handler_to_arrow")
+    split = i.get("handler_split_seconds") or {}
+    extra = ""
+    if "ratio_parse_validate_to_arrow" in i:
+        extra = (
+            f" (parse + validate {i['ratio_parse_validate_to_arrow']:.2f}x; without DynamoDB calls "
+            f"{i.get('ratio_without_dynamodb_to_arrow', float('nan')):.2f}x; moto's DynamoDB writes "
+            f"{split.get('dynamodb_writes', float('nan')):.1f} s of {i['seconds']['handler']:.1f} s)"
+        )
+    prof = i.get("profile")
+    if prof:
+        stage = prof["bottleneck"]
+        extra += (
+            f"; profile: {stage} {prof['stages_share'][stage]:.0%}, moto {prof['emulator_share']:.0%} of the run; "
+            f"without moto ~{i['ratio_without_emulator_to_arrow']:.1f}x"
+        )
+    return {
+        "what": "ingestion handler vs pyarrow alone (1,000,000 rows; bench/ingest.py)",
+        "figure": (f"{ratio:.2f}x" if isinstance(ratio, int | float) else "see section") + extra,
+        "target": "<= 3x",
+        "met": ratio <= 3 if isinstance(ratio, int | float) else None,
+    }
 
 
 def summary(results: dict[str, Any], model: dict[str, Any] | None) -> list[dict[str, Any]]:
@@ -125,27 +153,7 @@ def summary(results: dict[str, Any], model: dict[str, Any] | None) -> list[dict[
                 "met": w["met"],
             }
         )
-    i = results.get("ingest", {})
-    if i.get("status") == "ok":
-        ratio = i.get("ratio_handler_to_arrow")
-        split = i.get("handler_split_seconds") or {}
-        extra = ""
-        if "ratio_parse_validate_to_arrow" in i:
-            extra = (
-                f" (parse + validate {i['ratio_parse_validate_to_arrow']:.2f}x; without DynamoDB calls "
-                f"{i.get('ratio_without_dynamodb_to_arrow', float('nan')):.2f}x; moto's DynamoDB writes "
-                f"{split.get('dynamodb_writes', float('nan')):.1f} s of {i['seconds']['handler']:.1f} s)"
-            )
-        rows.append(
-            {
-                "what": "ingestion handler vs pyarrow alone (1,000,000 rows; bench/ingest.py, another owner)",
-                "figure": (f"{ratio:.2f}x" if isinstance(ratio, int | float) else "see section") + extra,
-                "target": "<= 3x",
-                "met": ratio <= 3 if isinstance(ratio, int | float) else None,
-            }
-        )
-    else:
-        rows.append({"what": "ingestion", "figure": i.get("status", "not run"), "target": "<= 3x", "met": None})
+    rows.append(_ingest_row(results.get("ingest", {})))
     a = results.get("api", {})
     if a.get("status") == "ok":
         h = a["handler"]
@@ -308,6 +316,14 @@ def _ingest(r: dict[str, Any]) -> list[str]:
         L.append(r["table"])
     else:
         L.append("```json\n" + json.dumps({k: v for k, v in r.items() if k != "table"}, indent=1)[:3000] + "\n```")
+    prof = r.get("profile")
+    if prof:
+        L += [
+            "",
+            f"The profile is one more handler run under pyinstrument ({prof['seconds']:.1f} s: the profiler slows "
+            "the many small calls, so read its shares, not its seconds); each sample's self time counts for the "
+            "innermost stage it ran under. Its tree: bench/out/ingest_profile.txt.",
+        ]
     return L
 
 
@@ -481,6 +497,7 @@ def bottlenecks(results: dict[str, Any], model: dict[str, Any] | None) -> list[s
                 "a larger enterprise cap (and WorkerConcurrency) would move it, at the price of that tenant's "
                 "bounded cost."
             )
+    L += _ingest_bottleneck(results.get("ingest", {}))
     c = results.get("coldstart", {})
     if c.get("status") == "ok":
         m = c["cold_start"]["median"]
@@ -542,6 +559,39 @@ def bottlenecks(results: dict[str, Any], model: dict[str, Any] | None) -> list[s
             "it: more cores, or the pump taking messages round-robin by MessageGroupId as SQS fair queues do."
         )
     return L or ["- None found."]
+
+
+def _ingest_bottleneck(i: dict[str, Any]) -> list[str]:
+    prof = i.get("profile") if i.get("status") == "ok" else None
+    if not prof:
+        return []
+    stage = prof["bottleneck"]
+    writes = prof.get("dynamodb_writes_by_layer_seconds") or {}
+    layers = prof.get("by_layer_seconds") or {}
+    total = prof["seconds"] or 1.0
+    top = ", ".join(f"`{f['function']}` ({f['where']}) {f['share']:.0%}" for f in prof["top_frames"][:4])
+    return [
+        f"- Ingestion: {i['ratio_handler_to_arrow']:.0f}x pyarrow (target 3x). Profiled (pyinstrument), the "
+        f"bottleneck is {stage} at {prof['stages_share'][stage]:.0%} of the handler run"
+        + (
+            f" (in it: moto's emulated DynamoDB {writes.get('moto', 0) / total:.0%}, boto3/botocore serialising "
+            f"and validating requests {writes.get('boto3_botocore', 0) / total:.0%}, skucast's own code "
+            f"{writes.get('skucast', 0) / total:.0%})"
+            if stage == "dynamodb_writes"
+            else ""
+        )
+        + f"; top functions: {top}. moto is {prof['emulator_share']:.0%} of the run and is not there on AWS: "
+        f"without it the handler is ~{i['ratio_without_emulator_to_arrow']:.1f}x pyarrow, of which the SDK's "
+        f"client-side work is the largest part ({layers.get('boto3_botocore', 0) / total:.0%} of the run: "
+        "boto3's TypeSerializer, botocore's parameter validation and JSON serialisation, per item). Reading and "
+        f"validating the file is {prof['stages_share'].get('read_validate', 0):.0%}. What would move it: on the "
+        "client, writing with the low-level client and pre-serialised attribute values and without botocore's "
+        "parameter validation; on AWS the wall time is then bound by DynamoDB itself (the estimate's "
+        f"{i['dynamodb_estimate']['seconds_catalog_partition_floor']:.0f} s catalog-partition floor for "
+        f"{i['skus']:,} SKUs: one catalog partition per tenant, written transactionally under the merge "
+        "lock's fence, at two write units an item), which sharding the catalog or writing it outside the "
+        "transactions would lift. The 3x target is not reachable while every SKU costs DynamoDB items."
+    ]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -2,15 +2,23 @@
 
 The file is bench/ingest_parse.py's (10,000 SKUs x 100 days). Each repetition uploads it as a new
 upload of a new tenant into S3 and hands IngestFunction's handler the object-created event, all
-in this process against moto (real S3 object, real DynamoDB batch reads and writes), and times
-`pyarrow.csv.read_csv` on the same file alongside (interleaved, medians). The handler's time is
-split by wrapping its stages: parse/validate (ingest_file streaming the S3 body), merge (series
-merge, provenance, classification), DynamoDB reads and writes. Since moto's in-process DynamoDB
-is not DynamoDB, it also estimates what the writes would cost there.
+in this process against moto (real S3 object, real DynamoDB batch reads and transactional writes;
+moto patched as the local stack runs it, skucast_local.moto_fast, since stock moto copies the whole
+table per transaction action), and times `pyarrow.csv.read_csv` on the same file alongside
+(interleaved, medians). The handler's time is split by wrapping its stages: parse/validate
+(ingest_file streaming the S3 body), series merge, catalog classification, DynamoDB reads and
+writes (the writes include encoding the series). Since moto's in-process DynamoDB is not DynamoDB,
+it also estimates what the writes would cost there.
+
+Then one more handler run under pyinstrument (not timed with the others): every sample's self time
+goes to the innermost stage it ran under (read + validate, series merge/encode, catalog
+classification, DynamoDB reads, DynamoDB writes split into moto / boto3+botocore / skucast's
+own code, other), with the top functions by self time; the largest stage is named as the bottleneck.
 
     uv run python bench/ingest.py [--reps 5]
 
-Writes bench/out/ingest.json and prints a Markdown table.
+Writes bench/out/ingest.json and bench/out/ingest_profile.txt (pyinstrument's tree), prints a
+Markdown table.
 """
 
 from __future__ import annotations
@@ -43,8 +51,9 @@ OUT = ROOT / "bench" / "out"
 # DynamoDB assumptions for the estimate (us-east-1, on-demand, 2025 prices; one call at a time).
 WRITE_UNIT_PRICE = 0.625 / 1e6  # $ per write request unit (1 KB)
 READ_UNIT_PRICE = 0.125 / 1e6  # $ per read request unit (4 KB strongly consistent)
-CALL_SECONDS = 0.010  # a BatchWriteItem of 25 / BatchGetItem of 100 from Lambda, same region
+CALL_SECONDS = 0.010  # a TransactWriteItems of 99 puts / BatchGetItem of 100 from Lambda, same region
 PARTITION_WCU = 1000  # a partition's write ceiling per second (before adaptive splitting)
+TRANSACTION_FACTOR = 2  # transactional writes consume two write units per KB
 
 
 class Context:
@@ -78,8 +87,11 @@ class Stages:
 
 @contextmanager
 def aws() -> Iterator[dict[str, Any]]:
+    from skucast_local import moto_fast
     from skucast_local.emulator import LOCAL_CREDENTIALS, REGION, provision
     from skucast_local.template import load
+
+    moto_fast.install()
 
     os.environ.update(LOCAL_CREDENTIALS)
     os.environ.pop("AWS_ENDPOINT_URL", None)
@@ -126,10 +138,11 @@ def dynamodb_estimate(table: str, client_id: str) -> dict[str, Any]:
 
     series = [i for s in range(SERIES_SHARDS) for i in items(tenant_scoped_pk(client_id, "SERIES", str(s)))]
     catalog = items(catalog_pk(client_id))
-    series_wcu = sum(math.ceil(item_bytes(i) / 1024) for i in series)
-    catalog_wcu = sum(math.ceil(item_bytes(i) / 1024) for i in catalog)
+    # Merges write in fenced transactions (repositories/demand.put_merge_round): twice the units.
+    series_wcu = TRANSACTION_FACTOR * sum(math.ceil(item_bytes(i) / 1024) for i in series)
+    catalog_wcu = TRANSACTION_FACTOR * sum(math.ceil(item_bytes(i) / 1024) for i in catalog)
     reads_rcu = len(series)  # strongly consistent reads of (then absent) items: 1 unit each
-    calls = math.ceil(len(series) / 25) + math.ceil(len(catalog) / 25) + math.ceil(len(series) / 100)
+    calls = math.ceil((len(series) + len(catalog)) / 99) + math.ceil(len(series) / 100)
     return {
         "series_items": len(series),
         "catalog_items": len(catalog),
@@ -142,6 +155,94 @@ def dynamodb_estimate(table: str, client_id: str) -> dict[str, Any]:
         # The catalog is one partition per tenant: its writes cannot go faster than this.
         "seconds_catalog_partition_floor": round(catalog_wcu / PARTITION_WCU, 1),
     }
+
+
+# Stages of the profile: a sample counts for the innermost of these functions it ran under.
+PROFILE_STAGES = {
+    ("ingest_file", "skucast/ingestion/validate.py"): "read_validate",
+    ("merge_owned", "skucast/services/demand.py"): "series_merge_encode",
+    ("encode", "skucast/ingestion/series.py"): "series_merge_encode",
+    ("encode_owners", "skucast/repositories/demand.py"): "series_merge_encode",
+    ("catalog_entry", "skucast/services/demand.py"): "catalog_classification",
+    ("get_stored_series", "skucast/repositories/demand.py"): "dynamodb_reads",
+    ("put_merge_round", "skucast/repositories/demand.py"): "dynamodb_writes",
+}
+TOP_FRAMES = 15
+
+
+def _stage_of(frame: Any) -> str | None:
+    path = (frame.file_path or "").replace("\\", "/")
+    for (function, where), stage in PROFILE_STAGES.items():
+        if frame.function == function and path.endswith(where):
+            return stage
+    return None
+
+
+def _layer_of(frame: Any) -> str | None:
+    """Whose code a frame is: the emulator, the AWS SDK, skucast; None (the standard library,
+    builtins, numpy...) counts for whoever called it."""
+    path = (frame.file_path or "").replace("\\", "/")
+    if "/moto/" in path or path.endswith("skucast_local/moto_fast.py"):
+        return "moto"
+    if "/botocore/" in path or "/boto3/" in path:
+        return "boto3_botocore"
+    if "/skucast/" in path:
+        return "skucast"
+    return None
+
+
+def profile_split(root: Any) -> dict[str, Any]:
+    """Self time of every sample, by the innermost stage it ran under, plus the top functions."""
+    stages: dict[str, float] = defaultdict(float)
+    writes: dict[str, float] = defaultdict(float)
+    layers: dict[str, float] = defaultdict(float)
+    functions: dict[tuple[str, str], float] = defaultdict(float)
+    pending = [(root, "other", "skucast")]
+    while pending:
+        frame, stage, layer = pending.pop()
+        stage = _stage_of(frame) or stage
+        own = frame.time - sum(child.time for child in frame.children)
+        # pyinstrument keeps a function's own time in a synthetic "[self]" child: count it as the function's.
+        source = frame.parent if frame.is_synthetic and frame.parent is not None else frame
+        # Below moto's entry everything is the emulator's work, botocore's models it uses included.
+        layer = layer if layer == "moto" else _layer_of(source) or layer
+        stages[stage] += own
+        layers[layer] += own
+        if stage == "dynamodb_writes":
+            writes[layer] += own
+        functions[(source.function or "?", source.code_position_short() or "?")] += own
+        pending.extend((child, stage, layer) for child in frame.children)
+    total = root.time or 1.0
+    top = sorted(functions.items(), key=lambda kv: kv[1], reverse=True)[:TOP_FRAMES]
+    ordered = dict(sorted(stages.items(), key=lambda kv: kv[1], reverse=True))
+    bottleneck = next(iter(ordered))
+    return {
+        "seconds": round(root.time, 3),
+        "stages_seconds": {k: round(v, 3) for k, v in ordered.items()},
+        "stages_share": {k: round(v / total, 3) for k, v in ordered.items()},
+        "dynamodb_writes_by_layer_seconds": {k: round(v, 3) for k, v in sorted(writes.items())},
+        # moto = the emulated AWS services (in-process S3 and DynamoDB): not there on AWS.
+        "by_layer_seconds": {k: round(v, 3) for k, v in sorted(layers.items())},
+        "emulator_share": round(layers["moto"] / total, 3),
+        "top_frames": [
+            {"function": f, "where": w, "self_seconds": round(t, 3), "share": round(t / total, 3)}
+            for (f, w), t in top
+        ],
+        "bottleneck": bottleneck,
+    }
+
+
+def bottleneck_sentence(prof: dict[str, Any]) -> str:
+    stage, share = prof["bottleneck"], prof["stages_share"][prof["bottleneck"]]
+    text = f"{stage} ({share:.0%} of the profiled handler run)"
+    if stage == "dynamodb_writes":
+        layers = prof["dynamodb_writes_by_layer_seconds"]
+        text += (
+            f": moto's emulated DynamoDB {layers.get('moto', 0):.2f} s, boto3/botocore (serialising the "
+            f"requests and parsing the answers) {layers.get('boto3_botocore', 0):.2f} s, skucast's own "
+            f"code {layers.get('skucast', 0):.2f} s"
+        )
+    return text
 
 
 def main() -> None:
@@ -164,18 +265,18 @@ def main() -> None:
         settings = get_settings()
         stages = Stages()
         stages.wrap(uploads_service, "ingest_file", "parse_validate")
-        stages.wrap(demand_service, "merge_owned", "merge")
-        stages.wrap(demand_service, "catalog_entry", "merge")
+        stages.wrap(demand_service, "merge_owned", "series_merge")
+        stages.wrap(demand_service, "catalog_entry", "catalog_classification")
         stages.wrap(demand_repo, "get_stored_series", "dynamodb_reads")
-        stages.wrap(demand_repo, "put_owned_series", "dynamodb_writes")
-        stages.wrap(demand_repo, "put_catalog", "dynamodb_writes")
+        stages.wrap(demand_repo, "put_merge_round", "dynamodb_writes")
         s3 = boto3.client("s3", region_name="us-east-1")
         ddb = boto3.resource("dynamodb", region_name="us-east-1").Table(res["table"])
         times: dict[str, list[float]] = defaultdict(list)
         splits: dict[str, list[float]] = defaultdict(list)
         tenant = ""
 
-        def ingest(rep: int) -> None:
+        def ingest(rep: int, profile: dict[str, Any] | None = None) -> None:
+            """One upload through the handler: timed, or (given `profile`) profiled into it."""
             nonlocal tenant
             tenant = f"cli_bench{rep}"
             ddb.put_item(
@@ -188,10 +289,13 @@ def main() -> None:
             event["Records"][0]["s3"]["object"]["key"] = ticket.fields["key"]
             stages.seconds.clear()
             began = time.perf_counter()
-            assert handler(event, Context())["ingested"] == 1
-            times["handler"].append(time.perf_counter() - began)
-            for stage, seconds in stages.seconds.items():
-                splits[stage].append(seconds)
+            if profile is None:
+                assert handler(event, Context())["ingested"] == 1
+                times["handler"].append(time.perf_counter() - began)
+                for stage, seconds in stages.seconds.items():
+                    splits[stage].append(seconds)
+            else:
+                profile.update(profiled(lambda: handler(event, Context())))
             report = uploads_service.get_upload(settings, tenant, ticket.upload_id)
             assert report.status == "SUCCEEDED" and report.rows_accepted == rows, report
 
@@ -202,6 +306,8 @@ def main() -> None:
         for rep in range(args.reps):
             for run in runs.values():  # interleaved, so a noisy neighbour hits both alike
                 run(rep)
+        profile: dict[str, Any] = {}
+        ingest(args.reps, profile)
         medians = {name: statistics.median(values) for name, values in times.items()}
         split = {stage: statistics.median(values) for stage, values in splits.items()}
         split["other"] = medians["handler"] - sum(split.values())
@@ -218,10 +324,35 @@ def main() -> None:
             "ratio_without_dynamodb_to_arrow": round(without_writes / medians["arrow"], 2),
             "ratio_parse_validate_to_arrow": round(split.get("parse_validate", 0) / medians["arrow"], 2),
             "dynamodb_estimate": estimate,
+            "profile": profile,
+            # The handler's median less the emulator's share of the profiled run: what remains on AWS
+            # as CPU (network waits aside: see dynamodb_estimate).
+            "ratio_without_emulator_to_arrow": round(
+                medians["handler"] * (1 - profile["emulator_share"]) / medians["arrow"], 2
+            ),
         }
         OUT.mkdir(exist_ok=True)
         (OUT / "ingest.json").write_text(json.dumps(result, indent=2) + "\n")
         print_table(result)
+
+
+def profiled(run: Callable[[], Any]) -> dict[str, Any]:
+    """`run` (one handler call) under pyinstrument: its split by stage and top frames."""
+    from pyinstrument import Profiler
+
+    profiler = Profiler(interval=0.001)
+    profiler.start()
+    try:
+        assert run()["ingested"] == 1
+    finally:
+        profiler.stop()
+    OUT.mkdir(exist_ok=True)
+    (OUT / "ingest_profile.txt").write_text(profiler.output_text(unicode=False, color=False, show_all=False))
+    session = profiler.last_session
+    assert session is not None
+    root = session.root_frame()
+    assert root is not None
+    return profile_split(root)
 
 
 def _timed(into: list[float], fn: Callable[..., Any], *args: Any) -> None:
@@ -240,6 +371,23 @@ def print_table(r: dict[str, Any]) -> None:
     for stage, seconds in split.items():
         print(f"| - {stage} | {seconds:.2f} | | {seconds / s['arrow']:.2f} |")
     print(f"| handler without DynamoDB calls | | | {r['ratio_without_dynamodb_to_arrow']:.2f} |")
+    prof = r["profile"]
+    print(f"\nProfile of one more handler run (pyinstrument, {prof['seconds']:.2f} s; self time by stage):\n")
+    print("| stage | seconds | share |")
+    print("|---|---:|---:|")
+    for stage, seconds in prof["stages_seconds"].items():
+        print(f"| {stage} | {seconds:.2f} | {prof['stages_share'][stage]:.0%} |")
+    print("\n| top functions by self time | where | seconds | share |")
+    print("|---|---|---:|---:|")
+    for f in prof["top_frames"][:10]:
+        print(f"| `{f['function']}` | `{f['where']}` | {f['self_seconds']:.2f} | {f['share']:.0%} |")
+    print(
+        f"\nBottleneck: {bottleneck_sentence(prof)}. moto (the emulated S3 and DynamoDB) is "
+        f"{prof['emulator_share']:.0%} of the whole run; without it the handler would be "
+        f"{r['ratio_without_emulator_to_arrow']:.1f}x pyarrow (by layer: "
+        + ", ".join(f"{k} {v:.2f} s" for k, v in prof["by_layer_seconds"].items())
+        + ")."
+    )
     print(
         f"\nOn DynamoDB: {est['write_units']:,} write units + {est['read_units']:,} read units "
         f"(${est['cost_usd']}), {est['calls']:,} calls (~{est['seconds_sequential_calls']} s one at a time), "

@@ -4,7 +4,9 @@ GET  /describe                 what is served (routes, subscriptions, resources)
 GET  /stats                    delivery and invocation counters
 GET  /containers               live container pids per function
 POST /schedules/<name>/fire    fire a schedule now
-POST /switches                 {"duplicate_deliveries": bool}: deliver every SQS batch twice
+POST /switches                 {"duplicate_deliveries": bool}: deliver every SQS batch twice;
+                               {"failing_functions": [name, ...]}: every invocation of these fails
+                               (an Unhandled error, the function unrun) until switched back to []
 POST /functions/<name>/kill    kill the function's containers (mid-invocation, as a crash would)
 """
 
@@ -33,8 +35,15 @@ def _routes(stack: LocalStack) -> dict[tuple[str, str], Callable[..., Answer]]:
         return (200 if outcome.ok else 500), vars(outcome)
 
     def switches(body: dict[str, Any]) -> Answer:
-        stack.switches.duplicate_deliveries = bool(body.get("duplicate_deliveries", False))
-        return 200, vars(stack.switches)
+        failing = body.get("failing_functions", [])
+        if not isinstance(failing, list) or not set(failing) <= set(stack.pools):
+            return 400, {"error": f"failing_functions: a list of {sorted(stack.pools)}"}
+        if "duplicate_deliveries" in body:
+            stack.switches.duplicate_deliveries = bool(body["duplicate_deliveries"])
+        if "failing_functions" in body:
+            stack.switches.failing_functions = set(failing)
+        s = stack.switches
+        return 200, {"duplicate_deliveries": s.duplicate_deliveries, "failing_functions": sorted(s.failing_functions)}
 
     def kill(name: str, body: dict[str, Any]) -> Answer:
         pool = stack.pools.get(name)

@@ -2,7 +2,8 @@
 
 - SQS: the event source mapping (batch size, partial batch responses; failed records become
   visible again and, after maxReceiveCount receives, the emulator moves them to the DLQ).
-- S3: object-created notifications, invoked asynchronously (retries, then the function's DLQ).
+- S3: object-created notifications, invoked asynchronously (retries, then the function's DLQ or
+  on-failure destination, each with the message AWS sends it).
 - Schedules: EventBridge rules with rate(...) expressions, and firing on demand.
 """
 
@@ -47,6 +48,7 @@ class Settings:
 
     def __init__(self) -> None:
         self.duplicate_deliveries = False
+        self.failing_functions: set[str] = set()  # every invocation of these fails, unrun
 
 
 def _sqs_record(message: dict[str, Any], queue_arn: str) -> dict[str, Any]:
@@ -179,8 +181,31 @@ class SqsPump(_QueuePoller):
         return {str(i) for i in ids} & every
 
 
+def failure_record(fn: Function, event: dict[str, Any], outcome: Invocation, attempts: int) -> dict[str, Any]:
+    """What Lambda sends an on-failure destination once an asynchronous event failed every retry."""
+    return {
+        "version": "1.0",
+        "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime()),
+        "requestContext": {
+            "requestId": str(uuid.uuid4()),
+            "functionArn": f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{fn.logical_id}:$LATEST",
+            "condition": "RetriesExhausted",
+            "approximateInvokeCount": attempts,
+        },
+        "requestPayload": event,
+        "responseContext": {"statusCode": 200, "executedVersion": "$LATEST", "functionError": "Unhandled"},
+        "responsePayload": {
+            "errorMessage": outcome.error_message or "",
+            "errorType": outcome.error_type or "Runtime.Unknown",
+            "stackTrace": [],
+        },
+    }
+
+
 class S3Pump(_QueuePoller):
-    """S3 invokes a function asynchronously: Lambda retries a failed event, then sends it to the DLQ."""
+    """S3 invokes a function asynchronously: Lambda retries a failed event, then sends it to the
+    function's DLQ (the event itself, the error in message attributes) or to its on-failure
+    destination (the invocation record)."""
 
     def __init__(
         self,
@@ -204,16 +229,31 @@ class S3Pump(_QueuePoller):
                     self.pool.submit(self._deliver, event)
 
     def _deliver(self, event: dict[str, Any]) -> None:
-        for _attempt in range(1 + self.fn.retries):
+        attempts = 1 + self.fn.retries
+        for _attempt in range(attempts):
             outcome = self.invoke(self.fn.logical_id, event)
             if outcome.ok:
                 self.stats.add(f"s3.{self.fn.logical_id}.delivered")
                 return
             self.stats.add(f"s3.{self.fn.logical_id}.failed")
             time.sleep(RETRY_DELAY_SECONDS)
-        if self.dlq_url:
-            self.sqs.send_message(QueueUrl=self.dlq_url, MessageBody=json.dumps(event))
-            self.stats.add(f"s3.{self.fn.logical_id}.dead_lettered")
+        if not self.dlq_url:
+            return
+        if self.fn.failure_record:
+            body = failure_record(self.fn, event, outcome, attempts)
+            self.sqs.send_message(QueueUrl=self.dlq_url, MessageBody=json.dumps(body))
+        else:
+            error = {
+                "RequestID": str(uuid.uuid4()),
+                "ErrorCode": "200",
+                "ErrorMessage": (outcome.error_message or "")[:256] or "Unhandled",
+            }
+            self.sqs.send_message(
+                QueueUrl=self.dlq_url,
+                MessageBody=json.dumps(event),
+                MessageAttributes={k: {"DataType": "String", "StringValue": v} for k, v in error.items()},
+            )
+        self.stats.add(f"s3.{self.fn.logical_id}.dead_lettered")
 
 
 _RATE = re.compile(r"^rate\((\d+) (minute|minutes|hour|hours|day|days)\)$")

@@ -203,7 +203,10 @@ class LocalStack:
     # ------------------------------------------------------------------ use
     def invoke(self, function: str, event: dict[str, Any]) -> Invocation:
         started = time.monotonic()
-        outcome = self.pools[function].invoke(event)
+        if function in self.switches.failing_functions:  # a fault a test forces: the function errors
+            outcome = Invocation(ok=False, error_type="InjectedFault", error_message=f"{function} forced to fail")
+        else:
+            outcome = self.pools[function].invoke(event)
         self.stats.add(f"invoke.{function}.{'ok' if outcome.ok else 'error'}")
         if event.get("httpMethod") and "type" not in event:
             status = (

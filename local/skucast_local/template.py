@@ -88,7 +88,11 @@ class Function:
     memory: int
     environment: dict[str, Any]
     retries: int  # asynchronous invocations (S3, EventBridge)
-    dead_letter_queue: str | None  # logical id of the async DLQ
+    # Where an asynchronous event that failed every retry goes (logical id of an SQS queue): the
+    # function's DeadLetterQueue (which receives the event itself) or its on-failure destination
+    # (which receives Lambda's invocation record, the event under requestPayload).
+    dead_letter_queue: str | None
+    failure_record: bool = False  # True for an on-failure destination
     package_type: str = "Zip"  # or "Image"
 
 
@@ -142,6 +146,11 @@ def _read_functions(t: Template) -> None:
         env = dict(((g.get("Environment") or {}).get("Variables")) or {})
         env.update(((props.get("Environment") or {}).get("Variables")) or {})
         dlq = (props.get("DeadLetterQueue") or {}).get("TargetArn")
+        invoke_config = props.get("EventInvokeConfig") or {}
+        on_failure = (invoke_config.get("DestinationConfig") or {}).get("OnFailure") or {}
+        if on_failure and on_failure.get("Type") != "SQS":
+            raise ValueError(f"function {logical_id}: the local stack sends on-failure records to SQS only")
+        failures = on_failure.get("Destination") or dlq
         t.functions[logical_id] = Function(
             logical_id=logical_id,
             code_uri=code_uri,
@@ -149,8 +158,9 @@ def _read_functions(t: Template) -> None:
             timeout=int(props.get("Timeout", g.get("Timeout", 3))),
             memory=int(props.get("MemorySize", g.get("MemorySize", 128))),
             environment=env,
-            retries=int((props.get("EventInvokeConfig") or {}).get("MaximumRetryAttempts", 2)),
-            dead_letter_queue=_logical_of(dlq) if dlq else None,
+            retries=int(invoke_config.get("MaximumRetryAttempts", 2)),
+            dead_letter_queue=_logical_of(failures) if failures else None,
+            failure_record=bool(on_failure),
             package_type=package_type,
         )
         for event_name, event in (props.get("Events") or {}).items():

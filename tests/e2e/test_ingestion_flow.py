@@ -148,3 +148,31 @@ def test_given_another_tenant_when_it_reads_a_uploads_and_skus_then_404(small: R
             assert r.status_code == 404 and r.headers["content-type"] == "application/problem+json", path
         assert http.get(f"{F}/skus", headers=b.headers).json()["items"] == []
         assert http.get(f"{F}/uploads", headers=b.headers).json()["items"] == []
+
+
+def test_given_ingestion_failing_every_retry_when_a_file_is_uploaded_then_it_ends_rejected_not_stuck(
+    small: RunningStack,
+) -> None:
+    rows = _csv([("SKU-unlucky", d, 3) for d in _days(10)])
+    with small.http() as http:
+        tenant = Tenant.sign_up(small, http=http)
+        before = small.stats()
+        forced = httpx.post(f"{small.control}/switches", json={"failing_functions": ["IngestFunction"]}, timeout=10)
+        assert forced.status_code == 200 and forced.json()["failing_functions"] == ["IngestFunction"]
+        try:
+            failed = _upload(tenant, rows)  # S3 -> 3 failed attempts -> IngestDLQ -> its recorder
+        finally:
+            httpx.post(f"{small.control}/switches", json={"failing_functions": []}, timeout=10)
+        assert failed["status"] == "REJECTED" and failed["finished_at"], failed
+        assert [(e["row"], e["code"]) for e in failed["errors"]] == [(None, "ingest_failed")]
+        assert failed["errors"][0]["message"].endswith("nothing from it was stored. Upload the file again.")
+        after = small.stats()
+        delta = {k: after.get(k, 0) - before.get(k, 0) for k in after}
+        assert delta.get("s3.IngestFunction.failed") == 3 and delta.get("s3.IngestFunction.dead_lettered") == 1
+        assert delta.get("sqs.IngestDLQ.delivered", 0) >= 1 and delta.get("invoke.IngestDeadLetterFunction.ok", 0) >= 1
+        assert http.get(f"{F}/skus/SKU-unlucky", headers=tenant.headers).status_code == 404  # demand untouched
+        assert http.get(f"{F}/uploads/{failed['upload_id']}", headers=tenant.headers).json() == failed
+
+        again = _upload(tenant, rows)  # with ingestion healthy, the same file goes in
+        assert again["status"] == "SUCCEEDED", again
+        assert [p["quantity"] for p in _demand(tenant, "SKU-unlucky")["points"]] == [3] * 10

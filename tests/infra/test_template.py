@@ -37,11 +37,12 @@ def test_cfn_lint_passes() -> None:
 
 
 def _dead_letter_queues(template: Template) -> set[str]:
+    """Queues that receive what failed every retry: redrive targets and asynchronous failure queues."""
     return {
         str(props["RedrivePolicy"]["deadLetterTargetArn"]["Fn::GetAtt"][0])
         for props in (r.get("Properties") or {} for r in template.resources("AWS::SQS::Queue").values())
         if "RedrivePolicy" in props
-    }
+    } | {fn.dead_letter_queue for fn in template.functions.values() if fn.dead_letter_queue}
 
 
 def test_every_subscribed_queue_has_a_dlq_partial_batch_responses_and_a_long_enough_visibility(
@@ -63,7 +64,6 @@ def test_every_subscribed_queue_has_a_dlq_partial_batch_responses_and_a_long_eno
 
 def test_every_dead_letter_queue_has_a_depth_alarm(template: Template) -> None:
     dlqs = _dead_letter_queues(template) | {"ForecastParkedQueue"}
-    dlqs |= {fn.dead_letter_queue for fn in template.functions.values() if fn.dead_letter_queue}
     alarmed = {
         str(dim["Value"]["Fn::GetAtt"][0])
         for alarm in template.resources("AWS::CloudWatch::Alarm").values()
@@ -90,6 +90,45 @@ def test_every_zip_function_runs_python311_with_the_shared_layer_and_no_image_fu
         assert props.get("Runtime") == "python3.11", logical
         assert props.get("Handler"), logical
         assert {"Ref": "SharedLayer"} in (props.get("Layers") or []), f"{logical} lacks the shared layer"
+
+
+def test_every_asynchronous_failure_queue_has_a_recorder(template: Template) -> None:
+    # Failed S3 events land in a queue; something must turn each into a finished upload.
+    recorded = {sub.queue for sub in template.sqs}
+    for fn in template.functions.values():
+        if fn.dead_letter_queue:
+            assert fn.dead_letter_queue in recorded, fn.logical_id
+
+
+# What the zip functions must import without: each is installed only if its requirements name it.
+HEAVY_MODULES = ("pyarrow", "numpy", "pandas", "scipy", "statsforecast", "statsmodels")
+
+
+def _requirement_names(path: Path) -> set[str]:
+    lines = [line.strip() for line in path.read_text().splitlines()]
+    return {re.split(r"[=<>\[]", line)[0].lower() for line in lines if line and not line.startswith("#")}
+
+
+def test_every_zip_function_imports_with_only_what_it_packages(template: Template) -> None:
+    # A zip holds the shared layer and its own requirements.txt; anything else it imports fails at
+    # cold start on AWS while passing here, where the whole lock is installed.
+    layer = _requirement_names(ROOT / "layers" / "shared" / "requirements.txt")
+    zips = [fn for fn in template.functions.values() if fn.package_type == "Zip"]
+    assert zips
+    for fn in zips:
+        packaged = layer | _requirement_names(ROOT / fn.code_uri / "requirements.txt")
+        blocked = [m for m in HEAVY_MODULES if m not in packaged]
+        module = fn.handler.rsplit(".", 1)[0]
+        code = f"import sys\nfor m in {blocked!r}: sys.modules[m] = None\nimport {module}\n"
+        paths = [str(ROOT / fn.code_uri), str(ROOT / "layers" / "shared")]
+        result = subprocess.run(
+            [sys.executable, "-c", code],
+            env={"PYTHONPATH": ":".join(paths)},
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert result.returncode == 0, f"{fn.logical_id}: {result.stderr[-1500:]}"
 
 
 def test_every_handler_imports(template: Template) -> None:

@@ -3,24 +3,33 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import boto3
 import numpy as np
 import pytest
+from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 from boto3.dynamodb.conditions import Key
 
 from skucast.ingestion import AcceptedPoints
 from skucast.repositories import demand as demand_repo
 from skucast.repositories import uploads as uploads_repo
-from skucast.repositories.keys import catalog_pk, series_pk, tenant_pk, upload_sk
+from skucast.repositories.keys import catalog_pk, ingest_lock_sk, series_pk, tenant_pk, upload_sk
+from skucast.schemas.demand import DemandRecordsRequest
 from skucast.services import demand as demand_service
+from skucast.services import scheduling
 from skucast.services import uploads as uploads_service
 from skucast.settings import get_settings
+from skucast_local.containers import Invocation
 from skucast_local.emulator import REGION, Provisioned
-from tests.conftest import load_event
+from skucast_local.pumps import failure_record
+from skucast_local.template import load
+from tests.conftest import ROOT, load_event
 from tests.integration.pipeline import Pipeline
 
 F = "/api/v1/forecast"
@@ -105,6 +114,26 @@ def _points(pipe: Pipeline, client: str, sku: str, **query: str) -> list[dict[st
     return list(body["points"])
 
 
+@contextmanager
+def _dies_on_write(monkeypatch: pytest.MonkeyPatch, n: int) -> Iterator[dict[str, int]]:
+    """The invocation inside dies at its n-th demand-write transaction (the ones before went in)."""
+    real = demand_repo.dynamo.transact
+    calls = {"n": 0}
+
+    def write(*args: Any, **kwargs: Any) -> None:
+        calls["n"] += 1
+        if calls["n"] == n:
+            raise RuntimeError("the function died")
+        real(*args, **kwargs)
+
+    monkeypatch.setattr(demand_repo.dynamo, "transact", write)
+    try:
+        with pytest.raises(RuntimeError):
+            yield calls
+    finally:
+        monkeypatch.setattr(demand_repo.dynamo, "transact", real)
+
+
 # ---------------------------------------------------------------- the S3 door
 def test_given_an_upload_when_its_event_is_delivered_twice_then_it_is_ingested_once(pipe: Pipeline) -> None:
     client = pipe.tenant("cli_once")
@@ -140,20 +169,10 @@ def test_given_a_crash_mid_ingest_when_the_event_is_retried_then_the_retry_redoe
     client = pipe.tenant("cli_crash")
     ticket = _create(pipe, client)
     _put(pipe, ticket, _csv([(f"SKU-{i}", d, 1) for i in range(150) for d in _days("2024-01-01", 5)]))
-    real = demand_repo.put_catalog
-    calls = {"n": 0}
-
-    def crash_between_series_and_catalog(*args: Any, **kwargs: Any) -> None:
-        calls["n"] += 1
-        if calls["n"] == 2:  # the second round's series are written, its catalog entries not
-            raise RuntimeError("the function died")
-        real(*args, **kwargs)
-
-    monkeypatch.setattr(demand_repo, "put_catalog", crash_between_series_and_catalog)
-    with pytest.raises(RuntimeError):
+    # Rounds of 100 SKUs, 99 items a transaction: it dies with round 2's series in, its catalog not.
+    with _dies_on_write(monkeypatch, 5) as calls:
         _deliver(pipe, ticket)  # Lambda records the failure and retries the event
-    assert _get(pipe, client, ticket["upload_id"])["status"] == "PROCESSING"
-    monkeypatch.setattr(demand_repo, "put_catalog", real)
+    assert calls["n"] == 5 and _get(pipe, client, ticket["upload_id"])["status"] == "PROCESSING"
     assert _deliver(pipe, ticket) == 1
     assert _get(pipe, client, ticket["upload_id"])["skus_touched"] == 150
 
@@ -185,7 +204,7 @@ def test_given_a_live_claim_when_a_duplicate_runs_out_of_time_then_it_asks_to_be
     client = pipe.tenant("cli_busy")
     ticket = _create(pipe, client)
     _put(pipe, ticket, _csv([("SKU-1", "2024-01-01", 1)]))
-    assert uploads_repo.claim(pipe.table, client, ticket["upload_id"], "clm_live", 0, 2**40, "now")
+    assert uploads_repo.claim(pipe.table, client, ticket["upload_id"], "clm_live", 0, 2**40, "now", "9999")
     with pytest.raises(uploads_service.UploadBusy):
         uploads_service.ingest_object(ticket["fields"]["key"], get_settings(), time_left=lambda: 1.0)
 
@@ -263,7 +282,7 @@ def test_given_the_merge_lock_is_held_then_ingests_wait_and_post_demand_answers_
     ticket = _create(pipe, client)
     _put(pipe, ticket, _csv([("SKU-1", "2024-01-01", 7)]))
     now = int(time.time())
-    assert uploads_repo.acquire_lock(pipe.table, client, "lck_other", now, now + 120)
+    assert uploads_repo.acquire_lock(pipe.table, client, "lck_other", "upl_other", now, now + 120)
     answers: list[int] = []
     waiting = threading.Thread(target=lambda: answers.append(_deliver(pipe, ticket)))
     waiting.start()
@@ -280,9 +299,50 @@ def test_given_the_merge_lock_is_held_then_ingests_wait_and_post_demand_answers_
     assert answers == [1] and _get(pipe, client, ticket["upload_id"])["status"] == "SUCCEEDED"
 
     # A holder that died: its lease lapses and the next ingest takes the lock over.
-    assert uploads_repo.acquire_lock(pipe.table, client, "lck_dead", 0, 1)
+    assert uploads_repo.acquire_lock(pipe.table, client, "lck_dead", "upl_dead", 0, 1)
     status, report, _ = pipe.api("POST", f"{F}/demand", client, role="analyst", body=body)
     assert status == 200 and report["status"] == "SUCCEEDED", report
+
+
+def test_given_a_writer_stalled_past_its_lock_when_another_merged_meanwhile_then_its_stale_write_is_refused(
+    pipe: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client = pipe.tenant("cli_fenced")
+    first, second = _create(pipe, client), _create(pipe, client)
+    first_rows = [("SKU-1", d, 1) for d in _days("2024-01-01", 10)]
+    second_rows = [("SKU-1", d, 2) for d in _days("2024-01-06", 10)]
+    _put(pipe, first, _csv(first_rows))
+    _put(pipe, second, _csv(second_rows))
+    table = boto3.resource("dynamodb", region_name=REGION).Table(pipe.table)
+    real_read = demand_repo.get_stored_series
+    stalled: list[bool] = []
+
+    def stall_after_reading(*args: Any) -> Any:
+        found = real_read(*args)
+        if not stalled:  # the first writer, between its read and its write, pauses past its lease:
+            stalled.append(True)
+            table.update_item(
+                Key={"pk": tenant_pk(client), "sk": ingest_lock_sk()},
+                UpdateExpression="SET lease_until = :gone",
+                ExpressionAttributeValues={":gone": 0},
+            )
+            assert _deliver(pipe, second) == 1  # ...so the second upload takes the lock and merges
+        return found
+
+    monkeypatch.setattr(demand_repo, "get_stored_series", stall_after_reading)
+    with pytest.raises(demand_repo.Fenced):
+        _deliver(pipe, first)  # its write, merged from the series it read before, is refused
+    assert stalled and [p["quantity"] for p in _points(pipe, client, "SKU-1")] == [2] * 10
+    assert _get(pipe, client, first["upload_id"])["status"] == "PROCESSING"
+    assert _get(pipe, client, second["upload_id"])["status"] == "SUCCEEDED"
+
+    monkeypatch.setattr(demand_repo, "get_stored_series", real_read)
+    assert _deliver(pipe, first) == 1  # Lambda's retry: the store is as if applied in creation order
+    assert [p["quantity"] for p in _points(pipe, client, "SKU-1")] == [1] * 5 + [2] * 10
+    in_order = pipe.tenant("cli_fenced_in_order")
+    for ticket, rows in ((first, first_rows), (second, second_rows)):
+        demand_service.apply_points(get_settings(), in_order, ticket["upload_id"], _result(rows))
+    assert _store(pipe, client) == _relabel(_store(pipe, in_order), in_order, client)
 
 
 def test_given_bad_rows_a_broken_file_and_an_oversize_file_then_partial_rejected_rejected(
@@ -336,6 +396,180 @@ def test_given_json_records_when_posted_then_the_same_report_and_the_same_store(
     assert len(listed["items"]) == 1  # nothing recorded for the refused request
     status, _, _ = pipe.api("POST", f"{F}/demand", by_records, role="viewer", body={"records": []})
     assert status == 403
+
+
+# ---------------------------------------------------------------- stuck uploads
+NOTHING_SWEPT = {"uploads_failed": 0, "uploads_busy": 0, "repaired": 0, "failed": 0}
+
+
+def _lock(pipe: Pipeline, client: str) -> dict[str, Any] | None:
+    table = boto3.resource("dynamodb", region_name=REGION).Table(pipe.table)
+    key = {"pk": tenant_pk(client), "sk": ingest_lock_sk()}
+    return table.get_item(Key=key, ConsistentRead=True).get("Item")
+
+
+def test_given_a_post_demand_that_died_mid_merge_when_swept_past_its_deadline_then_rejected_and_its_lock_freed(
+    pipe: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client = pipe.tenant("cli_died")
+    monkeypatch.setattr(uploads_service, "LEASE_SECONDS", -1)  # the claim and lock lapse at once
+    monkeypatch.setattr(uploads_repo, "release_lock", lambda *args: True)  # a dead process releases nothing
+    records = [{"sku": f"SKU-{i}", "date": "2024-01-01", "quantity": 1} for i in range(150)]
+    with _dies_on_write(monkeypatch, 2):
+        uploads_service.ingest_demand_records(get_settings(), client, DemandRecordsRequest(records=records))
+    (stuck,) = pipe.api("GET", f"{F}/uploads", client, role="viewer")[1]["items"]
+    stale = _lock(pipe, client)
+    assert stuck["status"] == "PROCESSING" and stale and stale["upload_id"] == stuck["upload_id"]
+    stored = _store(pipe, client)
+    assert stored  # the first 99 writes went in before it died
+
+    now = dt.datetime.now(dt.UTC)
+    assert scheduling.sweep(get_settings(), now)["uploads_failed"] == 0  # not past its deadline yet
+    later = now + dt.timedelta(seconds=uploads_service.STALL_SECONDS + 60)
+    assert scheduling.sweep(get_settings(), later)["uploads_failed"] == 1
+    failed = _get(pipe, client, stuck["upload_id"])
+    assert failed["status"] == "REJECTED" and failed["finished_at"]
+    assert [(e["row"], e["code"]) for e in failed["errors"]] == [(None, "ingest_stalled")]
+    assert "part of it may already be stored" in failed["errors"][0]["message"]
+    assert "Send the records again" in failed["errors"][0]["message"]
+    assert _lock(pipe, client) is None and _store(pipe, client) == stored
+    assert scheduling.sweep(get_settings(), later) == {**NOTHING_SWEPT, "uploads_failed": 0}
+    # Had the dead holder been only paused, its next write is refused: the sweeper freed its lock.
+    with pytest.raises(demand_repo.Fenced):
+        demand_repo.put_merge_round(
+            pipe.table, client, {}, [{"sku": "SKU-0"}], uploads_repo.fence(client, str(stale["holder"]))
+        )
+    assert _store(pipe, client) == stored
+
+
+def test_given_a_file_ingest_whose_claim_lapsed_or_lives_when_swept_then_only_the_lapsed_one_is_rejected(
+    pipe: Pipeline,
+) -> None:
+    client = pipe.tenant("cli_sweep")
+    lapsed, live = _create(pipe, client), _create(pipe, client)
+    for ticket in (lapsed, live):
+        _put(pipe, ticket, _csv([("SKU-1", "2024-01-01", 1)]))
+    now = int(time.time())
+    due = uploads_service.now_iso(uploads_service.STALL_SECONDS)
+    assert uploads_repo.claim(pipe.table, client, lapsed["upload_id"], "clm_dead", now, now - 1, "x", due)
+    assert uploads_repo.claim(pipe.table, client, live["upload_id"], "clm_live", now, now + 600, "x", due)
+    later = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=uploads_service.STALL_SECONDS + 60)
+    assert scheduling.sweep(get_settings(), later) == {**NOTHING_SWEPT, "uploads_failed": 1, "uploads_busy": 1}
+    rejected = _get(pipe, client, lapsed["upload_id"])
+    assert rejected["status"] == "REJECTED" and rejected["errors"][0]["code"] == "ingest_stalled"
+    assert "nothing from it was stored. Upload the file again." in rejected["errors"][0]["message"]
+    assert _get(pipe, client, live["upload_id"])["status"] == "PROCESSING"
+    # The lapsed upload's late retry finds it finished; the live one's holder finishes normally.
+    assert _deliver(pipe, lapsed) == 0 and _get(pipe, client, lapsed["upload_id"]) == rejected
+    assert uploads_repo.release(pipe.table, client, live["upload_id"], "clm_live")
+    assert _deliver(pipe, live) == 1 and _get(pipe, client, live["upload_id"])["status"] == "SUCCEEDED"
+    assert scheduling.sweep(get_settings(), later)["uploads_busy"] == 0  # off the work list
+    assert [p["quantity"] for p in _points(pipe, client, "SKU-1")] == [1]
+
+
+def _failure_record(pipe: Pipeline, ticket: dict[str, Any]) -> dict[str, Any]:
+    """What Lambda sends IngestDLQ (the on-failure destination) when an upload's event failed every
+    retry: the local pump's record, checked against the shape AWS documents (events/)."""
+    function = load(ROOT / "template.yaml").functions["IngestFunction"]
+    crash = Invocation(ok=False, error_type="Runtime.ExitError", error_message="Process exited before completing")
+    record = failure_record(function, _event(pipe, ticket["fields"]["key"]), crash, 3)
+    sample = load_event("ingest_failure_record.json")
+    assert {k: set(v) if isinstance(v, dict) else None for k, v in record.items() if k != "requestPayload"} == {
+        k: set(v) if isinstance(v, dict) else None for k, v in sample.items() if k != "requestPayload"
+    }
+    return record
+
+
+def _dead_letter(pipe: Pipeline, *bodies: Any) -> set[str]:
+    """Queue these messages on IngestDLQ, then hand them to IngestDeadLetterFunction as one batch;
+    the ids of those it asked to have retried (they stay queued)."""
+    from scheduler.failed_uploads import handler
+
+    for body in bodies:
+        text = body if isinstance(body, str) else json.dumps(body)
+        pipe.sqs.send_message(QueueUrl=pipe.queue("IngestDLQ"), MessageBody=text)
+    return pipe.deliver("IngestDLQ", handler, pipe.receive("IngestDLQ"))
+
+
+def test_given_s3_events_that_failed_every_retry_when_dead_lettered_then_their_uploads_are_rejected_once(
+    pipe: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client = pipe.tenant("cli_dead_letters")
+    done = _upload(pipe, client, _csv([("SKU-1", d, 5) for d in _days("2024-01-01", 3)]))
+    done_ticket = {"fields": {"key": f"uploads/{client}/{done['upload_id']}"}}
+    waiting = _create(pipe, client)  # its event failed before the ingest claimed it
+    _put(pipe, waiting, _csv([("SKU-2", "2024-01-01", 1)]))
+    crashed = _create(pipe, client)  # each attempt died after its first demand write
+    _put(pipe, crashed, _csv([(f"SKU-{i}", "2024-02-01", 7) for i in range(3, 153)]))
+    with _dies_on_write(monkeypatch, 2):
+        _deliver(pipe, crashed)
+    store = _store(pipe, client)
+
+    records = [_failure_record(pipe, t) for t in (waiting, crashed, done_ticket)]
+    assert _dead_letter(pipe, *records) == set()
+    rejected = _get(pipe, client, waiting["upload_id"])
+    assert rejected["status"] == "REJECTED" and rejected["finished_at"]
+    assert rejected["errors"] == [
+        {
+            "row": None,
+            "column": None,
+            "code": "ingest_failed",
+            "message": "Processing this upload failed on every retry; nothing from it was stored. "
+            "Upload the file again.",
+        }
+    ]
+    partly = _get(pipe, client, crashed["upload_id"])
+    assert partly["status"] == "REJECTED" and partly["errors"][0]["code"] == "ingest_failed"
+    assert "part of it may already be stored. Upload the file again" in partly["errors"][0]["message"]
+    assert _get(pipe, client, done["upload_id"]) == done  # it had finished: left as it was
+    assert _store(pipe, client) == store  # demand is never touched
+
+    # Delivered again (SQS is at least once), and the event's own late retry: nothing changes.
+    assert _dead_letter(pipe, *records) == set()
+    assert [_get(pipe, client, t["upload_id"]) for t in (waiting, crashed)] == [rejected, partly]
+    assert _deliver(pipe, waiting) == 0 and _get(pipe, client, waiting["upload_id"]) == rejected
+    assert _store(pipe, client) == store
+
+
+def test_given_odd_dead_letters_then_a_live_claim_waits_a_lambda_dlq_event_counts_and_nothing_else_moves(
+    pipe: Pipeline,
+) -> None:
+    a, b = pipe.tenant("cli_dl_a"), pipe.tenant("cli_dl_b")
+    live, legacy, untouched = _create(pipe, a), _create(pipe, a), _create(pipe, a)
+    for ticket in (live, legacy, untouched):
+        _put(pipe, ticket, _csv([("SKU-1", "2024-01-01", 1)]))
+    now = int(time.time())
+    assert uploads_repo.claim(pipe.table, a, live["upload_id"], "clm_live", now, now + 600, "x", "9999")
+
+    # A live claim may still finish: the message fails (alone in its batch, the whole batch) and
+    # stays queued, to be retried after the visibility timeout.
+    with pytest.raises(BatchProcessingError):
+        _dead_letter(pipe, _failure_record(pipe, live))
+    assert _get(pipe, a, live["upload_id"])["status"] == "PROCESSING"
+    assert uploads_repo.release(pipe.table, a, live["upload_id"], "clm_live")  # its holder died
+    assert pipe.deliver("IngestDLQ", _handler(), pipe.receive("IngestDLQ")) == set()
+    assert _get(pipe, a, live["upload_id"])["errors"][0]["code"] == "ingest_failed"
+
+    # A Lambda DLQ's message is the event itself (queued before the switch to a destination).
+    assert _dead_letter(pipe, _event(pipe, legacy["fields"]["key"])) == set()
+    assert _get(pipe, a, legacy["upload_id"])["status"] == "REJECTED"
+
+    # Only the key names the upload: B's prefix with A's upload id, or another bucket, moves nothing.
+    foreign = _failure_record(pipe, {"fields": {"key": f"uploads/{b}/{untouched['upload_id']}"}})
+    elsewhere = _failure_record(pipe, untouched)
+    elsewhere["requestPayload"]["Records"][0]["s3"]["bucket"]["name"] = "someone-elses-bucket"
+    assert _dead_letter(pipe, foreign, elsewhere, "{not json", {"Records": [{"s3": 1}]}) == set()
+    assert _get(pipe, a, untouched["upload_id"])["status"] == "AWAITING_FILE"
+    assert pipe.api("GET", f"{F}/uploads", b, role="viewer")[1]["items"] == []
+    parked = [m["Body"] for m in pipe.receive("ForecastParkedQueue")]
+    assert sorted(parked) == sorted(["{not json", json.dumps({"Records": [{"s3": 1}]})])
+    assert pipe.receive("IngestDLQ") == []
+
+
+def _handler() -> Any:
+    from scheduler.failed_uploads import handler
+
+    return handler
 
 
 # ---------------------------------------------------------------- reading

@@ -1,1 +1,1 @@
-"""Scheduled work: start due reforecasts, sweep runs that stopped making progress."""
+"""Scheduled work: start due reforecasts, sweep runs and uploads that stopped making progress."""

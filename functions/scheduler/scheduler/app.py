@@ -28,4 +28,4 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     if task == "signing-key":
         rotation = key_rotation.rotate_if_due(settings.signing_keys_secret_id, get_auth_settings())
         return {"task": task, "rotated": rotation.rotated}
-    return {"task": task, **scheduling.sweep_stalled_runs(settings)}
+    return {"task": task, **scheduling.sweep(settings)}

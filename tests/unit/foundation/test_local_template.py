@@ -75,6 +75,25 @@ def test_given_a_malformed_image_function_when_loaded_then_one_line_names_it(
     assert "\n" not in str(exc.value)
 
 
+def test_given_async_failure_targets_when_loaded_then_a_destination_gets_records_and_a_dlq_the_event(
+    tmp_path: Path,
+) -> None:
+    ingest = load(ROOT / "template.yaml").functions["IngestFunction"]
+    assert (ingest.dead_letter_queue, ingest.failure_record, ingest.retries) == ("IngestDLQ", True, 2)
+    template = tmp_path / "template.yaml"
+    fn = "    Type: AWS::Serverless::Function\n    Properties:\n      CodeUri: f/\n      Handler: m.h\n"
+    template.write_text(
+        "Resources:\n  Old:\n" + fn + "      DeadLetterQueue: {Type: SQS, TargetArn: !GetAtt Q.Arn}\n"
+        "  Odd:\n" + fn + "      EventInvokeConfig:\n        DestinationConfig:\n"
+        "          OnFailure: {Type: Lambda, Destination: !GetAtt Old.Arn}\n"
+    )
+    with pytest.raises(TemplateError, match="function Odd: the local stack sends on-failure records to SQS only"):
+        load(template)
+    template.write_text("Resources:\n  Old:\n" + fn + "      DeadLetterQueue: {Type: SQS, TargetArn: !GetAtt Q.Arn}\n")
+    old = load(template).functions["Old"]
+    assert (old.dead_letter_queue, old.failure_record) == ("Q", False)
+
+
 def test_given_broken_yaml_when_loaded_then_one_line_error_with_the_line(tmp_path: Path) -> None:
     bad = tmp_path / "template.yaml"
     bad.write_text("Resources:\n  A: [unclosed\n")

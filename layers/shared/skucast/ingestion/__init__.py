@@ -1,29 +1,35 @@
-"""Pure ingestion domain: read, validate, merge and encode demand series (no AWS, no env)."""
+"""Pure ingestion domain: read, validate, merge and encode demand series (no AWS, no env).
 
-from skucast.ingestion.model import (
-    AcceptedPoints,
-    Aggregate,
-    IngestLimits,
-    IngestResult,
-    IngestStatus,
-    RowError,
-    SkuPoints,
-)
-from skucast.ingestion.series import DemandSeries, decode, encode, merge
-from skucast.ingestion.validate import ingest_file, ingest_records
+Names are imported on first use (PEP 562): the series model and its encoding need numpy only,
+reading and validating files pulls in pyarrow (171 MB). The scheduler and the upload-failure
+recorder store and read series without it, so they fit a zip function.
+"""
 
-__all__ = [
-    "AcceptedPoints",
-    "Aggregate",
-    "DemandSeries",
-    "IngestLimits",
-    "IngestResult",
-    "IngestStatus",
-    "RowError",
-    "SkuPoints",
-    "decode",
-    "encode",
-    "ingest_file",
-    "ingest_records",
-    "merge",
-]
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "AcceptedPoints": "model",
+    "Aggregate": "model",
+    "IngestLimits": "model",
+    "IngestResult": "model",
+    "IngestStatus": "model",
+    "RowError": "model",
+    "SkuPoints": "model",
+    "DemandSeries": "series",
+    "decode": "series",
+    "encode": "series",
+    "merge": "series",
+    "ingest_file": "validate",
+    "ingest_records": "validate",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)

@@ -7,12 +7,16 @@ API lists, without the series, so listing SKUs never reads the series.
 
 Ingestion (services/demand.py) writes series items of schema_version 2, which add `owners`: which
 upload last wrote each day (encoded below). Merges of one tenant are serialised by its ingest lock
-(repositories/uploads.py), so series are written with plain batch writes, 25 items a call.
+(repositories/uploads.py), and a merge writes its series and catalog entries in transactions that
+also check the lock is still the writer's (the fence): a writer that stalled past its lease while
+another merged cannot overwrite that merge with series it read before it. Transactions cost twice
+the write units of batch writes; that is the price of never losing a point to a stale writer.
 """
 
 from __future__ import annotations
 
 import struct
+import time
 import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -21,6 +25,7 @@ from typing import Any
 import numpy as np
 from boto3.dynamodb.conditions import Attr, Key
 from boto3.dynamodb.types import Binary
+from botocore.exceptions import ClientError
 
 from skucast.aws import table
 from skucast.ingestion.series import DemandSeries, decode, encode
@@ -28,6 +33,14 @@ from skucast.repositories import dynamo
 from skucast.repositories.keys import SKU_PREFIX, catalog_pk, series_pk, sku_sk
 
 BATCH_GET_LIMIT = 100  # DynamoDB BatchGetItem
+# TransactWriteItems takes 100 actions and 4 MB: 99 puts and the fence, under 3.5 MB of items.
+TRANSACTION_PUTS = 99
+TRANSACTION_BYTES = 3_500_000
+CONFLICT_RETRIES = 5  # a conflict is another request on the lock item at that instant: brief
+
+
+class Fenced(Exception):
+    """The writer no longer holds the tenant's merge lock: the transaction wrote nothing."""
 
 
 def _series_items(table_name: str, client_id: str, skus: Iterable[str]) -> Iterator[tuple[str, dict[str, Any]]]:
@@ -50,6 +63,7 @@ def get_series(table_name: str, client_id: str, skus: Iterable[str]) -> dict[str
 
 
 def put_series(table_name: str, client_id: str, series: dict[str, DemandSeries], upload_id: str) -> None:
+    """Plain batch writes, without provenance or fence: loading demand outside an upload (tests, benches)."""
     with table(table_name).batch_writer() as batch:
         for sku, s in series.items():
             batch.put_item(
@@ -64,7 +78,9 @@ def put_series(table_name: str, client_id: str, series: dict[str, DemandSeries],
 
 
 def put_catalog(table_name: str, client_id: str, entries: Iterable[dict[str, Any]]) -> None:
-    """Catalog entries: {sku, demand_class, adi, cv2, n_periods, first_date, last_date, total_quantity}."""
+    """Catalog entries: {sku, demand_class, adi, cv2, n_periods, first_date, last_date, total_quantity}.
+
+    Unfenced batch writes, beside put_series; a merge writes its entries with put_merge_round."""
     with table(table_name).batch_writer() as batch:
         for entry in entries:
             batch.put_item(Item={"pk": catalog_pk(client_id), "sk": sku_sk(entry["sku"]), "schema_version": 1, **entry})
@@ -158,20 +174,55 @@ def get_stored_series(table_name: str, client_id: str, skus: Iterable[str]) -> d
     return found
 
 
-def put_owned_series(table_name: str, client_id: str, series: dict[str, tuple[DemandSeries, Owners]]) -> None:
-    """Series with their provenance (batch writes; the caller holds the tenant's ingest lock)."""
-    with table(table_name).batch_writer() as batch:
-        for sku, (values, owners) in series.items():
-            batch.put_item(
-                Item={
-                    "pk": series_pk(client_id, sku),
-                    "sk": sku_sk(sku),
-                    "schema_version": 2,
-                    "series": Binary(encode(values)),
-                    "owners": Binary(encode_owners(owners)),
-                    "last_upload_id": owners.writers[-1],
-                }
-            )
+def put_merge_round(
+    table_name: str,
+    client_id: str,
+    series: dict[str, tuple[DemandSeries, Owners]],
+    entries: Iterable[dict[str, Any]],
+    fence: dict[str, Any] | None,
+) -> None:
+    """Series with their provenance, then catalog entries, in transactions that each also run
+    `fence` (a ConditionCheck on the merge lock). Raises Fenced, having written nothing of that
+    transaction, when the lock has passed to another writer."""
+    items: list[tuple[dict[str, Any], int]] = []
+    for sku, (values, owners) in series.items():
+        encoded, owned = encode(values), encode_owners(owners)
+        item = {
+            "pk": series_pk(client_id, sku),
+            "sk": sku_sk(sku),
+            "schema_version": 2,
+            "series": Binary(encoded),
+            "owners": Binary(owned),
+            "last_upload_id": owners.writers[-1],
+        }
+        items.append((item, len(encoded) + len(owned) + 200))
+    for entry in entries:
+        items.append(({"pk": catalog_pk(client_id), "sk": sku_sk(entry["sku"]), "schema_version": 1, **entry}, 400))
+    chunk: list[dict[str, Any]] = []
+    size = 0
+    for item, item_size in items:
+        if chunk and (len(chunk) == TRANSACTION_PUTS or size + item_size > TRANSACTION_BYTES):
+            _transact_fenced(table_name, chunk, fence)
+            chunk, size = [], 0
+        chunk.append(item)
+        size += item_size
+    if chunk:
+        _transact_fenced(table_name, chunk, fence)
+
+
+def _transact_fenced(table_name: str, items: list[dict[str, Any]], fence: dict[str, Any] | None) -> None:
+    actions = [{"Put": {"Item": item}} for item in items] + ([fence] if fence else [])
+    for attempt in range(CONFLICT_RETRIES):
+        try:
+            dynamo.transact(table_name, actions)
+            return
+        except dynamo.ConditionFailed:
+            raise Fenced from None  # the puts have no condition: only the fence can fail
+        except ClientError as exc:
+            reasons = exc.response.get("CancellationReasons") or []
+            if attempt + 1 == CONFLICT_RETRIES or not any(r.get("Code") == "TransactionConflict" for r in reasons):
+                raise
+            time.sleep(0.05 * 2**attempt)
 
 
 def page_catalog_of_class(

@@ -4,7 +4,8 @@ Tenant data: pk always begins with CLIENT#<client_id>, so no query can reach ano
 items without that tenant's id (which only the verified credential supplies).
 Global lookups (login by e-mail, credential by hash) cannot know the tenant yet; their items hold
 the tenant id and are only ever read by exact key.
-gsi1 is a sparse index for platform work lists (due schedules, active runs), never a request path.
+gsi1 is a sparse index for platform work lists (due schedules, active runs, uploads being
+processed), never a request path.
 """
 
 from __future__ import annotations
@@ -119,6 +120,7 @@ def export_sk(run_id: str, file_format: str) -> str:
 # gsi1 work lists
 ACTIVE_RUNS = "ACTIVE_RUNS"
 SCHEDULES = "SCHEDULES"
+PROCESSING_UPLOADS = "PROCESSING_UPLOADS"
 
 
 # ---------------------------------------------------------------- tenancy and authentication

@@ -3,10 +3,16 @@
 Item (keys.py): CLIENT#<c> / UPLOAD#<upload_id>: status AWAITING_FILE|PROCESSING|SUCCEEDED|
 PARTIAL|REJECTED, filename, aggregate, created_at, finished_at, the report (rows_*, skus_touched,
 errors) and, while PROCESSING, the claim: `claim` (a token naming the invocation that holds it)
-and `lease_until` (epoch seconds; the holder renews it while it works).
+and `lease_until` (epoch seconds; the holder renews it while it works). `merge_started_at` is set
+(once, by the claim holder) before the first demand write, so a failed upload can tell the tenant
+whether part of it may be stored. While PROCESSING the item is on the gsi1 work list
+PROCESSING_UPLOADS / <stall deadline>#<client>#<upload> (the sweeper's); finishing leaves it.
 
-Lock item: CLIENT#<c> / INGEST_LOCK: `holder` (a token) and `lease_until`. One upload at a time
-merges into the tenant's demand store (read, merge, write is not atomic across items otherwise).
+Lock item: CLIENT#<c> / INGEST_LOCK: `holder` (a token new with every acquisition), `upload_id`
+(whose merge holds it) and `lease_until`. One upload at a time merges into the tenant's demand
+store (read, merge, write is not atomic across items otherwise). The holder's token is also a
+fencing token: every demand write checks it in the same transaction (`fence`), so a holder that
+stalled past its lease cannot write once another has taken the lock.
 
 Upload ids sort by creation time, so the newest-first list is one reverse query.
 """
@@ -20,13 +26,18 @@ from botocore.exceptions import ClientError
 
 from skucast.aws import client, table
 from skucast.repositories import dynamo
-from skucast.repositories.keys import UPLOAD_PREFIX, ingest_lock_sk, tenant_pk, upload_sk
+from skucast.repositories.keys import PROCESSING_UPLOADS, UPLOAD_PREFIX, ingest_lock_sk, tenant_pk, upload_sk
 
 TERMINAL = ("SUCCEEDED", "PARTIAL", "REJECTED")
 
 
 def _key(client_id: str, upload_id: str) -> dict[str, str]:
     return {"pk": tenant_pk(client_id), "sk": upload_sk(upload_id)}
+
+
+def work_list_entry(client_id: str, upload_id: str, stall_deadline: str) -> dict[str, str]:
+    """The attributes that put a PROCESSING upload on the sweeper's work list until `stall_deadline`."""
+    return {"gsi1pk": PROCESSING_UPLOADS, "gsi1sk": f"{stall_deadline}#{client_id}#{upload_id}"}
 
 
 def create_upload(table_name: str, client_id: str, upload: dict[str, Any]) -> None:
@@ -59,14 +70,23 @@ def page_uploads(
 
 
 def claim(
-    table_name: str, client_id: str, upload_id: str, token: str, now: int, lease_until: int, started_at: str
+    table_name: str,
+    client_id: str,
+    upload_id: str,
+    token: str,
+    now: int,
+    lease_until: int,
+    started_at: str,
+    stall_deadline: str,
 ) -> bool:
     """AWAITING_FILE -> PROCESSING, or take over a PROCESSING whose holder stopped renewing (a
-    crashed invocation). False when the upload is finished or someone else holds a live lease."""
+    crashed invocation). False when the upload is finished or someone else holds a live lease.
+    Each claim puts the upload on the sweeper's work list until `stall_deadline`."""
+    entry = work_list_entry(client_id, upload_id, stall_deadline)
     return dynamo.conditional(
         table(table_name).update_item,
         Key=_key(client_id, upload_id),
-        UpdateExpression="SET #s = :processing, #c = :token, lease_until = :lease, "
+        UpdateExpression="SET #s = :processing, #c = :token, lease_until = :lease, gsi1pk = :wl, gsi1sk = :due, "
         "started_at = if_not_exists(started_at, :started) ADD attempts :one",
         ConditionExpression="attribute_exists(pk) AND (#s = :awaiting OR (#s = :processing AND lease_until < :now))",
         ExpressionAttributeNames={"#s": "status", "#c": "claim"},
@@ -78,6 +98,8 @@ def claim(
             ":now": now,
             ":started": started_at,
             ":one": 1,
+            ":wl": entry["gsi1pk"],
+            ":due": entry["gsi1sk"],
         },
     )
 
@@ -92,12 +114,56 @@ def release(table_name: str, client_id: str, upload_id: str, token: str) -> bool
     return _update_held(table_name, client_id, upload_id, token, "SET lease_until = :zero", {":zero": 0})
 
 
-def finish(table_name: str, client_id: str, upload_id: str, token: str | None, fields: dict[str, Any]) -> bool:
-    """PROCESSING -> the outcome with its report, only by the claim holder (`token`)."""
+def mark_merging(table_name: str, client_id: str, upload_id: str, token: str, at: str) -> bool:
+    """Note, before the first demand write, that this upload may now be stored in part."""
+    update = "SET merge_started_at = if_not_exists(merge_started_at, :at)"
+    return _update_held(table_name, client_id, upload_id, token, update, {":at": at})
+
+
+def _sets(fields: dict[str, Any]) -> tuple[str, dict[str, str], dict[str, Any]]:
     names = {f"#f{i}": k for i, k in enumerate(fields)}
     values: dict[str, Any] = {f":v{i}": v for i, v in enumerate(fields.values())}
-    sets = ", ".join(f"#f{i} = :v{i}" for i in range(len(fields)))
-    return _update_held(table_name, client_id, upload_id, token, f"SET {sets} REMOVE lease_until", values, names)
+    return ", ".join(f"#f{i} = :v{i}" for i in range(len(fields))), names, values
+
+
+def finish(table_name: str, client_id: str, upload_id: str, token: str | None, fields: dict[str, Any]) -> bool:
+    """PROCESSING -> the outcome with its report, only by the claim holder (`token`)."""
+    sets, names, values = _sets(fields)
+    update = f"SET {sets} REMOVE lease_until, gsi1pk, gsi1sk"
+    return _update_held(table_name, client_id, upload_id, token, update, values, names)
+
+
+def fail(table_name: str, client_id: str, seen: dict[str, Any], now: int, fields: dict[str, Any]) -> bool:
+    """An upload nobody is working on -> the outcome in `fields`, only if it is still as `seen`:
+    AWAITING_FILE, or PROCESSING under the same claim, lapsed, and with the same merge marker (a
+    holder that comes back to life cannot start merging, or renew, in between unnoticed). It stays
+    on the work list until the caller has released its merge lock (leave_work_list)."""
+    sets, names, values = _sets(fields)
+    if seen["status"] == "AWAITING_FILE":
+        condition = "#status = :awaiting"
+        values[":awaiting"] = "AWAITING_FILE"
+    else:
+        marker = "attribute_exists" if "merge_started_at" in seen else "attribute_not_exists"
+        condition = f"#status = :processing AND #claim = :claim AND lease_until < :now AND {marker}(merge_started_at)"
+        values.update({":processing": "PROCESSING", ":claim": seen.get("claim"), ":now": now})
+        names["#claim"] = "claim"
+    return dynamo.conditional(
+        table(table_name).update_item,
+        Key=_key(client_id, seen["upload_id"]),
+        UpdateExpression=f"SET {sets} REMOVE lease_until",
+        ConditionExpression=condition,
+        ExpressionAttributeNames={**names, "#status": "status"},
+        ExpressionAttributeValues=values,
+    )
+
+
+def leave_work_list(table_name: str, client_id: str, upload_id: str) -> bool:
+    return dynamo.conditional(
+        table(table_name).update_item,
+        Key=_key(client_id, upload_id),
+        UpdateExpression="REMOVE gsi1pk, gsi1sk",
+        ConditionExpression="attribute_exists(pk)",
+    )
 
 
 def _update_held(
@@ -124,14 +190,19 @@ def _lock_key(client_id: str) -> dict[str, str]:
     return {"pk": tenant_pk(client_id), "sk": ingest_lock_sk()}
 
 
-def acquire_lock(table_name: str, client_id: str, token: str, now: int, lease_until: int) -> bool:
+def acquire_lock(table_name: str, client_id: str, token: str, upload_id: str, now: int, lease_until: int) -> bool:
     """Take the tenant's merge lock if it is free or its holder stopped renewing."""
-    return dynamo.conditional(
-        table(table_name).put_item,
-        Item={**_lock_key(client_id), "holder": token, "lease_until": lease_until},
-        ConditionExpression="attribute_not_exists(pk) OR lease_until < :now OR holder = :token",
-        ExpressionAttributeValues={":now": now, ":token": token},
-    )
+    try:
+        return dynamo.conditional(
+            table(table_name).put_item,
+            Item={**_lock_key(client_id), "holder": token, "upload_id": upload_id, "lease_until": lease_until},
+            ConditionExpression="attribute_not_exists(pk) OR lease_until < :now OR holder = :token",
+            ExpressionAttributeValues={":now": now, ":token": token},
+        )
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") == "TransactionConflictException":
+            return False  # the holder's merge transaction is checking the lock right now: it is busy
+        raise
 
 
 def renew_lock(table_name: str, client_id: str, token: str, lease_until: int) -> bool:
@@ -151,6 +222,28 @@ def release_lock(table_name: str, client_id: str, token: str) -> bool:
         ConditionExpression="holder = :token",
         ExpressionAttributeValues={":token": token},
     )
+
+
+def release_lock_of(table_name: str, client_id: str, upload_id: str) -> bool:
+    """Release the tenant's merge lock if a (stuck) invocation of this upload holds it; its holder's
+    further demand writes are then refused by the fence."""
+    return dynamo.conditional(
+        table(table_name).delete_item,
+        Key=_lock_key(client_id),
+        ConditionExpression="upload_id = :upload",
+        ExpressionAttributeValues={":upload": upload_id},
+    )
+
+
+def fence(client_id: str, token: str) -> dict[str, Any]:
+    """The transaction action that holds only while `token` still holds the tenant's merge lock."""
+    return {
+        "ConditionCheck": {
+            "Key": _lock_key(client_id),
+            "ConditionExpression": "holder = :token",
+            "ExpressionAttributeValues": {":token": token},
+        }
+    }
 
 
 # ---------------------------------------------------------------- the uploaded object

@@ -8,7 +8,7 @@ from typing import Any
 from boto3.dynamodb.conditions import Key
 
 from skucast.aws import table
-from skucast.repositories.keys import ACTIVE_RUNS, SCHEDULES
+from skucast.repositories.keys import ACTIVE_RUNS, PROCESSING_UPLOADS, SCHEDULES
 
 
 def _due(table_name: str, partition: str, now: datetime) -> list[dict[str, Any]]:
@@ -35,3 +35,8 @@ def due_schedules(table_name: str, now: datetime) -> list[dict[str, Any]]:
 def stalled_runs(table_name: str, now: datetime) -> list[dict[str, Any]]:
     """Active runs whose progress deadline (gsi1sk) has passed."""
     return _due(table_name, ACTIVE_RUNS, now)
+
+
+def stalled_uploads(table_name: str, now: datetime) -> list[dict[str, Any]]:
+    """Uploads still PROCESSING past their stall deadline (gsi1sk), or failed but not yet let go."""
+    return _due(table_name, PROCESSING_UPLOADS, now)

@@ -14,7 +14,9 @@ are (re)written for every SKU an upload touches, after its series: a crash betwe
 repaired by the retry, which finds the series unchanged and writes the same entry again.
 
 The caller holds the tenant's merge lock (services/uploads.py): reads, merges and writes of one
-tenant's series never interleave, so plain batch writes suffice.
+tenant's series never interleave. Its writes carry the lock's fence, so if the caller stalls past
+its lease and another merge takes the lock, the caller's next write (computed from what it read
+before that merge) is refused (Fenced) instead of overwriting it; its upload is then retried.
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ from skucast.settings import Settings
 # oldest are folded into the newest of them, which can only make a very late, very old upload
 # lose a day it would have won.
 MAX_WRITERS = 4096
-SKUS_PER_ROUND = 100  # one BatchGetItem, then batch writes (25 items a call)
+SKUS_PER_ROUND = 100  # one BatchGetItem, then the round's writes (transactions of 99 items)
 _EPOCH = np.datetime64("1970-01-01", "D")
 
 
@@ -126,11 +128,13 @@ def apply_points(
     upload_id: str,
     points: AcceptedPoints,
     heartbeat: Callable[[], None] = lambda: None,
+    fence: dict[str, Any] | None = None,
 ) -> int:
     """Merge an upload's accepted points into the store; returns how many series changed.
 
-    SKUs go in rounds of 100: one batch read, the merges, then batch writes of the series that
-    changed and of every touched SKU's catalog entry. `heartbeat` runs between rounds.
+    SKUs go in rounds of 100: one batch read, the merges, then transactional writes of the series
+    that changed and of every touched SKU's catalog entry, each checking `fence` (the merge lock,
+    repositories/uploads.fence). `heartbeat` runs between rounds.
     """
     skus = list(points)
     changed = 0
@@ -144,8 +148,7 @@ def apply_points(
             if merged is not None:
                 writes[sku] = merged
             entries.append(catalog_entry(sku, merged[0] if merged else stored[sku].series))
-        repo.put_owned_series(settings.table_name, client_id, writes)
-        repo.put_catalog(settings.table_name, client_id, entries)
+        repo.put_merge_round(settings.table_name, client_id, writes, entries, fence)
         changed += len(writes)
         heartbeat()
     return changed

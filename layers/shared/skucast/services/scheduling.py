@@ -1,4 +1,4 @@
-"""Scheduled reforecasts (PUT /schedule + the EventBridge rule) and the sweeper of stalled runs.
+"""Scheduled reforecasts (PUT /schedule + the EventBridge rule) and the sweeper of stalled runs and uploads.
 
 Exactly one run per period: the run started for a schedule slot uses the slot as its
 Idempotency-Key, so a rule firing twice (or two schedulers at once) starts one run.
@@ -16,7 +16,7 @@ from skucast.observability import logger
 from skucast.repositories import schedules as repo
 from skucast.repositories import worklists
 from skucast.schemas.forecast import CreateRunRequest, Schedule, ScheduleBody
-from skucast.services import batches, runs
+from skucast.services import batches, runs, upload_failures
 from skucast.settings import Settings
 
 
@@ -87,3 +87,9 @@ def _fire(settings: Settings, client_id: str, item: dict[str, Any], now: datetim
 def sweep_stalled_runs(settings: Settings, now: datetime | None = None) -> dict[str, int]:
     now = now or datetime.now(UTC)
     return batches.sweep_stalled(settings, worklists.stalled_runs(settings.table_name, now), now)
+
+
+def sweep(settings: Settings, now: datetime | None = None) -> dict[str, int]:
+    """The rate(10 minutes) sweep: uploads stuck PROCESSING are failed, stalled runs repaired or failed."""
+    now = now or datetime.now(UTC)
+    return {**upload_failures.sweep_stalled(settings, now), **sweep_stalled_runs(settings, now)}

@@ -15,11 +15,18 @@ merge is safe: applying the same points again changes nothing (services/demand.p
 
 One merge at a time per tenant: after validation, an ingest takes the tenant's merge lock (a
 leased item, renewed while it writes) so that two uploads touching one SKU cannot both read the
-old series and lose each other's points. Waiting uploads keep their own claim alive. POST /demand
-waits a few seconds for the lock, then answers 409 without recording anything.
+old series and lose each other's points. A lease alone cannot stop a holder that stalls past it
+(a long pause, throttled retries) from writing after another took the lock, so every demand write
+also checks, in its transaction, that the lock's token is still this holder's (a fencing token):
+the stalled holder's write is refused (Fenced) and its upload retried. Waiting uploads keep their
+own claim alive. POST /demand waits a few seconds for the lock, then answers 409 without recording
+anything.
 
 One file per upload: the first event to claim the upload reads the object as it is then; another
 POST to the same form later is ignored (make a new upload for a new file).
+
+An upload that can no longer finish (its event failed every retry, or its holder died with no
+retry to come) is ended REJECTED by services/upload_failures.py.
 """
 
 from __future__ import annotations
@@ -30,7 +37,6 @@ import json
 import time
 from collections.abc import Callable
 from typing import IO, Any, cast
-from urllib.parse import unquote_plus
 
 from skucast import ids
 from skucast.errors import Conflict, NotFound, PayloadTooLarge, Unprocessable
@@ -38,7 +44,7 @@ from skucast.ingestion import IngestLimits, IngestResult, IngestStatus, RowError
 from skucast.observability import logger, metrics
 from skucast.pagination import decode_cursor, encode_cursor
 from skucast.repositories import uploads as repo
-from skucast.repositories.keys import parse_upload_object_key, upload_object_key
+from skucast.repositories.keys import upload_object_key
 from skucast.schemas.demand import (
     MAX_RECORDS,
     CreateUploadRequest,
@@ -47,7 +53,7 @@ from skucast.schemas.demand import (
     UploadList,
     UploadTicket,
 )
-from skucast.services import demand
+from skucast.services import demand, upload_failures
 from skucast.settings import Settings
 
 UPLOAD_LINK_SECONDS = 900
@@ -58,6 +64,9 @@ RENEW_SECONDS = 30
 WAIT_POLL_SECONDS = 5
 WAIT_MARGIN_SECONDS = 60  # stop waiting for a busy holder while there is time left to say so
 RECORDS_LOCK_WAIT_SECONDS = 10  # POST /demand answers within API Gateway's 29 s
+# No live invocation holds one claim this long (IngestFunction times out at 900 s): an upload still
+# PROCESSING this long after its last claim, with that claim lapsed, is failed by the sweeper.
+STALL_SECONDS = 1800
 LIST_BYTES = 4_000_000  # a page of uploads stays well under Lambda's 6 MB response
 
 
@@ -73,8 +82,8 @@ class LockLost(Exception):
     """Another ingest took the tenant's merge lock (this one stalled past its lease): retry."""
 
 
-def now_iso() -> str:
-    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+def now_iso(seconds_ahead: int = 0) -> str:
+    return (dt.datetime.now(dt.UTC) + dt.timedelta(seconds=seconds_ahead)).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def limits_for(settings: Settings) -> IngestLimits:
@@ -159,11 +168,11 @@ def ingest_demand_records(settings: Settings, client_id: str, request: DemandRec
     if len(request.records) > MAX_RECORDS:
         raise PayloadTooLarge(f"At most {MAX_RECORDS} records per request: upload a file for more.")
     result = ingest_records(request.records, aggregate=request.aggregate, limits=limits_for(settings), today=_today())
-    lock = _MergeLock(settings, client_id) if _mergeable(result) else None
+    upload_id, token = ids.new_sortable_id("upl"), ids.new_id("clm")
+    lock = _MergeLock(settings, client_id, upload_id) if _mergeable(result) else None
     if lock and not lock.acquire(RECORDS_LOCK_WAIT_SECONDS, lambda: None):
         raise Conflict("Another upload of this client is being merged; retry in a few seconds.")
     try:
-        upload_id, token = ids.new_sortable_id("upl"), ids.new_id("clm")
         repo.create_upload(
             settings.table_name,
             client_id,
@@ -177,6 +186,7 @@ def ingest_demand_records(settings: Settings, client_id: str, request: DemandRec
                 "started_at": now_iso(),
                 "claim": token,
                 "lease_until": int(time.time()) + LEASE_SECONDS,
+                **repo.work_list_entry(client_id, upload_id, now_iso(STALL_SECONDS)),
             },
         )
         _settle(settings, client_id, upload_id, result, _Lease(settings, client_id, upload_id, token), lock)
@@ -193,18 +203,10 @@ def ingest_object(object_key: str, settings: Settings, time_left: Callable[[], f
     The tenant and upload come from the key (the presigned POST pinned it); nothing else in the
     event is trusted. `time_left` is the invocation's remaining seconds (for waiting on a holder).
     """
-    parsed = parse_upload_object_key(unquote_plus(object_key))
-    if parsed is None or not ids.is_id(parsed[1], "upl"):
-        logger.warning("object outside the upload layout ignored")
+    located = upload_failures.locate(settings, object_key)
+    if located is None:
         return 0
-    client_id, upload_id = parsed
-    try:
-        record = repo.get_upload(settings.table_name, client_id, upload_id)
-    except ValueError:  # a client id no key can hold
-        record = None
-    if record is None or record.get("source") != "file":
-        logger.warning("object without an upload record ignored", extra={"upload_id": upload_id})
-        return 0
+    client_id, upload_id, record = located
     key = upload_object_key(client_id, upload_id)
     size = repo.object_size(settings.data_bucket, key)
     if size is None:
@@ -216,7 +218,7 @@ def ingest_object(object_key: str, settings: Settings, time_left: Callable[[], f
         return 0
     try:
         result = _read(settings, key, size, str(record.get("aggregate", "reject")), lease)
-        lock = _MergeLock(settings, client_id) if _mergeable(result) else None
+        lock = _MergeLock(settings, client_id, upload_id) if _mergeable(result) else None
         if lock and not lock.acquire(max(0.0, time_left() - WAIT_MARGIN_SECONDS), lease.renew):
             raise UploadBusy(upload_id)  # retried later; the claim is released below
         try:
@@ -239,7 +241,8 @@ def _claim(settings: Settings, client_id: str, upload_id: str, time_left: Callab
     while True:
         token = ids.new_id("clm")
         now = int(time.time())
-        if repo.claim(settings.table_name, client_id, upload_id, token, now, now + LEASE_SECONDS, now_iso()):
+        deadline = now_iso(STALL_SECONDS)
+        if repo.claim(settings.table_name, client_id, upload_id, token, now, now + LEASE_SECONDS, now_iso(), deadline):
             return _Lease(settings, client_id, upload_id, token)
         record = repo.get_upload(settings.table_name, client_id, upload_id)
         if record is None or record["status"] in repo.TERMINAL:
@@ -284,7 +287,9 @@ def _settle(
             lease.renew()
             lock.renew()
 
-        demand.apply_points(settings, client_id, upload_id, result.points, heartbeat)
+        if not repo.mark_merging(settings.table_name, client_id, upload_id, lease.token, now_iso()):
+            raise LeaseLost(upload_id)
+        demand.apply_points(settings, client_id, upload_id, result.points, heartbeat, lock.fence())
     report = {**result.report(), "finished_at": now_iso()}
     if not repo.finish(settings.table_name, client_id, upload_id, lease.token, report):
         raise LeaseLost(upload_id)
@@ -293,17 +298,19 @@ def _settle(
 
 
 class _MergeLock:
-    """The tenant's merge lock: leased like an upload claim, renewed between write rounds."""
+    """The tenant's merge lock: leased like an upload claim, renewed between write rounds; its
+    token (new for each lock) fences the demand writes made under it."""
 
-    def __init__(self, settings: Settings, client_id: str) -> None:
+    def __init__(self, settings: Settings, client_id: str, upload_id: str) -> None:
         self.table, self.client_id, self.token = settings.table_name, client_id, ids.new_id("lck")
+        self.upload_id = upload_id
         self.renewed = time.monotonic()
 
     def acquire(self, patience: float, while_waiting: Callable[[], None]) -> bool:
         deadline = time.monotonic() + patience
         while True:
             now = int(time.time())
-            if repo.acquire_lock(self.table, self.client_id, self.token, now, now + LEASE_SECONDS):
+            if repo.acquire_lock(self.table, self.client_id, self.token, self.upload_id, now, now + LEASE_SECONDS):
                 self.renewed = time.monotonic()
                 return True
             if time.monotonic() + WAIT_POLL_SECONDS > deadline:
@@ -317,6 +324,9 @@ class _MergeLock:
         if not repo.renew_lock(self.table, self.client_id, self.token, int(time.time()) + LEASE_SECONDS):
             raise LockLost(self.client_id)
         self.renewed = time.monotonic()
+
+    def fence(self) -> dict[str, Any]:
+        return repo.fence(self.client_id, self.token)
 
     def release(self) -> None:
         try:
