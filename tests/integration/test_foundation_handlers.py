@@ -57,6 +57,17 @@ def test_given_a_missing_table_when_checking_readiness_then_503_names_it(
     assert json.loads(response["body"])["checks"] == {"dynamodb": "unavailable", "sqs": "ok", "s3": "ok"}
 
 
+def test_given_a_missing_export_queue_when_checking_readiness_then_503_names_sqs(
+    provisioned: Provisioned, lambda_context: Any
+) -> None:
+    from forecast_api.app import handler
+
+    boto3.client("sqs", region_name="us-east-1").delete_queue(QueueUrl=provisioned.resources["ExportQueue"].ref)
+    response = handler(_ready_event(SERVICE_KEY), lambda_context)
+    assert response["statusCode"] == 503
+    assert json.loads(response["body"])["checks"] == {"dynamodb": "ok", "sqs": "unavailable", "s3": "ok"}
+
+
 @pytest.mark.parametrize("key", [None, "wrong-key", SERVICE_KEY + "x"])
 def test_given_no_or_wrong_service_key_when_checking_readiness_then_401(
     provisioned: Provisioned, lambda_context: Any, key: str | None
