@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
+import pytest
 
 from skucast.auth.keyring import Keyring
 from skucast.auth.settings import AuthSettings
@@ -60,7 +61,9 @@ def test_given_an_old_signer_then_a_new_one_signs_and_the_old_one_verifies_for_t
     assert ring.verification_key(first.kid, gone) is None
 
 
-def test_given_two_rotations_of_the_same_keyring_then_only_the_first_lands(provisioned: Provisioned) -> None:
+def test_given_two_rotations_of_the_same_keyring_then_only_the_first_lands(
+    provisioned: Provisioned, monkeypatch: pytest.MonkeyPatch
+) -> None:
     secret = _secret(provisioned)
     key_rotation.rotate(secret, 3600, NOW)
     before = signing_keys.read_keyring_uncached(secret)
@@ -69,12 +72,9 @@ def test_given_two_rotations_of_the_same_keyring_then_only_the_first_lands(provi
 
     winner = key_rotation.rotate(secret, 3600, NOW + timedelta(days=40))
     # a second rotation that read the same keyring (the read is replayed: it raced the first)
-    original = signing_keys.read_keyring_uncached
-    signing_keys.read_keyring_uncached = lambda _secret_id: before  # type: ignore[assignment]
-    try:
-        loser = key_rotation.rotate(secret, 3600, NOW + timedelta(days=40))
-    finally:
-        signing_keys.read_keyring_uncached = original  # type: ignore[assignment]
+    monkeypatch.setattr(signing_keys, "read_keyring_uncached", lambda _secret_id: before)
+    loser = key_rotation.rotate(secret, 3600, NOW + timedelta(days=40))
+    monkeypatch.undo()
 
     assert winner.rotated and not loser.rotated
     assert len(sm.list_secret_version_ids(SecretId=secret)["Versions"]) == versions + 1

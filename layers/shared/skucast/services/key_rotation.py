@@ -29,10 +29,24 @@ class Rotation:
 
 def rotate(secret_id: str, overlap_seconds: int, now: datetime | None = None) -> Rotation:
     """Add a new signing key now (unless another rotation of the same keyring just won)."""
+    text = signing_keys.read_keyring_uncached(secret_id)
+    return _rotate(secret_id, text, overlap_seconds, now or datetime.now(UTC))
+
+
+def rotate_if_due(secret_id: str, auth: AuthSettings, now: datetime | None = None) -> Rotation:
     now = now or datetime.now(UTC)
     text = signing_keys.read_keyring_uncached(secret_id)
+    ring = Keyring.parse(text)
+    signer = ring.signing_key(now)
+    if signer is not None and now - signer.created_at < timedelta(days=auth.signing_key_max_age_days):
+        return Rotation(False, ring)
+    return _rotate(secret_id, text, auth.signing_key_overlap_seconds, now)
+
+
+def _rotate(secret_id: str, text: str, overlap_seconds: int, now: datetime) -> Rotation:
+    """Write the successor of the keyring `text` (as read); one successor per keyring."""
     rotated = Keyring.parse(text).rotate(now, overlap_seconds)
-    token = str(uuid.uuid5(uuid.NAMESPACE_URL, f"{secret_id}#{text}"))  # one successor per keyring
+    token = str(uuid.uuid5(uuid.NAMESPACE_URL, f"{secret_id}#{text}"))
     try:
         signing_keys.write_keyring(secret_id, rotated.dumps(), token)
     except ClientError as exc:
@@ -40,12 +54,3 @@ def rotate(secret_id: str, overlap_seconds: int, now: datetime | None = None) ->
             raise
         return Rotation(False, Keyring.parse(signing_keys.read_keyring_uncached(secret_id)))
     return Rotation(True, rotated)
-
-
-def rotate_if_due(secret_id: str, auth: AuthSettings, now: datetime | None = None) -> Rotation:
-    now = now or datetime.now(UTC)
-    ring = Keyring.parse(signing_keys.read_keyring_uncached(secret_id))
-    signer = ring.signing_key(now)
-    if signer is not None and now - signer.created_at < timedelta(days=auth.signing_key_max_age_days):
-        return Rotation(False, ring)
-    return rotate(secret_id, auth.signing_key_overlap_seconds, now)
