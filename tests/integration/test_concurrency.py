@@ -122,6 +122,15 @@ def _result_skus(pipe: Pipeline, client: str, run_id: str) -> list[str]:
     return sorted(r["sku"] for r in page["items"])
 
 
+def _assert_every_sku_once(pipe: Pipeline, client: str, run_id: str, n: int) -> None:
+    """The run succeeded with each of its n SKUs forecast once, and its slots are all released."""
+    done = _run(pipe, client, run_id)
+    assert done["status"] == "SUCCEEDED", done
+    assert done["progress"] == {"skus_total": n, "skus_done": n, "skus_failed": 0}
+    assert _result_skus(pipe, client, run_id) == sorted(_series(n))
+    assert _counters(pipe, client) == {"active_runs": 0, "batches_in_flight": 0}
+
+
 def test_given_one_batch_delivered_twice_at_the_same_time_then_it_counts_once(
     pipe: Pipeline, rendezvous: Callable[[int], None], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -143,11 +152,7 @@ def test_given_one_batch_delivered_twice_at_the_same_time_then_it_counts_once(
     first = pipe.receive("ForecastQueue", 1)[0]
     _at_once(pipe, "ForecastQueue", [worker, worker], first)
     pipe.drain()
-    done = _run(pipe, client, run_id)
-    assert done["status"] == "SUCCEEDED", done
-    assert done["progress"] == {"skus_total": n, "skus_done": n, "skus_failed": 0}
-    assert _result_skus(pipe, client, run_id) == sorted(_series(n))
-    assert _counters(pipe, client) == {"active_runs": 0, "batches_in_flight": 0}
+    _assert_every_sku_once(pipe, client, run_id, n)
     assert sorted(settles)[:2] == [False, True], "both deliveries raced to settle; exactly one won"
 
 
@@ -162,11 +167,7 @@ def test_given_a_plan_delivered_twice_at_the_same_time_then_one_set_of_batches(p
     sent = pipe.receive("ForecastQueue", 10)
     assert sorted(m["Body"] for m in sent) == sorted({m["Body"] for m in sent}), "no batch sent twice"
     pipe.drain()
-    done = _run(pipe, client, run_id)
-    assert done["status"] == "SUCCEEDED", done
-    assert done["progress"] == {"skus_total": n, "skus_done": n, "skus_failed": 0}
-    assert _result_skus(pipe, client, run_id) == sorted(_series(n))
-    assert _counters(pipe, client) == {"active_runs": 0, "batches_in_flight": 0}
+    _assert_every_sku_once(pipe, client, run_id, n)
 
 
 def test_given_a_batch_redriven_while_its_first_delivery_still_works_then_one_outcome(
