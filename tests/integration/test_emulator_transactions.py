@@ -82,3 +82,36 @@ def test_given_concurrent_conditional_increments_then_exactly_the_allowed_number
         t.join()
     assert len(wins) == 5
     assert _get(client, table, "slots") == {"pk": {"S": "T"}, "sk": {"S": "slots"}, "n": {"N": "5"}}
+
+
+def test_given_other_partitions_then_a_query_pages_through_its_own_partition_in_key_order(
+    ddb: tuple[Any, str],
+) -> None:
+    """The emulator's Query reads only the queried partition (moto walks the whole table)."""
+    client, table = ddb
+    for pk in ("A", "T", "Z"):
+        for i in range(7):
+            client.put_item(TableName=table, Item={"pk": {"S": pk}, "sk": {"S": f"RUN#{i}"}, "n": {"N": str(i)}})
+    client.put_item(TableName=table, Item={"pk": {"S": "T"}, "sk": {"S": "OTHER"}})
+    seen: list[str] = []
+    kwargs: dict[str, Any] = {
+        "TableName": table,
+        "KeyConditionExpression": "pk = :pk AND begins_with(sk, :run)",
+        "FilterExpression": "n <> :three",
+        "ExpressionAttributeValues": {":pk": {"S": "T"}, ":run": {"S": "RUN#"}, ":three": {"N": "3"}},
+        "ScanIndexForward": False,
+        "Limit": 2,
+    }
+    while True:
+        page = client.query(**kwargs)
+        seen += [f"{i['pk']['S']}/{i['sk']['S']}" for i in page["Items"]]
+        if "LastEvaluatedKey" not in page:
+            break
+        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    assert seen == [f"T/RUN#{i}" for i in (6, 5, 4, 2, 1, 0)]
+    everything = client.scan(TableName=table)["Items"]
+    assert len(everything) == 22  # the query left the table as it was
+    empty = client.query(
+        TableName=table, KeyConditionExpression="pk = :pk", ExpressionAttributeValues={":pk": {"S": "nobody"}}
+    )
+    assert empty["Items"] == []
