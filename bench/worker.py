@@ -378,7 +378,7 @@ def class_costs(n: int) -> dict[str, Any]:
     }
 
 
-def run(quick: bool = False, reps: int = 3, log: Any = print) -> dict[str, Any]:
+def run(quick: bool = False, reps: int = 5, log: Any = print) -> dict[str, Any]:
     from skucast.forecasting.engine import ForecastSpec, SeriesInput, forecast_batch
     from skucast.services.batches import BATCH_SIZE
     from skucast_local.template import load
@@ -517,7 +517,7 @@ def profile(quick: bool = False) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument("--reps", type=int, default=5)
     parser.add_argument("--profile", action="store_true", help="print a pyinstrument profile instead")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args(argv)
