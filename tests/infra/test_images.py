@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import shlex
+import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
@@ -178,3 +179,25 @@ def test_every_copy_source_exists_and_reaches_the_build_context(template: Templa
         for source in _parse(path).copies.values():
             assert (ROOT / source).exists(), f"{path}: COPY {source}: no such file in the repository"
             assert not _dockerignored(source), f"{path}: COPY {source}: excluded by .dockerignore"
+
+
+def test_every_image_installs_under_the_constraints_and_they_match_uv_lock(
+    template: Template, tmp_path: Path
+) -> None:
+    """Transitive dependencies (statsmodels, pydantic-core, ...) are held to uv.lock's versions, so
+    an image built next month installs what the tests ran with."""
+    for path in _images(template):
+        d = _parse(path)
+        constraints = {
+            d.copies.get(run[i + 1], run[i + 1])
+            for run in d.runs
+            if "pip" in run[0] and "install" in run
+            for i, word in enumerate(run[:-1])
+            if word in ("-c", "--constraint")
+        }
+        assert constraints == {"layers/shared/constraints.txt"}, f"{path}: installs under {constraints or 'nothing'}"
+    fresh = tmp_path / "constraints.txt"
+    subprocess.run(["make", "-s", "constraints", f"CONSTRAINTS={fresh}"], cwd=ROOT, check=True)
+    assert (ROOT / "layers/shared/constraints.txt").read_text() == fresh.read_text(), (
+        "layers/shared/constraints.txt is not uv.lock's: run make constraints"
+    )
