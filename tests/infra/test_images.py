@@ -124,17 +124,22 @@ def test_every_image_is_python311_and_speaks_the_lambda_runtime_api(template: Te
             )
 
 
+def _pip_install_files(d: Dockerfile, options: tuple[str, ...]) -> set[str]:
+    """The build-context paths of the files given to `pip install` with these options."""
+    return {
+        d.copies.get(run[i + 1], run[i + 1])
+        for run in d.runs
+        if "pip" in run[0] and "install" in run
+        for i, word in enumerate(run[:-1])
+        if word in options
+    }
+
+
 def test_every_image_installs_its_own_and_the_shared_layers_requirements(template: Template) -> None:
     for path in _images(template):
         d = _parse(path)
         code_dir = str(path.parent.relative_to(ROOT))
-        installed = {
-            d.copies.get(run[i + 1], run[i + 1])
-            for run in d.runs
-            if "pip" in run[0] and "install" in run
-            for i, word in enumerate(run[:-1])
-            if word in ("-r", "--requirement")
-        }
+        installed = _pip_install_files(d, ("-r", "--requirement"))
         assert f"{code_dir}/requirements.txt" in installed, f"{path}: does not install its requirements"
         assert "layers/shared/requirements.txt" in installed, f"{path}: does not install the shared layer's"
 
@@ -188,13 +193,7 @@ def test_every_image_installs_under_the_constraints_and_they_match_uv_lock(
     an image built next month installs what the tests ran with."""
     for path in _images(template):
         d = _parse(path)
-        constraints = {
-            d.copies.get(run[i + 1], run[i + 1])
-            for run in d.runs
-            if "pip" in run[0] and "install" in run
-            for i, word in enumerate(run[:-1])
-            if word in ("-c", "--constraint")
-        }
+        constraints = _pip_install_files(d, ("-c", "--constraint"))
         assert constraints == {"layers/shared/constraints.txt"}, f"{path}: installs under {constraints or 'nothing'}"
     fresh = tmp_path / "constraints.txt"
     subprocess.run(["make", "-s", "constraints", f"CONSTRAINTS={fresh}"], cwd=ROOT, check=True)

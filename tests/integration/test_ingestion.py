@@ -399,7 +399,7 @@ def test_given_json_records_when_posted_then_the_same_report_and_the_same_store(
 
 
 # ---------------------------------------------------------------- stuck uploads
-NOTHING_SWEPT = {"uploads_failed": 0, "uploads_busy": 0, "repaired": 0, "failed": 0}
+NOTHING_SWEPT = {"uploads_failed": 0, "uploads_expired": 0, "uploads_busy": 0, "repaired": 0, "failed": 0}
 
 
 def _lock(pipe: Pipeline, client: str) -> dict[str, Any] | None:
@@ -465,6 +465,29 @@ def test_given_a_file_ingest_whose_claim_lapsed_or_lives_when_swept_then_only_th
     assert _deliver(pipe, live) == 1 and _get(pipe, client, live["upload_id"])["status"] == "SUCCEEDED"
     assert scheduling.sweep(get_settings(), later)["uploads_busy"] == 0  # off the work list
     assert [p["quantity"] for p in _points(pipe, client, "SKU-1")] == [1]
+
+
+def test_given_upload_forms_past_their_expiry_when_swept_then_only_the_one_without_a_file_is_rejected(
+    pipe: Pipeline,
+) -> None:
+    client = pipe.tenant("cli_expiry")
+    never_sent, sent = _create(pipe, client), _create(pipe, client)
+    _put(pipe, sent, _csv([("SKU-1", "2024-01-01", 3)]))  # its S3 event is still on its way
+    now = dt.datetime.now(dt.UTC)
+    assert scheduling.sweep(get_settings(), now) == NOTHING_SWEPT  # the forms are still valid
+    expired = uploads_service.UPLOAD_LINK_SECONDS + uploads_service.EXPIRY_GRACE_SECONDS
+    later = now + dt.timedelta(seconds=expired + 60)
+    assert scheduling.sweep(get_settings(), later) == {**NOTHING_SWEPT, "uploads_expired": 1, "uploads_busy": 1}
+    rejected = _get(pipe, client, never_sent["upload_id"])
+    assert rejected["status"] == "REJECTED" and rejected["finished_at"]
+    assert [(e["row"], e["code"]) for e in rejected["errors"]] == [(None, "upload_expired")]
+    assert "nothing from it was stored" in rejected["errors"][0]["message"]
+    assert _get(pipe, client, sent["upload_id"])["status"] == "AWAITING_FILE"
+    # The late event of the file that came in time is ingested as usual, and nothing is left to sweep.
+    assert _deliver(pipe, sent) == 1 and _get(pipe, client, sent["upload_id"])["status"] == "SUCCEEDED"
+    assert scheduling.sweep(get_settings(), later) == NOTHING_SWEPT
+    assert _get(pipe, client, never_sent["upload_id"]) == rejected
+    assert [p["quantity"] for p in _points(pipe, client, "SKU-1")] == [3]
 
 
 def _failure_record(pipe: Pipeline, ticket: dict[str, Any]) -> dict[str, Any]:

@@ -5,8 +5,9 @@ PARTIAL|REJECTED, filename, aggregate, created_at, finished_at, the report (rows
 errors) and, while PROCESSING, the claim: `claim` (a token naming the invocation that holds it)
 and `lease_until` (epoch seconds; the holder renews it while it works). `merge_started_at` is set
 (once, by the claim holder) before the first demand write, so a failed upload can tell the tenant
-whether part of it may be stored. While PROCESSING the item is on the gsi1 work list
-PROCESSING_UPLOADS / <stall deadline>#<client>#<upload> (the sweeper's); finishing leaves it.
+whether part of it may be stored. Until it finishes the item is on the gsi1 work list
+PROCESSING_UPLOADS / <deadline>#<client>#<upload> (the sweeper's): AWAITING_FILE until its form
+has expired, then PROCESSING until its stall deadline; finishing leaves it.
 
 Lock item: CLIENT#<c> / INGEST_LOCK: `holder` (a token new with every acquisition), `upload_id`
 (whose merge holds it) and `lease_until`. One upload at a time merges into the tenant's demand
@@ -36,7 +37,8 @@ def _key(client_id: str, upload_id: str) -> dict[str, str]:
 
 
 def work_list_entry(client_id: str, upload_id: str, stall_deadline: str) -> dict[str, str]:
-    """The attributes that put a PROCESSING upload on the sweeper's work list until `stall_deadline`."""
+    """The attributes that put an upload on the sweeper's work list until `stall_deadline` (its
+    form's expiry while AWAITING_FILE, its claim's stall deadline while PROCESSING)."""
     return {"gsi1pk": PROCESSING_UPLOADS, "gsi1sk": f"{stall_deadline}#{client_id}#{upload_id}"}
 
 

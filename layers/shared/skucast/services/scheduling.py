@@ -90,6 +90,7 @@ def sweep_stalled_runs(settings: Settings, now: datetime | None = None) -> dict[
 
 
 def sweep(settings: Settings, now: datetime | None = None) -> dict[str, int]:
-    """The rate(10 minutes) sweep: uploads stuck PROCESSING are failed, stalled runs repaired or failed."""
+    """The rate(10 minutes) sweep: uploads stuck PROCESSING are failed, uploads whose form expired
+    with no file are ended, stalled runs are repaired or failed."""
     now = now or datetime.now(UTC)
     return {**upload_failures.sweep_stalled(settings, now), **sweep_stalled_runs(settings, now)}

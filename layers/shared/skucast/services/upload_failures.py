@@ -4,12 +4,15 @@ An upload gets stuck in two ways. Its S3 event failed every retry: Lambda sends 
 record to IngestDLQ and `record_dead_letter` fails the upload (AWAITING_FILE when it never got as
 far as its claim). Or the invocation holding it died with no retry to come (a POST /demand that
 crashed, a retry that never arrived): its claim stops being renewed, and `sweep_stalled`, run by
-the scheduler every 10 minutes, fails every upload still PROCESSING past its stall deadline.
+the scheduler every 10 minutes, fails every upload still PROCESSING past its stall deadline. A
+file upload whose form expired with no file in S3 can never start (S3 refuses the POST after the
+form's expiry): the sweeper ends it too, `upload_expired`.
 
 The contract's upload statuses have no FAILED: a stuck upload becomes REJECTED (terminal, as the
 client and CLI already treat it) with one file-level error whose code says why: `ingest_failed`
-(every retry failed) or `ingest_stalled` (no progress). Its message says whether part of the data
-may already be stored (the upload's `merge_started_at` marker). Neither path touches demand.
+(every retry failed), `ingest_stalled` (no progress) or `upload_expired` (no file came). Its
+message says whether part of the data may already be stored (the upload's `merge_started_at`
+marker). No path touches demand.
 
 Failing is conditional on the upload being exactly as read, with no live claim, so a holder that
 comes back wins or loses cleanly; a live claim is waited for (the dead letter is retried later,
@@ -34,7 +37,7 @@ from skucast import ids
 from skucast.observability import logger, metrics
 from skucast.repositories import uploads as repo
 from skucast.repositories import worklists
-from skucast.repositories.keys import parse_upload_object_key
+from skucast.repositories.keys import parse_upload_object_key, upload_object_key
 from skucast.settings import Settings
 
 Outcome = Literal["failed", "finished", "busy"]
@@ -44,6 +47,7 @@ _AGAIN = {"file": "Upload the file again", "records": "Send the records again"}
 _WHY = {
     "ingest_failed": "Processing this upload failed on every retry",
     "ingest_stalled": "Processing this upload stopped making progress and was abandoned",
+    "upload_expired": "No file arrived before this upload's form expired (POST /uploads gives a new one)",
 }
 
 
@@ -162,12 +166,22 @@ def _failed_objects(body: str) -> tuple[list[tuple[str, str]], dict[str, Any]]:
 
 
 def sweep_stalled(settings: Settings, now: datetime | None = None) -> dict[str, int]:
-    """Fail the uploads still PROCESSING past their stall deadline, whose claim has lapsed."""
-    outcome = {"uploads_failed": 0, "uploads_busy": 0}
+    """Fail the uploads still PROCESSING past their stall deadline whose claim has lapsed, and end
+    those still AWAITING_FILE past their form's expiry with no file in S3."""
+    outcome = {"uploads_failed": 0, "uploads_expired": 0, "uploads_busy": 0}
     for item in worklists.stalled_uploads(settings.table_name, now or datetime.now(UTC)):
         client_id = str(item["pk"]).split("#", 1)[1]
         upload_id = str(item["upload_id"])
-        result = fail_upload(settings, client_id, upload_id, "ingest_stalled")
-        if result in ("failed", "busy"):
-            outcome[f"uploads_{result}"] += 1
+        code = "ingest_stalled"
+        if item.get("status") == "AWAITING_FILE":
+            if repo.object_size(settings.data_bucket, upload_object_key(client_id, upload_id)) is not None:
+                # The file came in time: its S3 event is still on its way (retries), or its dead letter.
+                outcome["uploads_busy"] += 1
+                continue
+            code = "upload_expired"
+        result = fail_upload(settings, client_id, upload_id, code)
+        if result == "busy":
+            outcome["uploads_busy"] += 1
+        elif result == "failed":
+            outcome["uploads_expired" if code == "upload_expired" else "uploads_failed"] += 1
     return outcome

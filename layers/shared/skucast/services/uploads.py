@@ -57,6 +57,8 @@ from skucast.services import demand, upload_failures
 from skucast.settings import Settings
 
 UPLOAD_LINK_SECONDS = 900
+# After the form's expiry S3 refuses the POST; the margin covers clocks and a POST begun just in time.
+EXPIRY_GRACE_SECONDS = 300
 # A crashed holder's lease lapses within this; the retry of its event (about a minute later)
 # waits for that, then takes over. A live holder renews every RENEW_SECONDS.
 LEASE_SECONDS = 120
@@ -107,6 +109,8 @@ def create_upload(settings: Settings, client_id: str, request: CreateUploadReque
             "filename": request.filename,
             "aggregate": request.aggregate,
             "created_at": now_iso(),
+            # On the sweeper's work list until its form has expired: if no file came, it ends.
+            **repo.work_list_entry(client_id, upload_id, now_iso(UPLOAD_LINK_SECONDS + EXPIRY_GRACE_SECONDS)),
         },
     )
     form = repo.presign_post(
