@@ -570,7 +570,8 @@ def bottlenecks(results: dict[str, Any], model: dict[str, Any] | None) -> list[s
             "invocation, so the small run's batches are next in the queue and wait only for the big run's running "
             "batches to end: about half a batch (~1 s of a 40-SKU batch here), then they run beside the big run's "
             "other batch on the 2 shared cores. That wait is what the ratio is made of, so it varies from run to "
-            "run (`python -m bench.scaling --fairness` repeats the probe alone). What would move it: more workers than one tenant may use (on AWS the pool is 500, far "
+            "run (`python -m bench.scaling --fairness` repeats the probe alone). What would move it: more "
+            "workers than one tenant may use (on AWS the pool is 500, far "
             "above any tier cap, so another tenant's first batch never waits), or shorter batches at the price of "
             "more per-batch overhead."
         )
