@@ -92,6 +92,9 @@ class Plan:
 _PERIODS = {"DAY": 86400, "WEEK": 7 * 86400, "MONTH": 30 * 86400}
 
 
+REFRESH_SECONDS = 0.2
+
+
 class UsagePlans:
     """API key value -> usage plan, read from the emulated API Gateway (where sign-up puts keys)."""
 
@@ -101,9 +104,10 @@ class UsagePlans:
         self._buckets: dict[str, TokenBucket] = {}
         self._quota: dict[str, tuple[int, int]] = {}  # key -> (period index, used)
         self._lock = threading.Lock()
-        self._refreshed = 0.0
+        self._refresh_began = -REFRESH_SECONDS  # monotonic time the last refresh began reading
 
     def _refresh(self) -> None:
+        self._refresh_began = time.monotonic()
         by_key: dict[str, Plan] = {}
         for plan in self._apigw.get_usage_plans().get("items", []):
             throttle, quota = plan.get("throttle") or {}, plan.get("quota") or {}
@@ -116,13 +120,21 @@ class UsagePlans:
             for key in self._apigw.get_usage_plan_keys(usagePlanId=plan["id"]).get("items", []):
                 by_key[key["value"]] = p
         self._by_key = by_key
-        self._refreshed = time.monotonic()
 
     def plan(self, key: str) -> Plan | None:
-        with self._lock:
-            if key not in self._by_key and time.monotonic() - self._refreshed > 0.2:
-                self._refresh()
-            return self._by_key.get(key)
+        """The key's plan. An unknown key is looked up again unless a read began after the request
+        arrived (a key created since is never refused); at most one read per REFRESH_SECONDS, so
+        a flood of made-up keys waits instead of hammering the emulator."""
+        arrived = time.monotonic()
+        while True:
+            with self._lock:
+                if key in self._by_key or self._refresh_began >= arrived:
+                    return self._by_key.get(key)
+                wait = self._refresh_began + REFRESH_SECONDS - time.monotonic()
+                if wait <= 0:
+                    self._refresh()
+                    return self._by_key.get(key)
+            time.sleep(wait)
 
     def admit(self, key: str, plan: Plan) -> tuple[str, int] | None:
         """None when admitted, else (gateway response type, retry-after seconds)."""
