@@ -7,8 +7,7 @@ functions classify and list methods without ever loading it; only the worker for
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from skucast import lazy
 
 _EXPORTS = {
     "Classification": "classification",
@@ -26,8 +25,4 @@ _EXPORTS = {
 
 __all__ = sorted(_EXPORTS)
 
-
-def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
+__getattr__ = lazy.exports(__name__, _EXPORTS)

@@ -7,8 +7,7 @@ recorder store and read series without it, so they fit a zip function.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from skucast import lazy
 
 _EXPORTS = {
     "AcceptedPoints": "model",
@@ -28,8 +27,4 @@ _EXPORTS = {
 
 __all__ = sorted(_EXPORTS)
 
-
-def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
+__getattr__ = lazy.exports(__name__, _EXPORTS)
