@@ -297,7 +297,7 @@ class Tenant:
 def store_series(stack: Stack, client_id: str, series: dict[str, np.ndarray]) -> float:
     from skucast import aws
     from skucast.ingestion.series import DemandSeries
-    from skucast.repositories import demand
+    from skucast.repositories import catalog, demand
 
     os.environ.update(
         AWS_ENDPOINT_URL=stack.aws,
@@ -312,7 +312,7 @@ def store_series(stack: Stack, client_id: str, series: dict[str, np.ndarray]) ->
     for i in range(0, len(items), 2000):
         chunk = dict(items[i : i + 2000])
         demand.put_series(table, client_id, {s: DemandSeries(START, v) for s, v in chunk.items()}, "upl_bench")
-        demand.put_catalog(table, client_id, [{"sku": s, "demand_class": "unknown"} for s in chunk])
+        catalog.merge_entries(table, client_id, [{"sku": s, "demand_class": "unknown"} for s in chunk], None)
     return time.perf_counter() - began
 
 

@@ -91,10 +91,10 @@ def add_tenant(table: str, client_id: str, tier: str = "enterprise") -> str:
 
 def store(table: str, client_id: str, series: dict[str, Any]) -> None:
     from skucast.ingestion.series import DemandSeries
-    from skucast.repositories import demand
+    from skucast.repositories import catalog, demand
 
     demand.put_series(table, client_id, {s: DemandSeries(START, v) for s, v in series.items()}, "upl_bench")
-    demand.put_catalog(table, client_id, [{"sku": s, "demand_class": "unknown"} for s in series])
+    catalog.merge_entries(table, client_id, [{"sku": s, "demand_class": "unknown"} for s in series], None)
 
 
 def plan(client_id: str, skus: list[str]) -> str:

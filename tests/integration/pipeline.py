@@ -12,7 +12,7 @@ import boto3
 import numpy as np
 
 from skucast.ingestion.series import DemandSeries
-from skucast.repositories import demand
+from skucast.repositories import catalog, demand
 from skucast.repositories.keys import CLIENT_PROFILE_SK, tenant_pk
 from skucast_local.emulator import REGION, Provisioned
 from skucast_local.pumps import _sqs_record
@@ -33,12 +33,10 @@ class Pipeline:
         )
         return client_id
 
-    def store(
-        self, client_id: str, series: dict[str, np.ndarray], start: dt.date = dt.date(2024, 1, 1)
-    ) -> None:
+    def store(self, client_id: str, series: dict[str, np.ndarray], start: dt.date = dt.date(2024, 1, 1)) -> None:
         stored = {sku: DemandSeries(start=start, values=v) for sku, v in series.items()}
         demand.put_series(self.table, client_id, stored, "upl_test")
-        demand.put_catalog(self.table, client_id, [{"sku": sku, "demand_class": "unknown"} for sku in series])
+        catalog.merge_entries(self.table, client_id, [{"sku": sku, "demand_class": "unknown"} for sku in series], None)
 
     # ------------------------------------------------------------------ the API
     def api(

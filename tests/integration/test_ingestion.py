@@ -17,6 +17,7 @@ from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingErro
 from boto3.dynamodb.conditions import Key
 
 from skucast.ingestion import AcceptedPoints
+from skucast.repositories import catalog as catalog_repo
 from skucast.repositories import demand as demand_repo
 from skucast.repositories import uploads as uploads_repo
 from skucast.repositories.keys import catalog_pk, ingest_lock_sk, series_pk, tenant_pk, upload_sk
@@ -169,10 +170,11 @@ def test_given_a_crash_mid_ingest_when_the_event_is_retried_then_the_retry_redoe
     client = pipe.tenant("cli_crash")
     ticket = _create(pipe, client)
     _put(pipe, ticket, _csv([(f"SKU-{i}", d, 1) for i in range(150) for d in _days("2024-01-01", 5)]))
-    # Rounds of 100 SKUs, 99 items a transaction: it dies with round 2's series in, its catalog not.
-    with _dies_on_write(monkeypatch, 5) as calls:
+    # Rounds of 100 SKUs, 99 series a transaction (99 + 1, then 50), then one catalog page: it dies
+    # with every series in, the catalog not.
+    with _dies_on_write(monkeypatch, 4) as calls:
         _deliver(pipe, ticket)  # Lambda records the failure and retries the event
-    assert calls["n"] == 5 and _get(pipe, client, ticket["upload_id"])["status"] == "PROCESSING"
+    assert calls["n"] == 4 and _get(pipe, client, ticket["upload_id"])["status"] == "PROCESSING"
     assert _deliver(pipe, ticket) == 1
     assert _get(pipe, client, ticket["upload_id"])["skus_touched"] == 150
 
@@ -436,8 +438,8 @@ def test_given_a_post_demand_that_died_mid_merge_when_swept_past_its_deadline_th
     assert scheduling.sweep(get_settings(), later) == {**NOTHING_SWEPT, "uploads_failed": 0}
     # Had the dead holder been only paused, its next write is refused: the sweeper freed its lock.
     with pytest.raises(demand_repo.Fenced):
-        demand_repo.put_merge_round(
-            pipe.table, client, {}, [{"sku": "SKU-0"}], uploads_repo.fence(client, str(stale["holder"]))
+        catalog_repo.merge_entries(
+            pipe.table, client, [{"sku": "SKU-0"}], uploads_repo.fence(client, str(stale["holder"]))
         )
     assert _store(pipe, client) == stored
 

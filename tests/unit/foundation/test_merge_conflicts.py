@@ -3,13 +3,16 @@ real boto3 client with botocore's Stubber answering as DynamoDB does (no network
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterator
 from typing import Any
 
+import numpy as np
 import pytest
 from botocore.stub import Stubber
 
 from skucast import aws
+from skucast.ingestion import DemandSeries
 from skucast.repositories import demand as demand_repo
 from skucast.repositories import uploads as uploads_repo
 
@@ -40,8 +43,9 @@ def _cancelled(stub: Stubber, *codes: str) -> None:
 
 
 def _round() -> None:
-    entries = [{"sku": "SKU-1", "demand_class": "new"}]
-    demand_repo.put_merge_round(TABLE, "cli_a", {}, entries, uploads_repo.fence("cli_a", "lck_mine"))
+    series = DemandSeries(dt.date(2024, 1, 1), np.ones(3))
+    owners = demand_repo.Owners(("upl_00000000000000000001",), np.ones(3, np.uint16))
+    demand_repo.put_merge_round(TABLE, "cli_a", {"SKU-1": (series, owners)}, uploads_repo.fence("cli_a", "lck_mine"))
 
 
 def test_given_a_merge_transaction_checking_the_lock_when_another_acquires_then_it_is_busy_not_an_error(

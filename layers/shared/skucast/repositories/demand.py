@@ -2,12 +2,12 @@
 
 Layout (keys.py): series items under CLIENT#<id>#SERIES#<shard> / SKU#<sku> hold the encoded
 DemandSeries (skucast.ingestion.series: a few KB for years of daily data, far below DynamoDB's
-400 KB item limit); catalog items under CLIENT#<id>#SKUS / SKU#<sku> hold the classification the
-API lists, without the series, so listing SKUs never reads the series.
+400 KB item limit). The catalog (the classification the API lists, without the series, so listing
+SKUs never reads the series) is in pages of many SKUs: repositories/catalog.py.
 
 Ingestion (services/demand.py) writes series items of schema_version 2, which add `owners`: which
 upload last wrote each day (encoded below). Merges of one tenant are serialised by its ingest lock
-(repositories/uploads.py), and a merge writes its series and catalog entries in transactions that
+(repositories/uploads.py), and a merge writes its series and catalog pages in transactions that
 also check the lock is still the writer's (the fence): a writer that stalled past its lease while
 another merged cannot overwrite that merge with series it read before it. Transactions cost twice
 the write units of batch writes; that is the price of never losing a point to a stale writer.
@@ -23,14 +23,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from boto3.dynamodb.conditions import Attr, Key
 from boto3.dynamodb.types import Binary
 from botocore.exceptions import ClientError
 
 from skucast.aws import table
 from skucast.ingestion.series import DemandSeries, decode, encode
 from skucast.repositories import dynamo
-from skucast.repositories.keys import SKU_PREFIX, catalog_pk, series_pk, sku_sk
+from skucast.repositories.keys import SKU_PREFIX, series_pk, sku_sk
 
 BATCH_GET_LIMIT = 100  # DynamoDB BatchGetItem
 # TransactWriteItems takes 100 actions and 4 MB: 99 puts and the fence, under 3.5 MB of items.
@@ -59,7 +58,7 @@ def _series_items(table_name: str, client_id: str, skus: Iterable[str]) -> Itera
 
 def get_series(table_name: str, client_id: str, skus: Iterable[str]) -> dict[str, DemandSeries]:
     """The stored series of these SKUs (absent SKUs are absent from the answer)."""
-    return {sku: decode(_binary(item["series"])) for sku, item in _series_items(table_name, client_id, skus)}
+    return {sku: decode(binary(item["series"])) for sku, item in _series_items(table_name, client_id, skus)}
 
 
 def put_series(table_name: str, client_id: str, series: dict[str, DemandSeries], upload_id: str) -> None:
@@ -77,43 +76,7 @@ def put_series(table_name: str, client_id: str, series: dict[str, DemandSeries],
             )
 
 
-def put_catalog(table_name: str, client_id: str, entries: Iterable[dict[str, Any]]) -> None:
-    """Catalog entries: {sku, demand_class, adi, cv2, n_periods, first_date, last_date, total_quantity}.
-
-    Unfenced batch writes, beside put_series; a merge writes its entries with put_merge_round."""
-    with table(table_name).batch_writer() as batch:
-        for entry in entries:
-            batch.put_item(Item={"pk": catalog_pk(client_id), "sk": sku_sk(entry["sku"]), "schema_version": 1, **entry})
-
-
-def get_catalog_entry(table_name: str, client_id: str, sku: str) -> dict[str, Any] | None:
-    return dynamo.get(table_name, catalog_pk(client_id), sku_sk(sku))
-
-
-def page_catalog(
-    table_name: str, client_id: str, limit: int, after_sku: str | None
-) -> tuple[list[dict[str, Any]], str | None]:
-    after = sku_sk(after_sku) if after_sku is not None else None
-    items, last = dynamo.page(table_name, catalog_pk(client_id), SKU_PREFIX, limit, after)
-    return items, (last[len(SKU_PREFIX) :] if last else None)
-
-
-def iter_catalog(table_name: str, client_id: str, attributes: str = "sk, demand_class") -> Iterator[dict[str, Any]]:
-    """Every catalog entry of the tenant, in SKU order (planning a run of all SKUs)."""
-    kwargs: dict[str, Any] = {
-        "KeyConditionExpression": Key("pk").eq(catalog_pk(client_id)) & Key("sk").begins_with(SKU_PREFIX),
-        "ProjectionExpression": attributes,
-    }
-    while True:
-        page = table(table_name).query(**kwargs)
-        for item in page.get("Items", []):
-            yield {**item, "sku": str(item["sk"])[len(SKU_PREFIX) :]}
-        if "LastEvaluatedKey" not in page:
-            return
-        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-
-
-def _binary(value: Any) -> bytes:
+def binary(value: Any) -> bytes:
     return value.value if isinstance(value, Binary) else bytes(value)
 
 
@@ -169,8 +132,8 @@ def get_stored_series(table_name: str, client_id: str, skus: Iterable[str]) -> d
     """The stored series of these SKUs with their provenance (strongly consistent)."""
     found: dict[str, StoredSeries] = {}
     for sku, item in _series_items(table_name, client_id, skus):
-        owners = decode_owners(_binary(item["owners"])) if "owners" in item else None
-        found[sku] = StoredSeries(decode(_binary(item["series"])), owners)
+        owners = decode_owners(binary(item["owners"])) if "owners" in item else None
+        found[sku] = StoredSeries(decode(binary(item["series"])), owners)
     return found
 
 
@@ -178,36 +141,52 @@ def put_merge_round(
     table_name: str,
     client_id: str,
     series: dict[str, tuple[DemandSeries, Owners]],
-    entries: Iterable[dict[str, Any]],
     fence: dict[str, Any] | None,
 ) -> None:
-    """Series with their provenance, then catalog entries, in transactions that each also run
-    `fence` (a ConditionCheck on the merge lock). Raises Fenced, having written nothing of that
-    transaction, when the lock has passed to another writer."""
-    items: list[tuple[dict[str, Any], int]] = []
+    """Series with their provenance, in transactions that each also run `fence` (a ConditionCheck
+    on the merge lock). Raises Fenced, having written nothing of that transaction, when the lock
+    has passed to another writer."""
+    items = []
     for sku, (values, owners) in series.items():
-        encoded, owned = encode(values), encode_owners(owners)
-        item = {
-            "pk": series_pk(client_id, sku),
-            "sk": sku_sk(sku),
-            "schema_version": 2,
-            "series": Binary(encoded),
-            "owners": Binary(owned),
-            "last_upload_id": owners.writers[-1],
-        }
-        items.append((item, len(encoded) + len(owned) + 200))
-    for entry in entries:
-        items.append(({"pk": catalog_pk(client_id), "sk": sku_sk(entry["sku"]), "schema_version": 1, **entry}, 400))
+        items.append(
+            [
+                {
+                    "pk": series_pk(client_id, sku),
+                    "sk": sku_sk(sku),
+                    "schema_version": 2,
+                    "series": Binary(encode(values)),
+                    "owners": Binary(encode_owners(owners)),
+                    "last_upload_id": owners.writers[-1],
+                }
+            ]
+        )
+    write_groups(table_name, items, fence)
+
+
+def write_groups(table_name: str, groups: list[list[dict[str, Any]]], fence: dict[str, Any] | None) -> None:
+    """Put items in fenced transactions, packing whole groups: the items of a group (a catalog
+    page and the pages split from it) always go in the same transaction."""
     chunk: list[dict[str, Any]] = []
     size = 0
-    for item, item_size in items:
-        if chunk and (len(chunk) == TRANSACTION_PUTS or size + item_size > TRANSACTION_BYTES):
+    for group in groups:
+        group_size = sum(_item_size(item) for item in group)
+        if len(group) > TRANSACTION_PUTS or group_size > TRANSACTION_BYTES:
+            raise ValueError("a group of items does not fit one transaction")
+        if chunk and (len(chunk) + len(group) > TRANSACTION_PUTS or size + group_size > TRANSACTION_BYTES):
             _transact_fenced(table_name, chunk, fence)
             chunk, size = [], 0
-        chunk.append(item)
-        size += item_size
+        chunk.extend(group)
+        size += group_size
     if chunk:
         _transact_fenced(table_name, chunk, fence)
+
+
+def _item_size(item: dict[str, Any]) -> int:
+    """An upper bound on DynamoDB's size of an item of strings, numbers and binaries."""
+    size = 0
+    for name, value in item.items():
+        size += len(name) + (len(binary(value)) if isinstance(value, Binary | bytes) else len(str(value).encode()) + 2)
+    return size
 
 
 def _transact_fenced(table_name: str, items: list[dict[str, Any]], fence: dict[str, Any] | None) -> None:
@@ -223,31 +202,3 @@ def _transact_fenced(table_name: str, items: list[dict[str, Any]], fence: dict[s
             if attempt + 1 == CONFLICT_RETRIES or not any(r.get("Code") == "TransactionConflict" for r in reasons):
                 raise
             time.sleep(0.05 * 2**attempt)
-
-
-def page_catalog_of_class(
-    table_name: str, client_id: str, limit: int, after_sku: str | None, demand_class: str | None
-) -> tuple[list[dict[str, Any]], str | None]:
-    """Catalog entries in SKU order, optionally of one demand class; the SKU to continue after."""
-    pk = catalog_pk(client_id)
-    kwargs: dict[str, Any] = {
-        "KeyConditionExpression": Key("pk").eq(pk) & Key("sk").begins_with(SKU_PREFIX),
-        "Limit": limit,
-    }
-    if demand_class:
-        kwargs["FilterExpression"] = Attr("demand_class").eq(demand_class)
-    if after_sku is not None:
-        kwargs["ExclusiveStartKey"] = {"pk": pk, "sk": sku_sk(after_sku)}
-    items: list[dict[str, Any]] = []
-    while True:
-        page = table(table_name).query(**kwargs)
-        items.extend(dict(i) for i in page.get("Items", []))
-        last = page.get("LastEvaluatedKey")
-        if len(items) >= limit or not last:
-            break
-        kwargs["ExclusiveStartKey"] = last
-        kwargs["Limit"] = limit - len(items)
-    if len(items) > limit:  # cannot happen with Limit, but never hand out more than asked
-        items = items[:limit]
-    next_sku = str(last["sk"])[len(SKU_PREFIX) :] if last else None
-    return items, next_sku

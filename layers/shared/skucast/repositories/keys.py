@@ -56,7 +56,7 @@ def parse_upload_object_key(key: str) -> tuple[str, str] | None:
 
 # ---------------------------------------------------------------- demand
 # Series are sharded by SKU so one tenant's bulk ingest spreads over partitions (each takes
-# 1,000 WCU/s); the catalog (small items, listed in SKU order) stays one partition per tenant.
+# 1,000 WCU/s); the catalog (pages of many SKUs, listed in SKU order) is one partition per tenant.
 SERIES_SHARDS = 16
 SKU_PREFIX = f"SKU{SEP}"
 
@@ -75,6 +75,14 @@ def sku_sk(sku: str) -> str:
 
 def catalog_pk(client_id: str) -> str:
     return tenant_scoped_pk(client_id, "SKUS")
+
+
+CATALOG_PAGE_PREFIX = f"PAGE{SEP}"
+
+
+def catalog_page_sk(first_sku: str) -> str:
+    """A catalog page, keyed by the smallest SKU it may hold (repositories/catalog.py)."""
+    return CATALOG_PAGE_PREFIX + first_sku
 
 
 # ---------------------------------------------------------------- runs

@@ -19,7 +19,7 @@ from typing import Any
 from skucast import tiers
 from skucast.forecasting.metrics import MetricSums
 from skucast.observability import logger, metrics
-from skucast.repositories import demand, events, objects, queues
+from skucast.repositories import catalog, demand, events, objects, queues
 from skucast.repositories import runs as repo
 from skucast.schemas.messages import BatchMessage, PlanMessage
 from skucast.services.runs import fail_run, now_iso, progress_deadline, tier_of
@@ -77,7 +77,7 @@ def plan_run(message: PlanMessage, settings: Settings) -> None:
 
 def _run_skus(settings: Settings, client_id: str, run_id: str, params: dict[str, Any]) -> list[str]:
     if params.get("skus") == "all":
-        return [entry["sku"] for entry in demand.iter_catalog(settings.table_name, client_id, "sk")]
+        return [entry["sku"] for entry in catalog.iter_entries(settings.table_name, client_id)]
     listed = objects.get_json(settings.data_bucket, objects.run_skus_key(client_id, run_id)) or []
     return [str(s) for s in listed]
 

@@ -8,10 +8,11 @@ again, which writes the same value). So each day ends up with the value from the
 upload that contains it, whatever order uploads are applied in: the store equals applying them
 in creation order. Days inside the span that no upload wrote are 0.
 
-Idempotency: re-applying an upload changes nothing, and an unchanged series is not written at
-all, so a duplicate or retried ingest leaves every item byte-for-byte as it was. Catalog entries
-are (re)written for every SKU an upload touches, after its series: a crash between the two is
-repaired by the retry, which finds the series unchanged and writes the same entry again.
+Idempotency: re-applying an upload changes nothing, and an unchanged series or catalog page is
+not written at all, so a duplicate or retried ingest leaves every item byte-for-byte as it was.
+Catalog entries are computed for every SKU an upload touches and merged into the catalog pages
+after their series: a crash between the two is repaired by the retry, which finds the series
+unchanged and merges the same entries again.
 
 The caller holds the tenant's merge lock (services/uploads.py): reads, merges and writes of one
 tenant's series never interleave. Its writes carry the lock's fence, so if the caller stalls past
@@ -25,7 +26,6 @@ import bisect
 import datetime as dt
 import math
 from collections.abc import Callable
-from decimal import Decimal
 from typing import Any
 
 import numpy as np
@@ -34,6 +34,7 @@ from skucast.errors import NotFound, Unprocessable
 from skucast.forecasting.classification import ClassificationConfig, classify_periods
 from skucast.ingestion import AcceptedPoints, DemandSeries, SkuPoints, merge
 from skucast.pagination import decode_cursor, encode_cursor
+from skucast.repositories import catalog
 from skucast.repositories import demand as repo
 from skucast.repositories.demand import Owners, StoredSeries
 from skucast.schemas.demand import DemandPoint, Sku, SkuDemand, SkuList
@@ -44,6 +45,8 @@ from skucast.settings import Settings
 # lose a day it would have won.
 MAX_WRITERS = 4096
 SKUS_PER_ROUND = 100  # one BatchGetItem, then the round's writes (transactions of 99 items)
+CATALOG_FLUSH = 10_000  # catalog entries held before they are merged into the pages
+LIST_MAX_PAGES = 20  # catalog pages one GET /skus reads at most (a rare class: a short page)
 _EPOCH = np.datetime64("1970-01-01", "D")
 
 
@@ -98,11 +101,11 @@ def _compact(writers: list[str], index: np.ndarray) -> Owners:
     return Owners(tuple(writers[u - 1] for u in used), remap[index].astype(np.uint16))
 
 
-def _number(value: float | None) -> Decimal | None:
-    """A DynamoDB number (1E-130 .. 1E+125), or None for what it cannot hold."""
-    if value is None or not math.isfinite(value) or abs(value) >= 1e125:
+def _number(value: float | None) -> float | None:
+    """A finite number, or None (a catalog page is JSON: no NaN or infinities)."""
+    if value is None or not math.isfinite(value):
         return None
-    return Decimal(0) if abs(value) < 1e-120 else Decimal(repr(float(value)))
+    return float(value)
 
 
 def catalog_entry(sku: str, series: DemandSeries) -> dict[str, Any]:
@@ -132,25 +135,31 @@ def apply_points(
 ) -> int:
     """Merge an upload's accepted points into the store; returns how many series changed.
 
-    SKUs go in rounds of 100: one batch read, the merges, then transactional writes of the series
-    that changed and of every touched SKU's catalog entry, each checking `fence` (the merge lock,
-    repositories/uploads.fence). `heartbeat` runs between rounds.
+    SKUs go in SKU order, in rounds of 100: one batch read, the merges, then transactional writes
+    of the series that changed, each checking `fence` (the merge lock, repositories/uploads.fence).
+    Every touched SKU's catalog entry follows its series into the catalog pages, CATALOG_FLUSH
+    entries at a time. `heartbeat` runs between rounds.
     """
-    skus = list(points)
+    skus = sorted(points)
     changed = 0
+    entries: list[dict[str, Any]] = []
     for start in range(0, len(skus), SKUS_PER_ROUND):
         round_skus = skus[start : start + SKUS_PER_ROUND]
         stored = repo.get_stored_series(settings.table_name, client_id, round_skus)
         writes: dict[str, tuple[DemandSeries, Owners]] = {}
-        entries = []
         for sku in round_skus:
             merged = merge_owned(stored.get(sku), points[sku], upload_id)
             if merged is not None:
                 writes[sku] = merged
             entries.append(catalog_entry(sku, merged[0] if merged else stored[sku].series))
-        repo.put_merge_round(settings.table_name, client_id, writes, entries, fence)
+        repo.put_merge_round(settings.table_name, client_id, writes, fence)
         changed += len(writes)
+        if len(entries) >= CATALOG_FLUSH:
+            catalog.merge_entries(settings.table_name, client_id, entries, fence)
+            entries = []
         heartbeat()
+    if entries:
+        catalog.merge_entries(settings.table_name, client_id, entries, fence)
     return changed
 
 
@@ -178,12 +187,12 @@ def list_skus(settings: Settings, client_id: str, limit: int, cursor: str | None
     after = state.get("after")
     if after is not None and not isinstance(after, str):
         raise Unprocessable("The cursor is not valid.")
-    items, last = repo.page_catalog_of_class(settings.table_name, client_id, limit, after, demand_class)
+    items, last = catalog.page_entries(settings.table_name, client_id, limit, after, demand_class, LIST_MAX_PAGES)
     return SkuList(items=[_to_sku(i) for i in items], next_cursor=encode_cursor({"after": last} if last else None))
 
 
 def get_sku(settings: Settings, client_id: str, sku: str) -> Sku:
-    item = repo.get_catalog_entry(settings.table_name, client_id, sku) if sku else None
+    item = catalog.get_entry(settings.table_name, client_id, sku) if sku else None
     if item is None:
         raise NotFound("No such SKU.")
     return _to_sku(item)

@@ -1,0 +1,143 @@
+"""The SKU catalog in pages (repositories/catalog.py) against the emulated DynamoDB: every SKU in
+exactly one page, splits within the limits, unchanged pages not rewritten, listings that page."""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+import boto3
+import pytest
+from boto3.dynamodb.conditions import Key
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from skucast.repositories import catalog
+from skucast.repositories import demand as demand_repo
+from skucast.repositories import uploads as uploads_repo
+from skucast.repositories.keys import catalog_pk
+from skucast_local.emulator import Provisioned
+
+_tenants = itertools.count()
+
+
+@pytest.fixture
+def table(provisioned: Provisioned) -> str:
+    return str(provisioned.resources["Table"].ref)
+
+
+def _entry(sku: str, demand_class: str = "smooth", n: int = 1) -> dict[str, Any]:
+    return {"sku": sku, "demand_class": demand_class, "adi": 1.0, "cv2": 0.25, "n_periods": n,
+            "first_date": "2024-01-01", "last_date": "2024-01-31", "total_quantity": 12.5}  # fmt: skip
+
+
+def _pages(table: str, client: str) -> list[catalog.Page]:
+    return list(catalog.pages_from(table, client))
+
+
+def _check_chain(table: str, client: str) -> None:
+    """Pages tile the SKU space: the first starts at "", each `next` is the following page's first
+    SKU, the last has none, and every entry lies in its page's range, sorted, within the limits."""
+    pages = _pages(table, client)
+    assert pages[0].first == ""
+    for page, following in zip(pages, [*pages[1:], None], strict=True):
+        assert page.next == (following.first if following else None)
+        skus = [e["sku"] for e in page.entries]
+        assert skus == sorted(skus) and len(set(skus)) == len(skus) and skus
+        assert skus[0] >= page.first and (page.next is None or skus[-1] < page.next)
+        assert len(skus) <= catalog.MAX_PAGE_ENTRIES
+
+
+def test_given_many_skus_when_merged_then_pages_split_and_every_sku_is_found_once(table: str) -> None:
+    skus = [f"SKU-{i:05d}" for i in range(2500)]
+    written = catalog.merge_entries(table, "cli_pages", [_entry(s) for s in reversed(skus)], None)
+    assert written == 3  # 1,000 a page
+    _check_chain(table, "cli_pages")
+    assert [e["sku"] for e in catalog.iter_entries(table, "cli_pages")] == skus
+    for sku in ("SKU-00000", "SKU-00999", "SKU-01000", "SKU-02499"):
+        assert catalog.get_entry(table, "cli_pages", sku) == _entry(sku)
+    assert catalog.get_entry(table, "cli_pages", "SKU-01000x") is None
+    assert catalog.get_entry(table, "cli_pages", "") is None
+    assert catalog.get_entry(table, "cli_other", "SKU-00001") is None  # another tenant: nothing
+
+    # The same entries again: no page changes, nothing is written.
+    assert catalog.merge_entries(table, "cli_pages", [_entry(s) for s in skus], None) == 0
+    # One SKU changed: only its page is written.
+    assert catalog.merge_entries(table, "cli_pages", [_entry("SKU-01500", "lumpy")], None) == 1
+    assert catalog.get_entry(table, "cli_pages", "SKU-01500")["demand_class"] == "lumpy"
+
+
+def test_given_a_page_held_by_a_fence_that_lapsed_then_nothing_is_written(table: str) -> None:
+    catalog.merge_entries(table, "cli_fence", [_entry("A"), _entry("B")], None)
+    before = _pages(table, "cli_fence")
+    assert uploads_repo.acquire_lock(table, "cli_fence", "lck_new", "upl_new", 0, 2**40)
+    with pytest.raises(demand_repo.Fenced):
+        catalog.merge_entries(table, "cli_fence", [_entry("C")], uploads_repo.fence("cli_fence", "lck_old"))
+    assert _pages(table, "cli_fence") == before
+    catalog.merge_entries(table, "cli_fence", [_entry("C")], uploads_repo.fence("cli_fence", "lck_new"))
+    assert [e["sku"] for e in catalog.iter_entries(table, "cli_fence")] == ["A", "B", "C"]
+
+
+def test_given_a_rare_class_when_listed_then_short_pages_with_a_cursor_reach_every_match(
+    table: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(catalog, "MAX_PAGE_ENTRIES", 10)
+    entries = [_entry(f"S{i:03d}", "lumpy" if i % 37 == 0 else "smooth") for i in range(200)]
+    catalog.merge_entries(table, "cli_list", entries, None)
+    assert len(_pages(table, "cli_list")) == 20
+    found, cursor, calls = [], None, 0
+    while True:
+        items, cursor = catalog.page_entries(table, "cli_list", 2, cursor, "lumpy", max_pages=3)
+        assert len(items) <= 2
+        found += items
+        calls += 1
+        if cursor is None:
+            break
+    assert [e["sku"] for e in found] == [e["sku"] for e in entries if e["demand_class"] == "lumpy"]
+    assert calls > 3  # bounded reads: some calls came back short
+    everything, cursor = [], None
+    while True:
+        items, cursor = catalog.page_entries(table, "cli_list", 7, cursor, None, max_pages=3)
+        everything += items
+        if cursor is None:
+            break
+    assert everything == entries
+    assert catalog.page_entries(table, "cli_list", 5, "S199", None, max_pages=3) == ([], None)
+    assert catalog.page_entries(table, "cli_none", 5, None, None, max_pages=3) == ([], None)
+
+
+def test_given_a_page_item_when_stored_then_it_is_compact(table: str) -> None:
+    catalog.merge_entries(table, "cli_size", [_entry(f"SKU-{i:05d}") for i in range(1000)], None)
+    ddb = boto3.resource("dynamodb", region_name="us-east-1").Table(table)
+    (item,) = ddb.query(KeyConditionExpression=Key("pk").eq(catalog_pk("cli_size")))["Items"]
+    assert item["count"] == 1000 and len(item["entries"].value) < 20_000  # ~1,000 x 130 bytes as JSON
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    merges=st.lists(
+        st.lists(
+            st.tuples(st.text(alphabet="abcz0é/ ", min_size=1, max_size=4), st.sampled_from(["smooth", "lumpy", "new"])),
+            max_size=25,
+        ),
+        min_size=1,
+        max_size=6,
+    )
+)
+def test_given_any_sequence_of_merges_then_the_pages_hold_exactly_the_latest_entry_of_every_sku(
+    table: str, monkeypatch: pytest.MonkeyPatch, merges: list[list[tuple[str, str]]]
+) -> None:
+    monkeypatch.setattr(catalog, "MAX_PAGE_ENTRIES", 3)
+    client = f"cli_prop{next(_tenants)}"
+    model: dict[str, dict[str, Any]] = {}
+    for n, merge in enumerate(merges):
+        batch = [_entry(sku, cls, n) for sku, cls in merge]
+        catalog.merge_entries(table, client, batch, None)
+        model.update((e["sku"], e) for e in batch)  # the last of a SKU in one merge wins, as in a dict
+    if not model:
+        assert _pages(table, client) == []
+        return
+    _check_chain(table, client)
+    assert list(catalog.iter_entries(table, client)) == [model[s] for s in sorted(model)]
+    for sku, entry in model.items():
+        assert catalog.get_entry(table, client, sku) == entry
