@@ -5,10 +5,16 @@ upload of a new tenant into S3 and hands IngestFunction's handler the object-cre
 in this process against moto (real S3 object, real DynamoDB batch reads and transactional writes;
 moto patched as the local stack runs it, skucast_local.moto_fast, since stock moto copies the whole
 table per transaction action), and times `pyarrow.csv.read_csv` on the same file alongside
-(interleaved, medians). The handler's time is split by wrapping its stages: parse/validate
-(ingest_file streaming the S3 body), series merge, catalog classification, DynamoDB reads and
-writes (the writes include encoding the series). Since moto's in-process DynamoDB is not DynamoDB,
-it also estimates what the writes would cost there.
+(interleaved, medians), with three floors beside it, what any implementation must pay:
+`typed_read` (read_csv straight into dictionary SKUs, dates and floats: an ingest that trusts its
+input), `validation_floor` (the least a row-validating ingest does, in pyarrow/numpy: every cell
+read as text, cast, checked, duplicates found with one sort) and `write_floor` (after each handler
+rep, every item that rep left in the tenant's demand store, read back untimed, then written again
+under another tenant id with BatchWriteItem, 25 a call, through the same moto: storing what the
+handler stores, without transactions, reads or encoding). The handler's time is split by wrapping
+its stages: parse/validate (ingest_file streaming the S3 body), series merge, catalog
+classification, DynamoDB reads and writes (the writes include encoding the series). Since moto's
+in-process DynamoDB is not DynamoDB, it also estimates what the writes would cost there.
 
 Then one more handler run under pyinstrument (not timed with the others): every sample's self time
 goes to the innermost stage it ran under (read + validate, series merge/encode, catalog
@@ -41,11 +47,15 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "layers" / "shared"), str(ROOT / "local"), str(ROOT / "functions" / "ingest")]
 
 import boto3  # noqa: E402
+import numpy as np  # noqa: E402
+import pyarrow as pa  # noqa: E402
+import pyarrow.compute as pc  # noqa: E402
 import pyarrow.csv as pacsv  # noqa: E402
 from boto3.dynamodb.conditions import Key  # noqa: E402
 from moto import mock_aws  # noqa: E402
 
 from bench.ingest_parse import DAYS, SKUS, write_csv  # noqa: E402
+from skucast.ingestion import IngestLimits  # noqa: E402
 
 OUT = ROOT / "bench" / "out"
 # DynamoDB assumptions for the estimate (us-east-1, on-demand, 2025 prices; one call at a time).
@@ -54,6 +64,12 @@ READ_UNIT_PRICE = 0.125 / 1e6  # $ per read request unit (4 KB strongly consiste
 CALL_SECONDS = 0.010  # a TransactWriteItems of 99 puts / BatchGetItem of 100 from Lambda, same region
 PARTITION_WCU = 1000  # a partition's write ceiling per second (before adaptive splitting)
 TRANSACTION_FACTOR = 2  # transactional writes consume two write units per KB
+# The floors' reads: the cheapest typed read, and every cell as text (what a validating ingest reads).
+TYPED = pacsv.ConvertOptions(
+    column_types={"sku": pa.dictionary(pa.int32(), pa.string()), "date": pa.date32(), "quantity": pa.float64()}
+)
+TEXT = pacsv.ConvertOptions(column_types={"sku": pa.string(), "date": pa.string(), "quantity": pa.string()})
+MAX_SKU_LENGTH = IngestLimits().max_sku_length
 
 
 class Context:
@@ -122,22 +138,71 @@ def item_bytes(item: dict[str, Any]) -> int:
     return size
 
 
-def dynamodb_estimate(table: str, client_id: str) -> dict[str, Any]:
+def typed_read(path: Path) -> pa.Table:
+    """The cheapest read that already yields SKUs, dates and numbers: an ingest that trusts its input."""
+    return pacsv.read_csv(path, convert_options=TYPED)
+
+
+def validation_floor(path: Path) -> int:
+    """The least a row-validating ingest must do, in pyarrow/numpy (no skucast code): read every
+    cell as text, cast dates and quantities, check quantity >= 0 and the SKU's length, dictionary-
+    encode the SKUs and find duplicate (sku, date) pairs with one sort. Returns the rows it would
+    reject (bad cells plus repeats of a pair)."""
+    table = pacsv.read_csv(path, convert_options=TEXT)
+    days = pc.cast(pc.cast(table["date"], pa.date32()), pa.int32())  # raises on a non-date
+    quantity = pc.cast(table["quantity"], pa.float64())  # raises on a non-number
+    bad = pc.or_kleene(
+        pc.invert(pc.greater_equal(quantity, 0)), pc.greater(pc.utf8_length(table["sku"]), MAX_SKU_LENGTH)
+    )
+    skus = pc.dictionary_encode(table["sku"]).unify_dictionaries()  # one code per SKU across chunks
+    codes = np.concatenate([chunk.indices.to_numpy() for chunk in skus.chunks])
+    day = days.to_numpy()
+    order = np.lexsort((day, codes))
+    repeated = (np.diff(codes[order]) == 0) & (np.diff(day[order]) == 0)
+    return int(pc.sum(bad).as_py() or 0) + int(repeated.sum())
+
+
+def partition_items(table: Any, pk: str) -> list[dict[str, Any]]:
+    """Every item of one partition (Query, paged)."""
+    out, kwargs = [], {"KeyConditionExpression": Key("pk").eq(pk)}
+    while True:
+        page = table.query(**kwargs)
+        out += page["Items"]
+        if "LastEvaluatedKey" not in page:
+            return out
+        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+def demand_items(table: Any, client_id: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The tenant's demand store as stored: its series partitions' items and its catalog's, whatever their layout."""
     from skucast.repositories.keys import SERIES_SHARDS, catalog_pk, tenant_scoped_pk
 
+    series = [
+        i for s in range(SERIES_SHARDS) for i in partition_items(table, tenant_scoped_pk(client_id, "SERIES", str(s)))
+    ]
+    return series, partition_items(table, catalog_pk(client_id))
+
+
+def as_tenant(items: list[dict[str, Any]], client_id: str, other: str) -> list[dict[str, Any]]:
+    """The same items under another tenant's partitions (pk's tenant prefix rewritten): new items."""
+    from skucast.repositories.keys import tenant_pk
+
+    old, new = tenant_pk(client_id), tenant_pk(other)
+    assert all(i["pk"].startswith(old) for i in items)
+    return [{**i, "pk": new + i["pk"][len(old) :]} for i in items]
+
+
+def write_floor(table: Any, items: list[dict[str, Any]]) -> None:
+    """Storing what the handler stores, at the least: BatchWriteItem (25 a call), no transactions,
+    no reads, items already encoded."""
+    with table.batch_writer() as batch:
+        for item in items:
+            batch.put_item(Item=item)
+
+
+def dynamodb_estimate(table: str, client_id: str) -> dict[str, Any]:
     t = boto3.resource("dynamodb", region_name="us-east-1").Table(table)
-
-    def items(pk: str) -> list[dict[str, Any]]:
-        out, kwargs = [], {"KeyConditionExpression": Key("pk").eq(pk)}
-        while True:
-            page = t.query(**kwargs)
-            out += page["Items"]
-            if "LastEvaluatedKey" not in page:
-                return out
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-
-    series = [i for s in range(SERIES_SHARDS) for i in items(tenant_scoped_pk(client_id, "SERIES", str(s)))]
-    catalog = items(catalog_pk(client_id))
+    series, catalog = demand_items(t, client_id)
     # Merges write in fenced transactions (repositories/demand.put_merge_round): twice the units.
     series_wcu = TRANSACTION_FACTOR * sum(math.ceil(item_bytes(i) / 1024) for i in series)
     catalog_wcu = TRANSACTION_FACTOR * sum(math.ceil(item_bytes(i) / 1024) for i in catalog)
@@ -225,8 +290,7 @@ def profile_split(root: Any) -> dict[str, Any]:
         "by_layer_seconds": {k: round(v, 3) for k, v in sorted(layers.items())},
         "emulator_share": round(layers["moto"] / total, 3),
         "top_frames": [
-            {"function": f, "where": w, "self_seconds": round(t, 3), "share": round(t / total, 3)}
-            for (f, w), t in top
+            {"function": f, "where": w, "self_seconds": round(t, 3), "share": round(t / total, 3)} for (f, w), t in top
         ],
         "bottleneck": bottleneck,
     }
@@ -299,12 +363,32 @@ def main() -> None:
             report = uploads_service.get_upload(settings, tenant, ticket.upload_id)
             assert report.status == "SUCCEEDED" and report.rows_accepted == rows, report
 
+        def validate(rep: int) -> None:
+            rejected = _timed(times["validation_floor"], validation_floor, path)
+            assert rejected == 0, rejected
+
+        floor_items: list[int] = []
+
+        def store(rep: int) -> None:
+            """The write floor on the items the handler rep just before left (read back untimed)."""
+            series, catalog = demand_items(ddb, tenant)
+            items = as_tenant(series + catalog, tenant, f"cli_floor{rep}")
+            floor_items.append(len(items))
+            _timed(times["write_floor"], write_floor, ddb, items)
+
         runs: dict[str, Callable[[int], None]] = {
             "arrow": lambda rep: _timed(times["arrow"], pacsv.read_csv, path),
+            "typed_read": lambda rep: _timed(times["typed_read"], typed_read, path),
+            "validation_floor": validate,
             "handler": ingest,
+            "write_floor": store,  # after the handler: its tenant's items
         }
         for rep in range(args.reps):
-            for run in runs.values():  # interleaved, so a noisy neighbour hits both alike
+            # Untimed, so that no timed read carries alone what only the first one pays: memory coming back
+            # after the previous rep's Python-heavy work (tens of ms), and in rep 0 pandas, which pyarrow
+            # imports on the first Python scalar it converts (~1.6 s).
+            validation_floor(path)
+            for run in runs.values():  # interleaved, so a noisy neighbour hits them all alike
                 run(rep)
         profile: dict[str, Any] = {}
         ingest(args.reps, profile)
@@ -318,8 +402,13 @@ def main() -> None:
             "skus": SKUS,
             "reps": args.reps,
             "seconds": {k: round(v, 3) for k, v in medians.items()},
+            "reps_seconds": {k: [round(v, 3) for v in values] for k, values in times.items()},
             "rows_per_second": {k: round(rows / v) for k, v in medians.items()},
             "ratio_handler_to_arrow": round(medians["handler"] / medians["arrow"], 2),
+            "ratio_typed_read_to_arrow": round(medians["typed_read"] / medians["arrow"], 2),
+            "ratio_validation_floor_to_arrow": round(medians["validation_floor"] / medians["arrow"], 2),
+            "ratio_handler_to_write_floor": round(medians["handler"] / medians["write_floor"], 2),
+            "write_floor_items": floor_items[-1],
             "handler_split_seconds": {k: round(v, 3) for k, v in split.items()},
             "ratio_without_dynamodb_to_arrow": round(without_writes / medians["arrow"], 2),
             "ratio_parse_validate_to_arrow": round(split.get("parse_validate", 0) / medians["arrow"], 2),
@@ -355,10 +444,11 @@ def profiled(run: Callable[[], Any]) -> dict[str, Any]:
     return profile_split(root)
 
 
-def _timed(into: list[float], fn: Callable[..., Any], *args: Any) -> None:
+def _timed(into: list[float], fn: Callable[..., Any], *args: Any) -> Any:
     began = time.perf_counter()
-    fn(*args)
+    result = fn(*args)
     into.append(time.perf_counter() - began)
+    return result
 
 
 def print_table(r: dict[str, Any]) -> None:
@@ -367,10 +457,28 @@ def print_table(r: dict[str, Any]) -> None:
     print("| what | seconds | rows/s | x arrow |")
     print("|---|---:|---:|---:|")
     print(f"| pyarrow.csv.read_csv | {s['arrow']:.2f} | {rps['arrow']:,} | 1.00 |")
+    print(
+        f"| floor: typed read (dictionary SKUs, date32, float64) | {s['typed_read']:.2f} | "
+        f"{rps['typed_read']:,} | {r['ratio_typed_read_to_arrow']:.2f} |"
+    )
+    print(
+        f"| floor: validation (text read, casts, checks, duplicates by one sort) | {s['validation_floor']:.2f} | "
+        f"{rps['validation_floor']:,} | {r['ratio_validation_floor_to_arrow']:.2f} |"
+    )
+    print(
+        f"| floor: write (the handler's {r['write_floor_items']:,} items, BatchWriteItem, moto) | "
+        f"{s['write_floor']:.2f} | {rps['write_floor']:,} | {s['write_floor'] / s['arrow']:.2f} |"
+    )
     print(f"| ingest handler (moto) | {s['handler']:.2f} | {rps['handler']:,} | {r['ratio_handler_to_arrow']:.2f} |")
     for stage, seconds in split.items():
         print(f"| - {stage} | {seconds:.2f} | | {seconds / s['arrow']:.2f} |")
     print(f"| handler without DynamoDB calls | | | {r['ratio_without_dynamodb_to_arrow']:.2f} |")
+    print(
+        f"\nFloors: validating the rows alone is {r['ratio_validation_floor_to_arrow']:.2f}x the bare read "
+        f"(a typed read that trusts its input {r['ratio_typed_read_to_arrow']:.2f}x); the handler is "
+        f"{r['ratio_handler_to_write_floor']:.2f}x its write floor ({s['write_floor']:.2f} s to store its "
+        f"{r['write_floor_items']:,} items with BatchWriteItem through the same moto)."
+    )
     prof = r["profile"]
     print(f"\nProfile of one more handler run (pyinstrument, {prof['seconds']:.2f} s; self time by stage):\n")
     print("| stage | seconds | share |")
