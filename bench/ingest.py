@@ -13,7 +13,8 @@ rep, every item that rep left in the tenant's demand store, read back untimed, t
 under another tenant id with BatchWriteItem, 25 a call, through the same moto: storing what the
 handler stores, without transactions, reads or encoding). The handler's time is split by wrapping
 its stages: parse/validate (ingest_file streaming the S3 body), series merge, catalog
-classification, DynamoDB reads and writes (the writes include encoding the series). Since moto's
+classification, DynamoDB reads and writes of the series (the writes include encoding them), and
+the catalog pages (reading the pages touched, merging, encoding, writing). Since moto's
 in-process DynamoDB is not DynamoDB, it also estimates what the writes would cost there.
 
 Then one more handler run under pyinstrument (not timed with the others): every sample's self time
@@ -231,6 +232,7 @@ PROFILE_STAGES = {
     ("catalog_entry", "skucast/services/demand.py"): "catalog_classification",
     ("get_stored_series", "skucast/repositories/demand.py"): "dynamodb_reads",
     ("put_merge_round", "skucast/repositories/demand.py"): "dynamodb_writes",
+    ("merge_entries", "skucast/repositories/catalog.py"): "catalog_pages",
 }
 TOP_FRAMES = 15
 
@@ -315,6 +317,7 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp, aws() as res:
         from ingest.app import handler
+        from skucast.repositories import catalog as catalog_repo
         from skucast.repositories import demand as demand_repo
         from skucast.repositories.keys import CLIENT_PROFILE_SK, tenant_pk
         from skucast.schemas.demand import CreateUploadRequest
@@ -333,6 +336,7 @@ def main() -> None:
         stages.wrap(demand_service, "catalog_entry", "catalog_classification")
         stages.wrap(demand_repo, "get_stored_series", "dynamodb_reads")
         stages.wrap(demand_repo, "put_merge_round", "dynamodb_writes")
+        stages.wrap(catalog_repo, "merge_entries", "catalog_pages")
         s3 = boto3.client("s3", region_name="us-east-1")
         ddb = boto3.resource("dynamodb", region_name="us-east-1").Table(res["table"])
         times: dict[str, list[float]] = defaultdict(list)
