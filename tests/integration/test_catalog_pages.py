@@ -117,7 +117,7 @@ def test_given_a_page_item_when_stored_then_it_is_compact(table: str) -> None:
 @given(
     merges=st.lists(
         st.lists(
-            st.tuples(st.text(alphabet="abcz0é/ ", min_size=1, max_size=4), st.sampled_from(["smooth", "lumpy", "new"])),
+            st.tuples(st.text(alphabet="abcz0é/ ", min_size=1, max_size=4), st.sampled_from(["smooth", "new"])),
             max_size=25,
         ),
         min_size=1,
