@@ -5,13 +5,16 @@ Domain code never reads os.environ; handlers and services take a `Settings`.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any
 
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from skucast.forecasting.thresholds import ClassificationConfig
 
 ENV_PREFIX = "SKUCAST_"
 
@@ -52,6 +55,32 @@ class Settings(BaseSettings):
     # the API function (1024 MB) has ~0.6 vCPU: ~0.7 ms/SKU all told, so 5,000 SKUs take ~3.5 s
     # there and ~7 s locally: comfortably inside ~10 s of the API's 29 s.
     export_sync_max_skus: int = Field(default=5000, ge=0)
+    # Ingestion: an upload rejecting a larger share of its rows is REJECTED whole, nothing written.
+    max_rejected_share: float = Field(default=0.10, ge=0.0, le=1.0)
+    # Demand classification thresholds replacing ClassificationConfig's defaults (forecasting/
+    # thresholds.py), as JSON, e.g. {"min_periods_d": 28, "inactive_periods_d": 60}: the catalog
+    # and the forecast runs classify alike with them.
+    classification_thresholds: str = "{}"  # JSON text: pydantic-settings' own JSON errors name no variable
+
+    @field_validator("classification_thresholds")
+    @classmethod
+    def _check_thresholds(cls, value: str) -> str:
+        _thresholds(value)  # at load, not at the first classification
+        return value
+
+    @property
+    def classification(self) -> ClassificationConfig:
+        return _thresholds(self.classification_thresholds)
+
+
+def _thresholds(text: str) -> ClassificationConfig:
+    try:
+        overrides = json.loads(text or "{}")
+    except ValueError:
+        raise ValueError("not JSON") from None
+    if not isinstance(overrides, dict):
+        raise ValueError("must be a JSON object of threshold names to numbers")
+    return ClassificationConfig.with_overrides(overrides)
 
 
 def required_variables() -> list[str]:

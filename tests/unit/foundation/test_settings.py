@@ -37,3 +37,36 @@ def test_given_an_invalid_number_when_loading_then_the_error_names_the_variable(
 
 def test_required_variables_are_exactly_the_fields_without_default() -> None:
     assert set(required_variables()) == set(FULL)
+
+
+def test_given_classification_thresholds_when_loading_then_they_replace_only_those_defaults() -> None:
+    settings = load_settings({**FULL, "SKUCAST_CLASSIFICATION_THRESHOLDS": '{"min_periods_d": 28, "adi_cutoff": 1.5}'})
+    config = settings.classification
+    assert (config.min_periods("D"), config.adi_cutoff, config.cv2_cutoff) == (28, 1.5, 0.49)
+    assert isinstance(config.min_periods_d, int)
+    assert load_settings(FULL).classification.min_periods("D") == 56
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        ("{not json", "not JSON"),
+        ("[1, 2]", "JSON object"),
+        ('{"min_period_d": 28}', "unknown threshold 'min_period_d'"),
+        ('{"min_periods_d": 2.5}', "whole number"),
+        ('{"cv2_cutoff": 0}', "positive"),
+        ('{"cv2_cutoff": "high"}', "positive"),
+    ],
+)
+def test_given_bad_classification_thresholds_when_loading_then_the_error_names_the_variable_and_the_problem(
+    value: str, problem: str
+) -> None:
+    with pytest.raises(ConfigurationError, match="SKUCAST_CLASSIFICATION_THRESHOLDS") as exc:
+        load_settings({**FULL, "SKUCAST_CLASSIFICATION_THRESHOLDS": value})
+    assert problem in str(exc.value)
+
+
+@pytest.mark.parametrize("value", ["-0.1", "1.5", "some"])
+def test_given_a_rejected_share_outside_0_to_1_when_loading_then_refused(value: str) -> None:
+    with pytest.raises(ConfigurationError, match="SKUCAST_MAX_REJECTED_SHARE"):
+        load_settings({**FULL, "SKUCAST_MAX_REJECTED_SHARE": value})

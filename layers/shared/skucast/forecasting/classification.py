@@ -18,7 +18,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from skucast.forecasting.periods import aggregate, aggregate_with_counts, check_frequency, prorate_partial
+from skucast.forecasting.periods import aggregate, aggregate_with_counts, prorate_partial
+from skucast.forecasting.thresholds import ClassificationConfig
 
 __all__ = [
     "DEMAND_CLASSES",
@@ -31,35 +32,6 @@ __all__ = [
 ]
 
 DEMAND_CLASSES = ("smooth", "erratic", "intermittent", "lumpy", "new", "inactive")
-
-
-@dataclass(frozen=True)
-class ClassificationConfig:
-    """Thresholds; the `_d/_w/_m` fields are in periods of that frequency.
-
-    adi_cutoff / cv2_cutoff: Syntetos-Boylan (2005) cut-offs.
-    min_periods_*: less history than this (from the first sale) is `new`: 8 weeks at D and W,
-        6 months at M (a season cannot be judged from less).
-    min_nonzero: fewer non-zero periods than this is `new` (ADI/CV2 from 3 points is noise).
-    inactive_periods_*: this many trailing zero periods make a series `inactive` (13 weeks at
-        D and W, one quarter at M).
-    """
-
-    adi_cutoff: float = 1.32
-    cv2_cutoff: float = 0.49
-    min_periods_d: int = 56
-    min_periods_w: int = 8
-    min_periods_m: int = 6
-    min_nonzero: int = 4
-    inactive_periods_d: int = 91
-    inactive_periods_w: int = 13
-    inactive_periods_m: int = 3
-
-    def min_periods(self, frequency: str) -> int:
-        return int(getattr(self, f"min_periods_{check_frequency(frequency).lower()}"))
-
-    def inactive_periods(self, frequency: str) -> int:
-        return int(getattr(self, f"inactive_periods_{check_frequency(frequency).lower()}"))
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,8 @@ from skucast.forecasting.methods import (
     policy_for,
 )
 from skucast.forecasting.metrics import MetricSums
-from skucast.forecasting.periods import aggregate_with_counts, check_frequency, next_period, prorate_partial
+from skucast.forecasting.periods import aggregate_with_counts, next_period, prorate_partial
+from skucast.forecasting.thresholds import check_frequency
 
 
 @dataclass(frozen=True)

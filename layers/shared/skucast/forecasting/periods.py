@@ -13,13 +13,7 @@ import datetime as dt
 
 import numpy as np
 
-FREQUENCIES = ("D", "W", "M")
-
-
-def check_frequency(frequency: str) -> str:
-    if frequency not in FREQUENCIES:
-        raise ValueError(f"frequency must be one of {FREQUENCIES}, got {frequency!r}")
-    return frequency
+from skucast.forecasting.thresholds import check_frequency
 
 
 def period_start(day: dt.date, frequency: str) -> dt.date:

@@ -213,7 +213,7 @@ def forecast_skus(
     settings: Settings, client_id: str, params: dict[str, Any], skus: list[str]
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """The engine on these SKUs' stored series: one result per SKU, and the batch's partial sums."""
-    from skucast.forecasting.engine import ForecastSpec, SeriesInput, forecast_batch
+    from skucast.forecasting.engine import EngineConfig, ForecastSpec, SeriesInput, forecast_batch
 
     stored = demand.get_series(settings.table_name, client_id, skus)
     inputs = [SeriesInput(sku=s, start=stored[s].start, values=stored[s].values) for s in skus if s in stored]
@@ -224,7 +224,8 @@ def forecast_skus(
         method=str(params.get("method", "auto")),
         backtest_windows=int(params.get("backtest_windows", 1)),
     )
-    forecasts = {f.sku: f for f in forecast_batch(inputs, spec)} if inputs else {}
+    config = EngineConfig(classification=settings.classification)  # as the catalog classifies
+    forecasts = {f.sku: f for f in forecast_batch(inputs, spec, config)} if inputs else {}
     results: list[dict[str, Any]] = []
     by_class: Counter[str] = Counter()
     by_method: Counter[str] = Counter()

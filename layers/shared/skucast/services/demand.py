@@ -31,7 +31,8 @@ from typing import Any
 import numpy as np
 
 from skucast.errors import NotFound, Unprocessable
-from skucast.forecasting.classification import ClassificationConfig, classify_periods
+from skucast.forecasting.classification import classify_periods
+from skucast.forecasting.thresholds import ClassificationConfig
 from skucast.ingestion import AcceptedPoints, DemandSeries, SkuPoints, merge
 from skucast.pagination import decode_cursor, encode_cursor
 from skucast.repositories import catalog
@@ -108,10 +109,12 @@ def _number(value: float | None) -> float | None:
     return float(value)
 
 
-def catalog_entry(sku: str, series: DemandSeries) -> dict[str, Any]:
+def catalog_entry(
+    sku: str, series: DemandSeries, config: ClassificationConfig = ClassificationConfig()
+) -> dict[str, Any]:
     # classify_daily(start, values, "D") without its per-day date list (3 ms for a 10-year series):
     # at D, aggregation and pro-rating are the identity and classify_periods trims leading zeros.
-    c = classify_periods(series.values, ClassificationConfig(), "D")
+    c = classify_periods(series.values, config, "D")
     return {
         "sku": sku,
         "demand_class": c.demand_class,
@@ -151,7 +154,7 @@ def apply_points(
             merged = merge_owned(stored.get(sku), points[sku], upload_id)
             if merged is not None:
                 writes[sku] = merged
-            entries.append(catalog_entry(sku, merged[0] if merged else stored[sku].series))
+            entries.append(catalog_entry(sku, merged[0] if merged else stored[sku].series, settings.classification))
         repo.put_merge_round(settings.table_name, client_id, writes, fence)
         changed += len(writes)
         if len(entries) >= CATALOG_FLUSH:

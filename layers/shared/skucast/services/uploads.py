@@ -89,7 +89,11 @@ def now_iso(seconds_ahead: int = 0) -> str:
 
 
 def limits_for(settings: Settings) -> IngestLimits:
-    return IngestLimits(max_raw_bytes=settings.max_upload_bytes, max_records=MAX_RECORDS)
+    return IngestLimits(
+        max_raw_bytes=settings.max_upload_bytes,
+        max_records=MAX_RECORDS,
+        max_rejected_share=settings.max_rejected_share,
+    )
 
 
 def _today() -> dt.date:
