@@ -208,7 +208,10 @@ def dynamodb_estimate(table: str, client_id: str) -> dict[str, Any]:
     series_wcu = TRANSACTION_FACTOR * sum(math.ceil(item_bytes(i) / 1024) for i in series)
     catalog_wcu = TRANSACTION_FACTOR * sum(math.ceil(item_bytes(i) / 1024) for i in catalog)
     reads_rcu = len(series)  # strongly consistent reads of (then absent) items: 1 unit each
-    calls = math.ceil((len(series) + len(catalog)) / 99) + math.ceil(len(series) / 100)
+    # services/demand.apply_points: rounds of 99 SKUs, one BatchGetItem and one transaction each;
+    # then per catalog page touched a Query for it, and its writes 99 items a transaction at most.
+    rounds = math.ceil(len(series) / 99)
+    calls = 2 * rounds + len(catalog) + math.ceil(len(catalog) / 99)
     return {
         "series_items": len(series),
         "catalog_items": len(catalog),

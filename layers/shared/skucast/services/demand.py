@@ -45,7 +45,9 @@ from skucast.settings import Settings
 # oldest are folded into the newest of them, which can only make a very late, very old upload
 # lose a day it would have won.
 MAX_WRITERS = 4096
-SKUS_PER_ROUND = 100  # one BatchGetItem, then the round's writes (transactions of 99 items)
+# A round is one BatchGetItem (at most 100 keys) and one transaction (99 puts and the fence): with
+# 100 a round, every round took a second transaction for its hundredth series.
+SKUS_PER_ROUND = repo.TRANSACTION_PUTS
 CATALOG_FLUSH = 10_000  # catalog entries held before they are merged into the pages
 LIST_MAX_PAGES = 20  # catalog pages one GET /skus reads at most (a rare class: a short page)
 _EPOCH = np.datetime64("1970-01-01", "D")
@@ -138,7 +140,7 @@ def apply_points(
 ) -> int:
     """Merge an upload's accepted points into the store; returns how many series changed.
 
-    SKUs go in SKU order, in rounds of 100: one batch read, the merges, then transactional writes
+    SKUs go in SKU order, in rounds of 99: one batch read, the merges, then transactional writes
     of the series that changed, each checking `fence` (the merge lock, repositories/uploads.fence).
     Every touched SKU's catalog entry follows its series into the catalog pages, CATALOG_FLUSH
     entries at a time. `heartbeat` runs between rounds.
