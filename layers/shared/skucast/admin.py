@@ -1,4 +1,5 @@
-"""Operator commands. `python -m skucast.admin rotate-signing-key --secret-id <id>`.
+"""Operator commands. `python -m skucast.admin rotate-signing-key --secret-id <id>`;
+`python -m skucast.admin rebuild-catalog --table <table> --client-id <id>` (services/catalog_rebuild.py).
 
 Rotation adds a new Ed25519 signing key (the newest signs) and gives the keys it supersedes one
 overlap more to verify the tokens they signed; keys whose overlap has passed are dropped.
@@ -10,6 +11,7 @@ key ids only, never key material.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from datetime import UTC, datetime
 
@@ -29,7 +31,19 @@ def main(argv: list[str] | None = None) -> int:
         default=AuthSettings.model_fields["signing_key_overlap_seconds"].default,
         help="how long superseded keys keep verifying (at least the access-token lifetime)",
     )
+    rebuild = commands.add_parser(
+        "rebuild-catalog", help="classify a tenant's stored series again into its SKU catalog"
+    )
+    rebuild.add_argument("--table", required=True, help="the stack's DynamoDB table")
+    rebuild.add_argument("--client-id", required=True, help="the tenant")
+    rebuild.add_argument(
+        "--thresholds",
+        default=os.environ.get("SKUCAST_CLASSIFICATION_THRESHOLDS", "{}"),
+        help="the deployment's ClassificationThresholds JSON (default: $SKUCAST_CLASSIFICATION_THRESHOLDS or {})",
+    )
     args = parser.parse_args(argv)
+    if args.command == "rebuild-catalog":
+        return _rebuild_catalog(parser, args)
     if args.overlap_seconds < 900:
         parser.error("--overlap-seconds must be at least 900 (the access-token lifetime)")
     try:
@@ -42,6 +56,25 @@ def main(argv: list[str] | None = None) -> int:
     for key in ring.keys:
         state = "signs" if key is signer else f"verifies until {key.retire_at:%Y-%m-%dT%H:%M:%SZ}"
         print(f"{key.kid}  {state}")
+    return 0
+
+
+def _rebuild_catalog(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    from skucast.errors import Conflict
+    from skucast.services.catalog_rebuild import rebuild_catalog
+    from skucast.settings import classification_thresholds
+
+    try:
+        config = classification_thresholds(args.thresholds)
+    except ValueError as exc:
+        parser.error(f"--thresholds: {exc}")
+    try:
+        done = rebuild_catalog(args.table, args.client_id, config)
+    except Conflict as exc:
+        print(f"skucast.admin: {exc.detail}", file=sys.stderr)
+        return 2
+    print(f"{done.skus} SKUs classified, {done.pages_written} catalog pages written, "
+          f"{done.legacy_items_deleted} one-SKU catalog items deleted")  # fmt: skip
     return 0
 
 

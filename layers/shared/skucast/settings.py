@@ -65,15 +65,16 @@ class Settings(BaseSettings):
     @field_validator("classification_thresholds")
     @classmethod
     def _check_thresholds(cls, value: str) -> str:
-        _thresholds(value)  # at load, not at the first classification
+        classification_thresholds(value)  # at load, not at the first classification
         return value
 
     @property
     def classification(self) -> ClassificationConfig:
-        return _thresholds(self.classification_thresholds)
+        return classification_thresholds(self.classification_thresholds)
 
 
-def _thresholds(text: str) -> ClassificationConfig:
+def classification_thresholds(text: str) -> ClassificationConfig:
+    """ClassificationThresholds' JSON as a config; ValueError says what is wrong with it."""
     try:
         overrides = json.loads(text or "{}")
     except ValueError:

@@ -30,7 +30,7 @@ from boto3.dynamodb.types import Binary
 
 from skucast.aws import table
 from skucast.repositories import demand as series_repo
-from skucast.repositories.keys import CATALOG_PAGE_PREFIX, catalog_page_sk, catalog_pk
+from skucast.repositories.keys import CATALOG_PAGE_PREFIX, SKU_PREFIX, catalog_page_sk, catalog_pk
 
 # Entry fields, in the order a page row holds them.
 FIELDS = ("sku", "demand_class", "adi", "cv2", "n_periods", "first_date", "last_date", "total_quantity")
@@ -176,6 +176,26 @@ def merge_entries(
         written += sum(len(g) for g in groups)
         series_repo.write_groups(table_name, [[_item(client_id, p) for p in g] for g in groups], fence)
     return written
+
+
+def delete_legacy_items(table_name: str, client_id: str) -> int:
+    """Delete the catalog's items of one SKU each (sk SKU#...), the layout before pages; returns
+    how many. Nothing reads them any more; rebuilding the catalog replaces them with pages."""
+    pk = catalog_pk(client_id)
+    kwargs: dict[str, Any] = {
+        "KeyConditionExpression": Key("pk").eq(pk) & Key("sk").begins_with(SKU_PREFIX),
+        "ProjectionExpression": "pk, sk",
+    }
+    deleted = 0
+    with table(table_name).batch_writer() as batch:
+        while True:
+            answer = table(table_name).query(**kwargs)
+            for item in answer.get("Items", []):
+                batch.delete_item(Key={"pk": item["pk"], "sk": item["sk"]})
+                deleted += 1
+            if "LastEvaluatedKey" not in answer:
+                return deleted
+            kwargs["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
 
 
 def _chunks(entries: list[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:

@@ -23,13 +23,14 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from boto3.dynamodb.conditions import Key
 from boto3.dynamodb.types import Binary
 from botocore.exceptions import ClientError
 
 from skucast.aws import table
 from skucast.ingestion.series import DemandSeries, decode, encode
 from skucast.repositories import dynamo
-from skucast.repositories.keys import SKU_PREFIX, series_pk, sku_sk
+from skucast.repositories.keys import SERIES_SHARDS, SKU_PREFIX, series_pk, sku_sk, tenant_scoped_pk
 
 BATCH_GET_LIMIT = 100  # DynamoDB BatchGetItem
 # TransactWriteItems takes 100 actions and 4 MB: 99 puts and the fence, under 3.5 MB of items.
@@ -54,6 +55,22 @@ def _series_items(table_name: str, client_id: str, skus: Iterable[str]) -> Itera
             for item in answer["Responses"].get(table_name, []):
                 yield str(item["sk"])[len(SKU_PREFIX) :], item
             request = answer.get("UnprocessedKeys") or {}
+
+
+def iter_series(table_name: str, client_id: str) -> Iterator[tuple[str, DemandSeries]]:
+    """Every stored series of the tenant, shard by shard (strongly consistent; rebuilding the catalog)."""
+    for shard in range(SERIES_SHARDS):
+        kwargs: dict[str, Any] = {
+            "KeyConditionExpression": Key("pk").eq(tenant_scoped_pk(client_id, "SERIES", str(shard))),
+            "ConsistentRead": True,
+        }
+        while True:
+            answer = table(table_name).query(**kwargs)
+            for item in answer.get("Items", []):
+                yield str(item["sk"])[len(SKU_PREFIX) :], decode(binary(item["series"]))
+            if "LastEvaluatedKey" not in answer:
+                break
+            kwargs["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
 
 
 def get_series(table_name: str, client_id: str, skus: Iterable[str]) -> dict[str, DemandSeries]:

@@ -177,7 +177,7 @@ def ingest_demand_records(settings: Settings, client_id: str, request: DemandRec
         raise PayloadTooLarge(f"At most {MAX_RECORDS} records per request: upload a file for more.")
     result = ingest_records(request.records, aggregate=request.aggregate, limits=limits_for(settings), today=_today())
     upload_id, token = ids.new_sortable_id("upl"), ids.new_id("clm")
-    lock = _MergeLock(settings, client_id, upload_id) if _mergeable(result) else None
+    lock = MergeLock(settings.table_name, client_id, upload_id) if _mergeable(result) else None
     if lock and not lock.acquire(RECORDS_LOCK_WAIT_SECONDS, lambda: None):
         raise Conflict("Another upload of this client is being merged; retry in a few seconds.")
     try:
@@ -226,7 +226,7 @@ def ingest_object(object_key: str, settings: Settings, time_left: Callable[[], f
         return 0
     try:
         result = _read(settings, key, size, str(record.get("aggregate", "reject")), lease)
-        lock = _MergeLock(settings, client_id, upload_id) if _mergeable(result) else None
+        lock = MergeLock(settings.table_name, client_id, upload_id) if _mergeable(result) else None
         if lock and not lock.acquire(max(0.0, time_left() - WAIT_MARGIN_SECONDS), lease.renew):
             raise UploadBusy(upload_id)  # retried later; the claim is released below
         try:
@@ -286,7 +286,7 @@ def _settle(
     upload_id: str,
     result: IngestResult,
     lease: _Lease,
-    lock: _MergeLock | None,
+    lock: MergeLock | None,
 ) -> None:
     """Merge what was accepted (nothing when REJECTED), then write the report; both doors."""
     if lock is not None:
@@ -305,13 +305,14 @@ def _settle(
     metrics.add_metric(name="DemandRowsAccepted", unit="Count", value=result.rows_accepted)
 
 
-class _MergeLock:
+class MergeLock:
     """The tenant's merge lock: leased like an upload claim, renewed between write rounds; its
-    token (new for each lock) fences the demand writes made under it."""
+    token (new for each lock) fences the demand writes made under it. `holder` is the upload
+    merging (the sweeper frees the lock of an upload it ends), or an operator command's name."""
 
-    def __init__(self, settings: Settings, client_id: str, upload_id: str) -> None:
-        self.table, self.client_id, self.token = settings.table_name, client_id, ids.new_id("lck")
-        self.upload_id = upload_id
+    def __init__(self, table_name: str, client_id: str, holder: str) -> None:
+        self.table, self.client_id, self.token = table_name, client_id, ids.new_id("lck")
+        self.upload_id = holder
         self.renewed = time.monotonic()
 
     def acquire(self, patience: float, while_waiting: Callable[[], None]) -> bool:
