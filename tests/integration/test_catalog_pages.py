@@ -141,3 +141,19 @@ def test_given_any_sequence_of_merges_then_the_pages_hold_exactly_the_latest_ent
     assert list(catalog.iter_entries(table, client)) == [model[s] for s in sorted(model)]
     for sku, entry in model.items():
         assert catalog.get_entry(table, client, sku) == entry
+
+
+def test_given_a_page_split_while_a_reader_walks_the_catalog_then_it_still_sees_every_sku_once(
+    table: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    catalog.merge_entries(table, "cli_race", [_entry(f"S{i}") for i in range(8)], None)
+    (before,) = _pages(table, "cli_race")
+    monkeypatch.setattr(catalog, "MAX_PAGE_ENTRIES", 3)
+    catalog.merge_entries(table, "cli_race", [_entry("S8", "lumpy")], None)  # splits the page in three
+    assert len(_pages(table, "cli_race")) == 3
+    # The reader got the first page as it was before the split, then the pages after it as they are now.
+    real = catalog.covering_page
+    monkeypatch.setattr(catalog, "covering_page", lambda *args: before if args[2] == "" else real(*args))
+    assert [e["sku"] for e in catalog.iter_entries(table, "cli_race")] == [f"S{i}" for i in range(9)]
+    items, cursor = catalog.page_entries(table, "cli_race", 100, None, None, max_pages=5)
+    assert [e["sku"] for e in items] == [f"S{i}" for i in range(9)] and cursor is None

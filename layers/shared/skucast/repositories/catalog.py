@@ -102,7 +102,21 @@ def covering_page(table_name: str, client_id: str, sku: str) -> Page | None:
 
 
 def pages_from(table_name: str, client_id: str, sku: str = "") -> Iterator[Page]:
-    """The page holding `sku`, then every page after it, in SKU order."""
+    """The page holding `sku`, then every page after it, in SKU order, each SKU once.
+
+    Readers take no lock: a page read just before an ingest split it still holds the SKUs that
+    moved to the pages read next. Entries at or below the last SKU already yielded are dropped, so
+    the caller sees every SKU once, in order (a moved SKU as the first page had it)."""
+    last: str | None = None
+    for page in _pages_in_order(table_name, client_id, sku):
+        if last is not None and page.entries and page.entries[0]["sku"] <= last:
+            page = Page(page.first, page.next, [e for e in page.entries if e["sku"] > last], page.blob)
+        if page.entries:
+            last = page.entries[-1]["sku"]
+        yield page
+
+
+def _pages_in_order(table_name: str, client_id: str, sku: str) -> Iterator[Page]:
     first = covering_page(table_name, client_id, sku)
     if first is None:
         return
