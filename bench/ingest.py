@@ -176,11 +176,9 @@ def partition_items(table: Any, pk: str) -> list[dict[str, Any]]:
 
 def demand_items(table: Any, client_id: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """The tenant's demand store as stored: its series partitions' items and its catalog's, whatever their layout."""
-    from skucast.repositories.keys import SERIES_SHARDS, catalog_pk, tenant_scoped_pk
+    from skucast.repositories.keys import SERIES_SHARDS, catalog_pk, series_shard_pk
 
-    series = [
-        i for s in range(SERIES_SHARDS) for i in partition_items(table, tenant_scoped_pk(client_id, "SERIES", str(s)))
-    ]
+    series = [i for s in range(SERIES_SHARDS) for i in partition_items(table, series_shard_pk(client_id, s))]
     return series, partition_items(table, catalog_pk(client_id))
 
 

@@ -20,7 +20,7 @@ from skucast.ingestion import AcceptedPoints
 from skucast.repositories import catalog as catalog_repo
 from skucast.repositories import demand as demand_repo
 from skucast.repositories import uploads as uploads_repo
-from skucast.repositories.keys import catalog_pk, ingest_lock_sk, series_pk, tenant_pk, upload_sk
+from skucast.repositories.keys import SERIES_SHARDS, catalog_pk, ingest_lock_sk, series_shard_pk, tenant_pk, upload_sk
 from skucast.schemas.demand import DemandRecordsRequest
 from skucast.services import demand as demand_service
 from skucast.services import scheduling
@@ -97,7 +97,7 @@ def _store(pipe: Pipeline, client: str) -> dict[str, list[dict[str, Any]]]:
     """Every series and catalog item of the tenant, as stored (byte-for-byte comparisons)."""
     table = boto3.resource("dynamodb", region_name=REGION).Table(pipe.table)
     out: dict[str, list[dict[str, Any]]] = {}
-    pks = [series_pk(client, "x").rsplit("#", 1)[0] + f"#{s}" for s in range(16)] + [catalog_pk(client)]
+    pks = [series_shard_pk(client, s) for s in range(SERIES_SHARDS)] + [catalog_pk(client)]
     for pk in pks:
         items = table.query(KeyConditionExpression=Key("pk").eq(pk), ConsistentRead=True)["Items"]
         if items:

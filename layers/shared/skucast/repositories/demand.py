@@ -30,7 +30,7 @@ from botocore.exceptions import ClientError
 from skucast.aws import table
 from skucast.ingestion.series import DemandSeries, decode, encode
 from skucast.repositories import dynamo
-from skucast.repositories.keys import SERIES_SHARDS, SKU_PREFIX, series_pk, sku_sk, tenant_scoped_pk
+from skucast.repositories.keys import SERIES_SHARDS, SKU_PREFIX, series_pk, series_shard_pk, sku_sk
 
 BATCH_GET_LIMIT = 100  # DynamoDB BatchGetItem
 # TransactWriteItems takes 100 actions and 4 MB: 99 puts and the fence, under 3.5 MB of items.
@@ -61,7 +61,7 @@ def iter_series(table_name: str, client_id: str) -> Iterator[tuple[str, DemandSe
     """Every stored series of the tenant, shard by shard (strongly consistent; rebuilding the catalog)."""
     for shard in range(SERIES_SHARDS):
         kwargs: dict[str, Any] = {
-            "KeyConditionExpression": Key("pk").eq(tenant_scoped_pk(client_id, "SERIES", str(shard))),
+            "KeyConditionExpression": Key("pk").eq(series_shard_pk(client_id, shard)),
             "ConsistentRead": True,
         }
         while True:

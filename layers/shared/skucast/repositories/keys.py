@@ -65,8 +65,12 @@ def series_shard(sku: str) -> int:
     return zlib.crc32(sku.encode("utf-8")) % SERIES_SHARDS
 
 
+def series_shard_pk(client_id: str, shard: int) -> str:
+    return tenant_scoped_pk(client_id, "SERIES", str(shard))
+
+
 def series_pk(client_id: str, sku: str) -> str:
-    return tenant_scoped_pk(client_id, "SERIES", str(series_shard(sku)))
+    return series_shard_pk(client_id, series_shard(sku))
 
 
 def sku_sk(sku: str) -> str:

@@ -146,6 +146,7 @@ def apply_points(
     entries at a time. `heartbeat` runs between rounds.
     """
     skus = sorted(points)
+    thresholds = settings.classification  # parsed from its JSON once, not per SKU
     changed = 0
     entries: list[dict[str, Any]] = []
     for start in range(0, len(skus), SKUS_PER_ROUND):
@@ -156,7 +157,7 @@ def apply_points(
             merged = merge_owned(stored.get(sku), points[sku], upload_id)
             if merged is not None:
                 writes[sku] = merged
-            entries.append(catalog_entry(sku, merged[0] if merged else stored[sku].series, settings.classification))
+            entries.append(catalog_entry(sku, merged[0] if merged else stored[sku].series, thresholds))
         repo.put_merge_round(settings.table_name, client_id, writes, fence)
         changed += len(writes)
         if len(entries) >= CATALOG_FLUSH:

@@ -312,14 +312,14 @@ class MergeLock:
 
     def __init__(self, table_name: str, client_id: str, holder: str) -> None:
         self.table, self.client_id, self.token = table_name, client_id, ids.new_id("lck")
-        self.upload_id = holder
+        self.holder = holder
         self.renewed = time.monotonic()
 
     def acquire(self, patience: float, while_waiting: Callable[[], None]) -> bool:
         deadline = time.monotonic() + patience
         while True:
             now = int(time.time())
-            if repo.acquire_lock(self.table, self.client_id, self.token, self.upload_id, now, now + LEASE_SECONDS):
+            if repo.acquire_lock(self.table, self.client_id, self.token, self.holder, now, now + LEASE_SECONDS):
                 self.renewed = time.monotonic()
                 return True
             if time.monotonic() + WAIT_POLL_SECONDS > deadline:
