@@ -53,10 +53,13 @@ class Page:
     blob: bytes  # the stored encoding (to skip writing a page that did not change)
 
 
-def _encode(entries: Sequence[dict[str, Any]]) -> tuple[bytes, int]:
-    raw = json.dumps([[e.get(f) for f in FIELDS] for e in entries], separators=(",", ":"), ensure_ascii=False)
-    data = raw.encode("utf-8")
-    return bytes([FORMAT_VERSION]) + zlib.compress(data, 6), len(data)
+def _row(entry: dict[str, Any]) -> str:
+    return json.dumps([entry.get(f) for f in FIELDS], separators=(",", ":"), ensure_ascii=False)
+
+
+def _encode(rows: Sequence[str]) -> bytes:
+    """A page's rows (from _row) as one compressed JSON array."""
+    return bytes([FORMAT_VERSION]) + zlib.compress(("[" + ",".join(rows) + "]").encode("utf-8"), 6)
 
 
 def _decode(blob: bytes) -> list[dict[str, Any]]:
@@ -243,35 +246,27 @@ def _merged_groups(table_name: str, client_id: str, chunk: list[dict[str, Any]])
 
 def _split(page: Page, entries: list[dict[str, Any]]) -> list[Page]:
     """`page` holding `entries`, split into pages within the limits; [] when nothing changed."""
+    rows = [_row(e) for e in entries]  # each entry serialised once: sized here, encoded below
     cuts = [0]
     size = 0
-    for n, entry in enumerate(entries):
-        row = len(json.dumps([entry.get(f) for f in FIELDS], ensure_ascii=False)) + 1
-        if n - cuts[-1] == MAX_PAGE_ENTRIES or (size + row > MAX_PAGE_RAW_BYTES and n > cuts[-1]):
+    for n, row in enumerate(rows):
+        row_bytes = len(row.encode("utf-8")) + 1
+        if n - cuts[-1] == MAX_PAGE_ENTRIES or (size + row_bytes > MAX_PAGE_RAW_BYTES and n > cuts[-1]):
             cuts.append(n)
             size = 0
-        size += row
+        size += row_bytes
     bounds = [*cuts, len(entries)]
     pages = []
     for k in range(len(cuts)):
         part = entries[bounds[k] : bounds[k + 1]]
         first = page.first if k == 0 else part[0]["sku"]
         after = page.next if k == len(cuts) - 1 else entries[bounds[k + 1]]["sku"]
-        blob, _ = _encode(part)
-        pages.append(Page(first, after, part, blob))
+        pages.append(Page(first, after, part, _encode(rows[bounds[k] : bounds[k + 1]])))
     if len(pages) == 1 and pages[0].blob == page.blob:
         return []
     return pages
 
 
 def _plain(entry: dict[str, Any]) -> dict[str, Any]:
-    """An entry as a page row holds it: JSON numbers (DynamoDB's Decimals become floats)."""
-    out = {}
-    for field in FIELDS:
-        value = entry.get(field)
-        if value is not None and field in ("adi", "cv2", "total_quantity"):
-            value = float(value)
-        elif value is not None and field == "n_periods":
-            value = int(value)
-        out[field] = value
-    return out
+    """An entry as a page row holds it: every field, None where the caller gave none."""
+    return {field: entry.get(field) for field in FIELDS}
