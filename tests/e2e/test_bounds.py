@@ -140,20 +140,39 @@ def test_given_page_sizes_outside_1_to_1000_on_every_list_then_422(stack: Runnin
                 assert len(r.json()["items"]) <= int(limit)
 
 
+def test_given_a_tiers_longest_horizon_in_each_frequency_then_the_run_and_schedule_are_accepted(
+    stack: RunningStack,
+) -> None:
+    """A month is a month, not 31 days: 3 months on free, 12 months and 52 weeks on standard."""
+    with stack.http() as http:
+        cases = (("free", "M", 3), ("free", "W", 13), ("standard", "M", 12), ("standard", "W", 52))
+        for tier, frequency, horizon in cases:
+            tenant = Tenant.sign_up(stack, tier=tier, http=http)
+            body = {"horizon": horizon, "frequency": frequency, "skus": ["X"], "backtest_windows": 0}
+            r = http.post(f"{F}/runs", json=body, headers=tenant.headers)
+            assert r.status_code == 202, (tier, frequency, r.text)
+            schedule = {"cron": "0 3 * * *", "horizon": horizon, "frequency": frequency}
+            r = http.put(f"{F}/schedule", json=schedule, headers=tenant.headers)
+            assert r.status_code == 200, (tier, frequency, r.text)
+
+
 @pytest.mark.parametrize("tier", ["free", "standard", "enterprise"])
 def test_given_horizons_past_the_tier_limit_then_422_naming_horizon(stack: RunningStack, tier: str) -> None:
-    max_days = tiers.TIERS[tier].max_horizon_days
+    horizons = tiers.TIERS[tier].max_horizon
     with stack.http() as http:
         tenant = Tenant.sign_up(stack, tier=tier, http=http)
-        for frequency, days in (("D", 1), ("W", 7), ("M", 31)):
-            horizon = max_days // days + 1
+        for frequency, unit in (("D", "days"), ("W", "weeks"), ("M", "months")):
+            horizon = horizons.limit(frequency) + 1
             if horizon > 366:  # the contract's own bound answers first
                 continue
             body = {"horizon": horizon, "frequency": frequency, "skus": ["X"]}
             problem = _problem(http.post(f"{F}/runs", json=body, headers=tenant.headers), 422)
             assert [(e["field"], e["code"]) for e in problem["errors"]] == [("horizon", "over_tier_limit")], problem
+            # The limit is quoted in the run's own frequency.
+            assert f"up to {horizon - 1} {unit}" in problem["errors"][0]["message"], problem
             schedule = {"cron": "0 3 * * *", "horizon": horizon, "frequency": frequency}
-            _problem(http.put(f"{F}/schedule", json=schedule, headers=tenant.headers), 422)
+            problem = _problem(http.put(f"{F}/schedule", json=schedule, headers=tenant.headers), 422)
+            assert f"up to {horizon - 1} {unit}" in json.dumps(problem), problem
         _problem(http.post(f"{F}/runs", json={"horizon": 367, "skus": ["X"]}, headers=tenant.headers), 422)
         assert http.get(f"{F}/runs", headers=tenant.headers).json()["items"] == []
 

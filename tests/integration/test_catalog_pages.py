@@ -28,7 +28,8 @@ def table(provisioned: Provisioned) -> str:
 
 def _entry(sku: str, demand_class: str = "smooth", n: int = 1) -> dict[str, Any]:
     return {"sku": sku, "demand_class": demand_class, "adi": 1.0, "cv2": 0.25, "n_periods": n,
-            "first_date": "2024-01-01", "last_date": "2024-01-31", "total_quantity": 12.5}  # fmt: skip
+            "first_date": "2024-01-01", "last_date": "2024-01-31", "total_quantity": 12.5,
+            "granularity": "D"}  # fmt: skip
 
 
 def _pages(table: str, client: str) -> list[catalog.Page]:

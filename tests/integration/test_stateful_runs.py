@@ -72,8 +72,13 @@ class RunsMachine(RuleBasedStateMachine):
         return dict(run)
 
     def _last(self, t: int, sku: str) -> int | None:
+        """What a naive forecast of `sku` reads: its demand on the tenant's last day of data (every
+        SKU of a run is forecast from that one origin; a day with no row is zero demand)."""
         days = self.demand[t].get(sku)
-        return days[max(days)] if days else None
+        if not days:
+            return None
+        end = max(max(d) for d in self.demand[t].values())
+        return days.get(end, 0)
 
     def _pump(self, deliveries: int, duplicate: bool) -> None:
         from forecast_worker.app import handler as worker
@@ -112,8 +117,8 @@ class RunsMachine(RuleBasedStateMachine):
             self.demand[t].setdefault(r["sku"], {})[dt.date.fromisoformat(r["date"])] = r["quantity"]
         for run_id, by_sku in self.possible.items():  # what a run not yet forecast may now read
             if self.owner[run_id] == t and run_id not in self.finished:
-                for sku in skus:
-                    by_sku.setdefault(sku, set()).add(self._last(t, sku))
+                for sku in by_sku:  # a later last day moves every SKU's origin, not just these
+                    by_sku[sku].add(self._last(t, sku))
 
     @rule(
         target=runs,

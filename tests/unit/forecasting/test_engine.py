@@ -6,6 +6,7 @@ import pytest
 
 from skucast.forecasting import EngineConfig, ForecastSpec, MetricSums, SeriesInput, forecast_batch
 from skucast.forecasting.backtest import Plan, run
+from skucast.forecasting.engine import forecast_one
 from skucast.forecasting.methods import DEFAULT_POLICY, FREQUENCY_POLICY
 
 START = dt.date(2024, 1, 1)  # a Monday
@@ -189,3 +190,58 @@ def test_given_config_frequency_policy_when_auto_then_it_overrides_the_daily_can
     )
     out = forecast_batch([SeriesInput("a", START, _weekly_pattern(200))], ForecastSpec(horizon=7), config)[0]
     assert out.method == "naive" and list(out.candidates) == ["naive"]
+
+
+# ---------------------------------------------------------------- grain and origin
+def _monthly(n: int = 48, seed: int = 3) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return rng.poisson(5000 * (1 + 0.3 * np.sin(2 * np.pi * np.arange(n) / 12))).astype(float)
+
+
+def test_given_monthly_data_when_forecast_monthly_then_the_last_month_is_whole_not_prorated() -> None:
+    values = _monthly()
+    spec = ForecastSpec(horizon=6, frequency="M", backtest_windows=0, method="naive")
+
+    result = forecast_one(SeriesInput("m", dt.date(2021, 1, 1), values, "M"), spec)
+
+    assert result.error is None and result.demand_class == "smooth"
+    assert [p["date"] for p in result.forecast][:2] == ["2025-01-01", "2025-02-01"]
+    assert {p["mean"] for p in result.forecast} == {values[-1]}  # naive: the last whole month
+
+
+def test_given_data_coarser_than_the_run_then_each_sku_fails_with_granularity_too_coarse() -> None:
+    for grain, frequency in (("M", "D"), ("M", "W"), ("W", "D")):
+        start = dt.date(2024, 1, 1)  # a Monday and the 1st
+        spec = ForecastSpec(horizon=3, frequency=frequency)
+        result = forecast_one(SeriesInput("x", start, np.ones(30), grain), spec)
+        assert result.error is not None and result.error["code"] == "granularity_too_coarse", (grain, frequency)
+        assert result.forecast == []
+
+
+def test_given_an_origin_after_the_last_row_then_the_gap_is_zero_demand_and_forecasts_start_after_it() -> None:
+    spec = ForecastSpec(horizon=2, frequency="D", backtest_windows=0, method="naive", as_of=dt.date(2024, 1, 20))
+
+    result = forecast_one(SeriesInput("x", dt.date(2024, 1, 1), np.full(10, 4.0)), spec)
+
+    assert [p["date"] for p in result.forecast] == ["2024-01-21", "2024-01-22"]
+    assert [p["mean"] for p in result.forecast] == [0.0, 0.0]
+
+
+def test_given_an_origin_before_the_last_row_then_later_rows_are_not_history() -> None:
+    values = np.arange(1.0, 11.0)  # 2024-01-01 .. 01-10
+    spec = ForecastSpec(horizon=1, frequency="D", backtest_windows=0, method="naive", as_of=dt.date(2024, 1, 5))
+
+    result = forecast_one(SeriesInput("x", dt.date(2024, 1, 1), values), spec)
+
+    assert (result.forecast[0]["date"], result.forecast[0]["mean"]) == ("2024-01-06", 5.0)
+
+
+def test_given_weekly_data_when_forecast_monthly_then_weeks_are_spread_over_their_days() -> None:
+    weeks = np.full(20, 70.0)  # 10 a day, Mondays from 2024-01-01 to 2024-05-13
+    spec = ForecastSpec(horizon=1, frequency="M", backtest_windows=0, method="naive")
+
+    result = forecast_one(SeriesInput("w", dt.date(2024, 1, 1), weeks, "W"), spec)
+
+    # May is covered through Sunday the 19th: 19 days of 10, pro-rated to 31 days.
+    assert result.forecast[0]["date"] == "2024-06-01"
+    assert result.forecast[0]["mean"] == pytest.approx(310.0)

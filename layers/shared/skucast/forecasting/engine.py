@@ -15,7 +15,12 @@ from types import MappingProxyType
 import numpy as np
 
 from skucast.forecasting.backtest import Outcome, Plan, run
-from skucast.forecasting.classification import ClassificationConfig, classify_periods, trim_daily
+from skucast.forecasting.classification import (
+    ClassificationConfig,
+    classify_periods,
+    trim_daily,
+    trim_leading_zeros,
+)
 from skucast.forecasting.methods import (
     DEFAULT_POLICY,
     ENSEMBLE,
@@ -25,7 +30,15 @@ from skucast.forecasting.methods import (
     policy_for,
 )
 from skucast.forecasting.metrics import MetricSums
-from skucast.forecasting.periods import aggregate_with_counts, next_period, prorate_partial
+from skucast.forecasting.periods import (
+    GRAIN_ORDER,
+    aggregate_with_counts,
+    align_to_origin,
+    containing_period,
+    next_period,
+    period_start,
+    prorate_partial,
+)
 from skucast.forecasting.thresholds import check_frequency
 
 
@@ -36,6 +49,9 @@ class ForecastSpec:
     levels: tuple[int, ...] = (80, 95)
     method: str = "auto"  # "auto" or a registered method name
     backtest_windows: int = 1  # 0..5
+    # The forecast origin: every SKU's history runs through the period holding this day and its
+    # forecast starts at the next period. None: each SKU's own last period (engine-only use).
+    as_of: dt.date | None = None
 
     def __post_init__(self) -> None:
         check_frequency(self.frequency)
@@ -52,8 +68,9 @@ class ForecastSpec:
 @dataclass(frozen=True)
 class SeriesInput:
     sku: str
-    start: dt.date  # date of values[0]
-    values: np.ndarray  # DAILY demand, float64, gaps already filled with 0
+    start: dt.date  # date of values[0]: the first day of its period
+    values: np.ndarray  # one value per period of `granularity`, float64, gaps already filled with 0
+    granularity: str = "D"  # the grain the demand was recorded at: "D", "W" (weeks from start's weekday), "M"
 
 
 @dataclass
@@ -100,17 +117,40 @@ def _error(sku: str, code: str, message: str) -> SkuForecast:
     )
 
 
-def _history(item: SeriesInput, frequency: str) -> tuple[np.ndarray, dt.date] | SkuForecast:
-    """Daily values -> (history at `frequency`, first forecast period), or an error result."""
+GRAIN_NAMES = {"D": "daily", "W": "weekly", "M": "monthly"}
+
+
+def _history(item: SeriesInput, spec: ForecastSpec) -> tuple[np.ndarray, dt.date] | SkuForecast:
+    """The SKU's history at the run's frequency through the origin, and the first forecast
+    period; or an error result. A period of the data's own grain is whole; only daily data can
+    end mid-period (pro-rated: see periods.prorate_partial)."""
     values = np.asarray(item.values, dtype=np.float64).ravel()
+    grain, frequency = item.granularity, spec.frequency
     if values.size == 0:
         return _error(item.sku, "empty_series", "no history")
+    if GRAIN_ORDER[frequency] < GRAIN_ORDER[grain]:
+        return _error(
+            item.sku,
+            "granularity_too_coarse",
+            f"This SKU's demand is recorded {GRAIN_NAMES[grain]}; a {GRAIN_NAMES[frequency]} forecast would "
+            f"have to invent how each period splits. Run at frequency {grain} or coarser.",
+        )
     if not np.all(np.isfinite(values)):
         return _error(item.sku, "non_finite_values", "history contains NaN or infinite values")
     values = np.maximum(values, 0.0)  # returns/corrections are not demand
-    last_day = item.start + dt.timedelta(days=values.size - 1)
-    first_forecast = next_period(aggregate_with_counts(last_day, np.zeros(1), frequency)[0][0], frequency)
-    start, trimmed = trim_daily(item.start, values)
+    week_day = item.start.weekday()
+    last = next_period(item.start, grain, values.size - 1)
+    as_of = spec.as_of or last
+    origin = containing_period(as_of, grain, week_day)
+    values = align_to_origin(item.start, values, grain, origin)
+    if frequency == grain:  # whole periods: nothing to aggregate or pro-rate
+        return trim_leading_zeros(values), next_period(origin, grain)
+    period = period_start(as_of, frequency)
+    first_forecast = next_period(period, frequency)
+    start, daily = item.start, values
+    if grain == "W":  # a week's demand spread evenly over its days, up to the origin's period end
+        daily = np.repeat(values / 7.0, 7)[: (first_forecast - start).days]
+    start, trimmed = trim_daily(start, daily)
     if trimmed.size == 0:
         return np.zeros(0), first_forecast
     starts, sums, counts = aggregate_with_counts(start, trimmed, frequency)
@@ -149,7 +189,7 @@ def _rows(outcome: Outcome, first: dt.date, frequency: str) -> list[dict]:
 
 
 def forecast_one(item: SeriesInput, spec: ForecastSpec, config: EngineConfig = EngineConfig()) -> SkuForecast:
-    hist = _history(item, spec.frequency)
+    hist = _history(item, spec)
     if isinstance(hist, SkuForecast):
         return hist
     y, first = hist

@@ -1,7 +1,8 @@
 """Calendar periods: aggregate daily demand to weeks or months and step period start dates.
 
-W periods are ISO weeks (Monday to Sunday), M periods are calendar months; a period is named by
-the date of its first day. Partial periods at either end of the history are KEPT (their sum
+W periods of a run on daily data are ISO weeks (Monday to Sunday); weekly data keeps its own weeks
+(a week starts on the weekday its rows are dated). M periods are calendar months. A period is
+named by the date of its first day. Partial periods at either end of the history are KEPT (their sum
 covers only the observed days): dropping them would throw away the most recent demand. The
 engine pro-rates them to a full-period rate before it classifies or forecasts (see
 `prorate_partial`), so a three-day trailing week does not read as a collapse in demand.
@@ -31,6 +32,34 @@ def next_period(start: dt.date, frequency: str, steps: int = 1) -> dt.date:
         return start + dt.timedelta(weeks=steps)
     months = start.year * 12 + start.month - 1 + steps
     return dt.date(months // 12, months % 12 + 1, 1)
+
+
+GRAIN_ORDER = {"D": 0, "W": 1, "M": 2}  # finer to coarser
+
+
+def containing_period(day: dt.date, granularity: str, week_day: int = 0) -> dt.date:
+    """The first day of the period of `granularity` that holds `day` (weeks start on `week_day`)."""
+    if granularity == "W":
+        return day - dt.timedelta(days=(day.weekday() - week_day) % 7)
+    return period_start(day, granularity)
+
+
+def periods_from(start: dt.date, later: dt.date, granularity: str) -> int:
+    """How many periods of `granularity` `later` is after `start` (both period starts)."""
+    if granularity == "M":
+        return (later.year - start.year) * 12 + later.month - start.month
+    return (later - start).days // (7 if granularity == "W" else 1)
+
+
+def align_to_origin(start: dt.date, values: np.ndarray, granularity: str, origin: dt.date) -> np.ndarray:
+    """Values at `granularity` from `start`, through the period starting at `origin`: periods
+    after it are dropped, periods up to it that have no value are zero demand."""
+    count = periods_from(start, origin, granularity) + 1
+    if count <= 0:
+        return values[:0]
+    if count <= values.size:
+        return values[:count]
+    return np.concatenate([values, np.zeros(count - values.size)])
 
 
 def period_days(start: dt.date, frequency: str) -> int:

@@ -1,13 +1,23 @@
-"""The canonical stored form of one SKU's demand: a dense daily float64 array from a start date.
+"""The canonical stored form of one SKU's demand: a dense float64 array, one value per period of
+the SKU's grain (`granularity`), from the start period.
+
+Granularity is a property of the data: `D` (one value per day), `W` (one per week; a week starts
+on the weekday of the SKU's dates, so weeks dated Mondays are ISO weeks and weeks dated Sundays
+start on Sundays) or `M` (one per calendar month, dated the 1st). A point of a coarser grain is a
+whole period: a monthly point is the month's demand, never one day of a month of zeros. A
+period's number (`period_numbers`) is days since 1970-01-01 for D, those days // 7 for W (dates
+of one weekday give consecutive numbers) and months since 1970-01 for M.
 
 Merge semantics: dates in the new points are set (added, or overwritten by the newer upload), dates
-only in the existing series keep their value, and every day in between with no value is 0 (no
+only in the existing series keep their value, and every period in between with no value is 0 (no
 demand recorded = zero demand).
 
-Encoding, version 1 (little-endian):
-    byte 0     format version (1)
-    bytes 1-4  start, int32 days since 1970-01-01
-    bytes 5-8  number of days, uint32
+Encoding (little-endian), version 1 for daily series (unchanged, so stored daily series keep
+their bytes) and version 2 for W and M:
+    byte 0     format version (1 or 2)
+    bytes 1-4  start, int32 days since 1970-01-01 (the date of the first period)
+    bytes 5-8  number of periods, uint32
+    byte 9     version 2 only: granularity (0 D, 1 W, 2 M)
     rest       zlib (level 6) of the float64 values, byte-shuffled (all first bytes, then all
                second bytes, ...) so that integer-like demand compresses well.
 float64 keeps every accepted quantity exactly (float32 would round 0.1 and counts above 2^24).
@@ -28,33 +38,109 @@ import numpy as np
 
 from skucast.ingestion.model import SkuPoints
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 1  # daily series
+GRAIN_FORMAT_VERSION = 2  # weekly and monthly series
 MAX_ENCODED_BYTES = 350 * 1024
+GRANULARITIES = ("D", "W", "M")
 _HEADER = struct.Struct("<BiI")
+_GRAIN = struct.Struct("<B")
 _EPOCH = np.datetime64("1970-01-01", "D")
 _VALUE = np.dtype("<f8")
 
 
+def period_numbers(dates: np.ndarray, granularity: str) -> np.ndarray:
+    """The period number of each date (see the module docstring); dates are period starts."""
+    days = (np.asarray(dates).astype("datetime64[D]") - _EPOCH).astype(np.int64)
+    if granularity == "D":
+        return days
+    if granularity == "W":
+        return days // 7
+    if granularity == "M":
+        return (days.astype("datetime64[D]").astype("datetime64[M]")).astype(np.int64)
+    raise ValueError(f"unknown granularity {granularity!r}")
+
+
+def fits_grain(dates: np.ndarray, granularity: str, week_day: int | None = None) -> bool:
+    """Whether every date names a period of `granularity`: any day for D, the 1st for M, one
+    weekday for W (`week_day`, 0 = Monday, when the SKU already has one)."""
+    days = (np.asarray(dates).astype("datetime64[D]") - _EPOCH).astype(np.int64)
+    if granularity == "D" or days.size == 0:
+        return True
+    if granularity == "M":
+        dates = days.astype("datetime64[D]")
+        return bool(np.all(dates.astype("datetime64[M]").astype("datetime64[D]") == dates))
+    weekdays = (days + 3) % 7  # 1970-01-01 was a Thursday (3)
+    wanted = int(weekdays[0]) if week_day is None else week_day
+    return bool(np.all(weekdays == wanted))
+
+
+def infer_granularity(dates: np.ndarray) -> str | None:
+    """The grain the distinct dates of an upload show: all firsts of a month -> M; all one weekday
+    -> W; else D. None when there are fewer than two distinct dates: one date shows no grain."""
+    distinct = np.unique(np.asarray(dates).astype("datetime64[D]"))
+    if distinct.size < 2:
+        return None
+    if fits_grain(distinct, "M"):
+        return "M"
+    if fits_grain(distinct, "W"):
+        return "W"
+    return "D"
+
+
+def _date_of(number: int, granularity: str, week_day: int = 0) -> dt.date:
+    if granularity == "M":
+        return (np.datetime64(number, "M").astype("datetime64[D]")).astype(object)
+    day = number * 7 + (week_day - 3) % 7 if granularity == "W" else number  # see fits_grain
+    return (_EPOCH + np.timedelta64(day, "D")).astype(object)
+
+
 @dataclass(frozen=True, eq=False)
 class DemandSeries:
-    start: dt.date
-    values: np.ndarray  # float64, one value per day from `start`
+    start: dt.date  # the date of the first period
+    values: np.ndarray  # float64, one value per period of `granularity` from `start`
+    granularity: str = "D"
 
     def __post_init__(self) -> None:
+        if self.granularity not in GRANULARITIES:
+            raise ValueError(f"unknown granularity {self.granularity!r}")
+        if not fits_grain(np.array([self.start], "datetime64[D]"), self.granularity, None):
+            raise ValueError(f"{self.start} does not start a period of granularity {self.granularity}")
         values = np.array(self.values, dtype=np.float64)  # a private copy, frozen below
         values.flags.writeable = False
         object.__setattr__(self, "values", values)
 
     @property
+    def week_day(self) -> int:
+        return self.start.weekday()
+
+    @property
     def end(self) -> dt.date:
-        return self.start + dt.timedelta(days=len(self.values) - 1)
+        """The date of the last period."""
+        return self.date_of(self.start_period + len(self.values) - 1)
+
+    @property
+    def start_period(self) -> int:
+        return int(period_numbers(np.array([self.start], "datetime64[D]"), self.granularity)[0])
 
     @property
     def start_day(self) -> int:
         return _day(self.start)
 
+    def date_of(self, period: int) -> dt.date:
+        return _date_of(period, self.granularity, self.week_day)
+
     def dates(self) -> np.ndarray:
-        return np.datetime64(self.start, "D") + np.arange(len(self.values))
+        """The date of every period, `datetime64[D]`."""
+        n = np.arange(len(self.values))
+        if self.granularity == "D":
+            return np.datetime64(self.start, "D") + n
+        if self.granularity == "W":
+            return np.datetime64(self.start, "D") + 7 * n
+        return (np.datetime64(self.start, "M") + n).astype("datetime64[D]")
+
+    def period_index(self, dates: np.ndarray) -> np.ndarray:
+        """Position of each date (a period start of this grain) in `values`; may fall outside."""
+        return period_numbers(dates, self.granularity) - self.start_period
 
     def to_dict(self) -> dict[dt.date, float]:
         return dict(zip(self.dates().astype(object), self.values.tolist(), strict=True))
@@ -62,7 +148,11 @@ class DemandSeries:
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, DemandSeries):
             return NotImplemented
-        return self.start == other.start and np.array_equal(self.values, other.values)
+        return (
+            self.start == other.start
+            and self.granularity == other.granularity
+            and np.array_equal(self.values, other.values)
+        )
 
     __hash__ = None  # type: ignore[assignment]
 
@@ -71,30 +161,37 @@ def _day(value: dt.date) -> int:
     return int((np.datetime64(value, "D") - _EPOCH).astype(np.int64))
 
 
-def merge(existing: DemandSeries | None, points: SkuPoints) -> DemandSeries:
-    """Overlay `points` (unique dates) on `existing`; the span grows to cover both."""
-    days = (points.dates.astype("datetime64[D]") - _EPOCH).astype(np.int64)
-    if not len(days):
+def merge(existing: DemandSeries | None, points: SkuPoints, granularity: str | None = None) -> DemandSeries:
+    """Overlay `points` (unique dates, periods of the series' grain) on `existing`; the span grows
+    to cover both. A new series takes `granularity` (default D)."""
+    grain = existing.granularity if existing is not None else (granularity or "D")
+    periods = period_numbers(points.dates, grain)
+    if not len(periods):
         if existing is None:
             raise ValueError("nothing to merge: no existing series and no points")
         return existing
-    low, high = int(days.min()), int(days.max())
+    week_day = existing.week_day if existing is not None else points.dates.astype(object)[0].weekday()
+    low, high = int(periods.min()), int(periods.max())
     if existing is not None and len(existing.values):
-        low = min(low, existing.start_day)
-        high = max(high, existing.start_day + len(existing.values) - 1)
+        low = min(low, existing.start_period)
+        high = max(high, existing.start_period + len(existing.values) - 1)
     values = np.zeros(high - low + 1, np.float64)
     if existing is not None and len(existing.values):
-        offset = existing.start_day - low
+        offset = existing.start_period - low
         values[offset : offset + len(existing.values)] = existing.values
-    values[days - low] = points.quantities
-    start = (_EPOCH + np.timedelta64(low, "D")).astype(object)
-    return DemandSeries(start, values)
+    values[periods - low] = points.quantities
+    return DemandSeries(_date_of(low, grain, week_day), values, grain)
 
 
 def encode(series: DemandSeries) -> bytes:
     values = np.ascontiguousarray(series.values, dtype=_VALUE) + 0.0  # -0.0 and 0.0 encode alike
     shuffled = values.view(np.uint8).reshape(-1, 8).T.tobytes()
-    blob = _HEADER.pack(FORMAT_VERSION, series.start_day, len(values)) + zlib.compress(shuffled, 6)
+    if series.granularity == "D":
+        header = _HEADER.pack(FORMAT_VERSION, series.start_day, len(values))
+    else:
+        header = _HEADER.pack(GRAIN_FORMAT_VERSION, series.start_day, len(values))
+        header += _GRAIN.pack(GRANULARITIES.index(series.granularity))
+    blob = header + zlib.compress(shuffled, 6)
     if len(blob) > MAX_ENCODED_BYTES:
         raise ValueError(f"series encodes to {len(blob)} bytes, over {MAX_ENCODED_BYTES}")
     return blob
@@ -104,12 +201,21 @@ def decode(blob: bytes) -> DemandSeries:
     if len(blob) < _HEADER.size:
         raise ValueError("encoded series is truncated")
     version, start_day, count = _HEADER.unpack_from(blob)
-    if version != FORMAT_VERSION:
+    body = _HEADER.size
+    granularity = "D"
+    if version == GRAIN_FORMAT_VERSION:
+        if len(blob) < body + _GRAIN.size:
+            raise ValueError("encoded series is truncated")
+        (code,) = _GRAIN.unpack_from(blob, body)
+        if code >= len(GRANULARITIES):
+            raise ValueError(f"unknown granularity code {code}")
+        granularity, body = GRANULARITIES[code], body + _GRAIN.size
+    elif version != FORMAT_VERSION:
         raise ValueError(f"unknown series format version {version}")
     inflater = zlib.decompressobj()
     # Bounded inflate: never more than the header promises, so a forged blob cannot balloon.
     try:
-        shuffled = inflater.decompress(blob[_HEADER.size :], count * 8 + 1)
+        shuffled = inflater.decompress(blob[body:], count * 8 + 1)
     except zlib.error:
         raise ValueError("encoded series is corrupt") from None
     if len(shuffled) != count * 8 or not inflater.eof:
@@ -117,4 +223,4 @@ def decode(blob: bytes) -> DemandSeries:
     raw = np.frombuffer(shuffled, np.uint8).reshape(8, count).T.copy()
     values = raw.view(_VALUE).reshape(count).astype(np.float64)
     start = (_EPOCH + np.timedelta64(start_day, "D")).astype(object)
-    return DemandSeries(start, values)
+    return DemandSeries(start, values, granularity)

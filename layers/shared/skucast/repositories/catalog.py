@@ -32,8 +32,19 @@ from skucast.aws import table
 from skucast.repositories import demand as series_repo
 from skucast.repositories.keys import CATALOG_PAGE_PREFIX, SKU_PREFIX, catalog_page_sk, catalog_pk
 
-# Entry fields, in the order a page row holds them.
-FIELDS = ("sku", "demand_class", "adi", "cv2", "n_periods", "first_date", "last_date", "total_quantity")
+# Entry fields, in the order a page row holds them. Rows written before a field existed are
+# shorter: the missing fields read as None (a missing granularity is "D", all there was then).
+FIELDS = (
+    "sku",
+    "demand_class",
+    "adi",
+    "cv2",
+    "n_periods",
+    "first_date",
+    "last_date",
+    "total_quantity",
+    "granularity",
+)
 FORMAT_VERSION = 1
 MAX_PAGE_ENTRIES = 1000
 MAX_PAGE_RAW_BYTES = 256 * 1024  # JSON before compression; a page item stays far under 400 KB
@@ -69,7 +80,10 @@ def _decode(blob: bytes) -> list[dict[str, Any]]:
     data = inflater.decompress(blob[1:], MAX_INFLATE_BYTES + 1)
     if len(data) > MAX_INFLATE_BYTES or not inflater.eof:
         raise ValueError("catalog page is corrupt")
-    return [dict(zip(FIELDS, row, strict=True)) for row in json.loads(data)]
+    rows = json.loads(data)
+    if any(len(row) > len(FIELDS) for row in rows):
+        raise ValueError("catalog page is corrupt")
+    return [dict(zip(FIELDS, row + [None] * (len(FIELDS) - len(row)), strict=True)) for row in rows]
 
 
 def _page(item: dict[str, Any]) -> Page:

@@ -9,6 +9,11 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstra
 
 UploadStatus = Literal["AWAITING_FILE", "PROCESSING", "SUCCEEDED", "PARTIAL", "REJECTED"]
 AggregateMode = Literal["reject", "sum"]
+Granularity = Literal["D", "W", "M"]
+GRANULARITY_HELP = (
+    "the grain the rows are recorded at: D (days), W (weeks, each row dated the week's first day) or "
+    "M (months, each row dated the 1st); omitted: inferred from the upload's dates"
+)
 DemandClassName = Literal["smooth", "erratic", "intermittent", "lumpy", "new", "inactive"]
 MAX_RECORDS = 10_000
 
@@ -32,6 +37,7 @@ class _Request(BaseModel):
 class CreateUploadRequest(_Request):
     filename: Filename
     aggregate: AggregateMode = "reject"
+    granularity: Granularity | None = Field(default=None, description=GRANULARITY_HELP)
 
 
 class UploadTicket(BaseModel):
@@ -54,6 +60,9 @@ class Upload(BaseModel):
     status: UploadStatus
     filename: str | None = None
     aggregate: AggregateMode = "reject"
+    granularity: Granularity | None = Field(
+        default=None, description="the upload's grain: as declared, else as inferred once ingested"
+    )
     rows_total: int = 0
     rows_accepted: int = 0
     rows_rejected: int = 0
@@ -72,6 +81,7 @@ class DemandRecordsRequest(_Request):
     # Each record is checked by the ingestion validator (row errors, like a file's), not here.
     records: list[Any] = Field(description=f"at most {MAX_RECORDS} objects {{sku, date, quantity}}")
     aggregate: AggregateMode = "reject"
+    granularity: Granularity | None = Field(default=None, description=GRANULARITY_HELP)
 
 
 class Sku(BaseModel):
@@ -83,6 +93,7 @@ class Sku(BaseModel):
     first_date: str | None = None
     last_date: str | None = None
     total_quantity: float | None = None
+    granularity: Granularity = Field(default="D", description="the grain the SKU's demand is recorded at")
 
 
 class SkuList(BaseModel):
@@ -91,10 +102,14 @@ class SkuList(BaseModel):
 
 
 class DemandPoint(BaseModel):
-    date: str
+    date: str = Field(description="the period's first day")
     quantity: float
+    recorded: bool = Field(
+        default=True, description="false for a period no upload had a row for: counted as zero demand"
+    )
 
 
 class SkuDemand(BaseModel):
     sku: str
+    granularity: Granularity = "D"
     points: list[DemandPoint]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -29,6 +30,12 @@ class RunParams(_Request):
     levels: list[int] = Field(default=[80, 95], min_length=1, max_length=6)
     method: str = Field(default="auto", min_length=1, max_length=64)
     backtest_windows: int = Field(default=1, ge=0, le=5)
+    as_of: dt.date | None = Field(
+        default=None,
+        ge=dt.date(1900, 1, 1),
+        description="the forecast origin: history through the period holding this date, forecasts from the "
+        "next period; default the end of the tenant's data (its latest date of any SKU)",
+    )
 
     @field_validator("levels")
     @classmethod

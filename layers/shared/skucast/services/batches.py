@@ -10,6 +10,7 @@ tenant's cost is bounded. Messages name the tenant as their group (SQS fair queu
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 import time
 from collections import Counter
@@ -51,7 +52,7 @@ def plan_run(message: PlanMessage, settings: Settings) -> None:
     if run is None or run["status"] != "QUEUED":
         logger.info("plan skipped", extra={"status": run and run["status"]})
         return  # the run was cancelled (or failed) before planning
-    skus = _run_skus(settings, client_id, run_id, run["params"])
+    skus, data_end = _run_skus(settings, client_id, run_id, run["params"])
     batches = [skus[i : i + BATCH_SIZE] for i in range(0, len(skus), BATCH_SIZE)]
     repo.put_batches(settings.table_name, client_id, run_id, batches)
     started = repo.transition(
@@ -69,17 +70,28 @@ def plan_run(message: PlanMessage, settings: Settings) -> None:
             "batches_done": 0,
             "batches_sent": 0,
             "result_shards": result_shards(len(skus)),
+            # One origin for every SKU of the run: as asked, else the end of the tenant's data.
+            "as_of": run["params"].get("as_of") or data_end,
         },
     )
     if started:
         continue_tenant(settings, client_id, run_id)
 
 
-def _run_skus(settings: Settings, client_id: str, run_id: str, params: dict[str, Any]) -> list[str]:
+def _run_skus(
+    settings: Settings, client_id: str, run_id: str, params: dict[str, Any]
+) -> tuple[list[str], str | None]:
+    """The run's SKUs, and the end of the tenant's data: the latest date of any of its SKUs."""
+    everything: list[str] = []
+    data_end: str | None = None
+    for entry in catalog.iter_entries(settings.table_name, client_id):
+        everything.append(entry["sku"])
+        if entry.get("last_date") and (data_end is None or entry["last_date"] > data_end):
+            data_end = entry["last_date"]
     if params.get("skus") == "all":
-        return [entry["sku"] for entry in catalog.iter_entries(settings.table_name, client_id)]
+        return everything, data_end
     listed = objects.get_json(settings.data_bucket, objects.run_skus_key(client_id, run_id)) or []
-    return [str(s) for s in listed]
+    return [str(s) for s in listed], data_end
 
 
 # ---------------------------------------------------------------- dispatch and completion
@@ -174,7 +186,7 @@ def process_batch(message: BatchMessage, settings: Settings) -> None:
         repo.skip_batch(settings.table_name, client_id, run_id, batch_id)  # cancelled or failed run
         return
     started = time.perf_counter()
-    results, record = forecast_skus(settings, client_id, run["params"], list(batch["skus"]))
+    results, record = forecast_skus(settings, client_id, run["params"], list(batch["skus"]), run.get("as_of"))
     if results:
         metrics.add_metric(name="SecondsPerSku", unit="Seconds", value=(time.perf_counter() - started) / len(results))
     repo.put_results(settings.table_name, client_id, run_id, int(run["result_shards"]), results)
@@ -210,14 +222,20 @@ def _settle(
 
 
 def forecast_skus(
-    settings: Settings, client_id: str, params: dict[str, Any], skus: list[str]
+    settings: Settings, client_id: str, params: dict[str, Any], skus: list[str], as_of: str | None = None
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """The engine on these SKUs' stored series: one result per SKU, and the batch's partial sums."""
+    """The engine on these SKUs' stored series from the run's origin `as_of` (ISO date; None:
+    each SKU's own last period): one result per SKU, and the batch's partial sums."""
     from skucast.forecasting.engine import EngineConfig, ForecastSpec, SeriesInput, forecast_batch
 
     stored = demand.get_series(settings.table_name, client_id, skus)
-    inputs = [SeriesInput(sku=s, start=stored[s].start, values=stored[s].values) for s in skus if s in stored]
+    inputs = [
+        SeriesInput(sku=s, start=stored[s].start, values=stored[s].values, granularity=stored[s].granularity)
+        for s in skus
+        if s in stored
+    ]
     spec = ForecastSpec(
+        as_of=dt.date.fromisoformat(as_of) if as_of else None,
         horizon=int(params["horizon"]),
         frequency=str(params.get("frequency", "D")),
         levels=tuple(int(v) for v in params.get("levels", (80, 95))),

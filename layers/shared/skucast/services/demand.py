@@ -26,19 +26,20 @@ import bisect
 import datetime as dt
 import math
 from collections.abc import Callable
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, cast
 
 import numpy as np
 
 from skucast.errors import NotFound, Unprocessable
 from skucast.forecasting.classification import classify_periods
 from skucast.forecasting.thresholds import ClassificationConfig
-from skucast.ingestion import AcceptedPoints, DemandSeries, SkuPoints, merge
+from skucast.ingestion import AcceptedPoints, DemandSeries, SkuPoints, fits_grain, infer_granularity, merge
 from skucast.pagination import decode_cursor, encode_cursor
 from skucast.repositories import catalog
 from skucast.repositories import demand as repo
 from skucast.repositories.demand import Owners, StoredSeries
-from skucast.schemas.demand import DemandPoint, Sku, SkuDemand, SkuList
+from skucast.schemas.demand import DemandPoint, Granularity, Sku, SkuDemand, SkuList
 from skucast.settings import Settings
 
 # Provenance keeps at most this many distinct writers per series (10 bytes each); beyond that the
@@ -50,38 +51,39 @@ MAX_WRITERS = 4096
 SKUS_PER_ROUND = repo.TRANSACTION_PUTS
 CATALOG_FLUSH = 10_000  # catalog entries held before they are merged into the pages
 LIST_MAX_PAGES = 20  # catalog pages one GET /skus reads at most (a rare class: a short page)
-_EPOCH = np.datetime64("1970-01-01", "D")
 
 
 # ---------------------------------------------------------------- merging (pure)
-def merge_owned(stored: StoredSeries | None, points: SkuPoints, upload_id: str) -> tuple[DemandSeries, Owners] | None:
-    """The series and provenance after applying `upload_id`'s points; None when nothing changes."""
-    days = (points.dates.astype("datetime64[D]") - _EPOCH).astype(np.int64)
+def merge_owned(
+    stored: StoredSeries | None, points: SkuPoints, upload_id: str, granularity: str = "D"
+) -> tuple[DemandSeries, Owners] | None:
+    """The series and provenance after applying `upload_id`'s points (periods of the stored
+    series' grain, or of `granularity` for a new series); None when nothing changes."""
     if stored is None:
-        series = merge(None, points)
+        series = merge(None, points, granularity)
         index = np.zeros(len(series.values), np.uint16)
-        index[days - series.start_day] = 1
+        index[series.period_index(points.dates)] = 1
         return series, Owners((upload_id,), index)
     existing = stored.series
     owners = stored.owners or Owners((), np.zeros(len(existing.values), np.uint16))
-    position = days - existing.start_day
+    position = existing.period_index(points.dates)
     inside = (position >= 0) & (position < len(existing.values))
-    owner = np.zeros(len(days), np.int64)
+    owner = np.zeros(len(position), np.int64)
     owner[inside] = owners.index[position[inside]]
     # Writers are sorted: those at indices 1..rank were created no later than this upload.
     allowed = owner <= bisect.bisect_right(owners.writers, upload_id)
     if not allowed.any():
         return None
     if not allowed.all():
-        points, days = SkuPoints(points.dates[allowed], points.quantities[allowed]), days[allowed]
+        points = SkuPoints(points.dates[allowed], points.quantities[allowed])
     series = merge(existing, points)
     writers = sorted({*owners.writers, upload_id})
     slot = {w: i + 1 for i, w in enumerate(writers)}
     remap = np.array([0, *(slot[w] for w in owners.writers)], np.int64)
     index = np.zeros(len(series.values), np.int64)
-    offset = existing.start_day - series.start_day
+    offset = existing.start_period - series.start_period
     index[offset : offset + len(existing.values)] = remap[owners.index]
-    index[days - series.start_day] = slot[upload_id]
+    index[series.period_index(points.dates)] = slot[upload_id]
     merged = _compact(writers, index)
     unchanged = (
         stored.owners is not None
@@ -114,9 +116,8 @@ def _number(value: float | None) -> float | None:
 def catalog_entry(
     sku: str, series: DemandSeries, config: ClassificationConfig = ClassificationConfig()
 ) -> dict[str, Any]:
-    # classify_daily(start, values, "D") without its per-day date list (3 ms for a 10-year series):
-    # at D, aggregation and pro-rating are the identity and classify_periods trims leading zeros.
-    c = classify_periods(series.values, config, "D")
+    """The SKU's classification at its own grain (a monthly SKU: ADI, CV2 and periods in months)."""
+    c = classify_periods(series.values, config, series.granularity)  # trims leading zeros itself
     return {
         "sku": sku,
         "demand_class": c.demand_class,
@@ -126,10 +127,55 @@ def catalog_entry(
         "first_date": series.start.isoformat(),
         "last_date": series.end.isoformat(),
         "total_quantity": _number(float(series.values.sum())),
+        "granularity": series.granularity,
     }
 
 
+GRAIN_NAMES = {"D": "daily", "W": "weekly", "M": "monthly (dated the 1st)"}
+
+
+@dataclass(frozen=True)
+class GrainMismatch:
+    """An upload's points for a SKU that do not fit the SKU's grain: none of them were stored."""
+
+    sku: str
+    rows: int
+    stored: str  # the SKU's grain
+    message: str
+
+
+def _grain_for(
+    sku: str, stored: StoredSeries | None, points: SkuPoints, declared: str | None, file_grain: str
+) -> str | GrainMismatch:
+    """The grain `points` are merged at, or why they cannot be. A SKU's grain is set by its first
+    upload; later points must name periods of it (a daily SKU takes any date)."""
+    if stored is None:
+        grain = declared or file_grain
+        if fits_grain(points.dates, grain):
+            return grain
+        return GrainMismatch(
+            sku, len(points.dates), grain, f"SKU {sku!r}: the upload is {GRAIN_NAMES[grain]} but its dates for "
+            "this SKU do not all start such a period; nothing of it was stored.",
+        )
+    series = stored.series
+    grain = series.granularity
+    if (declared is None or declared == grain) and fits_grain(points.dates, grain, series.week_day):
+        return grain
+    week = f", weeks starting on {series.start:%A}s" if grain == "W" else ""
+    return GrainMismatch(
+        sku, len(points.dates), grain, f"SKU {sku!r} is stored at {GRAIN_NAMES[grain]} grain{week}; "
+        f"this upload's {len(points.dates)} row(s) for it are not, so none of them were stored.",
+    )
+
+
 # ---------------------------------------------------------------- merging into the store
+@dataclass(frozen=True)
+class MergeOutcome:
+    changed: int  # series written
+    granularity: str  # the upload's grain: declared, else inferred from its dates
+    mismatches: list[GrainMismatch]
+
+
 def apply_points(
     settings: Settings,
     client_id: str,
@@ -137,24 +183,34 @@ def apply_points(
     points: AcceptedPoints,
     heartbeat: Callable[[], None] = lambda: None,
     fence: dict[str, Any] | None = None,
-) -> int:
-    """Merge an upload's accepted points into the store; returns how many series changed.
+    granularity: str | None = None,
+) -> MergeOutcome:
+    """Merge an upload's accepted points into the store.
 
+    `granularity` is the upload's declared grain; when None it is inferred from the upload's
+    distinct dates (a single date shows none: new SKUs are then daily). A stored SKU keeps its
+    grain: points that do not fit it are not stored and come back as mismatches.
     SKUs go in SKU order, in rounds of 99: one batch read, the merges, then transactional writes
     of the series that changed, each checking `fence` (the merge lock, repositories/uploads.fence).
     Every touched SKU's catalog entry follows its series into the catalog pages, CATALOG_FLUSH
     entries at a time. `heartbeat` runs between rounds.
     """
     skus = sorted(points)
+    file_grain = granularity or infer_granularity(points.dates) or "D"
     thresholds = settings.classification  # parsed from its JSON once, not per SKU
     changed = 0
+    mismatches: list[GrainMismatch] = []
     entries: list[dict[str, Any]] = []
     for start in range(0, len(skus), SKUS_PER_ROUND):
         round_skus = skus[start : start + SKUS_PER_ROUND]
         stored = repo.get_stored_series(settings.table_name, client_id, round_skus)
         writes: dict[str, tuple[DemandSeries, Owners]] = {}
         for sku in round_skus:
-            merged = merge_owned(stored.get(sku), points[sku], upload_id)
+            grain = _grain_for(sku, stored.get(sku), points[sku], granularity, file_grain)
+            if isinstance(grain, GrainMismatch):
+                mismatches.append(grain)
+                continue
+            merged = merge_owned(stored.get(sku), points[sku], upload_id, grain)
             if merged is not None:
                 writes[sku] = merged
             entries.append(catalog_entry(sku, merged[0] if merged else stored[sku].series, thresholds))
@@ -166,7 +222,7 @@ def apply_points(
         heartbeat()
     if entries:
         catalog.merge_entries(settings.table_name, client_id, entries, fence)
-    return changed
+    return MergeOutcome(changed, file_grain, mismatches)
 
 
 # ---------------------------------------------------------------- reading
@@ -185,6 +241,7 @@ def _to_sku(item: dict[str, Any]) -> Sku:
         first_date=item.get("first_date"),
         last_date=item.get("last_date"),
         total_quantity=num("total_quantity"),
+        granularity=item.get("granularity") or "D",
     )
 
 
@@ -205,14 +262,26 @@ def get_sku(settings: Settings, client_id: str, sku: str) -> Sku:
 
 
 def get_demand(settings: Settings, client_id: str, sku: str, start: dt.date | None, end: dt.date | None) -> SkuDemand:
+    """The SKU's periods from `start` to `end` at its grain. `recorded` is False for a period that
+    no upload had a row for (zero demand by default); series stored before provenance was kept
+    cannot tell, and say True."""
     if start is not None and end is not None and start > end:
         raise Unprocessable("`start` is after `end`.")
-    series = repo.get_series(settings.table_name, client_id, [sku]).get(sku) if sku else None
-    if series is None:
+    stored = repo.get_stored_series(settings.table_name, client_id, [sku]).get(sku) if sku else None
+    if stored is None:
         raise NotFound("No such SKU.")
-    first = 0 if start is None else max(0, (start - series.start).days)
-    last = len(series.values) if end is None else min(len(series.values), (end - series.start).days + 1)
+    series = stored.series
+    dates = series.dates()
+    first = 0 if start is None else int(np.searchsorted(dates, np.datetime64(start, "D")))
+    last = len(dates) if end is None else int(np.searchsorted(dates, np.datetime64(end, "D"), side="right"))
     last = max(first, last)  # an `end` before the series begins: nothing, not a negative slice
-    dates = np.datetime_as_string(series.dates()[first:last]).tolist()
+    shown = np.datetime_as_string(dates[first:last]).tolist()
     quantities = series.values[first:last].tolist()
-    return SkuDemand(sku=sku, points=[DemandPoint(date=d, quantity=q) for d, q in zip(dates, quantities, strict=True)])
+    recorded = (stored.owners.index[first:last] > 0).tolist() if stored.owners else [True] * len(shown)
+    return SkuDemand(
+        sku=sku,
+        granularity=cast(Granularity, series.granularity),
+        points=[
+            DemandPoint(date=d, quantity=q, recorded=r) for d, q, r in zip(shown, quantities, recorded, strict=True)
+        ],
+    )

@@ -27,7 +27,6 @@ from skucast.schemas.forecast import (
 from skucast.schemas.messages import PlanMessage
 from skucast.settings import Settings
 
-DAYS_PER_PERIOD = {"D": 1, "W": 7, "M": 31}
 IDEMPOTENCY_SECONDS = 24 * 3600
 # A run with no progress for this long is failed by the sweeper (a batch takes seconds).
 PROGRESS_TIMEOUT = timedelta(minutes=15)
@@ -50,12 +49,11 @@ def check_params(params: RunParams, limits: tiers.TierLimits) -> None:
     errors = []
     if params.method not in method_names():
         errors.append(FieldError("method", "unknown_method", "Not a method of GET /methods."))
-    if params.horizon * DAYS_PER_PERIOD[params.frequency] > limits.max_horizon_days:
-        errors.append(
-            FieldError(
-                "horizon", "over_tier_limit", f"Your tier forecasts up to {limits.max_horizon_days} days."
-            )
-        )
+    if params.horizon > limits.max_horizon.limit(params.frequency):
+        most = limits.max_horizon.describe(params.frequency)
+        errors.append(FieldError("horizon", "over_tier_limit", f"Your tier forecasts up to {most} ahead."))
+    if params.as_of is not None and params.as_of > datetime.now(UTC).date() + timedelta(days=1):
+        errors.append(FieldError("as_of", "in_future", "The forecast origin cannot be in the future."))
     if params.skus is not None and len(params.skus) > limits.max_skus_per_run:
         errors.append(
             FieldError(
@@ -82,7 +80,7 @@ def create_run(
     check_params(request, limits)
     now = datetime.now(UTC)
     run_id = ids.new_sortable_id("run")
-    params = request.model_dump(exclude={"name", "skus"})
+    params = request.model_dump(mode="json", exclude={"name", "skus"})
     params["skus"] = len(request.skus) if request.skus is not None else "all"
     if request.skus is not None:
         objects.put_json(settings.data_bucket, objects.run_skus_key(client_id, run_id), request.skus)
@@ -141,7 +139,8 @@ def to_run(item: dict[str, Any]) -> Run:
         name=item.get("name"),
         status=item["status"],
         trigger=item.get("trigger", "api"),
-        params=item.get("params", {}),
+        # The origin the planner settled on (as asked, else the end of the tenant's data).
+        params={**item.get("params", {}), **({"as_of": item["as_of"]} if item.get("as_of") else {})},
         created_at=item["created_at"],
         started_at=item.get("started_at"),
         finished_at=item.get("finished_at"),

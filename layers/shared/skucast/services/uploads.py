@@ -112,6 +112,7 @@ def create_upload(settings: Settings, client_id: str, request: CreateUploadReque
             "source": "file",
             "filename": request.filename,
             "aggregate": request.aggregate,
+            "granularity": request.granularity,
             "created_at": now_iso(),
             # On the sweeper's work list until its form has expired: if no file came, it ends.
             **repo.work_list_entry(client_id, upload_id, now_iso(UPLOAD_LINK_SECONDS + EXPIRY_GRACE_SECONDS)),
@@ -138,6 +139,7 @@ def to_upload(item: dict[str, Any]) -> Upload:
         status=item["status"],
         filename=item.get("filename"),
         aggregate=item.get("aggregate", "reject"),
+        granularity=item.get("granularity"),
         rows_total=item.get("rows_total", 0),
         rows_accepted=item.get("rows_accepted", 0),
         rows_rejected=item.get("rows_rejected", 0),
@@ -190,6 +192,7 @@ def ingest_demand_records(settings: Settings, client_id: str, request: DemandRec
                 "source": "records",
                 "filename": None,
                 "aggregate": request.aggregate,
+                "granularity": request.granularity,
                 "created_at": now_iso(),
                 "started_at": now_iso(),
                 "claim": token,
@@ -197,7 +200,8 @@ def ingest_demand_records(settings: Settings, client_id: str, request: DemandRec
                 **repo.work_list_entry(client_id, upload_id, now_iso(STALL_SECONDS)),
             },
         )
-        _settle(settings, client_id, upload_id, result, _Lease(settings, client_id, upload_id, token), lock)
+        lease = _Lease(settings, client_id, upload_id, token)
+        _settle(settings, client_id, upload_id, result, lease, lock, request.granularity)
     finally:
         if lock:
             lock.release()
@@ -230,7 +234,7 @@ def ingest_object(object_key: str, settings: Settings, time_left: Callable[[], f
         if lock and not lock.acquire(max(0.0, time_left() - WAIT_MARGIN_SECONDS), lease.renew):
             raise UploadBusy(upload_id)  # retried later; the claim is released below
         try:
-            _settle(settings, client_id, upload_id, result, lease, lock)
+            _settle(settings, client_id, upload_id, result, lease, lock, record.get("granularity"))
         finally:
             if lock:
                 lock.release()
@@ -287,8 +291,10 @@ def _settle(
     result: IngestResult,
     lease: _Lease,
     lock: MergeLock | None,
+    granularity: str | None = None,
 ) -> None:
     """Merge what was accepted (nothing when REJECTED), then write the report; both doors."""
+    report: dict[str, Any] = result.report()
     if lock is not None:
 
         def heartbeat() -> None:
@@ -297,12 +303,34 @@ def _settle(
 
         if not repo.mark_merging(settings.table_name, client_id, upload_id, lease.token, now_iso()):
             raise LeaseLost(upload_id)
-        demand.apply_points(settings, client_id, upload_id, result.points, heartbeat, lock.fence())
-    report = {**result.report(), "finished_at": now_iso()}
+        merged = demand.apply_points(
+            settings, client_id, upload_id, result.points, heartbeat, lock.fence(), granularity
+        )
+        report = _with_grain_mismatches(report, merged, settings)
+    report["finished_at"] = now_iso()
     if not repo.finish(settings.table_name, client_id, upload_id, lease.token, report):
         raise LeaseLost(upload_id)
-    metrics.add_metric(name=f"Uploads{result.status.value.title()}", unit="Count", value=1)
-    metrics.add_metric(name="DemandRowsAccepted", unit="Count", value=result.rows_accepted)
+    metrics.add_metric(name=f"Uploads{str(report['status']).title()}", unit="Count", value=1)
+    metrics.add_metric(name="DemandRowsAccepted", unit="Count", value=report["rows_accepted"])
+
+
+def _with_grain_mismatches(report: dict[str, Any], merged: demand.MergeOutcome, settings: Settings) -> dict[str, Any]:
+    """The report after the merge: the upload's grain, and the rows of SKUs whose stored grain
+    they did not fit (not stored: one error per SKU, ahead of the row errors)."""
+    report = {**report, "granularity": merged.granularity}
+    if not merged.mismatches:
+        return report
+    refused = sum(m.rows for m in merged.mismatches)
+    accepted = int(report["rows_accepted"]) - refused
+    errors = [RowError(None, "date", "granularity_mismatch", m.message).as_dict() for m in merged.mismatches]
+    report.update(
+        status=(IngestStatus.PARTIAL if accepted else IngestStatus.REJECTED).value,
+        rows_accepted=accepted,
+        rows_rejected=int(report["rows_rejected"]) + refused,
+        skus_touched=int(report["skus_touched"]) - len(merged.mismatches),
+        errors=(errors + list(report["errors"]))[: limits_for(settings).max_errors],
+    )
+    return report
 
 
 class MergeLock:
