@@ -9,6 +9,10 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstra
 
 UploadStatus = Literal["AWAITING_FILE", "PROCESSING", "SUCCEEDED", "PARTIAL", "REJECTED"]
 AggregateMode = Literal["reject", "sum"]
+# How an uploaded file is written (skucast.ingestion.ReadOptions); null on an upload means detected.
+Delimiter = Literal[",", ";", "\t", "|"]
+DecimalSeparator = Literal[".", ","]
+DateFormatName = Literal["YYYY-MM-DD", "DD/MM/YYYY", "MM/DD/YYYY", "DD.MM.YYYY", "YYYY/MM/DD"]
 DemandClassName = Literal["smooth", "erratic", "intermittent", "lumpy", "new", "inactive"]
 MAX_RECORDS = 10_000
 
@@ -32,6 +36,19 @@ class _Request(BaseModel):
 class CreateUploadRequest(_Request):
     filename: Filename
     aggregate: AggregateMode = "reject"
+    delimiter: Delimiter | None = Field(
+        None, description="the CSV delimiter; null: detected from the header line (, ; TAB |)"
+    )
+    decimal: DecimalSeparator | None = Field(
+        None,
+        description="the decimal separator of quantities; null: '.' in comma-separated files, "
+        "else the first quantity written with a separator decides",
+    )
+    date_format: DateFormatName | None = Field(
+        None,
+        description="the dates' format; null: detected from the date column (ambiguous slash dates: "
+        "MM/DD/YYYY in comma-separated files, DD/MM/YYYY otherwise, with a warning)",
+    )
 
 
 class UploadTicket(BaseModel):
@@ -49,16 +66,37 @@ class RowErrorOut(BaseModel):
     message: str
 
 
+class ErrorCountOut(BaseModel):
+    code: str
+    count: int = Field(description="every occurrence in the file, not only those in `errors`")
+    first_rows: list[int] = Field(description="up to 5, ascending")
+
+
+class UploadWarning(BaseModel):
+    code: str = Field(description="extra_columns_ignored, date_format_assumed")
+    message: str
+
+
 class Upload(BaseModel):
     upload_id: str
     status: UploadStatus
     filename: str | None = None
     aggregate: AggregateMode = "reject"
+    delimiter: Delimiter | None = Field(None, description="as declared on the upload; null: detected")
+    decimal: DecimalSeparator | None = Field(None, description="as declared on the upload; null: detected")
+    date_format: DateFormatName | None = Field(None, description="as declared on the upload; null: detected")
     rows_total: int = 0
     rows_accepted: int = 0
     rows_rejected: int = 0
     skus_touched: int = 0
-    errors: list[RowErrorOut] = Field(default_factory=list, description="the first 100")
+    errors: list[RowErrorOut] = Field(
+        default_factory=list,
+        description="the first 100 in row order, always including the first of every code",
+    )
+    error_summary: list[ErrorCountOut] = Field(
+        default_factory=list, description="every error code with its exact count"
+    )
+    warnings: list[UploadWarning] = Field(default_factory=list, description="what was ignored or assumed")
     created_at: str
     finished_at: str | None = None
 
