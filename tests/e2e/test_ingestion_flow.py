@@ -9,12 +9,15 @@ must refuse it itself.
 from __future__ import annotations
 
 import datetime as dt
+import io
 import time
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import quote
 
 import httpx
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from skucast.repositories.keys import series_pk, sku_sk
@@ -46,9 +49,10 @@ def _days(n: int, first: str = "2024-01-01") -> list[str]:
     return [(start + dt.timedelta(days=i)).isoformat() for i in range(n)]
 
 
-def _upload(tenant: Tenant, content: bytes, filename: str = "demand.csv") -> dict[str, Any]:
-    """POST /uploads, send the file with the presigned form, wait for the report."""
-    r = tenant.http.post(f"{F}/uploads", json={"filename": filename}, headers=tenant.headers)
+def _upload(tenant: Tenant, content: bytes, filename: str = "demand.csv", **options: str) -> dict[str, Any]:
+    """POST /uploads (with any format `options`), send the file with the presigned form, wait for
+    the report."""
+    r = tenant.http.post(f"{F}/uploads", json={"filename": filename, **options}, headers=tenant.headers)
     assert r.status_code == 201, r.text
     ticket = r.json()
     assert ticket["max_bytes"] == MAX_UPLOAD
@@ -176,3 +180,81 @@ def test_given_ingestion_failing_every_retry_when_a_file_is_uploaded_then_it_end
         again = _upload(tenant, rows)  # with ingestion healthy, the same file goes in
         assert again["status"] == "SUCCEEDED", again
         assert [p["quantity"] for p in _demand(tenant, "SKU-unlucky")["points"]] == [3] * 10
+
+
+def _quantities(tenant: Tenant, sku: str) -> dict[str, float]:
+    """The SKU's stored non-zero days (the stored series is dense: zeros fill the gaps)."""
+    return {p["date"]: p["quantity"] for p in _demand(tenant, sku)["points"] if p["quantity"]}
+
+
+def test_given_files_as_spreadsheets_and_databases_export_them_when_uploaded_then_each_is_read_exactly(
+    small: RunningStack,
+) -> None:
+    shirt, cafe, tab = 'Blue "XL" shirt, size 2', "Café crème 250 g", "SKU 7 / Ü"
+    with small.http() as http:
+        tenant = Tenant.sign_up(small, http=http)
+
+        # A European spreadsheet: ';', decimal commas, dd/mm/yyyy, CRLF, quoted names with quotes.
+        european = (
+            "sku;date;quantity\r\n"
+            '"Blue ""XL"" shirt, size 2";31/12/2024;12,5\r\n'
+            '"Blue ""XL"" shirt, size 2";02/01/2025;3\r\n'
+            "Café crème 250 g;13/01/2025;0,25\r\n"
+        ).encode()
+        done = _upload(tenant, european)
+        assert done["status"] == "SUCCEEDED" and done["rows_accepted"] == 3, done
+        assert done["warnings"] == [] and done["error_summary"] == [] and done["delimiter"] is None
+        assert _quantities(tenant, shirt) == {"2024-12-31": 12.5, "2025-01-02": 3}
+        assert _quantities(tenant, cafe) == {"2025-01-13": 0.25}
+
+        # A database export: tab-separated date-times at midnight, in several spellings.
+        stamps = ["2025-01-01 00:00:00", "2025-01-02T00:00:00", "2025-01-03T00:00:00Z", "2025-01-04T00:00:00.000+00:00"]
+        timed = "sku\tdate\tquantity\n" + "".join(f"{tab}\t{d}\t{i + 1}\n" for i, d in enumerate(stamps))
+        done = _upload(tenant, timed.encode())
+        assert done["status"] == "SUCCEEDED" and done["rows_accepted"] == 4, done
+        assert _quantities(tenant, tab) == {"2025-01-01": 1, "2025-01-02": 2, "2025-01-03": 3, "2025-01-04": 4}
+
+        # Parquet from a warehouse: integer SKU codes, timestamp dates, an extra column.
+        sink = io.BytesIO()
+        table = pa.table(
+            {
+                "unique_id": pa.array([40123, 40123, 7], pa.int64()),
+                "ds": pa.array([dt.datetime(2025, 1, 1), dt.datetime(2025, 1, 2), dt.datetime(2025, 1, 1)]),
+                "y": [4.0, 5.5, 1.0],
+                "store": ["north", "north", "south"],
+            }
+        )
+        pq.write_table(table, sink)
+        done = _upload(tenant, sink.getvalue(), "demand.parquet")
+        assert done["status"] == "SUCCEEDED" and done["rows_accepted"] == 3, done
+        assert done["warnings"] == [{"code": "extra_columns_ignored", "message": "Ignored columns: store"}]
+        assert _quantities(tenant, "40123") == {"2025-01-01": 4, "2025-01-02": 5.5}
+        assert _quantities(tenant, "7") == {"2025-01-01": 1}
+
+        # A CSV with columns we do not use: read, and the report says what was ignored.
+        extra = "region,sku,date,quantity,price\n" + "".join(f"EU,{cafe},2025-02-0{d},{d},9.90\n" for d in (1, 2))
+        done = _upload(tenant, extra.encode())
+        assert done["status"] == "SUCCEEDED", done
+        assert done["warnings"] == [{"code": "extra_columns_ignored", "message": "Ignored columns: region, price"}]
+        assert _quantities(tenant, cafe) == {"2025-01-13": 0.25, "2025-02-01": 1, "2025-02-02": 2}
+
+        # Two kinds of problem, one of them 150 times: both listed, both counted exactly.
+        good = [(f"SKU-{i}", "2025-01-01", 1) for i in range(2000)]
+        bad = [(f"BAD-{i}", "2025-01-01", "n/a") for i in range(150)] + [("LATE", "2025-01-01T09:00:00", 1)]
+        mixed = _upload(tenant, _csv(good + bad))
+        assert mixed["status"] == "PARTIAL" and mixed["rows_rejected"] == 151, mixed
+        assert mixed["error_summary"] == [
+            {"code": "quantity_not_number", "count": 150, "first_rows": [2002, 2003, 2004, 2005, 2006]},
+            {"code": "date_has_time", "count": 1, "first_rows": [2152]},
+        ]
+        assert len(mixed["errors"]) == 100 and {e["code"] for e in mixed["errors"]} == {
+            "quantity_not_number", "date_has_time",
+        }  # fmt: skip
+        assert mixed["errors"][-1] == {
+            "row": 2152,
+            "column": "date",
+            "code": "date_has_time",
+            "message": "date '2025-01-01T09:00:00' has a time of day: a daily date has no time, or midnight (00:00:00)",
+        }
+        listed = http.get(f"{F}/uploads", headers=tenant.headers).json()["items"]
+        assert listed[0]["error_summary"] == mixed["error_summary"]

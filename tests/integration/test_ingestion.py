@@ -35,8 +35,9 @@ from tests.integration.pipeline import Pipeline
 
 F = "/api/v1/forecast"
 REPORT_KEYS = {
-    "upload_id", "status", "filename", "aggregate", "rows_total", "rows_accepted", "rows_rejected",
-    "skus_touched", "errors", "created_at", "finished_at", "granularity",
+    "upload_id", "status", "filename", "aggregate", "delimiter", "decimal", "date_format", "rows_total",
+    "rows_accepted", "rows_rejected", "skus_touched", "errors", "error_summary", "warnings", "created_at",
+    "finished_at", "granularity",
 }  # fmt: skip
 
 
@@ -360,7 +361,7 @@ def test_given_bad_rows_a_broken_file_and_an_oversize_file_then_partial_rejected
         (43, "quantity", "quantity_negative"),
     ]
     before = _store(pipe, client)
-    broken = _upload(pipe, client, b"sku;date;quantity\nSKU-1;2024-01-01;5\n")
+    broken = _upload(pipe, client, b"sku date quantity\nSKU-1 2024-01-01 5\n")  # ';' is read since formats
     assert broken["status"] == "REJECTED" and broken["errors"][0]["code"] == "unsupported_delimiter"
     assert _store(pipe, client) == before
 
@@ -369,6 +370,32 @@ def test_given_bad_rows_a_broken_file_and_an_oversize_file_then_partial_rejected
     big = _upload(pipe, client, _csv([("SKU-1", d, 9) for d in _days("2024-01-01", 200)]))
     assert big["status"] == "REJECTED" and big["errors"][0]["code"] == "file_too_large"
     assert _store(pipe, client) == before
+
+
+def test_given_declared_formats_when_uploaded_then_they_are_stored_shown_and_override_detection(
+    pipe: Pipeline,
+) -> None:
+    client = pipe.tenant("cli_formats")
+    content = b"sku;date;quantity\nSKU 1;01/02/2024;2,5\nSKU 1;03/04/2024;1\n"
+    detected = _upload(pipe, client, content)
+    assert (detected["delimiter"], detected["decimal"], detected["date_format"]) == (None, None, None)
+    assert [w["code"] for w in detected["warnings"]] == ["date_format_assumed"]
+    assert "DD/MM/YYYY" in detected["warnings"][0]["message"]
+    points = _points(pipe, client, "SKU 1")
+    assert [(p["date"], p["quantity"]) for p in points if p["quantity"]] == [("2024-02-01", 2.5), ("2024-04-03", 1)]
+
+    other = pipe.tenant("cli_formats_declared")
+    declared = _upload(pipe, other, content, delimiter=";", decimal=",", date_format="MM/DD/YYYY")
+    assert (declared["delimiter"], declared["decimal"], declared["date_format"]) == (";", ",", "MM/DD/YYYY")
+    assert declared["status"] == "SUCCEEDED" and declared["warnings"] == [] and declared["error_summary"] == []
+    points = _points(pipe, other, "SKU 1")
+    assert [(p["date"], p["quantity"]) for p in points if p["quantity"]] == [("2024-01-02", 2.5), ("2024-03-04", 1)]
+
+    for bad in ({"delimiter": " "}, {"decimal": "'"}, {"date_format": "DD-MM-YYYY"}):
+        status, problem, _ = pipe.api(
+            "POST", f"{F}/uploads", client, role="analyst", body={"filename": "d.csv", **bad}
+        )
+        assert status == 422 and problem["status"] == 422, problem
 
 
 # ---------------------------------------------------------------- the records door

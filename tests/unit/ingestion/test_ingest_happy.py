@@ -192,6 +192,8 @@ def test_given_no_records_when_ingested_then_it_succeeds_with_nothing() -> None:
         "rows_rejected": 0,
         "skus_touched": 0,
         "errors": [],
+        "error_summary": [],
+        "warnings": [],
     }
 
 
@@ -206,7 +208,7 @@ def test_given_parquet_with_a_time_of_day_and_nulls_when_ingested_then_those_row
     result = ingest(data)
 
     assert [(e.row, e.column, e.code) for e in result.errors] == [
-        (2, "date", "date_invalid"),
+        (2, "date", "date_has_time"),
         (3, "sku", "missing_value"),
     ]
 

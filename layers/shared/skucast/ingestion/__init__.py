@@ -12,6 +12,10 @@ from skucast import lazy
 _EXPORTS = {
     "AcceptedPoints": "model",
     "Aggregate": "model",
+    "DateFormat": "model",
+    "ErrorCount": "model",
+    "IngestWarning": "model",
+    "ReadOptions": "model",
     "IngestLimits": "model",
     "IngestResult": "model",
     "IngestStatus": "model",

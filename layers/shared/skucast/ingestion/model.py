@@ -7,13 +7,21 @@ is the 1-based position in the `records` array, and for Parquet the 1-based row 
 header). File-level problems carry `row=None` (or 1 when the header is at fault).
 
 Codes. Row level (status PARTIAL, or REJECTED over the threshold): missing_value, sku_too_long,
-sku_control_character, sku_formula, date_invalid, date_too_old, date_in_future,
-quantity_not_number, quantity_not_finite, quantity_negative, duplicate_row, wrong_field_count.
+sku_control_character, sku_formula, date_invalid, date_has_time (a date-time that is not
+midnight), date_too_old, date_in_future, quantity_not_number, quantity_not_finite,
+quantity_negative, duplicate_row, wrong_field_count.
 File level (REJECTED, nothing written): empty_file, not_utf8, binary_content, unsupported_format,
 file_too_large, decompressed_too_large, corrupt_compression, line_too_long, unreadable_file,
-missing_header, missing_columns, extra_columns, duplicate_columns, unsupported_delimiter,
-invalid_parquet, wrong_column_type, too_many_rows, too_many_records, invalid_record,
-too_many_rejected_rows (listed first, followed by the row errors that caused it).
+missing_header, missing_columns, duplicate_columns, unsupported_delimiter (the header is one
+column under the delimiter used), invalid_parquet, wrong_column_type, too_many_rows,
+too_many_records, invalid_record, extra_columns (JSON records only: a file's extra columns are
+ignored with a warning), too_many_rejected_rows (listed first, followed by the row errors that
+caused it).
+Warnings (the upload went ahead; `IngestResult.warnings`): extra_columns_ignored,
+date_format_assumed.
+
+The report keeps the first `max_errors` errors in row order, but always with the first occurrence
+of every code among them, and `error_summary` gives every code with its exact count and first rows.
 """
 
 from __future__ import annotations
@@ -35,6 +43,36 @@ class IngestStatus(StrEnum):
 class Aggregate(StrEnum):
     REJECT = "reject"
     SUM = "sum"
+
+
+class DateFormat(StrEnum):
+    ISO = "YYYY-MM-DD"
+    DMY_SLASH = "DD/MM/YYYY"
+    MDY_SLASH = "MM/DD/YYYY"
+    DMY_DOT = "DD.MM.YYYY"
+    YMD_SLASH = "YYYY/MM/DD"
+
+
+DELIMITERS = (",", ";", "\t", "|")
+DECIMALS = (".", ",")
+
+
+@dataclass(frozen=True)
+class ReadOptions:
+    """How a file is written, as the upload declared it; None means detect it from the file
+    (how: reader.py and validate.py). The default detects everything."""
+
+    delimiter: str | None = None
+    decimal: str | None = None
+    date_format: DateFormat | None = None
+
+    def __post_init__(self) -> None:
+        if self.delimiter is not None and self.delimiter not in DELIMITERS:
+            raise ValueError(f"unsupported delimiter {self.delimiter!r}")
+        if self.decimal is not None and self.decimal not in DECIMALS:
+            raise ValueError(f"unsupported decimal separator {self.decimal!r}")
+        if self.date_format is not None:
+            object.__setattr__(self, "date_format", DateFormat(self.date_format))
 
 
 @dataclass(frozen=True)
@@ -65,6 +103,42 @@ class RowError:
 
     def as_dict(self) -> dict[str, object]:
         return {"row": self.row, "column": self.column, "code": self.code, "message": self.message}
+
+
+@dataclass(frozen=True)
+class IngestWarning:
+    """Something the upload went ahead despite (extra columns ignored, a date format assumed)."""
+
+    code: str
+    message: str
+
+    def as_dict(self) -> dict[str, object]:
+        return {"code": self.code, "message": self.message}
+
+
+@dataclass(frozen=True)
+class ErrorCount:
+    """One error code over the whole file: how many times it occurred, and its first rows (up to
+    5, ascending; empty for a file-level error without a row)."""
+
+    code: str
+    count: int
+    first_rows: tuple[int, ...] = ()
+
+    def as_dict(self) -> dict[str, object]:
+        return {"code": self.code, "count": self.count, "first_rows": list(self.first_rows)}
+
+
+def summarise(errors: list[RowError]) -> list[ErrorCount]:
+    """The summary of a list of errors taken whole (exact when nothing was left out of it)."""
+    found: dict[str, list[int]] = {}
+    counts: dict[str, int] = {}
+    for e in errors:
+        counts[e.code] = counts.get(e.code, 0) + 1
+        rows = found.setdefault(e.code, [])
+        if e.row is not None and e.row not in rows:
+            rows.append(e.row)
+    return [ErrorCount(code, n, tuple(sorted(found[code])[:5])) for code, n in counts.items()]
 
 
 @dataclass(frozen=True)
@@ -119,6 +193,9 @@ class IngestResult:
     rows_rejected: int = 0
     errors: list[RowError] = field(default_factory=list)
     points: AcceptedPoints = field(default_factory=AcceptedPoints.empty)
+    warnings: list[IngestWarning] = field(default_factory=list)
+    # Every error code with its exact count; empty means "summarise `errors`" (file-level results).
+    error_summary: list[ErrorCount] = field(default_factory=list)
 
     @property
     def skus_touched(self) -> int:
@@ -133,6 +210,8 @@ class IngestResult:
             "rows_rejected": self.rows_rejected,
             "skus_touched": self.skus_touched,
             "errors": [e.as_dict() for e in self.errors],
+            "error_summary": [c.as_dict() for c in self.error_summary or summarise(self.errors)],
+            "warnings": [w.as_dict() for w in self.warnings],
         }
 
 

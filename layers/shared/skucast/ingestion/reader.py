@@ -5,6 +5,16 @@ must then be CSV), anything else is CSV. CSV columns are read as strings so that
 becomes a row error in the validator rather than a reader crash; Parquet keeps its types, which
 are checked here. Everything unusable about the file as a whole raises `StructuralError`.
 
+The CSV delimiter is the upload's declared one, else it is detected once, on the header line:
+of `,` `;` TAB `|` (in that order), the first under which the header names all three required
+columns; if none does, the one that splits the header into the most fields (the first of them on
+a tie), so that the error names the columns the file most likely has. Decimal separator and date
+format are decided in the validator (validate.py). Columns other than the three required ones are
+not converted at all, and are reported as a warning (`extra_columns_ignored`).
+
+Parquet SKUs may be text or integers (`123` becomes the SKU "123"); dates text, date32 or
+timestamps (midnight only: a time of day is the row error `date_has_time`).
+
 Memory stays bounded by the block size: the stream is read in blocks of `max_line_bytes` (pyarrow
 reads about ten blocks ahead, so ~20 MB in flight at the 1 MiB default), gzip is inflated a block
 at a time, and the byte counters below stop a gzip bomb or an oversized stream as soon as it
@@ -31,7 +41,14 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from skucast.ingestion.model import IngestLimits, StructuralError
+from skucast.ingestion.model import (
+    DELIMITERS,
+    DateFormat,
+    IngestLimits,
+    IngestWarning,
+    ReadOptions,
+    StructuralError,
+)
 
 FIELDS = ("sku", "date", "quantity")
 ALIASES = {
@@ -50,7 +67,14 @@ _UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
 _UTF8_BOM = b"\xef\xbb\xbf"
 _PARQUET_BATCH_ROWS = 65_536
 _SPOOL_IN_MEMORY = 8 * 1024 * 1024
-_DATE_LIKE = re.compile(r"^\s*\d{4}-\d{1,2}-\d{1,2}\s*$")
+_DATE_LIKE = re.compile(r"^\s*(\d{4}[-/]\d{1,2}[-/]\d{1,2}|\d{1,2}[./]\d{1,2}[./]\d{4})\s*$")
+_DELIMITER_NAMES = {",": "','", ";": "';'", "\t": "TAB", "|": "'|'"}
+# The header is split with the csv module, whose per-field limit (128 KiB by default) a header under
+# max_line_bytes may exceed (split at the wrong delimiter, it is one field): lift it, for the
+# process (there is no per-reader setting), to what any header line can hold.
+_MAX_HEADER_FIELD = 1 << 30
+if csv.field_size_limit() < _MAX_HEADER_FIELD:
+    csv.field_size_limit(_MAX_HEADER_FIELD)
 
 
 class Readable(Protocol):
@@ -128,16 +152,14 @@ def _read_up_to(stream: Readable, n: int) -> bytes:
     return b"".join(chunks)
 
 
-def resolve_columns(names: list[str]) -> dict[str, str]:
-    """Map each required field to the file's column name; raise on any structural problem.
+def resolve_columns(names: list[str], delimiter: str | None = None) -> tuple[dict[str, str], list[str]]:
+    """Map each required field to the file's column name, and list the other columns (ignored);
+    raise on any structural problem.
 
-    Names match case-insensitively after trimming spaces. Extra columns are rejected (not
-    ignored) so that a shifted or mislabelled export is never half-read."""
+    Names match case-insensitively after trimming spaces. Two columns giving one field are an
+    error (which one is meant cannot be told); a missing one too. `delimiter`: the CSV's, for the
+    message when the header is one column because the file is separated by something else."""
     normalised = [name.strip().lower() for name in names]
-    if len(names) == 1 and any(sep in names[0] for sep in ";\t|"):
-        raise StructuralError(
-            "unsupported_delimiter", "the header has a single column: use ',' as the delimiter", row=1
-        )
     found: dict[str, str] = {}
     extra: list[str] = []
     for name, norm in zip(names, normalised, strict=True):
@@ -155,13 +177,33 @@ def resolve_columns(names: list[str]) -> dict[str, str]:
         raise StructuralError(
             "missing_header", "the first row is data: add the header sku,date,quantity", row=1
         )
+    if missing and delimiter is not None and len(names) == 1 and re.search(r"[^\w]", names[0].strip()):
+        raise StructuralError(
+            "unsupported_delimiter",
+            f"the header is a single column when split at {_DELIMITER_NAMES[delimiter]}: separate the "
+            "columns with ',' ';' TAB or '|' (or declare the delimiter on the upload)",
+            row=1,
+        )
     if missing:
         raise StructuralError("missing_columns", f"missing required columns: {', '.join(missing)}", row=1)
-    if extra:
-        shown = ", ".join(repr(_excerpt(e)) for e in extra[:5])
-        more = f" and {len(extra) - 5} more" if len(extra) > 5 else ""
-        raise StructuralError("extra_columns", f"unexpected columns: {shown}{more}", row=1)
-    return found
+    return found, extra
+
+
+def extra_columns_warning(extra: list[str]) -> list[IngestWarning]:
+    if not extra:
+        return []
+    shown = ", ".join(_excerpt(e) if e else '""' for e in extra[:5])
+    more = f" and {len(extra) - 5} more" if len(extra) > 5 else ""
+    return [IngestWarning("extra_columns_ignored", f"Ignored columns: {shown}{more}")]
+
+
+def choose_delimiter(header: str) -> str:
+    """The header's delimiter (see the module docstring): deterministic, from the header alone."""
+    splits = {d: next(csv.reader([header], delimiter=d)) for d in DELIMITERS}
+    for delimiter, names in splits.items():
+        if {ALIASES.get(n.strip().lower()) for n in names} >= set(FIELDS):
+            return delimiter
+    return max(DELIMITERS, key=lambda d: len(splits[d]))  # max keeps the first of equals
 
 
 def _excerpt(value: str, width: int = 40) -> str:
@@ -170,20 +212,28 @@ def _excerpt(value: str, width: int = 40) -> str:
 
 class Source:
     """What the validator consumes: batches, the row number of the first data row, and (CSV
-    only) the record numbers pyarrow skipped because of a wrong field count."""
+    only) the record numbers pyarrow skipped because of a wrong field count. Also what the file
+    told about its format: the decimal separator when it is settled by the source (None: detect
+    it from the quantities), the date format assumed when slash dates are ambiguous (and why),
+    and warnings."""
 
     first_row = 1
+    decimal: str | None = "."
+    ambiguous_dates = DateFormat.DMY_SLASH
+    ambiguous_why = "Parquet files"
 
     def __init__(self) -> None:
         self.skipped = array("q")  # record numbers not yielded as rows (for row numbering)
         self.bad_rows = array("q")  # the subset that are errors (wrong field count)
         self.bad_counts = array("q")  # their field counts, for the message
+        self.warnings: list[IngestWarning] = []
 
     def batches(self) -> Generator[RawBatch, None, None]:
         raise NotImplementedError
 
 
-def open_source(stream: IO[bytes], limits: IngestLimits) -> Source:
+def open_source(stream: IO[bytes], limits: IngestLimits, options: ReadOptions | None = None) -> Source:
+    options = options or ReadOptions()
     start = stream.tell() if _seekable(stream) else None
     raw = _CountingReader(
         stream,
@@ -195,7 +245,7 @@ def open_source(stream: IO[bytes], limits: IngestLimits) -> Source:
     if not head:
         raise StructuralError("empty_file", "the file is empty")
     if head == _PARQUET_MAGIC:
-        return _ParquetSource(_seekable_copy(stream, start, head, raw, limits), limits)
+        return _ParquetSource(_seekable_copy(stream, start, head, raw, limits), limits, options)
     content: Readable = _Prefixed(head, raw)
     if head.startswith(_GZIP_MAGIC):
         content = _CountingReader(
@@ -204,7 +254,7 @@ def open_source(stream: IO[bytes], limits: IngestLimits) -> Source:
             "decompressed_too_large",
             f"the file inflates to more than {limits.max_decompressed_bytes} bytes",
         )
-    return _CsvSource(content, limits)
+    return _CsvSource(content, limits, options)
 
 
 def _seekable(stream: IO[bytes]) -> bool:
@@ -235,12 +285,20 @@ def _seekable_copy(
 class _CsvSource(Source):
     first_row = 2  # the header is row 1
 
-    def __init__(self, content: Readable, limits: IngestLimits):
+    def __init__(self, content: Readable, limits: IngestLimits, options: ReadOptions):
         super().__init__()
         self._limits = limits
         prefix = self._read_header_block(content, limits.max_line_bytes)
-        self._names = self._check_header(prefix)
-        self._columns = resolve_columns(self._names)
+        header = self._check_header(prefix)
+        self.delimiter = options.delimiter or choose_delimiter(header)
+        self._names = next(csv.reader([header], delimiter=self.delimiter))
+        self._columns, extra = resolve_columns(self._names, self.delimiter)
+        self.warnings = extra_columns_warning(extra)
+        # A decimal comma is only detected where a comma cannot be the delimiter.
+        self.decimal = options.decimal or ("." if self.delimiter == "," else None)
+        # Slash dates that fit both orders: US order for comma files, day first otherwise.
+        self.ambiguous_dates = DateFormat.MDY_SLASH if self.delimiter == "," else DateFormat.DMY_SLASH
+        self.ambiguous_why = f"{_DELIMITER_NAMES[self.delimiter]}-separated files"
         self._stream = _Prefixed(prefix, content)
 
     @staticmethod
@@ -261,7 +319,7 @@ class _CsvSource(Source):
         return b"".join(chunks)
 
     @staticmethod
-    def _check_header(prefix: bytes) -> list[str]:
+    def _check_header(prefix: bytes) -> str:
         if not prefix:
             raise StructuralError("empty_file", "the file is empty")
         if prefix.startswith(_UTF16_BOMS):
@@ -281,10 +339,11 @@ class _CsvSource(Source):
             raise StructuralError(
                 "missing_header", "the first line is empty: expected sku,date,quantity", row=1
             )
-        return next(csv.reader([text]))
+        return text
 
     def batches(self) -> Generator[RawBatch, None, None]:
         reader = None
+        wanted = [self._columns[f] for f in FIELDS]
         guard = _LineGuard(self._stream, self._limits.max_line_bytes)
         try:
             reader = pacsv.open_csv(
@@ -294,13 +353,17 @@ class _CsvSource(Source):
                 # newlines_in_values: a quoted value spanning lines must stay one row whatever the
                 # block boundaries. use_threads=False: pyarrow then reports skipped row numbers.
                 parse_options=pacsv.ParseOptions(
+                    delimiter=self.delimiter,
                     newlines_in_values=True,
                     ignore_empty_lines=False,
                     invalid_row_handler=self._on_invalid_row,
                 ),
-                convert_options=pacsv.ConvertOptions(column_types=dict.fromkeys(self._names, pa.string())),
+                # Only the three columns are converted (to strings): extra ones cost no conversion.
+                convert_options=pacsv.ConvertOptions(
+                    include_columns=wanted, column_types=dict.fromkeys(wanted, pa.string())
+                ),
             )
-            if reader.schema.names != self._names:
+            if reader.schema.names != wanted:
                 raise StructuralError("unreadable_file", "the header could not be read consistently", row=1)
             for record_batch in reader:
                 yield self._to_raw(record_batch)
@@ -323,7 +386,7 @@ class _CsvSource(Source):
     def _on_invalid_row(self, row: Any) -> str:
         number = row.number if row.number is not None else -1
         self.skipped.append(number)
-        if row.text.strip(" ,\t\r\n"):
+        if row.text.strip(" \t\r\n" + self.delimiter):
             self.bad_rows.append(number)
             self.bad_counts.append(row.actual_columns)
         return "skip"
@@ -396,8 +459,9 @@ def _csv_error(exc: Exception) -> StructuralError:
 
 
 class _ParquetSource(Source):
-    def __init__(self, stream: IO[bytes], limits: IngestLimits):
+    def __init__(self, stream: IO[bytes], limits: IngestLimits, options: ReadOptions):
         super().__init__()
+        self.decimal = options.decimal  # text quantities: detected like a non-comma CSV's
         try:
             self._file = pq.ParquetFile(stream)
             schema = self._file.schema_arrow
@@ -412,7 +476,8 @@ class _ParquetSource(Source):
             )
         if metadata.num_rows > limits.max_rows:
             raise StructuralError("too_many_rows", f"the file has more than {limits.max_rows} rows")
-        self._columns = resolve_columns(list(schema.names))
+        self._columns, extra = resolve_columns(list(schema.names))
+        self.warnings = extra_columns_warning(extra)
         self._types = {f: schema.field(self._columns[f]).type for f in FIELDS}
         _check_parquet_types(self._types)
 
@@ -440,7 +505,7 @@ def _is_text(t: pa.DataType) -> bool:
 
 def _check_parquet_types(types: dict[str, pa.DataType]) -> None:
     ok = {
-        "sku": _is_text(types["sku"]),
+        "sku": _is_text(types["sku"]) or pa.types.is_integer(_value_type(types["sku"])),
         "date": _is_text(types["date"])
         or pa.types.is_date(types["date"])
         or pa.types.is_timestamp(types["date"]),
@@ -451,12 +516,16 @@ def _check_parquet_types(types: dict[str, pa.DataType]) -> None:
     }
     for field, good in ok.items():
         if not good:
+            hint = ": SKUs must be text or integers" if field == "sku" else ""
             raise StructuralError(
-                "wrong_column_type", f"column {field!r} has unsupported type {types[field]}"
+                "wrong_column_type", f"column {field!r} has unsupported type {types[field]}{hint}"
             )
 
 
 def _parquet_sku(values: pa.Array) -> pa.Array:
+    """Text as it is; integers as their decimal text (123 -> "123")."""
+    if pa.types.is_dictionary(values.type):
+        values = values.dictionary_decode()
     return pc.cast(values, pa.string())
 
 
@@ -471,7 +540,7 @@ def _parquet_date(values: pa.Array) -> pa.Array:
         midnight = pc.equal(pc.cast(days, values.type), values)
         if pc.all(pc.or_kleene(midnight, pc.is_null(values))).as_py():
             return days
-        # A time of day is not a daily date: keep the text so the row is reported as invalid.
+        # A time of day is not a daily date: keep the text so the row is reported (date_has_time).
         return pc.if_else(midnight, pc.cast(days, pa.string()), pc.cast(values, pa.string()))
     return pc.cast(values, pa.date32())
 

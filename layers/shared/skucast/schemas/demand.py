@@ -14,6 +14,10 @@ GRANULARITY_HELP = (
     "the grain the rows are recorded at: D (days), W (weeks, each row dated the week's first day) or "
     "M (months, each row dated the 1st); omitted: inferred from the upload's dates"
 )
+# How an uploaded file is written (skucast.ingestion.ReadOptions); null on an upload means detected.
+Delimiter = Literal[",", ";", "\t", "|"]
+DecimalSeparator = Literal[".", ","]
+DateFormatName = Literal["YYYY-MM-DD", "DD/MM/YYYY", "MM/DD/YYYY", "DD.MM.YYYY", "YYYY/MM/DD"]
 DemandClassName = Literal["smooth", "erratic", "intermittent", "lumpy", "new", "inactive"]
 MAX_RECORDS = 10_000
 
@@ -38,6 +42,19 @@ class CreateUploadRequest(_Request):
     filename: Filename
     aggregate: AggregateMode = "reject"
     granularity: Granularity | None = Field(default=None, description=GRANULARITY_HELP)
+    delimiter: Delimiter | None = Field(
+        None, description="the CSV delimiter; null: detected from the header line (, ; TAB |)"
+    )
+    decimal: DecimalSeparator | None = Field(
+        None,
+        description="the decimal separator of quantities; null: '.' in comma-separated files, "
+        "else the first quantity written with a separator decides",
+    )
+    date_format: DateFormatName | None = Field(
+        None,
+        description="the dates' format; null: detected from the date column (ambiguous slash dates: "
+        "MM/DD/YYYY in comma-separated files, DD/MM/YYYY otherwise, with a warning)",
+    )
 
 
 class UploadTicket(BaseModel):
@@ -55,6 +72,17 @@ class RowErrorOut(BaseModel):
     message: str
 
 
+class ErrorCountOut(BaseModel):
+    code: str
+    count: int = Field(description="every occurrence in the file, not only those in `errors`")
+    first_rows: list[int] = Field(description="up to 5, ascending")
+
+
+class UploadWarning(BaseModel):
+    code: str = Field(description="extra_columns_ignored, date_format_assumed")
+    message: str
+
+
 class Upload(BaseModel):
     upload_id: str
     status: UploadStatus
@@ -63,11 +91,21 @@ class Upload(BaseModel):
     granularity: Granularity | None = Field(
         default=None, description="the upload's grain: as declared, else as inferred once ingested"
     )
+    delimiter: Delimiter | None = Field(None, description="as declared on the upload; null: detected")
+    decimal: DecimalSeparator | None = Field(None, description="as declared on the upload; null: detected")
+    date_format: DateFormatName | None = Field(None, description="as declared on the upload; null: detected")
     rows_total: int = 0
     rows_accepted: int = 0
     rows_rejected: int = 0
     skus_touched: int = 0
-    errors: list[RowErrorOut] = Field(default_factory=list, description="the first 100")
+    errors: list[RowErrorOut] = Field(
+        default_factory=list,
+        description="the first 100 in row order, always including the first of every code",
+    )
+    error_summary: list[ErrorCountOut] = Field(
+        default_factory=list, description="every error code with its exact count"
+    )
+    warnings: list[UploadWarning] = Field(default_factory=list, description="what was ignored or assumed")
     created_at: str
     finished_at: str | None = None
 

@@ -110,6 +110,7 @@ def _mark_failed(settings: Settings, client_id: str, upload_id: str, code: str) 
         fields = {
             "status": "REJECTED",
             "errors": [_problem(code, record)],
+            "error_summary": [{"code": code, "count": 1, "first_rows": []}],
             "finished_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         }
         if repo.fail(settings.table_name, client_id, record, now, fields):

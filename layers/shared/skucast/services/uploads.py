@@ -40,7 +40,15 @@ from typing import IO, Any, cast
 
 from skucast import ids
 from skucast.errors import Conflict, NotFound, PayloadTooLarge, Unprocessable
-from skucast.ingestion import IngestLimits, IngestResult, IngestStatus, RowError, ingest_file, ingest_records
+from skucast.ingestion import (
+    IngestLimits,
+    IngestResult,
+    IngestStatus,
+    ReadOptions,
+    RowError,
+    ingest_file,
+    ingest_records,
+)
 from skucast.observability import logger, metrics
 from skucast.pagination import decode_cursor, encode_cursor
 from skucast.repositories import uploads as repo
@@ -113,6 +121,10 @@ def create_upload(settings: Settings, client_id: str, request: CreateUploadReque
             "filename": request.filename,
             "aggregate": request.aggregate,
             "granularity": request.granularity,
+            # How the file is written, as declared (None: the ingester detects it).
+            "delimiter": request.delimiter,
+            "decimal": request.decimal,
+            "date_format": request.date_format,
             "created_at": now_iso(),
             # On the sweeper's work list until its form has expired: if no file came, it ends.
             **repo.work_list_entry(client_id, upload_id, now_iso(UPLOAD_LINK_SECONDS + EXPIRY_GRACE_SECONDS)),
@@ -140,11 +152,16 @@ def to_upload(item: dict[str, Any]) -> Upload:
         filename=item.get("filename"),
         aggregate=item.get("aggregate", "reject"),
         granularity=item.get("granularity"),
+        delimiter=item.get("delimiter"),
+        decimal=item.get("decimal"),
+        date_format=item.get("date_format"),
         rows_total=item.get("rows_total", 0),
         rows_accepted=item.get("rows_accepted", 0),
         rows_rejected=item.get("rows_rejected", 0),
         skus_touched=item.get("skus_touched", 0),
         errors=item.get("errors", []),
+        error_summary=item.get("error_summary", []),
+        warnings=item.get("warnings", []),
         created_at=item["created_at"],
         finished_at=item.get("finished_at"),
     )
@@ -229,7 +246,7 @@ def ingest_object(object_key: str, settings: Settings, time_left: Callable[[], f
         logger.info("upload already ingested: duplicate event ignored", extra={"upload_id": upload_id})
         return 0
     try:
-        result = _read(settings, key, size, str(record.get("aggregate", "reject")), lease)
+        result = _read(settings, key, size, str(record.get("aggregate", "reject")), read_options(record), lease)
         lock = MergeLock(settings.table_name, client_id, upload_id) if _mergeable(result) else None
         if lock and not lock.acquire(max(0.0, time_left() - WAIT_MARGIN_SECONDS), lease.renew):
             raise UploadBusy(upload_id)  # retried later; the claim is released below
@@ -264,7 +281,16 @@ def _claim(settings: Settings, client_id: str, upload_id: str, time_left: Callab
         time.sleep(WAIT_POLL_SECONDS)
 
 
-def _read(settings: Settings, key: str, size: int, aggregate: str, lease: _Lease) -> IngestResult:
+def read_options(record: dict[str, Any]) -> ReadOptions:
+    """The file format the upload declared (each None: detect it)."""
+    return ReadOptions(
+        delimiter=record.get("delimiter"), decimal=record.get("decimal"), date_format=record.get("date_format")
+    )
+
+
+def _read(
+    settings: Settings, key: str, size: int, aggregate: str, options: ReadOptions, lease: _Lease
+) -> IngestResult:
     limits = limits_for(settings)
     if size > limits.max_raw_bytes:
         # S3 enforces the form's content-length-range; emulators and old forms may not.
@@ -275,7 +301,7 @@ def _read(settings: Settings, key: str, size: int, aggregate: str, lease: _Lease
     body = repo.open_object(settings.data_bucket, key)
     try:
         stream = cast(IO[bytes], _Renewing(body, lease))
-        return ingest_file(stream, aggregate=aggregate, limits=limits, today=_today())
+        return ingest_file(stream, aggregate=aggregate, limits=limits, today=_today(), options=options)
     finally:
         body.close()
 
