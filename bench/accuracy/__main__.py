@@ -19,6 +19,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "layers" / "shared"))
 
+from bench.accuracy.scoring import mase as _mase
+from bench.accuracy.scoring import smape as _smape
 from skucast.forecasting import EngineConfig, ForecastSpec, SeriesInput, forecast_batch
 from skucast.forecasting.backtest import Plan, candidate_forecasts, rank
 from skucast.forecasting.classification import classify_periods
@@ -33,16 +35,6 @@ SPARSE_CANDIDATES = DEFAULT_POLICY["intermittent"]
 
 
 # ---------------------------------------------------------------- competition data
-def _mase(x: np.ndarray, xx: np.ndarray, f: np.ndarray, m: int) -> float:
-    lag = m if x.size > m else 1
-    scale = np.mean(np.abs(x[lag:] - x[:-lag]))
-    return float(np.mean(np.abs(xx - f)) / scale) if scale > 0 else float("nan")
-
-
-def _smape(xx: np.ndarray, f: np.ndarray) -> float:
-    return float(np.mean(200 * np.abs(xx - f) / (np.abs(xx) + np.abs(f))))
-
-
 def _competition_forecasts(x: np.ndarray, h: int, m: int) -> dict[str, np.ndarray]:
     """All variants for one series from one set of fits (auto = select among candidates + ensemble)."""
     y = x.astype(np.float64)
