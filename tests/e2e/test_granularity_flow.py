@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from typing import Any
 from urllib.parse import quote
 
+import httpx
 import numpy as np
 import pytest
 
@@ -23,7 +24,7 @@ from skucast.forecasting.engine import ForecastSpec, SeriesInput, forecast_batch
 from skucast.forecasting.periods import next_period
 from tests.e2e.conftest import RunningStack
 from tests.e2e.routes import Tenant
-from tests.e2e.test_runs_flow import results, run_to_end, upload
+from tests.e2e.test_runs_flow import results, run_to_end, upload, wait
 
 F = "/api/v1/forecast"
 MONTHS, FIRST_MONTH = 60, dt.date(2020, 1, 1)
@@ -57,6 +58,21 @@ def periods_csv(series: dict[str, np.ndarray], first: dt.date, frequency: str) -
     return rows_csv(
         [(sku, next_period(first, frequency, i), q) for sku, values in series.items() for i, q in enumerate(values)]
     )
+
+
+def upload_with(tenant: Tenant, data: bytes, **options: str) -> dict[str, Any]:
+    """A file through the presigned POST with upload options (POST /uploads's body)."""
+    r = tenant.http.post(f"{F}/uploads", json={"filename": "export.csv", **options}, headers=tenant.headers)
+    assert r.status_code == 201, r.text
+    ticket = r.json()
+    sent = httpx.post(ticket["url"], data=ticket["fields"], files={"file": ("export.csv", data)}, timeout=120)
+    assert sent.status_code in (200, 201, 204), sent.text
+
+    def finished() -> dict[str, Any] | None:
+        report = tenant.http.get(f"{F}/uploads/{ticket['upload_id']}", headers=tenant.headers).json()
+        return report if report["status"] not in ("AWAITING_FILE", "PROCESSING") else None
+
+    return dict(wait(finished, 300, "the upload to be ingested"))
 
 
 def sku_item(tenant: Tenant, sku: str) -> dict[str, Any]:
@@ -211,6 +227,16 @@ def test_given_a_sales_only_export_then_every_sku_is_forecast_from_the_tenants_l
             assert got["Stopped in July"]["demand_class"] == "inactive", got["Stopped in July"]
             assert all(p["mean"] == 0 for p in got["Stopped in July"]["forecast"])
             assert got["Seller"]["demand_class"] != "inactive"
+        # An upload that says a day without a row is unknown: no zeros after its last row.
+        counted = [("Counted till July", day, q) for sku, day, q in rows if sku == "Stopped in July"]
+        report = upload_with(tenant, rows_csv(counted), missing="unknown")
+        assert report["status"] == "SUCCEEDED" and report["missing"] == "unknown", report
+        assert sku_demand(tenant, "Counted till July")["missing"] == "unknown"
+        run = run_to_end(tenant, {"horizon": 4, "frequency": "D", "backtest_windows": 0, "method": "naive"})
+        got = {r["sku"]: r for r in results(tenant, run["run_id"])}
+        assert {r["forecast"][0]["date"] for r in got.values()} == {"2025-12-28"}, got
+        assert [p["mean"] for p in got["Counted till July"]["forecast"]] == [counted[-1][2]] * 4
+        assert [p["mean"] for p in got["Stopped in July"]["forecast"]] == [0.0] * 4
         # An explicit origin: history through it, forecasts from the next day.
         run = run_to_end(tenant, {"horizon": 3, "frequency": "D", "backtest_windows": 0, "as_of": "2025-07-31"})
         got = {r["sku"]: r for r in results(tenant, run["run_id"])}

@@ -135,6 +135,21 @@ def test_given_a_dataframe_then_it_is_posted_as_gzip_csv_with_contract_columns(a
     )
 
 
+def test_given_upload_options_then_the_ticket_request_carries_exactly_the_ones_set() -> None:
+    api = Recorder()
+    _presigned(api)
+    monthly = b"sku;date;quantity\nA;01/02/2025;1,5\n"
+    api.client().upload_demand(monthly, poll_interval=0, granularity="M", missing="unknown", decimal=",")
+    ticket_request = json.loads(api.sent("POST", "/api/v1/forecast/uploads")[0].read())
+    assert ticket_request == {
+        "filename": "demand.csv",
+        "aggregate": "reject",
+        "granularity": "M",
+        "missing": "unknown",
+        "decimal": ",",
+    }
+
+
 def test_given_a_frame_without_the_columns_then_value_error() -> None:
     with pytest.raises(ValueError, match="missing: quantity"):
         Recorder().client().upload_demand(pd.DataFrame({"sku": ["A"], "date": ["2025-01-01"]}))

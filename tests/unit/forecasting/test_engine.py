@@ -245,3 +245,29 @@ def test_given_weekly_data_when_forecast_monthly_then_weeks_are_spread_over_thei
     # May is covered through Sunday the 19th: 19 days of 10, pro-rated to 31 days.
     assert result.forecast[0]["date"] == "2024-06-01"
     assert result.forecast[0]["mean"] == pytest.approx(310.0)
+
+
+def test_given_unknown_missing_periods_then_gaps_inside_are_interpolated_and_forecasts_reach_the_origin() -> None:
+    values = np.array([10.0, 0.0, 30.0, 40.0, 0.0, 0.0])  # rows on days 0, 2, 3: the rest unknown
+    recorded = np.array([True, False, True, True, False, False])
+    spec = ForecastSpec(horizon=2, frequency="D", backtest_windows=0, method="naive", as_of=dt.date(2024, 1, 8))
+
+    result = forecast_one(SeriesInput("x", dt.date(2024, 1, 1), values, "D", recorded), spec)
+    zero = forecast_one(SeriesInput("x", dt.date(2024, 1, 1), values, "D"), spec)
+
+    # Unknown: the last row (40) carries across the unobserved days; zero: the gap is no demand.
+    assert [p["date"] for p in result.forecast] == ["2024-01-09", "2024-01-10"] == [p["date"] for p in zero.forecast]
+    assert [p["mean"] for p in result.forecast] == [40.0, 40.0]
+    assert [p["mean"] for p in zero.forecast] == [0.0, 0.0]
+    averaged = dataclasses.replace(spec, method="historic_average")
+    mean = forecast_one(SeriesInput("x", dt.date(2024, 1, 1), values, "D", recorded), averaged)
+    assert mean.forecast[0]["mean"] == pytest.approx(np.mean([10.0, 20.0, 30.0, 40.0]))  # day 1 interpolated
+
+
+def test_given_unknown_missing_periods_and_a_gap_too_long_then_stale_history() -> None:
+    spec = ForecastSpec(horizon=2, frequency="D", backtest_windows=0, method="naive", as_of=dt.date(2026, 1, 1))
+    recorded = np.ones(10, bool)
+
+    result = forecast_one(SeriesInput("x", dt.date(2024, 1, 1), np.ones(10), "D", recorded), spec)
+
+    assert result.error is not None and result.error["code"] == "stale_history"

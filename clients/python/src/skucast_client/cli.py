@@ -191,7 +191,17 @@ def cmd_upload(args: argparse.Namespace) -> int:
         raise UsageError(f"no such file: {args.file}")
     client = make_client(args)
     try:
-        report = client.upload_demand(Path(args.file), args.aggregate, wait=not args.no_wait, timeout=args.timeout)
+        report = client.upload_demand(
+            Path(args.file),
+            args.aggregate,
+            wait=not args.no_wait,
+            timeout=args.timeout,
+            granularity=args.granularity,
+            missing=args.missing,
+            delimiter=args.delimiter,
+            decimal=args.decimal,
+            date_format=args.date_format,
+        )
     except errors.UploadRejectedError as exc:
         emit(args, exc.report, upload_text(exc.report))
         return EXIT_UNCLEAN
@@ -264,6 +274,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         args.sku or None,
         backtest_windows=args.backtest_windows,
         name=args.name,
+        as_of=args.as_of,
     )
     if not args.wait:
         emit(args, run, run["run_id"])
@@ -398,6 +409,17 @@ def build_parser() -> argparse.ArgumentParser:
         default="reject",
         help="duplicate (sku, date) rows: reject them (default) or sum them",
     )
+    p.add_argument("--granularity", choices=("D", "W", "M"), help="the rows' grain (default: inferred from the dates)")
+    p.add_argument(
+        "--missing", choices=("zero", "unknown"), help="what a date without a row means (default: zero demand)"
+    )
+    p.add_argument("--delimiter", choices=(",", ";", "\t", "|"), help="the CSV delimiter (default: detected)")
+    p.add_argument("--decimal", choices=(".", ","), help="the decimal separator (default: detected)")
+    p.add_argument(
+        "--date-format",
+        choices=("YYYY-MM-DD", "DD/MM/YYYY", "MM/DD/YYYY", "DD.MM.YYYY", "YYYY/MM/DD"),
+        help="the dates' format (default: detected)",
+    )
     p.add_argument("--no-wait", action="store_true", help="return once the file is sent")
     p.add_argument("--timeout", type=float, default=1800.0)
 
@@ -418,6 +440,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--method", default="auto")
     p.add_argument("--sku", action="append", help="forecast only this SKU (repeatable; default all)")
     p.add_argument("--backtest-windows", type=int)
+    p.add_argument("--as-of", help="forecast origin YYYY-MM-DD (default: the end of the tenant's data)")
     p.add_argument("--name")
     p.add_argument("--wait", action="store_true", help="wait for the run (progress bar); exit 3 unless SUCCEEDED")
     p.add_argument("--no-progress", action="store_true")

@@ -248,11 +248,20 @@ class Client:
         wait: bool = True,
         timeout: float = 900.0,
         poll_interval: float = 1.0,
+        granularity: str | None = None,
+        missing: str | None = None,
+        delimiter: str | None = None,
+        decimal: str | None = None,
+        date_format: str | None = None,
     ) -> dict[str, Any]:
         """Upload demand: a DataFrame (`sku/date/quantity` or `unique_id/ds/y`), a CSV/Parquet
         file path, or the file's bytes. Sends it through the presigned POST, waits for ingestion
         and returns the upload report; raises `UploadRejectedError` (with `.report`) on REJECTED.
-        A PARTIAL report (some rows rejected) is returned: check `rows_rejected` and `errors`."""
+        A PARTIAL report (some rows rejected) is returned: check `rows_rejected` and `errors`.
+
+        Options left None are decided by the service: `granularity` ("D", "W", "M") is inferred
+        from the dates, `missing` ("zero" or "unknown": what a date without a row means) is zero,
+        and the file's `delimiter`, `decimal` separator and `date_format` are detected."""
         handle: IO[bytes] | None = None
         if is_dataframe(data):
             payload: bytes | IO[bytes] = demand_csv_gz(data)
@@ -266,7 +275,10 @@ class Client:
             handle = payload = path.open("rb")
             filename = filename or path.name
         try:
-            ticket = self._json("POST", f"{API}/uploads", json={"filename": filename, "aggregate": aggregate})
+            options = {"granularity": granularity, "missing": missing, "delimiter": delimiter}
+            options |= {"decimal": decimal, "date_format": date_format}
+            body = {"filename": filename, "aggregate": aggregate, **{k: v for k, v in options.items() if v is not None}}
+            ticket = self._json("POST", f"{API}/uploads", json=body)
             self._post_presigned(ticket, filename, payload)
         finally:
             if handle:
@@ -325,9 +337,19 @@ class Client:
             )
         return report
 
-    def post_demand(self, records: Sequence[dict[str, Any]], aggregate: str = "reject") -> dict[str, Any]:
-        """Small synchronous upload (≤ 10,000 `{sku, date, quantity}` records)."""
-        return dict(self._json("POST", f"{API}/demand", json={"records": list(records), "aggregate": aggregate}))
+    def post_demand(
+        self,
+        records: Sequence[dict[str, Any]],
+        aggregate: str = "reject",
+        *,
+        granularity: str | None = None,
+        missing: str | None = None,
+    ) -> dict[str, Any]:
+        """Small synchronous upload (≤ 10,000 `{sku, date, quantity}` records); options as in
+        `upload_demand`."""
+        body: dict[str, Any] = {"records": list(records), "aggregate": aggregate}
+        body |= {k: v for k, v in (("granularity", granularity), ("missing", missing)) if v is not None}
+        return dict(self._json("POST", f"{API}/demand", json=body))
 
     def skus(self, demand_class: str | None = None) -> list[dict[str, Any]]:
         return list(self._pages(f"{API}/skus", {"demand_class": demand_class}))
@@ -336,7 +358,8 @@ class Client:
         return dict(self._json("GET", f"{API}/skus/{_segment(sku)}"))
 
     def demand(self, sku: str, start: str | None = None, end: str | None = None) -> list[dict[str, Any]]:
-        """A SKU's daily history: `[{date, quantity}]`."""
+        """A SKU's history at its grain: `[{date, quantity, recorded}]` (`recorded` is False for a
+        period no upload had a row for)."""
         params = {k: v for k, v in (("start", start), ("end", end)) if v}
         return list(self._json("GET", f"{API}/skus/{_segment(sku)}/demand", params=params)["points"])
 
@@ -355,8 +378,10 @@ class Client:
         backtest_windows: int | None = None,
         name: str | None = None,
         idempotency_key: str | None = None,
+        as_of: str | None = None,
     ) -> dict[str, Any]:
-        """POST /runs (202). Retries are safe: an Idempotency-Key is always sent."""
+        """POST /runs (202). Retries are safe: an Idempotency-Key is always sent. `as_of`
+        (YYYY-MM-DD) is the forecast origin; default the end of the tenant's data."""
         body: dict[str, Any] = {
             "horizon": horizon,
             "frequency": frequency,
@@ -369,6 +394,8 @@ class Client:
             body["backtest_windows"] = backtest_windows
         if name:
             body["name"] = name
+        if as_of:
+            body["as_of"] = as_of
         key = idempotency_key or uuid.uuid4().hex
         return dict(self._json("POST", f"{API}/runs", json=body, headers={"Idempotency-Key": key}))
 
@@ -441,12 +468,15 @@ class Client:
         name: str | None = None,
         timeout: float | None = None,
         poll_interval: float = 1.0,
+        as_of: str | None = None,
     ) -> Any:
         """Run a forecast and return its DataFrame:
         `unique_id, ds, forecast, forecast-lo-<L>..., forecast-hi-<L>..., method, demand_class`.
         `frame.attrs` holds `run` (the finished run) and `failed` (`{sku: error}`). Raises
         `RunFailedError` when the run ends FAILED or CANCELLED; warns when it ends PARTIAL."""
-        started = self.start_run(horizon, frequency, levels, method, skus, backtest_windows=backtest_windows, name=name)
+        started = self.start_run(
+            horizon, frequency, levels, method, skus, backtest_windows=backtest_windows, name=name, as_of=as_of
+        )
         run = self.wait_run(started["run_id"], progress=progress, timeout=timeout, poll_interval=poll_interval)
         if run["status"] in ("FAILED", "CANCELLED"):
             reason = (run.get("error") or {}).get("message", "")

@@ -7,6 +7,7 @@ per-series `error`, and results come back one per input, in input order.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -37,6 +38,7 @@ from skucast.forecasting.periods import (
     containing_period,
     next_period,
     period_start,
+    periods_from,
     prorate_partial,
 )
 from skucast.forecasting.thresholds import check_frequency
@@ -71,6 +73,9 @@ class SeriesInput:
     start: dt.date  # date of values[0]: the first day of its period
     values: np.ndarray  # one value per period of `granularity`, float64, gaps already filled with 0
     granularity: str = "D"  # the grain the demand was recorded at: "D", "W" (weeks from start's weekday), "M"
+    # Which periods had a row, when a period without one is unknown rather than zero demand (the
+    # upload's `missing: "unknown"`); None: every period counts as it is.
+    recorded: np.ndarray | None = None
 
 
 @dataclass
@@ -120,10 +125,42 @@ def _error(sku: str, code: str, message: str) -> SkuForecast:
 GRAIN_NAMES = {"D": "daily", "W": "weekly", "M": "monthly"}
 
 
-def _history(item: SeriesInput, spec: ForecastSpec) -> tuple[np.ndarray, dt.date] | SkuForecast:
-    """The SKU's history at the run's frequency through the origin, and the first forecast
-    period; or an error result. A period of the data's own grain is whole; only daily data can
-    end mid-period (pro-rated: see periods.prorate_partial)."""
+@dataclass(frozen=True)
+class History:
+    y: np.ndarray  # at the run's frequency, from the first sale
+    first: dt.date  # the period after the history
+    skip: int  # periods from `first` to the run's first forecast period (unknown trailing periods)
+
+
+def _first_forecast(as_of: dt.date, grain: str, week_day: int, frequency: str) -> dt.date:
+    """The period after the one holding `as_of`: in the data's own periods at its grain (weekly
+    data keeps its weekday), in calendar periods at a coarser frequency."""
+    if frequency == grain:
+        return next_period(containing_period(as_of, grain, week_day), grain)
+    return next_period(period_start(as_of, frequency), frequency)
+
+
+def _known(item: SeriesInput, values: np.ndarray) -> tuple[np.ndarray, int] | None:
+    """For a series whose missing periods are unknown: the values through its last recorded
+    period with the unrecorded ones inside interpolated, and that period's index; None when no
+    period was recorded."""
+    recorded = np.asarray(item.recorded, dtype=bool).ravel()[: values.size]
+    seen = np.flatnonzero(recorded)
+    if seen.size == 0:
+        return None
+    last = int(seen[-1])
+    values = values[: last + 1]
+    if seen.size <= last:  # gaps inside: a straight line between the neighbouring rows
+        values = np.interp(np.arange(last + 1), seen, values[seen])
+    return values, last
+
+
+def _history(item: SeriesInput, spec: ForecastSpec) -> History | SkuForecast:
+    """The SKU's history at the run's frequency through the origin; or an error result. A period
+    of the data's own grain is whole; only daily data can end mid-period (pro-rated: see
+    periods.prorate_partial). Periods between the last row and the origin are zero demand, unless
+    the series says missing periods are unknown: its history then ends at its last row and the
+    forecast reaches across the gap (`skip`)."""
     values = np.asarray(item.values, dtype=np.float64).ravel()
     grain, frequency = item.granularity, spec.frequency
     if values.size == 0:
@@ -139,22 +176,28 @@ def _history(item: SeriesInput, spec: ForecastSpec) -> tuple[np.ndarray, dt.date
         return _error(item.sku, "non_finite_values", "history contains NaN or infinite values")
     values = np.maximum(values, 0.0)  # returns/corrections are not demand
     week_day = item.start.weekday()
-    last = next_period(item.start, grain, values.size - 1)
-    as_of = spec.as_of or last
+    as_of = spec.as_of or next_period(item.start, grain, values.size - 1)
+    run_first = _first_forecast(as_of, grain, week_day, frequency)
+    if item.recorded is not None:
+        known = _known(item, values)
+        if known is None:
+            return _error(item.sku, "no_recorded_periods", "no period of this SKU has a row")
+        values, last = known
+        as_of = min(as_of, next_period(item.start, grain, last))
     origin = containing_period(as_of, grain, week_day)
     values = align_to_origin(item.start, values, grain, origin)
+    first = _first_forecast(as_of, grain, week_day, frequency)
+    skip = periods_from(first, run_first, frequency)
     if frequency == grain:  # whole periods: nothing to aggregate or pro-rate
-        return trim_leading_zeros(values), next_period(origin, grain)
-    period = period_start(as_of, frequency)
-    first_forecast = next_period(period, frequency)
+        return History(trim_leading_zeros(values), first, skip)
     start, daily = item.start, values
     if grain == "W":  # a week's demand spread evenly over its days, up to the origin's period end
-        daily = np.repeat(values / 7.0, 7)[: (first_forecast - start).days]
+        daily = np.repeat(values / 7.0, 7)[: (first - start).days]
     start, trimmed = trim_daily(start, daily)
     if trimmed.size == 0:
-        return np.zeros(0), first_forecast
+        return History(np.zeros(0), first, skip)
     starts, sums, counts = aggregate_with_counts(start, trimmed, frequency)
-    return prorate_partial(starts, sums, counts, frequency), first_forecast
+    return History(prorate_partial(starts, sums, counts, frequency), first, skip)
 
 
 def _plan(y: np.ndarray, demand_class: str, spec: ForecastSpec, config: EngineConfig) -> Plan:
@@ -188,16 +231,27 @@ def _rows(outcome: Outcome, first: dt.date, frequency: str) -> list[dict]:
     return rows
 
 
+# An unknown gap a forecast may reach across: beyond it the history is too old to project.
+MAX_SKIP_PERIODS = 366
+
+
 def forecast_one(item: SeriesInput, spec: ForecastSpec, config: EngineConfig = EngineConfig()) -> SkuForecast:
     hist = _history(item, spec)
     if isinstance(hist, SkuForecast):
         return hist
-    y, first = hist
-    y = y[-config.max_history.get(spec.frequency, y.size) :] if y.size else y
+    if hist.skip > MAX_SKIP_PERIODS:
+        return _error(
+            item.sku,
+            "stale_history",
+            f"This SKU's last row is {hist.skip} periods before the run's origin and its missing periods are "
+            "unknown: too long a gap to forecast across.",
+        )
+    y = hist.y[-config.max_history.get(spec.frequency, hist.y.size) :] if hist.y.size else hist.y
     cls = classify_periods(y, config.classification, spec.frequency)
     if y.size == 0:  # never sold: nothing to fit, the forecast is zero
         y = np.zeros(1)
-    plan = _plan(y, cls.demand_class, spec, config)
+    # Across an unknown gap the model forecasts skip + horizon periods; the run shows the last ones.
+    plan = dataclasses.replace(_plan(y, cls.demand_class, spec, config), horizon=spec.horizon + hist.skip)
     try:
         outcome = run(y, plan)
     except Exception as exc:  # defensive: run() already falls back, this keeps the batch alive
@@ -207,7 +261,7 @@ def forecast_one(item: SeriesInput, spec: ForecastSpec, config: EngineConfig = E
         item.sku,
         cls.demand_class,
         outcome.method,
-        _rows(outcome, first, spec.frequency),
+        _rows(outcome, hist.first, spec.frequency)[hist.skip :],
         metrics,
         outcome.metric_sums,
         outcome.scores,

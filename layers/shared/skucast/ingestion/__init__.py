@@ -23,6 +23,8 @@ _EXPORTS = {
     "SkuPoints": "model",
     "DemandSeries": "series",
     "GRANULARITIES": "series",
+    "SeriesPolicy": "series",
+    "ZERO_MISSING": "series",
     "fits_grain": "series",
     "infer_granularity": "series",
     "decode": "series",

@@ -12,12 +12,18 @@ Merge semantics: dates in the new points are set (added, or overwritten by the n
 only in the existing series keep their value, and every period in between with no value is 0 (no
 demand recorded = zero demand).
 
-Encoding (little-endian), version 1 for daily series (unchanged, so stored daily series keep
-their bytes) and version 2 for W and M:
+What a period with no row means is the series' `missing` policy, set by the latest upload that
+touched it: "zero" (the default: sales-only exports, where a day without a row sold nothing) or
+"unknown" (the period was not observed: the engine interpolates inside the history and does not
+read the periods after the last row as zero demand).
+
+Encoding (little-endian), version 1 for daily series with missing = zero (unchanged, so stored
+daily series keep their bytes) and version 2 for the rest:
     byte 0     format version (1 or 2)
     bytes 1-4  start, int32 days since 1970-01-01 (the date of the first period)
     bytes 5-8  number of periods, uint32
     byte 9     version 2 only: granularity (0 D, 1 W, 2 M)
+    byte 10    version 2 only: flags, bit 0 set when missing periods are unknown
     rest       zlib (level 6) of the float64 values, byte-shuffled (all first bytes, then all
                second bytes, ...) so that integer-like demand compresses well.
 float64 keeps every accepted quantity exactly (float32 would round 0.1 and counts above 2^24).
@@ -43,7 +49,9 @@ GRAIN_FORMAT_VERSION = 2  # weekly and monthly series
 MAX_ENCODED_BYTES = 350 * 1024
 GRANULARITIES = ("D", "W", "M")
 _HEADER = struct.Struct("<BiI")
-_GRAIN = struct.Struct("<B")
+MISSING = ("zero", "unknown")
+_GRAIN = struct.Struct("<BB")  # granularity code, flags
+_UNKNOWN_FLAG = 1
 _EPOCH = np.datetime64("1970-01-01", "D")
 _VALUE = np.dtype("<f8")
 
@@ -94,15 +102,36 @@ def _date_of(number: int, granularity: str, week_day: int = 0) -> dt.date:
     return (_EPOCH + np.timedelta64(day, "D")).astype(object)
 
 
+@dataclass(frozen=True)
+class SeriesPolicy:
+    """What an upload says of its rows: their grain (None: inferred from the upload's dates) and
+    what a period without a row means (`missing`)."""
+
+    granularity: str | None = None
+    missing: str = "zero"
+
+    def __post_init__(self) -> None:
+        if self.granularity is not None and self.granularity not in GRANULARITIES:
+            raise ValueError(f"unknown granularity {self.granularity!r}")
+        if self.missing not in MISSING:
+            raise ValueError(f"unknown missing policy {self.missing!r}")
+
+
+ZERO_MISSING = SeriesPolicy()  # grain inferred, missing periods zero: an upload that said nothing
+
+
 @dataclass(frozen=True, eq=False)
 class DemandSeries:
     start: dt.date  # the date of the first period
     values: np.ndarray  # float64, one value per period of `granularity` from `start`
     granularity: str = "D"
+    missing: str = "zero"  # what a period no upload had a row for means: "zero" or "unknown"
 
     def __post_init__(self) -> None:
         if self.granularity not in GRANULARITIES:
             raise ValueError(f"unknown granularity {self.granularity!r}")
+        if self.missing not in MISSING:
+            raise ValueError(f"unknown missing policy {self.missing!r}")
         if not fits_grain(np.array([self.start], "datetime64[D]"), self.granularity, None):
             raise ValueError(f"{self.start} does not start a period of granularity {self.granularity}")
         values = np.array(self.values, dtype=np.float64)  # a private copy, frozen below
@@ -151,6 +180,7 @@ class DemandSeries:
         return (
             self.start == other.start
             and self.granularity == other.granularity
+            and self.missing == other.missing
             and np.array_equal(self.values, other.values)
         )
 
@@ -161,15 +191,19 @@ def _day(value: dt.date) -> int:
     return int((np.datetime64(value, "D") - _EPOCH).astype(np.int64))
 
 
-def merge(existing: DemandSeries | None, points: SkuPoints, granularity: str | None = None) -> DemandSeries:
+def merge(
+    existing: DemandSeries | None, points: SkuPoints, granularity: str | None = None, missing: str | None = None
+) -> DemandSeries:
     """Overlay `points` (unique dates, periods of the series' grain) on `existing`; the span grows
-    to cover both. A new series takes `granularity` (default D)."""
+    to cover both. A new series takes `granularity` (default D); `missing`, when given, is the
+    series' policy from now on (default: the existing one's, else zero)."""
     grain = existing.granularity if existing is not None else (granularity or "D")
+    policy = missing or (existing.missing if existing is not None else "zero")
     periods = period_numbers(points.dates, grain)
     if not len(periods):
         if existing is None:
             raise ValueError("nothing to merge: no existing series and no points")
-        return existing
+        return existing if existing.missing == policy else DemandSeries(existing.start, existing.values, grain, policy)
     week_day = existing.week_day if existing is not None else points.dates.astype(object)[0].weekday()
     low, high = int(periods.min()), int(periods.max())
     if existing is not None and len(existing.values):
@@ -180,17 +214,18 @@ def merge(existing: DemandSeries | None, points: SkuPoints, granularity: str | N
         offset = existing.start_period - low
         values[offset : offset + len(existing.values)] = existing.values
     values[periods - low] = points.quantities
-    return DemandSeries(_date_of(low, grain, week_day), values, grain)
+    return DemandSeries(_date_of(low, grain, week_day), values, grain, policy)
 
 
 def encode(series: DemandSeries) -> bytes:
     values = np.ascontiguousarray(series.values, dtype=_VALUE) + 0.0  # -0.0 and 0.0 encode alike
     shuffled = values.view(np.uint8).reshape(-1, 8).T.tobytes()
-    if series.granularity == "D":
+    if series.granularity == "D" and series.missing == "zero":
         header = _HEADER.pack(FORMAT_VERSION, series.start_day, len(values))
     else:
+        flags = _UNKNOWN_FLAG if series.missing == "unknown" else 0
         header = _HEADER.pack(GRAIN_FORMAT_VERSION, series.start_day, len(values))
-        header += _GRAIN.pack(GRANULARITIES.index(series.granularity))
+        header += _GRAIN.pack(GRANULARITIES.index(series.granularity), flags)
     blob = header + zlib.compress(shuffled, 6)
     if len(blob) > MAX_ENCODED_BYTES:
         raise ValueError(f"series encodes to {len(blob)} bytes, over {MAX_ENCODED_BYTES}")
@@ -202,14 +237,15 @@ def decode(blob: bytes) -> DemandSeries:
         raise ValueError("encoded series is truncated")
     version, start_day, count = _HEADER.unpack_from(blob)
     body = _HEADER.size
-    granularity = "D"
+    granularity, missing = "D", "zero"
     if version == GRAIN_FORMAT_VERSION:
         if len(blob) < body + _GRAIN.size:
             raise ValueError("encoded series is truncated")
-        (code,) = _GRAIN.unpack_from(blob, body)
-        if code >= len(GRANULARITIES):
-            raise ValueError(f"unknown granularity code {code}")
+        code, flags = _GRAIN.unpack_from(blob, body)
+        if code >= len(GRANULARITIES) or flags & ~_UNKNOWN_FLAG:
+            raise ValueError(f"unknown granularity code {code} or flags {flags}")
         granularity, body = GRANULARITIES[code], body + _GRAIN.size
+        missing = "unknown" if flags & _UNKNOWN_FLAG else "zero"
     elif version != FORMAT_VERSION:
         raise ValueError(f"unknown series format version {version}")
     inflater = zlib.decompressobj()
@@ -223,4 +259,4 @@ def decode(blob: bytes) -> DemandSeries:
     raw = np.frombuffer(shuffled, np.uint8).reshape(8, count).T.copy()
     values = raw.view(_VALUE).reshape(count).astype(np.float64)
     start = (_EPOCH + np.timedelta64(start_day, "D")).astype(object)
-    return DemandSeries(start, values, granularity)
+    return DemandSeries(start, values, granularity, missing)

@@ -10,6 +10,12 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstra
 UploadStatus = Literal["AWAITING_FILE", "PROCESSING", "SUCCEEDED", "PARTIAL", "REJECTED"]
 AggregateMode = Literal["reject", "sum"]
 Granularity = Literal["D", "W", "M"]
+Missing = Literal["zero", "unknown"]
+MISSING_HELP = (
+    "what a period without a row means: zero (default: sales-only exports, a day without a row sold "
+    "nothing) or unknown (not observed: interpolated inside the history, and a SKU's periods after its "
+    "last row are not read as zero demand)"
+)
 GRANULARITY_HELP = (
     "the grain the rows are recorded at: D (days), W (weeks, each row dated the week's first day) or "
     "M (months, each row dated the 1st); omitted: inferred from the upload's dates"
@@ -42,6 +48,7 @@ class CreateUploadRequest(_Request):
     filename: Filename
     aggregate: AggregateMode = "reject"
     granularity: Granularity | None = Field(default=None, description=GRANULARITY_HELP)
+    missing: Missing = Field(default="zero", description=MISSING_HELP)
     delimiter: Delimiter | None = Field(
         None, description="the CSV delimiter; null: detected from the header line (, ; TAB |)"
     )
@@ -91,6 +98,7 @@ class Upload(BaseModel):
     granularity: Granularity | None = Field(
         default=None, description="the upload's grain: as declared, else as inferred once ingested"
     )
+    missing: Missing = Field(default="zero", description=MISSING_HELP)
     delimiter: Delimiter | None = Field(None, description="as declared on the upload; null: detected")
     decimal: DecimalSeparator | None = Field(None, description="as declared on the upload; null: detected")
     date_format: DateFormatName | None = Field(None, description="as declared on the upload; null: detected")
@@ -120,6 +128,7 @@ class DemandRecordsRequest(_Request):
     records: list[Any] = Field(description=f"at most {MAX_RECORDS} objects {{sku, date, quantity}}")
     aggregate: AggregateMode = "reject"
     granularity: Granularity | None = Field(default=None, description=GRANULARITY_HELP)
+    missing: Missing = Field(default="zero", description=MISSING_HELP)
 
 
 class Sku(BaseModel):
@@ -150,4 +159,5 @@ class DemandPoint(BaseModel):
 class SkuDemand(BaseModel):
     sku: str
     granularity: Granularity = "D"
+    missing: Missing = Field(default="zero", description=MISSING_HELP)
     points: list[DemandPoint]

@@ -15,7 +15,9 @@ import math
 import time
 from collections import Counter
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
 
 from skucast import tiers
 from skucast.forecasting.metrics import MetricSums
@@ -25,6 +27,9 @@ from skucast.repositories import runs as repo
 from skucast.schemas.messages import BatchMessage, PlanMessage
 from skucast.services.runs import fail_run, now_iso, progress_deadline, tier_of
 from skucast.settings import Settings
+
+if TYPE_CHECKING:  # the engine loads statsforecast: only the worker imports it, on first use
+    from skucast.forecasting.engine import SeriesInput
 
 # SKUs per message. The default policy forecasts ~15-25 daily series/s on one core
 # (bench/accuracy/REPORT.md): 40 SKUs is 2-3 s of work, long enough to amortise the message and
@@ -226,14 +231,10 @@ def forecast_skus(
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """The engine on these SKUs' stored series from the run's origin `as_of` (ISO date; None:
     each SKU's own last period): one result per SKU, and the batch's partial sums."""
-    from skucast.forecasting.engine import EngineConfig, ForecastSpec, SeriesInput, forecast_batch
+    from skucast.forecasting.engine import EngineConfig, ForecastSpec, forecast_batch
 
-    stored = demand.get_series(settings.table_name, client_id, skus)
-    inputs = [
-        SeriesInput(sku=s, start=stored[s].start, values=stored[s].values, granularity=stored[s].granularity)
-        for s in skus
-        if s in stored
-    ]
+    stored = demand.get_stored_series(settings.table_name, client_id, skus)
+    inputs = [series_input(s, stored[s]) for s in skus if s in stored]
     spec = ForecastSpec(
         as_of=dt.date.fromisoformat(as_of) if as_of else None,
         horizon=int(params["horizon"]),
@@ -275,6 +276,18 @@ def forecast_skus(
         "metric_sums": MetricSums.merge(sums).to_dict() if sums else None,
     }
     return results, record
+
+
+def series_input(sku: str, stored: demand.StoredSeries) -> SeriesInput:
+    """The engine's input for a stored series: its periods at its grain, and which had a row when
+    its upload said a period without one is unknown (series stored before provenance: all had)."""
+    from skucast.forecasting.engine import SeriesInput
+
+    series = stored.series
+    recorded = None
+    if series.missing == "unknown":
+        recorded = stored.owners.index > 0 if stored.owners else np.ones(len(series.values), bool)
+    return SeriesInput(sku, series.start, series.values, series.granularity, recorded)
 
 
 def error_result(sku: str, code: str, message: str) -> dict[str, Any]:

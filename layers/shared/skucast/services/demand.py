@@ -34,12 +34,21 @@ import numpy as np
 from skucast.errors import NotFound, Unprocessable
 from skucast.forecasting.classification import classify_periods
 from skucast.forecasting.thresholds import ClassificationConfig
-from skucast.ingestion import AcceptedPoints, DemandSeries, SkuPoints, fits_grain, infer_granularity, merge
+from skucast.ingestion import (
+    ZERO_MISSING,
+    AcceptedPoints,
+    DemandSeries,
+    SeriesPolicy,
+    SkuPoints,
+    fits_grain,
+    infer_granularity,
+    merge,
+)
 from skucast.pagination import decode_cursor, encode_cursor
 from skucast.repositories import catalog
 from skucast.repositories import demand as repo
 from skucast.repositories.demand import Owners, StoredSeries
-from skucast.schemas.demand import DemandPoint, Granularity, Sku, SkuDemand, SkuList
+from skucast.schemas.demand import DemandPoint, Granularity, Missing, Sku, SkuDemand, SkuList
 from skucast.settings import Settings
 
 # Provenance keeps at most this many distinct writers per series (10 bytes each); beyond that the
@@ -55,12 +64,13 @@ LIST_MAX_PAGES = 20  # catalog pages one GET /skus reads at most (a rare class: 
 
 # ---------------------------------------------------------------- merging (pure)
 def merge_owned(
-    stored: StoredSeries | None, points: SkuPoints, upload_id: str, granularity: str = "D"
+    stored: StoredSeries | None, points: SkuPoints, upload_id: str, granularity: str = "D", missing: str = "zero"
 ) -> tuple[DemandSeries, Owners] | None:
     """The series and provenance after applying `upload_id`'s points (periods of the stored
-    series' grain, or of `granularity` for a new series); None when nothing changes."""
+    series' grain, or of `granularity` for a new series; `missing` becomes the series' policy);
+    None when nothing changes."""
     if stored is None:
-        series = merge(None, points, granularity)
+        series = merge(None, points, granularity, missing)
         index = np.zeros(len(series.values), np.uint16)
         index[series.period_index(points.dates)] = 1
         return series, Owners((upload_id,), index)
@@ -76,7 +86,7 @@ def merge_owned(
         return None
     if not allowed.all():
         points = SkuPoints(points.dates[allowed], points.quantities[allowed])
-    series = merge(existing, points)
+    series = merge(existing, points, missing=missing)
     writers = sorted({*owners.writers, upload_id})
     slot = {w: i + 1 for i, w in enumerate(writers)}
     remap = np.array([0, *(slot[w] for w in owners.writers)], np.int64)
@@ -183,20 +193,21 @@ def apply_points(
     points: AcceptedPoints,
     heartbeat: Callable[[], None] = lambda: None,
     fence: dict[str, Any] | None = None,
-    granularity: str | None = None,
+    policy: SeriesPolicy = ZERO_MISSING,
 ) -> MergeOutcome:
     """Merge an upload's accepted points into the store.
 
-    `granularity` is the upload's declared grain; when None it is inferred from the upload's
-    distinct dates (a single date shows none: new SKUs are then daily). A stored SKU keeps its
-    grain: points that do not fit it are not stored and come back as mismatches.
+    `policy.granularity` is the upload's declared grain; when None it is inferred from the
+    upload's distinct dates (a single date shows none: new SKUs are then daily). A stored SKU
+    keeps its grain: points that do not fit it are not stored and come back as mismatches.
+    `policy.missing` becomes the policy of every series the upload touches.
     SKUs go in SKU order, in rounds of 99: one batch read, the merges, then transactional writes
     of the series that changed, each checking `fence` (the merge lock, repositories/uploads.fence).
     Every touched SKU's catalog entry follows its series into the catalog pages, CATALOG_FLUSH
     entries at a time. `heartbeat` runs between rounds.
     """
     skus = sorted(points)
-    file_grain = granularity or infer_granularity(points.dates) or "D"
+    file_grain = policy.granularity or infer_granularity(points.dates) or "D"
     thresholds = settings.classification  # parsed from its JSON once, not per SKU
     changed = 0
     mismatches: list[GrainMismatch] = []
@@ -206,11 +217,11 @@ def apply_points(
         stored = repo.get_stored_series(settings.table_name, client_id, round_skus)
         writes: dict[str, tuple[DemandSeries, Owners]] = {}
         for sku in round_skus:
-            grain = _grain_for(sku, stored.get(sku), points[sku], granularity, file_grain)
+            grain = _grain_for(sku, stored.get(sku), points[sku], policy.granularity, file_grain)
             if isinstance(grain, GrainMismatch):
                 mismatches.append(grain)
                 continue
-            merged = merge_owned(stored.get(sku), points[sku], upload_id, grain)
+            merged = merge_owned(stored.get(sku), points[sku], upload_id, grain, policy.missing)
             if merged is not None:
                 writes[sku] = merged
             entries.append(catalog_entry(sku, merged[0] if merged else stored[sku].series, thresholds))
@@ -281,6 +292,7 @@ def get_demand(settings: Settings, client_id: str, sku: str, start: dt.date | No
     return SkuDemand(
         sku=sku,
         granularity=cast(Granularity, series.granularity),
+        missing=cast(Missing, series.missing),
         points=[
             DemandPoint(date=d, quantity=q, recorded=r) for d, q, r in zip(shown, quantities, recorded, strict=True)
         ],

@@ -41,11 +41,13 @@ from typing import IO, Any, cast
 from skucast import ids
 from skucast.errors import Conflict, NotFound, PayloadTooLarge, Unprocessable
 from skucast.ingestion import (
+    ZERO_MISSING,
     IngestLimits,
     IngestResult,
     IngestStatus,
     ReadOptions,
     RowError,
+    SeriesPolicy,
     ingest_file,
     ingest_records,
 )
@@ -121,6 +123,7 @@ def create_upload(settings: Settings, client_id: str, request: CreateUploadReque
             "filename": request.filename,
             "aggregate": request.aggregate,
             "granularity": request.granularity,
+            "missing": request.missing,
             # How the file is written, as declared (None: the ingester detects it).
             "delimiter": request.delimiter,
             "decimal": request.decimal,
@@ -152,6 +155,7 @@ def to_upload(item: dict[str, Any]) -> Upload:
         filename=item.get("filename"),
         aggregate=item.get("aggregate", "reject"),
         granularity=item.get("granularity"),
+        missing=item.get("missing", "zero"),
         delimiter=item.get("delimiter"),
         decimal=item.get("decimal"),
         date_format=item.get("date_format"),
@@ -210,6 +214,7 @@ def ingest_demand_records(settings: Settings, client_id: str, request: DemandRec
                 "filename": None,
                 "aggregate": request.aggregate,
                 "granularity": request.granularity,
+                "missing": request.missing,
                 "created_at": now_iso(),
                 "started_at": now_iso(),
                 "claim": token,
@@ -218,7 +223,8 @@ def ingest_demand_records(settings: Settings, client_id: str, request: DemandRec
             },
         )
         lease = _Lease(settings, client_id, upload_id, token)
-        _settle(settings, client_id, upload_id, result, lease, lock, request.granularity)
+        policy = SeriesPolicy(request.granularity, request.missing)
+        _settle(settings, client_id, upload_id, result, lease, lock, policy)
     finally:
         if lock:
             lock.release()
@@ -251,7 +257,7 @@ def ingest_object(object_key: str, settings: Settings, time_left: Callable[[], f
         if lock and not lock.acquire(max(0.0, time_left() - WAIT_MARGIN_SECONDS), lease.renew):
             raise UploadBusy(upload_id)  # retried later; the claim is released below
         try:
-            _settle(settings, client_id, upload_id, result, lease, lock, record.get("granularity"))
+            _settle(settings, client_id, upload_id, result, lease, lock, series_policy(record))
         finally:
             if lock:
                 lock.release()
@@ -279,6 +285,11 @@ def _claim(settings: Settings, client_id: str, upload_id: str, time_left: Callab
         if time_left() < WAIT_POLL_SECONDS + WAIT_MARGIN_SECONDS:
             raise UploadBusy(upload_id)
         time.sleep(WAIT_POLL_SECONDS)
+
+
+def series_policy(record: dict[str, Any]) -> SeriesPolicy:
+    """What the upload said of its rows' grain and missing periods (records before: inferred, zero)."""
+    return SeriesPolicy(record.get("granularity"), str(record.get("missing") or "zero"))
 
 
 def read_options(record: dict[str, Any]) -> ReadOptions:
@@ -317,7 +328,7 @@ def _settle(
     result: IngestResult,
     lease: _Lease,
     lock: MergeLock | None,
-    granularity: str | None = None,
+    policy: SeriesPolicy = ZERO_MISSING,
 ) -> None:
     """Merge what was accepted (nothing when REJECTED), then write the report; both doors."""
     report: dict[str, Any] = result.report()
@@ -330,7 +341,7 @@ def _settle(
         if not repo.mark_merging(settings.table_name, client_id, upload_id, lease.token, now_iso()):
             raise LeaseLost(upload_id)
         merged = demand.apply_points(
-            settings, client_id, upload_id, result.points, heartbeat, lock.fence(), granularity
+            settings, client_id, upload_id, result.points, heartbeat, lock.fence(), policy
         )
         report = _with_grain_mismatches(report, merged, settings)
     report["finished_at"] = now_iso()
