@@ -82,7 +82,7 @@ class Schedule:
 @dataclass
 class Function:
     logical_id: str
-    code_uri: str  # the code directory (an image function's: its Dockerfile's, see _image_code)
+    code_uri: str  # the code directory (an image function's: its FUNCTION_DIR build arg, see _image_code)
     handler: str
     timeout: int
     memory: int
@@ -94,6 +94,10 @@ class Function:
     dead_letter_queue: str | None
     failure_record: bool = False  # True for an on-failure destination
     package_type: str = "Zip"  # or "Image"
+    # An image function's build (template Metadata): its Dockerfile, relative to the template's
+    # directory as `sam build` resolves it (DockerContext / Dockerfile), and its DockerBuildArgs.
+    dockerfile: str | None = None
+    build_args: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -141,8 +145,12 @@ def _read_functions(t: Template) -> None:
     for logical_id, res in t.resources("AWS::Serverless::Function").items():
         props = res.get("Properties") or {}
         package_type = str(props.get("PackageType", g.get("PackageType", "Zip")))
-        reader = _image_code if package_type == "Image" else _zip_code
-        code_uri, handler = reader(t.root, logical_id, res, g)
+        dockerfile: str | None = None
+        build_args: dict[str, str] = {}
+        if package_type == "Image":
+            code_uri, handler, dockerfile, build_args = _image_code(t.root, logical_id, res)
+        else:
+            code_uri, handler = _zip_code(logical_id, res, g)
         env = dict(((g.get("Environment") or {}).get("Variables")) or {})
         env.update(((props.get("Environment") or {}).get("Variables")) or {})
         dlq = (props.get("DeadLetterQueue") or {}).get("TargetArn")
@@ -162,12 +170,14 @@ def _read_functions(t: Template) -> None:
             dead_letter_queue=_logical_of(failures) if failures else None,
             failure_record=bool(on_failure),
             package_type=package_type,
+            dockerfile=dockerfile,
+            build_args=build_args,
         )
         for event_name, event in (props.get("Events") or {}).items():
             _read_event(t, logical_id, event_name, event, api_auth)
 
 
-def _zip_code(root: Path, logical_id: str, res: dict[str, Any], g: dict[str, Any]) -> tuple[str, str]:
+def _zip_code(logical_id: str, res: dict[str, Any], g: dict[str, Any]) -> tuple[str, str]:
     props = res.get("Properties") or {}
     for required in ("CodeUri", "Handler"):
         if required not in props and required not in g:
@@ -175,13 +185,21 @@ def _zip_code(root: Path, logical_id: str, res: dict[str, Any], g: dict[str, Any
     return str(props.get("CodeUri", g.get("CodeUri"))), str(props.get("Handler", g.get("Handler")))
 
 
-def _image_code(root: Path, logical_id: str, res: dict[str, Any], g: dict[str, Any]) -> tuple[str, str]:
-    """An image function's code directory and handler, which it does not name as a zip does.
+# The build args of this project's one Dockerfile (functions/Dockerfile): the function's directory
+# in the build context, and the package of that directory the image copies into its task root.
+FUNCTION_DIR_ARG = "FUNCTION_DIR"
+FUNCTION_PACKAGE_ARG = "FUNCTION_PACKAGE"
 
-    The handler is ImageConfig.Command[0]. The code directory is, by this project's convention, the
-    directory of the Dockerfile named in Metadata (relative to DockerContext, as `sam build` reads
-    it): that Dockerfile copies the directory's package, and the shared layer's, into the image's
-    task root (tests/infra checks both), so the local stack serves it from the same code.
+
+def _image_code(root: Path, logical_id: str, res: dict[str, Any]) -> tuple[str, str, str, dict[str, str]]:
+    """An image function's code directory, handler, Dockerfile and build args.
+
+    An image function names no code directory as a zip does. The handler is ImageConfig.Command[0].
+    The code directory is, by this project's convention, the FUNCTION_DIR build arg in Metadata
+    (DockerBuildArgs), relative to DockerContext as every COPY source of the Dockerfile is: the one
+    Dockerfile installs that directory's requirements.txt and copies its FUNCTION_PACKAGE, and the
+    shared layer's package, into the image's task root (tests/infra checks both), so the local stack
+    serves the function from the same code, and the handler must be in FUNCTION_PACKAGE.
     """
     command = ((res.get("Properties") or {}).get("ImageConfig") or {}).get("Command")
     if not isinstance(command, list) or not command or not isinstance(command[0], str):
@@ -191,10 +209,26 @@ def _image_code(root: Path, logical_id: str, res: dict[str, Any], g: dict[str, A
     for required in ("Dockerfile", "DockerContext"):
         if not isinstance(metadata.get(required), str) or not metadata[required]:
             raise ValueError(f"image function {logical_id} has no Metadata.{required}")
-    dockerfile = PurePosixPath(metadata["DockerContext"], metadata["Dockerfile"])
+    context = PurePosixPath(metadata["DockerContext"])
+    dockerfile = context / metadata["Dockerfile"]
     if not (root / dockerfile).is_file():
         raise ValueError(f"image function {logical_id}: Dockerfile {dockerfile} not found")
-    return str(dockerfile.parent), command[0]
+    raw_args = metadata.get("DockerBuildArgs")
+    raw_args = raw_args if isinstance(raw_args, dict) else {}
+    args = {str(k): str(v) for k, v in raw_args.items() if isinstance(v, str | int | float)}
+    for required in (FUNCTION_DIR_ARG, FUNCTION_PACKAGE_ARG):
+        if not args.get(required):
+            raise ValueError(f"image function {logical_id} has no Metadata.DockerBuildArgs.{required}")
+    code_dir = context / args[FUNCTION_DIR_ARG]
+    if not (root / code_dir).is_dir():
+        raise ValueError(f"image function {logical_id}: {FUNCTION_DIR_ARG} {code_dir} is not a directory")
+    package = args[FUNCTION_PACKAGE_ARG]
+    if command[0].split(".", 1)[0] != package:
+        raise ValueError(
+            f"image function {logical_id}: handler {command[0]} is not in {FUNCTION_PACKAGE_ARG} {package}, "
+            "the one package the image copies"
+        )
+    return str(code_dir), command[0], str(dockerfile), args
 
 
 def _api_auth(t: Template) -> dict[str, Any]:

@@ -76,10 +76,10 @@ def test_given_a_missing_environment_variable_when_starting_then_one_line_names_
             "ForecastWorkerFunction",
             "ImageConfig.Command",
         ),
-        ("      Dockerfile: functions/ingest/Dockerfile\n", "IngestFunction", "Metadata.Dockerfile"),
+        ("        FUNCTION_DIR: functions/ingest\n", "IngestFunction", "Metadata.DockerBuildArgs.FUNCTION_DIR"),
     ],
 )
-def test_given_an_image_function_without_its_handler_or_dockerfile_when_starting_then_one_line_names_it(
+def test_given_an_image_function_without_its_handler_or_function_dir_when_starting_then_one_line_names_it(
     tmp_path: Path, remove: str, function: str, problem: str
 ) -> None:
     text = (ROOT / "template.yaml").read_text()

@@ -19,7 +19,7 @@ def test_given_the_repo_template_when_loaded_then_routes_and_subscriptions_are_r
     assert [n.prefix for n in t.s3] == ["uploads/"]
 
 
-def test_given_the_repo_template_when_loaded_then_image_functions_run_their_dockerfiles_code() -> None:
+def test_given_the_repo_template_when_loaded_then_image_functions_run_their_function_dirs_code() -> None:
     t = load(ROOT / "template.yaml")
     worker, planner = t.functions["ForecastWorkerFunction"], t.functions["PlannerFunction"]
     assert (worker.package_type, worker.code_uri, worker.handler) == (
@@ -28,15 +28,27 @@ def test_given_the_repo_template_when_loaded_then_image_functions_run_their_dock
         "forecast_worker.app.handler",
     )
     assert (planner.code_uri, planner.handler) == ("functions/forecast_worker", "forecast_worker.planner.handler")
+    ingest = t.functions["IngestFunction"]
+    assert (ingest.code_uri, ingest.dockerfile, ingest.build_args) == (
+        "functions/ingest",
+        "functions/Dockerfile",
+        {"FUNCTION_DIR": "functions/ingest", "FUNCTION_PACKAGE": "ingest"},
+    )
+    assert {fn.dockerfile for fn in t.functions.values() if fn.package_type == "Image"} == {"functions/Dockerfile"}
     auth = t.functions["AuthApiFunction"]
     assert (auth.package_type, auth.code_uri, auth.handler) == ("Zip", "functions/auth/", "auth_api.app.handler")
+    assert (auth.dockerfile, auth.build_args) == (None, {})
 
 
+# One Dockerfile for every image function (as the repository has it), away from the code it copies.
 _IMAGE_FUNCTION = """\
 Resources:
   Fn:
     Type: AWS::Serverless::Function
-    Metadata: {Dockerfile: code/Dockerfile, DockerContext: .}
+    Metadata:
+      Dockerfile: images/Dockerfile
+      DockerContext: .
+      DockerBuildArgs: {FUNCTION_DIR: code, FUNCTION_PACKAGE: pkg}
     Properties:
       PackageType: Image
       ImageConfig: {Command: [pkg.app.handler]}
@@ -44,25 +56,50 @@ Resources:
 
 
 def _image_template(tmp_path: Path, text: str) -> Path:
-    (tmp_path / "code").mkdir()
-    (tmp_path / "code" / "Dockerfile").write_text("FROM scratch\n")
+    (tmp_path / "code" / "pkg").mkdir(parents=True)
+    (tmp_path / "images").mkdir()
+    (tmp_path / "images" / "Dockerfile").write_text("FROM scratch\n")
     path = tmp_path / "template.yaml"
     path.write_text(text)
     return path
 
 
-def test_given_an_image_function_when_loaded_then_its_code_is_its_dockerfiles_directory(tmp_path: Path) -> None:
+def test_given_an_image_function_when_loaded_then_its_code_is_its_function_dir_build_arg(tmp_path: Path) -> None:
     fn = load(_image_template(tmp_path, _IMAGE_FUNCTION)).functions["Fn"]
     assert (fn.package_type, fn.code_uri, fn.handler) == ("Image", "code", "pkg.app.handler")
+    assert (fn.dockerfile, fn.build_args) == ("images/Dockerfile", {"FUNCTION_DIR": "code", "FUNCTION_PACKAGE": "pkg"})
+
+
+def test_given_a_docker_context_when_loaded_then_the_function_dir_is_relative_to_it(tmp_path: Path) -> None:
+    (tmp_path / "ctx").mkdir()
+    text = _IMAGE_FUNCTION.replace("DockerContext: .", "DockerContext: ctx").replace(
+        "Dockerfile: images/Dockerfile", "Dockerfile: ../images/Dockerfile"
+    )
+    (tmp_path / "ctx" / "code").mkdir()
+    fn = load(_image_template(tmp_path, text)).functions["Fn"]
+    assert (fn.code_uri, fn.dockerfile) == ("ctx/code", "ctx/../images/Dockerfile")
 
 
 @pytest.mark.parametrize(
     ("old", "new", "problem"),
     [
         ("{Command: [pkg.app.handler]}", "{EntryPoint: [python]}", "no ImageConfig.Command"),
-        ("Dockerfile: code/Dockerfile, ", "", "no Metadata.Dockerfile"),
-        ("    Metadata: {Dockerfile: code/Dockerfile, DockerContext: .}\n", "", "no Metadata.Dockerfile"),
-        ("code/Dockerfile", "elsewhere/Dockerfile", "Dockerfile elsewhere/Dockerfile not found"),
+        ("      Dockerfile: images/Dockerfile\n", "", "no Metadata.Dockerfile"),
+        (
+            _IMAGE_FUNCTION[_IMAGE_FUNCTION.index("    Metadata:") : _IMAGE_FUNCTION.index("    Properties:")],
+            "",
+            "no Metadata.Dockerfile",
+        ),
+        ("images/Dockerfile", "elsewhere/Dockerfile", "Dockerfile elsewhere/Dockerfile not found"),
+        (
+            "      DockerBuildArgs: {FUNCTION_DIR: code, FUNCTION_PACKAGE: pkg}\n",
+            "",
+            "Metadata.DockerBuildArgs.FUNCTION_DIR",
+        ),
+        ("FUNCTION_DIR: code, ", "", "no Metadata.DockerBuildArgs.FUNCTION_DIR"),
+        (", FUNCTION_PACKAGE: pkg", "", "no Metadata.DockerBuildArgs.FUNCTION_PACKAGE"),
+        ("FUNCTION_DIR: code", "FUNCTION_DIR: nowhere", "FUNCTION_DIR nowhere is not a directory"),
+        ("[pkg.app.handler]", "[other.app.handler]", "handler other.app.handler is not in FUNCTION_PACKAGE pkg"),
     ],
 )
 def test_given_a_malformed_image_function_when_loaded_then_one_line_names_it(
