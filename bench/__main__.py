@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.coldstart import packaged_as_images
+from bench.coldstart import describe_build, packaged_as_images
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "bench" / "out"
@@ -405,7 +405,8 @@ def _coldstart(r: dict[str, Any]) -> list[str]:
         largest = ", ".join(f"{n} {mb}" for n, mb in list(v["largest_mb"].items())[:5])
         L.append(
             f"| {k} ({', '.join(v['functions'])}) | {v['total_mb']:.1f} | {'yes' if v['fits_zip'] else 'no'} "
-            f"| {', '.join(sorted(set((v.get('package_types') or {}).values()))) or '?'} | {largest} |"
+            f"| {', '.join(sorted(set((v.get('package_types') or {}).values()))) or '?'}"
+            f"{''.join(f' ({describe_build(b)})' for b in v.get('image_builds') or [])} | {largest} |"
         )
     L += ["", f"Shared layer alone: {r['sizes']['_shared_layer']['total_mb']} MB.", ""] + [
         f"- {d}" for d in r["decision"]

@@ -6,12 +6,15 @@ engine's lazy import of statsforecast.models, timed on its own, and the first fi
 second one (warm). Reported: handler import, statsforecast import, first batch (including that
 import), warm batch, and the whole process (interpreter start to exit).
 
-Size: each function's dependency set is functions/<name>/requirements.txt plus
-layers/shared/requirements.txt, closed over their install requirements, measured from the locked
-environment's installed distributions (the same pinned versions; tests/infra checks the pins), plus
-the function's and the layer's own code. Compared with Lambda's limits: 250 MB unzipped for a zip
-function with all its layers, 10 GB for a container image; each directory's package type is read
-from template.yaml, so the report says whether the decision below is in force.
+Size: per code directory of template.yaml (a zip function's CodeUri; an image function's
+FUNCTION_DIR build arg, which the one functions/Dockerfile installs and copies from), the
+directory's requirements.txt plus layers/shared/requirements.txt, closed over their install
+requirements, measured from the locked environment's installed distributions (the same pinned
+versions; tests/infra checks the pins), plus the code the package holds (a zip: its CodeUri; an
+image: its FUNCTION_PACKAGE) and the layer's. Compared with Lambda's limits: 250 MB unzipped for a
+zip function with all its layers, 10 GB for a container image; each directory's package type and
+image build (Dockerfile and build args) are read from template.yaml, so the report says whether the
+decision below is in force and how each image is built.
 """
 
 from __future__ import annotations
@@ -151,7 +154,11 @@ def sizes() -> dict[str, Any]:
         own = _requirements(ROOT / code_uri / "requirements.txt")
         closure = _closure(own + shared)
         dists = {k: _dist_size(d) for k, d in closure.items() if d is not None}
-        code = _tree_size(ROOT / code_uri) + layer_code
+        builds = image_builds([template.functions[name] for name in functions])
+        # An image copies its FUNCTION_PACKAGE from the directory; a zip ships the whole CodeUri.
+        packages = sorted({b["build_args"].get("FUNCTION_PACKAGE", "") for b in builds})
+        code_dirs = [ROOT / code_uri / p for p in packages if p] or [ROOT / code_uri]
+        code = sum(_tree_size(d) for d in code_dirs) + layer_code
         total = sum(dists.values()) + code
         top = sorted(dists.items(), key=lambda kv: -kv[1])[:8]
         out[code_uri] = {
@@ -165,12 +172,29 @@ def sizes() -> dict[str, Any]:
             "fits_zip": total / MB <= ZIP_LIMIT_MB,
             "fits_image": total / MB <= IMAGE_LIMIT_MB,
             "package_types": {name: template.functions[name].package_type for name in functions},
+            "image_builds": builds,
         }
     shared_closure = _closure(shared)
     out["_shared_layer"] = {
         "total_mb": round((sum(_dist_size(d) for d in shared_closure.values() if d) + layer_code) / MB, 1)
     }
     return out
+
+
+def image_builds(functions: list[Any]) -> list[dict[str, Any]]:
+    """The distinct image builds (Dockerfile and DockerBuildArgs) of these template functions."""
+    seen = {
+        (fn.dockerfile, tuple(sorted(fn.build_args.items())))
+        for fn in functions
+        if fn.package_type == "Image" and fn.dockerfile
+    }
+    return [{"dockerfile": dockerfile, "build_args": dict(args)} for dockerfile, args in sorted(seen)]
+
+
+def describe_build(build: dict[str, Any], dockerfile: bool = True) -> str:
+    """`functions/Dockerfile` FUNCTION_DIR=... FUNCTION_PACKAGE=...: one image build, for the report."""
+    args = " ".join(f"{k}={v}" for k, v in build["build_args"].items())
+    return f"`{build['dockerfile']}` {args}".strip() if dockerfile else args
 
 
 def packaged_as_images(entry: dict[str, Any]) -> bool:
@@ -199,9 +223,13 @@ def decision(size: dict[str, Any]) -> list[str]:
         )
         done = [k for k in over if packaged_as_images(size[k])]
         if done:
+            dockerfiles = sorted({b["dockerfile"] for k in done for b in size[k].get("image_builds") or []})
             lines.append(
-                f"Implemented for {', '.join(f'`{k}`' for k in done)}: template.yaml builds each from its "
-                "Dockerfile (Python 3.11 on Debian bookworm with AWS's runtime interface client: the AWS "
+                f"Implemented for {', '.join(f'`{k}`' for k in done)}: template.yaml builds each from "
+                + (" and ".join(f"`{d}`" for d in dockerfiles) or "a Dockerfile")
+                + " with its build args ("
+                + "; ".join(describe_build(b, False) for k in done for b in size[k].get("image_builds") or [])
+                + "): Python 3.11 on Debian bookworm with AWS's runtime interface client (the AWS "
                 "python:3.11 base image is Amazon Linux 2, glibc 2.26, for which the pinned numpy, scipy, "
                 "pyarrow and statsforecast have no wheels)."
             )
