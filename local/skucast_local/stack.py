@@ -161,8 +161,9 @@ class LocalStack:
         logs.mkdir(parents=True, exist_ok=True)
         workers = {s.function for s in self.template.sqs} | {n.function for n in self.template.s3}
         for name, fn in self.template.functions.items():
-            # A zip function's layers sit beside its code on the path; an image function's Dockerfile
-            # copies the same layer code into its task root (tests/infra checks), hence the same path.
+            # A zip function's layers sit beside its code on the path; an image function's code is its
+            # FUNCTION_DIR build arg, and the one Dockerfile copies the same layer code beside it into
+            # the task root (tests/infra checks), hence the same path.
             paths = [str(self.config.root / fn.code_uri), *self.layer_paths]
             concurrency = self.config.workers if name in workers else self.API_CONCURRENCY
             self.pools[name] = FunctionPool(
