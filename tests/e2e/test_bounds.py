@@ -256,3 +256,40 @@ def test_given_quantities_beyond_what_the_store_and_models_hold_then_each_row_is
         for sku in ("HUGE", "TINY"):
             assert http.get(f"{F}/skus/{sku}", headers=tenant.headers).status_code == 404
 
+
+def test_given_forged_upload_forms_then_the_local_s3_refuses_them_as_s3_does(stack: RunningStack) -> None:
+    csv_body = b"sku,date,quantity\nFORGED,2024-01-01,5\n"
+    with stack.http() as http:
+        victim, attacker = Tenant.sign_up(stack, http=http), Tenant.sign_up(stack, http=http)
+        pending = http.post(f"{F}/uploads", json={"filename": "v.csv"}, headers=victim.headers).json()
+        ticket = http.post(f"{F}/uploads", json={"filename": "a.csv"}, headers=attacker.headers).json()
+
+        def post(fields: dict[str, str], content: bytes = csv_body) -> httpx.Response:
+            return httpx.post(ticket["url"], data=fields, files={"file": ("a.csv", content)}, timeout=60)
+
+        def refused(r: httpx.Response, status: int, code: str) -> None:
+            assert r.status_code == status and f"<Code>{code}</Code>" in r.text, (r.status_code, r.text)
+
+        # The attacker's own signed form, aimed at the victim's pending upload.
+        refused(post({**ticket["fields"], "key": pending["fields"]["key"]}), 403, "AccessDenied")
+        # A policy rewritten to allow any key under uploads/: the signature no longer matches it.
+        policy = json.loads(base64.b64decode(ticket["fields"]["policy"]))
+        policy["conditions"] = [
+            ["starts-with", "$key", "uploads/"] if isinstance(c, dict) and "key" in c else c
+            for c in policy["conditions"]
+        ]
+        forged = base64.b64encode(json.dumps(policy).encode()).decode()
+        aimed = {**ticket["fields"], "key": pending["fields"]["key"], "policy": forged}
+        refused(post(aimed), 403, "SignatureDoesNotMatch")
+        # A field the policy does not name, and an empty file under the 1-byte minimum.
+        refused(post({**ticket["fields"], "acl": "public-read"}), 403, "AccessDenied")
+        refused(post(ticket["fields"], b""), 400, "EntityTooSmall")
+        s3: Any = stack.aws_client("s3")
+        bucket = stack.describe()["resources"]["DataBucket"]
+        for key in (pending["fields"]["key"], ticket["fields"]["key"]):
+            assert s3.list_objects_v2(Bucket=bucket, Prefix=key).get("KeyCount", 0) == 0, key
+        victim_upload = http.get(f"{F}/uploads/{pending['upload_id']}", headers=victim.headers).json()
+        assert victim_upload["status"] == "AWAITING_FILE"
+        # The form as issued still works.
+        assert post(ticket["fields"]).status_code == 204
+
