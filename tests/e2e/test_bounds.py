@@ -293,3 +293,30 @@ def test_given_forged_upload_forms_then_the_local_s3_refuses_them_as_s3_does(sta
         # The form as issued still works.
         assert post(ticket["fields"]).status_code == 204
 
+
+def test_given_schedules_in_aws_and_classic_cron_then_accepted_up_to_each_tiers_frequency(stack: RunningStack) -> None:
+    with stack.http() as http:
+        tenants = {tier: Tenant.sign_up(stack, tier=tier, http=http) for tier in ("free", "standard", "enterprise")}
+
+        def put(tier: str, cron: str) -> httpx.Response:
+            body = {"cron": cron, "horizon": 7}
+            return http.put(f"{F}/schedule", json=body, headers=tenants[tier].headers)
+
+        for cron in ("cron(0 6 ? * MON *)", "0 6 ? * MON *", "0 6 * * 1", "cron(0 6 L * ? *)"):
+            r = put("free", cron)
+            assert r.status_code == 200 and r.json()["cron"] == cron, r.text
+            assert dt.datetime.fromisoformat(r.json()["next_run_at"]).hour == 6
+        assert put("standard", "0 * * * *").status_code == 200
+        assert put("enterprise", "*/15 * * * *").status_code == 200
+        for tier, cron, code, words in (
+            ("free", "* * * * *", "too_frequent", "every 1 day; this schedule fires every 1 minute"),
+            ("free", "0 0,12 * * *", "too_frequent", "every 12 hours"),
+            ("standard", "*/30 * * * *", "too_frequent", "every 1 hour"),
+            ("enterprise", "*/5 * * * *", "too_frequent", "every 15 minutes"),
+            ("free", "cron(0 6 * * MON *)", "invalid_cron", "? in exactly one"),
+            ("free", "0 6 ? * MON 2030", "invalid_cron", "year"),
+            ("free", "0 6 * *", "invalid_cron", "5 fields"),
+        ):
+            problem = _problem(put(tier, cron), 422)
+            assert [(e["field"], e["code"]) for e in problem["errors"]] == [("cron", code)], problem
+            assert words in problem["errors"][0]["message"], problem
