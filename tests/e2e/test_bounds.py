@@ -315,7 +315,7 @@ def test_given_schedules_in_aws_and_classic_cron_then_accepted_up_to_each_tiers_
             ("enterprise", "*/5 * * * *", "too_frequent", "every 15 minutes"),
             ("free", "cron(0 6 * * MON *)", "invalid_cron", "? in exactly one"),
             ("free", "0 6 ? * MON 2030", "invalid_cron", "year"),
-            ("free", "0 6 * *", "invalid_cron", "5 fields"),
+            ("free", "0 6 * * * * *", "invalid_cron", "5 fields"),
         ):
             problem = _problem(put(tier, cron), 422)
             assert [(e["field"], e["code"]) for e in problem["errors"]] == [("cron", code)], problem

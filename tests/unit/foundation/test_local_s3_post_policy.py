@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
+import json
 
 import boto3
 from botocore.config import Config
@@ -10,7 +12,10 @@ from botocore.config import Config
 from skucast_local.s3_post_policy import check_form
 
 SECRETS = {"local": "local"}
-NOW = dt.datetime.now(dt.UTC)
+
+
+def _expiration(form: dict[str, str]) -> dt.datetime:
+    return dt.datetime.fromisoformat(json.loads(base64.b64decode(form["policy"]))["expiration"].replace("Z", "+00:00"))
 
 
 def _form(**conditions: object) -> dict[str, str]:
@@ -38,6 +43,7 @@ def _code(refusal: object) -> str | None:
 
 def test_given_the_form_as_signed_then_accepted_and_each_forgery_refused() -> None:
     form = _form()
+    NOW = _expiration(form) - dt.timedelta(seconds=5)
     assert check_form(form, "bucket", 10, SECRETS, NOW) is None
     assert _code(check_form({**form, "key": "uploads/c2/u9"}, "bucket", 10, SECRETS, NOW)) == "AccessDenied"
     assert _code(check_form(form, "other-bucket", 10, SECRETS, NOW)) == "AccessDenied"
@@ -47,7 +53,7 @@ def test_given_the_form_as_signed_then_accepted_and_each_forgery_refused() -> No
     assert check_form({**form, "x-ignore-anything": "1"}, "bucket", 10, SECRETS, NOW) is None
     assert _code(check_form(form, "bucket", 10, {"local": "other"}, NOW)) == "SignatureDoesNotMatch"
     assert _code(check_form(form, "bucket", 10, {"someone": "local"}, NOW)) == "InvalidAccessKeyId"
-    later = NOW + dt.timedelta(seconds=901)
+    later = _expiration(form) + dt.timedelta(seconds=1)
     assert _code(check_form(form, "bucket", 10, SECRETS, later)) == "AccessDenied"
     unsigned = {k: v for k, v in form.items() if k != "x-amz-signature"}
     assert _code(check_form(unsigned, "bucket", 10, SECRETS, NOW)) == "AccessDenied"
@@ -55,5 +61,6 @@ def test_given_the_form_as_signed_then_accepted_and_each_forgery_refused() -> No
 
 def test_given_a_starts_with_condition_then_keys_under_the_prefix_pass_and_others_fail() -> None:
     form = _form(extra=[["starts-with", "$Content-Type", "text/"]], fields={"Content-Type": "text/csv"})
+    NOW = _expiration(form) - dt.timedelta(seconds=5)
     assert check_form(form, "bucket", 10, SECRETS, NOW) is None
     assert _code(check_form({**form, "content-type": "image/png"}, "bucket", 10, SECRETS, NOW)) == "AccessDenied"
