@@ -17,7 +17,7 @@ from typing import Any
 import boto3
 from moto.server import ThreadedMotoServer
 
-from skucast_local import moto_fast
+from skucast_local import moto_fast, s3_post_policy
 from skucast_local.template import Template, TemplateError
 
 REGION = "us-east-1"
@@ -58,6 +58,8 @@ class Emulator:
     def start(self) -> None:
         logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's per-request access log
         moto_fast.install()
+        # Upload forms are signed by the functions, with the credentials the stack gives them.
+        s3_post_policy.install({LOCAL_CREDENTIALS["AWS_ACCESS_KEY_ID"]: LOCAL_CREDENTIALS["AWS_SECRET_ACCESS_KEY"]})
         self._server.start()
 
     def stop(self) -> None:

@@ -205,3 +205,118 @@ def test_given_the_tiers_concurrent_runs_then_one_more_is_409_until_one_finishes
             assert http.post(f"{F}/runs/{run_id}/cancel", headers=tenant.headers).status_code == 202
         r = http.post(f"{F}/runs", json={**body, "skus": ["L-000"]}, headers=tenant.headers)
         assert r.status_code == 202, r.text
+
+
+def test_given_json_nested_past_the_bound_on_any_json_route_then_400_problem_not_500(stack: RunningStack) -> None:
+    deep = "[" * 990 + "]" * 990
+    with stack.http() as http:
+        tenant = Tenant.sign_up(stack, http=http)
+        for method, path, headers in (
+            ("POST", "/api/auth/login", {}),  # unauthenticated
+            ("POST", "/api/auth/refresh", {}),
+            ("POST", "/api/auth/users", tenant.headers),
+            ("POST", f"{F}/runs", tenant.headers),
+            ("PUT", f"{F}/schedule", tenant.headers),
+            ("POST", f"{F}/demand", tenant.headers),
+        ):
+            for body in (deep, '{"email": ' + deep + "}"):
+                r = http.request(
+                    method, path, content=body, headers={**headers, "Content-Type": "application/json"}
+                )
+                problem = _problem(r, 400)
+                assert "deeper than" in problem["detail"], (path, problem)
+        # Nesting within the bound is parsed as before: here a body that is merely invalid.
+        shallow = "[" * 20 + "]" * 20
+        r = http.post("/api/auth/login", content=shallow, headers={"Content-Type": "application/json"})
+        assert r.status_code == 422, r.text
+
+
+def test_given_quantities_beyond_what_the_store_and_models_hold_then_each_row_is_refused(
+    stack: RunningStack,
+) -> None:
+    with stack.http() as http:
+        tenant = Tenant.sign_up(stack, http=http)
+        day = dt.date(2024, 1, 1)
+        records = [
+            {"sku": f"Q-{i % 10}", "date": (day + dt.timedelta(days=i // 10)).isoformat(), "quantity": i % 7}
+            for i in range(100)
+        ]
+        records += [
+            {"sku": "HUGE", "date": "2024-01-01", "quantity": 1e307},
+            {"sku": "TINY", "date": "2024-01-01", "quantity": 1e-200},
+        ]
+        r = http.post(f"{F}/demand", json={"records": records}, headers=tenant.headers)
+        assert r.status_code == 200, r.text
+        report = r.json()
+        assert report["status"] == "PARTIAL" and report["rows_rejected"] == 2, report
+        assert [(e["row"], e["code"]) for e in report["errors"]] == [
+            (101, "quantity_out_of_range"),
+            (102, "quantity_out_of_range"),
+        ]
+        for sku in ("HUGE", "TINY"):
+            assert http.get(f"{F}/skus/{sku}", headers=tenant.headers).status_code == 404
+
+
+def test_given_forged_upload_forms_then_the_local_s3_refuses_them_as_s3_does(stack: RunningStack) -> None:
+    csv_body = b"sku,date,quantity\nFORGED,2024-01-01,5\n"
+    with stack.http() as http:
+        victim, attacker = Tenant.sign_up(stack, http=http), Tenant.sign_up(stack, http=http)
+        pending = http.post(f"{F}/uploads", json={"filename": "v.csv"}, headers=victim.headers).json()
+        ticket = http.post(f"{F}/uploads", json={"filename": "a.csv"}, headers=attacker.headers).json()
+
+        def post(fields: dict[str, str], content: bytes = csv_body) -> httpx.Response:
+            return httpx.post(ticket["url"], data=fields, files={"file": ("a.csv", content)}, timeout=60)
+
+        def refused(r: httpx.Response, status: int, code: str) -> None:
+            assert r.status_code == status and f"<Code>{code}</Code>" in r.text, (r.status_code, r.text)
+
+        # The attacker's own signed form, aimed at the victim's pending upload.
+        refused(post({**ticket["fields"], "key": pending["fields"]["key"]}), 403, "AccessDenied")
+        # A policy rewritten to allow any key under uploads/: the signature no longer matches it.
+        policy = json.loads(base64.b64decode(ticket["fields"]["policy"]))
+        policy["conditions"] = [
+            ["starts-with", "$key", "uploads/"] if isinstance(c, dict) and "key" in c else c
+            for c in policy["conditions"]
+        ]
+        forged = base64.b64encode(json.dumps(policy).encode()).decode()
+        aimed = {**ticket["fields"], "key": pending["fields"]["key"], "policy": forged}
+        refused(post(aimed), 403, "SignatureDoesNotMatch")
+        # A field the policy does not name, and an empty file under the 1-byte minimum.
+        refused(post({**ticket["fields"], "acl": "public-read"}), 403, "AccessDenied")
+        refused(post(ticket["fields"], b""), 400, "EntityTooSmall")
+        s3: Any = stack.aws_client("s3")
+        bucket = stack.describe()["resources"]["DataBucket"]
+        for key in (pending["fields"]["key"], ticket["fields"]["key"]):
+            assert s3.list_objects_v2(Bucket=bucket, Prefix=key).get("KeyCount", 0) == 0, key
+        victim_upload = http.get(f"{F}/uploads/{pending['upload_id']}", headers=victim.headers).json()
+        assert victim_upload["status"] == "AWAITING_FILE"
+        # The form as issued still works.
+        assert post(ticket["fields"]).status_code == 204
+
+
+def test_given_schedules_in_aws_and_classic_cron_then_accepted_up_to_each_tiers_frequency(stack: RunningStack) -> None:
+    with stack.http() as http:
+        tenants = {tier: Tenant.sign_up(stack, tier=tier, http=http) for tier in ("free", "standard", "enterprise")}
+
+        def put(tier: str, cron: str) -> httpx.Response:
+            body = {"cron": cron, "horizon": 7}
+            return http.put(f"{F}/schedule", json=body, headers=tenants[tier].headers)
+
+        for cron in ("cron(0 6 ? * MON *)", "0 6 ? * MON *", "0 6 * * 1", "cron(0 6 L * ? *)"):
+            r = put("free", cron)
+            assert r.status_code == 200 and r.json()["cron"] == cron, r.text
+            assert dt.datetime.fromisoformat(r.json()["next_run_at"]).hour == 6
+        assert put("standard", "0 * * * *").status_code == 200
+        assert put("enterprise", "*/15 * * * *").status_code == 200
+        for tier, cron, code, words in (
+            ("free", "* * * * *", "too_frequent", "every 1 day; this schedule fires every 1 minute"),
+            ("free", "0 0,12 * * *", "too_frequent", "every 12 hours"),
+            ("standard", "*/30 * * * *", "too_frequent", "every 1 hour"),
+            ("enterprise", "*/5 * * * *", "too_frequent", "every 15 minutes"),
+            ("free", "cron(0 6 * * MON *)", "invalid_cron", "? in exactly one"),
+            ("free", "0 6 ? * MON 2030", "invalid_cron", "year"),
+            ("free", "0 6 * * * * *", "invalid_cron", "5 fields"),
+        ):
+            problem = _problem(put(tier, cron), 422)
+            assert [(e["field"], e["code"]) for e in problem["errors"]] == [("cron", code)], problem
+            assert words in problem["errors"][0]["message"], problem

@@ -5,6 +5,9 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -211,3 +214,48 @@ def test_given_a_schedule_fired_twice_in_one_period_then_one_run(stack: RunningS
     schedule = http.get("/api/v1/forecast/schedule", headers=tenant.headers).json()
     assert schedule["next_run_at"] > slot
     finish(tenant, new[0]["run_id"])
+
+
+def test_given_a_run_cancelled_with_batches_in_flight_then_its_results_and_export_stay_as_at_the_cancel(
+    stack: RunningStack, tenant: Tenant
+) -> None:
+    skus = sorted(demand(2000))[720:1120]  # 10 batches; the pool computes two at a time
+    r = tenant.http.post("/api/v1/forecast/runs", json={**RUN, "skus": skus}, headers=tenant.headers)
+    run_id = r.json()["run_id"]
+    path = f"/api/v1/forecast/runs/{run_id}"
+
+    def one_batch_done() -> bool:
+        progress = tenant.http.get(path, headers=tenant.headers).json()["progress"]
+        return progress["skus_done"] + progress["skus_failed"] >= BATCH_SIZE
+
+    wait(one_batch_done, 300, "a first batch to settle")
+    r = tenant.http.post(f"{path}/cancel", headers=tenant.headers)
+    assert r.status_code == 202, r.text
+    at_cancel = tenant.http.get(path, headers=tenant.headers).json()
+    skus_at_cancel = sorted(r["sku"] for r in results(tenant, run_id))
+    assert at_cancel["status"] == "CANCELLED" and 0 < len(skus_at_cancel) < len(skus)
+    time.sleep(15)  # the batches that were computing at the cancel (2-3 s each) end meanwhile
+    run = tenant.http.get(path, headers=tenant.headers).json()
+    assert run == at_cancel
+    later = sorted(r["sku"] for r in results(tenant, run_id))
+    assert later == skus_at_cancel
+    assert run["progress"]["skus_done"] + run["progress"]["skus_failed"] == len(later)
+    link = tenant.http.post(f"{path}/export", json={"format": "csv"}, headers=tenant.headers)
+    assert link.status_code == 200, link.text
+    rows = list(csv.DictReader(io.StringIO(httpx.get(link.json()["url"], timeout=60).text)))
+    column = "sku" if "sku" in rows[0] else "unique_id"
+    assert sorted({row[column] for row in rows}) == skus_at_cancel
+
+
+def test_given_cli_results_piped_into_head_then_it_ends_quietly(stack: RunningStack, tenant: Tenant) -> None:
+    run = run_to_end(tenant, {**RUN, "skus": sorted(demand(2000))[1200:1400]})  # 2,800 rows: past a pipe's buffer
+    key = tenant.create_api_key("viewer")["api_key"]
+    command = [sys.executable, "-m", "skucast_client", "results", run["run_id"], "--api", stack.api, "--api-key", key]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SKUCAST_")}
+    cli = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    assert cli.stdout is not None and cli.stderr is not None
+    head = [cli.stdout.readline() for _ in range(3)]  # `| head -n 3`, then the pipe closes
+    cli.stdout.close()
+    stderr = cli.stderr.read().decode()
+    assert cli.wait(timeout=120) == 141, stderr
+    assert head[0].split() and stderr == ""

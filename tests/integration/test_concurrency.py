@@ -220,6 +220,57 @@ def test_given_a_cancel_while_a_batch_settles_then_the_run_stays_cancelled_and_s
     done = _run(pipe, client, run_id)
     assert done["status"] == "CANCELLED" and done["progress"]["skus_done"] == 0, done
     assert _counters(pipe, client) == {"active_runs": 0, "batches_in_flight": 0}
+    # The batch computing across the cancel wrote nothing: results are what progress counts.
+    assert _result_skus(pipe, client, run_id) == []
     # The finished run never changes again, whatever is delivered late.
     pipe.drain(duplicate=True)
     assert _run(pipe, client, run_id) == done
+    assert _result_skus(pipe, client, run_id) == []
+
+
+def test_given_a_batch_computing_across_a_cancel_then_its_results_are_never_written_or_served(
+    pipe: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client = pipe.tenant("cli_conc_cancel_late")
+    n = 3 * batches.BATCH_SIZE
+    run_id = _start(pipe, client, n)
+    _plan(pipe)
+    calls = [0]
+    original = batches.forecast_skus
+    at_cancel: dict[str, Any] = {}
+
+    def cancel_during_the_second_batch(*args: Any, **kwargs: Any) -> Any:
+        out = original(*args, **kwargs)
+        calls[0] += 1
+        if calls[0] == 2:  # the first batch settled; the second is computed when the cancel lands
+            status, body, _ = pipe.api("POST", f"/api/v1/forecast/runs/{run_id}/cancel", client, "analyst")
+            assert status == 202, body
+            at_cancel.update(run=_run(pipe, client, run_id), skus=_result_skus(pipe, client, run_id))
+        return out
+
+    monkeypatch.setattr(batches, "forecast_skus", cancel_during_the_second_batch)
+    pipe.drain()
+    done = _run(pipe, client, run_id)
+    assert done == at_cancel["run"] and done["status"] == "CANCELLED"
+    assert done["progress"]["skus_done"] + done["progress"]["skus_failed"] == batches.BATCH_SIZE
+    assert _result_skus(pipe, client, run_id) == at_cancel["skus"] and len(at_cancel["skus"]) == batches.BATCH_SIZE
+
+
+def test_given_a_cancel_racing_the_runs_completion_then_409_names_the_status_it_finished_with(
+    pipe: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client = pipe.tenant("cli_conc_cancel_race")
+    run_id = _start(pipe, client, 3)
+    _plan(pipe)
+    original = batches.repo.transition
+
+    def complete_first(*args: Any, **kwargs: Any) -> bool:
+        if kwargs.get("to") == "CANCELLED":  # the cancel read RUNNING; the last batch settles now
+            pipe.drain()
+        return bool(original(*args, **kwargs))
+
+    monkeypatch.setattr(batches.repo, "transition", complete_first)
+    status, problem, _ = pipe.api("POST", f"/api/v1/forecast/runs/{run_id}/cancel", client, "analyst")
+    finished = _run(pipe, client, run_id)["status"]
+    assert finished in ("SUCCEEDED", "PARTIAL")
+    assert status == 409 and problem["detail"] == f"The run has already finished ({finished}).", problem

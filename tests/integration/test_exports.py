@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 import threading
 from collections.abc import Iterator
@@ -97,7 +98,7 @@ def _previous_exports(pipe: Pipeline, client: str, run_id: str) -> tuple[str, pa
     writer = csv.DictWriter(text, fieldnames=columns)
     writer.writeheader()
     writer.writerows(rows)
-    return text.getvalue(), pa.Table.from_pylist(rows, schema=exports.parquet_schema(columns))
+    return text.getvalue(), exports.parquet_table(rows, exports.parquet_schema(columns))
 
 
 def test_given_a_small_run_when_exported_then_200_and_the_same_csv_and_parquet_as_before(
@@ -120,6 +121,9 @@ def test_given_a_small_run_when_exported_then_200_and_the_same_csv_and_parquet_a
     assert table.schema == before_parquet.schema
     assert table.equals(before_parquet)
     assert table.num_rows == 9 * 14 and "'=HYPERLINK(1)" in table.column("sku").to_pylist()
+    assert table.schema.field("date").type == pa.date32()  # a typed date, not text
+    dates = [d for d in table.column("date").to_pylist() if d is not None]
+    assert dates and all(isinstance(d, dt.date) for d in dates)
 
 
 def test_given_an_exported_run_when_asked_again_then_the_object_is_reused_without_reading_results(

@@ -103,3 +103,27 @@ def test_given_poison_series_when_run_then_each_gets_a_fallback_or_its_own_error
             ), sku
     assert done["progress"] == {"skus_total": 10, "skus_done": 10 - len(errors), "skus_failed": len(errors)}
     assert done["status"] == ("PARTIAL" if errors else "SUCCEEDED")
+
+
+def test_given_stored_series_whose_forecast_the_store_cannot_hold_then_each_fails_alone_not_its_batch(
+    provisioned: Provisioned, lambda_context: Any
+) -> None:
+    # Series stored before ingestion bounded quantities (or any result out of DynamoDB's number
+    # range): 1e307s overflow, 1e-200s underflow DynamoDB's numbers in the batch's metric sums.
+    pipe = Pipeline(provisioned, lambda_context)
+    client = pipe.tenant("cli_unstorable")
+    healthy = _series(4, seed=5)
+    poison = {"HUGE": np.full(120, 1e307), "TINY": np.full(120, 1e-200)}
+    pipe.store(client, {**healthy, **poison})
+    run = _start(pipe, client, {**RUN, "skus": [*healthy, *poison]})
+    pipe.drain()
+    done = _run(pipe, client, run["run_id"])
+    by_sku = {r["sku"]: r for r in _results(pipe, client, run["run_id"])}
+    assert {s: r["error"]["code"] for s, r in by_sku.items() if r["error"]} == {
+        "HUGE": "result_not_storable",
+        "TINY": "result_not_storable",
+    }
+    assert all(len(by_sku[s]["forecast"]) == 14 for s in healthy)
+    assert done["status"] == "PARTIAL"
+    assert done["progress"] == {"skus_total": 6, "skus_done": 4, "skus_failed": 2}
+    assert done["summary"]["by_class"] and done["summary"]["metrics"]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hmac
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -26,6 +27,12 @@ from skucast.observability import logger
 
 PROBLEM_JSON = "application/problem+json"
 ROLE_RANK = {"viewer": 1, "analyst": 2, "admin": 3}
+# The deepest nesting of arrays and objects a request body may have. Every body of the contract
+# nests under 10 levels; Python's JSON parser recurses per level and fails with RecursionError
+# near 1,000, so bodies are measured before they are parsed.
+MAX_JSON_DEPTH = 32
+_JSON_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+_NOT_BRACKET = re.compile(r"[^\[\]{}]+")
 
 
 @dataclass(frozen=True)
@@ -66,8 +73,25 @@ def _field_errors(exc: RequestValidationError) -> list[FieldError]:
     return out[:100]
 
 
+def json_depth(text: str) -> int:
+    """How deep arrays and objects nest in a JSON text (brackets inside strings do not count)."""
+    depth = deepest = 0
+    for bracket in _NOT_BRACKET.sub("", _JSON_STRING.sub("", text)):
+        depth += 1 if bracket in "[{" else -1
+        deepest = max(deepest, depth)
+    return deepest
+
+
+def bounded_json(text: str) -> Any:
+    """`json.loads` for request bodies, refusing nesting deeper than MAX_JSON_DEPTH before parsing."""
+    if text.count("[") + text.count("{") > MAX_JSON_DEPTH and json_depth(text) > MAX_JSON_DEPTH:
+        raise BadRequest(f"The request body nests arrays and objects deeper than {MAX_JSON_DEPTH} levels.")
+    return json.loads(text)
+
+
 def create_app() -> APIGatewayRestResolver:
-    app = APIGatewayRestResolver(enable_validation=True)
+    # Every body is parsed by Powertools through this one deserializer.
+    app = APIGatewayRestResolver(enable_validation=True, json_body_deserializer=bounded_json)
 
     @app.exception_handler(ProblemError)
     def _problem(exc: ProblemError) -> Response:

@@ -20,9 +20,14 @@ _CONFIG = Config(
 )
 
 
+# Presigned S3 forms and links are signed with SigV4: botocore still signs a presigned POST with
+# SigV2 by default, which S3 refuses on buckets created since June 2020 (the stack's DataBucket).
+_S3_CONFIG = _CONFIG.merge(Config(signature_version="s3v4"))
+
+
 @cache
 def client(service: str) -> Any:
-    return boto3.session.Session().client(service, config=_CONFIG)
+    return boto3.session.Session().client(service, config=_S3_CONFIG if service == "s3" else _CONFIG)
 
 
 @cache

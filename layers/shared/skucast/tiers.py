@@ -29,20 +29,26 @@ class TierLimits:
     max_skus_per_run: int
     max_active_runs: int  # QUEUED or RUNNING at once
     max_batches_in_flight: int  # forecast batches queued or running at once, across the tenant's runs
+    min_schedule_seconds: int = 86_400  # the shortest time between two scheduled reforecasts
 
 
 TIERS: dict[str, TierLimits] = {
     "free": TierLimits(
-        max_horizon=Horizons(D=92, W=13, M=3), max_skus_per_run=5_000, max_active_runs=1, max_batches_in_flight=2
+        max_horizon=Horizons(D=92, W=13, M=3), max_skus_per_run=5_000, max_active_runs=1,
+        max_batches_in_flight=2,
+        min_schedule_seconds=86_400,  # daily
     ),
     "standard": TierLimits(
-        max_horizon=Horizons(D=366, W=52, M=12), max_skus_per_run=200_000, max_active_runs=3, max_batches_in_flight=16
+        max_horizon=Horizons(D=366, W=52, M=12), max_skus_per_run=200_000, max_active_runs=3,
+        max_batches_in_flight=16,
+        min_schedule_seconds=3_600,  # hourly
     ),
     "enterprise": TierLimits(
         max_horizon=Horizons(D=366, W=104, M=24),
         max_skus_per_run=2_000_000,
         max_active_runs=10,
         max_batches_in_flight=256,
+        min_schedule_seconds=900,  # every 15 minutes
     ),
 }
 

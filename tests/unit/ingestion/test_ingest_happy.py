@@ -85,16 +85,16 @@ def test_given_duplicates_and_aggregate_sum_when_ingested_then_they_are_summed()
     assert result.points.to_dict() == {"A": {dt.date(2024, 1, 1): 3.5}, "B": {dt.date(2024, 1, 1): 5.0}}
 
 
-def test_given_duplicates_whose_sum_overflows_when_summed_then_that_group_is_rejected() -> None:
+def test_given_duplicates_whose_sum_is_past_the_quantity_limit_when_summed_then_that_group_is_rejected() -> None:
     rows = "".join(f"S{i},2024-01-01,1\n" for i in range(30))
-    data = f"sku,date,quantity\n{rows}A,2024-01-01,1e308\nA,2024-01-01,1e308\n".encode()
+    data = f"sku,date,quantity\n{rows}A,2024-01-01,1e15\nA,2024-01-01,1e15\n".encode()
 
     result = ingest(data, aggregate="sum")
 
     assert result.status is IngestStatus.PARTIAL
     assert [(e.row, e.code) for e in result.errors] == [
-        (32, "quantity_not_finite"),
-        (33, "quantity_not_finite"),
+        (32, "quantity_out_of_range"),
+        (33, "quantity_out_of_range"),
     ]
     assert "A" not in result.points
 
@@ -231,3 +231,18 @@ def test_given_a_non_seekable_parquet_stream_when_ingested_then_it_is_spooled_an
     result = ingest_file(Pipe(), aggregate="reject", limits=IngestLimits(), today=TODAY)  # type: ignore[arg-type]
 
     assert result.points.to_dict() == {"A": {dt.date(2024, 1, 1): 2.0}}
+
+
+def test_given_quantities_the_store_or_the_models_cannot_hold_then_each_row_is_quantity_out_of_range() -> None:
+    ok = "".join(f"S{i},2024-01-01,{q}\n" for i, q in enumerate(["0", "1e-6", "1e15", "0.5"] * 10))
+    bad = "A,2024-01-01,1e307\nB,2024-01-01,1e-200\nC,2024-01-01,1.0000001e15\nD,2024-01-01,9e-7\n"
+    data = f"sku,date,quantity\n{ok}{bad}".encode()
+
+    result = ingest(data)
+
+    assert result.status is IngestStatus.PARTIAL and result.rows_accepted == 40
+    assert [(e.row, e.column, e.code) for e in result.errors] == [
+        (row, "quantity", "quantity_out_of_range") for row in (42, 43, 44, 45)
+    ]
+    assert "1e-06 to 1e+15" in result.errors[0].message
+    assert not {"A", "B", "C", "D"} & set(result.points)

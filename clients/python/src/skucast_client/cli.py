@@ -8,6 +8,8 @@ Exit codes (stable, for scripts):
        `status --wait`), or an upload REJECTED or PARTIAL
     4  the API could not be reached, or `--wait` timed out
     130 interrupted (Ctrl-C)
+    141 the output was closed early (`skucast results RUN | head`): no traceback, as `head`'s
+        writers killed by SIGPIPE end
 
 Credentials: `skucast login` stores the API URL and the token pair (never the password), or an
 API key, in `$SKUCAST_CONFIG` or `${XDG_CONFIG_HOME:-~/.config}/skucast/config.json`, mode 0600.
@@ -31,6 +33,7 @@ from skucast_client import errors
 from skucast_client.client import Client, __version__
 
 EXIT_OK, EXIT_API, EXIT_USAGE, EXIT_UNCLEAN, EXIT_UNREACHABLE = 0, 1, 2, 3, 4
+EXIT_CLOSED_PIPE = 141  # 128 + SIGPIPE: what a tool killed by a closed pipe (`| head`) exits with
 DEFAULT_API = "http://127.0.0.1:3000"
 
 
@@ -479,6 +482,15 @@ def _fail(args: argparse.Namespace | None, code: int, message: str, problem: dic
     return code
 
 
+def _closed_pipe() -> int:
+    """The reader of our output went away (`skucast results RUN | head`): stop quietly. Output
+    still buffered goes to /dev/null, so the flush at interpreter exit cannot raise again."""
+    with contextlib.suppress(AttributeError, OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    return EXIT_CLOSED_PIPE
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -486,7 +498,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not hasattr(args, name):
             setattr(args, name, default)
     try:
-        return int(args.handler(args))
+        code = int(args.handler(args))
+        sys.stdout.flush()  # inside the try: a reader gone before the last block is a closed pipe too
+        return code
+    except BrokenPipeError:
+        return _closed_pipe()
     except UsageError as exc:
         return _fail(args, EXIT_USAGE, str(exc))
     except FileNotFoundError as exc:

@@ -9,7 +9,8 @@ header). File-level problems carry `row=None` (or 1 when the header is at fault)
 Codes. Row level (status PARTIAL, or REJECTED over the threshold): missing_value, sku_too_long,
 sku_control_character, sku_formula, date_invalid, date_has_time (a date-time that is not
 midnight), date_too_old, date_in_future, quantity_not_number, quantity_not_finite,
-quantity_negative, duplicate_row, wrong_field_count.
+quantity_negative, quantity_out_of_range (not 0 and not within 1e-6..1e15, or a sum of
+duplicate rows above 1e15: validate.py says why), duplicate_row, wrong_field_count.
 File level (REJECTED, nothing written): empty_file, not_utf8, binary_content, unsupported_format,
 file_too_large, decompressed_too_large, corrupt_compression, line_too_long, unreadable_file,
 missing_header, missing_columns, duplicate_columns, unsupported_delimiter (the header is one

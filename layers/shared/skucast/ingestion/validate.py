@@ -26,6 +26,13 @@ Decisions (see also model.py for row numbering):
   the first quantity written with a separator decides (`12,5` → comma, `12.5` → point). No
   thousands separators: under a decimal comma `1.5` is quantity_not_number, so `1.234` is never
   read as 1.234 in a file where it means 1234.
+- A quantity is 0 or between QUANTITY_MIN (1e-6) and QUANTITY_MAX (1e15), else
+  quantity_out_of_range: what both the store and the models hold with margin. DynamoDB numbers
+  hold 38 significant digits between 1e-130 and 9.99e125; the engine works in float64 (about 16
+  digits, up to 1.8e308, integers exact to 2^53 = 9.0e15). At 1e15 a quantity's square (variance,
+  squared errors) is 1e30 and a sum of squares over 10^5 periods 1e35, a horizon's total 3.7e17:
+  all far inside both; at 1e-6 a square is 1e-12, far above DynamoDB's 1e-130. A series of
+  1e307s or 1e-200s could be read and validated but not forecast and stored.
 - SKUs: at most `max_sku_length` characters, no control or bidi-override characters, and no
   leading `= + - @`: such codes are formula-injection payloads when a CSV export is opened in a
   spreadsheet, so they never enter (exports still neutralise on their side).
@@ -69,7 +76,8 @@ OK, MISSING, SKU_TOO_LONG, SKU_CONTROL, SKU_FORMULA = 0, 1, 2, 3, 4
 DATE_INVALID, DATE_TOO_OLD, DATE_FUTURE = 5, 6, 7
 QTY_NOT_NUMBER, QTY_NOT_FINITE, QTY_NEGATIVE = 8, 9, 10
 DATE_HAS_TIME = 11
-N_CODES = 12
+QTY_OUT_OF_RANGE = 12
+N_CODES = 13
 CODE_NAMES = {
     MISSING: "missing_value",
     SKU_TOO_LONG: "sku_too_long",
@@ -82,7 +90,11 @@ CODE_NAMES = {
     QTY_NOT_NUMBER: "quantity_not_number",
     QTY_NOT_FINITE: "quantity_not_finite",
     QTY_NEGATIVE: "quantity_negative",
+    QTY_OUT_OF_RANGE: "quantity_out_of_range",
 }
+# The quantities the store and the models can hold (see the module docstring): 0, or within these.
+QUANTITY_MIN = 1e-6
+QUANTITY_MAX = 1e15
 DUPLICATE_ROW = "duplicate_row"
 WRONG_FIELD_COUNT = "wrong_field_count"
 TOO_MANY_REJECTED = "too_many_rejected_rows"
@@ -548,6 +560,7 @@ def _message(code: int, column: str, value: Any, context: _Context) -> str:
         QTY_NOT_NUMBER: f"quantity {shown} is not a number{decimal}",
         QTY_NOT_FINITE: f"quantity {shown} is not a finite number",
         QTY_NEGATIVE: f"quantity {shown} is negative",
+        QTY_OUT_OF_RANGE: f"quantity {shown} is out of range: 0, or from {QUANTITY_MIN:g} to {QUANTITY_MAX:g}",
     }
     return messages[code]
 
@@ -627,8 +640,9 @@ def _settle_groups(
     if mode is Aggregate.SUM:
         with np.errstate(over="ignore"):  # an overflowing sum is reported below, not warned
             sums = np.add.reduceat(qty, starts)
-        flagged = ~np.isfinite(sums)
-        code, why = CODE_NAMES[QTY_NOT_FINITE], "the sum of the rows for this sku and date is not finite"
+        flagged = ~(sums <= QUANTITY_MAX)  # every row is at most QUANTITY_MAX: the sum is finite
+        code = CODE_NAMES[QTY_OUT_OF_RANGE]
+        why = f"the sum of the rows for this sku and date is above {QUANTITY_MAX:g}"
     else:
         flagged = sizes > 1
         code, why = DUPLICATE_ROW, "another row has the same sku and date"
@@ -766,10 +780,13 @@ def _check_quantities(values: pa.Array, decimal: str = ".") -> tuple[np.ndarray,
         floats = values
     qty = np.asarray(pc.fill_null(floats, np.nan), dtype=np.float64) + 0.0  # -0.0 becomes 0.0
     code = np.zeros(len(values), np.int8)
-    # All >= 0 rules out NaN and negatives; then a finite max rules out +inf. Two cheap passes.
-    if bool((qty >= 0).all()) and (not len(qty) or np.isfinite(qty.max())):
+    # 0 or within the bounds rules out NaN, negatives and infinities too.
+    with np.errstate(invalid="ignore"):
+        fine = (qty == 0) | ((qty >= QUANTITY_MIN) & (qty <= QUANTITY_MAX))
+    if bool(fine.all()):
         return qty, code
     with np.errstate(invalid="ignore"):
+        code[~fine & (qty > 0)] = QTY_OUT_OF_RANGE
         code[qty < 0] = QTY_NEGATIVE
     code[~np.isfinite(qty)] = QTY_NOT_FINITE
     if not_number is not None:

@@ -7,8 +7,11 @@ Items (keys.py):
 - batch:    CLIENT#<c>#RUN#<r>#BATCHES / BATCH#<n>   skus, status PENDING|DONE|FAILED, metric sums
 - result:   CLIENT#<c>#RUN#<r>#RESULTS#<shard> / SKU#<sku>
 
-Exactly-once progress: a batch moves PENDING -> DONE in the same transaction that adds its counts
-to the run, so a duplicate or concurrent delivery of the batch cannot count twice.
+Exactly-once progress: a batch moves PENDING -> DONE in the same transaction that writes its
+results and adds its counts to the run - on condition that the run is still RUNNING. So a
+duplicate or concurrent delivery of the batch cannot count twice, and a batch still computing
+when its run is cancelled (or fails) writes nothing: a finished run's results never change, and
+they are exactly the SKUs its progress counts.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from boto3.dynamodb.conditions import Attr, Key
-from boto3.dynamodb.types import Binary
+from boto3.dynamodb.types import Binary, TypeSerializer
 from botocore.exceptions import ClientError
 
 from skucast.aws import table
@@ -41,6 +44,12 @@ from skucast.repositories.keys import (
 )
 
 ACTIVE = ("QUEUED", "RUNNING")
+# TransactWriteItems takes at most 100 actions and 4 MB: a batch's results plus the batch, the run
+# and the tenant's counters (3 actions). A result document is a few KB compressed (a 366-day
+# horizon with five levels is ~20 KB), so 97 of them stay far below 4 MB; one above
+# MAX_RESULT_BYTES is refused before the write (`unstorable`), as DynamoDB would refuse its item.
+MAX_RESULTS_PER_SETTLE = 97
+MAX_RESULT_BYTES = 350_000
 
 
 class LimitReached(Exception):
@@ -276,12 +285,22 @@ def settle_batch(
     failed: int,
     record: dict[str, Any],
     deadline: str,
+    results: list[dict[str, Any]],
+    shards: int,
 ) -> bool:
-    """PENDING -> `outcome` for the batch and its counts added to the running run, atomically.
+    """PENDING -> `outcome` for the batch, its results written and its counts added to the running
+    run, atomically.
 
-    False when the batch was already settled (a duplicate delivery) or the run is no longer running.
+    False when the batch was already settled (a duplicate delivery) or the run is no longer running:
+    then nothing is written, results included.
     """
-    actions = [
+    by_sku = {str(r["sku"]): r for r in results}  # a run asked for a SKU twice: one item, once
+    if len(by_sku) > MAX_RESULTS_PER_SETTLE:
+        raise ValueError(f"a batch settles at most {MAX_RESULTS_PER_SETTLE} results in one transaction")
+    actions: list[dict[str, Any]] = [
+        {"Put": {"Item": _result_item(client_id, run_id, shards, result)}} for result in by_sku.values()
+    ]
+    actions += [
         {
             "Update": {
                 "Key": {"pk": batches_pk(client_id, run_id), "sk": batch_sk(batch)},
@@ -426,17 +445,31 @@ def runs_waiting_for_slots(table_name: str, client_id: str) -> list[str]:
 
 # ---------------------------------------------------------------- results
 def put_results(table_name: str, client_id: str, run_id: str, shards: int, results: list[dict[str, Any]]) -> None:
-    """Idempotent overwrite: the same batch computed twice writes the same items."""
+    """Results written outside a settle (benchmarks seeding a finished run): idempotent overwrite."""
     with table(table_name).batch_writer(overwrite_by_pkeys=["pk", "sk"]) as writer:
         for result in results:
-            sku = result["sku"]
-            writer.put_item(
-                Item={
-                    "pk": results_pk(client_id, run_id, result_shard(sku, shards)),
-                    "sk": sku_sk(sku),
-                    **_packed(result),
-                }
-            )
+            writer.put_item(Item=_result_item(client_id, run_id, shards, result))
+
+
+def _result_item(client_id: str, run_id: str, shards: int, result: dict[str, Any]) -> dict[str, Any]:
+    sku = result["sku"]
+    return {"pk": results_pk(client_id, run_id, result_shard(sku, shards)), "sk": sku_sk(sku), **_packed(result)}
+
+
+def unstorable(result: dict[str, Any], record: dict[str, Any]) -> str | None:
+    """Why a result, or a batch record holding its sums, cannot be stored (None when both can).
+
+    The checks are DynamoDB's own: the serializer's number range and precision (a sum of 1e307s
+    overflows it) and the item size."""
+    try:
+        json.dumps(record, allow_nan=False)  # an infinite or NaN sum is no number at all
+        TypeSerializer().serialize(dynamo.storable(record))
+    except (ArithmeticError, TypeError, ValueError) as exc:  # decimal.Overflow, Underflow, Inexact...
+        return f"a number out of the store's range ({type(exc).__name__})"
+    size = len(_packed(result)["document"].value)
+    if size > MAX_RESULT_BYTES:
+        return f"a result of {size} bytes, over {MAX_RESULT_BYTES}"
+    return None
 
 
 # A result travels as one compressed JSON document: a nested map of numbers costs DynamoDB (and

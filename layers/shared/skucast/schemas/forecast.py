@@ -122,7 +122,12 @@ class MethodList(BaseModel):
 
 class ScheduleBody(_Request):
     enabled: bool = True
-    cron: str = Field(min_length=9, max_length=100, description="5-field cron in UTC, e.g. `0 3 * * *`")
+    cron: str = Field(
+        min_length=9,
+        max_length=100,
+        description="A cron in UTC: 5 fields (`0 3 * * *`) or AWS's 6 (`cron(0 6 ? * MON *)`); "
+        "at most every 24 hours (free), 1 hour (standard) or 15 minutes (enterprise)",
+    )
     horizon: int = Field(ge=1, le=366)
     frequency: Frequency = "D"
     method: str = Field(default="auto", min_length=1, max_length=64)

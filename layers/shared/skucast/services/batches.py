@@ -35,11 +35,11 @@ if TYPE_CHECKING:  # the engine loads statsforecast: only the worker imports it,
 # (bench/accuracy/REPORT.md): 40 SKUs is 2-3 s of work, long enough to amortise the message and
 # the writes, short enough that a retry or a slow series costs little and runs finish evenly.
 BATCH_SIZE = 40
-# Results of one run spread over shards so no partition takes more than ~1,000 writes/s: each
-# result is 1-4 WCU; at 1,000 concurrent workers writing 40 results per 2-3 s that is ~15,000
-# results/s for a 1,000,000-SKU run, so one shard per 10,000 SKUs (100 shards) keeps each
-# partition near 150 results/s.
-SKUS_PER_RESULT_SHARD = 10_000
+# Results of one run spread over shards so no partition takes more than ~1,000 WCU/s: each
+# result is 1-4 WCU, written in its batch's settle transaction (2x: 2-8 WCU); at 1,000 concurrent
+# workers writing 40 results per 2-3 s that is ~15,000 results/s for a 1,000,000-SKU run, so one
+# shard per 5,000 SKUs (200 shards) keeps each partition near 75 results/s (150-600 WCU/s).
+SKUS_PER_RESULT_SHARD = 5_000
 MAX_RESULT_SHARDS = 512
 
 
@@ -194,21 +194,23 @@ def process_batch(message: BatchMessage, settings: Settings) -> None:
     results, record = forecast_skus(settings, client_id, run["params"], list(batch["skus"]), run.get("as_of"))
     if results:
         metrics.add_metric(name="SecondsPerSku", unit="Seconds", value=(time.perf_counter() - started) / len(results))
-    repo.put_results(settings.table_name, client_id, run_id, int(run["result_shards"]), results)
     failed = sum(1 for r in results if r.get("error"))
-    _settle(settings, client_id, run_id, batch_id, "DONE", len(results) - failed, failed, record)
+    _settle(settings, client_id, run, batch_id, "DONE", results, len(results) - failed, failed, record)
 
 
 def _settle(
     settings: Settings,
     client_id: str,
-    run_id: str,
+    run: dict[str, Any],
     batch_id: str,
     outcome: str,
+    results: list[dict[str, Any]],
     done: int,
     failed: int,
     record: dict[str, Any],
 ) -> None:
+    """Write the batch's results and settle it in one transaction, if its run is still RUNNING."""
+    run_id = run["run_id"]
     settled = repo.settle_batch(
         settings.table_name,
         client_id,
@@ -219,6 +221,8 @@ def _settle(
         failed=failed,
         record=record,
         deadline=progress_deadline(),
+        results=results,
+        shards=int(run["result_shards"]),
     )
     if not settled:
         # Either a concurrent duplicate settled it, or the run stopped meanwhile: free the slot.
@@ -248,32 +252,42 @@ def forecast_skus(
     results: list[dict[str, Any]] = []
     by_class: Counter[str] = Counter()
     by_method: Counter[str] = Counter()
-    sums: list[MetricSums] = []
+    sums: MetricSums | None = None
     for sku in skus:
         f = forecasts.get(sku)
         if f is None:
             results.append(error_result(sku, "unknown_sku", "No demand history for this SKU."))
             continue
-        results.append(
-            {
-                "sku": sku,
-                "demand_class": f.demand_class,
-                "method": f.method,
-                "forecast": f.forecast,
-                "metrics": f.metrics,
-                "candidates": f.candidates,
-                "reason": f.reason,
-                "error": f.error,
-            }
-        )
+        result = {
+            "sku": sku,
+            "demand_class": f.demand_class,
+            "method": f.method,
+            "forecast": f.forecast,
+            "metrics": f.metrics,
+            "candidates": f.candidates,
+            "reason": f.reason,
+            "error": f.error,
+        }
+        # A poison series fails alone: a result (or its share of the batch's sums) that the store
+        # cannot hold becomes this SKU's own error instead of failing the batch's write every retry.
+        # Its own sums are checked as well as the batch's: a tiny sum vanishes into the others'
+        # but fails a batch where it comes first, and the outcome must not depend on the order.
+        with_it = f.metric_sums if f.error or sums is None else sums + f.metric_sums
+        problem = repo.unstorable(result, {"own": f.metric_sums.to_dict(), "batch": with_it.to_dict()})
+        if problem:
+            logger.warning("unstorable result", extra={"problem": problem})
+            why = f"This SKU's forecast cannot be stored: {problem}."
+            results.append(error_result(sku, "result_not_storable", why))
+            continue
+        results.append(result)
         if not f.error:
             by_class[f.demand_class] += 1
             by_method[f.method] += 1
-            sums.append(f.metric_sums)
+            sums = with_it
     record = {
         "by_class": dict(by_class),
         "by_method": dict(by_method),
-        "metric_sums": MetricSums.merge(sums).to_dict() if sums else None,
+        "metric_sums": sums.to_dict() if sums is not None else None,
     }
     return results, record
 
@@ -314,9 +328,8 @@ def record_dead_letter(message: BatchMessage, settings: Settings) -> None:
         return
     skus = list(batch["skus"])
     results = [error_result(s, "batch_failed", "This SKU's batch failed every retry.") for s in skus]
-    repo.put_results(settings.table_name, client_id, run_id, int(run["result_shards"]), results)
     metrics.add_metric(name="BatchesDeadLettered", unit="Count", value=1)
-    _settle(settings, client_id, run_id, batch_id, "FAILED", 0, len(skus), {"dead_lettered": True})
+    _settle(settings, client_id, run, batch_id, "FAILED", results, 0, len(skus), {"dead_lettered": True})
 
 
 # A run past its progress deadline is repaired this many times before it is failed.

@@ -84,7 +84,6 @@ def write_parquet(
     chunk_skus: int | None = None,
 ) -> None:
     """One row group per `chunk_skus` results: only one chunk's rows are ever in memory."""
-    import pyarrow as pa
     import pyarrow.parquet as pq
 
     chunk_skus = chunk_skus or PARQUET_CHUNK_SKUS
@@ -96,17 +95,28 @@ def write_parquet(
             rows.extend(export_rows(item, levels))
             skus += 1
             if skus == chunk_skus:
-                writer.write_table(pa.Table.from_pylist(rows, schema=schema))
+                writer.write_table(parquet_table(rows, schema))
                 rows, skus = [], 0
         if rows:
-            writer.write_table(pa.Table.from_pylist(rows, schema=schema))
+            writer.write_table(parquet_table(rows, schema))
 
 
 def parquet_schema(columns: list[str]) -> Any:
+    """Typed columns: `date` a date32 (a date to pandas, Spark and DuckDB), numbers float64."""
     import pyarrow as pa
 
-    text = {"sku", "demand_class", "method", "date", "error"}
-    return pa.schema([(c, pa.string() if c in text else pa.float64()) for c in columns])
+    text = {"sku", "demand_class", "method", "error"}
+    return pa.schema(
+        [(c, pa.date32() if c == "date" else pa.string() if c in text else pa.float64()) for c in columns]
+    )
+
+
+def parquet_table(rows: list[dict[str, Any]], schema: Any) -> Any:
+    """Rows as export_rows gives them (ISO date strings) in the typed schema."""
+    import pyarrow as pa
+
+    as_text = pa.schema([pa.field(f.name, pa.string()) if f.name == "date" else f for f in schema])
+    return pa.Table.from_pylist(rows, schema=as_text).cast(schema)
 
 
 def write_export(settings: Settings, client_id: str, run: dict[str, Any], file_format: str) -> str:

@@ -190,7 +190,10 @@ def cancel_run(settings: Settings, client_id: str, run_id: str) -> Run:
         release_active=True,
     )
     if not cancelled:
-        raise Conflict(f"The run has already finished ({run['status']}).")
+        # The run left the active states between our read and the transition (it completed or
+        # failed meanwhile): answer the status it has now, not the one read before.
+        status = load_run(settings, client_id, run_id)["status"] if run["status"] in repo.ACTIVE else run["status"]
+        raise Conflict(f"The run has already finished ({status}).")
     return get_run(settings, client_id, run_id)
 
 

@@ -6,11 +6,10 @@ Idempotency-Key, so a rule firing twice (or two schedulers at once) starts one r
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from cronsim import CronSim, CronSimError
-
+from skucast import cron
 from skucast.errors import Conflict, FieldError, Unprocessable
 from skucast.observability import logger
 from skucast.repositories import schedules as repo
@@ -20,8 +19,8 @@ from skucast.services import batches, runs, upload_failures
 from skucast.settings import Settings
 
 
-def next_slot(cron: str, after: datetime) -> datetime:
-    return next(CronSim(cron, after.astimezone(UTC)))
+def next_slot(expression: str, after: datetime) -> datetime:
+    return cron.next_slot(expression, after)
 
 
 # What GET /schedule answers before the tenant set one: off, with the defaults PUT would take.
@@ -37,21 +36,35 @@ def put_schedule(
     settings: Settings, client_id: str, body: ScheduleBody, now: datetime | None = None
 ) -> Schedule:
     now = now or datetime.now(UTC)
+    limits = runs.tier_of(settings, client_id)
     try:
         slot = next_slot(body.cron, now)
-    except (CronSimError, StopIteration, ValueError) as exc:
-        raise Unprocessable(
-            "The schedule is not valid.", errors=[FieldError("cron", "invalid_cron", str(exc) or "invalid")]
-        ) from None
+        interval = cron.min_interval(body.cron, now)
+    except cron.CronError as exc:
+        errors = [FieldError("cron", "invalid_cron", str(exc))]
+        raise Unprocessable("The schedule is not valid.", errors=errors) from None
+    least = timedelta(seconds=limits.min_schedule_seconds)
+    if interval < least:
+        message = f"Your tier reforecasts at most every {_span(least)}; this schedule fires every {_span(interval)}."
+        raise Unprocessable("The schedule is not valid.", errors=[FieldError("cron", "too_frequent", message)])
     runs.check_params(
         CreateRunRequest(
             horizon=body.horizon, frequency=body.frequency, method=body.method, levels=body.levels
         ),
-        runs.tier_of(settings, client_id),
+        limits,
     )
     schedule = {**body.model_dump(), "next_run_at": runs.now_iso(slot) if body.enabled else None}
     repo.put_schedule(settings.table_name, client_id, schedule)
     return Schedule.model_validate(schedule)
+
+
+def _span(delta: timedelta) -> str:
+    seconds = int(delta.total_seconds())
+    for unit, size in (("day", 86_400), ("hour", 3_600), ("minute", 60)):
+        if seconds >= size and seconds % size == 0:
+            n = seconds // size
+            return f"{n} {unit}" + ("s" if n != 1 else "")
+    return f"{seconds} seconds"
 
 
 def start_due_reforecasts(settings: Settings, now: datetime | None = None) -> int:
