@@ -37,7 +37,7 @@ F = "/api/v1/forecast"
 REPORT_KEYS = {
     "upload_id", "status", "filename", "aggregate", "delimiter", "decimal", "date_format", "rows_total",
     "rows_accepted", "rows_rejected", "skus_touched", "errors", "error_summary", "warnings", "created_at",
-    "finished_at", "granularity",
+    "finished_at", "granularity", "missing",
 }  # fmt: skip
 
 
