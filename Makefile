@@ -7,13 +7,14 @@ UV ?= uv
 SAM_VERSION := 1.170.0
 RUN := $(UV) run --frozen
 
-.PHONY: help bootstrap up demo test lint typecheck validate openapi constraints bench clean
+.PHONY: help bootstrap up demo test unit integration e2e lint typecheck validate openapi constraints bench clean
 
 help:
 	@echo "make demo     run the main job end to end on the local stack"
 	@echo "make test     run the whole test suite (what CI runs)"
 	@echo "make up       serve the API on 127.0.0.1:\$${SKUCAST_API_PORT:-3000} until Ctrl-C"
 	@echo "make lint     ruff + mypy;  make validate: sam validate --lint + cfn-lint"
+	@echo "make unit | integration | e2e   one layer of the tests (make test runs them all)"
 
 bootstrap:
 	@command -v $(UV) >/dev/null 2>&1 || python3 -m pip install --quiet --user uv
@@ -50,6 +51,17 @@ constraints:
 test: bootstrap validate lint
 	@command -v chromium >/dev/null 2>&1 || (apt-get update && apt-get install -y --no-install-recommends chromium)
 	$(RUN) pytest
+
+# One layer of the suite at a time, for a quick loop; `make test` is what CI runs.
+unit: bootstrap
+	$(RUN) pytest tests/unit
+
+integration: bootstrap
+	$(RUN) pytest tests/integration
+
+e2e: bootstrap
+	@command -v chromium >/dev/null 2>&1 || (apt-get update && apt-get install -y --no-install-recommends chromium)
+	$(RUN) pytest tests/e2e
 
 bench: bootstrap
 	$(RUN) python -m bench
