@@ -44,9 +44,7 @@ def parquet(**columns: pa.Array | list[object]) -> bytes:
             date=[dt.date(2024, 1, 2), dt.date(2024, 1, 1), dt.date(2024, 1, 1)],
             quantity=[3, 1.5, 0],
         ),
-        parquet(
-            unique_id=["A", "A", "B"], ds=["2024-01-02", "2024-01-01", "2024-01-01"], y=["3", "1.5", "0"]
-        ),
+        parquet(unique_id=["A", "A", "B"], ds=["2024-01-02", "2024-01-01", "2024-01-01"], y=["3", "1.5", "0"]),
         parquet(
             sku=pa.array(["A", "A", "B"]).dictionary_encode(),
             date=pa.array([dt.datetime(2024, 1, 2), dt.datetime(2024, 1, 1), dt.datetime(2024, 1, 1)]),
@@ -152,9 +150,7 @@ def test_given_json_records_when_ingested_then_they_follow_the_same_rules_number
         {"sku": "C", "date": "2024-01-01", "quantity": True},
     ]
 
-    result = ingest_records(
-        records, aggregate="reject", limits=IngestLimits(max_rejected_share=1.0), today=TODAY
-    )
+    result = ingest_records(records, aggregate="reject", limits=IngestLimits(max_rejected_share=1.0), today=TODAY)
 
     assert result.status is IngestStatus.PARTIAL
     assert [(e.row, e.column, e.code) for e in result.errors] == [

@@ -25,15 +25,11 @@ skus = st.one_of(
 )
 dates = st.one_of(
     st.dates(dt.date(2023, 12, 25), dt.date(2024, 1, 6)).map(dt.date.isoformat),
-    st.sampled_from(
-        ["2023-02-30", "2024-13-01", "2024-1-1", "", "x", "1899-12-31", "2024-06-02", "2024-06-03"]
-    ),
+    st.sampled_from(["2023-02-30", "2024-13-01", "2024-1-1", "", "x", "1899-12-31", "2024-06-02", "2024-06-03"]),
 )
 quantities = st.one_of(
     st.integers(0, 50).map(str),
-    st.sampled_from(
-        ["1.5", " 2 ", "0.0", "-0", "+3", "1e2", ".5", "-1", "nan", "inf", "1e309", "abc", "", "1,5"]
-    ),
+    st.sampled_from(["1.5", " 2 ", "0.0", "-0", "+3", "1e2", ".5", "-1", "nan", "inf", "1e309", "abc", "", "1,5"]),
 )
 rows = st.lists(st.tuples(skus, dates, quantities), max_size=40)
 
@@ -95,9 +91,7 @@ def test_given_any_mix_of_rows_when_ingested_then_exactly_the_valid_rows_are_sto
     assert result.rows_accepted == accepted_rows
     assert result.rows_rejected == result.rows_total - accepted_rows
 
-    existing = (
-        DemandSeries(dt.date(2024, 1, 1), np.array(existing_values, float)) if existing_values else None
-    )
+    existing = DemandSeries(dt.date(2024, 1, 1), np.array(existing_values, float)) if existing_values else None
     for sku in result.points:
         stored = decode(encode(merge(existing, result.points[sku])))
         reference = dict(existing.to_dict()) if existing is not None else {}

@@ -144,9 +144,7 @@ def ingest_file(
         return exc.to_result()
 
 
-def ingest_records(
-    records: Sequence[Any], *, aggregate: str, limits: IngestLimits, today: dt.date
-) -> IngestResult:
+def ingest_records(records: Sequence[Any], *, aggregate: str, limits: IngestLimits, today: dt.date) -> IngestResult:
     """The `POST /demand` door: same checks, rows numbered by their 1-based position."""
     mode = Aggregate(aggregate)
     try:
@@ -170,13 +168,9 @@ def _records_batch(records: Sequence[Any], limits: IngestLimits) -> RawBatch:
         for key, value in record.items():
             field = ALIASES.get(str(key).strip().lower())
             if field is None:
-                raise StructuralError(
-                    "extra_columns", f"record {position} has unknown field {key!r}", row=position
-                )
+                raise StructuralError("extra_columns", f"record {position} has unknown field {key!r}", row=position)
             if field in found:
-                raise StructuralError(
-                    "duplicate_columns", f"record {position} gives {field!r} twice", row=position
-                )
+                raise StructuralError("duplicate_columns", f"record {position} gives {field!r} twice", row=position)
             found[field] = value
         for field in FIELDS:
             columns[field].append(_as_text(found.get(field)))
@@ -326,9 +320,7 @@ class _Collector:
     def add(self, batch: RawBatch) -> None:
         if not self._formats.ready_for(batch.date):
             if self._seen + self._held_rows + len(batch) > 2 * self._limits.max_rows:
-                raise StructuralError(
-                    "too_many_rows", f"the file has more than {2 * self._limits.max_rows} lines"
-                )
+                raise StructuralError("too_many_rows", f"the file has more than {2 * self._limits.max_rows} lines")
             self._held.append(_compact(batch))
             self._held_rows += len(batch)
             return
@@ -457,9 +449,7 @@ class _Collector:
         )
 
     def _data_index(self, order: np.ndarray | None) -> np.ndarray:
-        parts = [
-            np.arange(start, start + n) if rows is None else rows + start for start, rows, n in self._blocks
-        ]
+        parts = [np.arange(start, start + n) if rows is None else rows + start for start, rows, n in self._blocks]
         index = np.concatenate(parts) if parts else np.empty(0, np.int64)
         return index if order is None else index[order]
 
@@ -504,9 +494,7 @@ class _Numbering:
     user sees, accounting for the records the CSV reader skipped (wrong field count)."""
 
     def __init__(self, source: Source, first_row: int):
-        skipped = (
-            np.sort(np.frombuffer(source.skipped, np.int64)) if len(source.skipped) else np.empty(0, np.int64)
-        )
+        skipped = np.sort(np.frombuffer(source.skipped, np.int64)) if len(source.skipped) else np.empty(0, np.int64)
         # gaps[j] = how many yielded records come before the j-th skipped one.
         self._gaps = skipped - first_row - np.arange(len(skipped))
         self._first_row = first_row
@@ -598,9 +586,7 @@ def _field_count_errors(source: Source, limit: int) -> list[RowError]:
     counts = np.frombuffer(source.bad_counts, np.int64)
     first = np.argsort(rows, kind="stable")[:limit]
     return [
-        RowError(
-            int(rows[i]), None, WRONG_FIELD_COUNT, f"expected {len(FIELDS)} fields, found {int(counts[i])}"
-        )
+        RowError(int(rows[i]), None, WRONG_FIELD_COUNT, f"expected {len(FIELDS)} fields, found {int(counts[i])}")
         for i in first.tolist()
     ]
 
@@ -694,9 +680,7 @@ def _check_skus(values: pa.Array, limits: IngestLimits) -> tuple[np.ndarray, pa.
     return local, names, _codes_by_row(encoded.indices, code)
 
 
-def _check_dates(
-    values: pa.Array, min_day: int, max_day: int, fmt: DateFormat
-) -> tuple[np.ndarray, np.ndarray]:
+def _check_dates(values: pa.Array, min_day: int, max_day: int, fmt: DateFormat) -> tuple[np.ndarray, np.ndarray]:
     if fmt is DateFormat.ISO and pa.types.is_string(values.type) and not values.null_count:
         # Arrow's string->date32 cast is exactly YYYY-MM-DD, as strict as _parse_dates: the fast path.
         with contextlib.suppress(pa.ArrowInvalid):

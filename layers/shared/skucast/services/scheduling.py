@@ -33,9 +33,7 @@ def get_schedule(settings: Settings, client_id: str) -> Schedule:
     return UNSET if item is None else Schedule.model_validate(item)
 
 
-def put_schedule(
-    settings: Settings, client_id: str, body: ScheduleBody, now: datetime | None = None
-) -> Schedule:
+def put_schedule(settings: Settings, client_id: str, body: ScheduleBody, now: datetime | None = None) -> Schedule:
     now = now or datetime.now(UTC)
     try:
         slot = next_slot(body.cron, now)
@@ -44,9 +42,7 @@ def put_schedule(
             "The schedule is not valid.", errors=[FieldError("cron", "invalid_cron", str(exc) or "invalid")]
         ) from None
     runs.check_params(
-        CreateRunRequest(
-            horizon=body.horizon, frequency=body.frequency, method=body.method, levels=body.levels
-        ),
+        CreateRunRequest(horizon=body.horizon, frequency=body.frequency, method=body.method, levels=body.levels),
         runs.tier_of(settings, client_id),
     )
     schedule = {**body.model_dump(), "next_run_at": runs.now_iso(slot) if body.enabled else None}
