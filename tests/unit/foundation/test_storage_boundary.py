@@ -94,3 +94,23 @@ def test_given_a_non_string_key_or_an_unknown_type_then_it_is_refused() -> None:
         dynamo.storable({"covered": {80: 1}})
     with pytest.raises(NotStorable, match="set"):
         dynamo.storable({"skus": {"A"}})
+
+
+def test_given_run_skus_and_name_with_spaces_then_the_request_keeps_them_as_sent() -> None:
+    from pydantic import ValidationError
+
+    from skucast.schemas.forecast import CreateRunRequest
+
+    body = CreateRunRequest.model_validate(
+        {
+            "horizon": 7,
+            "skus": [" WS1 ", "WS1", "Infinity Scarf"],
+            "name": " Infinity War promo NaN ",
+            "method": " auto ",
+        }
+    )
+    assert body.skus == [" WS1 ", "WS1", "Infinity Scarf"]
+    assert body.name == " Infinity War promo NaN "
+    assert body.method == "auto"  # not a name: still trimmed
+    with pytest.raises(ValidationError):
+        CreateRunRequest.model_validate({"horizon": 7, "skus": ["   "]})

@@ -227,3 +227,22 @@ def test_given_a_non_seekable_parquet_stream_when_ingested_then_it_is_spooled_an
     result = ingest_file(Pipe(), aggregate="reject", limits=IngestLimits(), today=TODAY)  # type: ignore[arg-type]
 
     assert result.points.to_dict() == {"A": {dt.date(2024, 1, 1): 2.0}}
+
+
+def test_given_skus_with_surrounding_spaces_then_file_parquet_and_records_keep_them_as_sent() -> None:
+    # " WS1 " is not "WS1": neither is trimmed, so they are two SKUs and neither collides; a cell
+    # of only spaces is missing, and a formula behind spaces is still a formula.
+    names = [" WS1 ", "WS1", "WS1 ", "\u3000日本茶 "]
+    expected = {n: {dt.date(2024, 1, 1): float(i + 1)} for i, n in enumerate(names)}
+    rows = [{"sku": n, "date": "2024-01-01", "quantity": i + 1} for i, n in enumerate(names)]
+    text = "sku,date,quantity\n" + "".join(f'"{r["sku"]}",2024-01-01,{r["quantity"]}\n' for r in rows)
+    from_csv = ingest(text.encode())
+    from_parquet = ingest(parquet(sku=names, date=["2024-01-01"] * 4, quantity=[1.0, 2.0, 3.0, 4.0]))
+    from_records = ingest_records(rows, aggregate="reject", limits=IngestLimits(), today=TODAY)
+    for result in (from_csv, from_parquet, from_records):
+        assert result.status is IngestStatus.SUCCEEDED, result.errors
+        assert result.points.to_dict() == expected
+
+    bad = [{"sku": "   ", "date": "2024-01-01", "quantity": 1}, {"sku": " =1+1", "date": "2024-01-01", "quantity": 1}]
+    result = ingest_records(bad, aggregate="reject", limits=IngestLimits(max_rejected_share=1.0), today=TODAY)
+    assert [(e.row, e.code) for e in result.errors] == [(1, "missing_value"), (2, "sku_formula")]

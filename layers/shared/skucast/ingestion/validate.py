@@ -6,7 +6,10 @@ accepted points are appended to flat arrays, and duplicates are settled once at 
 sort. No Python loop runs per row on the happy path; loops only format the first errors kept.
 
 Decisions (see also model.py for row numbering):
-- Cells are trimmed of surrounding whitespace before they are checked.
+- Date and quantity cells are trimmed of surrounding whitespace before they are checked. SKU
+  cells are kept exactly as sent (" WS1 " and "WS1" are two SKUs, as they are in a run's `skus`
+  and in paths); a SKU cell of only whitespace is missing, and the formula check looks past
+  leading whitespace.
 - A row whose every cell is empty (blank line, `,,`) is ignored and not counted.
 - Header only, or `records: []`: SUCCEEDED with zero rows (a valid, empty upload).
 - Dates are accepted from `limits.min_date` (1900-01-01) to `today + limits.max_future_days` (1)
@@ -668,14 +671,15 @@ def _codes_by_row(indices: pa.Array, per_value: np.ndarray) -> np.ndarray:
 
 def _check_skus(values: pa.Array, limits: IngestLimits) -> tuple[np.ndarray, pa.Array, np.ndarray]:
     encoded = pc.dictionary_encode(values)
-    names = pc.utf8_trim_whitespace(encoded.dictionary)
+    names = encoded.dictionary  # kept as sent: " WS1 " is its own SKU, not "WS1"
     code = np.zeros(len(names), np.int8)
     if len(names):
-        code[np.asarray(pc.match_substring_regex(names, _FORMULA_RE))] = SKU_FORMULA
+        trimmed = pc.utf8_trim_whitespace(names)  # only to judge: blank, or a formula after spaces
+        code[np.asarray(pc.match_substring_regex(trimmed, _FORMULA_RE))] = SKU_FORMULA
         code[np.asarray(pc.match_substring_regex(names, _CONTROL_RE))] = SKU_CONTROL
         lengths = np.asarray(pc.utf8_length(names))
         code[lengths > limits.max_sku_length] = SKU_TOO_LONG
-        code[lengths == 0] = MISSING
+        code[np.asarray(pc.utf8_length(trimmed)) == 0] = MISSING
     local = np.asarray(pc.fill_null(encoded.indices, 0))
     return local, names, _codes_by_row(encoded.indices, code)
 
