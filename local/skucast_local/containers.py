@@ -57,9 +57,7 @@ class _Context:
 INIT_TIMEOUT_SECONDS = 120
 
 
-def _container_main(
-    conn: Connection, fn: Function, root: str, paths: list[str], env: dict[str, str], log: str
-) -> None:
+def _container_main(conn: Connection, fn: Function, root: str, paths: list[str], env: dict[str, str], log: str) -> None:
     """Body of a container process: import the handler (INIT), then serve invocations."""
     os.environ.update(env)
     sys.path[:0] = paths
@@ -90,9 +88,7 @@ def _container_main(
 
 
 class _Container:
-    def __init__(
-        self, ctx: Any, fn: Function, root: Path, paths: list[str], env: dict[str, str], log: Path
-    ) -> None:
+    def __init__(self, ctx: Any, fn: Function, root: Path, paths: list[str], env: dict[str, str], log: Path) -> None:
         self.conn, child = ctx.Pipe()
         self.process = ctx.Process(
             target=_container_main,
@@ -129,9 +125,7 @@ class _Container:
         self.conn.send(event)
         if not self.conn.poll(timeout):
             self.kill()
-            return Invocation(
-                ok=False, error_type="Timeout", error_message=f"Task timed out after {timeout:.0f} s"
-            )
+            return Invocation(ok=False, error_type="Timeout", error_message=f"Task timed out after {timeout:.0f} s")
         try:
             answer: Invocation = self.conn.recv()
             return answer
@@ -152,9 +146,7 @@ class _Container:
 class FunctionPool:
     """Up to `concurrency` warm containers of one function, started on demand."""
 
-    def __init__(
-        self, fn: Function, root: Path, paths: list[str], env: dict[str, str], log: Path, concurrency: int
-    ):
+    def __init__(self, fn: Function, root: Path, paths: list[str], env: dict[str, str], log: Path, concurrency: int):
         self.fn = fn
         self._args = (fn, root, paths, env, log)
         self._ctx = mp.get_context("spawn")

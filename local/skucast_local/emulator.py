@@ -183,9 +183,7 @@ def _secrets(
     for logical, res in t.resources("AWS::SecretsManager::Secret").items():
         props = res.get("Properties") or {}
         # A generated secret is the operator's service key: SKUCAST_SERVICE_KEY or a fresh one.
-        value = (
-            service_key if "GenerateSecretString" in props else str(r.resolve(props.get("SecretString", "")))
-        )
+        value = service_key if "GenerateSecretString" in props else str(r.resolve(props.get("SecretString", "")))
         value = values.get(logical, value)  # e.g. the local signing keyring (skucast_local.signing_keys)
         arn = sm.create_secret(Name=f"{STACK}-{logical}", SecretString=value)["ARN"]
         out[logical] = Physical(ref=arn)
@@ -225,9 +223,7 @@ def _queues(client: ClientFactory, t: Template, r: Resolver, out: dict[str, Phys
             props = r.resolve(res.get("Properties") or {})
             name = props.get("QueueName") or f"{STACK}-{logical}"
             attributes = {
-                k: str(props[k])
-                for k in ("VisibilityTimeout", "MessageRetentionPeriod", "DelaySeconds")
-                if k in props
+                k: str(props[k]) for k in ("VisibilityTimeout", "MessageRetentionPeriod", "DelaySeconds") if k in props
             }
             if "RedrivePolicy" in props:
                 attributes["RedrivePolicy"] = json.dumps(props["RedrivePolicy"])

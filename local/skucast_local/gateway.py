@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 from skucast_local.containers import Invocation
 from skucast_local.emulator import ACCOUNT, REGION, Resolver
@@ -170,35 +170,28 @@ class Gateway:
         for api in self.template.resources("AWS::Serverless::Api").values():
             for setting in (api.get("Properties") or {}).get("MethodSettings") or []:
                 if "ThrottlingRateLimit" in setting:
-                    return TokenBucket(
-                        float(setting["ThrottlingRateLimit"]), int(setting["ThrottlingBurstLimit"])
-                    )
+                    return TokenBucket(float(setting["ThrottlingRateLimit"]), int(setting["ThrottlingBurstLimit"]))
         return None
 
     # ------------------------------------------------------------------ routing
     def match(self, method: str, path: str) -> tuple[Route, dict[str, str]] | None:
-        for route in self.routes:
-            m = route.pattern.match(path)
-            if m and route.method in (method, "ANY"):
-                return route, m.groupdict()
-        return None
+        return match_route(self.routes, method, path)
 
-    def handle(
-        self, method: str, raw_path: str, headers: list[tuple[str, str]], body: bytes, source_ip: str
-    ) -> Reply:
+    def handle(self, method: str, raw_path: str, headers: list[tuple[str, str]], body: bytes, source_ip: str) -> Reply:
         request_id = str(uuid.uuid4())
         if len(body) > MAX_BODY:
             return self.gateway_response("REQUEST_TOO_LARGE", request_id)
         if self.stage_bucket and (wait := self.stage_bucket.take()):
             return self.gateway_response("THROTTLED", request_id, retry_after=wait)
         parts = urlsplit(raw_path)
-        found = self.match(method, parts.path)
+        try:
+            found = self.match(method, parts.path)
+        except UnicodeDecodeError:  # a path variable whose percent-escapes are not UTF-8
+            return self.gateway_response("DEFAULT_4XX", request_id)
         if found is None:
             return self.gateway_response("MISSING_AUTHENTICATION_TOKEN", request_id)
         route, params = found
-        event = self._event(
-            route, method, parts.path, parts.query, headers, body, source_ip, request_id, params
-        )
+        event = self._event(route, method, parts.path, parts.query, headers, body, source_ip, request_id, params)
         if route.authorizer:
             denied = self._authorize(route, event, request_id)
             if denied:
@@ -265,9 +258,7 @@ class Gateway:
         }
 
     def _authorize(self, route: Route, event: dict[str, Any], request_id: str) -> Reply | None:
-        method_arn = (
-            f"arn:aws:execute-api:{REGION}:{ACCOUNT}:local/{self.stage}/{event['httpMethod']}{event['path']}"
-        )
+        method_arn = f"arn:aws:execute-api:{REGION}:{ACCOUNT}:local/{self.stage}/{event['httpMethod']}{event['path']}"
         request = {
             "type": "REQUEST",
             "methodArn": method_arn,
@@ -281,9 +272,7 @@ class Gateway:
         answer = outcome.result if isinstance(outcome.result, dict) else {}
         if not _allows(answer.get("policyDocument") or {}, method_arn):
             return self.gateway_response("ACCESS_DENIED", request_id)
-        context = {
-            k: v for k, v in (answer.get("context") or {}).items() if isinstance(v, str | int | float | bool)
-        }
+        context = {k: v for k, v in (answer.get("context") or {}).items() if isinstance(v, str | int | float | bool)}
         event["requestContext"]["authorizer"] = {"principalId": answer.get("principalId"), **context}
         if route.api_key_required:
             key = answer.get("usageIdentifierKey")
@@ -339,6 +328,18 @@ class Gateway:
             body = json.dumps({"message": message})
             headers.append(("Content-Type", "application/json"))
         return Reply(status, headers, body.encode("utf-8"))
+
+
+def match_route(routes: list[Route], method: str, path: str) -> tuple[Route, dict[str, str]] | None:
+    """The route serving `path` (as sent: percent-encoded) and its path parameters as API Gateway
+    REST puts them in `pathParameters`: each variable matched on the encoded path (so `%2F` in a
+    SKU stays inside its segment), then URL-decoded once (`%20` is a space, `+` stays `+`). The
+    event's `path` keeps the encoding. Raises UnicodeDecodeError for escapes that are not UTF-8."""
+    for route in routes:
+        m = route.pattern.match(path)
+        if m and route.method in (method, "ANY"):
+            return route, {k: unquote(v, errors="strict") for k, v in m.groupdict().items()}
+    return None
 
 
 def _body(body: bytes) -> tuple[str | None, bool]:

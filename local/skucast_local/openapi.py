@@ -23,9 +23,7 @@ ROOT = Path(__file__).resolve().parents[2]
 OUTPUT = ROOT / "functions" / "forecast_api" / "forecast_api" / "openapi.json"
 TENANT_SECURITY: list[dict[str, list[str]]] = [{"bearerAuth": []}, {"apiKey": []}]
 SECURITY_SCHEMES: dict[str, Any] = {
-    "bearerAuth": HTTPBearer(
-        bearerFormat="JWT", description="Access token from POST /api/auth/login (15 minutes)."
-    ),
+    "bearerAuth": HTTPBearer(bearerFormat="JWT", description="Access token from POST /api/auth/login (15 minutes)."),
     "apiKey": APIKey.model_validate(
         {
             "in": APIKeyIn.header,

@@ -303,9 +303,7 @@ class SchedulePump:
 
     def fire(self, name: str) -> Invocation:
         schedule = self.schedules[name]
-        outcome = self.invoke(
-            schedule.function, schedule.input if schedule.input is not None else _envelope(name)
-        )
+        outcome = self.invoke(schedule.function, schedule.input if schedule.input is not None else _envelope(name))
         self.stats.add(f"schedule.{name}.fired")
         return outcome
 

@@ -70,9 +70,7 @@ def _check_port(host: str, port: int, name: str) -> None:
         try:
             s.bind((host, port))
         except OSError:
-            raise StackError(
-                f"port {port} ({name}) on {host} is already in use; set {name} to a free port"
-            ) from None
+            raise StackError(f"port {port} ({name}) on {host} is already in use; set {name} to a free port") from None
 
 
 class LocalStack:
@@ -104,7 +102,10 @@ class LocalStack:
         self._closers.append(self.emulator.stop)
         try:
             self.provisioned = emu.provision(
-                self.emulator.client, self.emulator.endpoint, self.template, c.service_key,
+                self.emulator.client,
+                self.emulator.endpoint,
+                self.template,
+                c.service_key,
                 {signing_keys.LOGICAL_ID: signing_keys.keyring_json(c.state_dir or c.root / ".local")},
                 # The workers' pool here is the local worker processes, as WorkerConcurrency is on AWS.
                 parameters={"WorkerConcurrency": str(c.workers)},
@@ -192,9 +193,7 @@ class LocalStack:
         for n in self.template.s3:
             fn = self.template.functions[n.function]
             dlq = res[fn.dead_letter_queue].ref if fn.dead_letter_queue else None
-            started.append(
-                pumps.S3Pump(sqs, fn, self.provisioned.s3_queues[n.function], dlq, self.invoke, self.stats)
-            )
+            started.append(pumps.S3Pump(sqs, fn, self.provisioned.s3_queues[n.function], dlq, self.invoke, self.stats))
         self.schedules = pumps.SchedulePump(self.template.schedules, self.invoke, self.stats)
         started.append(self.schedules)
         for p in started:
@@ -210,9 +209,7 @@ class LocalStack:
             outcome = self.pools[function].invoke(event)
         self.stats.add(f"invoke.{function}.{'ok' if outcome.ok else 'error'}")
         if event.get("httpMethod") and "type" not in event:
-            status = (
-                outcome.result.get("statusCode") if outcome.ok and isinstance(outcome.result, dict) else "ERR"
-            )
+            status = outcome.result.get("statusCode") if outcome.ok and isinstance(outcome.result, dict) else "ERR"
             elapsed_ms = (time.monotonic() - started) * 1000
             print(f"{event['httpMethod']} {event['path']} -> {status} ({elapsed_ms:.0f} ms)", flush=True)
         return outcome
@@ -225,9 +222,7 @@ class LocalStack:
             "control": f"http://{c.host}:{c.control_port}",
             "routes": sorted(f"{r.method} {r.path}" for r in self.template.routes),
             "sqs": sorted(f"{s.queue} -> {s.function}" for s in self.template.sqs),
-            "s3": sorted(
-                f"{n.bucket} {','.join(n.events)} {n.prefix}* -> {n.function}" for n in self.template.s3
-            ),
+            "s3": sorted(f"{n.bucket} {','.join(n.events)} {n.prefix}* -> {n.function}" for n in self.template.s3),
             "schedules": sorted(f"{s.name} {s.expression}" for s in self.template.schedules),
             "resources": {k: v.ref for k, v in self.provisioned.resources.items()},
         }

@@ -262,8 +262,7 @@ def _read_event(t: Template, fn: str, name: str, event: dict[str, Any], api_auth
                 function=fn,
                 queue=_logical_of(props["Queue"]),
                 batch_size=int(props.get("BatchSize", 10)),
-                report_batch_item_failures="ReportBatchItemFailures"
-                in (props.get("FunctionResponseTypes") or []),
+                report_batch_item_failures="ReportBatchItemFailures" in (props.get("FunctionResponseTypes") or []),
             )
         )
     elif kind == "S3":

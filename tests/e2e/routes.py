@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
@@ -38,7 +39,8 @@ def params(route: Route) -> list[str]:
 
 
 def fill(route: Route, values: dict[str, str]) -> str:
-    return PARAM.sub(lambda m: values[m.group(1)], route.path)
+    """The route's path with these values, each URL-encoded as one segment (a SKU may hold '/')."""
+    return PARAM.sub(lambda m: quote(values[m.group(1)], safe=""), route.path)
 
 
 @dataclass
@@ -90,8 +92,13 @@ class Tenant:
         return dict(r.json())
 
 
+# The SKU of the isolation tests: a name that needs URL encoding in a path ('/', space, unicode,
+# comma, quote, '%', '#'), so every {sku} route is proven to find such names.
+ISO_SKU = 'SKU ISO/1 日本茶,"%#'
+
+
 def start_run(tenant: Tenant, skus: list[str] | None = None) -> str:
-    body = {"horizon": 7, "skus": skus or ["SKU-ISO-1"], "backtest_windows": 0}
+    body = {"horizon": 7, "skus": skus or [ISO_SKU], "backtest_windows": 0}
     r = tenant.http.post("/api/v1/forecast/runs", json=body, headers=tenant.headers)
     assert r.status_code == 202, r.text
     tenant.created_ids.add(r.json()["run_id"])
@@ -117,7 +124,7 @@ def create_upload(tenant: Tenant) -> str:
     return str(r.json()["upload_id"])
 
 
-def store_sku(tenant: Tenant, sku: str = "SKU-ISO-1") -> str:
+def store_sku(tenant: Tenant, sku: str = ISO_SKU) -> str:
     """Demand for `sku` in the tenant's store, so that its SKU routes answer it 200."""
     body = {"records": [{"sku": sku, "date": "2024-01-01", "quantity": 1}]}
     r = tenant.http.post("/api/v1/forecast/demand", json=body, headers=tenant.headers)

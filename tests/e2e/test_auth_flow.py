@@ -59,9 +59,7 @@ def test_given_a_refresh_token_when_rotated_and_then_replayed_then_the_whole_log
 
         replay = http.post("/api/auth/refresh", json={"refresh_token": first["refresh_token"]})
         assert replay.status_code == 401 and replay.headers["content-type"] == "application/problem+json"
-        assert (
-            http.post("/api/auth/refresh", json={"refresh_token": newer["refresh_token"]}).status_code == 401
-        )
+        assert http.post("/api/auth/refresh", json={"refresh_token": newer["refresh_token"]}).status_code == 401
         assert http.get("/api/auth/me", headers=bearer).status_code == 401
         assert http.get("/api/auth/me", headers=tenant.headers).status_code == 200  # another login lives on
 
@@ -71,9 +69,7 @@ def test_given_logout_when_refreshing_then_401(stack: RunningStack) -> None:
         tenant = Tenant.sign_up(stack, http=http)
         pair = http.post("/api/auth/login", json={"email": tenant.email, "password": tenant.password}).json()
         assert http.post("/api/auth/logout", json={"refresh_token": pair["refresh_token"]}).status_code == 204
-        assert (
-            http.post("/api/auth/refresh", json={"refresh_token": pair["refresh_token"]}).status_code == 401
-        )
+        assert http.post("/api/auth/refresh", json={"refresh_token": pair["refresh_token"]}).status_code == 401
 
 
 def test_given_lower_roles_when_administering_then_403(stack: RunningStack) -> None:
@@ -88,15 +84,10 @@ def test_given_lower_roles_when_administering_then_403(stack: RunningStack) -> N
         denied = http.post("/api/auth/users", json=body, headers=analyst)
         assert denied.status_code == 403 and denied.headers["content-type"] == "application/problem+json"
         viewer = {"X-Api-Key": tenant.create_api_key("viewer")["api_key"]}
-        assert (
-            http.post("/api/auth/api-keys", json={"name": "x", "role": "viewer"}, headers=viewer).status_code
-            == 403
-        )
+        assert http.post("/api/auth/api-keys", json={"name": "x", "role": "viewer"}, headers=viewer).status_code == 403
         _, viewer_user = tenant.create_user("viewer")
         assert (
-            http.post(
-                "/api/auth/api-keys", json={"name": "x", "role": "viewer"}, headers=viewer_user
-            ).status_code
+            http.post("/api/auth/api-keys", json={"name": "x", "role": "viewer"}, headers=viewer_user).status_code
             == 403
         )
 
@@ -107,9 +98,7 @@ def test_given_wrong_credentials_when_logging_in_then_one_answer_for_unknown_ema
     with stack.http() as http:
         tenant = Tenant.sign_up(stack, http=http)
         wrong = http.post("/api/auth/login", json={"email": tenant.email, "password": "not the password"})
-        unknown = http.post(
-            "/api/auth/login", json={"email": "nobody@e2e.example", "password": "not the password"}
-        )
+        unknown = http.post("/api/auth/login", json={"email": "nobody@e2e.example", "password": "not the password"})
         assert wrong.status_code == unknown.status_code == 401
         assert wrong.json()["detail"] == unknown.json()["detail"]
 
@@ -146,7 +135,5 @@ def test_given_bad_input_over_http_then_4xx_problem_documents_never_5xx(stack: R
             r = http.post(path, content=body, headers=json_header)
             assert 400 <= r.status_code < 500, (path, body[:60], r.status_code, r.text[:200])
             assert r.headers["content-type"] == "application/problem+json", (path, r.headers)
-        huge = http.post(
-            "/api/auth/login", content=b"{" + b" " * (10 * 1024 * 1024 + 1) + b"}", headers=json_header
-        )
+        huge = http.post("/api/auth/login", content=b"{" + b" " * (10 * 1024 * 1024 + 1) + b"}", headers=json_header)
         assert huge.status_code == 413

@@ -18,9 +18,7 @@ def test_given_tenant_a_ids_when_tenant_b_uses_them_on_every_id_route_then_404(s
             values = {p: ID_SOURCES[p](a) for p in params(route)}
             body = SAMPLE_BODIES.get((route.method, route.path))
             r = http.request(route.method, fill(route, values), headers=b.headers, json=body)
-            assert r.status_code == 404, (
-                f"{route.method} {route.path} with A's ids answered B {r.status_code}"
-            )
+            assert r.status_code == 404, f"{route.method} {route.path} with A's ids answered B {r.status_code}"
             assert r.headers["content-type"] == "application/problem+json"
             for value in values.values():
                 assert value not in r.text

@@ -74,7 +74,7 @@ def fuzz_tenant(stack: RunningStack) -> Iterator[tuple[Tenant, dict[str, str]]]:
     """An enterprise tenant (roomy rate and run limits) with one finished run, a SKU, an upload."""
     with stack.http() as http:
         tenant = Tenant.sign_up(stack, tier="enterprise", http=http)
-        sku = store_sku(tenant, "SKU-FUZZ-1")
+        sku = store_sku(tenant, 'SKU FUZZ/1 日本茶,"%#')
         run_id = start_run(tenant, [sku])
         r = http.post("/api/v1/forecast/uploads", json={"filename": "fuzz.csv"}, headers=tenant.headers)
         assert r.status_code == 201, r.text

@@ -4,7 +4,8 @@
   B gets for ids that do not exist (404, no oracle), by bearer token and by API key, with or
   without tenant hints; afterwards A's data is unchanged (every GET of A answers the same
   bytes, A's API key still works, A's run was not cancelled);
-- ids and SKU names that are prefixes of each other across tenants ("SKU-1" / "SKU-10");
+- ids and SKU names that are prefixes of each other across tenants that need URL encoding
+  (S1 / S10: "/", space, unicode, comma, quote, "%", "#");
 - lists and exports never carry the other tenant's items;
 - tenant fields in bodies are refused (422), in headers and queries ignored: the request acts
   on the caller's tenant only.
@@ -17,6 +18,7 @@ import io
 import secrets
 import time
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
@@ -29,7 +31,7 @@ NONEXISTENT = {
     "key_id": "key_" + "0" * 20,
     "run_id": "run_" + "0" * 20,
     "upload_id": "upl_" + "0" * 20,
-    "sku": "SKU-NOT-STORED",
+    "sku": "SKU NOT/STORED %#日本",
 }
 
 
@@ -108,6 +110,10 @@ def test_given_a_ids_on_every_id_route_and_method_then_b_cannot_tell_them_from_n
         assert _finish(a, busy["run_id"])["status"] in ("SUCCEEDED", "PARTIAL")
 
 
+# SKU names that are prefixes of each other and need URL encoding in a path.
+S1, S10 = 'SKU 1/日本茶,"%#', 'SKU 1/日本茶,"%#0'
+
+
 def _post_demand(tenant: Tenant, sku: str, quantity: int, days: int = 30) -> None:
     records = [{"sku": sku, "date": f"2024-03-{d + 1:02d}", "quantity": quantity} for d in range(days)]
     r = tenant.http.post(f"{F}/demand", json={"records": records}, headers=tenant.headers)
@@ -127,19 +133,19 @@ def test_given_ids_and_skus_that_are_prefixes_across_tenants_then_each_sees_only
 ) -> None:
     with stack.http() as http:
         a, b = Tenant.sign_up(stack, http=http), Tenant.sign_up(stack, http=http)
-        _post_demand(a, "SKU-1", 7)
-        _post_demand(b, "SKU-10", 300)
+        _post_demand(a, S1, 7)
+        _post_demand(b, S10, 300)
 
-        assert http.get(f"{F}/skus/SKU-1", headers=a.headers).status_code == 200
-        for tenant, other_sku in ((b, "SKU-1"), (a, "SKU-10")):
-            for path in (f"{F}/skus/{other_sku}", f"{F}/skus/{other_sku}/demand"):
+        assert http.get(f"{F}/skus/{quote(S1, safe='')}", headers=a.headers).status_code == 200
+        for tenant, other_sku in ((b, S1), (a, S10)):
+            for path in (f"{F}/skus/{quote(other_sku, safe='')}", f"{F}/skus/{quote(other_sku, safe='')}/demand"):
                 assert http.get(path, headers=tenant.headers).status_code == 404, (path, tenant.client_id)
-        assert [s["sku"] for s in http.get(f"{F}/skus", headers=a.headers).json()["items"]] == ["SKU-1"]
-        assert [s["sku"] for s in http.get(f"{F}/skus", headers=b.headers).json()["items"]] == ["SKU-10"]
+        assert [s["sku"] for s in http.get(f"{F}/skus", headers=a.headers).json()["items"]] == [S1]
+        assert [s["sku"] for s in http.get(f"{F}/skus", headers=b.headers).json()["items"]] == [S10]
 
         body = {"horizon": 3, "method": "naive", "backtest_windows": 0, "levels": [80]}
-        run_a = http.post(f"{F}/runs", json={**body, "skus": ["SKU-1", "SKU-10"]}, headers=a.headers).json()
-        run_b = http.post(f"{F}/runs", json={**body, "skus": ["SKU-1", "SKU-10"]}, headers=b.headers).json()
+        run_a = http.post(f"{F}/runs", json={**body, "skus": [S1, S10]}, headers=a.headers).json()
+        run_b = http.post(f"{F}/runs", json={**body, "skus": [S1, S10]}, headers=b.headers).json()
         assert _finish(a, run_a["run_id"])["status"] == "PARTIAL"
         assert _finish(b, run_b["run_id"])["status"] == "PARTIAL"
 
@@ -149,10 +155,10 @@ def test_given_ids_and_skus_that_are_prefixes_across_tenants_then_each_sees_only
             return {r["sku"]: r for r in page["items"]}
 
         got_a, got_b = results(a, run_a["run_id"]), results(b, run_b["run_id"])
-        assert {p["mean"] for p in got_a["SKU-1"]["forecast"]} == {7}
-        assert got_a["SKU-10"]["error"]["code"] == "unknown_sku"
-        assert {p["mean"] for p in got_b["SKU-10"]["forecast"]} == {300}
-        assert got_b["SKU-1"]["error"]["code"] == "unknown_sku"
+        assert {p["mean"] for p in got_a[S1]["forecast"]} == {7}
+        assert got_a[S10]["error"]["code"] == "unknown_sku"
+        assert {p["mean"] for p in got_b[S10]["forecast"]} == {300}
+        assert got_b[S1]["error"]["code"] == "unknown_sku"
 
         # Run ids one character off another tenant's are nobody's.
         rid = run_a["run_id"]
@@ -163,9 +169,9 @@ def test_given_ids_and_skus_that_are_prefixes_across_tenants_then_each_sees_only
         rows_a, rows_b = _export(a, run_a["run_id"]), _export(b, run_b["run_id"])
         assert {float(r["mean"]) for r in rows_a if r["mean"]} == {7.0}
         assert {float(r["mean"]) for r in rows_b if r["mean"]} == {300.0}
-        assert {r["sku"] for r in rows_a} == {r["sku"] for r in rows_b} == {"SKU-1", "SKU-10"}
-        assert {r["error"] for r in rows_a if r["sku"] == "SKU-10"} == {"unknown_sku"}
-        assert {r["error"] for r in rows_b if r["sku"] == "SKU-1"} == {"unknown_sku"}
+        assert {r["sku"] for r in rows_a} == {r["sku"] for r in rows_b} == {S1, S10}
+        assert {r["error"] for r in rows_a if r["sku"] == S10} == {"unknown_sku"}
+        assert {r["error"] for r in rows_b if r["sku"] == S1} == {"unknown_sku"}
         # B's run in A's name, by id: nothing.
         assert (
             http.post(f"{F}/runs/{run_b['run_id']}/export", json={"format": "csv"}, headers=a.headers).status_code

@@ -132,9 +132,7 @@ def test_given_a_poison_message_when_retried_then_it_reaches_the_dlq_and_the_mes
     )
 
     def parked_messages() -> list[dict[str, Any]]:
-        return sqs.receive_message(QueueUrl=parked, MaxNumberOfMessages=10, WaitTimeSeconds=1).get(
-            "Messages", []
-        )
+        return sqs.receive_message(QueueUrl=parked, MaxNumberOfMessages=10, WaitTimeSeconds=1).get("Messages", [])
 
     # ForecastQueue -> (maxReceiveCount) -> ForecastDLQ, whose DeadLetterFunction cannot read it
     # either and parks it in ForecastParkedQueue, kept for a person.
@@ -150,6 +148,4 @@ def test_given_a_poison_message_when_retried_then_it_reaches_the_dlq_and_the_mes
     assert delta("sqs.ForecastQueue.delivered") == max_receive + len(good)  # good ones once, poison 3x
     assert delta("sqs.ForecastDLQ.delivered") == 1  # it reached the DLQ once, and was parked from there
     attrs = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["All"])["Attributes"]
-    assert (
-        attrs["ApproximateNumberOfMessages"] == "0" and attrs["ApproximateNumberOfMessagesNotVisible"] == "0"
-    )
+    assert attrs["ApproximateNumberOfMessages"] == "0" and attrs["ApproximateNumberOfMessagesNotVisible"] == "0"

@@ -54,9 +54,7 @@ def _repo_copy(tmp_path: Path, template_text: str) -> Path:
 
 
 def test_given_a_malformed_template_when_starting_then_one_line_names_the_problem(tmp_path: Path) -> None:
-    text = (
-        (ROOT / "template.yaml").read_text().replace("Resources:\n", "Resources:\n  Broken: [unclosed\n", 1)
-    )
+    text = (ROOT / "template.yaml").read_text().replace("Resources:\n", "Resources:\n  Broken: [unclosed\n", 1)
     result = _run(stack_env(tmp_path), _repo_copy(tmp_path, text))
     _one_clear_line(result, "template.yaml", "invalid YAML")
 

@@ -244,9 +244,7 @@ def test_every_copy_source_exists_and_reaches_the_build_context(template: Templa
             assert not _dockerignored(source), f"{image}: COPY {source}: excluded by .dockerignore"
 
 
-def test_every_image_installs_under_the_constraints_and_they_match_uv_lock(
-    template: Template, tmp_path: Path
-) -> None:
+def test_every_image_installs_under_the_constraints_and_they_match_uv_lock(template: Template, tmp_path: Path) -> None:
     """Transitive dependencies (statsmodels, pydantic-core, ...) are held to uv.lock's versions, so
     an image built next month installs what the tests ran with."""
     for image in _images(template):

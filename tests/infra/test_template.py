@@ -184,9 +184,7 @@ def test_function_requirements_are_pinned_to_the_lock(template: Template) -> Non
             if not line.strip() or line.startswith("#"):
                 continue
             name, version = re.split(r"==", line.strip())
-            assert locked.get(name.lower()) == version, (
-                f"{path.relative_to(ROOT)}: {line} (lock: {locked.get(name)})"
-            )
+            assert locked.get(name.lower()) == version, f"{path.relative_to(ROOT)}: {line} (lock: {locked.get(name)})"
 
 
 def test_the_forecast_workers_pool_is_one_parameter_and_bounds_each_tenant(template: Template) -> None:

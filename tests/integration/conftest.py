@@ -39,9 +39,7 @@ def provisioned(monkeypatch: pytest.MonkeyPatch) -> Iterator[Provisioned]:
     moto_fast.install()  # the emulator's DynamoDB, as the local stack runs it
     with mock_aws():
         template = load(ROOT / "template.yaml")
-        result = provision(
-            lambda service: boto3.client(service, region_name=REGION), "moto", template, SERVICE_KEY
-        )
+        result = provision(lambda service: boto3.client(service, region_name=REGION), "moto", template, SERVICE_KEY)
         for name, value in result.environments["ForecastApiFunction"].items():
             monkeypatch.setenv(name, value)
         _forget_cached_state()

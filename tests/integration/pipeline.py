@@ -4,6 +4,7 @@ handlers with the event shapes the local stack (and AWS) deliver."""
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 from collections.abc import Callable
 from typing import Any
@@ -15,8 +16,15 @@ from skucast.ingestion.series import DemandSeries
 from skucast.repositories import catalog, demand
 from skucast.repositories.keys import CLIENT_PROFILE_SK, tenant_pk
 from skucast_local.emulator import REGION, Provisioned
+from skucast_local.gateway import match_route
 from skucast_local.pumps import _sqs_record
-from tests.conftest import load_event
+from skucast_local.template import Route, load
+from tests.conftest import ROOT, load_event
+
+
+@functools.cache
+def _routes() -> list[Route]:
+    return list(load(ROOT / "template.yaml").routes)
 
 
 class Pipeline:
@@ -52,16 +60,10 @@ class Pipeline:
         from forecast_api.app import handler
 
         event = load_event("api_health.json")
-        resource = path
-        params = {}
-        parts = path.split("/")
-        if len(parts) > 5 and parts[4] == "runs":
-            params["run_id"] = parts[5]
-            parts[5] = "{run_id}"
-            if len(parts) > 7 and parts[6] == "results":
-                params["sku"] = parts[7]
-                parts[7] = "{sku}"
-            resource = "/".join(parts)
+        # The route and its pathParameters as API Gateway (and the local gateway) find them:
+        # `path` as sent, percent-encoded; the parameters decoded.
+        found = match_route(_routes(), method, path.split("?")[0])
+        resource, params = (found[0].path, found[1]) if found else (path, {})
         all_headers = {"Content-Type": "application/json", **(headers or {})}
         event.update(
             httpMethod=method,

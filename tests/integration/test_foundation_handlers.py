@@ -21,9 +21,7 @@ def _ready_event(key: str | None) -> dict[str, Any]:
     return event
 
 
-def test_given_health_event_when_handled_then_ok_with_version(
-    provisioned: Provisioned, lambda_context: Any
-) -> None:
+def test_given_health_event_when_handled_then_ok_with_version(provisioned: Provisioned, lambda_context: Any) -> None:
     from forecast_api.app import handler
 
     response = handler(load_event("api_health.json"), lambda_context)
@@ -49,9 +47,7 @@ def test_given_a_missing_table_when_checking_readiness_then_503_names_it(
 ) -> None:
     from forecast_api.app import handler
 
-    boto3.client("dynamodb", region_name="us-east-1").delete_table(
-        TableName=provisioned.resources["Table"].ref
-    )
+    boto3.client("dynamodb", region_name="us-east-1").delete_table(TableName=provisioned.resources["Table"].ref)
     response = handler(_ready_event(SERVICE_KEY), lambda_context)
     assert response["statusCode"] == 503
     assert json.loads(response["body"])["checks"] == {"dynamodb": "unavailable", "sqs": "ok", "s3": "ok"}

@@ -392,9 +392,7 @@ def test_given_declared_formats_when_uploaded_then_they_are_stored_shown_and_ove
     assert [(p["date"], p["quantity"]) for p in points if p["quantity"]] == [("2024-01-02", 2.5), ("2024-03-04", 1)]
 
     for bad in ({"delimiter": " "}, {"decimal": "'"}, {"date_format": "DD-MM-YYYY"}):
-        status, problem, _ = pipe.api(
-            "POST", f"{F}/uploads", client, role="analyst", body={"filename": "d.csv", **bad}
-        )
+        status, problem, _ = pipe.api("POST", f"{F}/uploads", client, role="analyst", body={"filename": "d.csv", **bad})
         assert status == 422 and problem["status"] == 422, problem
 
 

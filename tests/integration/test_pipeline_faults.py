@@ -70,9 +70,7 @@ def test_given_throttled_dynamodb_when_a_run_goes_through_then_the_final_state_i
     got = {r["sku"]: r for r in _results(pipe, client, run["run_id"])}
     spec = ForecastSpec(horizon=14, frequency="D", levels=(80, 95), method="auto", backtest_windows=1)
     for e in forecast_batch([SeriesInput(s, dt.date(2024, 1, 1), v) for s, v in series.items()], spec):
-        np.testing.assert_allclose(
-            [p["mean"] for p in got[e.sku]["forecast"]], [p["mean"] for p in e.forecast]
-        )
+        np.testing.assert_allclose([p["mean"] for p in got[e.sku]["forecast"]], [p["mean"] for p in e.forecast])
 
 
 def test_given_poison_series_when_run_then_each_gets_a_fallback_or_its_own_error_and_counts_are_exact(
@@ -98,9 +96,7 @@ def test_given_poison_series_when_run_then_each_gets_a_fallback_or_its_own_error
     for sku, result in by_sku.items():
         assert result["error"] or len(result["forecast"]) == 14, sku
         for point in result["forecast"]:
-            assert (
-                0 <= point["lo_95"] <= point["lo_80"] <= point["mean"] <= point["hi_80"] <= point["hi_95"]
-            ), sku
+            assert 0 <= point["lo_95"] <= point["lo_80"] <= point["mean"] <= point["hi_80"] <= point["hi_95"], sku
     assert done["progress"] == {"skus_total": 10, "skus_done": 10 - len(errors), "skus_failed": len(errors)}
     assert done["status"] == ("PARTIAL" if errors else "SUCCEEDED")
 

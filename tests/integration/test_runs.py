@@ -56,9 +56,7 @@ def _results(pipe: Pipeline, client: str, run_id: str, **query: str) -> list[dic
     items, cursor = [], None
     while True:
         q = {"limit": "7", **query, **({"cursor": cursor} if cursor else {})}
-        status, page, _ = pipe.api(
-            "GET", f"/api/v1/forecast/runs/{run_id}/results", client, role="viewer", query=q
-        )
+        status, page, _ = pipe.api("GET", f"/api/v1/forecast/runs/{run_id}/results", client, role="viewer", query=q)
         assert status == 200, page
         items += page["items"]
         cursor = page["next_cursor"]
@@ -91,9 +89,7 @@ def test_given_stored_demand_when_a_run_completes_then_every_sku_has_the_engines
         got = by_sku[expected.sku]
         assert got["method"] == expected.method
         assert [p["date"] for p in got["forecast"]] == [p["date"] for p in expected.forecast]
-        np.testing.assert_allclose(
-            [p["mean"] for p in got["forecast"]], [p["mean"] for p in expected.forecast]
-        )
+        np.testing.assert_allclose([p["mean"] for p in got["forecast"]], [p["mean"] for p in expected.forecast])
 
 
 def test_given_every_message_delivered_twice_then_results_and_counts_are_exact(pipe: Pipeline) -> None:
@@ -118,9 +114,7 @@ def test_given_a_dead_lettered_batch_then_the_run_is_partial_with_those_skus_mar
     pipe.deliver("PlanQueue", planner, pipe.receive("PlanQueue", 1))
     first, *rest = pipe.receive("ForecastQueue", 10)
     pipe.sqs.delete_message(QueueUrl=pipe.queue("ForecastQueue"), ReceiptHandle=first["ReceiptHandle"])
-    pipe.sqs.send_message(
-        QueueUrl=pipe.queue("ForecastDLQ"), MessageBody=first["Body"]
-    )  # as the redrive would
+    pipe.sqs.send_message(QueueUrl=pipe.queue("ForecastDLQ"), MessageBody=first["Body"])  # as the redrive would
     pipe.deliver("ForecastDLQ", dead_letters, pipe.receive("ForecastDLQ"))
     if rest:
         pipe.deliver("ForecastQueue", worker, rest)
@@ -141,9 +135,7 @@ def test_given_unknown_skus_requested_then_they_fail_alone(pipe: Pipeline) -> No
     done = _run(pipe, client, run["run_id"])
     assert done["status"] == "PARTIAL"
     assert done["progress"] == {"skus_total": 2, "skus_done": 1, "skus_failed": 1}
-    status, result, _ = pipe.api(
-        "GET", f"/api/v1/forecast/runs/{run['run_id']}/results/NOPE", client, "viewer"
-    )
+    status, result, _ = pipe.api("GET", f"/api/v1/forecast/runs/{run['run_id']}/results/NOPE", client, "viewer")
     assert status == 200 and result["error"]["code"] == "unknown_sku"
 
 
@@ -154,9 +146,7 @@ def test_given_a_cancelled_run_then_no_more_batches_count_and_cancel_again_is_40
     from forecast_worker.planner import handler as planner
 
     pipe.deliver("PlanQueue", planner, pipe.receive("PlanQueue", 1))
-    status, cancelled, _ = pipe.api(
-        "POST", f"/api/v1/forecast/runs/{run['run_id']}/cancel", client, "analyst"
-    )
+    status, cancelled, _ = pipe.api("POST", f"/api/v1/forecast/runs/{run['run_id']}/cancel", client, "analyst")
     assert status == 202 and cancelled["status"] == "CANCELLED"
     pipe.drain()
     after = _run(pipe, client, run["run_id"])
@@ -233,9 +223,7 @@ def test_given_a_finished_run_when_exported_then_csv_has_every_point_and_no_live
     )
     assert status == 409, problem  # not finished yet
     pipe.drain()
-    status, link, _ = pipe.api(
-        "POST", f"/api/v1/forecast/runs/{run['run_id']}/export", client, body={"format": "csv"}
-    )
+    status, link, _ = pipe.api("POST", f"/api/v1/forecast/runs/{run['run_id']}/export", client, body={"format": "csv"})
     assert status == 200 and link["expires_in"] > 0
     import boto3
 
@@ -257,9 +245,7 @@ def test_given_a_schedule_fired_twice_in_one_period_then_one_run(pipe: Pipeline)
 
     client = pipe.tenant("cli_sched")
     pipe.store(client, _series(3))
-    status, schedule, _ = pipe.api(
-        "PUT", "/api/v1/forecast/schedule", client, body={"cron": "0 3 * * *", "horizon": 7}
-    )
+    status, schedule, _ = pipe.api("PUT", "/api/v1/forecast/schedule", client, body={"cron": "0 3 * * *", "horizon": 7})
     assert status == 200, schedule
     slot = datetime.fromisoformat(schedule["next_run_at"])
     later = slot + timedelta(minutes=1)
@@ -287,9 +273,7 @@ def test_given_a_run_without_progress_past_its_deadline_then_the_sweeper_repairs
         outcome = scheduling.sweep_stalled_runs(get_settings(), now + timedelta(hours=hours))
         assert outcome == {"repaired": 1, "failed": 0}
     assert len(pipe.receive("PlanQueue")) == 1 + batch_service.MAX_REPAIRS  # the plan was sent again
-    final = scheduling.sweep_stalled_runs(
-        get_settings(), now + timedelta(hours=batch_service.MAX_REPAIRS + 1)
-    )
+    final = scheduling.sweep_stalled_runs(get_settings(), now + timedelta(hours=batch_service.MAX_REPAIRS + 1))
     assert final == {"repaired": 0, "failed": 1}
     assert _run(pipe, client, run["run_id"])["status"] == "FAILED"
 

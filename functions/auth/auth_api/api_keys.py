@@ -29,9 +29,7 @@ def create_api_key(request: Annotated[CreateApiKeyRequest, Body()]) -> Response[
     return Response(status_code=201, content_type="application/json", body=created)
 
 
-@router.get(
-    "/api-keys", summary="List API keys (without secrets)", tags=["auth"], middlewares=[requires("admin")]
-)
+@router.get("/api-keys", summary="List API keys (without secrets)", tags=["auth"], middlewares=[requires("admin")])
 def list_api_keys(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     cursor: Annotated[str | None, Query(max_length=512)] = None,

@@ -9,4 +9,3 @@ from skucast.api import Principal, current_principal
 
 def caller(router: APIGatewayRouter) -> Principal:
     return current_principal(router)
-

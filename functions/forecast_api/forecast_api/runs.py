@@ -45,9 +45,7 @@ def _tenant() -> str:
     },
 )
 def start_run(request: Annotated[CreateRunRequest, Body()]) -> Response[Run]:
-    key = router.current_event.headers.get("Idempotency-Key") or router.current_event.headers.get(
-        "idempotency-key"
-    )
+    key = router.current_event.headers.get("Idempotency-Key") or router.current_event.headers.get("idempotency-key")
     run = runs.create_run(get_settings(), _tenant(), request, idempotency_key=key)
     return Response(
         status_code=202,

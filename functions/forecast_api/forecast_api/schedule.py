@@ -19,15 +19,11 @@ def _tenant() -> str:
     return current_principal(router).client_id
 
 
-@router.get(
-    "/schedule", summary="The scheduled reforecast", tags=["schedule"], middlewares=[requires("viewer")]
-)
+@router.get("/schedule", summary="The scheduled reforecast", tags=["schedule"], middlewares=[requires("viewer")])
 def get_schedule() -> Schedule:
     return scheduling.get_schedule(get_settings(), _tenant())
 
 
-@router.put(
-    "/schedule", summary="Set the scheduled reforecast", tags=["schedule"], middlewares=[requires("admin")]
-)
+@router.put("/schedule", summary="Set the scheduled reforecast", tags=["schedule"], middlewares=[requires("admin")])
 def put_schedule(body: Annotated[ScheduleBody, Body()]) -> Schedule:
     return scheduling.put_schedule(get_settings(), _tenant(), body)

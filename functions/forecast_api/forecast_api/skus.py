@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 from typing import Annotated, cast
-from urllib.parse import unquote
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver
 from aws_lambda_powertools.event_handler.openapi.params import Query
@@ -24,11 +23,6 @@ def _tenant() -> str:
     return current_principal(cast(APIGatewayRestResolver, router)).client_id
 
 
-def _sku(raw: str) -> str:
-    # Clients percent-encode SKUs in paths (a SKU may hold '/', ' ' or '%'); the gateway does not decode.
-    return unquote(raw)
-
-
 @router.get("/skus", summary="The SKU catalog", tags=["skus"], middlewares=[requires("viewer")])
 def list_skus(
     limit: Limit = 100,
@@ -40,7 +34,7 @@ def list_skus(
 
 @router.get("/skus/<sku>", summary="One SKU of the catalog", tags=["skus"], middlewares=[requires("viewer")])
 def get_sku(sku: str) -> Sku:
-    return demand.get_sku(get_settings(), _tenant(), _sku(sku))
+    return demand.get_sku(get_settings(), _tenant(), sku)
 
 
 @router.get(
@@ -52,4 +46,4 @@ def get_sku(sku: str) -> Sku:
 def get_demand(
     sku: str, start: Annotated[dt.date | None, Query()] = None, end: Annotated[dt.date | None, Query()] = None
 ) -> SkuDemand:
-    return demand.get_demand(get_settings(), _tenant(), _sku(sku), start, end)
+    return demand.get_demand(get_settings(), _tenant(), sku, start, end)

@@ -11,6 +11,7 @@ import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from re import Match
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
@@ -67,9 +68,7 @@ def _field_errors(exc: RequestValidationError) -> list[FieldError]:
         loc = [str(p) for p in err.get("loc", ())]
         # Powertools prefixes the source ("body", "query", "path"); keep it readable.
         field = ".".join(loc[1:]) or (loc[0] if loc else "")
-        out.append(
-            FieldError(field=field, code=str(err.get("type", "invalid")), message=str(err.get("msg", "")))
-        )
+        out.append(FieldError(field=field, code=str(err.get("type", "invalid")), message=str(err.get("msg", ""))))
     return out[:100]
 
 
@@ -89,9 +88,27 @@ def bounded_json(text: str) -> Any:
     return json.loads(text)
 
 
+class Resolver(APIGatewayRestResolver):
+    """Powertools' REST resolver, with route parameters taken as API Gateway carries them.
+
+    Powertools finds the route by matching `path` and would pass the groups it matched. On API
+    Gateway (REST, proxy integration) `path` is the request path still percent-encoded, while
+    `pathParameters` holds each template variable URL-decoded: `/skus/sp%20ace` arrives as
+    path "/skus/sp%20ace" and pathParameters {"sku": "sp ace"}. So the values come from
+    `pathParameters`: this is the one place path parameters are decoded (by API Gateway, or the
+    local gateway that builds the same event), for every route."""
+
+    def _convert_matches_into_route_keys(self, match: Match[str]) -> dict[str, str]:
+        carried = self.current_event.path_parameters or {}
+        missing = sorted(set(match.groupdict()) - set(carried))
+        if missing:  # a route of this app with no resource of the same variables in template.yaml
+            raise LookupError(f"the event has no pathParameters {missing} for {self.current_event.resource}")
+        return {name: str(carried[name]) for name in match.groupdict()}
+
+
 def create_app() -> APIGatewayRestResolver:
     # Every body is parsed by Powertools through this one deserializer.
-    app = APIGatewayRestResolver(enable_validation=True, json_body_deserializer=bounded_json)
+    app = Resolver(enable_validation=True, json_body_deserializer=bounded_json)
 
     @app.exception_handler(ProblemError)
     def _problem(exc: ProblemError) -> Response:
@@ -190,9 +207,7 @@ def requires_operator(
     """Route middleware: the X-Service-Key header must equal the configured key (constant time)."""
 
     def middleware(app: APIGatewayRestResolver, next_middleware: NextMiddleware) -> Response:
-        presented = app.current_event.headers.get("x-service-key") or app.current_event.headers.get(
-            "X-Service-Key", ""
-        )
+        presented = app.current_event.headers.get("x-service-key") or app.current_event.headers.get("X-Service-Key", "")
         if not presented or not hmac.compare_digest(presented.encode(), service_key().encode()):
             raise Unauthorized("A valid X-Service-Key is required.")
         return next_middleware(app)

@@ -86,9 +86,7 @@ def classification_thresholds(text: str) -> ClassificationConfig:
 
 def required_variables() -> list[str]:
     """The environment variables a deployment must set (the fields without a default)."""
-    return sorted(
-        f"{ENV_PREFIX}{name.upper()}" for name, field in Settings.model_fields.items() if field.is_required()
-    )
+    return sorted(f"{ENV_PREFIX}{name.upper()}" for name, field in Settings.model_fields.items() if field.is_required())
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:

@@ -78,9 +78,7 @@ class Api:
         return Reply(response["statusCode"], reply_headers, json.loads(text) if text else None)
 
     # ------------------------------------------------------------ shortcuts
-    def create_client(
-        self, email: str, tier: str = "standard", password: str = "admin password 1"
-    ) -> dict[str, Any]:
+    def create_client(self, email: str, tier: str = "standard", password: str = "admin password 1") -> dict[str, Any]:
         reply = self.call(
             "POST", "/api/auth/clients",
             {"name": f"client of {email}", "tier": tier, "admin_email": email, "admin_password": password},
@@ -90,9 +88,7 @@ class Api:
         return dict(reply.body)
 
     def login(self, email: str, password: str = "admin password 1", source_ip: str = "198.51.100.1") -> Reply:
-        return self.call(
-            "POST", "/api/auth/login", {"email": email, "password": password}, source_ip=source_ip
-        )
+        return self.call("POST", "/api/auth/login", {"email": email, "password": password}, source_ip=source_ip)
 
     def bearer(self, email: str, password: str = "admin password 1") -> dict[str, str]:
         reply = self.login(email, password)

@@ -106,10 +106,7 @@ def test_given_logout_then_refresh_and_access_tokens_of_that_login_stop(api: Api
     other_login = api.bearer("bye@example.com")
     assert api.call("POST", "/api/auth/logout", {"refresh_token": pair["refresh_token"]}).status == 204
     assert api.call("POST", "/api/auth/refresh", {"refresh_token": pair["refresh_token"]}).status == 401
-    assert (
-        api.call("GET", "/api/auth/me", headers={"Authorization": f"Bearer {pair['access_token']}"}).status
-        == 401
-    )
+    assert api.call("GET", "/api/auth/me", headers={"Authorization": f"Bearer {pair['access_token']}"}).status == 401
     assert api.call("GET", "/api/auth/me", headers=other_login).status == 200  # only that login
     assert api.call("POST", "/api/auth/logout", {"refresh_token": "rt_unknown"}).status == 204
 

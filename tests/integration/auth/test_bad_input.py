@@ -17,9 +17,7 @@ BODIES = [
     pytest.param("{}", id="empty-object"),
     pytest.param('{"email": 1, "password": [], "name": {}, "role": 7}', id="wrong-types"),
     pytest.param('{"email": "' + "a" * 2_000_000 + '@x.com", "password": "x"}', id="huge-field"),
-    pytest.param(
-        '{"email": "a\\ud800@x.com", "password": "p\\udfff", "name": "\\u0000"}', id="lone-surrogates"
-    ),
+    pytest.param('{"email": "a\\ud800@x.com", "password": "p\\udfff", "name": "\\u0000"}', id="lone-surrogates"),
     pytest.param('{"email": "\\u202eadmin@x.com", "password": "long enough"}', id="bidi-override"),
     pytest.param('{"email": "\\uff41\\uff44@\\uff58.\\uff43\\uff4f\\uff4d", "password": ""}', id="fullwidth"),
     pytest.param('{"email": "admin@xn--.com", "password": "long enough"}', id="bad-punycode"),
@@ -41,9 +39,7 @@ def admin_headers(api: Api) -> dict[str, str]:
     return {**api.bearer("bad-input@example.com"), "X-Service-Key": SERVICE_KEY}
 
 
-def test_given_bad_bodies_when_posting_to_each_route_then_4xx_problem(
-    api: Api, admin_headers: dict[str, str]
-) -> None:
+def test_given_bad_bodies_when_posting_to_each_route_then_4xx_problem(api: Api, admin_headers: dict[str, str]) -> None:
     # One test over the whole matrix: each moto set-up costs more than all these calls.
     for case in BODIES:
         (raw,) = case.values

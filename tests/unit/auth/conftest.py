@@ -73,12 +73,8 @@ def store(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeStore]:
         "get_session",
         lambda table, client_id, sid: fake.sessions.get((client_id, sid)),
     )
-    monkeypatch.setattr(
-        service.clients_repo, "get_client", lambda table, client_id: fake.clients.get(client_id)
-    )
-    monkeypatch.setattr(
-        service.api_keys_repo, "find_api_key", lambda table, digest: fake.api_keys.get(digest)
-    )
+    monkeypatch.setattr(service.clients_repo, "get_client", lambda table, client_id: fake.clients.get(client_id))
+    monkeypatch.setattr(service.api_keys_repo, "find_api_key", lambda table, digest: fake.api_keys.get(digest))
     yield fake
     get_settings.cache_clear()
     get_auth_settings.cache_clear()

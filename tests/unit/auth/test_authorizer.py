@@ -50,9 +50,7 @@ def _claims(**overrides: Any) -> dict[str, Any]:
 
 
 def _token(store: FakeStore, **overrides: Any) -> str:
-    return jwt.encode(
-        _claims(**overrides), store.key.private_key, algorithm="EdDSA", headers={"kid": store.key.kid}
-    )
+    return jwt.encode(_claims(**overrides), store.key.private_key, algorithm="EdDSA", headers={"kid": store.key.kid})
 
 
 def _b64(data: bytes) -> str:
@@ -102,9 +100,7 @@ def test_given_no_credential_when_authorizing_then_unauthorized(live: FakeStore)
 
 
 def test_given_a_bad_signature_when_authorizing_then_unauthorized(live: FakeStore) -> None:
-    forged = jwt.encode(
-        _claims(), Ed25519PrivateKey.generate(), algorithm="EdDSA", headers={"kid": live.key.kid}
-    )
+    forged = jwt.encode(_claims(), Ed25519PrivateKey.generate(), algorithm="EdDSA", headers={"kid": live.key.kid})
     _refused({"Authorization": f"Bearer {forged}"})
     header, _payload, signature = _token(live).split(".")
     tampered = _b64(json.dumps(_claims(role="admin")).encode())
@@ -145,9 +141,7 @@ def test_given_hs256_signed_with_the_public_key_when_authorizing_then_unauthoriz
         pytest.param({"client_id": None}, id="missing-client"),
     ],
 )
-def test_given_bad_claims_when_authorizing_then_unauthorized(
-    live: FakeStore, overrides: dict[str, Any]
-) -> None:
+def test_given_bad_claims_when_authorizing_then_unauthorized(live: FakeStore, overrides: dict[str, Any]) -> None:
     now = int(time.time())
     claims = {k: v(now) if callable(v) else v for k, v in overrides.items()}
     _refused({"Authorization": f"Bearer {_token(live, **claims)}"})

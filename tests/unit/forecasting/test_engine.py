@@ -72,17 +72,13 @@ def test_given_mixed_batch_when_forecast_then_one_result_per_input_in_order_with
 
 def test_given_weekly_run_when_forecast_then_rows_start_on_the_monday_after_the_last_partial_week():
     # history ends Wednesday 2024-07-17: the partial week is kept (pro-rated), the forecast starts next Monday
-    out = forecast_batch(
-        [SeriesInput("a", START, _weekly_pattern(199))], ForecastSpec(horizon=3, frequency="W")
-    )
+    out = forecast_batch([SeriesInput("a", START, _weekly_pattern(199))], ForecastSpec(horizon=3, frequency="W"))
     assert [row["date"] for row in out[0].forecast] == ["2024-07-22", "2024-07-29", "2024-08-05"]
     assert out[0].forecast[0]["mean"] == pytest.approx(145, rel=0.15)  # one week of the pattern
 
 
 def test_given_monthly_run_when_forecast_then_rows_are_month_starts():
-    out = forecast_batch(
-        [SeriesInput("a", START, _weekly_pattern(400))], ForecastSpec(horizon=2, frequency="M")
-    )
+    out = forecast_batch([SeriesInput("a", START, _weekly_pattern(400))], ForecastSpec(horizon=2, frequency="M"))
     assert [row["date"] for row in out[0].forecast] == ["2025-03-01", "2025-04-01"]
 
 
@@ -148,9 +144,7 @@ def test_given_backtest_windows_when_forecast_then_metrics_cover_those_windows_a
 
 
 def test_given_user_method_when_forecast_then_it_is_used_without_selection():
-    out = forecast_batch(
-        [SeriesInput("a", START, _weekly_pattern(150))], ForecastSpec(horizon=7, method="naive")
-    )[0]
+    out = forecast_batch([SeriesInput("a", START, _weekly_pattern(150))], ForecastSpec(horizon=7, method="naive"))[0]
     assert out.method == "naive" and list(out.candidates) == ["naive"]
 
 
@@ -185,9 +179,7 @@ def test_given_smooth_series_when_auto_daily_then_the_daily_candidates_run_and_w
 
 
 def test_given_config_frequency_policy_when_auto_then_it_overrides_the_daily_candidates():
-    config = dataclasses.replace(
-        EngineConfig(), frequency_policy={"D": {"smooth": ("naive",), "erratic": ("naive",)}}
-    )
+    config = dataclasses.replace(EngineConfig(), frequency_policy={"D": {"smooth": ("naive",), "erratic": ("naive",)}})
     out = forecast_batch([SeriesInput("a", START, _weekly_pattern(200))], ForecastSpec(horizon=7), config)[0]
     assert out.method == "naive" and list(out.candidates) == ["naive"]
 

@@ -38,9 +38,7 @@ def test_given_short_history_when_season_chosen_then_seasonality_needs_two_seaso
 
 @pytest.mark.parametrize("name", sorted(set(METHODS) - SLOW))
 @pytest.mark.parametrize("demand_class", ["smooth", "intermittent"])
-def test_given_any_registered_method_when_forecasting_then_bounds_are_ordered_and_non_negative(
-    name, demand_class
-):
+def test_given_any_registered_method_when_forecasting_then_bounds_are_ordered_and_non_negative(name, demand_class):
     rng = np.random.default_rng(3)
     if demand_class == "smooth":
         y = np.maximum(0, 5 + 3 * np.sin(np.arange(120) * 2 * np.pi / 7) + rng.normal(0, 2, 120))
@@ -60,12 +58,7 @@ def test_given_any_registered_method_when_forecasting_then_bounds_are_ordered_an
     lo80, hi80 = out.bounds[80]
     assert out.method == name and out.mean.shape == (14,)
     assert np.all(lo95 >= 0)
-    assert (
-        np.all(lo95 <= lo80)
-        and np.all(lo80 <= out.mean)
-        and np.all(out.mean <= hi80)
-        and np.all(hi80 <= hi95)
-    )
+    assert np.all(lo95 <= lo80) and np.all(lo80 <= out.mean) and np.all(out.mean <= hi80) and np.all(hi80 <= hi95)
     if name != "zero":
         assert np.any(hi95 > lo95)  # an interval, not a point
 

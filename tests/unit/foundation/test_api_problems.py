@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from typing import Any
+from urllib.parse import quote, unquote
 
 from pydantic import BaseModel, Field
 
@@ -44,11 +45,11 @@ def admin_only() -> dict[str, Any]:
     return {"ok": True}
 
 
-def call(
-    method: str, path: str, body: str | None = None, authorizer: dict[str, Any] | None = None
-) -> dict[str, Any]:
+def call(method: str, path: str, body: str | None = None, authorizer: dict[str, Any] | None = None) -> dict[str, Any]:
     event = load_event("api_health.json")
     event.update(httpMethod=method, path=path, resource=path, body=body)
+    if path.startswith("/things/"):  # as API Gateway carries it: path encoded, the parameter decoded
+        event.update(resource="/things/{thing_id}", pathParameters={"thing_id": unquote(path.split("/")[2])})
     event["requestContext"]["authorizer"] = authorizer
     return app.resolve(event, None)  # type: ignore[arg-type]
 
@@ -65,6 +66,14 @@ def test_given_a_domain_error_when_raised_then_its_status_and_detail_are_the_pro
     response = call("GET", "/things/abc")
     assert response["statusCode"] == 404
     assert problem(response)["detail"] == "No thing abc."
+
+
+def test_given_a_path_parameter_that_needs_encoding_then_the_route_gets_it_decoded_once() -> None:
+    # API Gateway REST: `path` stays percent-encoded, pathParameters are URL-decoded. The route
+    # gets the decoded value: not the encoded text it matched in `path`, and not decoded twice.
+    for name in ("Infinity Scarf", "日本茶-500g", "a/b", "100%", "50%25", "#1", 'a,"b"', "a+b"):
+        response = call("GET", "/things/" + quote(name, safe=""))
+        assert problem(response)["detail"] == f"No thing {name}.", name
 
 
 def test_given_non_json_body_when_posting_then_400() -> None:

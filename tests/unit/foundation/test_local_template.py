@@ -1,10 +1,11 @@
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 
-from skucast_local.gateway import TokenBucket, _allows
+from skucast_local.gateway import TokenBucket, _allows, match_route
 from skucast_local.pumps import rate_seconds
 from skucast_local.template import TemplateError, load
 from tests.conftest import ROOT
@@ -153,6 +154,20 @@ def test_given_path_parameters_when_matching_then_values_are_extracted() -> None
     m = route.pattern.match("/api/v1/forecast/runs/r1/results/SKU-9")
     assert m and m.groupdict() == {"run_id": "r1", "sku": "SKU-9"}
     assert route.pattern.match("/api/v1/forecast/runs/r1/results") is None
+
+
+def test_given_names_that_need_encoding_when_routed_then_path_parameters_are_decoded_once() -> None:
+    # As API Gateway REST builds the proxy event: the variable is matched on the encoded path (so
+    # %2F stays inside its segment), then URL-decoded once into pathParameters; `+` is not a space.
+    routes = list(load(ROOT / "template.yaml").routes)
+    for sku in ("Infinity Scarf", "日本茶-500g", "a/b", "100%", "50%25", "#1", 'a,"b"', "a+b", "NaN"):
+        found = match_route(routes, "GET", f"/api/v1/forecast/runs/r%201/results/{quote(sku, safe='')}")
+        assert found is not None, sku
+        route, params = found
+        assert route.path == "/api/v1/forecast/runs/{run_id}/results/{sku}"
+        assert params == {"run_id": "r 1", "sku": sku}
+    with pytest.raises(UnicodeDecodeError):
+        match_route(routes, "GET", "/api/v1/forecast/skus/%FF")
 
 
 def test_given_a_burst_when_taking_then_the_bucket_refuses_after_burst() -> None:

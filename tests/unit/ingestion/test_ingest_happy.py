@@ -44,9 +44,7 @@ def parquet(**columns: pa.Array | list[object]) -> bytes:
             date=[dt.date(2024, 1, 2), dt.date(2024, 1, 1), dt.date(2024, 1, 1)],
             quantity=[3, 1.5, 0],
         ),
-        parquet(
-            unique_id=["A", "A", "B"], ds=["2024-01-02", "2024-01-01", "2024-01-01"], y=["3", "1.5", "0"]
-        ),
+        parquet(unique_id=["A", "A", "B"], ds=["2024-01-02", "2024-01-01", "2024-01-01"], y=["3", "1.5", "0"]),
         parquet(
             sku=pa.array(["A", "A", "B"]).dictionary_encode(),
             date=pa.array([dt.datetime(2024, 1, 2), dt.datetime(2024, 1, 1), dt.datetime(2024, 1, 1)]),
@@ -152,9 +150,7 @@ def test_given_json_records_when_ingested_then_they_follow_the_same_rules_number
         {"sku": "C", "date": "2024-01-01", "quantity": True},
     ]
 
-    result = ingest_records(
-        records, aggregate="reject", limits=IngestLimits(max_rejected_share=1.0), today=TODAY
-    )
+    result = ingest_records(records, aggregate="reject", limits=IngestLimits(max_rejected_share=1.0), today=TODAY)
 
     assert result.status is IngestStatus.PARTIAL
     assert [(e.row, e.column, e.code) for e in result.errors] == [
@@ -246,3 +242,22 @@ def test_given_quantities_the_store_or_the_models_cannot_hold_then_each_row_is_q
     ]
     assert "1e-06 to 1e+15" in result.errors[0].message
     assert not {"A", "B", "C", "D"} & set(result.points)
+
+
+def test_given_skus_with_surrounding_spaces_then_file_parquet_and_records_keep_them_as_sent() -> None:
+    # " WS1 " is not "WS1": neither is trimmed, so they are two SKUs and neither collides; a cell
+    # of only spaces is missing, and a formula behind spaces is still a formula.
+    names = [" WS1 ", "WS1", "WS1 ", "\u3000日本茶 "]
+    expected = {n: {dt.date(2024, 1, 1): float(i + 1)} for i, n in enumerate(names)}
+    rows = [{"sku": n, "date": "2024-01-01", "quantity": i + 1} for i, n in enumerate(names)]
+    text = "sku,date,quantity\n" + "".join(f'"{r["sku"]}",2024-01-01,{r["quantity"]}\n' for r in rows)
+    from_csv = ingest(text.encode())
+    from_parquet = ingest(parquet(sku=names, date=["2024-01-01"] * 4, quantity=[1.0, 2.0, 3.0, 4.0]))
+    from_records = ingest_records(rows, aggregate="reject", limits=IngestLimits(), today=TODAY)
+    for result in (from_csv, from_parquet, from_records):
+        assert result.status is IngestStatus.SUCCEEDED, result.errors
+        assert result.points.to_dict() == expected
+
+    bad = [{"sku": "   ", "date": "2024-01-01", "quantity": 1}, {"sku": " =1+1", "date": "2024-01-01", "quantity": 1}]
+    result = ingest_records(bad, aggregate="reject", limits=IngestLimits(max_rejected_share=1.0), today=TODAY)
+    assert [(e.row, e.code) for e in result.errors] == [(1, "missing_value"), (2, "sku_formula")]

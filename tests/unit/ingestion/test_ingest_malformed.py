@@ -20,9 +20,7 @@ from tests.fixtures.make_malformed import OUT, TODAY, Case, cases
 CASES = cases()
 
 
-def ingest(
-    data: bytes | io.RawIOBase, limits: IngestLimits | None = None, aggregate: str = "reject"
-) -> IngestResult:
+def ingest(data: bytes | io.RawIOBase, limits: IngestLimits | None = None, aggregate: str = "reject") -> IngestResult:
     stream = io.BytesIO(data) if isinstance(data, bytes) else data
     return ingest_file(stream, aggregate=aggregate, limits=limits or IngestLimits(), today=TODAY)  # type: ignore[arg-type]
 
@@ -195,15 +193,11 @@ def test_given_a_very_long_data_line_when_ingested_then_the_file_is_rejected_as_
     assert [e.code for e in result.errors] == ["line_too_long"]
 
 
-def test_given_forged_parquet_metadata_claiming_a_huge_inflated_size_when_ingested_then_it_is_rejected() -> (
-    None
-):
+def test_given_forged_parquet_metadata_claiming_a_huge_inflated_size_when_ingested_then_it_is_rejected() -> None:
     import pyarrow.parquet as pq
 
     sink = io.BytesIO()
-    pq.write_table(
-        pa.table({"sku": ["A"] * 50_000, "date": ["2024-01-01"] * 50_000, "quantity": [1.0] * 50_000}), sink
-    )
+    pq.write_table(pa.table({"sku": ["A"] * 50_000, "date": ["2024-01-01"] * 50_000, "quantity": [1.0] * 50_000}), sink)
 
     result = ingest(sink.getvalue(), IngestLimits(max_decompressed_bytes=256))
 

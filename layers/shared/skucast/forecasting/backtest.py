@@ -157,9 +157,7 @@ def rank(scores: dict[str, float | None], ensemble_margin: float = 0.0) -> list[
     The ensemble stays first unless a single method beats its score by more than
     `ensemble_margin` (relative): one backtest window is a noisy judge, the median is robust.
     """
-    ranked = [
-        name for _, _, name in sorted((s, i, n) for i, (n, s) in enumerate(scores.items()) if s is not None)
-    ]
+    ranked = [name for _, _, name in sorted((s, i, n) for i, (n, s) in enumerate(scores.items()) if s is not None)]
     ens = scores.get(ENSEMBLE)
     if ens is not None and ranked[0] != ENSEMBLE and scores[ranked[0]] > (1 - ensemble_margin) * ens:  # type: ignore[operator]
         ranked.remove(ENSEMBLE)
@@ -188,9 +186,7 @@ def run(y: np.ndarray, plan: Plan) -> Outcome:
     raise RuntimeError("every candidate and the fallback failed")
 
 
-def candidate_forecasts(
-    y: np.ndarray, plan: Plan
-) -> tuple[dict[str, float | None], dict[str, Outcome | None]]:
+def candidate_forecasts(y: np.ndarray, plan: Plan) -> tuple[dict[str, float | None], dict[str, Outcome | None]]:
     """Every candidate's backtest score and final forecast, for the accuracy bench to compare
     selection, ensemble and single methods on the same fits."""
     _, runs, _, scores = _backtest(y, plan)
@@ -204,9 +200,7 @@ def candidate_forecasts(
     return scores, out
 
 
-def _metric_sums(
-    y: np.ndarray, wins: Sequence[_Window | None], plan: Plan, scale: float | None
-) -> MetricSums:
+def _metric_sums(y: np.ndarray, wins: Sequence[_Window | None], plan: Plan, scale: float | None) -> MetricSums:
     total = MetricSums()
     for w in wins[: plan.backtest_windows]:
         if w is None:
@@ -217,9 +211,7 @@ def _metric_sums(
     return total
 
 
-def _reason(
-    name: str, order: list[str], scores: dict[str, float | None], k: int, plan: Plan, fallback: bool
-) -> str:
+def _reason(name: str, order: list[str], scores: dict[str, float | None], k: int, plan: Plan, fallback: bool) -> str:
     if fallback:
         return f"fallback {name}: every candidate failed to fit"
     if plan.demand_class == "inactive" and name == "zero":

@@ -83,9 +83,7 @@ class SkuForecast:
     sku: str
     demand_class: str
     method: str
-    forecast: list[
-        dict
-    ]  # [{"date", "mean", "lo_80", "hi_80", ...}] at the run frequency; date = period start
+    forecast: list[dict]  # [{"date", "mean", "lo_80", "hi_80", ...}] at the run frequency; date = period start
     metrics: dict  # finalized per-SKU metrics; {} when backtest_windows == 0
     metric_sums: MetricSums  # additive partial sums for run-level aggregation
     candidates: dict[str, float | None]  # candidate -> backtest score (lower is better)
@@ -103,23 +101,17 @@ class EngineConfig:
     (D capped at 52 weeks: fit cost grows with it, but 182 days lost accuracy on the bench's daily suite)."""
 
     classification: ClassificationConfig = field(default_factory=ClassificationConfig)
-    policy: Mapping[str, tuple[str, ...]] = field(
-        default_factory=lambda: MappingProxyType(dict(DEFAULT_POLICY))
-    )
+    policy: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: MappingProxyType(dict(DEFAULT_POLICY)))
     frequency_policy: Mapping[str, Mapping[str, tuple[str, ...]]] = field(
         default_factory=lambda: MappingProxyType(dict(FREQUENCY_POLICY))
     )
     ensemble: bool = True
     ensemble_margin: float = 0.2
-    max_history: Mapping[str, int] = field(
-        default_factory=lambda: MappingProxyType({"D": 364, "W": 520, "M": 240})
-    )
+    max_history: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({"D": 364, "W": 520, "M": 240}))
 
 
 def _error(sku: str, code: str, message: str) -> SkuForecast:
-    return SkuForecast(
-        sku, "unknown", "none", [], {}, MetricSums(), {}, message, {"code": code, "message": message}
-    )
+    return SkuForecast(sku, "unknown", "none", [], {}, MetricSums(), {}, message, {"code": code, "message": message})
 
 
 GRAIN_NAMES = {"D": "daily", "W": "weekly", "M": "monthly"}

@@ -22,9 +22,7 @@ import numpy as np
 Bounds = dict[int, tuple[np.ndarray, np.ndarray]]
 
 
-def conformal_bounds(
-    mean: np.ndarray, errors: np.ndarray, levels: Sequence[int], ratio: bool = False
-) -> Bounds:
+def conformal_bounds(mean: np.ndarray, errors: np.ndarray, levels: Sequence[int], ratio: bool = False) -> Bounds:
     """`errors` are actual - forecast, or actual / forecast when `ratio`."""
     errors = np.sort(np.asarray(errors, dtype=np.float64)[np.isfinite(errors)])
     n = errors.size

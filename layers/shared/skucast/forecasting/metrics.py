@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -94,7 +95,9 @@ class MetricSums:
 
     @classmethod
     def from_dict(cls, raw: Mapping) -> MetricSums:
-        data = dict(raw)
+        # A sum stored as null was undefined (non-finite, or beyond what the store holds): NaN here,
+        # so the metrics computed from it are undefined too rather than wrong.
+        data: dict[str, Any] = {k: float("nan") if v is None else v for k, v in raw.items()}
         data["covered"] = {int(k): int(v) for k, v in raw.get("covered", {}).items()}
         data["n_interval"] = {int(k): int(v) for k, v in raw.get("n_interval", {}).items()}
         return cls(**data)

@@ -100,9 +100,7 @@ def aggregate(start: dt.date, daily: np.ndarray, frequency: str) -> tuple[list[d
     return starts, sums
 
 
-def prorate_partial(
-    starts: list[dt.date], sums: np.ndarray, counts: np.ndarray, frequency: str
-) -> np.ndarray:
+def prorate_partial(starts: list[dt.date], sums: np.ndarray, counts: np.ndarray, frequency: str) -> np.ndarray:
     """Scale partial periods up to a full-period rate (sum / observed days * period days)."""
     if frequency == "D" or sums.size == 0:
         return sums

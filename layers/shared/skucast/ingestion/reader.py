@@ -174,9 +174,7 @@ def resolve_columns(names: list[str], delimiter: str | None = None) -> tuple[dic
             found[field] = name
     missing = [f for f in FIELDS if f not in found]
     if missing and any(_DATE_LIKE.match(name) for name in names):
-        raise StructuralError(
-            "missing_header", "the first row is data: add the header sku,date,quantity", row=1
-        )
+        raise StructuralError("missing_header", "the first row is data: add the header sku,date,quantity", row=1)
     if missing and delimiter is not None and len(names) == 1 and re.search(r"[^\w]", names[0].strip()):
         raise StructuralError(
             "unsupported_delimiter",
@@ -336,9 +334,7 @@ class _CsvSource(Source):
         except UnicodeDecodeError:
             raise StructuralError("not_utf8", "the header is not valid UTF-8", row=1) from None
         if not text.strip():
-            raise StructuralError(
-                "missing_header", "the first line is empty: expected sku,date,quantity", row=1
-            )
+            raise StructuralError("missing_header", "the first line is empty: expected sku,date,quantity", row=1)
         return text
 
     def batches(self) -> Generator[RawBatch, None, None]:
@@ -506,9 +502,7 @@ def _is_text(t: pa.DataType) -> bool:
 def _check_parquet_types(types: dict[str, pa.DataType]) -> None:
     ok = {
         "sku": _is_text(types["sku"]) or pa.types.is_integer(_value_type(types["sku"])),
-        "date": _is_text(types["date"])
-        or pa.types.is_date(types["date"])
-        or pa.types.is_timestamp(types["date"]),
+        "date": _is_text(types["date"]) or pa.types.is_date(types["date"]) or pa.types.is_timestamp(types["date"]),
         "quantity": _is_text(types["quantity"])
         or pa.types.is_integer(types["quantity"])
         or pa.types.is_floating(types["quantity"])
@@ -517,9 +511,7 @@ def _check_parquet_types(types: dict[str, pa.DataType]) -> None:
     for field, good in ok.items():
         if not good:
             hint = ": SKUs must be text or integers" if field == "sku" else ""
-            raise StructuralError(
-                "wrong_column_type", f"column {field!r} has unsupported type {types[field]}{hint}"
-            )
+            raise StructuralError("wrong_column_type", f"column {field!r} has unsupported type {types[field]}{hint}")
 
 
 def _parquet_sku(values: pa.Array) -> pa.Array:

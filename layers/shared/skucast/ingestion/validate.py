@@ -6,7 +6,10 @@ accepted points are appended to flat arrays, and duplicates are settled once at 
 sort. No Python loop runs per row on the happy path; loops only format the first errors kept.
 
 Decisions (see also model.py for row numbering):
-- Cells are trimmed of surrounding whitespace before they are checked.
+- Date and quantity cells are trimmed of surrounding whitespace before they are checked. SKU
+  cells are kept exactly as sent (" WS1 " and "WS1" are two SKUs, as they are in a run's `skus`
+  and in paths); a SKU cell of only whitespace is missing, and the formula check looks past
+  leading whitespace.
 - A row whose every cell is empty (blank line, `,,`) is ignored and not counted.
 - Header only, or `records: []`: SUCCEEDED with zero rows (a valid, empty upload).
 - Dates are accepted from `limits.min_date` (1900-01-01) to `today + limits.max_future_days` (1)
@@ -156,9 +159,7 @@ def ingest_file(
         return exc.to_result()
 
 
-def ingest_records(
-    records: Sequence[Any], *, aggregate: str, limits: IngestLimits, today: dt.date
-) -> IngestResult:
+def ingest_records(records: Sequence[Any], *, aggregate: str, limits: IngestLimits, today: dt.date) -> IngestResult:
     """The `POST /demand` door: same checks, rows numbered by their 1-based position."""
     mode = Aggregate(aggregate)
     try:
@@ -182,13 +183,9 @@ def _records_batch(records: Sequence[Any], limits: IngestLimits) -> RawBatch:
         for key, value in record.items():
             field = ALIASES.get(str(key).strip().lower())
             if field is None:
-                raise StructuralError(
-                    "extra_columns", f"record {position} has unknown field {key!r}", row=position
-                )
+                raise StructuralError("extra_columns", f"record {position} has unknown field {key!r}", row=position)
             if field in found:
-                raise StructuralError(
-                    "duplicate_columns", f"record {position} gives {field!r} twice", row=position
-                )
+                raise StructuralError("duplicate_columns", f"record {position} gives {field!r} twice", row=position)
             found[field] = value
         for field in FIELDS:
             columns[field].append(_as_text(found.get(field)))
@@ -338,9 +335,7 @@ class _Collector:
     def add(self, batch: RawBatch) -> None:
         if not self._formats.ready_for(batch.date):
             if self._seen + self._held_rows + len(batch) > 2 * self._limits.max_rows:
-                raise StructuralError(
-                    "too_many_rows", f"the file has more than {2 * self._limits.max_rows} lines"
-                )
+                raise StructuralError("too_many_rows", f"the file has more than {2 * self._limits.max_rows} lines")
             self._held.append(_compact(batch))
             self._held_rows += len(batch)
             return
@@ -469,9 +464,7 @@ class _Collector:
         )
 
     def _data_index(self, order: np.ndarray | None) -> np.ndarray:
-        parts = [
-            np.arange(start, start + n) if rows is None else rows + start for start, rows, n in self._blocks
-        ]
+        parts = [np.arange(start, start + n) if rows is None else rows + start for start, rows, n in self._blocks]
         index = np.concatenate(parts) if parts else np.empty(0, np.int64)
         return index if order is None else index[order]
 
@@ -516,9 +509,7 @@ class _Numbering:
     user sees, accounting for the records the CSV reader skipped (wrong field count)."""
 
     def __init__(self, source: Source, first_row: int):
-        skipped = (
-            np.sort(np.frombuffer(source.skipped, np.int64)) if len(source.skipped) else np.empty(0, np.int64)
-        )
+        skipped = np.sort(np.frombuffer(source.skipped, np.int64)) if len(source.skipped) else np.empty(0, np.int64)
         # gaps[j] = how many yielded records come before the j-th skipped one.
         self._gaps = skipped - first_row - np.arange(len(skipped))
         self._first_row = first_row
@@ -611,9 +602,7 @@ def _field_count_errors(source: Source, limit: int) -> list[RowError]:
     counts = np.frombuffer(source.bad_counts, np.int64)
     first = np.argsort(rows, kind="stable")[:limit]
     return [
-        RowError(
-            int(rows[i]), None, WRONG_FIELD_COUNT, f"expected {len(FIELDS)} fields, found {int(counts[i])}"
-        )
+        RowError(int(rows[i]), None, WRONG_FIELD_COUNT, f"expected {len(FIELDS)} fields, found {int(counts[i])}")
         for i in first.tolist()
     ]
 
@@ -696,21 +685,20 @@ def _codes_by_row(indices: pa.Array, per_value: np.ndarray) -> np.ndarray:
 
 def _check_skus(values: pa.Array, limits: IngestLimits) -> tuple[np.ndarray, pa.Array, np.ndarray]:
     encoded = pc.dictionary_encode(values)
-    names = pc.utf8_trim_whitespace(encoded.dictionary)
+    names = encoded.dictionary  # kept as sent: " WS1 " is its own SKU, not "WS1"
     code = np.zeros(len(names), np.int8)
     if len(names):
-        code[np.asarray(pc.match_substring_regex(names, _FORMULA_RE))] = SKU_FORMULA
+        trimmed = pc.utf8_trim_whitespace(names)  # only to judge: blank, or a formula after spaces
+        code[np.asarray(pc.match_substring_regex(trimmed, _FORMULA_RE))] = SKU_FORMULA
         code[np.asarray(pc.match_substring_regex(names, _CONTROL_RE))] = SKU_CONTROL
         lengths = np.asarray(pc.utf8_length(names))
         code[lengths > limits.max_sku_length] = SKU_TOO_LONG
-        code[lengths == 0] = MISSING
+        code[np.asarray(pc.utf8_length(trimmed)) == 0] = MISSING
     local = np.asarray(pc.fill_null(encoded.indices, 0))
     return local, names, _codes_by_row(encoded.indices, code)
 
 
-def _check_dates(
-    values: pa.Array, min_day: int, max_day: int, fmt: DateFormat
-) -> tuple[np.ndarray, np.ndarray]:
+def _check_dates(values: pa.Array, min_day: int, max_day: int, fmt: DateFormat) -> tuple[np.ndarray, np.ndarray]:
     if fmt is DateFormat.ISO and pa.types.is_string(values.type) and not values.null_count:
         # Arrow's string->date32 cast is exactly YYYY-MM-DD, as strict as _parse_dates: the fast path.
         with contextlib.suppress(pa.ArrowInvalid):

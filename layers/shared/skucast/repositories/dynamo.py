@@ -1,9 +1,26 @@
-"""DynamoDB helpers for the auth repositories: transactions with domain errors, one-partition pages."""
+"""DynamoDB helpers: transactions with domain errors, one-partition pages, and the exact boundary
+between Python values and DynamoDB's types.
+
+The boundary (`storable` going in, `plain` coming out) walks the value: dicts (string keys),
+lists and tuples (stored as lists), str, bool, None, int and float. Strings, keys and lists are
+never changed; nothing is done at the level of text. Numbers:
+- a float becomes `Decimal(repr(x))`, the shortest text that reads back as the same float, so
+  `float(plain(storable(x))) == x` exactly; an int stays exact;
+- DynamoDB's Number holds 38 significant digits between 1E-130 and 9.99...E+125 in magnitude
+  (and 0). A number outside that (1e300, 5e-324, an int of 39 significant digits) cannot be stored
+  exactly: it is refused with `NotStorable`, before any request is sent;
+- non-finite floats (NaN, +-inf) have no Number form. They are refused with `NotStorable` too,
+  unless the caller stores computed values that may be undefined (metrics: a MASE over a constant
+  history, a sum that overflowed) and passes `undefined_as_null=True`: then NaN, the infinities
+  and numbers outside DynamoDB's range are stored as null, which reads back as None
+  ("undefined"). Run parameters, names and SKUs are never stored that way.
+Coming out, `plain` turns DynamoDB's Decimals into int (integral values) or float, as before.
+"""
 
 from __future__ import annotations
 
-import json
-from decimal import Decimal
+import math
+from decimal import Context, Decimal
 from typing import Any
 
 from boto3.dynamodb.conditions import Key
@@ -61,6 +78,17 @@ def page(
     return items, (str(last["sk"]) if last else None)
 
 
+class NotStorable(ValueError):
+    """A value DynamoDB cannot hold exactly (a non-finite float, a number out of range, a type
+    with no DynamoDB form); the message names where in the value it is."""
+
+
+# DynamoDB's Number: 38 significant digits, magnitudes from 1E-130 to 9.99...E+125.
+NUMBER_DIGITS = 38
+NUMBER_MIN_EXPONENT = -130
+NUMBER_MAX_EXPONENT = 125
+
+
 def plain(value: Any) -> Any:
     """An item as the API speaks it: DynamoDB numbers come back as Decimal."""
     if isinstance(value, Decimal):
@@ -72,10 +100,66 @@ def plain(value: Any) -> Any:
     return value
 
 
-def storable(value: Any) -> Any:
-    """A value DynamoDB accepts: floats become Decimal; NaN and infinities (no JSON form) become null."""
-    text = json.dumps(value, allow_nan=True).replace("NaN", "null").replace("Infinity", "null")
-    return json.loads(text, parse_float=Decimal)
+def storable(value: Any, *, undefined_as_null: bool = False) -> Any:
+    """`value` in DynamoDB's types, exactly (see the module docstring); NotStorable if it cannot be.
+
+    `undefined_as_null`: for computed metrics only, a non-finite float or a number out of
+    DynamoDB's range is stored as null (None) instead of refused."""
+
+    def leaf(x: int | float, where: str) -> Decimal | None:
+        try:
+            return number(x)
+        except NotStorable as exc:
+            if undefined_as_null:
+                return None
+            raise NotStorable(f"{where}: {exc}") from None
+
+    return _walk(value, leaf, "$")
+
+
+def defined(value: Any) -> Any:
+    """`value` for a JSON document (results): the same walk, numbers kept as they are (JSON holds
+    any finite float exactly), and NaN and the infinities - undefined metrics or forecast points -
+    as None, JSON's null. Nothing else changes."""
+
+    def leaf(x: int | float, where: str) -> int | float | None:
+        return None if isinstance(x, float) and not math.isfinite(x) else x
+
+    return _walk(value, leaf, "$")
+
+
+def _walk(value: Any, leaf: Any, where: str) -> Any:
+    if value is None or isinstance(value, str | bool):
+        return value
+    if isinstance(value, int | float):
+        return leaf(value, where)
+    if isinstance(value, dict):
+        out = {}
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise NotStorable(f"{where}: the key {key!r} is not a string")
+            out[key] = _walk(item, leaf, f"{where}.{key}")
+        return out
+    if isinstance(value, list | tuple):
+        return [_walk(item, leaf, f"{where}[{i}]") for i, item in enumerate(value)]
+    raise NotStorable(f"{where}: a {type(value).__name__} has no DynamoDB form here")
+
+
+def number(value: int | float) -> Decimal:
+    """The Decimal DynamoDB stores for `value`, exactly; NotStorable when its Number cannot hold it."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise NotStorable(f"{value!r} is not a finite number")
+    exact = Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
+    if exact.is_zero():
+        return Decimal(0)
+    if len(exact.as_tuple().digits) > NUMBER_DIGITS:
+        # 10**40 and 1E+40 are the same Number: only significant digits count, so drop trailing zeros.
+        exact = exact.normalize(Context(prec=len(exact.as_tuple().digits)))
+        if len(exact.as_tuple().digits) > NUMBER_DIGITS:
+            raise NotStorable(f"{value!r} has more than {NUMBER_DIGITS} significant digits")
+    if not NUMBER_MIN_EXPONENT <= exact.adjusted() <= NUMBER_MAX_EXPONENT:
+        raise NotStorable(f"{value!r} is outside DynamoDB's range (1E-130 to 9.99E+125 in magnitude)")
+    return exact
 
 
 def conditional(call: Any, **kwargs: Any) -> bool:

@@ -12,7 +12,5 @@ SOURCE = "skucast"
 
 def publish(bus: str, detail_type: str, detail: dict[str, Any]) -> None:
     client("events").put_events(
-        Entries=[
-            {"Source": SOURCE, "DetailType": detail_type, "Detail": json.dumps(detail), "EventBusName": bus}
-        ]
+        Entries=[{"Source": SOURCE, "DetailType": detail_type, "Detail": json.dumps(detail), "EventBusName": bus}]
     )

@@ -20,9 +20,7 @@ def export_key(client_id: str, run_id: str, extension: str) -> str:
 
 
 def put_json(bucket: str, key: str, value: Any) -> None:
-    client("s3").put_object(
-        Bucket=bucket, Key=key, Body=json.dumps(value).encode(), ContentType="application/json"
-    )
+    client("s3").put_object(Bucket=bucket, Key=key, Body=json.dumps(value).encode(), ContentType="application/json")
 
 
 def get_json(bucket: str, key: str) -> Any | None:

@@ -181,7 +181,9 @@ def transition(
     """
     fields = {"status": to, **(set_fields or {})}
     names = {f"#f{i}": k for i, k in enumerate(fields)}
-    values: dict[str, Any] = {f":v{i}": v for i, v in enumerate(dynamo.storable(list(fields.values())))}
+    # Fields of a finished run include its summary metrics, which may be undefined (stored as null).
+    stored = dynamo.storable(list(fields.values()), undefined_as_null=True)
+    values: dict[str, Any] = {f":v{i}": v for i, v in enumerate(stored)}
     sets = ", ".join(f"#f{i} = :v{i}" for i in range(len(fields)))
     allowed = list(allowed_from)
     values.update({f":from{i}": s for i, s in enumerate(allowed)})
@@ -310,7 +312,7 @@ def settle_batch(
                 "ExpressionAttributeValues": {
                     ":outcome": outcome,
                     ":pending": "PENDING",
-                    ":record": dynamo.storable(record),
+                    ":record": dynamo.storable(record, undefined_as_null=True),  # metric sums
                 },
             }
         },
@@ -475,9 +477,10 @@ def unstorable(result: dict[str, Any], record: dict[str, Any]) -> str | None:
 # A result travels as one compressed JSON document: a nested map of numbers costs DynamoDB (and
 # its emulator) a typed attribute per number, several times the bytes - and write units - of the
 # same values as JSON. The demand class stays a top-level attribute so a query can filter on it.
+# The document is the result exactly (strings, keys, any finite float), except that undefined
+# numbers (NaN, infinities: a metric over a constant history) are null (dynamo.defined).
 def _packed(result: dict[str, Any]) -> dict[str, Any]:
-    body = json.dumps(result, separators=(",", ":"), allow_nan=True).replace("NaN", "null")
-    body = body.replace("-Infinity", "null").replace("Infinity", "null")
+    body = json.dumps(dynamo.defined(result), separators=(",", ":"), allow_nan=False)
     return {
         "schema_version": 2,
         "demand_class": result.get("demand_class"),

@@ -18,6 +18,4 @@ def read_keyring_uncached(secret_id: str) -> str:
 
 def write_keyring(secret_id: str, text: str, request_token: str) -> None:
     """A new version; Secrets Manager refuses a second, different one with the same token."""
-    client("secretsmanager").put_secret_value(
-        SecretId=secret_id, SecretString=text, ClientRequestToken=request_token
-    )
+    client("secretsmanager").put_secret_value(SecretId=secret_id, SecretString=text, ClientRequestToken=request_token)

@@ -24,6 +24,4 @@ def add_failure(table_name: str, scope: str, subject_digest: str, window: int, e
 
 
 def clear(table_name: str, scope: str, subject_digest: str, window: int) -> None:
-    table(table_name).delete_item(
-        Key={"pk": login_failures_pk(scope, subject_digest), "sk": login_failures_sk(window)}
-    )
+    table(table_name).delete_item(Key={"pk": login_failures_pk(scope, subject_digest), "sk": login_failures_sk(window)})

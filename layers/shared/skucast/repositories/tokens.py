@@ -67,9 +67,7 @@ def get_session(table_name: str, client_id: str, session_id: str) -> dict[str, A
     return dynamo.get(table_name, tenant_pk(client_id), session_sk(session_id))
 
 
-def rotate(
-    table_name: str, client_id: str, session_id: str, old_digest: str, new_digest: str, expires_at: int
-) -> None:
+def rotate(table_name: str, client_id: str, session_id: str, old_digest: str, new_digest: str, expires_at: int) -> None:
     """Make `new_digest` the session's current token, if `old_digest` still is. Else NotCurrent."""
     try:
         dynamo.transact(

@@ -44,9 +44,7 @@ def _email(value: str) -> str:
     if any(ch.isspace() for ch in value) or '"' in value:
         raise ValueError("is not an e-mail address")
     labels = domain.split(".")
-    if len(labels) < 2 or any(
-        not label or len(label) > 63 or label[0] == "-" or label[-1] == "-" for label in labels
-    ):
+    if len(labels) < 2 or any(not label or len(label) > 63 or label[0] == "-" or label[-1] == "-" for label in labels):
         raise ValueError("has no valid domain")
     try:
         domain.encode("idna")
@@ -62,9 +60,7 @@ NewPassword = Annotated[
     StringConstraints(min_length=MIN_PASSWORD_CHARS, max_length=MAX_PASSWORD_CHARS),
     AfterValidator(_password),
 ]
-Password = Annotated[
-    str, StringConstraints(min_length=1, max_length=MAX_PASSWORD_CHARS), AfterValidator(_password)
-]
+Password = Annotated[str, StringConstraints(min_length=1, max_length=MAX_PASSWORD_CHARS), AfterValidator(_password)]
 OpaqueToken = Annotated[str, StringConstraints(min_length=1, max_length=512), AfterValidator(_password)]
 
 

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 Frequency = Literal["D", "W", "M"]
 RunStatus = Literal["QUEUED", "RUNNING", "SUCCEEDED", "PARTIAL", "FAILED", "CANCELLED"]
 FINISHED: frozenset[str] = frozenset({"SUCCEEDED", "PARTIAL", "FAILED", "CANCELLED"})
 SKU_PATTERN = r"^[^\x00-\x1f\x7f]{1,128}$"
+
+
+# SKU names and run names are kept exactly as sent (" WS1 " is not "WS1"); other fields (method,
+# cron...) are trimmed.
+Exact = Annotated[str, StringConstraints(strip_whitespace=False)]
 
 
 class _Request(BaseModel):
@@ -26,7 +31,7 @@ def _levels(levels: list[int]) -> list[int]:
 class RunParams(_Request):
     horizon: int = Field(ge=1, le=366, description="periods at `frequency`")
     frequency: Frequency = "D"
-    skus: list[str] | None = Field(default=None, min_length=1, max_length=100_000)
+    skus: list[Exact] | None = Field(default=None, min_length=1, max_length=100_000)
     levels: list[int] = Field(default=[80, 95], min_length=1, max_length=6)
     method: str = Field(default="auto", min_length=1, max_length=64)
     backtest_windows: int = Field(default=1, ge=0, le=5)
@@ -51,13 +56,13 @@ class RunParams(_Request):
         if skus is None:
             return None
         for sku in skus:
-            if not sku or len(sku) > 128 or any(ord(c) < 32 or ord(c) == 127 for c in sku):
+            if not sku.strip() or len(sku) > 128 or any(ord(c) < 32 or ord(c) == 127 for c in sku):
                 raise ValueError("each SKU is 1 to 128 printable characters")
         return list(dict.fromkeys(skus))
 
 
 class CreateRunRequest(RunParams):
-    name: str | None = Field(default=None, max_length=200)
+    name: Exact | None = Field(default=None, max_length=200)
 
 
 class RunProgress(BaseModel):

@@ -129,9 +129,7 @@ def _verify(settings: Settings, auth: AuthSettings, token: str) -> AccessClaims:
 
     def verify(ring: Keyring) -> AccessClaims:
         key_for: Callable[[str], Ed25519PublicKey | None] = lambda kid: ring.verification_key(kid, now)  # noqa: E731
-        return verify_access_token(
-            token, key_for, issuer=settings.token_issuer, audience=settings.token_audience
-        )
+        return verify_access_token(token, key_for, issuer=settings.token_issuer, audience=settings.token_audience)
 
     try:
         return verify(_keyring(settings))
@@ -253,9 +251,7 @@ def _pair(
         ttl_seconds=settings.access_token_ttl_seconds,
         now=now,
     )
-    return TokenPair(
-        access_token=access, refresh_token=refresh_token, expires_in=settings.access_token_ttl_seconds
-    )
+    return TokenPair(access_token=access, refresh_token=refresh_token, expires_in=settings.access_token_ttl_seconds)
 
 
 def refresh(settings: Settings, refresh_token: str) -> TokenPair:
@@ -291,9 +287,7 @@ def refresh(settings: Settings, refresh_token: str) -> TokenPair:
         # Lost a race with another refresh of the same token: that is reuse too.
         _revoke(settings, client_id, session_id, now, reason="concurrent refresh")
         raise Unauthorized(BAD_REFRESH) from None
-    return _pair(
-        settings, key, client_id, str(user["user_id"]), str(user["role"]), session_id, new_token, now
-    )
+    return _pair(settings, key, client_id, str(user["user_id"]), str(user["role"]), session_id, new_token, now)
 
 
 def _revoke(settings: Settings, client_id: str, session_id: str, now: datetime, reason: str) -> None:
@@ -361,9 +355,7 @@ def create_api_key(settings: Settings, client_id: str, request: CreateApiKeyRequ
 
 
 def list_api_keys(settings: Settings, client_id: str, limit: int, cursor: str | None) -> ApiKeyList:
-    items, last = api_keys_repo.list_api_keys(
-        settings.table_name, client_id, limit, decode_cursor(cursor, "key")
-    )
+    items, last = api_keys_repo.list_api_keys(settings.table_name, client_id, limit, decode_cursor(cursor, "key"))
     return ApiKeyList(items=[ApiKey.model_validate(i) for i in items], next_cursor=encode_cursor(last))
 
 
@@ -376,18 +368,14 @@ def revoke_api_key(settings: Settings, client_id: str, key_id: str) -> None:
 _usage_keys: dict[str, str] = {}  # client_id -> its usage-plan key value (never changes)
 
 
-def authorize(
-    settings: Settings, auth: AuthSettings, *, bearer: str | None, api_key: str | None
-) -> Authorized:
+def authorize(settings: Settings, auth: AuthSettings, *, bearer: str | None, api_key: str | None) -> Authorized:
     """Who is calling: a current access token (of a live login) or an existing API key."""
     if bearer:
         claims = _verify(settings, auth, bearer)
         session = sessions_repo.get_session(settings.table_name, claims.client_id, claims.session_id)
         if session is None or session.get("revoked") or session.get("user_id") != claims.subject:
             raise Unauthorized("The login was revoked.")
-        return Authorized(
-            claims.client_id, claims.role, claims.subject, "user", _usage_key(settings, claims.client_id)
-        )
+        return Authorized(claims.client_id, claims.role, claims.subject, "user", _usage_key(settings, claims.client_id))
     if api_key and api_key.startswith(API_KEY_PREFIX) and len(api_key) <= 256:
         found = api_keys_repo.find_api_key(settings.table_name, digest(api_key))
         if found is not None:

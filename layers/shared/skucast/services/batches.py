@@ -83,9 +83,7 @@ def plan_run(message: PlanMessage, settings: Settings) -> None:
         continue_tenant(settings, client_id, run_id)
 
 
-def _run_skus(
-    settings: Settings, client_id: str, run_id: str, params: dict[str, Any]
-) -> tuple[list[str], str | None]:
+def _run_skus(settings: Settings, client_id: str, run_id: str, params: dict[str, Any]) -> tuple[list[str], str | None]:
     """The run's SKUs, and the end of the tenant's data: the latest date of any of its SKUs."""
     everything: list[str] = []
     data_end: str | None = None
@@ -124,9 +122,7 @@ def _dispatch(settings: Settings, client_id: str, run_id: str, limits: tiers.Tie
         if index is None:
             run = repo.get_run(settings.table_name, client_id, run_id) or {}
             # Nothing more to send for this run (the tenant may have slots left), or no slot left.
-            return run.get("status") != "RUNNING" or int(run.get("batches_sent", 0)) >= int(
-                run.get("batches_total", 0)
-            )
+            return run.get("status") != "RUNNING" or int(run.get("batches_sent", 0)) >= int(run.get("batches_total", 0))
         message = BatchMessage(client_id=client_id, run_id=run_id, batch_id=repo.batch_id(index))
         queues.send_batch(settings.forecast_queue_url, message)
 

@@ -164,7 +164,10 @@ def _grain_for(
         if fits_grain(points.dates, grain):
             return grain
         return GrainMismatch(
-            sku, len(points.dates), grain, f"SKU {sku!r}: the upload is {GRAIN_NAMES[grain]} but its dates for "
+            sku,
+            len(points.dates),
+            grain,
+            f"SKU {sku!r}: the upload is {GRAIN_NAMES[grain]} but its dates for "
             "this SKU do not all start such a period; nothing of it was stored.",
         )
     series = stored.series
@@ -173,7 +176,10 @@ def _grain_for(
         return grain
     week = f", weeks starting on {series.start:%A}s" if grain == "W" else ""
     return GrainMismatch(
-        sku, len(points.dates), grain, f"SKU {sku!r} is stored at {GRAIN_NAMES[grain]} grain{week}; "
+        sku,
+        len(points.dates),
+        grain,
+        f"SKU {sku!r} is stored at {GRAIN_NAMES[grain]} grain{week}; "
         f"this upload's {len(points.dates)} row(s) for it are not, so none of them were stored.",
     )
 

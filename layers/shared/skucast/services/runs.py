@@ -56,9 +56,7 @@ def check_params(params: RunParams, limits: tiers.TierLimits) -> None:
         errors.append(FieldError("as_of", "in_future", "The forecast origin cannot be in the future."))
     if params.skus is not None and len(params.skus) > limits.max_skus_per_run:
         errors.append(
-            FieldError(
-                "skus", "over_tier_limit", f"Your tier forecasts up to {limits.max_skus_per_run} SKUs a run."
-            )
+            FieldError("skus", "over_tier_limit", f"Your tier forecasts up to {limits.max_skus_per_run} SKUs a run.")
         )
     if errors:
         raise Unprocessable("The run cannot be started as asked.", errors=errors)
@@ -105,9 +103,7 @@ def create_run(
             raise Unprocessable("This Idempotency-Key was used with other parameters.") from None
         return get_run(settings, client_id, used.run_id)
     except repo.LimitReached:
-        raise Conflict(
-            f"Your tier runs at most {limits.max_active_runs} forecast run(s) at a time."
-        ) from None
+        raise Conflict(f"Your tier runs at most {limits.max_active_runs} forecast run(s) at a time.") from None
     try:
         queues.send_plan(settings.plan_queue_url, PlanMessage(client_id=client_id, run_id=run_id))
     except Exception:
@@ -165,17 +161,13 @@ def get_run(settings: Settings, client_id: str, run_id: str) -> Run:
     return to_run(load_run(settings, client_id, run_id))
 
 
-def list_runs(
-    settings: Settings, client_id: str, limit: int, cursor: str | None, status: str | None
-) -> RunList:
+def list_runs(settings: Settings, client_id: str, limit: int, cursor: str | None, status: str | None) -> RunList:
     state = decode_cursor(cursor) or {}
     after = state.get("after")
     if after is not None and not (isinstance(after, str) and ids.is_id(after, "run")):
         raise Unprocessable("The cursor is not valid.")
     items, last = repo.page_runs(settings.table_name, client_id, limit, after, status)
-    return RunList(
-        items=[to_run(i) for i in items], next_cursor=encode_cursor({"after": last} if last else None)
-    )
+    return RunList(items=[to_run(i) for i in items], next_cursor=encode_cursor({"after": last} if last else None))
 
 
 def cancel_run(settings: Settings, client_id: str, run_id: str) -> Run:

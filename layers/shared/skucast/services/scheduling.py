@@ -32,9 +32,7 @@ def get_schedule(settings: Settings, client_id: str) -> Schedule:
     return UNSET if item is None else Schedule.model_validate(item)
 
 
-def put_schedule(
-    settings: Settings, client_id: str, body: ScheduleBody, now: datetime | None = None
-) -> Schedule:
+def put_schedule(settings: Settings, client_id: str, body: ScheduleBody, now: datetime | None = None) -> Schedule:
     now = now or datetime.now(UTC)
     limits = runs.tier_of(settings, client_id)
     try:
@@ -48,9 +46,7 @@ def put_schedule(
         message = f"Your tier reforecasts at most every {_span(least)}; this schedule fires every {_span(interval)}."
         raise Unprocessable("The schedule is not valid.", errors=[FieldError("cron", "too_frequent", message)])
     runs.check_params(
-        CreateRunRequest(
-            horizon=body.horizon, frequency=body.frequency, method=body.method, levels=body.levels
-        ),
+        CreateRunRequest(horizon=body.horizon, frequency=body.frequency, method=body.method, levels=body.levels),
         limits,
     )
     schedule = {**body.model_dump(), "next_run_at": runs.now_iso(slot) if body.enabled else None}

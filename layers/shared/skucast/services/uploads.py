@@ -299,9 +299,7 @@ def read_options(record: dict[str, Any]) -> ReadOptions:
     )
 
 
-def _read(
-    settings: Settings, key: str, size: int, aggregate: str, options: ReadOptions, lease: _Lease
-) -> IngestResult:
+def _read(settings: Settings, key: str, size: int, aggregate: str, options: ReadOptions, lease: _Lease) -> IngestResult:
     limits = limits_for(settings)
     if size > limits.max_raw_bytes:
         # S3 enforces the form's content-length-range; emulators and old forms may not.
