@@ -156,7 +156,7 @@ class UsagePlans:
 class Gateway:
     def __init__(self, template: Template, resolver: Resolver, invoke: Invoker, plans: UsagePlans) -> None:
         self.template = template
-        self.routes = list(template.routes)
+        self.routes = [*template.routes, *template.any_routes]
         self.invoke = invoke
         self.plans = plans
         self.stage = resolver.ref("Stage") if "Stage" in resolver.params else "local"
@@ -177,11 +177,18 @@ class Gateway:
 
     # ------------------------------------------------------------------ routing
     def match(self, method: str, path: str) -> tuple[Route, dict[str, str]] | None:
-        for route in self.routes:
-            m = route.pattern.match(path)
-            if m and route.method in (method, "ANY"):
-                return route, m.groupdict()
-        return None
+        """The route API Gateway REST takes: the resource the path names (a literal segment before
+        a {parameter}, before a {greedy+}), then that resource's method, else its ANY method; None
+        when there is neither (MISSING_AUTHENTICATION_TOKEN)."""
+        matching = [r for r in self.routes if r.pattern.match(path)]
+        if not matching:
+            return None
+        resource = max((r.path for r in matching), key=_specificity)
+        on_resource = [r for r in matching if r.path == resource]
+        route = next((r for r in on_resource if r.method == method), None)
+        route = route or next((r for r in on_resource if r.method == "ANY"), None)
+        m = route.pattern.match(path) if route else None
+        return (route, m.groupdict()) if route and m else None
 
     def handle(
         self, method: str, raw_path: str, headers: list[tuple[str, str]], body: bytes, source_ip: str
@@ -339,6 +346,13 @@ class Gateway:
             body = json.dumps({"message": message})
             headers.append(("Content-Type", "application/json"))
         return Reply(status, headers, body.encode("utf-8"))
+
+
+def _specificity(resource: str) -> tuple[int, ...]:
+    """Orders the resource paths one request path matches: literal segments first, then {param}."""
+    return tuple(
+        0 if s.endswith("+}") else 1 if s.startswith("{") else 2 for s in resource.strip("/").split("/")
+    )
 
 
 def _body(body: bytes) -> tuple[str | None, bool]:
