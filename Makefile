@@ -7,7 +7,7 @@ UV ?= uv
 SAM_VERSION := 1.170.0
 RUN := $(UV) run --frozen
 
-.PHONY: help bootstrap up demo test unit integration e2e lint typecheck validate openapi constraints bench clean
+.PHONY: help bootstrap up demo test unit integration e2e lint typecheck validate openapi allowed-methods constraints bench clean
 
 help:
 	@echo "make demo     run the main job end to end on the local stack"
@@ -39,6 +39,10 @@ validate: bootstrap
 
 openapi: bootstrap
 	$(RUN) python -m skucast_local.openapi --write
+
+# MethodNotAllowedFunction's table of every path's methods, from template.yaml (tests/infra checks it).
+allowed-methods: bootstrap
+	$(RUN) python -m skucast_local.allowed_methods --write
 
 # The container images install under these: every runtime package at uv.lock's version.
 CONSTRAINTS ?= layers/shared/constraints.txt

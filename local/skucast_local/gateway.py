@@ -156,7 +156,7 @@ class UsagePlans:
 class Gateway:
     def __init__(self, template: Template, resolver: Resolver, invoke: Invoker, plans: UsagePlans) -> None:
         self.template = template
-        self.routes = list(template.routes)
+        self.routes = [*template.routes, *template.any_routes]
         self.invoke = invoke
         self.plans = plans
         self.stage = resolver.ref("Stage") if "Stage" in resolver.params else "local"
@@ -331,15 +331,31 @@ class Gateway:
 
 
 def match_route(routes: list[Route], method: str, path: str) -> tuple[Route, dict[str, str]] | None:
-    """The route serving `path` (as sent: percent-encoded) and its path parameters as API Gateway
-    REST puts them in `pathParameters`: each variable matched on the encoded path (so `%2F` in a
-    SKU stays inside its segment), then URL-decoded once (`%20` is a space, `+` stays `+`). The
-    event's `path` keeps the encoding. Raises UnicodeDecodeError for escapes that are not UTF-8."""
-    for route in routes:
-        m = route.pattern.match(path)
-        if m and route.method in (method, "ANY"):
-            return route, {k: unquote(v, errors="strict") for k, v in m.groupdict().items()}
-    return None
+    """The route API Gateway REST takes for `path` (as sent: percent-encoded): the resource the
+    path names (a literal segment before a {parameter}, before a {greedy+}), then that resource's
+    method, else its ANY method; None when there is neither (MISSING_AUTHENTICATION_TOKEN). Its
+    path parameters are as API Gateway puts them in `pathParameters`: each variable matched on the
+    encoded path (so `%2F` in a SKU stays inside its segment), then URL-decoded once (`%20` is a
+    space, `+` stays `+`). The event's `path` keeps the encoding. Raises UnicodeDecodeError for
+    escapes that are not UTF-8."""
+    matching = [r for r in routes if r.pattern.match(path)]
+    if not matching:
+        return None
+    resource = max((r.path for r in matching), key=_specificity)
+    on_resource = [r for r in matching if r.path == resource]
+    route = next((r for r in on_resource if r.method == method), None)
+    route = route or next((r for r in on_resource if r.method == "ANY"), None)
+    m = route.pattern.match(path) if route else None
+    if route is None or m is None:
+        return None
+    return route, {k: unquote(v, errors="strict") for k, v in m.groupdict().items()}
+
+
+def _specificity(resource: str) -> tuple[int, ...]:
+    """Orders the resource paths one request path matches: literal segments first, then {param}."""
+    return tuple(
+        0 if s.endswith("+}") else 1 if s.startswith("{") else 2 for s in resource.strip("/").split("/")
+    )
 
 
 def _body(body: bytes) -> tuple[str | None, bool]:

@@ -220,7 +220,7 @@ class LocalStack:
             "api": f"http://{c.host}:{c.api_port}",
             "aws": self.provisioned.endpoint,
             "control": f"http://{c.host}:{c.control_port}",
-            "routes": sorted(f"{r.method} {r.path}" for r in self.template.routes),
+            "routes": sorted(f"{r.method} {r.path}" for r in [*self.template.routes, *self.template.any_routes]),
             "sqs": sorted(f"{s.queue} -> {s.function}" for s in self.template.sqs),
             "s3": sorted(f"{n.bucket} {','.join(n.events)} {n.prefix}* -> {n.function}" for n in self.template.s3),
             "schedules": sorted(f"{s.name} {s.expression}" for s in self.template.schedules),

@@ -105,7 +105,12 @@ class Template:
     root: Path
     raw: dict[str, Any]
     functions: dict[str, Function] = field(default_factory=dict)
+    # The API's operations: a method of a resource path (what the OpenAPI document describes).
     routes: list[Route] = field(default_factory=list)
+    # `Method: ANY` events: API Gateway REST routes a request to a resource's explicit method, and
+    # to the resource's ANY method only for the methods the resource does not define. Here, the
+    # 405 answers for those methods (MethodNotAllowedFunction); not operations of the API.
+    any_routes: list[Route] = field(default_factory=list)
     sqs: list[SqsSubscription] = field(default_factory=list)
     s3: list[S3Notification] = field(default_factory=list)
     schedules: list[Schedule] = field(default_factory=list)
@@ -247,9 +252,10 @@ def _read_event(t: Template, fn: str, name: str, event: dict[str, Any], api_auth
     if kind == "Api":
         auth = props.get("Auth") or {}
         authorizer = auth.get("Authorizer", api_auth.get("DefaultAuthorizer"))
-        t.routes.append(
+        method = str(props["Method"]).upper()
+        (t.any_routes if method == "ANY" else t.routes).append(
             Route(
-                method=str(props["Method"]).upper(),
+                method=method,
                 path=str(props["Path"]),
                 function=fn,
                 authorizer=None if authorizer in (None, "NONE") else str(authorizer),

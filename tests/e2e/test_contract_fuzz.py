@@ -43,9 +43,9 @@ BASE: dict[str, Any] = {
     # but never 401/403 (the caller is an admin), 413, 429 or 5xx.
     "checks": {
         "positive_data_acceptance": {"expected-statuses": ["2XX", "400", "404", "409", "422"]},
-        # An undeclared method on a declared path is API Gateway's "no such route", which the
-        # contract renders as a 404 problem (test_local_stack.py), not 405.
-        "unsupported_method": {"enabled": False},
+        # An undeclared method on a declared path is 405 with Allow (MethodNotAllowedFunction,
+        # through the path's ANY method; every path and method: test_method_not_allowed.py).
+        "unsupported_method": {"enabled": True},
     },
     "phases": {
         "examples": {"enabled": False},

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from skucast_local import openapi
+from skucast_local import allowed_methods, openapi
 from skucast_local.template import Template, load
 from tests.conftest import ROOT
 
@@ -166,7 +166,47 @@ def test_the_committed_openapi_document_matches_the_code_and_the_template(templa
 
     paths = json.loads(committed)["paths"]
     documented = {(m.upper(), p) for p, ops in paths.items() for m in ops}
+    # The operations are the template's explicit methods. Its ANY methods answer the other methods
+    # of a path (405); they are not operations, so the document does not describe them.
     assert documented == {(r.method, r.path) for r in template.routes}
+    assert {r.path for r in template.any_routes} == set(paths)
+
+
+METHOD_NOT_ALLOWED = "MethodNotAllowedFunction"
+
+
+def test_every_path_answers_the_methods_it_does_not_define_with_405(template: Template) -> None:
+    """Each path with methods has one ANY method (API Gateway's fallback for the other methods),
+    public, routed to MethodNotAllowedFunction, and nothing else has one."""
+    paths = [r.path for r in template.any_routes]
+    assert sorted(paths) == sorted({r.path for r in template.routes}), "one ANY event per path with methods"
+    for route in template.any_routes:
+        assert route.function == METHOD_NOT_ALLOWED, route
+        # It reveals only a path's methods, as GET /api/openapi.json does; a CORS preflight has no credential.
+        assert route.authorizer is None and not route.api_key_required, route
+    assert {r.function for r in template.routes}.isdisjoint({METHOD_NOT_ALLOWED})
+
+
+def test_the_committed_allowed_methods_match_the_template(template: Template) -> None:
+    committed = allowed_methods.OUTPUT.read_text(encoding="utf-8")
+    assert committed == allowed_methods.render(template), "run `make allowed-methods` and commit the result"
+    fn = template.functions[METHOD_NOT_ALLOWED]
+    assert allowed_methods.OUTPUT.parent == ROOT / fn.code_uri / fn.handler.split(".")[0]
+
+
+def test_every_function_has_an_errors_alarm_within_cloudwatchs_limits(template: Template) -> None:
+    alarmed: set[str] = set()
+    for alarm in template.resources("AWS::CloudWatch::Alarm").values():
+        props = alarm["Properties"]
+        stats = [m["MetricStat"]["Metric"] for m in props.get("Metrics") or [] if "MetricStat" in m]
+        # PutMetricAlarm takes at most 10 metrics (MetricStat) in one alarm.
+        assert len(stats) <= 10, props["AlarmDescription"]
+        if not stats:
+            stats = [props]
+        for metric in stats:
+            if (metric.get("Namespace"), metric.get("MetricName")) == ("AWS/Lambda", "Errors"):
+                alarmed |= {str(d["Value"]["Ref"]) for d in metric["Dimensions"] if d["Name"] == "FunctionName"}
+    assert alarmed == set(template.functions)
 
 
 def _locked_versions() -> dict[str, str]:

@@ -91,3 +91,12 @@ class Throttled(ProblemError):
 
 class NotReady(ProblemError):
     status, title, slug = 503, "Service Unavailable", "not-ready"
+
+
+class MethodNotAllowed(ProblemError):
+    """A method the resource does not define; `Allow` lists the ones it does (RFC 9110 15.5.6)."""
+
+    status, title, slug = 405, "Method Not Allowed", "method-not-allowed"
+
+    def __init__(self, detail: str, *, allow: list[str]) -> None:
+        super().__init__(detail, headers={"Allow": ", ".join(allow)})
