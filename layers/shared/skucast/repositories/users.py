@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from boto3.dynamodb.conditions import Key
+from boto3.dynamodb.conditions import Attr, Key
 
 from skucast.aws import table
 from skucast.repositories import dynamo
@@ -74,20 +74,28 @@ def create_user(table_name: str, client_id: str, user: dict[str, Any], email_dig
         raise EmailTaken from None
 
 
-def identities(table_name: str, email_digest: str) -> list[Identity]:
-    """Every identity signing in with this e-mail, of any tenant (one read, however many)."""
-    reply = table(table_name).query(
-        KeyConditionExpression=Key("pk").eq(email_lookup_pk(email_digest)),
-        ConsistentRead=True,
-        Limit=MAX_IDENTITIES,
-    )
+def identities(table_name: str, email_digest: str, client_id: str | None = None) -> list[Identity]:
+    """The identities signing in with this e-mail: of any tenant (the first MAX_IDENTITIES, one
+    read however many), or only `client_id`'s (however many the e-mail has)."""
+    query: dict[str, Any] = {
+        "KeyConditionExpression": Key("pk").eq(email_lookup_pk(email_digest)),
+        "ConsistentRead": True,
+    }
+    if client_id is None:
+        query["Limit"] = MAX_IDENTITIES
+    else:
+        query["FilterExpression"] = Attr("client_id").eq(client_id)
     found: dict[str, Identity] = {}
-    for item in reply.get("Items", []):
-        salt = base64.b64decode(str(item["salt"])) if item.get("salt") else None  # schema 1: none
-        identity = Identity(str(item["client_id"]), str(item["user_id"]), salt)
-        if identity.client_id not in found or identity.salt is not None:
-            found[identity.client_id] = identity
-    return list(found.values())
+    while True:
+        reply = table(table_name).query(**query)
+        for item in reply.get("Items", []):
+            salt = base64.b64decode(str(item["salt"])) if item.get("salt") else None  # schema 1: none
+            identity = Identity(str(item["client_id"]), str(item["user_id"]), salt)
+            if identity.client_id not in found or identity.salt is not None:
+                found[identity.client_id] = identity
+        if client_id is None or "LastEvaluatedKey" not in reply:
+            return list(found.values())
+        query["ExclusiveStartKey"] = reply["LastEvaluatedKey"]
 
 
 def get_users(table_name: str, wanted: list[Identity]) -> list[tuple[Identity, dict[str, Any]]]:

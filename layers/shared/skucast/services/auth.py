@@ -255,9 +255,7 @@ def _identity_of(
 ) -> tuple[users_repo.Identity, dict[str, object], bool] | None:
     """The one identity of the e-mail (in `client_id` when given) whose password matches, with
     its user item and whether to rehash; None when none or several match (the same 401)."""
-    found = users_repo.identities(settings.table_name, _text_digest(request.email))
-    if request.client_id is not None:
-        found = [i for i in found if i.client_id == request.client_id]
+    found = users_repo.identities(settings.table_name, _text_digest(request.email), request.client_id)
     users = users_repo.get_users(settings.table_name, found)
     # One Argon2 computation for all of them (a shared salt), one even when there are none.
     verdicts = hasher.verify_all([str(user["password_hash"]) for _, user in users], request.password)
