@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from typing import Any
 
@@ -10,8 +11,11 @@ import pytest
 from argon2 import extract_parameters
 
 from skucast import admin
+from skucast.auth import passwords as passwords_module
+from skucast.auth.passwords import salt_of
 from skucast.auth.settings import get_auth_settings
-from skucast.repositories.keys import tenant_pk, user_sk
+from skucast.aws import table
+from skucast.repositories.keys import LOOKUP_SK, email_identity_sk, email_lookup_pk, tenant_pk, user_sk
 from tests.integration.auth.conftest import Api
 from tests.integration.conftest import SERVICE_KEY
 
@@ -37,16 +41,125 @@ def test_given_no_operator_key_when_creating_a_client_then_401(api: Api, key: st
     assert reply.status == 401 and reply.headers["content-type"] == "application/problem+json"
 
 
-def test_given_a_registered_email_when_creating_a_client_or_user_then_409_and_no_orphan_key(api: Api) -> None:
-    api.create_client("dup@example.com")
-    apigw = boto3.client("apigateway", region_name="us-east-1")
-    keys_before = len(apigw.get_api_keys()["items"])
-    body = {"name": "again", "admin_email": "DUP@example.com", "admin_password": "long enough"}
-    assert api.call("POST", "/api/auth/clients", body, {"X-Service-Key": SERVICE_KEY}).status == 409
-    assert len(apigw.get_api_keys()["items"]) == keys_before
-    admin_headers = api.bearer("dup@example.com")
-    user = {"email": "dup@example.com", "password": "long enough", "role": "viewer"}
-    assert api.call("POST", "/api/auth/users", user, admin_headers).status == 409
+def test_given_an_email_of_another_client_when_signing_up_or_creating_a_user_then_201_and_409_only_within_one_client(
+    api: Api,
+) -> None:
+    first = api.create_client("dup@example.com")
+    second = api.create_client("DUP@example.com", password="another admin password")  # operator: 201
+    user = {"email": "dup@example.com", "password": "a third password", "role": "viewer"}
+    third = api.create_client("third-admin@example.com")
+    third_admin = api.bearer("third-admin@example.com")
+    created = api.call("POST", "/api/auth/users", user, third_admin)
+    assert created.status == 201 and created.body["email"] == "dup@example.com", created.body
+    again = api.call("POST", "/api/auth/users", {**user, "email": "Dup@Example.com"}, third_admin)
+    assert again.status == 409 and "this client" in again.body["detail"], again.body  # its own users only
+
+    # Each identity signs in with its own password, to its own client.
+    for password, client in [
+        ("admin password 1", first),
+        ("another admin password", second),
+        ("a third password", third),
+    ]:
+        me = api.call("GET", "/api/auth/me", headers=api.bearer("dup@example.com", password)).body
+        assert me["client_id"] == client["client_id"], (password, me)
+    assert api.login("dup@example.com", "no identity has this").status == 401
+
+
+def _identity_to_schema_1(api: Api, email: str, client_id: str) -> None:
+    """Rewrite an identity as before identities were per tenant: one LOOKUP item per e-mail."""
+    pk = email_lookup_pk(hashlib.sha256(email.encode()).hexdigest())
+    item = _table(api).get_item(Key={"pk": pk, "sk": email_identity_sk(client_id)})["Item"]
+    _table(api).delete_item(Key={"pk": pk, "sk": email_identity_sk(client_id)})
+    _table(api).put_item(
+        Item={"pk": pk, "sk": LOOKUP_SK, "client_id": client_id, "user_id": item["user_id"]}
+    )
+
+
+def _password_hash(api: Api, client_id: str, user_id: str) -> str:
+    return str(_table(api).get_item(Key={"pk": tenant_pk(client_id), "sk": user_sk(user_id)})["Item"]["password_hash"])
+
+
+def test_given_a_schema_1_email_lookup_then_it_signs_in_stays_unique_in_its_client_and_shares_its_salt(
+    api: Api,
+) -> None:
+    old = api.create_client("old@example.com")
+    _identity_to_schema_1(api, "old@example.com", old["client_id"])
+    old_admin = api.bearer("old@example.com")
+    assert api.call("GET", "/api/auth/me", headers=old_admin).body["client_id"] == old["client_id"]
+    # Still one identity per e-mail and client: the old item names this client.
+    dup = {"email": "old@example.com", "password": "long enough", "role": "viewer"}
+    assert api.call("POST", "/api/auth/users", dup, old_admin).status == 409
+
+    other = api.create_client("other@example.com")
+    created = api.call("POST", "/api/auth/users", dup, api.bearer("other@example.com"))
+    assert created.status == 201, created.body
+    assert salt_of(_password_hash(api, other["client_id"], created.body["user_id"])) == salt_of(
+        _password_hash(api, old["client_id"], old["admin_user_id"])
+    )
+    me = api.call("GET", "/api/auth/me", headers=api.bearer("old@example.com", "long enough")).body
+    assert me["client_id"] == other["client_id"]
+    assert api.call("GET", "/api/auth/me", headers=api.bearer("old@example.com")).body["client_id"] == old["client_id"]
+
+
+def test_given_one_email_and_password_in_two_clients_then_client_id_picks_and_without_it_the_same_401(
+    api: Api,
+) -> None:
+    a = api.create_client("twice@example.com", password="one shared password")
+    b = api.create_client("twice@example.com", password="one shared password")
+    body = {"email": "twice@example.com", "password": "one shared password"}
+    ambiguous = api.call("POST", "/api/auth/login", body)
+    wrong = api.call("POST", "/api/auth/login", {**body, "password": "not it"})
+    unknown = api.call("POST", "/api/auth/login", {**body, "email": "nobody@example.com"})
+    assert ambiguous.status == wrong.status == unknown.status == 401
+    assert ambiguous.body["detail"] == wrong.body["detail"] == unknown.body["detail"]
+    assert "client_id" in ambiguous.body["detail"]
+    for client in (a, b):
+        pair = api.call("POST", "/api/auth/login", {**body, "client_id": client["client_id"]})
+        assert pair.status == 200, pair.body
+        me = api.call("GET", "/api/auth/me", headers={"Authorization": f"Bearer {pair.body['access_token']}"})
+        assert me.body["client_id"] == client["client_id"]
+        refreshed = api.call("POST", "/api/auth/refresh", {"refresh_token": pair.body["refresh_token"]})
+        assert refreshed.status == 200
+    # client_id only selects: a client without this e-mail, or a malformed id, is the same 401.
+    c = api.create_client("c-admin@example.com")
+    for client_id in (c["client_id"], "cli_0000", "#", "x" * 64):
+        reply = api.call("POST", "/api/auth/login", {**body, "client_id": client_id})
+        assert reply.status == 401 and reply.body["detail"] == wrong.body["detail"], (client_id, reply.body)
+
+
+def test_given_an_email_in_one_or_many_clients_when_logging_in_then_one_argon2_computation_and_the_same_reads(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for n in range(3):
+        api.create_client("many@example.com", password=f"password number {n}")
+    api.create_client("single@example.com", password="password number 0")
+    argon2_calls: list[str] = []
+    raw, dummy = passwords_module.hash_secret_raw, passwords_module.Passwords.verify_dummy
+    monkeypatch.setattr(passwords_module, "hash_secret_raw", lambda *a: argon2_calls.append("raw") or raw(*a))
+    monkeypatch.setattr(
+        passwords_module.Passwords, "verify_dummy", lambda s, p: argon2_calls.append("dummy") or dummy(s, p)
+    )
+    calls: list[str] = []
+    events = table(api.provisioned.resources["Table"].ref).meta.client.meta.events  # what the repositories use
+    events.register("before-call.dynamodb", lambda model, **_: calls.append(model.name), unique_id="count")
+
+    def login(email: str, password: str, expected: int) -> tuple[list[str], list[str]]:
+        argon2_calls.clear()
+        calls.clear()
+        assert api.login(email, password).status == expected
+        return list(argon2_calls), list(calls)
+
+    try:
+        many_wrong = login("many@example.com", "not a password of any", 401)
+        single_wrong = login("single@example.com", "not a password of any", 401)
+        many_right = login("many@example.com", "password number 1", 200)
+        single_right = login("single@example.com", "password number 0", 200)
+        unknown = login("nobody@example.com", "not a password of any", 401)
+    finally:
+        events.unregister("before-call.dynamodb", unique_id="count")
+    assert many_wrong == single_wrong and many_right == single_right, (many_wrong, single_wrong)
+    assert many_wrong[0] == many_right[0] == ["raw"] and unknown[0] == ["dummy"]
+    assert many_wrong[1].count("Query") == many_wrong[1].count("BatchGetItem") == 1, many_wrong
 
 
 def test_given_an_analyst_when_creating_a_user_then_403(api: Api) -> None:

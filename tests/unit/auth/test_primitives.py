@@ -7,8 +7,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from argon2 import extract_parameters
 
+from skucast.auth import passwords as passwords_module
 from skucast.auth.keyring import Keyring, KeyringError
-from skucast.auth.passwords import PasswordParams, Passwords
+from skucast.auth.passwords import PasswordParams, Passwords, new_salt, salt_of
 from skucast.auth.settings import AuthSettings
 from skucast.auth.tokens import InvalidToken, digest, issue_access_token, verify_access_token
 
@@ -48,6 +49,50 @@ def test_given_a_wrong_or_garbage_hash_when_verifying_then_false_not_an_error() 
     assert passwords.verify(passwords.hash("a-password"), "b-password") == (False, False)
     assert passwords.verify("not-a-hash", "a-password") == (False, False)
     passwords.verify_dummy("anything")  # spends the time, raises nothing
+
+
+def _counting_argon2(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Count every Argon2 computation: verify_all's own and the hasher's (dummy, verify)."""
+    calls: list[int] = []
+    raw, core = passwords_module.hash_secret_raw, passwords_module.PasswordHasher.verify
+
+    def counted_raw(*args: object, **kwargs: object) -> bytes:
+        calls.append(1)
+        return raw(*args, **kwargs)  # type: ignore[arg-type]
+
+    def counted_verify(self: object, *args: object, **kwargs: object) -> bool:
+        calls.append(1)
+        return core(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(passwords_module, "hash_secret_raw", counted_raw)
+    monkeypatch.setattr(passwords_module.PasswordHasher, "verify", counted_verify)
+    return calls
+
+
+@pytest.mark.parametrize("identities", [0, 1, 2, 5])
+def test_given_an_emails_identities_sharing_a_salt_when_verifying_all_then_one_argon2_computation(
+    monkeypatch: pytest.MonkeyPatch, identities: int
+) -> None:
+    passwords, salt = Passwords(CHEAP), new_salt()
+    stored = [passwords.hash(f"password of tenant {n}", salt) for n in range(identities)]
+    assert all(salt_of(h) == salt for h in stored)
+    calls = _counting_argon2(monkeypatch)
+    verdicts = passwords.verify_all(stored, "password of tenant 1")
+    assert len(calls) == 1  # the same work for an e-mail in no tenant, one, or five
+    assert verdicts == [(n == 1, False) for n in range(identities)]
+
+
+def test_given_hashes_of_other_salts_or_parameters_when_verifying_all_then_each_is_checked_on_its_own() -> None:
+    passwords = Passwords(CHEAP)
+    own = passwords.hash("the password")  # a salt of its own (a schema-1 identity)
+    older = Passwords(PasswordParams(memory_kib=16, iterations=1)).hash("the password", salt_of(own))
+    assert passwords.verify_all([own, older, "not-a-hash", own], "the password") == [
+        (True, False),
+        (True, True),
+        (False, False),
+        (True, False),
+    ]
+    assert passwords.verify_all([own, older], "another password") == [(False, False), (False, False)]
 
 
 def test_given_a_rotation_when_within_the_overlap_then_both_keys_verify_and_the_newest_signs() -> None:

@@ -164,12 +164,18 @@ def session_sk(session_id: str) -> str:
 
 # Global lookups, read by exact key only, before the tenant is known. The key holds a SHA-256
 # digest (of the normalised e-mail, or of the presented secret), never the value itself.
-LOOKUP_SK = "LOOKUP"
+LOOKUP_SK = "LOOKUP"  # a credential's lookup; in an e-mail partition, the schema-1 single identity
+EMAIL_IDENTITY_PREFIX = f"IDENTITY{SEP}"
 
 
 def email_lookup_pk(email_digest: str) -> str:
-    """Login by e-mail -> (client_id, user_id). E-mails are unique across the platform."""
+    """Login by e-mail: the partition of every identity (tenant, user) signing in with it."""
     return f"EMAIL{SEP}{_id(email_digest)}"
+
+
+def email_identity_sk(client_id: str) -> str:
+    """The one user of this tenant with the partition's e-mail (identities are per tenant)."""
+    return EMAIL_IDENTITY_PREFIX + _id(client_id)
 
 
 def credential_lookup_pk(secret_digest: str) -> str:

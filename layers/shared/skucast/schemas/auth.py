@@ -61,6 +61,7 @@ NewPassword = Annotated[
     AfterValidator(_password),
 ]
 Password = Annotated[str, StringConstraints(min_length=1, max_length=MAX_PASSWORD_CHARS), AfterValidator(_password)]
+ClientId = Annotated[str, StringConstraints(min_length=1, max_length=64), AfterValidator(_clean_text)]
 OpaqueToken = Annotated[str, StringConstraints(min_length=1, max_length=512), AfterValidator(_password)]
 
 
@@ -86,6 +87,11 @@ class CreatedClient(BaseModel):
 class LoginRequest(_Request):
     email: Email
     password: Password
+    client_id: ClientId | None = Field(
+        None,
+        description="The client to sign in to. Needed only when this e-mail signs in to several "
+        "clients with the same password; otherwise the client is the one whose password matches.",
+    )
 
 
 class RefreshRequest(_Request):

@@ -2,7 +2,13 @@
 
 Every tenant-side call takes the client id from the verified principal and hands it to the
 repositories, which build every key from it. Only login (by e-mail) and credential lookups (by
-hash) read global items, by exact key.
+hash) read global items, by exact key (an e-mail's partition holds its identities).
+
+Identities are per tenant: one e-mail may be a user of several tenants, each with its own
+password, so creating a user answers the same whether other tenants have that e-mail or not.
+Login checks the password against every identity of the e-mail with one Argon2 computation (they
+share a salt) and signs in to the one that matches; `client_id` picks one when the same password
+matches in several. No answer, and no count of hash computations, depends on other tenants.
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ from typing import Protocol
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from skucast.auth.keyring import Keyring, KeyringError, SigningKey
-from skucast.auth.passwords import passwords
+from skucast.auth.passwords import Passwords, new_salt, passwords, salt_of
 from skucast.auth.settings import AuthSettings
 from skucast.auth.tokens import (
     API_KEY_PREFIX,
@@ -59,7 +65,10 @@ from skucast.schemas.auth import (
 )
 from skucast.settings import Settings
 
-WRONG_CREDENTIALS = "The e-mail address or the password is wrong."
+WRONG_CREDENTIALS = (
+    "The e-mail address or the password is wrong. An e-mail that signs in to several clients "
+    "with one password signs in to one of them with client_id."
+)
 BAD_REFRESH = "The refresh token is not valid."
 
 
@@ -154,7 +163,9 @@ def create_client(settings: Settings, auth: AuthSettings, request: CreateClientR
         raise NotReady(f"The {request.tier} tier is not available right now.")
     now = _now()
     client_id, user_id = new_id("cli"), new_id("usr")
-    password_hash = passwords(auth.password_params).hash(request.admin_password)
+    email_digest = _text_digest(request.admin_email)
+    salt = _email_salt(settings, email_digest)
+    password_hash = passwords(auth.password_params).hash(request.admin_password, salt)
     usage_key = secrets.token_urlsafe(30)
     usage_key_id = usage_plans.add_key(plan, f"{settings.usage_plan_prefix}{client_id}", usage_key)
     client = {
@@ -167,14 +178,25 @@ def create_client(settings: Settings, auth: AuthSettings, request: CreateClientR
     }
     admin = _user_item(user_id, request.admin_email, "admin", password_hash, now)
     try:
-        clients_repo.create_client(settings.table_name, client, admin, _text_digest(request.admin_email))
-    except EmailTaken:
-        usage_plans.delete_key(usage_key_id)
-        raise Conflict("This e-mail address is already registered.") from None
+        clients_repo.create_client(settings.table_name, client, admin, email_digest, salt)
     except Exception:
         usage_plans.delete_key(usage_key_id)  # no orphan key in the plan
         raise
     return CreatedClient(client_id=client_id, name=request.name, tier=request.tier, admin_user_id=user_id)
+
+
+def _email_salt(settings: Settings, email_digest: str) -> bytes:
+    """The salt every password hash of this e-mail's identities shares (a new one for a new
+    e-mail). A schema-1 identity keeps the salt inside its own hash."""
+    found = users_repo.identities(settings.table_name, email_digest)
+    for identity in found:
+        if identity.salt is not None:
+            return identity.salt
+    for _, user in users_repo.get_users(settings.table_name, found):
+        salt = salt_of(str(user["password_hash"]))
+        if salt is not None:
+            return salt
+    return new_salt()
 
 
 def _user_item(user_id: str, email: str, role: str, password_hash: str, now: datetime) -> dict[str, str]:
@@ -199,21 +221,17 @@ def login(settings: Settings, auth: AuthSettings, request: LoginRequest, source_
         raise Throttled("Too many failed sign-ins; try again later.", retry_after=window_end - stamp)
 
     hasher = passwords(auth.password_params)
-    found = users_repo.find_login(settings.table_name, counters["email"])
-    user = users_repo.get_user(settings.table_name, *found) if found else None
-    if user is None:
-        hasher.verify_dummy(request.password)  # same work, same answer as a wrong password
-        matches, rehash = False, False
-    else:
-        matches, rehash = hasher.verify(str(user["password_hash"]), request.password)
-    if not matches or found is None or user is None:
+    signed_in = _identity_of(settings, hasher, request)
+    if signed_in is None:
         for scope, subject in counters.items():
             throttle.add_failure(settings.table_name, scope, subject, window, window_end + 60)
         raise Unauthorized(WRONG_CREDENTIALS)
 
-    client_id, user_id = found
-    if rehash:
-        users_repo.set_password_hash(settings.table_name, client_id, user_id, hasher.hash(request.password))
+    identity, user, rehash = signed_in
+    client_id, user_id = identity.client_id, identity.user_id
+    if rehash:  # new parameters, the same (shared) salt
+        new_hash = hasher.hash(request.password, salt_of(str(user["password_hash"])))
+        users_repo.set_password_hash(settings.table_name, client_id, user_id, new_hash)
     throttle.clear(settings.table_name, "email", counters["email"], window)
     key = _signing_key(settings, now)
     refresh_token = new_secret(REFRESH_PREFIX)
@@ -228,6 +246,19 @@ def login(settings: Settings, auth: AuthSettings, request: LoginRequest, source_
         _iso(now),
     )
     return _pair(settings, key, client_id, user_id, str(user["role"]), session_id, refresh_token, now)
+
+
+def _identity_of(
+    settings: Settings, hasher: Passwords, request: LoginRequest
+) -> tuple[users_repo.Identity, dict[str, object], bool] | None:
+    """The one identity of the e-mail (in `client_id` when given) whose password matches, with
+    its user item and whether to rehash; None when none or several match (the same 401)."""
+    found = users_repo.identities(settings.table_name, _text_digest(request.email), request.client_id)
+    users = users_repo.get_users(settings.table_name, found)
+    # One Argon2 computation for all of them (a shared salt), one even when there are none.
+    verdicts = hasher.verify_all([str(user["password_hash"]) for _, user in users], request.password)
+    matching = [(i, u, rehash) for (i, u), (ok, rehash) in zip(users, verdicts, strict=True) if ok]
+    return matching[0] if len(matching) == 1 else None
 
 
 def _pair(
@@ -326,18 +357,22 @@ def me(settings: Settings, caller: Caller) -> Me:
 
 # ---------------------------------------------------------------- users
 def create_user(settings: Settings, auth: AuthSettings, client_id: str, request: CreateUserRequest) -> User:
+    """A user of this tenant. 409 only when this tenant already has the e-mail (its admin can list
+    its users anyway); another tenant's user with the e-mail changes nothing in the answer."""
     now = _now()
+    email_digest = _text_digest(request.email)
+    salt = _email_salt(settings, email_digest)
     item = _user_item(
         new_id("usr"),
         request.email,
         request.role,
-        passwords(auth.password_params).hash(request.password),
+        passwords(auth.password_params).hash(request.password, salt),
         now,
     )
     try:
-        users_repo.create_user(settings.table_name, client_id, item, _text_digest(request.email))
+        users_repo.create_user(settings.table_name, client_id, item, email_digest, salt)
     except EmailTaken:
-        raise Conflict("This e-mail address is already registered.") from None
+        raise Conflict("A user of this client already signs in with this e-mail address.") from None
     return User.model_validate(item)
 
 
