@@ -3,7 +3,7 @@
 Item (keys.py): CLIENT#<c> / EXPORT#<run_id>#<format>
     status PREPARING|READY|FAILED, started_at (epoch seconds), reason (FAILED), expires_at (TTL)
 
-The export object itself (objects.export_key) is the truth for "ready": the item only makes
+The export object itself (keys.export_key) is the truth for "ready": the item only makes
 concurrent requests start one job, and tells a later request why the last job failed.
 """
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from skucast.aws import table
 from skucast.repositories import dynamo
-from skucast.repositories.keys import LOOKUP_SK, USER_PREFIX, email_lookup_pk, tenant_pk, user_sk
+from skucast.repositories.keys import LOOKUP_SK, USER_PREFIX, email_lookup_pk, tenant_pk, user_id_of, user_sk
 
 
 class EmailTaken(Exception):
@@ -50,7 +50,7 @@ def list_users(
 ) -> tuple[list[dict[str, Any]], str | None]:
     after = user_sk(after_user_id) if after_user_id else None
     items, last = dynamo.page(table_name, tenant_pk(client_id), USER_PREFIX, limit, after)
-    return items, (last[len(USER_PREFIX) :] if last else None)
+    return items, (user_id_of(last) if last else None)
 
 
 def set_password_hash(table_name: str, client_id: str, user_id: str, password_hash: str) -> None:

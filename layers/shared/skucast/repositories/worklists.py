@@ -8,7 +8,7 @@ from typing import Any
 from boto3.dynamodb.conditions import Key
 
 from skucast.aws import table
-from skucast.repositories.keys import ACTIVE_RUNS, PROCESSING_UPLOADS, SCHEDULES
+from skucast.repositories.keys import ACTIVE_RUNS, PROCESSING_UPLOADS, SCHEDULES, due_before
 
 
 def _due(table_name: str, partition: str, now: datetime) -> list[dict[str, Any]]:
@@ -16,8 +16,7 @@ def _due(table_name: str, partition: str, now: datetime) -> list[dict[str, Any]]
     kwargs: dict[str, Any] = {
         "IndexName": "gsi1",
         "KeyConditionExpression": Key("gsi1pk").eq(partition)
-        # gsi1sk is "<time>#<tenant>...": everything before "<now>#~" is due.
-        & Key("gsi1sk").lt(now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") + "#~"),
+        & Key("gsi1sk").lt(due_before(now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"))),
     }
     while True:
         page = table(table_name).query(**kwargs)

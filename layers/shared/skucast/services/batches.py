@@ -24,6 +24,7 @@ from skucast.forecasting.metrics import MetricSums
 from skucast.observability import logger, metrics
 from skucast.repositories import catalog, demand, events, objects, queues
 from skucast.repositories import runs as repo
+from skucast.repositories.keys import client_id_of, run_id_of, run_skus_key
 from skucast.schemas.messages import BatchMessage, PlanMessage
 from skucast.services.runs import fail_run, now_iso, progress_deadline, tier_of
 from skucast.settings import Settings
@@ -95,7 +96,7 @@ def _run_skus(
             data_end = entry["last_date"]
     if params.get("skus") == "all":
         return everything, data_end
-    listed = objects.get_json(settings.data_bucket, objects.run_skus_key(client_id, run_id)) or []
+    listed = objects.get_json(settings.data_bucket, run_skus_key(client_id, run_id)) or []
     return [str(s) for s in listed], data_end
 
 
@@ -342,8 +343,8 @@ def sweep_stalled(settings: Settings, stalled: list[dict[str, Any]], now: dateti
     fail the ones that still make no progress. Re-sending is safe: settling is exactly-once."""
     outcome = {"repaired": 0, "failed": 0}
     for item in stalled:
-        client_id = str(item["pk"]).split("#", 1)[1]
-        run_id = str(item["sk"]).split("#", 1)[1]
+        client_id = client_id_of(str(item["pk"]))
+        run_id = run_id_of(str(item["sk"]))
         run = repo.get_run(settings.table_name, client_id, run_id)
         if run is None or run["status"] not in repo.ACTIVE:
             continue

@@ -48,6 +48,7 @@ from skucast.pagination import decode_cursor, encode_cursor
 from skucast.repositories import catalog
 from skucast.repositories import demand as repo
 from skucast.repositories.demand import Owners, StoredSeries
+from skucast.repositories.keys import sku_of
 from skucast.schemas.demand import DemandPoint, Granularity, Missing, Sku, SkuDemand, SkuList
 from skucast.settings import Settings
 
@@ -244,7 +245,7 @@ def _to_sku(item: dict[str, Any]) -> Sku:
 
     n_periods = item.get("n_periods")
     return Sku(
-        sku=str(item.get("sku") or str(item["sk"]).split("#", 1)[1]),
+        sku=str(item.get("sku") or sku_of(str(item["sk"]))),
         demand_class=item.get("demand_class"),
         adi=num("adi"),
         cv2=num("cv2"),

@@ -18,6 +18,7 @@ from skucast.observability import logger
 from skucast.repositories import exports as exports_repo
 from skucast.repositories import objects, queues
 from skucast.repositories import runs as repo
+from skucast.repositories.keys import export_key
 from skucast.schemas.forecast import FINISHED, ExportLink
 from skucast.schemas.messages import ExportMessage
 from skucast.services.runs import load_run
@@ -124,7 +125,7 @@ def write_export(settings: Settings, client_id: str, run: dict[str, Any], file_f
     run_id = run["run_id"]
     levels = list(run.get("params", {}).get("levels", []))
     results = repo.iter_results(settings.table_name, client_id, run_id, int(run.get("result_shards", 0)))
-    key = objects.export_key(client_id, run_id, file_format)
+    key = export_key(client_id, run_id, file_format)
     with tempfile.NamedTemporaryFile(suffix=f".{file_format}") as tmp:
         writer = write_csv if file_format == "csv" else write_parquet
         writer(tmp.name, export_columns(levels), results, levels)
@@ -137,7 +138,7 @@ def export_run(settings: Settings, client_id: str, run_id: str, file_format: str
     run = load_run(settings, client_id, run_id)
     if run["status"] not in FINISHED:
         raise Conflict("The run has not finished yet.")
-    key = objects.export_key(client_id, run_id, file_format)
+    key = export_key(client_id, run_id, file_format)
     if not objects.exists(settings.data_bucket, key):
         skus = int(run.get("skus_total", 0))
         if skus > settings.export_sync_max_skus:

@@ -14,7 +14,7 @@ from skucast.pagination import decode_cursor, encode_cursor
 from skucast.repositories import clients as clients_repo
 from skucast.repositories import objects, queues
 from skucast.repositories import runs as repo
-from skucast.repositories.keys import ACTIVE_RUNS
+from skucast.repositories.keys import ACTIVE_RUNS, active_run_gsi1sk, run_skus_key
 from skucast.schemas.forecast import (
     CreateRunRequest,
     ResultList,
@@ -83,7 +83,7 @@ def create_run(
     params = request.model_dump(mode="json", exclude={"name", "skus"})
     params["skus"] = len(request.skus) if request.skus is not None else "all"
     if request.skus is not None:
-        objects.put_json(settings.data_bucket, objects.run_skus_key(client_id, run_id), request.skus)
+        objects.put_json(settings.data_bucket, run_skus_key(client_id, run_id), request.skus)
     run = {
         "run_id": run_id,
         "name": request.name,
@@ -93,7 +93,7 @@ def create_run(
         "created_at": now_iso(now),
         "expires_at": int(now.timestamp()) + IDEMPOTENCY_SECONDS,
         "gsi1pk": ACTIVE_RUNS,
-        "gsi1sk": f"{progress_deadline(now)}#{client_id}#{run_id}",
+        "gsi1sk": active_run_gsi1sk(progress_deadline(now), client_id, run_id),
     }
     idempotency = None
     if idempotency_key:

@@ -14,6 +14,7 @@ from skucast.errors import Conflict, FieldError, Unprocessable
 from skucast.observability import logger
 from skucast.repositories import schedules as repo
 from skucast.repositories import worklists
+from skucast.repositories.keys import client_id_of
 from skucast.schemas.forecast import CreateRunRequest, Schedule, ScheduleBody
 from skucast.services import batches, runs, upload_failures
 from skucast.settings import Settings
@@ -72,7 +73,7 @@ def start_due_reforecasts(settings: Settings, now: datetime | None = None) -> in
     now = now or datetime.now(UTC)
     started = 0
     for item in worklists.due_schedules(settings.table_name, now):
-        client_id = str(item["pk"]).split("#", 1)[1]
+        client_id = client_id_of(str(item["pk"]))
         started += _fire(settings, client_id, item, now)
     return started
 

@@ -37,7 +37,7 @@ from skucast import ids
 from skucast.observability import logger, metrics
 from skucast.repositories import uploads as repo
 from skucast.repositories import worklists
-from skucast.repositories.keys import parse_upload_object_key, upload_object_key
+from skucast.repositories.keys import client_id_of, parse_upload_object_key, upload_object_key
 from skucast.settings import Settings
 
 Outcome = Literal["failed", "finished", "busy"]
@@ -171,7 +171,7 @@ def sweep_stalled(settings: Settings, now: datetime | None = None) -> dict[str, 
     those still AWAITING_FILE past their form's expiry with no file in S3."""
     outcome = {"uploads_failed": 0, "uploads_expired": 0, "uploads_busy": 0}
     for item in worklists.stalled_uploads(settings.table_name, now or datetime.now(UTC)):
-        client_id = str(item["pk"]).split("#", 1)[1]
+        client_id = client_id_of(str(item["pk"]))
         upload_id = str(item["upload_id"])
         code = "ingest_stalled"
         if item.get("status") == "AWAITING_FILE":
