@@ -15,11 +15,12 @@ import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Protocol
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from skucast import clock
 from skucast.auth.keyring import Keyring, KeyringError, SigningKey
 from skucast.auth.passwords import passwords
 from skucast.auth.settings import AuthSettings
@@ -85,14 +86,6 @@ class Authorized:
     usage_key: str  # the client's usage-plan key value (API Gateway's usageIdentifierKey)
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
-def _iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def _text_digest(value: str) -> str:
     return hashlib.sha256(value.encode("utf-8")).hexdigest()
 
@@ -125,7 +118,7 @@ def _signing_key(settings: Settings, now: datetime) -> SigningKey:
 
 
 def _verify(settings: Settings, auth: AuthSettings, token: str) -> AccessClaims:
-    now = _now()
+    now = clock.now()
 
     def verify(ring: Keyring) -> AccessClaims:
         key_for: Callable[[str], Ed25519PublicKey | None] = lambda kid: ring.verification_key(kid, now)  # noqa: E731
@@ -144,7 +137,7 @@ def _verify(settings: Settings, auth: AuthSettings, token: str) -> AccessClaims:
 
 
 def jwks(settings: Settings) -> Jwks:
-    return Jwks.model_validate(_keyring(settings).jwks(_now()))
+    return Jwks.model_validate(_keyring(settings).jwks(clock.now()))
 
 
 # ---------------------------------------------------------------- clients
@@ -154,7 +147,7 @@ def create_client(settings: Settings, auth: AuthSettings, request: CreateClientR
     if plan is None:
         logger.error("no usage plan for tier", extra={"tier": request.tier})
         raise NotReady(f"The {request.tier} tier is not available right now.")
-    now = _now()
+    now = clock.now()
     client_id, user_id = new_id("cli"), new_id("usr")
     password_hash = passwords(auth.password_params).hash(request.admin_password)
     usage_key = secrets.token_urlsafe(30)
@@ -165,7 +158,7 @@ def create_client(settings: Settings, auth: AuthSettings, request: CreateClientR
         "tier": request.tier,
         "usage_key": usage_key,
         "usage_key_id": usage_key_id,
-        "created_at": _iso(now),
+        "created_at": clock.iso(now),
     }
     admin = _user_item(user_id, request.admin_email, "admin", password_hash, now)
     try:
@@ -185,13 +178,13 @@ def _user_item(user_id: str, email: str, role: str, password_hash: str, now: dat
         "email": email,
         "role": role,
         "password_hash": password_hash,
-        "created_at": _iso(now),
+        "created_at": clock.iso(now),
     }
 
 
 # ---------------------------------------------------------------- sessions
 def login(settings: Settings, auth: AuthSettings, request: LoginRequest, source_ip: str) -> TokenPair:
-    now = _now()
+    now = clock.now()
     stamp = int(now.timestamp())
     window = stamp // auth.login_window_seconds
     window_end = (window + 1) * auth.login_window_seconds
@@ -227,7 +220,7 @@ def login(settings: Settings, auth: AuthSettings, request: LoginRequest, source_
         user_id,
         digest(refresh_token),
         stamp + settings.refresh_token_ttl_seconds,
-        _iso(now),
+        clock.iso(now),
     )
     return _pair(settings, key, client_id, user_id, str(user["role"]), session_id, refresh_token, now)
 
@@ -260,7 +253,7 @@ def _pair(
 
 def refresh(settings: Settings, refresh_token: str) -> TokenPair:
     """Rotate: a new pair for a current token; a rotated one revokes its whole login (reuse)."""
-    now = _now()
+    now = clock.now()
     presented = digest(refresh_token)
     found = sessions_repo.find_refresh_token(settings.table_name, presented)
     if found is None:
@@ -298,14 +291,14 @@ def refresh(settings: Settings, refresh_token: str) -> TokenPair:
 
 def _revoke(settings: Settings, client_id: str, session_id: str, now: datetime, reason: str) -> None:
     logger.warning("revoking a login session", extra={"client_id": client_id, "reason": reason})
-    sessions_repo.revoke_session(settings.table_name, client_id, session_id, _iso(now))
+    sessions_repo.revoke_session(settings.table_name, client_id, session_id, clock.iso(now))
 
 
 def logout(settings: Settings, refresh_token: str) -> None:
     """Revoke the login the token belongs to; unknown tokens are ignored (no oracle)."""
     found = sessions_repo.find_refresh_token(settings.table_name, digest(refresh_token))
     if found is not None:
-        _revoke(settings, str(found["client_id"]), str(found["session_id"]), _now(), reason="logout")
+        _revoke(settings, str(found["client_id"]), str(found["session_id"]), clock.now(), reason="logout")
 
 
 def me(settings: Settings, caller: Caller) -> Me:
@@ -332,7 +325,7 @@ def me(settings: Settings, caller: Caller) -> Me:
 
 # ---------------------------------------------------------------- users
 def create_user(settings: Settings, auth: AuthSettings, client_id: str, request: CreateUserRequest) -> User:
-    now = _now()
+    now = clock.now()
     item = _user_item(
         new_id("usr"),
         request.email,
@@ -355,7 +348,7 @@ def list_users(settings: Settings, client_id: str, limit: int, cursor: str | Non
 # ---------------------------------------------------------------- API keys
 def create_api_key(settings: Settings, client_id: str, request: CreateApiKeyRequest) -> CreatedApiKey:
     secret = new_secret(API_KEY_PREFIX)
-    key = {"key_id": new_id("key"), "name": request.name, "role": request.role, "created_at": _iso(_now())}
+    key = {"key_id": new_id("key"), "name": request.name, "role": request.role, "created_at": clock.iso(clock.now())}
     api_keys_repo.create_api_key(settings.table_name, client_id, key, digest(secret))
     return CreatedApiKey.model_validate({**key, "api_key": secret})
 

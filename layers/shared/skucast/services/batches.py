@@ -20,13 +20,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from skucast import tiers
+from skucast.clock import now_iso
 from skucast.forecasting.metrics import MetricSums
 from skucast.observability import logger, metrics
 from skucast.repositories import catalog, demand, events, objects, queues
 from skucast.repositories import runs as repo
 from skucast.repositories.keys import client_id_of, run_id_of, run_skus_key
 from skucast.schemas.messages import BatchMessage, PlanMessage
-from skucast.services.runs import fail_run, now_iso, progress_deadline, tier_of
+from skucast.services.runs import fail_run, progress_deadline, tier_of
 from skucast.settings import Settings
 
 if TYPE_CHECKING:  # the engine loads statsforecast: only the worker imports it, on first use

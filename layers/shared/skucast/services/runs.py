@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import hashlib
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-from skucast import ids, tiers
+from skucast import clock, ids, tiers
 from skucast.errors import Conflict, FieldError, NotFound, NotReady, Unprocessable
 from skucast.forecasting.catalogue import method_names
 from skucast.observability import logger, metrics
@@ -32,12 +32,8 @@ IDEMPOTENCY_SECONDS = 24 * 3600
 PROGRESS_TIMEOUT = timedelta(minutes=15)
 
 
-def now_iso(now: datetime | None = None) -> str:
-    return (now or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def progress_deadline(now: datetime | None = None) -> str:
-    return now_iso((now or datetime.now(UTC)) + PROGRESS_TIMEOUT)
+    return clock.iso((now or clock.now()) + PROGRESS_TIMEOUT)
 
 
 def tier_of(settings: Settings, client_id: str) -> tiers.TierLimits:
@@ -52,7 +48,7 @@ def check_params(params: RunParams, limits: tiers.TierLimits) -> None:
     if params.horizon > limits.max_horizon.limit(params.frequency):
         most = limits.max_horizon.describe(params.frequency)
         errors.append(FieldError("horizon", "over_tier_limit", f"Your tier forecasts up to {most} ahead."))
-    if params.as_of is not None and params.as_of > datetime.now(UTC).date() + timedelta(days=1):
+    if params.as_of is not None and params.as_of > clock.today() + timedelta(days=1):
         errors.append(FieldError("as_of", "in_future", "The forecast origin cannot be in the future."))
     if params.skus is not None and len(params.skus) > limits.max_skus_per_run:
         errors.append(
@@ -78,7 +74,7 @@ def create_run(
 ) -> Run:
     limits = tier_of(settings, client_id)
     check_params(request, limits)
-    now = datetime.now(UTC)
+    now = clock.now()
     run_id = ids.new_sortable_id("run")
     params = request.model_dump(mode="json", exclude={"name", "skus"})
     params["skus"] = len(request.skus) if request.skus is not None else "all"
@@ -90,7 +86,7 @@ def create_run(
         "status": "QUEUED",
         "trigger": trigger,
         "params": params,
-        "created_at": now_iso(now),
+        "created_at": clock.iso(now),
         "expires_at": int(now.timestamp()) + IDEMPOTENCY_SECONDS,
         "gsi1pk": ACTIVE_RUNS,
         "gsi1sk": active_run_gsi1sk(progress_deadline(now), client_id, run_id),
@@ -125,7 +121,7 @@ def fail_run(settings: Settings, client_id: str, run_id: str, code: str, message
         run_id,
         to="FAILED",
         allowed_from=repo.ACTIVE,
-        set_fields={"finished_at": now_iso(), "error": {"code": code, "message": message}},
+        set_fields={"finished_at": clock.now_iso(), "error": {"code": code, "message": message}},
         release_active=True,
     )
     if failed:
@@ -186,7 +182,7 @@ def cancel_run(settings: Settings, client_id: str, run_id: str) -> Run:
         run_id,
         to="CANCELLED",
         allowed_from=repo.ACTIVE,
-        set_fields={"finished_at": now_iso()},
+        set_fields={"finished_at": clock.now_iso()},
         release_active=True,
     )
     if not cancelled:

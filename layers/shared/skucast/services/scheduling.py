@@ -6,10 +6,10 @@ Idempotency-Key, so a rule firing twice (or two schedulers at once) starts one r
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-from skucast import cron
+from skucast import clock, cron
 from skucast.errors import Conflict, FieldError, Unprocessable
 from skucast.observability import logger
 from skucast.repositories import schedules as repo
@@ -36,7 +36,7 @@ def get_schedule(settings: Settings, client_id: str) -> Schedule:
 def put_schedule(
     settings: Settings, client_id: str, body: ScheduleBody, now: datetime | None = None
 ) -> Schedule:
-    now = now or datetime.now(UTC)
+    now = now or clock.now()
     limits = runs.tier_of(settings, client_id)
     try:
         slot = next_slot(body.cron, now)
@@ -54,7 +54,7 @@ def put_schedule(
         ),
         limits,
     )
-    schedule = {**body.model_dump(), "next_run_at": runs.now_iso(slot) if body.enabled else None}
+    schedule = {**body.model_dump(), "next_run_at": clock.iso(slot) if body.enabled else None}
     repo.put_schedule(settings.table_name, client_id, schedule)
     return Schedule.model_validate(schedule)
 
@@ -70,7 +70,7 @@ def _span(delta: timedelta) -> str:
 
 def start_due_reforecasts(settings: Settings, now: datetime | None = None) -> int:
     """Start one run for each schedule whose slot has come; returns how many started."""
-    now = now or datetime.now(UTC)
+    now = now or clock.now()
     started = 0
     for item in worklists.due_schedules(settings.table_name, now):
         client_id = client_id_of(str(item["pk"]))
@@ -93,18 +93,18 @@ def _fire(settings: Settings, client_id: str, item: dict[str, Any], now: datetim
         started = 1
     except (Conflict, Unprocessable) as exc:
         logger.warning("scheduled run not started", extra={"client_id": client_id, "reason": exc.detail})
-    following = runs.now_iso(next_slot(str(item["cron"]), max(now, datetime.fromisoformat(slot))))
+    following = clock.iso(next_slot(str(item["cron"]), max(now, clock.parse_iso(slot))))
     repo.advance(settings.table_name, client_id, slot, following)
     return started
 
 
 def sweep_stalled_runs(settings: Settings, now: datetime | None = None) -> dict[str, int]:
-    now = now or datetime.now(UTC)
+    now = now or clock.now()
     return batches.sweep_stalled(settings, worklists.stalled_runs(settings.table_name, now), now)
 
 
 def sweep(settings: Settings, now: datetime | None = None) -> dict[str, int]:
     """The rate(10 minutes) sweep: uploads stuck PROCESSING are failed, uploads whose form expired
     with no file are ended, stalled runs are repaired or failed."""
-    now = now or datetime.now(UTC)
+    now = now or clock.now()
     return {**upload_failures.sweep_stalled(settings, now), **sweep_stalled_runs(settings, now)}
