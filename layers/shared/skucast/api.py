@@ -164,6 +164,11 @@ def current_principal(app: APIGatewayRestResolver | APIGatewayRouter) -> Princip
     return principal
 
 
+def current_tenant(app: APIGatewayRestResolver | APIGatewayRouter) -> str:
+    """The verified caller's tenant id: how every route learns its tenant (never from the request)."""
+    return current_principal(app).client_id
+
+
 def requires(role: str) -> Callable[[APIGatewayRestResolver, NextMiddleware], Response]:
     """Route middleware: the caller's role must be at least `role` (viewer < analyst < admin)."""
     needed = ROLE_RANK[role]
