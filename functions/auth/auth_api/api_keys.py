@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Annotated
 
 from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.event_handler.openapi.params import Body, Query
+from aws_lambda_powertools.event_handler.openapi.params import Body
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
-from skucast.api import current_tenant, requires
+from skucast.api import Cursor, Limit, current_tenant, requires
 from skucast.schemas.auth import ApiKeyList, CreateApiKeyRequest, CreatedApiKey
 from skucast.services import auth
 from skucast.settings import get_settings
@@ -32,8 +32,8 @@ def create_api_key(request: Annotated[CreateApiKeyRequest, Body()]) -> Response[
     "/api-keys", summary="List API keys (without secrets)", tags=["auth"], middlewares=[requires("admin")]
 )
 def list_api_keys(
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    cursor: Annotated[str | None, Query(max_length=512)] = None,
+    limit: Limit = 100,
+    cursor: Cursor = None,
 ) -> ApiKeyList:
     return auth.list_api_keys(get_settings(), current_tenant(router), limit, cursor)
 

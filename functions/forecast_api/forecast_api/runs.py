@@ -8,7 +8,7 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Body, Query
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
-from skucast.api import current_tenant, requires
+from skucast.api import Cursor, Limit, current_tenant, requires
 from skucast.schemas.forecast import (
     CreateRunRequest,
     ExportLink,
@@ -23,8 +23,6 @@ from skucast.services import exports, runs
 from skucast.settings import get_settings
 
 router = APIGatewayRouter()
-Limit = Annotated[int, Query(ge=1, le=1000)]
-Cursor = Annotated[str | None, Query(max_length=2048)]
 DemandClass = Annotated[
     str | None, Query(pattern="^(smooth|erratic|intermittent|lumpy|new|inactive)$", alias="demand_class")
 ]

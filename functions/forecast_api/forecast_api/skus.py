@@ -9,14 +9,12 @@ from urllib.parse import unquote
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
-from skucast.api import current_tenant, requires
+from skucast.api import Cursor, Limit, current_tenant, requires
 from skucast.schemas.demand import DemandClassName, Sku, SkuDemand, SkuList
 from skucast.services import demand
 from skucast.settings import get_settings
 
 router = APIGatewayRouter()
-Limit = Annotated[int, Query(ge=1, le=1000)]
-Cursor = Annotated[str | None, Query(max_length=2048)]
 
 
 def _sku(raw: str) -> str:

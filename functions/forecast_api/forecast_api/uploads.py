@@ -5,17 +5,15 @@ from __future__ import annotations
 from typing import Annotated
 
 from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.event_handler.openapi.params import Body, Query
+from aws_lambda_powertools.event_handler.openapi.params import Body
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
-from skucast.api import current_tenant, requires
+from skucast.api import Cursor, Limit, current_tenant, requires
 from skucast.schemas.demand import CreateUploadRequest, Upload, UploadList, UploadTicket
 from skucast.services import uploads
 from skucast.settings import get_settings
 
 router = APIGatewayRouter()
-Limit = Annotated[int, Query(ge=1, le=1000)]
-Cursor = Annotated[str | None, Query(max_length=2048)]
 
 
 @router.post(

@@ -7,10 +7,7 @@ hash) read global items, by exact key.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
-import json
 import secrets
 import time
 from collections.abc import Callable
@@ -20,7 +17,7 @@ from typing import Protocol
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from skucast import clock
+from skucast import clock, ids
 from skucast.auth.keyring import Keyring, KeyringError, SigningKey
 from skucast.auth.passwords import passwords
 from skucast.auth.settings import AuthSettings
@@ -35,8 +32,9 @@ from skucast.auth.tokens import (
     new_secret,
     verify_access_token,
 )
-from skucast.errors import BadRequest, Conflict, NotFound, NotReady, Throttled, Unauthorized
+from skucast.errors import Conflict, NotFound, NotReady, Throttled, Unauthorized
 from skucast.observability import logger
+from skucast.pagination import decode_after, encode_after
 from skucast.repositories import api_keys as api_keys_repo
 from skucast.repositories import clients as clients_repo
 from skucast.repositories import signing_keys, throttle, usage_plans
@@ -341,27 +339,27 @@ def create_user(settings: Settings, auth: AuthSettings, client_id: str, request:
 
 
 def list_users(settings: Settings, client_id: str, limit: int, cursor: str | None) -> UserList:
-    items, last = users_repo.list_users(settings.table_name, client_id, limit, decode_cursor(cursor, "usr"))
-    return UserList(items=[User.model_validate(i) for i in items], next_cursor=encode_cursor(last))
+    after = decode_after(cursor, "users", lambda v: ids.is_id(v, "usr"))
+    items, last = users_repo.list_users(settings.table_name, client_id, limit, after)
+    return UserList(items=[User.model_validate(i) for i in items], next_cursor=encode_after("users", last))
 
 
 # ---------------------------------------------------------------- API keys
 def create_api_key(settings: Settings, client_id: str, request: CreateApiKeyRequest) -> CreatedApiKey:
     secret = new_secret(API_KEY_PREFIX)
-    key = {"key_id": new_id("key"), "name": request.name, "role": request.role, "created_at": clock.iso(clock.now())}
+    key = {"key_id": new_id("key"), "name": request.name, "role": request.role, "created_at": clock.now_iso()}
     api_keys_repo.create_api_key(settings.table_name, client_id, key, digest(secret))
     return CreatedApiKey.model_validate({**key, "api_key": secret})
 
 
 def list_api_keys(settings: Settings, client_id: str, limit: int, cursor: str | None) -> ApiKeyList:
-    items, last = api_keys_repo.list_api_keys(
-        settings.table_name, client_id, limit, decode_cursor(cursor, "key")
-    )
-    return ApiKeyList(items=[ApiKey.model_validate(i) for i in items], next_cursor=encode_cursor(last))
+    after = decode_after(cursor, "api-keys", lambda v: ids.is_id(v, "key"))
+    items, last = api_keys_repo.list_api_keys(settings.table_name, client_id, limit, after)
+    return ApiKeyList(items=[ApiKey.model_validate(i) for i in items], next_cursor=encode_after("api-keys", last))
 
 
 def revoke_api_key(settings: Settings, client_id: str, key_id: str) -> None:
-    if not is_id(key_id, "key") or not api_keys_repo.delete_api_key(settings.table_name, client_id, key_id):
+    if not ids.is_id(key_id, "key") or not api_keys_repo.delete_api_key(settings.table_name, client_id, key_id):
         raise NotFound("No such API key.")
 
 
@@ -404,29 +402,3 @@ def _usage_key(settings: Settings, client_id: str) -> str:
             _usage_keys.clear()
         _usage_keys[client_id] = str(profile["usage_key"])
     return _usage_keys[client_id]
-
-
-# ---------------------------------------------------------------- cursors and ids
-def is_id(value: str, prefix: str) -> bool:
-    body = value[len(prefix) + 1 :]
-    return value.startswith(prefix + "_") and len(body) == 20 and all(c in "0123456789abcdef" for c in body)
-
-
-def encode_cursor(last_id: str | None) -> str | None:
-    """Opaque to callers; carries only the last id (the partition always comes from the caller)."""
-    if last_id is None:
-        return None
-    return base64.urlsafe_b64encode(json.dumps({"after": last_id}).encode()).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str | None, prefix: str) -> str | None:
-    if not cursor:
-        return None
-    try:
-        raw = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        after = raw["after"]
-    except (ValueError, KeyError, TypeError, binascii.Error):
-        raise BadRequest("The cursor is not valid.") from None
-    if not isinstance(after, str) or not is_id(after, prefix):
-        raise BadRequest("The cursor is not valid.")
-    return after

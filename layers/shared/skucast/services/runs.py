@@ -10,7 +10,7 @@ from skucast import clock, ids, tiers
 from skucast.errors import Conflict, FieldError, NotFound, NotReady, Unprocessable
 from skucast.forecasting.catalogue import method_names
 from skucast.observability import logger, metrics
-from skucast.pagination import decode_cursor, encode_cursor
+from skucast.pagination import decode_after, decode_cursor, encode_after, encode_cursor
 from skucast.repositories import clients as clients_repo
 from skucast.repositories import objects, queues
 from skucast.repositories import runs as repo
@@ -164,14 +164,9 @@ def get_run(settings: Settings, client_id: str, run_id: str) -> Run:
 def list_runs(
     settings: Settings, client_id: str, limit: int, cursor: str | None, status: str | None
 ) -> RunList:
-    state = decode_cursor(cursor) or {}
-    after = state.get("after")
-    if after is not None and not (isinstance(after, str) and ids.is_id(after, "run")):
-        raise Unprocessable("The cursor is not valid.")
+    after = decode_after(cursor, "runs", lambda v: ids.is_id(v, "run"))
     items, last = repo.page_runs(settings.table_name, client_id, limit, after, status)
-    return RunList(
-        items=[to_run(i) for i in items], next_cursor=encode_cursor({"after": last} if last else None)
-    )
+    return RunList(items=[to_run(i) for i in items], next_cursor=encode_after("runs", last))
 
 
 def cancel_run(settings: Settings, client_id: str, run_id: str) -> Run:
@@ -207,19 +202,31 @@ def to_result(item: dict[str, Any]) -> SkuResult:
     )
 
 
+def _results_position(state: dict[str, Any], run_id: str) -> bool:
+    """A results cursor holds its run, a shard and the last SKU seen in it (None: from its start)."""
+    shard, after = state.get("shard"), state.get("after")
+    return (
+        set(state) == {"run", "shard", "after"}
+        and state["run"] == run_id
+        and isinstance(shard, int)
+        and not isinstance(shard, bool)
+        and shard >= 0
+        and (after is None or isinstance(after, str))
+    )
+
+
 def list_results(
     settings: Settings, client_id: str, run_id: str, limit: int, cursor: str | None, demand_class: str | None
 ) -> ResultList:
     run = load_run(settings, client_id, run_id)
     shards = int(run.get("result_shards", 0))
-    state = decode_cursor(cursor) or {"shard": 0, "after": None}
-    shard, after = state.get("shard"), state.get("after")
-    if not isinstance(shard, int) or shard < 0 or not (after is None or isinstance(after, str)):
-        raise Unprocessable("The cursor is not valid.")
+    state = decode_cursor(cursor, "results", lambda s: _results_position(s, run_id)) or {"shard": 0, "after": None}
     items, position = repo.page_results(
-        settings.table_name, client_id, run_id, shards, limit, (shard, after), demand_class
+        settings.table_name, client_id, run_id, shards, limit, (state["shard"], state["after"]), demand_class
     )
-    next_cursor = encode_cursor({"shard": position[0], "after": position[1]}) if position else None
+    next_cursor = (
+        encode_cursor("results", {"run": run_id, "shard": position[0], "after": position[1]}) if position else None
+    )
     return ResultList(items=[to_result(i) for i in items], next_cursor=next_cursor)
 
 

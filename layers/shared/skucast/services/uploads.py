@@ -39,7 +39,7 @@ from typing import IO, Any, cast
 
 from skucast import ids
 from skucast.clock import epoch_seconds, now_iso, today
-from skucast.errors import Conflict, NotFound, PayloadTooLarge, Unprocessable
+from skucast.errors import Conflict, NotFound, PayloadTooLarge
 from skucast.ingestion import (
     ZERO_MISSING,
     IngestLimits,
@@ -52,7 +52,7 @@ from skucast.ingestion import (
     ingest_records,
 )
 from skucast.observability import logger, metrics
-from skucast.pagination import decode_cursor, encode_cursor
+from skucast.pagination import decode_after, encode_after
 from skucast.repositories import uploads as repo
 from skucast.repositories.keys import upload_object_key
 from skucast.schemas.demand import (
@@ -171,10 +171,7 @@ def get_upload(settings: Settings, client_id: str, upload_id: str) -> Upload:
 
 
 def list_uploads(settings: Settings, client_id: str, limit: int, cursor: str | None) -> UploadList:
-    state = decode_cursor(cursor) or {}
-    after = state.get("after")
-    if after is not None and not (isinstance(after, str) and ids.is_id(after, "upl")):
-        raise Unprocessable("The cursor is not valid.")
+    after = decode_after(cursor, "uploads", lambda v: ids.is_id(v, "upl"))
     items, last = repo.page_uploads(settings.table_name, client_id, limit, after)
     # Each upload carries up to 100 errors: end the page early rather than pass 6 MB.
     size = 0
@@ -183,7 +180,7 @@ def list_uploads(settings: Settings, client_id: str, limit: int, cursor: str | N
         if size > LIST_BYTES and n:
             items, last = items[:n], items[n - 1]["upload_id"]
             break
-    return UploadList(items=[to_upload(i) for i in items], next_cursor=encode_cursor({"after": last} if last else None))
+    return UploadList(items=[to_upload(i) for i in items], next_cursor=encode_after("uploads", last))
 
 
 def ingest_demand_records(settings: Settings, client_id: str, request: DemandRecordsRequest) -> Upload:
