@@ -33,14 +33,13 @@ from skucast.settings import Settings
 if TYPE_CHECKING:  # the engine loads statsforecast: only the worker imports it, on first use
     from skucast.forecasting.engine import SeriesInput
 
-# SKUs per message. The default policy forecasts ~15-25 daily series/s on one core
-# (bench/accuracy/REPORT.md): 40 SKUs is 2-3 s of work, long enough to amortise the message and
-# the writes, short enough that a retry or a slow series costs little and runs finish evenly.
+# SKUs per message: a few seconds of work at the default policy's speed (bench/accuracy/REPORT.md,
+# Speed), long enough to amortise the message and the writes, short enough that a retry or a slow
+# series costs little and runs finish evenly.
 BATCH_SIZE = 40
-# Results of one run spread over shards so no partition takes more than ~1,000 WCU/s: each
-# result is 1-4 WCU, written in its batch's settle transaction (2x: 2-8 WCU); at 1,000 concurrent
-# workers writing 40 results per 2-3 s that is ~15,000 results/s for a 1,000,000-SKU run, so one
-# shard per 5,000 SKUs (200 shards) keeps each partition near 75 results/s (150-600 WCU/s).
+# Results of one run spread over shards so that no partition takes more than DynamoDB's 1,000 WCU a
+# second while the whole worker pool writes results, in settle transactions that cost twice their
+# write units (the arithmetic: README, "Results are sharded").
 SKUS_PER_RESULT_SHARD = 5_000
 MAX_RESULT_SHARDS = 512
 

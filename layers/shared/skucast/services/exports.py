@@ -28,9 +28,8 @@ EXPORT_LINK_SECONDS = 900
 CONTENT_TYPES = {"csv": "text/csv", "parquet": "application/vnd.apache.parquet"}
 # One Parquet row group per this many SKUs (28-day horizon: 56,000 rows, a few MB in memory).
 PARQUET_CHUNK_SKUS = 2000
-# Export throughput on AWS as estimated from bench/export.py (~0.7 ms/SKU on the API's share of a
-# vCPU, faster at 3008 MB; see Settings.export_sync_max_skus): only tells a waiting client when to
-# ask again.
+# Export throughput on AWS as estimated from bench/export.py (README, Exports; ExportFunction's
+# bigger share of a vCPU is faster): only tells a waiting client when to ask again.
 EXPORT_SKUS_PER_SECOND = 1500
 # A PREPARING export older than this has lost its job (ExportFunction runs at most 15 minutes an
 # attempt); the next request starts another one.
