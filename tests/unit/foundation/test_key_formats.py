@@ -312,3 +312,20 @@ def test_given_a_key_built_or_parsed_outside_keys_py_then_it_is_flagged(source: 
 )
 def test_given_legitimate_text_then_nothing_is_flagged(source: str) -> None:
     assert check_source(source) == []
+
+
+def test_given_keys_built_by_keys_py_then_its_parsers_read_the_ids_back() -> None:
+    client, run, sku = "cli_0123", "run_0123456789abcdef0123", "SKU #1/日本茶"
+    assert keys.client_id_of(keys.tenant_pk(client)) == client
+    assert keys.client_id_of(keys.results_pk(client, run, 3)) == client
+    assert keys.run_id_of(keys.run_sk(run)) == run
+    assert keys.sku_of(keys.sku_sk(sku)) == sku
+    assert keys.upload_id_of(keys.upload_sk("upl_1")) == "upl_1"
+    assert keys.batch_id_of(keys.batch_sk("00007")) == "00007"
+    assert keys.user_id_of(keys.user_sk("usr_1")) == "usr_1"
+    assert keys.api_key_id_of(keys.api_key_sk("key_1")) == "key_1"
+    assert keys.catalog_page_first_sku(keys.catalog_page_sk(sku)) == sku
+    assert keys.catalog_page_sk("\U0010ffff" * 3) < keys.CATALOG_PAGES_END  # after every page key
+    for parse, key in ((keys.client_id_of, "EMAIL#abc"), (keys.run_id_of, keys.sku_sk(run)), (keys.sku_of, "")):
+        with pytest.raises(ValueError):
+            parse(key)
