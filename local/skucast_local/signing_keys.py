@@ -8,8 +8,9 @@ so tokens stay valid across restarts that keep the state folder.
 from __future__ import annotations
 
 import os
-from datetime import UTC, datetime
 from pathlib import Path
+
+from skucast import clock
 
 FILE_NAME = "signing-keys.json"
 LOGICAL_ID = "SigningKeysSecret"  # the template's keyring secret
@@ -23,11 +24,11 @@ def keyring_json(state_dir: Path) -> str:
     if path.exists():
         text = path.read_text(encoding="utf-8")
         try:
-            if Keyring.parse(text).signing_key(datetime.now(UTC)) is not None:
+            if Keyring.parse(text).signing_key(clock.now()) is not None:
                 return text
         except KeyringError:
             pass  # regenerate below: a local keyring holds nothing worth keeping
-    text = Keyring().rotate(datetime.now(UTC), overlap_seconds=0).dumps()
+    text = Keyring().rotate(clock.now(), overlap_seconds=0).dumps()
     state_dir.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # private keys: owner only
     with os.fdopen(fd, "w", encoding="utf-8") as f:

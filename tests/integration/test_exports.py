@@ -18,6 +18,7 @@ from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingErro
 from skucast.errors import ExportPreparing
 from skucast.repositories import objects
 from skucast.repositories import runs as runs_repo
+from skucast.repositories.keys import export_key
 from skucast.services import exports
 from skucast.settings import get_settings
 from skucast_local.emulator import REGION, Provisioned
@@ -74,7 +75,7 @@ def _export(pipe: Pipeline, client: str, run_id: str, fmt: str) -> tuple[int, An
 
 
 def _download(pipe: Pipeline, client: str, run_id: str, fmt: str, url: str) -> bytes:
-    bucket, key = pipe.p.resources["DataBucket"].ref, objects.export_key(client, run_id, fmt)
+    bucket, key = pipe.p.resources["DataBucket"].ref, export_key(client, run_id, fmt)
     assert key in url  # the link presigns the run's one object of this format
     return bytes(boto3.client("s3", region_name=REGION).get_object(Bucket=bucket, Key=key)["Body"].read())
 
@@ -134,7 +135,7 @@ def test_given_an_exported_run_when_asked_again_then_the_object_is_reused_withou
     first = _export(pipe, client, run_id, "csv")
     second = _export(pipe, client, run_id, "csv")
     assert first[0] == second[0] == 200
-    assert _objects(pipe, client) == [objects.export_key(client, run_id, "csv")]
+    assert _objects(pipe, client) == [export_key(client, run_id, "csv")]
     assert reads == [run_id]  # the second answer only presigned the object
     assert _export(pipe, client, run_id, "parquet")[0] == 200
     assert len(_objects(pipe, client)) == 2 and len(reads) == 2  # one object per format
@@ -220,7 +221,7 @@ def test_given_a_failed_export_job_then_the_next_request_starts_another_and_it_s
     assert pipe.deliver("ExportQueue", handler, queued) == set()
     status, link, _ = _export(pipe, client, run_id, "csv")
     assert status == 200, link
-    assert _objects(pipe, client) == [objects.export_key(client, run_id, "csv")]
+    assert _objects(pipe, client) == [export_key(client, run_id, "csv")]
 
 
 def test_given_another_tenants_big_run_then_404_and_no_job(pipe: Pipeline, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -8,8 +8,7 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Body
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
-from auth_api.deps import caller
-from skucast.api import requires
+from skucast.api import current_principal, requires
 from skucast.auth.settings import get_auth_settings
 from skucast.schemas.auth import Jwks, LoginRequest, Me, RefreshRequest, TokenPair
 from skucast.services import auth
@@ -59,7 +58,7 @@ def logout(request: Annotated[RefreshRequest, Body()]) -> Response[None]:
 
 @router.get("/me", summary="The caller", tags=["auth"], middlewares=[requires("viewer")])
 def me() -> Me:
-    return auth.me(get_settings(), caller(router))
+    return auth.me(get_settings(), current_principal(router))
 
 
 @router.get("/jwks.json", summary="Public keys that verify access tokens", tags=["auth"])

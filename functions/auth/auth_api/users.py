@@ -5,11 +5,10 @@ from __future__ import annotations
 from typing import Annotated
 
 from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.event_handler.openapi.params import Body, Query
+from aws_lambda_powertools.event_handler.openapi.params import Body
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
-from auth_api.deps import caller
-from skucast.api import requires
+from skucast.api import Cursor, Limit, current_tenant, requires
 from skucast.auth.settings import get_auth_settings
 from skucast.schemas.auth import CreateUserRequest, User, UserList
 from skucast.services import auth
@@ -29,13 +28,13 @@ router = APIGatewayRouter()
     },
 )
 def create_user(request: Annotated[CreateUserRequest, Body()]) -> Response[User]:
-    user = auth.create_user(get_settings(), get_auth_settings(), caller(router).client_id, request)
+    user = auth.create_user(get_settings(), get_auth_settings(), current_tenant(router), request)
     return Response(status_code=201, content_type="application/json", body=user)
 
 
 @router.get("/users", summary="List users", tags=["auth"], middlewares=[requires("admin")])
 def list_users(
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    cursor: Annotated[str | None, Query(max_length=512)] = None,
+    limit: Limit = 100,
+    cursor: Cursor = None,
 ) -> UserList:
-    return auth.list_users(get_settings(), caller(router).client_id, limit, cursor)
+    return auth.list_users(get_settings(), current_tenant(router), limit, cursor)

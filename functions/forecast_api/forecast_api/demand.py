@@ -2,22 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Annotated, cast
+from typing import Annotated
 
-from aws_lambda_powertools.event_handler import APIGatewayRestResolver
 from aws_lambda_powertools.event_handler.openapi.params import Body
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
-from skucast.api import current_principal, requires
+from skucast.api import current_tenant, requires
 from skucast.schemas.demand import DemandRecordsRequest, Upload
 from skucast.services import uploads
 from skucast.settings import get_settings
 
 router = APIGatewayRouter()
-
-
-def _tenant() -> str:
-    return current_principal(cast(APIGatewayRestResolver, router)).client_id
 
 
 @router.post(
@@ -31,4 +26,4 @@ def _tenant() -> str:
     },
 )
 def post_demand(request: Annotated[DemandRecordsRequest, Body()]) -> Upload:
-    return uploads.ingest_demand_records(get_settings(), _tenant(), request)
+    return uploads.ingest_demand_records(get_settings(), current_tenant(router), request)

@@ -8,7 +8,7 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Body, Query
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
-from skucast.api import current_principal, requires
+from skucast.api import Cursor, Limit, current_tenant, requires
 from skucast.schemas.forecast import (
     CreateRunRequest,
     ExportLink,
@@ -23,15 +23,9 @@ from skucast.services import exports, runs
 from skucast.settings import get_settings
 
 router = APIGatewayRouter()
-Limit = Annotated[int, Query(ge=1, le=1000)]
-Cursor = Annotated[str | None, Query(max_length=2048)]
 DemandClass = Annotated[
     str | None, Query(pattern="^(smooth|erratic|intermittent|lumpy|new|inactive)$", alias="demand_class")
 ]
-
-
-def _tenant() -> str:
-    return current_principal(router).client_id
 
 
 @router.post(
@@ -45,8 +39,10 @@ def _tenant() -> str:
     },
 )
 def start_run(request: Annotated[CreateRunRequest, Body()]) -> Response[Run]:
-    key = router.current_event.headers.get("Idempotency-Key") or router.current_event.headers.get("idempotency-key")
-    run = runs.create_run(get_settings(), _tenant(), request, idempotency_key=key)
+    key = router.current_event.headers.get("Idempotency-Key") or router.current_event.headers.get(
+        "idempotency-key"
+    )
+    run = runs.create_run(get_settings(), current_tenant(router), request, idempotency_key=key)
     return Response(
         status_code=202,
         content_type="application/json",
@@ -59,7 +55,7 @@ def start_run(request: Annotated[CreateRunRequest, Body()]) -> Response[Run]:
 def list_runs(
     limit: Limit = 100, cursor: Cursor = None, status: Annotated[RunStatus | None, Query()] = None
 ) -> RunList:
-    return runs.list_runs(get_settings(), _tenant(), limit, cursor, status)
+    return runs.list_runs(get_settings(), current_tenant(router), limit, cursor, status)
 
 
 @router.get(
@@ -69,7 +65,7 @@ def list_runs(
     middlewares=[requires("viewer")],
 )
 def get_run(run_id: str) -> Run:
-    return runs.get_run(get_settings(), _tenant(), run_id)
+    return runs.get_run(get_settings(), current_tenant(router), run_id)
 
 
 @router.post(
@@ -83,7 +79,7 @@ def get_run(run_id: str) -> Run:
     },
 )
 def cancel_run(run_id: str) -> Response[Run]:
-    run = runs.cancel_run(get_settings(), _tenant(), run_id)
+    run = runs.cancel_run(get_settings(), current_tenant(router), run_id)
     return Response(status_code=202, content_type="application/json", body=run)
 
 
@@ -96,7 +92,7 @@ def cancel_run(run_id: str) -> Response[Run]:
 def list_results(
     run_id: str, limit: Limit = 100, cursor: Cursor = None, demand_class: DemandClass = None
 ) -> ResultList:
-    return runs.list_results(get_settings(), _tenant(), run_id, limit, cursor, demand_class)
+    return runs.list_results(get_settings(), current_tenant(router), run_id, limit, cursor, demand_class)
 
 
 @router.get(
@@ -106,7 +102,7 @@ def list_results(
     middlewares=[requires("viewer")],
 )
 def get_result(run_id: str, sku: str) -> SkuResult:
-    return runs.get_result(get_settings(), _tenant(), run_id, sku)
+    return runs.get_result(get_settings(), current_tenant(router), run_id, sku)
 
 
 @router.post(
@@ -122,4 +118,4 @@ def get_result(run_id: str, sku: str) -> SkuResult:
     },
 )
 def export_run(run_id: str, request: Annotated[ExportRequest, Body()]) -> ExportLink:
-    return exports.export_run(get_settings(), _tenant(), run_id, request.format)
+    return exports.export_run(get_settings(), current_tenant(router), run_id, request.format)

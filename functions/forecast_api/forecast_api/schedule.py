@@ -7,7 +7,7 @@ from typing import Annotated
 from aws_lambda_powertools.event_handler.openapi.params import Body
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
-from skucast.api import current_principal, requires
+from skucast.api import current_tenant, requires
 from skucast.schemas.forecast import Schedule, ScheduleBody
 from skucast.services import scheduling
 from skucast.settings import get_settings
@@ -15,15 +15,13 @@ from skucast.settings import get_settings
 router = APIGatewayRouter()
 
 
-def _tenant() -> str:
-    return current_principal(router).client_id
-
-
-@router.get("/schedule", summary="The scheduled reforecast", tags=["schedule"], middlewares=[requires("viewer")])
+@router.get(
+    "/schedule", summary="The scheduled reforecast", tags=["schedule"], middlewares=[requires("viewer")]
+)
 def get_schedule() -> Schedule:
-    return scheduling.get_schedule(get_settings(), _tenant())
+    return scheduling.get_schedule(get_settings(), current_tenant(router))
 
 
 @router.put("/schedule", summary="Set the scheduled reforecast", tags=["schedule"], middlewares=[requires("admin")])
 def put_schedule(body: Annotated[ScheduleBody, Body()]) -> Schedule:
-    return scheduling.put_schedule(get_settings(), _tenant(), body)
+    return scheduling.put_schedule(get_settings(), current_tenant(router), body)

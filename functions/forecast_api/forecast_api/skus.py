@@ -3,24 +3,17 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, cast
+from typing import Annotated
 
-from aws_lambda_powertools.event_handler import APIGatewayRestResolver
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
-from skucast.api import current_principal, requires
+from skucast.api import Cursor, Limit, current_tenant, requires
 from skucast.schemas.demand import DemandClassName, Sku, SkuDemand, SkuList
 from skucast.services import demand
 from skucast.settings import get_settings
 
 router = APIGatewayRouter()
-Limit = Annotated[int, Query(ge=1, le=1000)]
-Cursor = Annotated[str | None, Query(max_length=2048)]
-
-
-def _tenant() -> str:
-    return current_principal(cast(APIGatewayRestResolver, router)).client_id
 
 
 @router.get("/skus", summary="The SKU catalog", tags=["skus"], middlewares=[requires("viewer")])
@@ -29,12 +22,12 @@ def list_skus(
     cursor: Cursor = None,
     demand_class: Annotated[DemandClassName | None, Query()] = None,
 ) -> SkuList:
-    return demand.list_skus(get_settings(), _tenant(), limit, cursor, demand_class)
+    return demand.list_skus(get_settings(), current_tenant(router), limit, cursor, demand_class)
 
 
 @router.get("/skus/<sku>", summary="One SKU of the catalog", tags=["skus"], middlewares=[requires("viewer")])
 def get_sku(sku: str) -> Sku:
-    return demand.get_sku(get_settings(), _tenant(), sku)
+    return demand.get_sku(get_settings(), current_tenant(router), sku)
 
 
 @router.get(
@@ -46,4 +39,4 @@ def get_sku(sku: str) -> Sku:
 def get_demand(
     sku: str, start: Annotated[dt.date | None, Query()] = None, end: Annotated[dt.date | None, Query()] = None
 ) -> SkuDemand:
-    return demand.get_demand(get_settings(), _tenant(), sku, start, end)
+    return demand.get_demand(get_settings(), current_tenant(router), sku, start, end)

@@ -2,24 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Annotated, cast
+from typing import Annotated
 
-from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
-from aws_lambda_powertools.event_handler.openapi.params import Body, Query
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.openapi.params import Body
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
-from skucast.api import current_principal, requires
+from skucast.api import Cursor, Limit, current_tenant, requires
 from skucast.schemas.demand import CreateUploadRequest, Upload, UploadList, UploadTicket
 from skucast.services import uploads
 from skucast.settings import get_settings
 
 router = APIGatewayRouter()
-Limit = Annotated[int, Query(ge=1, le=1000)]
-Cursor = Annotated[str | None, Query(max_length=2048)]
-
-
-def _tenant() -> str:
-    return current_principal(cast(APIGatewayRestResolver, router)).client_id
 
 
 @router.post(
@@ -30,7 +24,7 @@ def _tenant() -> str:
     responses={201: {"description": "created", "content": {"application/json": {"model": UploadTicket}}}},
 )
 def create_upload(request: Annotated[CreateUploadRequest, Body()]) -> Response[UploadTicket]:
-    ticket = uploads.create_upload(get_settings(), _tenant(), request)
+    ticket = uploads.create_upload(get_settings(), current_tenant(router), request)
     return Response(
         status_code=201,
         content_type="application/json",
@@ -41,7 +35,7 @@ def create_upload(request: Annotated[CreateUploadRequest, Body()]) -> Response[U
 
 @router.get("/uploads", summary="List uploads, newest first", tags=["demand"], middlewares=[requires("viewer")])
 def list_uploads(limit: Limit = 100, cursor: Cursor = None) -> UploadList:
-    return uploads.list_uploads(get_settings(), _tenant(), limit, cursor)
+    return uploads.list_uploads(get_settings(), current_tenant(router), limit, cursor)
 
 
 @router.get(
@@ -51,4 +45,4 @@ def list_uploads(limit: Limit = 100, cursor: Cursor = None) -> UploadList:
     middlewares=[requires("viewer")],
 )
 def get_upload(upload_id: str) -> Upload:
-    return uploads.get_upload(get_settings(), _tenant(), upload_id)
+    return uploads.get_upload(get_settings(), current_tenant(router), upload_id)

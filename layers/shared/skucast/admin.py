@@ -13,8 +13,8 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from datetime import UTC, datetime
 
+from skucast import clock
 from skucast.auth.keyring import KeyringError
 from skucast.auth.settings import AuthSettings
 from skucast.services import key_rotation
@@ -51,10 +51,10 @@ def main(argv: list[str] | None = None) -> int:
     except KeyringError as exc:
         print(f"skucast.admin: the secret is not a keyring: {exc}", file=sys.stderr)
         return 2
-    now = datetime.now(UTC)
+    now = clock.now()
     signer = ring.signing_key(now)
     for key in ring.keys:
-        state = "signs" if key is signer else f"verifies until {key.retire_at:%Y-%m-%dT%H:%M:%SZ}"
+        state = "signs" if key is signer else f"verifies until {clock.iso(key.retire_at) if key.retire_at else '-'}"
         print(f"{key.kid}  {state}")
     return 0
 

@@ -12,7 +12,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from re import Match
-from typing import Any
+from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
@@ -21,6 +21,7 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
     RequestUnsupportedContentType,
     RequestValidationError,
 )
+from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
 from skucast.errors import BadRequest, FieldError, Forbidden, ProblemError, Unauthorized, Unprocessable
@@ -34,6 +35,11 @@ ROLE_RANK = {"viewer": 1, "analyst": 2, "admin": 3}
 MAX_JSON_DEPTH = 32
 _JSON_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
 _NOT_BRACKET = re.compile(r"[^\[\]{}]+")
+
+# The query parameters of every list route (skucast/pagination.py). A cursor's length is checked
+# with its content, so every bad cursor is the same 400 (request validation would answer 422).
+Limit = Annotated[int, Query(ge=1, le=1000)]
+Cursor = Annotated[str | None, Query(description="The next_cursor of the previous page (opaque).")]
 
 
 @dataclass(frozen=True)
@@ -179,6 +185,11 @@ def current_principal(app: APIGatewayRestResolver | APIGatewayRouter) -> Princip
     if principal.role not in ROLE_RANK or not principal.client_id:
         raise Unauthorized("No verified credential.")
     return principal
+
+
+def current_tenant(app: APIGatewayRestResolver | APIGatewayRouter) -> str:
+    """The verified caller's tenant id: how every route learns its tenant (never from the request)."""
+    return current_principal(app).client_id
 
 
 def requires(role: str) -> Callable[[APIGatewayRestResolver, NextMiddleware], Response]:

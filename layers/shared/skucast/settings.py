@@ -48,12 +48,8 @@ class Settings(BaseSettings):
     # The forecast workers' pool (template parameter WorkerConcurrency; one message per invocation).
     worker_concurrency: int = Field(default=500, ge=1)
     # A run with more SKUs is exported by ExportFunction, off the request path (services/exports.py).
-    # Measured (`python -m bench.export`, moto in-process, 2 shared cores, h=28, levels 80/95):
-    # 2,000 SKUs: CSV 2.9 s, Parquet 3.6 s (reads 1.8 s); 10,000 SKUs: CSV 16.1 s, Parquet 14.0 s
-    # (reads 13.2 s: moto's queries grow faster than linearly). Writing alone is 0.31 ms/SKU (CSV)
-    # and 0.16 ms/SKU (Parquet). On AWS, Query pages of 1 MB cost far less than moto's reads, but
-    # the API function (1024 MB) has ~0.6 vCPU: ~0.7 ms/SKU all told, so 5,000 SKUs take ~3.5 s
-    # there and ~7 s locally: comfortably inside ~10 s of the API's 29 s.
+    # Chosen from `python -m bench.export` so that an export written within the request stays well
+    # inside the API's 29 s, locally and on AWS (the figures and the AWS extrapolation: README, Exports).
     export_sync_max_skus: int = Field(default=5000, ge=0)
     # Ingestion: an upload rejecting a larger share of its rows is REJECTED whole, nothing written.
     max_rejected_share: float = Field(default=0.10, ge=0.0, le=1.0)

@@ -1,13 +1,11 @@
-"""Request validation: e-mail normalisation and Unicode edge cases, password limits, cursors."""
+"""Request validation: e-mail normalisation and Unicode edge cases, password limits."""
 
 from __future__ import annotations
 
 import pytest
 from pydantic import ValidationError
 
-from skucast.errors import BadRequest
 from skucast.schemas.auth import CreateApiKeyRequest, CreateClientRequest, CreateUserRequest, LoginRequest
-from skucast.services.auth import decode_cursor, encode_cursor
 
 
 @pytest.mark.parametrize(
@@ -70,12 +68,3 @@ def test_given_a_client_request_without_tier_then_free_and_names_must_be_clean_t
     assert req.tier == "free"
     with pytest.raises(ValidationError):
         CreateClientRequest(name="bad\x07name", admin_email="a@acme.example", admin_password="long enough")
-
-
-def test_given_cursors_when_round_tripped_then_only_well_formed_ids_are_accepted() -> None:
-    cursor = encode_cursor("usr_0123456789abcdef0123")
-    assert cursor is not None and decode_cursor(cursor, "usr") == "usr_0123456789abcdef0123"
-    assert decode_cursor(None, "usr") is None
-    for bad in ("%%%", "bm90LWpzb24", encode_cursor("usr_x#y"), encode_cursor("key_0123456789abcdef0123")):
-        with pytest.raises(BadRequest):
-            decode_cursor(bad, "usr")

@@ -18,19 +18,13 @@ from typing import Any
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from skucast import clock
+
 ALGORITHM = "EdDSA"
 
 
 class KeyringError(ValueError):
     """The keyring secret is not a usable keyring."""
-
-
-def _iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _parse_time(text: str) -> datetime:
-    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
 
 
 def _b64url(data: bytes) -> str:
@@ -70,8 +64,8 @@ class SigningKey:
             "kid": self.kid,
             "alg": ALGORITHM,
             "private_key": pem,
-            "created_at": _iso(self.created_at),
-            "retire_at": _iso(self.retire_at) if self.retire_at else None,
+            "created_at": clock.iso(self.created_at),
+            "retire_at": clock.iso(self.retire_at) if self.retire_at else None,
         }
 
     @classmethod
@@ -85,8 +79,8 @@ class SigningKey:
         return cls(
             kid=str(raw["kid"]),
             private_key=key,
-            created_at=_parse_time(str(raw["created_at"])),
-            retire_at=_parse_time(str(retire)) if retire else None,
+            created_at=clock.parse_iso(str(raw["created_at"])),
+            retire_at=clock.parse_iso(str(retire)) if retire else None,
         )
 
 

@@ -154,11 +154,11 @@ DEFAULT_POLICY: dict[str, tuple[str, ...]] = {
     "new": ("window_average", "naive", "historic_average"),
     "inactive": ("zero",),
 }
-# Per-frequency overrides of DEFAULT_POLICY (classes not listed keep the default); measured in the
-# daily section of bench/accuracy/REPORT.md. Daily: ETS with its trend search (AZA, three fits) is
-# ~70% of the smooth path's time; the fixed ETS(A,N,A) is ~5x cheaper and, at horizon 28 inside
-# the median ensemble, no less accurate on synthetic daily demand (also with strong trends).
-# A shorter daily fit window (182 days) was as fast but lost accuracy, so the window stays 364.
+# Per-frequency overrides of DEFAULT_POLICY (classes not listed keep the default); measured in
+# bench/accuracy/REPORT.md ("Daily speed levers"). Daily: ETS with its trend search (AZA, three
+# fits) is most of the smooth path's time; the fixed ETS(A,N,A) is several times cheaper and, at
+# horizon 28 inside the median ensemble, no less accurate on synthetic daily demand (also with
+# strong trends). A shorter daily fit window was faster but lost accuracy, so the window stays 364.
 _DAILY_SMOOTH = ("ets_level", "theta", "mstl")
 FREQUENCY_POLICY: dict[str, dict[str, tuple[str, ...]]] = {
     "D": {"smooth": _DAILY_SMOOTH, "erratic": _DAILY_SMOOTH},

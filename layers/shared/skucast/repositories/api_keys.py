@@ -5,7 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from skucast.repositories import dynamo
-from skucast.repositories.keys import API_KEY_PREFIX, LOOKUP_SK, api_key_sk, credential_lookup_pk, tenant_pk
+from skucast.repositories.keys import (
+    API_KEY_PREFIX,
+    LOOKUP_SK,
+    api_key_id_of,
+    api_key_sk,
+    credential_lookup_pk,
+    tenant_pk,
+)
 
 
 def create_api_key(table_name: str, client_id: str, key: dict[str, Any], secret_digest: str) -> None:
@@ -38,7 +45,7 @@ def list_api_keys(
 ) -> tuple[list[dict[str, Any]], str | None]:
     after = api_key_sk(after_key_id) if after_key_id else None
     items, last = dynamo.page(table_name, tenant_pk(client_id), API_KEY_PREFIX, limit, after)
-    return items, (last[len(API_KEY_PREFIX) :] if last else None)
+    return items, (api_key_id_of(last) if last else None)
 
 
 def delete_api_key(table_name: str, client_id: str, key_id: str) -> bool:

@@ -30,7 +30,14 @@ from boto3.dynamodb.types import Binary
 
 from skucast.aws import table
 from skucast.repositories import demand as series_repo
-from skucast.repositories.keys import CATALOG_PAGE_PREFIX, SKU_PREFIX, catalog_page_sk, catalog_pk
+from skucast.repositories.keys import (
+    CATALOG_PAGE_PREFIX,
+    CATALOG_PAGES_END,
+    SKU_PREFIX,
+    catalog_page_first_sku,
+    catalog_page_sk,
+    catalog_pk,
+)
 
 # Entry fields, in the order a page row holds them. Rows written before a field existed are
 # shorter: the missing fields read as None (a missing granularity is "D", all there was then).
@@ -53,7 +60,6 @@ MAX_INFLATE_BYTES = 4 * MAX_PAGE_RAW_BYTES  # a forged or corrupt page cannot ba
 # transaction (99 puts and the fence, under 3.5 MB), so one call never adds more than this to a page.
 MERGE_CHUNK_ENTRIES = 40_000
 MERGE_CHUNK_RAW_BYTES = 3_000_000
-_END = CATALOG_PAGE_PREFIX[:-1] + chr(ord(CATALOG_PAGE_PREFIX[-1]) + 1)  # just after every page key
 
 
 @dataclass
@@ -88,7 +94,7 @@ def _decode(blob: bytes) -> list[dict[str, Any]]:
 
 def _page(item: dict[str, Any]) -> Page:
     blob = series_repo.binary(item["entries"])
-    return Page(str(item["sk"])[len(CATALOG_PAGE_PREFIX) :], item.get("next"), _decode(blob), blob)
+    return Page(catalog_page_first_sku(str(item["sk"])), item.get("next"), _decode(blob), blob)
 
 
 def _item(client_id: str, page: Page) -> dict[str, Any]:
@@ -140,7 +146,7 @@ def _pages_in_order(table_name: str, client_id: str, sku: str) -> Iterator[Page]
     yield first
     kwargs: dict[str, Any] = {
         "KeyConditionExpression": Key("pk").eq(catalog_pk(client_id))
-        & Key("sk").between(catalog_page_sk(first.first), _END),
+        & Key("sk").between(catalog_page_sk(first.first), CATALOG_PAGES_END),
         "ExclusiveStartKey": {"pk": catalog_pk(client_id), "sk": catalog_page_sk(first.first)},
         "ConsistentRead": True,
     }

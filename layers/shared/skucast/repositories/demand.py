@@ -30,7 +30,7 @@ from botocore.exceptions import ClientError
 from skucast.aws import table
 from skucast.ingestion.series import DemandSeries, decode, encode
 from skucast.repositories import dynamo
-from skucast.repositories.keys import SERIES_SHARDS, SKU_PREFIX, series_pk, series_shard_pk, sku_sk
+from skucast.repositories.keys import SERIES_SHARDS, series_pk, series_shard_pk, sku_of, sku_sk
 
 BATCH_GET_LIMIT = 100  # DynamoDB BatchGetItem
 # TransactWriteItems takes 100 actions and 4 MB: 99 puts and the fence, under 3.5 MB of items.
@@ -53,7 +53,7 @@ def _series_items(table_name: str, client_id: str, skus: Iterable[str]) -> Itera
         while request:
             answer = client.batch_get_item(RequestItems=request)
             for item in answer["Responses"].get(table_name, []):
-                yield str(item["sk"])[len(SKU_PREFIX) :], item
+                yield sku_of(str(item["sk"])), item
             request = answer.get("UnprocessedKeys") or {}
 
 
@@ -67,7 +67,7 @@ def iter_series(table_name: str, client_id: str) -> Iterator[tuple[str, DemandSe
         while True:
             answer = table(table_name).query(**kwargs)
             for item in answer.get("Items", []):
-                yield str(item["sk"])[len(SKU_PREFIX) :], decode(binary(item["series"]))
+                yield sku_of(str(item["sk"])), decode(binary(item["series"]))
             if "LastEvaluatedKey" not in answer:
                 break
             kwargs["ExclusiveStartKey"] = answer["LastEvaluatedKey"]

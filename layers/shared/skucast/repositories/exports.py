@@ -3,15 +3,15 @@
 Item (keys.py): CLIENT#<c> / EXPORT#<run_id>#<format>
     status PREPARING|READY|FAILED, started_at (epoch seconds), reason (FAILED), expires_at (TTL)
 
-The export object itself (objects.export_key) is the truth for "ready": the item only makes
+The export object itself (keys.export_key) is the truth for "ready": the item only makes
 concurrent requests start one job, and tells a later request why the last job failed.
 """
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
+from skucast import clock
 from skucast.aws import table
 from skucast.repositories import dynamo
 from skucast.repositories.keys import export_sk, tenant_pk
@@ -36,7 +36,7 @@ def claim(table_name: str, client_id: str, run_id: str, file_format: str, stale_
     `stale_after` seconds the next request starts a new one. Two jobs for one export write the
     same object from the same results, so a late duplicate is harmless.
     """
-    now = int(time.time())
+    now = clock.epoch_seconds()
     return dynamo.conditional(
         table(table_name).put_item,
         Item={
@@ -56,8 +56,8 @@ def settle(table_name: str, client_id: str, run_id: str, file_format: str, reaso
     item: dict[str, Any] = {
         **_key(client_id, run_id, file_format),
         "status": "FAILED" if reason else "READY",
-        "started_at": int(time.time()),
-        "expires_at": int(time.time()) + KEEP_SECONDS,
+        "started_at": clock.epoch_seconds(),
+        "expires_at": clock.epoch_seconds() + KEEP_SECONDS,
     }
     if reason:
         item["reason"] = reason

@@ -1,4 +1,7 @@
-"""Every DynamoDB key format, in one place.
+"""Every key format, in one place: DynamoDB keys, the sparse index's keys and data-bucket object keys.
+
+No other module builds or parses a key (tests/unit/foundation/test_key_formats.py checks it):
+they call the builders here, and read ids back out of a key with the `..._of` parsers.
 
 Tenant data: pk always begins with CLIENT#<client_id>, so no query can reach another tenant's
 items without that tenant's id (which only the verified credential supplies).
@@ -26,8 +29,27 @@ def tenant_scoped_pk(client_id: str, *parts: str) -> str:
     return SEP.join([tenant_pk(client_id), *parts])
 
 
+def client_id_of(pk: str) -> str:
+    """The tenant of a tenant item's pk (CLIENT#<client_id>, or a partition under it)."""
+    parts = pk.split(SEP)
+    if len(parts) < 2 or parts[0] != "CLIENT" or not parts[1]:
+        raise ValueError("not a tenant key")
+    return parts[1]
+
+
+def _after_prefix(prefix: str, key: str) -> str:
+    if not key.startswith(prefix):
+        raise ValueError(f"not a {prefix[: -len(SEP)].lower()} key")
+    return key[len(prefix) :]
+
+
 def run_sk(run_id: str) -> str:
     return f"RUN{SEP}{run_id}"
+
+
+def run_id_of(sk: str) -> str:
+    """The run of a run item's sk (RUN#<run_id>)."""
+    return _after_prefix(RUN_PREFIX, sk)
 
 
 UPLOAD_PREFIX = f"UPLOAD{SEP}"
@@ -35,6 +57,11 @@ UPLOAD_PREFIX = f"UPLOAD{SEP}"
 
 def upload_sk(upload_id: str) -> str:
     return UPLOAD_PREFIX + upload_id
+
+
+def upload_id_of(sk: str) -> str:
+    """The upload of an upload item's sk (UPLOAD#<upload_id>)."""
+    return _after_prefix(UPLOAD_PREFIX, sk)
 
 
 def ingest_lock_sk() -> str:
@@ -52,6 +79,16 @@ def parse_upload_object_key(key: str) -> tuple[str, str] | None:
     if len(parts) != 3 or parts[0] != "uploads" or not parts[1] or not parts[2]:
         return None
     return parts[1], parts[2]
+
+
+def run_skus_key(client_id: str, run_id: str) -> str:
+    """The SKU list a run was asked for (kept in the data bucket: it may be long)."""
+    return f"runs/{client_id}/{run_id}/skus.json"
+
+
+def export_key(client_id: str, run_id: str, extension: str) -> str:
+    """One object per (run, format): a finished run's results never change, so it is reused."""
+    return f"exports/{client_id}/{run_id}/export.{extension}"
 
 
 # ---------------------------------------------------------------- demand
@@ -77,16 +114,26 @@ def sku_sk(sku: str) -> str:
     return SKU_PREFIX + sku
 
 
+def sku_of(sk: str) -> str:
+    """The SKU of a series, result or (legacy) catalog item's sk (SKU#<sku>; a SKU may hold '#')."""
+    return _after_prefix(SKU_PREFIX, sk)
+
+
 def catalog_pk(client_id: str) -> str:
     return tenant_scoped_pk(client_id, "SKUS")
 
 
 CATALOG_PAGE_PREFIX = f"PAGE{SEP}"
+CATALOG_PAGES_END = CATALOG_PAGE_PREFIX[: -len(SEP)] + chr(ord(SEP) + 1)  # just after every page key
 
 
 def catalog_page_sk(first_sku: str) -> str:
     """A catalog page, keyed by the smallest SKU it may hold (repositories/catalog.py)."""
     return CATALOG_PAGE_PREFIX + first_sku
+
+
+def catalog_page_first_sku(sk: str) -> str:
+    return _after_prefix(CATALOG_PAGE_PREFIX, sk)
 
 
 # ---------------------------------------------------------------- runs
@@ -100,6 +147,10 @@ def batches_pk(client_id: str, run_id: str) -> str:
 
 def batch_sk(batch_id: str) -> str:
     return BATCH_PREFIX + batch_id
+
+
+def batch_id_of(sk: str) -> str:
+    return _after_prefix(BATCH_PREFIX, sk)
 
 
 def results_pk(client_id: str, run_id: str, shard: int) -> str:
@@ -129,10 +180,31 @@ def export_sk(run_id: str, file_format: str) -> str:
     return f"EXPORT{SEP}{run_id}{SEP}{file_format}"
 
 
-# gsi1 work lists
+# gsi1 work lists: gsi1pk names the list, gsi1sk begins with the time the entry is due (ISO 8601
+# UTC, skucast/clock.py), then the tenant, so a list is read in due order across tenants.
 ACTIVE_RUNS = "ACTIVE_RUNS"
 SCHEDULES = "SCHEDULES"
 PROCESSING_UPLOADS = "PROCESSING_UPLOADS"
+
+
+def active_run_gsi1sk(deadline: str, client_id: str, run_id: str) -> str:
+    """An active run on ACTIVE_RUNS until its progress deadline."""
+    return SEP.join([deadline, client_id, run_id])
+
+
+def processing_upload_gsi1sk(stall_deadline: str, client_id: str, upload_id: str) -> str:
+    """An upload on PROCESSING_UPLOADS until its stall deadline."""
+    return SEP.join([stall_deadline, client_id, upload_id])
+
+
+def schedule_gsi1sk(next_run_at: str, client_id: str) -> str:
+    """An enabled schedule on SCHEDULES, due at its next firing time."""
+    return SEP.join([next_run_at, client_id])
+
+
+def due_before(moment: str) -> str:
+    """The gsi1sk bound below which every entry is due at `moment` (an ISO time) or earlier."""
+    return moment + SEP + "~"
 
 
 # ---------------------------------------------------------------- tenancy and authentication
@@ -153,8 +225,16 @@ def user_sk(user_id: str) -> str:
     return USER_PREFIX + _id(user_id)
 
 
+def user_id_of(sk: str) -> str:
+    return _after_prefix(USER_PREFIX, sk)
+
+
 def api_key_sk(key_id: str) -> str:
     return API_KEY_PREFIX + _id(key_id)
+
+
+def api_key_id_of(sk: str) -> str:
+    return _after_prefix(API_KEY_PREFIX, sk)
 
 
 def session_sk(session_id: str) -> str:

@@ -1,4 +1,4 @@
-"""The data bucket: uploads, run inputs, exports. Object keys always begin with the area and tenant."""
+"""The data bucket: uploads, run inputs, exports. Object keys (keys.py) begin with the area and tenant."""
 
 from __future__ import annotations
 
@@ -8,15 +8,6 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from skucast.aws import client
-
-
-def run_skus_key(client_id: str, run_id: str) -> str:
-    return f"runs/{client_id}/{run_id}/skus.json"
-
-
-def export_key(client_id: str, run_id: str, extension: str) -> str:
-    """One object per (run, format): a finished run's results never change, so it is reused."""
-    return f"exports/{client_id}/{run_id}/export.{extension}"
 
 
 def put_json(bucket: str, key: str, value: Any) -> None:

@@ -32,13 +32,17 @@ from skucast.repositories.keys import (
     BATCH_PREFIX,
     RUN_PREFIX,
     SKU_PREFIX,
+    active_run_gsi1sk,
+    batch_id_of,
     batch_sk,
     batches_pk,
     result_shard,
     results_pk,
+    run_id_of,
     run_idempotency_sk,
     run_sk,
     run_slots_sk,
+    sku_of,
     sku_sk,
     tenant_pk,
 )
@@ -160,7 +164,7 @@ def page_runs(
             break
         kwargs["ExclusiveStartKey"] = last
         kwargs["Limit"] = limit - len(items)
-    next_after = str(last["sk"])[len(RUN_PREFIX) :] if last else None
+    next_after = run_id_of(str(last["sk"])) if last else None
     return items[:limit], next_after
 
 
@@ -227,7 +231,7 @@ def note_repair(table_name: str, client_id: str, run_id: str, max_repairs: int, 
         ExpressionAttributeNames={"#s": "status"},
         ExpressionAttributeValues={
             ":one": 1,
-            ":deadline": f"{deadline}#{client_id}#{run_id}",
+            ":deadline": active_run_gsi1sk(deadline, client_id, run_id),
             ":queued": "QUEUED",
             ":running": "RUNNING",
             ":max": max_repairs,
@@ -328,7 +332,7 @@ def settle_batch(
                     ":failed": failed,
                     ":one": 1,
                     ":running": "RUNNING",
-                    ":deadline": f"{deadline}#{client_id}#{run_id}",
+                    ":deadline": active_run_gsi1sk(deadline, client_id, run_id),
                 },
             }
         },
@@ -409,7 +413,7 @@ def _claimed_by(table_name: str, client_id: str, run_id: str, index: int) -> str
 def claimed_unsettled_batches(table_name: str, client_id: str, run_id: str) -> list[str]:
     """Batches sent (claimed) but not settled: what a repair sends again."""
     return [
-        str(b["sk"])[len(BATCH_PREFIX) :]
+        batch_id_of(str(b["sk"]))
         for b in iter_batches(table_name, client_id, run_id)
         if b.get("claim") and b.get("status") == "PENDING"
     ]
@@ -526,7 +530,7 @@ def page_results(
         items.extend(_unpacked(dict(i)) for i in page.get("Items", []))
         last = page.get("LastEvaluatedKey")
         if last:
-            after = str(last["sk"])[len(SKU_PREFIX) :]
+            after = sku_of(str(last["sk"]))
         else:
             shard, after = shard + 1, None
     if shard >= shards:

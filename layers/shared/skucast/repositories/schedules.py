@@ -6,7 +6,7 @@ from typing import Any
 
 from skucast.aws import table
 from skucast.repositories import dynamo
-from skucast.repositories.keys import SCHEDULES, schedule_sk, tenant_pk
+from skucast.repositories.keys import SCHEDULES, schedule_gsi1sk, schedule_sk, tenant_pk
 
 
 def get_schedule(table_name: str, client_id: str) -> dict[str, Any] | None:
@@ -19,7 +19,7 @@ def get_schedule(table_name: str, client_id: str) -> dict[str, Any] | None:
 def put_schedule(table_name: str, client_id: str, schedule: dict[str, Any]) -> None:
     item: dict[str, Any] = {"pk": tenant_pk(client_id), "sk": schedule_sk(), "schema_version": 1, **schedule}
     if schedule.get("enabled") and schedule.get("next_run_at"):
-        item["gsi1pk"], item["gsi1sk"] = SCHEDULES, f"{schedule['next_run_at']}#{client_id}"
+        item["gsi1pk"], item["gsi1sk"] = SCHEDULES, schedule_gsi1sk(schedule["next_run_at"], client_id)
     table(table_name).put_item(Item=item)
 
 
@@ -30,5 +30,10 @@ def advance(table_name: str, client_id: str, slot: str, following: str) -> bool:
         Key={"pk": tenant_pk(client_id), "sk": schedule_sk()},
         UpdateExpression="SET next_run_at = :next, gsi1sk = :gsi",
         ConditionExpression="next_run_at = :slot AND enabled = :on",
-        ExpressionAttributeValues={":next": following, ":gsi": f"{following}#{client_id}", ":slot": slot, ":on": True},
+        ExpressionAttributeValues={
+            ":next": following,
+            ":gsi": schedule_gsi1sk(following, client_id),
+            ":slot": slot,
+            ":on": True,
+        },
     )

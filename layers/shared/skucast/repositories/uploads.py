@@ -27,7 +27,15 @@ from botocore.exceptions import ClientError
 
 from skucast.aws import client, table
 from skucast.repositories import dynamo
-from skucast.repositories.keys import PROCESSING_UPLOADS, UPLOAD_PREFIX, ingest_lock_sk, tenant_pk, upload_sk
+from skucast.repositories.keys import (
+    PROCESSING_UPLOADS,
+    UPLOAD_PREFIX,
+    ingest_lock_sk,
+    processing_upload_gsi1sk,
+    tenant_pk,
+    upload_id_of,
+    upload_sk,
+)
 
 TERMINAL = ("SUCCEEDED", "PARTIAL", "REJECTED")
 
@@ -39,7 +47,7 @@ def _key(client_id: str, upload_id: str) -> dict[str, str]:
 def work_list_entry(client_id: str, upload_id: str, stall_deadline: str) -> dict[str, str]:
     """The attributes that put an upload on the sweeper's work list until `stall_deadline` (its
     form's expiry while AWAITING_FILE, its claim's stall deadline while PROCESSING)."""
-    return {"gsi1pk": PROCESSING_UPLOADS, "gsi1sk": f"{stall_deadline}#{client_id}#{upload_id}"}
+    return {"gsi1pk": PROCESSING_UPLOADS, "gsi1sk": processing_upload_gsi1sk(stall_deadline, client_id, upload_id)}
 
 
 def create_upload(table_name: str, client_id: str, upload: dict[str, Any]) -> None:
@@ -68,7 +76,7 @@ def page_uploads(
     page = table(table_name).query(**kwargs)
     items = [dynamo.plain(dict(i)) for i in page.get("Items", [])]
     last = page.get("LastEvaluatedKey")
-    return items, (str(last["sk"])[len(UPLOAD_PREFIX) :] if last else None)
+    return items, (upload_id_of(str(last["sk"])) if last else None)
 
 
 def claim(

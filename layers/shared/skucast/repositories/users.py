@@ -25,6 +25,7 @@ from skucast.repositories.keys import (
     email_identity_sk,
     email_lookup_pk,
     tenant_pk,
+    user_id_of,
     user_sk,
 )
 
@@ -130,7 +131,7 @@ def list_users(
 ) -> tuple[list[dict[str, Any]], str | None]:
     after = user_sk(after_user_id) if after_user_id else None
     items, last = dynamo.page(table_name, tenant_pk(client_id), USER_PREFIX, limit, after)
-    return items, (last[len(USER_PREFIX) :] if last else None)
+    return items, (user_id_of(last) if last else None)
 
 
 def set_password_hash(table_name: str, client_id: str, user_id: str, password_hash: str) -> None:

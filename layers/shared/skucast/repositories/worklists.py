@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from boto3.dynamodb.conditions import Key
 
+from skucast import clock
 from skucast.aws import table
-from skucast.repositories.keys import ACTIVE_RUNS, PROCESSING_UPLOADS, SCHEDULES
+from skucast.repositories.keys import ACTIVE_RUNS, PROCESSING_UPLOADS, SCHEDULES, due_before
 
 
 def _due(table_name: str, partition: str, now: datetime) -> list[dict[str, Any]]:
@@ -16,8 +17,7 @@ def _due(table_name: str, partition: str, now: datetime) -> list[dict[str, Any]]
     kwargs: dict[str, Any] = {
         "IndexName": "gsi1",
         "KeyConditionExpression": Key("gsi1pk").eq(partition)
-        # gsi1sk is "<time>#<tenant>...": everything before "<now>#~" is due.
-        & Key("gsi1sk").lt(now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") + "#~"),
+        & Key("gsi1sk").lt(due_before(clock.iso(now))),
     }
     while True:
         page = table(table_name).query(**kwargs)

@@ -13,19 +13,17 @@ matches in several. No answer, and no count of hash computations, depends on oth
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
-import json
 import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Protocol
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from skucast import clock, ids
 from skucast.auth.keyring import Keyring, KeyringError, SigningKey
 from skucast.auth.passwords import Passwords, new_salt, passwords, salt_of
 from skucast.auth.settings import AuthSettings
@@ -40,8 +38,9 @@ from skucast.auth.tokens import (
     new_secret,
     verify_access_token,
 )
-from skucast.errors import BadRequest, Conflict, NotFound, NotReady, Throttled, Unauthorized
+from skucast.errors import Conflict, NotFound, NotReady, Throttled, Unauthorized
 from skucast.observability import logger
+from skucast.pagination import decode_after, encode_after
 from skucast.repositories import api_keys as api_keys_repo
 from skucast.repositories import clients as clients_repo
 from skucast.repositories import signing_keys, throttle, usage_plans
@@ -94,14 +93,6 @@ class Authorized:
     usage_key: str  # the client's usage-plan key value (API Gateway's usageIdentifierKey)
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
-def _iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def _text_digest(value: str) -> str:
     return hashlib.sha256(value.encode("utf-8")).hexdigest()
 
@@ -134,7 +125,7 @@ def _signing_key(settings: Settings, now: datetime) -> SigningKey:
 
 
 def _verify(settings: Settings, auth: AuthSettings, token: str) -> AccessClaims:
-    now = _now()
+    now = clock.now()
 
     def verify(ring: Keyring) -> AccessClaims:
         key_for: Callable[[str], Ed25519PublicKey | None] = lambda kid: ring.verification_key(kid, now)  # noqa: E731
@@ -151,7 +142,7 @@ def _verify(settings: Settings, auth: AuthSettings, token: str) -> AccessClaims:
 
 
 def jwks(settings: Settings) -> Jwks:
-    return Jwks.model_validate(_keyring(settings).jwks(_now()))
+    return Jwks.model_validate(_keyring(settings).jwks(clock.now()))
 
 
 # ---------------------------------------------------------------- clients
@@ -161,7 +152,7 @@ def create_client(settings: Settings, auth: AuthSettings, request: CreateClientR
     if plan is None:
         logger.error("no usage plan for tier", extra={"tier": request.tier})
         raise NotReady(f"The {request.tier} tier is not available right now.")
-    now = _now()
+    now = clock.now()
     client_id, user_id = new_id("cli"), new_id("usr")
     email_digest = _text_digest(request.admin_email)
     salt = _email_salt(settings, email_digest)
@@ -174,7 +165,7 @@ def create_client(settings: Settings, auth: AuthSettings, request: CreateClientR
         "tier": request.tier,
         "usage_key": usage_key,
         "usage_key_id": usage_key_id,
-        "created_at": _iso(now),
+        "created_at": clock.iso(now),
     }
     admin = _user_item(user_id, request.admin_email, "admin", password_hash, now)
     try:
@@ -205,13 +196,13 @@ def _user_item(user_id: str, email: str, role: str, password_hash: str, now: dat
         "email": email,
         "role": role,
         "password_hash": password_hash,
-        "created_at": _iso(now),
+        "created_at": clock.iso(now),
     }
 
 
 # ---------------------------------------------------------------- sessions
 def login(settings: Settings, auth: AuthSettings, request: LoginRequest, source_ip: str) -> TokenPair:
-    now = _now()
+    now = clock.now()
     stamp = int(now.timestamp())
     window = stamp // auth.login_window_seconds
     window_end = (window + 1) * auth.login_window_seconds
@@ -243,7 +234,7 @@ def login(settings: Settings, auth: AuthSettings, request: LoginRequest, source_
         user_id,
         digest(refresh_token),
         stamp + settings.refresh_token_ttl_seconds,
-        _iso(now),
+        clock.iso(now),
     )
     return _pair(settings, key, client_id, user_id, str(user["role"]), session_id, refresh_token, now)
 
@@ -287,7 +278,7 @@ def _pair(
 
 def refresh(settings: Settings, refresh_token: str) -> TokenPair:
     """Rotate: a new pair for a current token; a rotated one revokes its whole login (reuse)."""
-    now = _now()
+    now = clock.now()
     presented = digest(refresh_token)
     found = sessions_repo.find_refresh_token(settings.table_name, presented)
     if found is None:
@@ -323,14 +314,14 @@ def refresh(settings: Settings, refresh_token: str) -> TokenPair:
 
 def _revoke(settings: Settings, client_id: str, session_id: str, now: datetime, reason: str) -> None:
     logger.warning("revoking a login session", extra={"client_id": client_id, "reason": reason})
-    sessions_repo.revoke_session(settings.table_name, client_id, session_id, _iso(now))
+    sessions_repo.revoke_session(settings.table_name, client_id, session_id, clock.iso(now))
 
 
 def logout(settings: Settings, refresh_token: str) -> None:
     """Revoke the login the token belongs to; unknown tokens are ignored (no oracle)."""
     found = sessions_repo.find_refresh_token(settings.table_name, digest(refresh_token))
     if found is not None:
-        _revoke(settings, str(found["client_id"]), str(found["session_id"]), _now(), reason="logout")
+        _revoke(settings, str(found["client_id"]), str(found["session_id"]), clock.now(), reason="logout")
 
 
 def me(settings: Settings, caller: Caller) -> Me:
@@ -359,7 +350,7 @@ def me(settings: Settings, caller: Caller) -> Me:
 def create_user(settings: Settings, auth: AuthSettings, client_id: str, request: CreateUserRequest) -> User:
     """A user of this tenant. 409 only when this tenant already has the e-mail (its admin can list
     its users anyway); another tenant's user with the e-mail changes nothing in the answer."""
-    now = _now()
+    now = clock.now()
     email_digest = _text_digest(request.email)
     salt = _email_salt(settings, email_digest)
     item = _user_item(
@@ -377,25 +368,27 @@ def create_user(settings: Settings, auth: AuthSettings, client_id: str, request:
 
 
 def list_users(settings: Settings, client_id: str, limit: int, cursor: str | None) -> UserList:
-    items, last = users_repo.list_users(settings.table_name, client_id, limit, decode_cursor(cursor, "usr"))
-    return UserList(items=[User.model_validate(i) for i in items], next_cursor=encode_cursor(last))
+    after = decode_after(cursor, "users", lambda v: ids.is_id(v, "usr"))
+    items, last = users_repo.list_users(settings.table_name, client_id, limit, after)
+    return UserList(items=[User.model_validate(i) for i in items], next_cursor=encode_after("users", last))
 
 
 # ---------------------------------------------------------------- API keys
 def create_api_key(settings: Settings, client_id: str, request: CreateApiKeyRequest) -> CreatedApiKey:
     secret = new_secret(API_KEY_PREFIX)
-    key = {"key_id": new_id("key"), "name": request.name, "role": request.role, "created_at": _iso(_now())}
+    key = {"key_id": new_id("key"), "name": request.name, "role": request.role, "created_at": clock.now_iso()}
     api_keys_repo.create_api_key(settings.table_name, client_id, key, digest(secret))
     return CreatedApiKey.model_validate({**key, "api_key": secret})
 
 
 def list_api_keys(settings: Settings, client_id: str, limit: int, cursor: str | None) -> ApiKeyList:
-    items, last = api_keys_repo.list_api_keys(settings.table_name, client_id, limit, decode_cursor(cursor, "key"))
-    return ApiKeyList(items=[ApiKey.model_validate(i) for i in items], next_cursor=encode_cursor(last))
+    after = decode_after(cursor, "api-keys", lambda v: ids.is_id(v, "key"))
+    items, last = api_keys_repo.list_api_keys(settings.table_name, client_id, limit, after)
+    return ApiKeyList(items=[ApiKey.model_validate(i) for i in items], next_cursor=encode_after("api-keys", last))
 
 
 def revoke_api_key(settings: Settings, client_id: str, key_id: str) -> None:
-    if not is_id(key_id, "key") or not api_keys_repo.delete_api_key(settings.table_name, client_id, key_id):
+    if not ids.is_id(key_id, "key") or not api_keys_repo.delete_api_key(settings.table_name, client_id, key_id):
         raise NotFound("No such API key.")
 
 
@@ -434,29 +427,3 @@ def _usage_key(settings: Settings, client_id: str) -> str:
             _usage_keys.clear()
         _usage_keys[client_id] = str(profile["usage_key"])
     return _usage_keys[client_id]
-
-
-# ---------------------------------------------------------------- cursors and ids
-def is_id(value: str, prefix: str) -> bool:
-    body = value[len(prefix) + 1 :]
-    return value.startswith(prefix + "_") and len(body) == 20 and all(c in "0123456789abcdef" for c in body)
-
-
-def encode_cursor(last_id: str | None) -> str | None:
-    """Opaque to callers; carries only the last id (the partition always comes from the caller)."""
-    if last_id is None:
-        return None
-    return base64.urlsafe_b64encode(json.dumps({"after": last_id}).encode()).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str | None, prefix: str) -> str | None:
-    if not cursor:
-        return None
-    try:
-        raw = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        after = raw["after"]
-    except (ValueError, KeyError, TypeError, binascii.Error):
-        raise BadRequest("The cursor is not valid.") from None
-    if not isinstance(after, str) or not is_id(after, prefix):
-        raise BadRequest("The cursor is not valid.")
-    return after

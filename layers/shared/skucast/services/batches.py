@@ -20,25 +20,26 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from skucast import tiers
+from skucast.clock import now_iso
 from skucast.forecasting.metrics import MetricSums
 from skucast.observability import logger, metrics
 from skucast.repositories import catalog, demand, events, objects, queues
 from skucast.repositories import runs as repo
+from skucast.repositories.keys import client_id_of, run_id_of, run_skus_key
 from skucast.schemas.messages import BatchMessage, PlanMessage
-from skucast.services.runs import fail_run, now_iso, progress_deadline, tier_of
+from skucast.services.runs import fail_run, progress_deadline, tier_of
 from skucast.settings import Settings
 
 if TYPE_CHECKING:  # the engine loads statsforecast: only the worker imports it, on first use
     from skucast.forecasting.engine import SeriesInput
 
-# SKUs per message. The default policy forecasts ~15-25 daily series/s on one core
-# (bench/accuracy/REPORT.md): 40 SKUs is 2-3 s of work, long enough to amortise the message and
-# the writes, short enough that a retry or a slow series costs little and runs finish evenly.
+# SKUs per message: a few seconds of work at the default policy's speed (bench/accuracy/REPORT.md,
+# Speed), long enough to amortise the message and the writes, short enough that a retry or a slow
+# series costs little and runs finish evenly.
 BATCH_SIZE = 40
-# Results of one run spread over shards so no partition takes more than ~1,000 WCU/s: each
-# result is 1-4 WCU, written in its batch's settle transaction (2x: 2-8 WCU); at 1,000 concurrent
-# workers writing 40 results per 2-3 s that is ~15,000 results/s for a 1,000,000-SKU run, so one
-# shard per 5,000 SKUs (200 shards) keeps each partition near 75 results/s (150-600 WCU/s).
+# Results of one run spread over shards so that no partition takes more than DynamoDB's 1,000 WCU a
+# second while the whole worker pool writes results, in settle transactions that cost twice their
+# write units (the arithmetic: README, "Results are sharded").
 SKUS_PER_RESULT_SHARD = 5_000
 MAX_RESULT_SHARDS = 512
 
@@ -93,7 +94,7 @@ def _run_skus(settings: Settings, client_id: str, run_id: str, params: dict[str,
             data_end = entry["last_date"]
     if params.get("skus") == "all":
         return everything, data_end
-    listed = objects.get_json(settings.data_bucket, objects.run_skus_key(client_id, run_id)) or []
+    listed = objects.get_json(settings.data_bucket, run_skus_key(client_id, run_id)) or []
     return [str(s) for s in listed], data_end
 
 
@@ -338,8 +339,8 @@ def sweep_stalled(settings: Settings, stalled: list[dict[str, Any]], now: dateti
     fail the ones that still make no progress. Re-sending is safe: settling is exactly-once."""
     outcome = {"repaired": 0, "failed": 0}
     for item in stalled:
-        client_id = str(item["pk"]).split("#", 1)[1]
-        run_id = str(item["sk"]).split("#", 1)[1]
+        client_id = client_id_of(str(item["pk"]))
+        run_id = run_id_of(str(item["sk"]))
         run = repo.get_run(settings.table_name, client_id, run_id)
         if run is None or run["status"] not in repo.ACTIVE:
             continue

@@ -44,10 +44,11 @@ from skucast.ingestion import (
     infer_granularity,
     merge,
 )
-from skucast.pagination import decode_cursor, encode_cursor
+from skucast.pagination import decode_after, encode_after
 from skucast.repositories import catalog
 from skucast.repositories import demand as repo
 from skucast.repositories.demand import Owners, StoredSeries
+from skucast.repositories.keys import sku_of
 from skucast.schemas.demand import DemandPoint, Granularity, Missing, Sku, SkuDemand, SkuList
 from skucast.settings import Settings
 
@@ -250,7 +251,7 @@ def _to_sku(item: dict[str, Any]) -> Sku:
 
     n_periods = item.get("n_periods")
     return Sku(
-        sku=str(item.get("sku") or str(item["sk"]).split("#", 1)[1]),
+        sku=str(item.get("sku") or sku_of(str(item["sk"]))),
         demand_class=item.get("demand_class"),
         adi=num("adi"),
         cv2=num("cv2"),
@@ -263,12 +264,9 @@ def _to_sku(item: dict[str, Any]) -> Sku:
 
 
 def list_skus(settings: Settings, client_id: str, limit: int, cursor: str | None, demand_class: str | None) -> SkuList:
-    state = decode_cursor(cursor) or {}
-    after = state.get("after")
-    if after is not None and not isinstance(after, str):
-        raise Unprocessable("The cursor is not valid.")
+    after = decode_after(cursor, "skus")
     items, last = catalog.page_entries(settings.table_name, client_id, limit, after, demand_class, LIST_MAX_PAGES)
-    return SkuList(items=[_to_sku(i) for i in items], next_cursor=encode_cursor({"after": last} if last else None))
+    return SkuList(items=[_to_sku(i) for i in items], next_cursor=encode_after("skus", last))
 
 
 def get_sku(settings: Settings, client_id: str, sku: str) -> Sku:

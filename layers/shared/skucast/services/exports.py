@@ -18,6 +18,7 @@ from skucast.observability import logger
 from skucast.repositories import exports as exports_repo
 from skucast.repositories import objects, queues
 from skucast.repositories import runs as repo
+from skucast.repositories.keys import export_key
 from skucast.schemas.forecast import FINISHED, ExportLink
 from skucast.schemas.messages import ExportMessage
 from skucast.services.runs import load_run
@@ -27,9 +28,8 @@ EXPORT_LINK_SECONDS = 900
 CONTENT_TYPES = {"csv": "text/csv", "parquet": "application/vnd.apache.parquet"}
 # One Parquet row group per this many SKUs (28-day horizon: 56,000 rows, a few MB in memory).
 PARQUET_CHUNK_SKUS = 2000
-# Export throughput on AWS as estimated from bench/export.py (~0.7 ms/SKU on the API's share of a
-# vCPU, faster at 3008 MB; see Settings.export_sync_max_skus): only tells a waiting client when to
-# ask again.
+# Export throughput on AWS as estimated from bench/export.py (README, Exports; ExportFunction's
+# bigger share of a vCPU is faster): only tells a waiting client when to ask again.
 EXPORT_SKUS_PER_SECOND = 1500
 # A PREPARING export older than this has lost its job (ExportFunction runs at most 15 minutes an
 # attempt); the next request starts another one.
@@ -124,7 +124,7 @@ def write_export(settings: Settings, client_id: str, run: dict[str, Any], file_f
     run_id = run["run_id"]
     levels = list(run.get("params", {}).get("levels", []))
     results = repo.iter_results(settings.table_name, client_id, run_id, int(run.get("result_shards", 0)))
-    key = objects.export_key(client_id, run_id, file_format)
+    key = export_key(client_id, run_id, file_format)
     with tempfile.NamedTemporaryFile(suffix=f".{file_format}") as tmp:
         writer = write_csv if file_format == "csv" else write_parquet
         writer(tmp.name, export_columns(levels), results, levels)
@@ -137,7 +137,7 @@ def export_run(settings: Settings, client_id: str, run_id: str, file_format: str
     run = load_run(settings, client_id, run_id)
     if run["status"] not in FINISHED:
         raise Conflict("The run has not finished yet.")
-    key = objects.export_key(client_id, run_id, file_format)
+    key = export_key(client_id, run_id, file_format)
     if not objects.exists(settings.data_bucket, key):
         skus = int(run.get("skus_total", 0))
         if skus > settings.export_sync_max_skus:

@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from botocore.exceptions import ClientError
 
+from skucast import clock
 from skucast.auth.keyring import Keyring
 from skucast.auth.settings import AuthSettings
 from skucast.repositories import signing_keys
@@ -30,11 +31,11 @@ class Rotation:
 def rotate(secret_id: str, overlap_seconds: int, now: datetime | None = None) -> Rotation:
     """Add a new signing key now (unless another rotation of the same keyring just won)."""
     text = signing_keys.read_keyring_uncached(secret_id)
-    return _rotate(secret_id, text, overlap_seconds, now or datetime.now(UTC))
+    return _rotate(secret_id, text, overlap_seconds, now or clock.now())
 
 
 def rotate_if_due(secret_id: str, auth: AuthSettings, now: datetime | None = None) -> Rotation:
-    now = now or datetime.now(UTC)
+    now = now or clock.now()
     text = signing_keys.read_keyring_uncached(secret_id)
     ring = Keyring.parse(text)
     signer = ring.signing_key(now)

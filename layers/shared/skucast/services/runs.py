@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import hashlib
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-from skucast import ids, tiers
+from skucast import clock, ids, tiers
 from skucast.errors import Conflict, FieldError, NotFound, NotReady, Unprocessable
 from skucast.forecasting.catalogue import method_names
 from skucast.observability import logger, metrics
-from skucast.pagination import decode_cursor, encode_cursor
+from skucast.pagination import decode_after, decode_cursor, encode_after, encode_cursor
 from skucast.repositories import clients as clients_repo
 from skucast.repositories import objects, queues
 from skucast.repositories import runs as repo
-from skucast.repositories.keys import ACTIVE_RUNS
+from skucast.repositories.keys import ACTIVE_RUNS, active_run_gsi1sk, run_skus_key
 from skucast.schemas.forecast import (
     CreateRunRequest,
     ResultList,
@@ -32,12 +32,8 @@ IDEMPOTENCY_SECONDS = 24 * 3600
 PROGRESS_TIMEOUT = timedelta(minutes=15)
 
 
-def now_iso(now: datetime | None = None) -> str:
-    return (now or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def progress_deadline(now: datetime | None = None) -> str:
-    return now_iso((now or datetime.now(UTC)) + PROGRESS_TIMEOUT)
+    return clock.iso((now or clock.now()) + PROGRESS_TIMEOUT)
 
 
 def tier_of(settings: Settings, client_id: str) -> tiers.TierLimits:
@@ -52,7 +48,7 @@ def check_params(params: RunParams, limits: tiers.TierLimits) -> None:
     if params.horizon > limits.max_horizon.limit(params.frequency):
         most = limits.max_horizon.describe(params.frequency)
         errors.append(FieldError("horizon", "over_tier_limit", f"Your tier forecasts up to {most} ahead."))
-    if params.as_of is not None and params.as_of > datetime.now(UTC).date() + timedelta(days=1):
+    if params.as_of is not None and params.as_of > clock.today() + timedelta(days=1):
         errors.append(FieldError("as_of", "in_future", "The forecast origin cannot be in the future."))
     if params.skus is not None and len(params.skus) > limits.max_skus_per_run:
         errors.append(
@@ -76,22 +72,22 @@ def create_run(
 ) -> Run:
     limits = tier_of(settings, client_id)
     check_params(request, limits)
-    now = datetime.now(UTC)
+    now = clock.now()
     run_id = ids.new_sortable_id("run")
     params = request.model_dump(mode="json", exclude={"name", "skus"})
     params["skus"] = len(request.skus) if request.skus is not None else "all"
     if request.skus is not None:
-        objects.put_json(settings.data_bucket, objects.run_skus_key(client_id, run_id), request.skus)
+        objects.put_json(settings.data_bucket, run_skus_key(client_id, run_id), request.skus)
     run = {
         "run_id": run_id,
         "name": request.name,
         "status": "QUEUED",
         "trigger": trigger,
         "params": params,
-        "created_at": now_iso(now),
+        "created_at": clock.iso(now),
         "expires_at": int(now.timestamp()) + IDEMPOTENCY_SECONDS,
         "gsi1pk": ACTIVE_RUNS,
-        "gsi1sk": f"{progress_deadline(now)}#{client_id}#{run_id}",
+        "gsi1sk": active_run_gsi1sk(progress_deadline(now), client_id, run_id),
     }
     idempotency = None
     if idempotency_key:
@@ -121,7 +117,7 @@ def fail_run(settings: Settings, client_id: str, run_id: str, code: str, message
         run_id,
         to="FAILED",
         allowed_from=repo.ACTIVE,
-        set_fields={"finished_at": now_iso(), "error": {"code": code, "message": message}},
+        set_fields={"finished_at": clock.now_iso(), "error": {"code": code, "message": message}},
         release_active=True,
     )
     if failed:
@@ -161,13 +157,12 @@ def get_run(settings: Settings, client_id: str, run_id: str) -> Run:
     return to_run(load_run(settings, client_id, run_id))
 
 
-def list_runs(settings: Settings, client_id: str, limit: int, cursor: str | None, status: str | None) -> RunList:
-    state = decode_cursor(cursor) or {}
-    after = state.get("after")
-    if after is not None and not (isinstance(after, str) and ids.is_id(after, "run")):
-        raise Unprocessable("The cursor is not valid.")
+def list_runs(
+    settings: Settings, client_id: str, limit: int, cursor: str | None, status: str | None
+) -> RunList:
+    after = decode_after(cursor, "runs", lambda v: ids.is_id(v, "run"))
     items, last = repo.page_runs(settings.table_name, client_id, limit, after, status)
-    return RunList(items=[to_run(i) for i in items], next_cursor=encode_cursor({"after": last} if last else None))
+    return RunList(items=[to_run(i) for i in items], next_cursor=encode_after("runs", last))
 
 
 def cancel_run(settings: Settings, client_id: str, run_id: str) -> Run:
@@ -178,7 +173,7 @@ def cancel_run(settings: Settings, client_id: str, run_id: str) -> Run:
         run_id,
         to="CANCELLED",
         allowed_from=repo.ACTIVE,
-        set_fields={"finished_at": now_iso()},
+        set_fields={"finished_at": clock.now_iso()},
         release_active=True,
     )
     if not cancelled:
@@ -203,19 +198,31 @@ def to_result(item: dict[str, Any]) -> SkuResult:
     )
 
 
+def _results_position(state: dict[str, Any], run_id: str) -> bool:
+    """A results cursor holds its run, a shard and the last SKU seen in it (None: from its start)."""
+    shard, after = state.get("shard"), state.get("after")
+    return (
+        set(state) == {"run", "shard", "after"}
+        and state["run"] == run_id
+        and isinstance(shard, int)
+        and not isinstance(shard, bool)
+        and shard >= 0
+        and (after is None or isinstance(after, str))
+    )
+
+
 def list_results(
     settings: Settings, client_id: str, run_id: str, limit: int, cursor: str | None, demand_class: str | None
 ) -> ResultList:
     run = load_run(settings, client_id, run_id)
     shards = int(run.get("result_shards", 0))
-    state = decode_cursor(cursor) or {"shard": 0, "after": None}
-    shard, after = state.get("shard"), state.get("after")
-    if not isinstance(shard, int) or shard < 0 or not (after is None or isinstance(after, str)):
-        raise Unprocessable("The cursor is not valid.")
+    state = decode_cursor(cursor, "results", lambda s: _results_position(s, run_id)) or {"shard": 0, "after": None}
     items, position = repo.page_results(
-        settings.table_name, client_id, run_id, shards, limit, (shard, after), demand_class
+        settings.table_name, client_id, run_id, shards, limit, (state["shard"], state["after"]), demand_class
     )
-    next_cursor = encode_cursor({"shard": position[0], "after": position[1]}) if position else None
+    next_cursor = (
+        encode_cursor("results", {"run": run_id, "shard": position[0], "after": position[1]}) if position else None
+    )
     return ResultList(items=[to_result(i) for i in items], next_cursor=next_cursor)
 
 

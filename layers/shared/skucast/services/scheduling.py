@@ -6,14 +6,15 @@ Idempotency-Key, so a rule firing twice (or two schedulers at once) starts one r
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-from skucast import cron
+from skucast import clock, cron
 from skucast.errors import Conflict, FieldError, Unprocessable
 from skucast.observability import logger
 from skucast.repositories import schedules as repo
 from skucast.repositories import worklists
+from skucast.repositories.keys import client_id_of
 from skucast.schemas.forecast import CreateRunRequest, Schedule, ScheduleBody
 from skucast.services import batches, runs, upload_failures
 from skucast.settings import Settings
@@ -32,8 +33,10 @@ def get_schedule(settings: Settings, client_id: str) -> Schedule:
     return UNSET if item is None else Schedule.model_validate(item)
 
 
-def put_schedule(settings: Settings, client_id: str, body: ScheduleBody, now: datetime | None = None) -> Schedule:
-    now = now or datetime.now(UTC)
+def put_schedule(
+    settings: Settings, client_id: str, body: ScheduleBody, now: datetime | None = None
+) -> Schedule:
+    now = now or clock.now()
     limits = runs.tier_of(settings, client_id)
     try:
         slot = next_slot(body.cron, now)
@@ -49,7 +52,7 @@ def put_schedule(settings: Settings, client_id: str, body: ScheduleBody, now: da
         CreateRunRequest(horizon=body.horizon, frequency=body.frequency, method=body.method, levels=body.levels),
         limits,
     )
-    schedule = {**body.model_dump(), "next_run_at": runs.now_iso(slot) if body.enabled else None}
+    schedule = {**body.model_dump(), "next_run_at": clock.iso(slot) if body.enabled else None}
     repo.put_schedule(settings.table_name, client_id, schedule)
     return Schedule.model_validate(schedule)
 
@@ -65,10 +68,10 @@ def _span(delta: timedelta) -> str:
 
 def start_due_reforecasts(settings: Settings, now: datetime | None = None) -> int:
     """Start one run for each schedule whose slot has come; returns how many started."""
-    now = now or datetime.now(UTC)
+    now = now or clock.now()
     started = 0
     for item in worklists.due_schedules(settings.table_name, now):
-        client_id = str(item["pk"]).split("#", 1)[1]
+        client_id = client_id_of(str(item["pk"]))
         started += _fire(settings, client_id, item, now)
     return started
 
@@ -88,18 +91,18 @@ def _fire(settings: Settings, client_id: str, item: dict[str, Any], now: datetim
         started = 1
     except (Conflict, Unprocessable) as exc:
         logger.warning("scheduled run not started", extra={"client_id": client_id, "reason": exc.detail})
-    following = runs.now_iso(next_slot(str(item["cron"]), max(now, datetime.fromisoformat(slot))))
+    following = clock.iso(next_slot(str(item["cron"]), max(now, clock.parse_iso(slot))))
     repo.advance(settings.table_name, client_id, slot, following)
     return started
 
 
 def sweep_stalled_runs(settings: Settings, now: datetime | None = None) -> dict[str, int]:
-    now = now or datetime.now(UTC)
+    now = now or clock.now()
     return batches.sweep_stalled(settings, worklists.stalled_runs(settings.table_name, now), now)
 
 
 def sweep(settings: Settings, now: datetime | None = None) -> dict[str, int]:
     """The rate(10 minutes) sweep: uploads stuck PROCESSING are failed, uploads whose form expired
     with no file are ended, stalled runs are repaired or failed."""
-    now = now or datetime.now(UTC)
+    now = now or clock.now()
     return {**upload_failures.sweep_stalled(settings, now), **sweep_stalled_runs(settings, now)}

@@ -26,18 +26,17 @@ This module imports no ingestion code (pyarrow, numpy): it runs in the scheduler
 from __future__ import annotations
 
 import json
-import time
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Literal
 from urllib.parse import unquote_plus
 
 from aws_lambda_powertools.utilities.data_classes import S3Event
 
-from skucast import ids
+from skucast import clock, ids
 from skucast.observability import logger, metrics
 from skucast.repositories import uploads as repo
 from skucast.repositories import worklists
-from skucast.repositories.keys import parse_upload_object_key, upload_object_key
+from skucast.repositories.keys import client_id_of, parse_upload_object_key, upload_object_key
 from skucast.settings import Settings
 
 Outcome = Literal["failed", "finished", "busy"]
@@ -104,14 +103,14 @@ def _mark_failed(settings: Settings, client_id: str, upload_id: str, code: str) 
         record = repo.get_upload(settings.table_name, client_id, upload_id)
         if record is None or record["status"] in repo.TERMINAL:
             return "finished"
-        now = int(time.time())
+        now = clock.epoch_seconds()
         if record["status"] == "PROCESSING" and int(record.get("lease_until", 0)) >= now:
             return "busy"
         fields = {
             "status": "REJECTED",
             "errors": [_problem(code, record)],
             "error_summary": [{"code": code, "count": 1, "first_rows": []}],
-            "finished_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "finished_at": clock.now_iso(),
         }
         if repo.fail(settings.table_name, client_id, record, now, fields):
             logger.warning("stuck upload failed", extra={"client_id": client_id, "upload_id": upload_id, "code": code})
@@ -170,8 +169,8 @@ def sweep_stalled(settings: Settings, now: datetime | None = None) -> dict[str, 
     """Fail the uploads still PROCESSING past their stall deadline whose claim has lapsed, and end
     those still AWAITING_FILE past their form's expiry with no file in S3."""
     outcome = {"uploads_failed": 0, "uploads_expired": 0, "uploads_busy": 0}
-    for item in worklists.stalled_uploads(settings.table_name, now or datetime.now(UTC)):
-        client_id = str(item["pk"]).split("#", 1)[1]
+    for item in worklists.stalled_uploads(settings.table_name, now or clock.now()):
+        client_id = client_id_of(str(item["pk"]))
         upload_id = str(item["upload_id"])
         code = "ingest_stalled"
         if item.get("status") == "AWAITING_FILE":

@@ -31,7 +31,6 @@ retry to come) is ended REJECTED by services/upload_failures.py.
 
 from __future__ import annotations
 
-import datetime as dt
 import io
 import json
 import time
@@ -39,7 +38,8 @@ from collections.abc import Callable
 from typing import IO, Any, cast
 
 from skucast import ids
-from skucast.errors import Conflict, NotFound, PayloadTooLarge, Unprocessable
+from skucast.clock import epoch_seconds, now_iso, today
+from skucast.errors import Conflict, NotFound, PayloadTooLarge
 from skucast.ingestion import (
     ZERO_MISSING,
     IngestLimits,
@@ -52,7 +52,7 @@ from skucast.ingestion import (
     ingest_records,
 )
 from skucast.observability import logger, metrics
-from skucast.pagination import decode_cursor, encode_cursor
+from skucast.pagination import decode_after, encode_after
 from skucast.repositories import uploads as repo
 from skucast.repositories.keys import upload_object_key
 from skucast.schemas.demand import (
@@ -94,20 +94,12 @@ class LockLost(Exception):
     """Another ingest took the tenant's merge lock (this one stalled past its lease): retry."""
 
 
-def now_iso(seconds_ahead: int = 0) -> str:
-    return (dt.datetime.now(dt.UTC) + dt.timedelta(seconds=seconds_ahead)).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def limits_for(settings: Settings) -> IngestLimits:
     return IngestLimits(
         max_raw_bytes=settings.max_upload_bytes,
         max_records=MAX_RECORDS,
         max_rejected_share=settings.max_rejected_share,
     )
-
-
-def _today() -> dt.date:
-    return dt.datetime.now(dt.UTC).date()
 
 
 # ---------------------------------------------------------------- the API side
@@ -179,10 +171,7 @@ def get_upload(settings: Settings, client_id: str, upload_id: str) -> Upload:
 
 
 def list_uploads(settings: Settings, client_id: str, limit: int, cursor: str | None) -> UploadList:
-    state = decode_cursor(cursor) or {}
-    after = state.get("after")
-    if after is not None and not (isinstance(after, str) and ids.is_id(after, "upl")):
-        raise Unprocessable("The cursor is not valid.")
+    after = decode_after(cursor, "uploads", lambda v: ids.is_id(v, "upl"))
     items, last = repo.page_uploads(settings.table_name, client_id, limit, after)
     # Each upload carries up to 100 errors: end the page early rather than pass 6 MB.
     size = 0
@@ -191,14 +180,14 @@ def list_uploads(settings: Settings, client_id: str, limit: int, cursor: str | N
         if size > LIST_BYTES and n:
             items, last = items[:n], items[n - 1]["upload_id"]
             break
-    return UploadList(items=[to_upload(i) for i in items], next_cursor=encode_cursor({"after": last} if last else None))
+    return UploadList(items=[to_upload(i) for i in items], next_cursor=encode_after("uploads", last))
 
 
 def ingest_demand_records(settings: Settings, client_id: str, request: DemandRecordsRequest) -> Upload:
     """POST /demand: the records door, synchronous, recorded as an upload like a file."""
     if len(request.records) > MAX_RECORDS:
         raise PayloadTooLarge(f"At most {MAX_RECORDS} records per request: upload a file for more.")
-    result = ingest_records(request.records, aggregate=request.aggregate, limits=limits_for(settings), today=_today())
+    result = ingest_records(request.records, aggregate=request.aggregate, limits=limits_for(settings), today=today())
     upload_id, token = ids.new_sortable_id("upl"), ids.new_id("clm")
     lock = MergeLock(settings.table_name, client_id, upload_id) if _mergeable(result) else None
     if lock and not lock.acquire(RECORDS_LOCK_WAIT_SECONDS, lambda: None):
@@ -218,7 +207,7 @@ def ingest_demand_records(settings: Settings, client_id: str, request: DemandRec
                 "created_at": now_iso(),
                 "started_at": now_iso(),
                 "claim": token,
-                "lease_until": int(time.time()) + LEASE_SECONDS,
+                "lease_until": epoch_seconds() + LEASE_SECONDS,
                 **repo.work_list_entry(client_id, upload_id, now_iso(STALL_SECONDS)),
             },
         )
@@ -275,7 +264,7 @@ def _claim(settings: Settings, client_id: str, upload_id: str, time_left: Callab
     invocation holds a live lease; raises UploadBusy if that outlasts this invocation."""
     while True:
         token = ids.new_id("clm")
-        now = int(time.time())
+        now = epoch_seconds()
         deadline = now_iso(STALL_SECONDS)
         if repo.claim(settings.table_name, client_id, upload_id, token, now, now + LEASE_SECONDS, now_iso(), deadline):
             return _Lease(settings, client_id, upload_id, token)
@@ -310,7 +299,7 @@ def _read(settings: Settings, key: str, size: int, aggregate: str, options: Read
     body = repo.open_object(settings.data_bucket, key)
     try:
         stream = cast(IO[bytes], _Renewing(body, lease))
-        return ingest_file(stream, aggregate=aggregate, limits=limits, today=_today(), options=options)
+        return ingest_file(stream, aggregate=aggregate, limits=limits, today=today(), options=options)
     finally:
         body.close()
 
@@ -381,7 +370,7 @@ class MergeLock:
     def acquire(self, patience: float, while_waiting: Callable[[], None]) -> bool:
         deadline = time.monotonic() + patience
         while True:
-            now = int(time.time())
+            now = epoch_seconds()
             if repo.acquire_lock(self.table, self.client_id, self.token, self.holder, now, now + LEASE_SECONDS):
                 self.renewed = time.monotonic()
                 return True
@@ -393,7 +382,7 @@ class MergeLock:
     def renew(self) -> None:
         if time.monotonic() - self.renewed < RENEW_SECONDS:
             return
-        if not repo.renew_lock(self.table, self.client_id, self.token, int(time.time()) + LEASE_SECONDS):
+        if not repo.renew_lock(self.table, self.client_id, self.token, epoch_seconds() + LEASE_SECONDS):
             raise LockLost(self.client_id)
         self.renewed = time.monotonic()
 
@@ -422,7 +411,7 @@ class _Lease:
     def renew(self) -> None:
         if time.monotonic() - self.renewed < RENEW_SECONDS:
             return
-        if not repo.renew(self.table, self.client_id, self.upload_id, self.token, int(time.time()) + LEASE_SECONDS):
+        if not repo.renew(self.table, self.client_id, self.upload_id, self.token, epoch_seconds() + LEASE_SECONDS):
             raise LeaseLost(self.upload_id)
         self.renewed = time.monotonic()
 
