@@ -114,7 +114,7 @@ def sqs_event(provisioned: Any, logical: str, n: int) -> tuple[dict[str, Any], l
     """Up to `n` messages of a queue as one Lambda SQS event (the local stack's event shape)."""
     import boto3
 
-    from skucast_local.pumps import _sqs_record
+    from skucast_local.pumps import sqs_record
 
     sqs = boto3.client("sqs", region_name="us-east-1")
     url, arn = provisioned.resources[logical].ref, provisioned.resources[logical].attrs["Arn"]
@@ -129,7 +129,7 @@ def sqs_event(provisioned: Any, logical: str, n: int) -> tuple[dict[str, Any], l
         if not got:
             break
         messages += got
-    return {"Records": [_sqs_record(m, arn) for m in messages]}, messages
+    return {"Records": [sqs_record(m, arn) for m in messages]}, messages
 
 
 def purge(provisioned: Any, logical: str, messages: list[dict[str, Any]]) -> None:

@@ -270,7 +270,7 @@ class Gateway:
             kind = "UNAUTHORIZED" if outcome.error_message == "Unauthorized" else "AUTHORIZER_FAILURE"
             return self.gateway_response(kind, request_id)
         answer = outcome.result if isinstance(outcome.result, dict) else {}
-        if not _allows(answer.get("policyDocument") or {}, method_arn):
+        if not policy_allows(answer.get("policyDocument") or {}, method_arn):
             return self.gateway_response("ACCESS_DENIED", request_id)
         context = {k: v for k, v in (answer.get("context") or {}).items() if isinstance(v, str | int | float | bool)}
         event["requestContext"]["authorizer"] = {"principalId": answer.get("principalId"), **context}
@@ -367,7 +367,7 @@ def _body(body: bytes) -> tuple[str | None, bool]:
         return base64.b64encode(body).decode("ascii"), True
 
 
-def _allows(policy: dict[str, Any], method_arn: str) -> bool:
+def policy_allows(policy: dict[str, Any], method_arn: str) -> bool:
     def matches(resource: Any) -> bool:
         resources = resource if isinstance(resource, list) else [resource]
         return any(re.fullmatch(re.escape(str(r)).replace(r"\*", ".*"), method_arn) for r in resources)

@@ -51,7 +51,7 @@ class Settings:
         self.failing_functions: set[str] = set()  # every invocation of these fails, unrun
 
 
-def _sqs_record(message: dict[str, Any], queue_arn: str) -> dict[str, Any]:
+def sqs_record(message: dict[str, Any], queue_arn: str) -> dict[str, Any]:
     attributes = message.get("Attributes") or {}
     return {
         "messageId": message["MessageId"],
@@ -147,7 +147,7 @@ class SqsPump(_QueuePoller):
 
     def _deliver(self, messages: list[dict[str, Any]], done: threading.Barrier) -> None:
         try:
-            event = {"Records": [_sqs_record(m, self.arn) for m in messages]}
+            event = {"Records": [sqs_record(m, self.arn) for m in messages]}
             outcome = self.invoke(self.sub.function, event)
             failed = self._failed_ids(outcome, messages)
             self.stats.add(f"sqs.{self.sub.queue}.delivered", len(messages))

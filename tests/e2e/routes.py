@@ -10,8 +10,9 @@ the route takes a body, a valid sample body in SAMPLE_BODIES so validation is no
 from __future__ import annotations
 
 import re
+import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
@@ -143,3 +144,56 @@ ID_SOURCES: dict[str, IdSource] = {
 SAMPLE_BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/api/v1/forecast/runs/{run_id}/export"): {"format": "csv"},
 }
+
+
+# ---------------------------------------------------------------- flows a user goes through
+def wait(predicate: Any, timeout: float, what: str) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.5)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def upload(tenant: Tenant, data: bytes) -> dict[str, Any]:
+    http = tenant.http
+    r = http.post("/api/v1/forecast/uploads", json={"filename": "demand.csv"}, headers=tenant.headers)
+    assert r.status_code == 201, r.text
+    ticket = r.json()
+    posted = httpx.post(ticket["url"], data=ticket["fields"], files={"file": ("demand.csv", data)}, timeout=120)
+    assert posted.status_code in (200, 201, 204), posted.text
+
+    def finished() -> dict[str, Any] | None:
+        report = http.get(f"/api/v1/forecast/uploads/{ticket['upload_id']}", headers=tenant.headers).json()
+        return report if report["status"] not in ("AWAITING_FILE", "PROCESSING") else None
+
+    return dict(wait(finished, 300, "the upload to be ingested"))
+
+
+def run_to_end(tenant: Tenant, body: dict[str, Any], timeout: float = 900) -> dict[str, Any]:
+    r = tenant.http.post("/api/v1/forecast/runs", json=body, headers=tenant.headers)
+    assert r.status_code == 202, r.text
+    assert r.headers["location"].endswith(r.json()["run_id"])
+    return finish(tenant, r.json()["run_id"], timeout)
+
+
+def finish(tenant: Tenant, run_id: str, timeout: float = 900) -> dict[str, Any]:
+    def done() -> dict[str, Any] | None:
+        run = tenant.http.get(f"/api/v1/forecast/runs/{run_id}", headers=tenant.headers).json()
+        return run if run["status"] not in ("QUEUED", "RUNNING") else None
+
+    return dict(wait(done, timeout, f"run {run_id} to finish"))
+
+
+def results(tenant: Tenant, run_id: str) -> Iterator[dict[str, Any]]:
+    cursor = None
+    while True:
+        params = {"limit": 1000, **({"cursor": cursor} if cursor else {})}
+        r = tenant.http.get(f"/api/v1/forecast/runs/{run_id}/results", params=params, headers=tenant.headers)
+        assert r.status_code == 200, r.text
+        yield from r.json()["items"]
+        cursor = r.json()["next_cursor"]
+        if not cursor:
+            return

@@ -23,8 +23,7 @@ import pytest
 from skucast.forecasting.engine import ForecastSpec, SeriesInput, forecast_batch
 from skucast.forecasting.periods import next_period
 from tests.e2e.conftest import RunningStack
-from tests.e2e.routes import Tenant
-from tests.e2e.test_runs_flow import results, run_to_end, upload, wait
+from tests.e2e.routes import Tenant, results, run_to_end, upload, wait
 
 F = "/api/v1/forecast"
 MONTHS, FIRST_MONTH = 60, dt.date(2020, 1, 1)

@@ -20,8 +20,7 @@ from skucast_client import Client
 from skucast_client.report import write_report
 
 from tests.e2e.conftest import RunningStack
-from tests.e2e.routes import Tenant
-from tests.e2e.test_runs_flow import finish, results, upload
+from tests.e2e.routes import Tenant, finish, results, upload
 
 F = "/api/v1/forecast"
 NAMES = [

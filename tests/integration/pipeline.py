@@ -17,7 +17,7 @@ from skucast.repositories import catalog, demand
 from skucast.repositories.keys import CLIENT_PROFILE_SK, tenant_pk
 from skucast_local.emulator import REGION, Provisioned
 from skucast_local.gateway import match_route
-from skucast_local.pumps import _sqs_record
+from skucast_local.pumps import sqs_record
 from skucast_local.template import Route, load
 from tests.conftest import ROOT, load_event
 
@@ -103,7 +103,7 @@ class Pipeline:
     def deliver(self, logical: str, handler: Callable[..., Any], messages: list[dict[str, Any]]) -> set[str]:
         """Invoke `handler` with these messages as one SQS batch; delete the ones that succeeded."""
         arn = self.p.resources[logical].attrs["Arn"]
-        result = handler({"Records": [_sqs_record(m, arn) for m in messages]}, self.context)
+        result = handler({"Records": [sqs_record(m, arn) for m in messages]}, self.context)
         failed = {f["itemIdentifier"] for f in result.get("batchItemFailures", [])}
         for m in messages:
             if m["MessageId"] not in failed:
@@ -130,3 +130,47 @@ class Pipeline:
             self.deliver("ForecastQueue", worker, batch)
             deliveries += 1
         raise AssertionError("queues did not drain")
+
+
+# ---------------------------------------------------------------- runs over the API, for tests
+RUN = {"horizon": 14, "frequency": "D", "levels": [80, 95], "backtest_windows": 1}
+
+
+def demand_mix(n: int, seed: int = 7) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    out = {}
+    for i in range(n):
+        kind = i % 3
+        if kind == 0:  # smooth with weekly season
+            v = 20 + 5 * np.sin(np.arange(200) * 2 * np.pi / 7) + rng.normal(0, 2, 200)
+        elif kind == 1:  # intermittent
+            v = rng.poisson(3, 200) * (rng.random(200) < 0.3)
+        else:  # short history
+            v = rng.poisson(5, 200).astype(float)
+            v[:180] = 0
+        out[f"SKU-{i:04d}"] = np.clip(v, 0, None).astype(float)
+    return out
+
+
+def start_run(pipe: Pipeline, client: str, body: dict[str, Any] | None = None, **kw: Any) -> dict[str, Any]:
+    status, run, _ = pipe.api("POST", "/api/v1/forecast/runs", client, body=body or RUN, **kw)
+    assert status == 202, run
+    return run
+
+
+def read_run(pipe: Pipeline, client: str, run_id: str) -> dict[str, Any]:
+    status, run, _ = pipe.api("GET", f"/api/v1/forecast/runs/{run_id}", client, role="viewer")
+    assert status == 200, run
+    return run
+
+
+def read_results(pipe: Pipeline, client: str, run_id: str, **query: str) -> list[dict[str, Any]]:
+    items, cursor = [], None
+    while True:
+        q = {"limit": "7", **query, **({"cursor": cursor} if cursor else {})}
+        status, page, _ = pipe.api("GET", f"/api/v1/forecast/runs/{run_id}/results", client, role="viewer", query=q)
+        assert status == 200, page
+        items += page["items"]
+        cursor = page["next_cursor"]
+        if not cursor:
+            return items

@@ -23,7 +23,7 @@ from moto.core.botocore_stubber import BotocoreStubber
 from skucast.repositories.keys import run_slots_sk, tenant_pk
 from skucast.services import batches
 from skucast_local.emulator import REGION, Provisioned
-from skucast_local.pumps import _sqs_record
+from skucast_local.pumps import sqs_record
 from tests.integration.pipeline import Pipeline
 
 RUN = {"horizon": 7, "frequency": "D", "levels": [80], "backtest_windows": 0, "method": "naive"}
@@ -100,7 +100,7 @@ def _at_once(pipe: Pipeline, logical: str, handlers: list[Callable[..., Any]], m
     arn = pipe.p.resources[logical].attrs["Arn"]
 
     def invoke(handler: Callable[..., Any]) -> Any:
-        return handler({"Records": [_sqs_record(message, arn)]}, pipe.context)
+        return handler({"Records": [sqs_record(message, arn)]}, pipe.context)
 
     with ThreadPoolExecutor(max_workers=len(handlers)) as pool:
         answers = list(pool.map(invoke, handlers))

@@ -23,8 +23,7 @@ from skucast.services import exports
 from skucast.settings import get_settings
 from skucast_local.emulator import REGION, Provisioned
 from tests.conftest import response_header
-from tests.integration.pipeline import Pipeline
-from tests.integration.test_runs import _series, _start
+from tests.integration.pipeline import Pipeline, demand_mix, start_run
 
 F = "/api/v1/forecast"
 
@@ -54,10 +53,10 @@ def _sync_max(monkeypatch: pytest.MonkeyPatch, skus: int) -> None:
 
 
 def _finished_run(pipe: Pipeline, client: str, n: int) -> str:
-    series = _series(n)
+    series = demand_mix(n)
     series["=HYPERLINK(1)"] = series["SKU-0000"]  # must leave neutralised
     pipe.store(client, series)
-    run_id = str(_start(pipe, client)["run_id"])
+    run_id = str(start_run(pipe, client)["run_id"])
     pipe.drain()
     return run_id
 
@@ -164,7 +163,7 @@ def test_given_a_run_above_the_sync_limit_when_exported_then_409_until_the_expor
     status, link, _ = _export(pipe, client, run_id, "csv")
     assert status == 200, link
     rows = list(csv.DictReader(io.StringIO(_download(pipe, client, run_id, "csv", link["url"]).decode())))
-    assert {r["sku"] for r in rows} == {*_series(5), "'=HYPERLINK(1)"}
+    assert {r["sku"] for r in rows} == {*demand_mix(5), "'=HYPERLINK(1)"}
     assert len(rows) == 6 * 14 and reads == [run_id]
     assert pipe.receive("ExportQueue") == []
 

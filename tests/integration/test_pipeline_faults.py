@@ -16,8 +16,7 @@ from moto.core.botocore_stubber import MockRawResponse
 from skucast import aws
 from skucast.forecasting.engine import ForecastSpec, SeriesInput, forecast_batch
 from skucast_local.emulator import Provisioned
-from tests.integration.pipeline import Pipeline
-from tests.integration.test_runs import RUN, _results, _run, _series, _start
+from tests.integration.pipeline import RUN, Pipeline, demand_mix, read_results, read_run, start_run
 
 THROTTLED = (
     b'{"__type":"com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException",'
@@ -57,17 +56,17 @@ def test_given_throttled_dynamodb_when_a_run_goes_through_then_the_final_state_i
     client = "cli_throttled"
     throttle.share = 0.0  # set-up is not under test
     pipe.tenant(client)
-    series = _series(120, seed=5)
+    series = demand_mix(120, seed=5)
     pipe.store(client, series)
-    run = _start(pipe, client)
+    run = start_run(pipe, client)
     throttle.share = 0.3
     pipe.drain()
     throttle.share = 0.0
     assert throttle.count >= 5, "the fault was injected"
-    done = _run(pipe, client, run["run_id"])
+    done = read_run(pipe, client, run["run_id"])
     assert done["status"] == "SUCCEEDED", done
     assert done["progress"] == {"skus_total": 120, "skus_done": 120, "skus_failed": 0}
-    got = {r["sku"]: r for r in _results(pipe, client, run["run_id"])}
+    got = {r["sku"]: r for r in read_results(pipe, client, run["run_id"])}
     spec = ForecastSpec(horizon=14, frequency="D", levels=(80, 95), method="auto", backtest_windows=1)
     for e in forecast_batch([SeriesInput(s, dt.date(2024, 1, 1), v) for s, v in series.items()], spec):
         np.testing.assert_allclose([p["mean"] for p in got[e.sku]["forecast"]], [p["mean"] for p in e.forecast])
@@ -78,7 +77,7 @@ def test_given_poison_series_when_run_then_each_gets_a_fallback_or_its_own_error
 ) -> None:
     pipe = Pipeline(provisioned, lambda_context)
     client = pipe.tenant("cli_poison_skus")
-    healthy = _series(6, seed=9)
+    healthy = demand_mix(6, seed=9)
     poison = {
         "ONE-POINT": np.array([5.0]),
         "ALL-ZERO": np.zeros(200),
@@ -86,10 +85,10 @@ def test_given_poison_series_when_run_then_each_gets_a_fallback_or_its_own_error
         "NAN": np.concatenate([np.ones(100), [np.nan], np.ones(99)]),
     }
     pipe.store(client, {**healthy, **poison})
-    run = _start(pipe, client, {**RUN, "skus": [*healthy, *poison]})
+    run = start_run(pipe, client, {**RUN, "skus": [*healthy, *poison]})
     pipe.drain()
-    done = _run(pipe, client, run["run_id"])
-    by_sku = {r["sku"]: r for r in _results(pipe, client, run["run_id"])}
+    done = read_run(pipe, client, run["run_id"])
+    by_sku = {r["sku"]: r for r in read_results(pipe, client, run["run_id"])}
     assert set(by_sku) == {*healthy, *poison}
     errors = {s for s, r in by_sku.items() if r["error"]}
     assert errors <= set(poison), "a poison series never fails a healthy one"
@@ -108,13 +107,13 @@ def test_given_stored_series_whose_forecast_the_store_cannot_hold_then_each_fail
     # range): 1e307s overflow, 1e-200s underflow DynamoDB's numbers in the batch's metric sums.
     pipe = Pipeline(provisioned, lambda_context)
     client = pipe.tenant("cli_unstorable")
-    healthy = _series(4, seed=5)
+    healthy = demand_mix(4, seed=5)
     poison = {"HUGE": np.full(120, 1e307), "TINY": np.full(120, 1e-200)}
     pipe.store(client, {**healthy, **poison})
-    run = _start(pipe, client, {**RUN, "skus": [*healthy, *poison]})
+    run = start_run(pipe, client, {**RUN, "skus": [*healthy, *poison]})
     pipe.drain()
-    done = _run(pipe, client, run["run_id"])
-    by_sku = {r["sku"]: r for r in _results(pipe, client, run["run_id"])}
+    done = read_run(pipe, client, run["run_id"])
+    by_sku = {r["sku"]: r for r in read_results(pipe, client, run["run_id"])}
     assert {s: r["error"]["code"] for s, r in by_sku.items() if r["error"]} == {
         "HUGE": "result_not_storable",
         "TINY": "result_not_storable",

@@ -14,25 +14,7 @@ import pytest
 from skucast.forecasting.engine import ForecastSpec, SeriesInput, forecast_batch
 from skucast.services import batches
 from skucast_local.emulator import Provisioned
-from tests.integration.pipeline import Pipeline
-
-RUN = {"horizon": 14, "frequency": "D", "levels": [80, 95], "backtest_windows": 1}
-
-
-def _series(n: int, seed: int = 7) -> dict[str, np.ndarray]:
-    rng = np.random.default_rng(seed)
-    out = {}
-    for i in range(n):
-        kind = i % 3
-        if kind == 0:  # smooth with weekly season
-            v = 20 + 5 * np.sin(np.arange(200) * 2 * np.pi / 7) + rng.normal(0, 2, 200)
-        elif kind == 1:  # intermittent
-            v = rng.poisson(3, 200) * (rng.random(200) < 0.3)
-        else:  # short history
-            v = rng.poisson(5, 200).astype(float)
-            v[:180] = 0
-        out[f"SKU-{i:04d}"] = np.clip(v, 0, None).astype(float)
-    return out
+from tests.integration.pipeline import RUN, Pipeline, demand_mix, read_results, read_run, start_run
 
 
 @pytest.fixture
@@ -40,45 +22,21 @@ def pipe(provisioned: Provisioned, lambda_context: Any) -> Pipeline:
     return Pipeline(provisioned, lambda_context)
 
 
-def _start(pipe: Pipeline, client: str, body: dict[str, Any] | None = None, **kw: Any) -> dict[str, Any]:
-    status, run, _ = pipe.api("POST", "/api/v1/forecast/runs", client, body=body or RUN, **kw)
-    assert status == 202, run
-    return run
-
-
-def _run(pipe: Pipeline, client: str, run_id: str) -> dict[str, Any]:
-    status, run, _ = pipe.api("GET", f"/api/v1/forecast/runs/{run_id}", client, role="viewer")
-    assert status == 200, run
-    return run
-
-
-def _results(pipe: Pipeline, client: str, run_id: str, **query: str) -> list[dict[str, Any]]:
-    items, cursor = [], None
-    while True:
-        q = {"limit": "7", **query, **({"cursor": cursor} if cursor else {})}
-        status, page, _ = pipe.api("GET", f"/api/v1/forecast/runs/{run_id}/results", client, role="viewer", query=q)
-        assert status == 200, page
-        items += page["items"]
-        cursor = page["next_cursor"]
-        if not cursor:
-            return items
-
-
 def test_given_stored_demand_when_a_run_completes_then_every_sku_has_the_engines_forecast(
     pipe: Pipeline, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(batches, "SKUS_PER_RESULT_SHARD", 20)  # several result shards
     client = pipe.tenant("cli_acme")
-    series = _series(60)
+    series = demand_mix(60)
     pipe.store(client, series)
-    run = _start(pipe, client)
+    run = start_run(pipe, client)
     assert run["status"] == "QUEUED"
     pipe.drain()
-    done = _run(pipe, client, run["run_id"])
+    done = read_run(pipe, client, run["run_id"])
     assert done["status"] == "SUCCEEDED"
     assert done["progress"] == {"skus_total": 60, "skus_done": 60, "skus_failed": 0}
     assert sum(done["summary"]["by_class"].values()) == 60
-    results = _results(pipe, client, run["run_id"])
+    results = read_results(pipe, client, run["run_id"])
     assert sorted(r["sku"] for r in results) == sorted(series)
     spec = ForecastSpec(horizon=14, frequency="D", levels=(80, 95), method="auto", backtest_windows=1)
     import datetime as dt
@@ -94,13 +52,13 @@ def test_given_stored_demand_when_a_run_completes_then_every_sku_has_the_engines
 
 def test_given_every_message_delivered_twice_then_results_and_counts_are_exact(pipe: Pipeline) -> None:
     client = pipe.tenant("cli_dup")
-    pipe.store(client, _series(90))
-    run = _start(pipe, client)
+    pipe.store(client, demand_mix(90))
+    run = start_run(pipe, client)
     pipe.drain(duplicate=True)
-    done = _run(pipe, client, run["run_id"])
+    done = read_run(pipe, client, run["run_id"])
     assert done["status"] == "SUCCEEDED"
     assert done["progress"] == {"skus_total": 90, "skus_done": 90, "skus_failed": 0}
-    assert len(_results(pipe, client, run["run_id"])) == 90
+    assert len(read_results(pipe, client, run["run_id"])) == 90
 
 
 def test_given_a_dead_lettered_batch_then_the_run_is_partial_with_those_skus_marked(pipe: Pipeline) -> None:
@@ -109,8 +67,8 @@ def test_given_a_dead_lettered_batch_then_the_run_is_partial_with_those_skus_mar
     from forecast_worker.planner import handler as planner
 
     client = pipe.tenant("cli_poison")
-    pipe.store(client, _series(80))
-    run = _start(pipe, client)
+    pipe.store(client, demand_mix(80))
+    run = start_run(pipe, client)
     pipe.deliver("PlanQueue", planner, pipe.receive("PlanQueue", 1))
     first, *rest = pipe.receive("ForecastQueue", 10)
     pipe.sqs.delete_message(QueueUrl=pipe.queue("ForecastQueue"), ReceiptHandle=first["ReceiptHandle"])
@@ -119,20 +77,20 @@ def test_given_a_dead_lettered_batch_then_the_run_is_partial_with_those_skus_mar
     if rest:
         pipe.deliver("ForecastQueue", worker, rest)
     pipe.drain()
-    done = _run(pipe, client, run["run_id"])
+    done = read_run(pipe, client, run["run_id"])
     assert done["status"] == "PARTIAL"
     assert done["progress"]["skus_failed"] == batches.BATCH_SIZE
     assert done["progress"]["skus_done"] == 80 - batches.BATCH_SIZE
-    failed = [r for r in _results(pipe, client, run["run_id"]) if r["error"]]
+    failed = [r for r in read_results(pipe, client, run["run_id"]) if r["error"]]
     assert len(failed) == batches.BATCH_SIZE and {r["error"]["code"] for r in failed} == {"batch_failed"}
 
 
 def test_given_unknown_skus_requested_then_they_fail_alone(pipe: Pipeline) -> None:
     client = pipe.tenant("cli_unknown")
-    pipe.store(client, _series(3))
-    run = _start(pipe, client, {**RUN, "skus": ["SKU-0000", "NOPE"]})
+    pipe.store(client, demand_mix(3))
+    run = start_run(pipe, client, {**RUN, "skus": ["SKU-0000", "NOPE"]})
     pipe.drain()
-    done = _run(pipe, client, run["run_id"])
+    done = read_run(pipe, client, run["run_id"])
     assert done["status"] == "PARTIAL"
     assert done["progress"] == {"skus_total": 2, "skus_done": 1, "skus_failed": 1}
     status, result, _ = pipe.api("GET", f"/api/v1/forecast/runs/{run['run_id']}/results/NOPE", client, "viewer")
@@ -141,29 +99,29 @@ def test_given_unknown_skus_requested_then_they_fail_alone(pipe: Pipeline) -> No
 
 def test_given_a_cancelled_run_then_no_more_batches_count_and_cancel_again_is_409(pipe: Pipeline) -> None:
     client = pipe.tenant("cli_cancel")
-    pipe.store(client, _series(120))
-    run = _start(pipe, client)
+    pipe.store(client, demand_mix(120))
+    run = start_run(pipe, client)
     from forecast_worker.planner import handler as planner
 
     pipe.deliver("PlanQueue", planner, pipe.receive("PlanQueue", 1))
     status, cancelled, _ = pipe.api("POST", f"/api/v1/forecast/runs/{run['run_id']}/cancel", client, "analyst")
     assert status == 202 and cancelled["status"] == "CANCELLED"
     pipe.drain()
-    after = _run(pipe, client, run["run_id"])
+    after = read_run(pipe, client, run["run_id"])
     assert after["status"] == "CANCELLED" and after["progress"]["skus_done"] == 0
     status, problem, _ = pipe.api("POST", f"/api/v1/forecast/runs/{run['run_id']}/cancel", client, "analyst")
     assert status == 409 and problem["status"] == 409
     # The tenant's slots came back: a new run starts and completes.
-    run2 = _start(pipe, client, {**RUN, "skus": ["SKU-0001"]})
+    run2 = start_run(pipe, client, {**RUN, "skus": ["SKU-0001"]})
     pipe.drain()
-    assert _run(pipe, client, run2["run_id"])["status"] == "SUCCEEDED"
+    assert read_run(pipe, client, run2["run_id"])["status"] == "SUCCEEDED"
 
 
 def test_given_the_same_idempotency_key_then_the_same_run(pipe: Pipeline) -> None:
     client = pipe.tenant("cli_idem")
-    pipe.store(client, _series(3))
-    first = _start(pipe, client, headers={"Idempotency-Key": "k-1"})
-    again = _start(pipe, client, headers={"Idempotency-Key": "k-1"})
+    pipe.store(client, demand_mix(3))
+    first = start_run(pipe, client, headers={"Idempotency-Key": "k-1"})
+    again = start_run(pipe, client, headers={"Idempotency-Key": "k-1"})
     assert again["run_id"] == first["run_id"]
     status, problem, _ = pipe.api(
         "POST",
@@ -177,12 +135,12 @@ def test_given_the_same_idempotency_key_then_the_same_run(pipe: Pipeline) -> Non
 
 def test_given_tier_limits_then_runs_are_refused_with_the_reason(pipe: Pipeline) -> None:
     client = pipe.tenant("cli_free", tier="free")
-    pipe.store(client, _series(3))
+    pipe.store(client, demand_mix(3))
     status, problem, _ = pipe.api("POST", "/api/v1/forecast/runs", client, body={**RUN, "horizon": 366})
     assert status == 422 and problem["errors"][0]["field"] == "horizon"
     status, problem, _ = pipe.api("POST", "/api/v1/forecast/runs", client, body={**RUN, "method": "magic"})
     assert status == 422 and problem["errors"][0]["code"] == "unknown_method"
-    _start(pipe, client)
+    start_run(pipe, client)
     status, problem, _ = pipe.api("POST", "/api/v1/forecast/runs", client, body=RUN)
     assert status == 409, problem  # free tier: one active run
 
@@ -195,8 +153,8 @@ def test_given_roles_then_viewers_cannot_start_runs(pipe: Pipeline) -> None:
 
 def test_given_another_tenants_run_then_404_everywhere(pipe: Pipeline) -> None:
     a, b = pipe.tenant("cli_a"), pipe.tenant("cli_b")
-    pipe.store(a, _series(3))
-    run = _start(pipe, a)
+    pipe.store(a, demand_mix(3))
+    run = start_run(pipe, a)
     pipe.drain()
     rid = run["run_id"]
     for method, path, body in [
@@ -216,8 +174,8 @@ def test_given_a_finished_run_when_exported_then_csv_has_every_point_and_no_live
     pipe: Pipeline,
 ) -> None:
     client = pipe.tenant("cli_export")
-    pipe.store(client, {"=HYPERLINK(1)": _series(1)["SKU-0000"], "PLAIN": _series(1)["SKU-0000"]})
-    run = _start(pipe, client)
+    pipe.store(client, {"=HYPERLINK(1)": demand_mix(1)["SKU-0000"], "PLAIN": demand_mix(1)["SKU-0000"]})
+    run = start_run(pipe, client)
     status, problem, _ = pipe.api(
         "POST", f"/api/v1/forecast/runs/{run['run_id']}/export", client, body={"format": "csv"}
     )
@@ -244,7 +202,7 @@ def test_given_a_schedule_fired_twice_in_one_period_then_one_run(pipe: Pipeline)
     from skucast.settings import get_settings
 
     client = pipe.tenant("cli_sched")
-    pipe.store(client, _series(3))
+    pipe.store(client, demand_mix(3))
     status, schedule, _ = pipe.api("PUT", "/api/v1/forecast/schedule", client, body={"cron": "0 3 * * *", "horizon": 7})
     assert status == 200, schedule
     slot = datetime.fromisoformat(schedule["next_run_at"])
@@ -265,7 +223,7 @@ def test_given_a_run_without_progress_past_its_deadline_then_the_sweeper_repairs
     from skucast.settings import get_settings
 
     client = pipe.tenant("cli_stall")
-    run = _start(pipe, client)
+    run = start_run(pipe, client)
     pipe.receive("PlanQueue")  # the plan message is "lost": received, never processed
     now = datetime.now(UTC)
     assert scheduling.sweep_stalled_runs(get_settings(), now) == {"repaired": 0, "failed": 0}
@@ -275,7 +233,7 @@ def test_given_a_run_without_progress_past_its_deadline_then_the_sweeper_repairs
     assert len(pipe.receive("PlanQueue")) == 1 + batch_service.MAX_REPAIRS  # the plan was sent again
     final = scheduling.sweep_stalled_runs(get_settings(), now + timedelta(hours=batch_service.MAX_REPAIRS + 1))
     assert final == {"repaired": 0, "failed": 1}
-    assert _run(pipe, client, run["run_id"])["status"] == "FAILED"
+    assert read_run(pipe, client, run["run_id"])["status"] == "FAILED"
 
 
 def test_given_a_batch_claimed_but_never_sent_then_the_sweeper_sends_it_and_the_run_completes(
@@ -286,17 +244,17 @@ def test_given_a_batch_claimed_but_never_sent_then_the_sweeper_sends_it_and_the_
     from skucast.settings import get_settings
 
     client = pipe.tenant("cli_lost_batch")
-    pipe.store(client, _series(90))
-    run = _start(pipe, client)
+    pipe.store(client, demand_mix(90))
+    run = start_run(pipe, client)
     pipe.deliver("PlanQueue", planner, pipe.receive("PlanQueue", 1))
     lost = pipe.receive("ForecastQueue", 1)[0]  # a sender died after claiming: the message never arrives
     pipe.sqs.delete_message(QueueUrl=pipe.queue("ForecastQueue"), ReceiptHandle=lost["ReceiptHandle"])
     pipe.drain()
-    assert _run(pipe, client, run["run_id"])["status"] == "RUNNING"
+    assert read_run(pipe, client, run["run_id"])["status"] == "RUNNING"
     later = datetime.now(UTC) + timedelta(hours=1)
     assert scheduling.sweep_stalled_runs(get_settings(), later) == {"repaired": 1, "failed": 0}
     pipe.drain()
-    done = _run(pipe, client, run["run_id"])
+    done = read_run(pipe, client, run["run_id"])
     assert done["status"] == "SUCCEEDED"
     assert done["progress"] == {"skus_total": 90, "skus_done": 90, "skus_failed": 0}
 
@@ -311,12 +269,12 @@ def test_given_a_small_worker_pool_then_a_tenant_never_has_more_batches_queued_t
     monkeypatch.setenv("SKUCAST_WORKER_CONCURRENCY", "2")  # the template's WorkerConcurrency
     get_settings.cache_clear()
     client = pipe.tenant("cli_pool")  # standard tier: 16 batches in flight, more than the pool
-    pipe.store(client, _series(6 * batches.BATCH_SIZE, seed=11))
-    run = _start(pipe, client, {**RUN, "backtest_windows": 0, "method": "naive"})
+    pipe.store(client, demand_mix(6 * batches.BATCH_SIZE, seed=11))
+    run = start_run(pipe, client, {**RUN, "backtest_windows": 0, "method": "naive"})
     pipe.deliver("PlanQueue", planner, pipe.receive("PlanQueue", 1))
     queued = pipe.receive("ForecastQueue")
     assert len(queued) == 2  # one per worker, not the tier's 16
     pipe.deliver("ForecastQueue", worker, queued[:1])  # one batch settles: one more is released
     assert len(pipe.receive("ForecastQueue")) == 2
     pipe.drain()
-    assert _run(pipe, client, run["run_id"])["progress"]["skus_done"] == 6 * batches.BATCH_SIZE
+    assert read_run(pipe, client, run["run_id"])["progress"]["skus_done"] == 6 * batches.BATCH_SIZE

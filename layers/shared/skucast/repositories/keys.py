@@ -1,6 +1,6 @@
 """Every key format, in one place: DynamoDB keys, the sparse index's keys and data-bucket object keys.
 
-No other module builds or parses a key (tests/unit/foundation/test_key_formats.py checks it):
+No other module builds or parses a key (tests/unit/repositories/test_key_formats.py checks it):
 they call the builders here, and read ids back out of a key with the `..._of` parsers.
 
 Tenant data: pk always begins with CLIENT#<client_id>, so no query can reach another tenant's

@@ -5,7 +5,7 @@ from urllib.parse import quote
 
 import pytest
 
-from skucast_local.gateway import TokenBucket, _allows, match_route
+from skucast_local.gateway import TokenBucket, match_route, policy_allows
 from skucast_local.pumps import rate_seconds
 from skucast_local.template import TemplateError, load
 from tests.conftest import ROOT
@@ -184,9 +184,9 @@ def test_given_policies_when_checked_then_deny_wins_and_wildcards_match() -> Non
         "Resource": "arn:aws:execute-api:us-east-1:123:local/prod/*",
     }
     deny = {**allow, "Effect": "Deny", "Resource": arn}
-    assert _allows({"Statement": [allow]}, arn)
-    assert not _allows({"Statement": [allow, deny]}, arn)
-    assert not _allows({"Statement": []}, arn)
+    assert policy_allows({"Statement": [allow]}, arn)
+    assert not policy_allows({"Statement": [allow, deny]}, arn)
+    assert not policy_allows({"Statement": []}, arn)
 
 
 def test_rate_expressions() -> None:
