@@ -103,6 +103,7 @@ def limits_for(settings: Settings) -> IngestLimits:
         max_raw_bytes=settings.max_upload_bytes,
         max_records=MAX_RECORDS,
         max_rejected_share=settings.max_rejected_share,
+        max_skus=settings.max_skus_per_upload,
     )
 
 
