@@ -86,7 +86,7 @@ class IngestLimits:
     max_rows: int = 5_000_000
     # Distinct SKUs one upload may store: its merge writes an item per SKU, one round of 98 at a
     # time, and must end within one IngestFunction invocation (services build it from settings).
-    max_skus: int = 1_000_000
+    max_skus: int = 500_000
     max_records: int = 10_000
     # One CSV line (and the header) must fit in one reader block.
     max_line_bytes: int = 1024 * 1024
