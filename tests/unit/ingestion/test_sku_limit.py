@@ -5,12 +5,12 @@ from __future__ import annotations
 import datetime as dt
 import io
 
-from skucast.ingestion import IngestLimits, IngestStatus, ingest_file
+from skucast.ingestion import IngestLimits, IngestResult, IngestStatus, ingest_file
 
 TODAY = dt.date(2024, 12, 31)
 
 
-def _ingest(text: str, max_skus: int) -> object:
+def _ingest(text: str, max_skus: int) -> IngestResult:
     stream = io.BytesIO(("sku,date,quantity\n" + text).encode())
     return ingest_file(stream, aggregate="reject", limits=IngestLimits(max_skus=max_skus), today=TODAY)
 
