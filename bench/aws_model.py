@@ -221,3 +221,105 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+# ---------------------------------------------------------------- ingestion at its SKU limit
+# bench/ingest_skus.py measures one-SKU-per-row files through the ingest handler on moto; this
+# turns its fitted per-SKU figures into an IngestFunction invocation on AWS. The merge is
+# sequential (one round of SKUs at a time: a BatchGetItem, then one fenced TransactWriteItems), so
+# its time is the function's own CPU plus the calls' round trips, one after another.
+INGEST_TIMEOUT_SECONDS = 900  # IngestFunction's Timeout (template.yaml)
+INGEST_ASSUMPTIONS = {
+    # Round trips from Lambda to DynamoDB in the same region, per call, for the calls' sizes here
+    # (BatchGetItem of 99 strongly consistent keys, TransactWriteItems of 99 small puts + the fence).
+    # Not measured (no AWS account here): DynamoDB's single-item latency is single-digit ms; a batch
+    # or transaction of ~100 items is several times that (transactions commit in two phases).
+    "latency_seconds": {
+        "central": {"BatchGetItem": 0.012, "TransactWriteItems": 0.030, "other": 0.008},
+        "pessimistic": {"BatchGetItem": 0.025, "TransactWriteItems": 0.060, "other": 0.015},
+    },
+    # A Lambda vCPU runs this single-threaded code as fast as one bench core (3008 MB: ~1.75 vCPU,
+    # of which the merge uses one); pessimistic: 1.5x slower.
+    "cpu_factor": {"central": 1.0, "pessimistic": 1.5},
+    "s3_read_mb_per_second": 90,  # GetObject streamed into the parser, added on top of parsing
+    "transaction_wru_per_kb": 2,  # transactional writes: two write request units per KB
+    "table_wru_per_second_new_on_demand": 4_000,  # a new on-demand table serves 2x its 2,000 WRU start
+    "partition_wru_per_second": 1_000,
+    "series_partitions_per_tenant": 16,  # repositories/keys.py SERIES_SHARDS
+    "excluded": "lock waits behind another upload, Lambda retries, throttling retries beyond the floors",
+}
+INGEST_SIZES = (1_000_000, 5_000_000)
+
+
+def ingest_model(measured: dict[str, Any]) -> dict[str, Any]:
+    """One upload of N rows, a different SKU on each, on AWS: seconds by part, per scenario, for
+    the sizes in INGEST_SIZES and the per-upload SKU limit, beside the 900 s timeout."""
+    a, fit = INGEST_ASSUMPTIONS, measured["fit"]
+    largest = max(measured["runs"], key=lambda r: r["skus"])
+    bytes_per_row = largest["file_bytes"] / largest["skus"]
+    limit = int(measured["limit"])
+    cases = []
+    for n in sorted({*INGEST_SIZES, limit}):
+        for scenario in ("central", "pessimistic"):
+            latency, cpu_factor = a["latency_seconds"][scenario], a["cpu_factor"][scenario]
+
+            def line(name: str, n: int = n) -> float:
+                return float(fit[name]["intercept"] + fit[name]["per_sku"] * n)
+
+            calls = {
+                op: max(0.0, c["intercept"] + c["per_sku"] * n)
+                for op, c in fit["calls"].items()
+                if not op.startswith("s3:")
+            }
+            waits = {op: c * latency.get(op, latency["other"]) for op, c in calls.items()}
+            parts = {
+                "s3_read": n * bytes_per_row / 1e6 / a["s3_read_mb_per_second"],
+                "parse_validate": cpu_factor * line("parse_validate_seconds"),
+                "client_cpu": cpu_factor * line("client_seconds"),
+                "dynamodb_round_trips": sum(waits.values()),
+            }
+            seconds = sum(parts.values())
+            # Write-rate floors: what the writes need at the table's and the series partitions' ceilings.
+            wru = a["transaction_wru_per_kb"] * n  # series items of one day are well under 1 KB
+            ceiling = min(
+                a["table_wru_per_second_new_on_demand"],
+                a["series_partitions_per_tenant"] * a["partition_wru_per_second"],
+            )
+            floor = wru / ceiling
+            total = max(seconds, floor)
+            cases.append(
+                {
+                    "skus": n,
+                    "scenario": scenario,
+                    "parts_seconds": {k: round(v, 1) for k, v in parts.items()},
+                    "calls": {k: round(v) for k, v in calls.items()},
+                    "write_units": wru,
+                    "write_rate_floor_seconds": round(floor, 1),
+                    "seconds": round(total, 1),
+                    "share_of_timeout": round(total / INGEST_TIMEOUT_SECONDS, 2),
+                    "fits": total <= INGEST_TIMEOUT_SECONDS,
+                }
+            )
+    return {"assumptions": a, "timeout_seconds": INGEST_TIMEOUT_SECONDS, "limit": limit, "cases": cases}
+
+
+def ingest_markdown(m: dict[str, Any]) -> list[str]:
+    lines = [
+        f"On AWS (bench/aws_model.ingest_model; IngestFunction's timeout {m['timeout_seconds']} s, the per-upload "
+        f"limit {m['limit']:,} SKUs):",
+        "",
+        "| SKUs (one per row) | scenario | S3 read | parse + validate | merge CPU | DynamoDB round trips | calls "
+        "| write-rate floor | total | of 900 s |",
+        "|---:|---|---:|---:|---:|---:|---|---:|---:|---:|",
+    ]
+    for c in m["cases"]:
+        p = c["parts_seconds"]
+        calls = ", ".join(f"{k} {v:,}" for k, v in sorted(c["calls"].items()))
+        lines.append(
+            f"| {c['skus']:,} | {c['scenario']} | {p['s3_read']:.0f} s | {p['parse_validate']:.0f} s | "
+            f"{p['client_cpu']:.0f} s | {p['dynamodb_round_trips']:.0f} s | {calls} | "
+            f"{c['write_rate_floor_seconds']:.0f} s | **{c['seconds']:.0f} s** | {c['share_of_timeout']:.0%} |"
+        )
+    lines += ["", "Assumptions:", ""]
+    lines += [f"- `{k}` = {v}" for k, v in m["assumptions"].items()]
+    return lines

@@ -457,8 +457,11 @@ def test_given_a_post_demand_that_died_mid_merge_when_swept_past_its_deadline_th
     failed = _get(pipe, client, stuck["upload_id"])
     assert failed["status"] == "REJECTED" and failed["finished_at"]
     assert [(e["row"], e["code"]) for e in failed["errors"]] == [(None, "ingest_stalled")]
-    assert "part of it may already be stored" in failed["errors"][0]["message"]
-    assert "Send the records again" in failed["errors"][0]["message"]
+    # The first transaction (98 SKUs in SKU order) went in before it died, and the report says so.
+    through = sorted(f"SKU-{i}" for i in range(150))[97]
+    message = failed["errors"][0]["message"]
+    assert f"the first 98 of its 150 SKUs in SKU order, through {through!r}, are stored" in message
+    assert "Send the records again" in failed["errors"][0]["message"] and failed["skus_touched"] == 98
     assert _lock(pipe, client) is None and _store(pipe, client) == stored
     assert scheduling.sweep(get_settings(), later) == {**NOTHING_SWEPT, "uploads_failed": 0}
     # Had the dead holder been only paused, its next write is refused: the sweeper freed its lock.
@@ -570,7 +573,8 @@ def test_given_s3_events_that_failed_every_retry_when_dead_lettered_then_their_u
     ]
     partly = _get(pipe, client, crashed["upload_id"])
     assert partly["status"] == "REJECTED" and partly["errors"][0]["code"] == "ingest_failed"
-    assert "part of it may already be stored. Upload the file again" in partly["errors"][0]["message"]
+    assert "the first 98 of its 150 SKUs in SKU order" in partly["errors"][0]["message"]
+    assert "Upload the file again" in partly["errors"][0]["message"] and partly["skus_touched"] == 98
     assert _get(pipe, client, done["upload_id"]) == done  # it had finished: left as it was
     assert _store(pipe, client) == store  # demand is never touched
 

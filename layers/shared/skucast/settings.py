@@ -53,6 +53,10 @@ class Settings(BaseSettings):
     export_sync_max_skus: int = Field(default=5000, ge=0)
     # Ingestion: an upload rejecting a larger share of its rows is REJECTED whole, nothing written.
     max_rejected_share: float = Field(default=0.10, ge=0.0, le=1.0)
+    # Distinct SKUs one upload may store (more: REJECTED `too_many_skus`, nothing stored): its merge
+    # must finish within one IngestFunction invocation. Why this value: README "An upload" and
+    # bench/ingest_skus.py (measured and modelled against the 900 s timeout).
+    max_skus_per_upload: int = Field(default=500_000, ge=1)
     # Demand classification thresholds replacing ClassificationConfig's defaults (forecasting/
     # thresholds.py), as JSON, e.g. {"min_periods_d": 28, "inactive_periods_d": 60}: the catalog
     # and the forecast runs classify alike with them.

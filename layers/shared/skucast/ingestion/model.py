@@ -15,9 +15,10 @@ File level (REJECTED, nothing written): empty_file, not_utf8, binary_content, un
 file_too_large, decompressed_too_large, corrupt_compression, line_too_long, unreadable_file,
 missing_header, missing_columns, duplicate_columns, unsupported_delimiter (the header is one
 column under the delimiter used), invalid_parquet, wrong_column_type, too_many_rows,
-too_many_records, invalid_record, extra_columns (JSON records only: a file's extra columns are
-ignored with a warning), too_many_rejected_rows (listed first, followed by the row errors that
-caused it).
+too_many_skus (more distinct SKUs among the accepted rows than `max_skus`: one upload's merge
+must finish within one ingest invocation), too_many_records, invalid_record, extra_columns (JSON
+records only: a file's extra columns are ignored with a warning), too_many_rejected_rows (listed
+first, followed by the row errors that caused it).
 Warnings (the upload went ahead; `IngestResult.warnings`): extra_columns_ignored,
 date_format_assumed.
 
@@ -84,6 +85,9 @@ class IngestLimits:
     max_decompressed_bytes: int = 512 * 1024 * 1024
     # Bounds the memory of the accepted points (about 20 bytes a row) whatever the file size.
     max_rows: int = 5_000_000
+    # Distinct SKUs one upload may store: its merge writes an item per SKU, one round of 98 at a
+    # time, and must end within one IngestFunction invocation (services build it from settings).
+    max_skus: int = 500_000
     max_records: int = 10_000
     # One CSV line (and the header) must fit in one reader block.
     max_line_bytes: int = 1024 * 1024

@@ -431,6 +431,7 @@ class _Collector:
         if group_errors:
             summary.add(group_errors[0].code, group_rejected, [e.row or 0 for e in group_errors[:5]])
         self.rows_rejected += group_rejected
+        self._check_skus(key)
         limit = self._limits.max_errors
         warnings = [*source.warnings, *self._formats.warnings]
         if self.rows_total and self.rows_rejected / self.rows_total > self._limits.max_rejected_share:
@@ -462,6 +463,22 @@ class _Collector:
             warnings=warnings,
             error_summary=summary.counts(),
         )
+
+    def _check_skus(self, key: np.ndarray) -> None:
+        """Refuse the file when its accepted rows hold more distinct SKUs than one upload may
+        store (before anything is stored; `key` is sorted, the SKU id in its high bits)."""
+        limit = self._limits.max_skus
+        if len(key) <= limit:
+            return
+        ids = key >> 32
+        distinct = 1 + int(np.count_nonzero(ids[1:] != ids[:-1]))
+        if distinct > limit:
+            raise StructuralError(
+                "too_many_skus",
+                f"the file has {distinct:,} distinct SKUs; one upload stores at most {limit:,}: split the "
+                "file by SKU (all rows of a SKU in the same part) and upload the parts one after another. "
+                "Nothing was stored.",
+            )
 
     def _data_index(self, order: np.ndarray | None) -> np.ndarray:
         parts = [np.arange(start, start + n) if rows is None else rows + start for start, rows, n in self._blocks]

@@ -18,7 +18,7 @@ from __future__ import annotations
 import struct
 import time
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -159,10 +159,13 @@ def put_merge_round(
     client_id: str,
     series: dict[str, tuple[DemandSeries, Owners]],
     fence: dict[str, Any] | None,
+    progress: Callable[[str], dict[str, Any]] | None = None,
 ) -> None:
     """Series with their provenance, in transactions that each also run `fence` (a ConditionCheck
-    on the merge lock). Raises Fenced, having written nothing of that transaction, when the lock
-    has passed to another writer."""
+    on the merge lock) and, when given, `progress(last SKU of the transaction)`: an action that
+    records, in the same all-or-nothing write, how far the merge has got. Raises Fenced, having
+    written nothing of that transaction, when the lock has passed to another writer."""
+    skus = list(series)
     items = []
     for sku, (values, owners) in series.items():
         items.append(
@@ -177,25 +180,32 @@ def put_merge_round(
                 }
             ]
         )
-    write_groups(table_name, items, fence)
+    write_groups(table_name, items, fence, (lambda end: progress(skus[end - 1])) if progress else None)
 
 
-def write_groups(table_name: str, groups: list[list[dict[str, Any]]], fence: dict[str, Any] | None) -> None:
+def write_groups(
+    table_name: str,
+    groups: list[list[dict[str, Any]]],
+    fence: dict[str, Any] | None,
+    extra: Callable[[int], dict[str, Any]] | None = None,
+) -> None:
     """Put items in fenced transactions, packing whole groups: the items of a group (a catalog
-    page and the pages split from it) always go in the same transaction."""
+    page and the pages split from it) always go in the same transaction. `extra(end)`, when
+    given, is one more action for the transaction that ends with groups[end - 1]."""
+    puts = TRANSACTION_PUTS - (1 if extra else 0)
     chunk: list[dict[str, Any]] = []
     size = 0
-    for group in groups:
+    for end, group in enumerate(groups):
         group_size = sum(_item_size(item) for item in group)
-        if len(group) > TRANSACTION_PUTS or group_size > TRANSACTION_BYTES:
+        if len(group) > puts or group_size > TRANSACTION_BYTES:
             raise ValueError("a group of items does not fit one transaction")
-        if chunk and (len(chunk) + len(group) > TRANSACTION_PUTS or size + group_size > TRANSACTION_BYTES):
-            _transact_fenced(table_name, chunk, fence)
+        if chunk and (len(chunk) + len(group) > puts or size + group_size > TRANSACTION_BYTES):
+            _transact_fenced(table_name, chunk, fence, extra(end) if extra else None)
             chunk, size = [], 0
         chunk.extend(group)
         size += group_size
     if chunk:
-        _transact_fenced(table_name, chunk, fence)
+        _transact_fenced(table_name, chunk, fence, extra(len(groups)) if extra else None)
 
 
 def _item_size(item: dict[str, Any]) -> int:
@@ -206,8 +216,10 @@ def _item_size(item: dict[str, Any]) -> int:
     return size
 
 
-def _transact_fenced(table_name: str, items: list[dict[str, Any]], fence: dict[str, Any] | None) -> None:
-    actions = [{"Put": {"Item": item}} for item in items] + ([fence] if fence else [])
+def _transact_fenced(
+    table_name: str, items: list[dict[str, Any]], fence: dict[str, Any] | None, extra: dict[str, Any] | None = None
+) -> None:
+    actions = [{"Put": {"Item": item}} for item in items] + [a for a in (extra, fence) if a]
     for attempt in range(CONFLICT_RETRIES):
         try:
             dynamo.transact(table_name, actions)

@@ -5,7 +5,10 @@ PARTIAL|REJECTED, filename, aggregate, created_at, finished_at, the report (rows
 errors) and, while PROCESSING, the claim: `claim` (a token naming the invocation that holds it)
 and `lease_until` (epoch seconds; the holder renews it while it works). `merge_started_at` is set
 (once, by the claim holder) before the first demand write, so a failed upload can tell the tenant
-whether part of it may be stored. Until it finishes the item is on the gsi1 work list
+whether part of it may be stored, with `merge_skus` (how many SKUs the merge will store) and
+`merge_progress` (per claim token, {"through": sku, "skus": n}: the merge has stored the first n
+SKUs in SKU order, through sku), which every series transaction of the merge updates in the same
+all-or-nothing write. Until it finishes the item is on the gsi1 work list
 PROCESSING_UPLOADS / <deadline>#<client>#<upload> (the sweeper's): AWAITING_FILE until its form
 has expired, then PROCESSING until its stall deadline; finishing leaves it.
 
@@ -124,10 +127,39 @@ def release(table_name: str, client_id: str, upload_id: str, token: str) -> bool
     return _update_held(table_name, client_id, upload_id, token, "SET lease_until = :zero", {":zero": 0})
 
 
-def mark_merging(table_name: str, client_id: str, upload_id: str, token: str, at: str) -> bool:
-    """Note, before the first demand write, that this upload may now be stored in part."""
-    update = "SET merge_started_at = if_not_exists(merge_started_at, :at)"
-    return _update_held(table_name, client_id, upload_id, token, update, {":at": at})
+def mark_merging(table_name: str, client_id: str, upload_id: str, token: str, at: str, skus: int) -> bool:
+    """Note, before the first demand write, that this upload may now be stored in part, and of how
+    many SKUs (the merge's progress is kept beside it: merge_progress)."""
+    update = (
+        "SET merge_started_at = if_not_exists(merge_started_at, :at), merge_skus = :skus, "
+        "merge_progress = if_not_exists(merge_progress, :none)"
+    )
+    return _update_held(table_name, client_id, upload_id, token, update, {":at": at, ":skus": skus, ":none": {}})
+
+
+def merge_progress(client_id: str, upload_id: str, token: str, through: str, skus: int) -> dict[str, Any]:
+    """The transaction action recording that the merge under claim `token` has stored the upload's
+    first `skus` SKUs in SKU order, through `through`. Each claim (attempt) keeps its own entry, so
+    a retry that starts again from the first SKU never hides how far an earlier attempt got."""
+    return {
+        "Update": {
+            "Key": _key(client_id, upload_id),
+            "UpdateExpression": "SET merge_progress.#claim = :progress",
+            "ExpressionAttributeNames": {"#claim": token},
+            "ExpressionAttributeValues": {":progress": {"through": through, "skus": skus}},
+        }
+    }
+
+
+def stored_progress(record: dict[str, Any]) -> tuple[int, str | None] | None:
+    """How far the upload's merges got: (SKUs stored, the last of them in SKU order), the furthest
+    of its attempts; (0, None) when none wrote a series; None when unknown (an upload whose merge
+    began before progress was recorded)."""
+    progress = record.get("merge_progress")
+    if not isinstance(progress, dict):
+        return None
+    furthest = max(progress.values(), key=lambda p: int(p["skus"]), default=None)
+    return (int(furthest["skus"]), str(furthest["through"])) if furthest else (0, None)
 
 
 def _sets(fields: dict[str, Any]) -> tuple[str, dict[str, str], dict[str, Any]]:

@@ -56,9 +56,9 @@ from skucast.settings import Settings
 # oldest are folded into the newest of them, which can only make a very late, very old upload
 # lose a day it would have won.
 MAX_WRITERS = 4096
-# A round is one BatchGetItem (at most 100 keys) and one transaction (99 puts and the fence): with
-# 100 a round, every round took a second transaction for its hundredth series.
-SKUS_PER_ROUND = repo.TRANSACTION_PUTS
+# A round is one BatchGetItem (at most 100 keys) and one transaction of 100 actions: 98 puts, the
+# upload's merge progress and the fence (with one SKU more, every round took a second transaction).
+SKUS_PER_ROUND = repo.TRANSACTION_PUTS - 1
 CATALOG_FLUSH = 10_000  # catalog entries held before they are merged into the pages
 LIST_MAX_PAGES = 20  # catalog pages one GET /skus reads at most (a rare class: a short page)
 
@@ -201,6 +201,7 @@ def apply_points(
     heartbeat: Callable[[], None] = lambda: None,
     fence: dict[str, Any] | None = None,
     policy: SeriesPolicy = ZERO_MISSING,
+    progress: Callable[[str, int], dict[str, Any]] | None = None,
 ) -> MergeOutcome:
     """Merge an upload's accepted points into the store.
 
@@ -208,12 +209,19 @@ def apply_points(
     upload's distinct dates (a single date shows none: new SKUs are then daily). A stored SKU
     keeps its grain: points that do not fit it are not stored and come back as mismatches.
     `policy.missing` becomes the policy of every series the upload touches.
-    SKUs go in SKU order, in rounds of 99: one batch read, the merges, then transactional writes
+    SKUs go in SKU order, in rounds of 98: one batch read, the merges, then transactional writes
     of the series that changed, each checking `fence` (the merge lock, repositories/uploads.fence).
     Every touched SKU's catalog entry follows its series into the catalog pages, CATALOG_FLUSH
-    entries at a time. `heartbeat` runs between rounds.
+    entries at a time. `heartbeat` runs between rounds. `progress(sku, n)`, when given, builds the
+    action each series transaction also carries: the merge has now stored the upload's first `n`
+    SKUs in SKU order, through `sku` (so a merge that dies can tell exactly which SKUs it wrote).
     """
     skus = sorted(points)
+
+    def mark(through: str) -> dict[str, Any]:
+        assert progress is not None
+        return progress(through, bisect.bisect_right(skus, through))
+
     file_grain = policy.granularity or infer_granularity(points.dates) or "D"
     thresholds = settings.classification  # parsed from its JSON once, not per SKU
     changed = 0
@@ -232,7 +240,7 @@ def apply_points(
             if merged is not None:
                 writes[sku] = merged
             entries.append(catalog_entry(sku, merged[0] if merged else stored[sku].series, thresholds))
-        repo.put_merge_round(settings.table_name, client_id, writes, fence)
+        repo.put_merge_round(settings.table_name, client_id, writes, fence, mark if progress else None)
         changed += len(writes)
         if len(entries) >= CATALOG_FLUSH:
             catalog.merge_entries(settings.table_name, client_id, entries, fence)

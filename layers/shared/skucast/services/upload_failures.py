@@ -11,8 +11,10 @@ form's expiry): the sweeper ends it too, `upload_expired`.
 The contract's upload statuses have no FAILED: a stuck upload becomes REJECTED (terminal, as the
 client and CLI already treat it) with one file-level error whose code says why: `ingest_failed`
 (every retry failed), `ingest_stalled` (no progress) or `upload_expired` (no file came). Its
-message says whether part of the data may already be stored (the upload's `merge_started_at`
-marker). No path touches demand.
+message says exactly how much of the data is stored: nothing (no merge began, or none of its
+series transactions went in), or the first n of its SKUs in SKU order, through the SKU it names
+(the merge records its progress in the same transaction as each write of series: see
+repositories/uploads.merge_progress); `skus_touched` is that n. No path touches demand.
 
 Failing is conditional on the upload being exactly as read, with no live claim, so a holder that
 comes back wins or loses cleanly; a live claim is waited for (the dead letter is retried later,
@@ -79,13 +81,31 @@ def locate(settings: Settings, object_key: str) -> tuple[str, str, dict[str, Any
     return client_id, upload_id, record
 
 
-def _problem(code: str, record: dict[str, Any]) -> dict[str, Any]:
+def _problem(code: str, record: dict[str, Any]) -> tuple[dict[str, Any], int]:
+    """The file-level error for `code`, saying what is stored, and how many SKUs are."""
     again = _AGAIN.get(str(record.get("source")), _AGAIN["file"])
-    if "merge_started_at" in record:
-        stored = f"part of it may already be stored. {again} to store all of it (stored rows are written again)."
+    progress = repo.stored_progress(record) if "merge_started_at" in record else (0, None)
+    if progress is None:  # a merge begun before its progress was recorded
+        stored, skus = (
+            f"part of it may already be stored. {again} to store all of it (stored rows are written again).",
+            0,
+        )
+    elif progress[0] == 0:
+        stored, skus = f"nothing from it was stored. {again}.", 0
     else:
-        stored = f"nothing from it was stored. {again}."
-    return {"row": None, "column": None, "code": code, "message": f"{_WHY[code]}; {stored}"}
+        skus, through = progress
+        total = int(record.get("merge_skus") or skus)
+        rest = (
+            f"the other {total - skus:,} (after {through!r}) were not"
+            if total > skus
+            else "that is all of them, but the upload did not finish"
+        )
+        stored = (
+            f"its rows for the first {skus:,} of its {total:,} SKUs in SKU order, through {through!r}, are stored "
+            f"(apart from any whose grain did not fit) and {rest}. {again} to store all of it and bring the SKU "
+            "list up to date (stored rows are written again)."
+        )
+    return {"row": None, "column": None, "code": code, "message": f"{_WHY[code]}; {stored}"}, skus
 
 
 def fail_upload(settings: Settings, client_id: str, upload_id: str, code: str) -> Outcome:
@@ -106,9 +126,11 @@ def _mark_failed(settings: Settings, client_id: str, upload_id: str, code: str) 
         now = clock.epoch_seconds()
         if record["status"] == "PROCESSING" and int(record.get("lease_until", 0)) >= now:
             return "busy"
+        problem, stored = _problem(code, record)
         fields = {
             "status": "REJECTED",
-            "errors": [_problem(code, record)],
+            "skus_touched": stored,
+            "errors": [problem],
             "error_summary": [{"code": code, "count": 1, "first_rows": []}],
             "finished_at": clock.now_iso(),
         }

@@ -99,6 +99,7 @@ def limits_for(settings: Settings) -> IngestLimits:
         max_raw_bytes=settings.max_upload_bytes,
         max_records=MAX_RECORDS,
         max_rejected_share=settings.max_rejected_share,
+        max_skus=settings.max_skus_per_upload,
     )
 
 
@@ -325,10 +326,14 @@ def _settle(
             lease.renew()
             lock.renew()
 
-        if not repo.mark_merging(settings.table_name, client_id, upload_id, lease.token, now_iso()):
+        if not repo.mark_merging(settings.table_name, client_id, upload_id, lease.token, now_iso(), len(result.points)):
             raise LeaseLost(upload_id)
+
+        def progress(through: str, skus: int) -> dict[str, Any]:
+            return repo.merge_progress(client_id, upload_id, lease.token, through, skus)
+
         merged = demand.apply_points(
-            settings, client_id, upload_id, result.points, heartbeat, lock.fence(), policy
+            settings, client_id, upload_id, result.points, heartbeat, lock.fence(), policy, progress
         )
         report = _with_grain_mismatches(report, merged, settings)
     report["finished_at"] = now_iso()
