@@ -2,8 +2,8 @@
 notification to IngestFunction, the report over HTTP, the store behind it.
 
 This module runs its own stack with a small upload limit (64 KiB), so that an oversize file is
-cheap to send: the emulator does not enforce the POST policy's content-length-range, the ingester
-must refuse it itself.
+cheap to send: the local S3 enforces the POST policy's content-length-range as S3 does, so the file
+never reaches the ingester (which refuses an oversize object itself too: tests/integration).
 """
 
 from __future__ import annotations
@@ -115,9 +115,14 @@ def test_given_a_tenant_when_it_uploads_files_then_succeeded_partial_rejected_an
         before = (_demand(tenant, "SKU/smooth 1"), _stored(small, tenant, "SKU/smooth 1"))
         broken = _upload(tenant, b"sku,date\nSKU/smooth 1,2024-01-01\n")
         assert broken["status"] == "REJECTED" and broken["errors"][0]["code"] == "missing_columns", broken
-        oversize = _upload(tenant, _csv([("SKU/smooth 1", d, 99) for d in _days(4000, "2010-01-01")]))
-        assert oversize["status"] == "REJECTED", oversize
-        assert [e["code"] for e in oversize["errors"]] == ["file_too_large"]
+        r = http.post(f"{F}/uploads", json={"filename": "big.csv"}, headers=tenant.headers)
+        oversize = r.json()
+        big = _csv([("SKU/smooth 1", d, 99) for d in _days(4000, "2010-01-01")])
+        assert len(big) > MAX_UPLOAD
+        sent = httpx.post(oversize["url"], data=oversize["fields"], files={"file": ("big.csv", big)}, timeout=60)
+        assert sent.status_code == 400 and "EntityTooLarge" in sent.text, sent.text  # as S3 answers
+        waiting = http.get(f"{F}/uploads/{oversize['upload_id']}", headers=tenant.headers).json()
+        assert waiting["status"] == "AWAITING_FILE", waiting
         assert (_demand(tenant, "SKU/smooth 1"), _stored(small, tenant, "SKU/smooth 1")) == before
         assert [p["quantity"] for p in before[0]["points"][:4]] == [10, 11, 12, 10]
 
