@@ -87,7 +87,17 @@ def test_given_any_batch_record_when_settled_then_it_reads_back_with_only_unstor
     assert runs_repo.transition(table, client, "run_1", to="RUNNING", allowed_from=["QUEUED"])
     runs_repo.put_batches(table, client, "run_1", [["A"]])
     settled = runs_repo.settle_batch(
-        table, client, "run_1", "b0000000", outcome="DONE", done=1, failed=0, record={"r": record}, deadline="x"
+        table,
+        client,
+        "run_1",
+        "b0000000",
+        outcome="DONE",
+        done=1,
+        failed=0,
+        record={"r": record},
+        deadline="x",
+        results=[],
+        shards=1,
     )
     assert settled
 
