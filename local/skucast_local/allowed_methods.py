@@ -8,12 +8,12 @@ drifts from the template.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
 
-from skucast_local.template import Template, load
+from skucast_local import generated
+from skucast_local.template import Template
 
 ROOT = Path(__file__).resolve().parents[2]
 OUTPUT = ROOT / "functions" / "method_not_allowed" / "method_not_allowed" / "allowed_methods.json"
@@ -32,16 +32,7 @@ def render(template: Template) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Generate MethodNotAllowedFunction's table of methods.")
-    parser.add_argument("--write", action="store_true", help=f"write {OUTPUT.relative_to(ROOT)}")
-    args = parser.parse_args(argv)
-    text = render(load(ROOT / "template.yaml"))
-    if args.write:
-        OUTPUT.write_text(text, encoding="utf-8")
-        print(f"wrote {OUTPUT.relative_to(ROOT)}")
-    else:
-        sys.stdout.write(text)
-    return 0
+    return generated.main(argv, "Generate MethodNotAllowedFunction's table of methods.", OUTPUT, render)
 
 
 if __name__ == "__main__":

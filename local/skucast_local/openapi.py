@@ -7,7 +7,6 @@ test fails when it drifts from the code or from the template.
 
 from __future__ import annotations
 
-import argparse
 import importlib
 import json
 import sys
@@ -17,7 +16,8 @@ from typing import Any
 from aws_lambda_powertools.event_handler.openapi.merge import OpenAPIMerge
 from aws_lambda_powertools.event_handler.openapi.models import APIKey, APIKeyIn, HTTPBearer
 
-from skucast_local.template import Template, load
+from skucast_local import generated
+from skucast_local.template import Template
 
 ROOT = Path(__file__).resolve().parents[2]
 OUTPUT = ROOT / "functions" / "forecast_api" / "forecast_api" / "openapi.json"
@@ -156,16 +156,7 @@ def render(template: Template) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Generate the OpenAPI document.")
-    parser.add_argument("--write", action="store_true", help=f"write {OUTPUT.relative_to(ROOT)}")
-    args = parser.parse_args(argv)
-    text = render(load(ROOT / "template.yaml"))
-    if args.write:
-        OUTPUT.write_text(text, encoding="utf-8")
-        print(f"wrote {OUTPUT.relative_to(ROOT)}")
-    else:
-        sys.stdout.write(text)
-    return 0
+    return generated.main(argv, 'Generate the OpenAPI document.', OUTPUT, render)
 
 
 if __name__ == "__main__":

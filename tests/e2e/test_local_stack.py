@@ -12,6 +12,7 @@ import yaml
 
 from tests.conftest import ROOT
 from tests.e2e.conftest import RunningStack
+from tests.e2e.routes import wait
 
 # An independent reading of template.yaml (plain YAML, CloudFormation tags kept as text), so the
 # parity check does not trust the local stack's own template reader.
@@ -32,16 +33,6 @@ def _template_events() -> list[tuple[str, str, dict[str, Any]]]:
             for ev_name, ev in (res["Properties"].get("Events") or {}).items():
                 out.append((name, ev["Type"], {"event": ev_name, **ev["Properties"]}))
     return out
-
-
-def _wait_for(predicate: Any, timeout: float = 60) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.3)
-    raise AssertionError("condition not reached in time")
 
 
 def test_given_the_stack_when_asking_health_then_ok(stack: RunningStack) -> None:
@@ -111,7 +102,7 @@ def test_given_objects_under_and_outside_the_prefix_then_only_uploads_notify(sta
     before = stack.stats().get("s3.IngestFunction.delivered", 0)
     s3.put_object(Bucket=bucket, Key="exports/not-an-upload.csv", Body=b"x")
     s3.put_object(Bucket=bucket, Key="uploads/c-none/u-none", Body=b"sku,date,quantity\n")
-    _wait_for(lambda: stack.stats().get("s3.IngestFunction.delivered", 0) >= before + 1)
+    wait(lambda: stack.stats().get("s3.IngestFunction.delivered", 0) >= before + 1, 60, "the S3 event")
     time.sleep(2)
     assert stack.stats().get("s3.IngestFunction.delivered", 0) == before + 1
 
@@ -138,7 +129,7 @@ def test_given_a_poison_message_when_retried_then_it_reaches_the_dlq_and_the_mes
 
     # ForecastQueue -> (maxReceiveCount) -> ForecastDLQ, whose DeadLetterFunction cannot read it
     # either and parks it in ForecastParkedQueue, kept for a person.
-    found = _wait_for(parked_messages, timeout=120)
+    found = wait(parked_messages, 120, "the parked message")
     assert [m["Body"] for m in found] == ["{poison"]
     after = stack.stats()
 

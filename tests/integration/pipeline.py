@@ -6,14 +6,17 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import boto3
 import numpy as np
+import pytest
 
 from skucast.ingestion.series import DemandSeries
 from skucast.repositories import catalog, demand
+from skucast.repositories import demand as demand_repo
 from skucast.repositories.keys import CLIENT_PROFILE_SK, tenant_pk
 from skucast_local.emulator import REGION, Provisioned
 from skucast_local.gateway import match_route
@@ -174,3 +177,24 @@ def read_results(pipe: Pipeline, client: str, run_id: str, **query: str) -> list
         cursor = page["next_cursor"]
         if not cursor:
             return items
+
+
+# ---------------------------------------------------------------- faults
+@contextmanager
+def dies_on_write(monkeypatch: pytest.MonkeyPatch, n: int) -> Iterator[dict[str, int]]:
+    """The invocation inside dies at its n-th demand-write transaction (the ones before went in)."""
+    real = demand_repo.dynamo.transact
+    calls = {"n": 0}
+
+    def write(*args: Any, **kwargs: Any) -> None:
+        calls["n"] += 1
+        if calls["n"] == n:
+            raise RuntimeError("the function died")
+        real(*args, **kwargs)
+
+    monkeypatch.setattr(demand_repo.dynamo, "transact", write)
+    try:
+        with pytest.raises(RuntimeError):
+            yield calls
+    finally:
+        monkeypatch.setattr(demand_repo.dynamo, "transact", real)

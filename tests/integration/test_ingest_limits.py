@@ -5,8 +5,6 @@ upload that ends REJECTED after part of its merge went in says exactly which SKU
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import boto3
@@ -19,7 +17,7 @@ from skucast.repositories.keys import catalog_pk
 from skucast.settings import get_settings
 from skucast_local.emulator import REGION, Provisioned
 from tests.conftest import load_event
-from tests.integration.pipeline import Pipeline
+from tests.integration.pipeline import Pipeline, dies_on_write
 
 F = "/api/v1/forecast"
 
@@ -76,26 +74,6 @@ def _catalog_items(pipe: Pipeline, client: str) -> list[dict[str, Any]]:
     return list(table.query(KeyConditionExpression=Key("pk").eq(catalog_pk(client)), ConsistentRead=True)["Items"])
 
 
-@contextmanager
-def _dies_on_write(monkeypatch: pytest.MonkeyPatch, n: int) -> Iterator[None]:
-    """The invocation inside dies at its n-th demand-write transaction (the ones before went in)."""
-    real = demand_repo.dynamo.transact
-    calls = {"n": 0}
-
-    def write(*args: Any, **kwargs: Any) -> None:
-        calls["n"] += 1
-        if calls["n"] == n:
-            raise RuntimeError("the function died")
-        real(*args, **kwargs)
-
-    monkeypatch.setattr(demand_repo.dynamo, "transact", write)
-    try:
-        with pytest.raises(RuntimeError):
-            yield
-    finally:
-        monkeypatch.setattr(demand_repo.dynamo, "transact", real)
-
-
 def _dead_letter(pipe: Pipeline, ticket: dict[str, Any]) -> None:
     """IngestDLQ gets the event that failed every retry; IngestDeadLetterFunction records it."""
     from scheduler.failed_uploads import handler
@@ -140,12 +118,12 @@ def test_given_an_ingest_that_died_mid_merge_on_every_retry_then_its_report_says
     skus = [f"SKU-{i:03d}" for i in range(250)]
     ticket = _create(pipe, client)
     _send(pipe, ticket, _csv(skus))
-    with _dies_on_write(monkeypatch, 3):  # the first try stores two rounds of SKUs, then dies
+    with dies_on_write(monkeypatch, 3):  # the first try stores two rounds of SKUs, then dies
         _deliver(pipe, ticket)
     stored = _stored_skus(pipe, client)
     assert stored and stored == skus[: len(stored)]  # SKU order, a round at a time
     for _ in range(2):  # Lambda's two retries die at their first write (the rounds before are unchanged)
-        with _dies_on_write(monkeypatch, 1):
+        with dies_on_write(monkeypatch, 1):
             _deliver(pipe, ticket)
     assert _stored_skus(pipe, client) == stored
 
@@ -167,7 +145,7 @@ def test_given_an_ingest_that_died_before_its_first_write_went_in_then_its_repor
     ticket = _create(pipe, client)
     _send(pipe, ticket, _csv([f"SKU-{i:03d}" for i in range(150)]))
     for _ in range(3):  # every try dies at its first demand write: the merge had begun, nothing went in
-        with _dies_on_write(monkeypatch, 1):
+        with dies_on_write(monkeypatch, 1):
             _deliver(pipe, ticket)
     record = uploads_repo.get_upload(pipe.table, client, ticket["upload_id"])
     assert record is not None and "merge_started_at" in record

@@ -6,8 +6,6 @@ import datetime as dt
 import json
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import boto3
@@ -31,7 +29,7 @@ from skucast_local.emulator import REGION, Provisioned
 from skucast_local.pumps import failure_record
 from skucast_local.template import load
 from tests.conftest import ROOT, load_event
-from tests.integration.pipeline import Pipeline
+from tests.integration.pipeline import Pipeline, dies_on_write
 
 F = "/api/v1/forecast"
 REPORT_KEYS = {
@@ -116,26 +114,6 @@ def _points(pipe: Pipeline, client: str, sku: str, **query: str) -> list[dict[st
     return list(body["points"])
 
 
-@contextmanager
-def _dies_on_write(monkeypatch: pytest.MonkeyPatch, n: int) -> Iterator[dict[str, int]]:
-    """The invocation inside dies at its n-th demand-write transaction (the ones before went in)."""
-    real = demand_repo.dynamo.transact
-    calls = {"n": 0}
-
-    def write(*args: Any, **kwargs: Any) -> None:
-        calls["n"] += 1
-        if calls["n"] == n:
-            raise RuntimeError("the function died")
-        real(*args, **kwargs)
-
-    monkeypatch.setattr(demand_repo.dynamo, "transact", write)
-    try:
-        with pytest.raises(RuntimeError):
-            yield calls
-    finally:
-        monkeypatch.setattr(demand_repo.dynamo, "transact", real)
-
-
 # ---------------------------------------------------------------- the S3 door
 def test_given_an_upload_when_its_event_is_delivered_twice_then_it_is_ingested_once(pipe: Pipeline) -> None:
     client = pipe.tenant("cli_once")
@@ -173,7 +151,7 @@ def test_given_a_crash_mid_ingest_when_the_event_is_retried_then_the_retry_redoe
     _put(pipe, ticket, _csv([(f"SKU-{i}", d, 1) for i in range(150) for d in _days("2024-01-01", 5)]))
     # Rounds of 99 SKUs, a transaction each (99, then 51), then one catalog page: it dies with
     # every series in, the catalog not.
-    with _dies_on_write(monkeypatch, 3) as calls:
+    with dies_on_write(monkeypatch, 3) as calls:
         _deliver(pipe, ticket)  # Lambda records the failure and retries the event
     assert calls["n"] == 3 and _get(pipe, client, ticket["upload_id"])["status"] == "PROCESSING"
     assert _deliver(pipe, ticket) == 1
@@ -442,7 +420,7 @@ def test_given_a_post_demand_that_died_mid_merge_when_swept_past_its_deadline_th
     monkeypatch.setattr(uploads_service, "LEASE_SECONDS", -1)  # the claim and lock lapse at once
     monkeypatch.setattr(uploads_repo, "release_lock", lambda *args: True)  # a dead process releases nothing
     records = [{"sku": f"SKU-{i}", "date": "2024-01-01", "quantity": 1} for i in range(150)]
-    with _dies_on_write(monkeypatch, 2):
+    with dies_on_write(monkeypatch, 2):
         uploads_service.ingest_demand_records(get_settings(), client, DemandRecordsRequest(records=records))
     (stuck,) = pipe.api("GET", f"{F}/uploads", client, role="viewer")[1]["items"]
     stale = _lock(pipe, client)
@@ -554,7 +532,7 @@ def test_given_s3_events_that_failed_every_retry_when_dead_lettered_then_their_u
     _put(pipe, waiting, _csv([("SKU-2", "2024-01-01", 1)]))
     crashed = _create(pipe, client)  # each attempt died after its first demand write
     _put(pipe, crashed, _csv([(f"SKU-{i}", "2024-02-01", 7) for i in range(3, 153)]))
-    with _dies_on_write(monkeypatch, 2):
+    with dies_on_write(monkeypatch, 2):
         _deliver(pipe, crashed)
     store = _store(pipe, client)
 
