@@ -197,13 +197,18 @@ def test_given_a_batch_redriven_while_its_first_delivery_still_works_then_one_ou
     assert _counters(pipe, client) == {"active_runs": 0, "batches_in_flight": 0}
 
 
+def _planned_run(pipe: Pipeline, tenant: str, n: int) -> tuple[str, str]:
+    """A new tenant's run of n SKUs, planned (its batches queued, none forecast yet)."""
+    client = pipe.tenant(tenant)
+    run_id = _start(pipe, client, n)
+    _plan(pipe)
+    return client, run_id
+
+
 def test_given_a_cancel_while_a_batch_settles_then_the_run_stays_cancelled_and_slots_return(
     pipe: Pipeline, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    client = pipe.tenant("cli_conc_cancel")
-    n = 3 * batches.BATCH_SIZE
-    run_id = _start(pipe, client, n)
-    _plan(pipe)
+    client, run_id = _planned_run(pipe, "cli_conc_cancel", 3 * batches.BATCH_SIZE)
     cancelled = threading.Event()
     original = batches.forecast_skus
 
@@ -231,10 +236,7 @@ def test_given_a_cancel_while_a_batch_settles_then_the_run_stays_cancelled_and_s
 def test_given_a_batch_computing_across_a_cancel_then_its_results_are_never_written_or_served(
     pipe: Pipeline, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    client = pipe.tenant("cli_conc_cancel_late")
-    n = 3 * batches.BATCH_SIZE
-    run_id = _start(pipe, client, n)
-    _plan(pipe)
+    client, run_id = _planned_run(pipe, "cli_conc_cancel_late", 3 * batches.BATCH_SIZE)
     calls = [0]
     original = batches.forecast_skus
     at_cancel: dict[str, Any] = {}

@@ -72,6 +72,17 @@ def test_given_throttled_dynamodb_when_a_run_goes_through_then_the_final_state_i
         np.testing.assert_allclose([p["mean"] for p in got[e.sku]["forecast"]], [p["mean"] for p in e.forecast])
 
 
+def _run_healthy_and_poison(
+    pipe: Pipeline, client: str, healthy: dict[str, np.ndarray], poison: dict[str, np.ndarray]
+) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+    """Store both kinds, run them together to the end: the finished run and its results by SKU."""
+    pipe.store(client, {**healthy, **poison})
+    run = start_run(pipe, client, {**RUN, "skus": [*healthy, *poison]})
+    pipe.drain()
+    results = {r["sku"]: r for r in read_results(pipe, client, run["run_id"])}
+    return read_run(pipe, client, run["run_id"]), results
+
+
 def test_given_poison_series_when_run_then_each_gets_a_fallback_or_its_own_error_and_counts_are_exact(
     provisioned: Provisioned, lambda_context: Any
 ) -> None:
@@ -84,11 +95,7 @@ def test_given_poison_series_when_run_then_each_gets_a_fallback_or_its_own_error
         "SPIKE": np.concatenate([np.ones(199), [1e9]]),
         "NAN": np.concatenate([np.ones(100), [np.nan], np.ones(99)]),
     }
-    pipe.store(client, {**healthy, **poison})
-    run = start_run(pipe, client, {**RUN, "skus": [*healthy, *poison]})
-    pipe.drain()
-    done = read_run(pipe, client, run["run_id"])
-    by_sku = {r["sku"]: r for r in read_results(pipe, client, run["run_id"])}
+    done, by_sku = _run_healthy_and_poison(pipe, client, healthy, poison)
     assert set(by_sku) == {*healthy, *poison}
     errors = {s for s, r in by_sku.items() if r["error"]}
     assert errors <= set(poison), "a poison series never fails a healthy one"
@@ -109,11 +116,7 @@ def test_given_stored_series_whose_forecast_the_store_cannot_hold_then_each_fail
     client = pipe.tenant("cli_unstorable")
     healthy = demand_mix(4, seed=5)
     poison = {"HUGE": np.full(120, 1e307), "TINY": np.full(120, 1e-200)}
-    pipe.store(client, {**healthy, **poison})
-    run = start_run(pipe, client, {**RUN, "skus": [*healthy, *poison]})
-    pipe.drain()
-    done = read_run(pipe, client, run["run_id"])
-    by_sku = {r["sku"]: r for r in read_results(pipe, client, run["run_id"])}
+    done, by_sku = _run_healthy_and_poison(pipe, client, healthy, poison)
     assert {s: r["error"]["code"] for s, r in by_sku.items() if r["error"]} == {
         "HUGE": "result_not_storable",
         "TINY": "result_not_storable",
