@@ -73,9 +73,11 @@ def test_given_throttled_dynamodb_when_a_run_goes_through_then_the_final_state_i
 
 
 def _run_healthy_and_poison(
-    pipe: Pipeline, client: str, healthy: dict[str, np.ndarray], poison: dict[str, np.ndarray]
+    pipe: Pipeline, tenant: str, healthy: dict[str, np.ndarray], poison: dict[str, np.ndarray]
 ) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
-    """Store both kinds, run them together to the end: the finished run and its results by SKU."""
+    """A new tenant stores both kinds and runs them together to the end: the finished run and its
+    results by SKU."""
+    client = pipe.tenant(tenant)
     pipe.store(client, {**healthy, **poison})
     run = start_run(pipe, client, {**RUN, "skus": [*healthy, *poison]})
     pipe.drain()
@@ -86,8 +88,6 @@ def _run_healthy_and_poison(
 def test_given_poison_series_when_run_then_each_gets_a_fallback_or_its_own_error_and_counts_are_exact(
     provisioned: Provisioned, lambda_context: Any
 ) -> None:
-    pipe = Pipeline(provisioned, lambda_context)
-    client = pipe.tenant("cli_poison_skus")
     healthy = demand_mix(6, seed=9)
     poison = {
         "ONE-POINT": np.array([5.0]),
@@ -95,7 +95,7 @@ def test_given_poison_series_when_run_then_each_gets_a_fallback_or_its_own_error
         "SPIKE": np.concatenate([np.ones(199), [1e9]]),
         "NAN": np.concatenate([np.ones(100), [np.nan], np.ones(99)]),
     }
-    done, by_sku = _run_healthy_and_poison(pipe, client, healthy, poison)
+    done, by_sku = _run_healthy_and_poison(Pipeline(provisioned, lambda_context), "cli_poison_skus", healthy, poison)
     assert set(by_sku) == {*healthy, *poison}
     errors = {s for s, r in by_sku.items() if r["error"]}
     assert errors <= set(poison), "a poison series never fails a healthy one"
@@ -112,11 +112,9 @@ def test_given_stored_series_whose_forecast_the_store_cannot_hold_then_each_fail
 ) -> None:
     # Series stored before ingestion bounded quantities (or any result out of DynamoDB's number
     # range): 1e307s overflow, 1e-200s underflow DynamoDB's numbers in the batch's metric sums.
-    pipe = Pipeline(provisioned, lambda_context)
-    client = pipe.tenant("cli_unstorable")
     healthy = demand_mix(4, seed=5)
     poison = {"HUGE": np.full(120, 1e307), "TINY": np.full(120, 1e-200)}
-    done, by_sku = _run_healthy_and_poison(pipe, client, healthy, poison)
+    done, by_sku = _run_healthy_and_poison(Pipeline(provisioned, lambda_context), "cli_unstorable", healthy, poison)
     assert {s: r["error"]["code"] for s, r in by_sku.items() if r["error"]} == {
         "HUGE": "result_not_storable",
         "TINY": "result_not_storable",
