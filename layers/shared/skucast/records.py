@@ -1,0 +1,95 @@
+"""Typed records at the repository boundary: what repositories return and take, and the statuses.
+
+A repository builds these from its items in one place (its `_record` readers): DynamoDB's
+Decimals become int or float there, once, and an old item without a newer field reads with that
+field's default (items carry `schema_version`; readers upgrade old shapes). Services read
+`run.status` and `run.batches_done`, never `item["status"]` or `int(item.get(...))`.
+
+No AWS imports: schemas use the statuses too.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, Literal
+
+
+class RunStatus(StrEnum):
+    QUEUED = "QUEUED"
+    RUNNING = "RUNNING"
+    SUCCEEDED = "SUCCEEDED"
+    PARTIAL = "PARTIAL"
+    FAILED = "FAILED"
+    CANCELLED = "CANCELLED"
+
+
+ACTIVE_RUN: frozenset[RunStatus] = frozenset({RunStatus.QUEUED, RunStatus.RUNNING})
+FINISHED_RUN: frozenset[RunStatus] = frozenset(set(RunStatus) - ACTIVE_RUN)
+
+
+Trigger = Literal["api", "schedule"]  # what started a run
+
+
+class BatchStatus(StrEnum):
+    PENDING = "PENDING"
+    DONE = "DONE"
+    FAILED = "FAILED"
+    SKIPPED = "SKIPPED"  # its run stopped before the batch was forecast
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """A forecast run as stored (repositories/runs.py). Counters are 0 until the planner sets them."""
+
+    run_id: str
+    status: RunStatus
+    created_at: str
+    name: str | None = None
+    trigger: Trigger = "api"
+    params: dict[str, Any] = field(default_factory=dict)
+    started_at: str | None = None
+    finished_at: str | None = None
+    skus_total: int = 0
+    skus_done: int = 0
+    skus_failed: int = 0
+    batches_total: int = 0
+    batches_done: int = 0
+    batches_sent: int = 0
+    result_shards: int = 0
+    as_of: str | None = None  # the origin the planner settled on
+    summary: dict[str, Any] | None = None
+    error: dict[str, str] | None = None
+    repairs: int = 0
+
+    @property
+    def active(self) -> bool:
+        return self.status in ACTIVE_RUN
+
+    @property
+    def finished(self) -> bool:
+        return self.status in FINISHED_RUN
+
+    @property
+    def all_sent(self) -> bool:
+        """Every batch of the run has been sent (claimed)."""
+        return self.batches_sent >= self.batches_total
+
+    @property
+    def all_settled(self) -> bool:
+        return self.batches_done >= self.batches_total
+
+
+@dataclass(frozen=True)
+class BatchRecord:
+    """One batch of a run's SKUs: PENDING until settled DONE or FAILED (or SKIPPED)."""
+
+    batch_id: str
+    status: BatchStatus
+    skus: tuple[str, ...] = ()
+    record: dict[str, Any] | None = None  # the batch's counts and metric sums, once settled
+    claim: str | None = None  # the token of the sender that claimed it
+
+    @property
+    def pending(self) -> bool:
+        return self.status is BatchStatus.PENDING

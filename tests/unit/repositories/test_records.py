@@ -1,0 +1,119 @@
+"""Typed records at the repository boundary (skucast/records.py): items as stored, Decimals and all,
+come back as records whose numbers are int or float; an older item reads with defaults."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any, get_args
+
+import pytest
+
+from skucast.records import FINISHED_RUN, BatchRecord, BatchStatus, RunRecord, RunStatus
+from skucast.repositories.runs import batch_record, run_record
+from skucast.schemas.forecast import Run, RunProgress, RunStatusQuery
+
+
+def _numbers(value: Any) -> list[Any]:
+    if isinstance(value, dict):
+        return [n for v in value.values() for n in _numbers(v)]
+    if isinstance(value, list | tuple):
+        return [n for v in value for n in _numbers(v)]
+    return [value] if isinstance(value, int | float | Decimal) and not isinstance(value, bool) else []
+
+
+def test_given_a_queued_run_item_without_counters_then_it_reads_with_defaults() -> None:
+    item = {
+        "pk": "CLIENT#cl_1",
+        "sk": "RUN#run_1",
+        "schema_version": Decimal(1),
+        "run_id": "run_1",
+        "name": None,
+        "status": "QUEUED",
+        "params": {"horizon": Decimal(28), "levels": [Decimal(80), Decimal(95)], "skus": "all"},
+        "created_at": "2026-01-01T00:00:00Z",
+        "expires_at": Decimal(1767312000),
+    }  # no trigger: runs stored before scheduled runs existed
+
+    run = run_record(item)
+
+    assert run == RunRecord(
+        run_id="run_1",
+        status=RunStatus.QUEUED,
+        created_at="2026-01-01T00:00:00Z",
+        params={"horizon": 28, "levels": [80, 95], "skus": "all"},
+    )
+    assert run.trigger == "api" and run.skus_total == run.batches_sent == run.result_shards == 0
+    assert run.active and not run.finished and run.all_sent and run.as_of is None
+
+
+def test_given_a_finished_run_item_then_every_number_is_an_int_or_float_never_a_decimal() -> None:
+    item = {
+        "run_id": "run_2",
+        "status": "PARTIAL",
+        "trigger": "schedule",
+        "params": {"horizon": Decimal(7)},
+        "created_at": "2026-01-01T00:00:00Z",
+        "finished_at": "2026-01-01T00:05:00Z",
+        "skus_total": Decimal(41),
+        "skus_done": Decimal(40),
+        "skus_failed": Decimal(1),
+        "batches_total": Decimal(2),
+        "batches_done": Decimal(2),
+        "batches_sent": Decimal(2),
+        "result_shards": Decimal(1),
+        "as_of": "2025-12-31",
+        "summary": {"by_class": {"smooth": Decimal(40)}, "metrics": {"mase": Decimal("0.8125"), "smape": None}},
+    }
+
+    run = run_record(item)
+
+    assert (run.status, run.trigger, run.skus_done, run.skus_failed, run.as_of) == (
+        RunStatus.PARTIAL,
+        "schedule",
+        40,
+        1,
+        "2025-12-31",
+    )
+    assert run.summary == {"by_class": {"smooth": 40}, "metrics": {"mase": 0.8125, "smape": None}}
+    numbers = _numbers(run.__dict__)
+    assert numbers and all(type(n) in (int, float) for n in numbers)
+    assert run.finished and run.all_settled and not run.active
+
+
+def test_given_a_batch_item_then_it_reads_as_a_batch_record() -> None:
+    pending = batch_record({"pk": "x", "sk": "BATCH#b0000003", "skus": ["A", "NaN"], "status": "PENDING"})
+    assert pending == BatchRecord(batch_id="b0000003", status=BatchStatus.PENDING, skus=("A", "NaN"))
+    assert pending.pending and pending.claim is None and pending.record is None
+
+    done = batch_record(
+        {
+            "sk": "BATCH#b0000000",
+            "skus": ["A"],
+            "status": "DONE",
+            "claim": "t0k",
+            "record": {"by_class": {"smooth": Decimal(1)}, "metric_sums": {"n": Decimal(1), "s": Decimal("0.5")}},
+        }
+    )
+    assert (done.status, done.claim, done.pending) == (BatchStatus.DONE, "t0k", False)
+    assert done.record == {"by_class": {"smooth": 1}, "metric_sums": {"n": 1, "s": 0.5}}
+    assert all(type(n) in (int, float) for n in _numbers(done.record))
+
+
+def test_given_an_unknown_status_then_the_item_is_refused_rather_than_guessed() -> None:
+    with pytest.raises(ValueError):
+        run_record({"run_id": "r", "status": "DONE", "created_at": "t"})
+
+
+def test_the_api_statuses_are_the_record_statuses() -> None:
+    assert get_args(RunStatusQuery) == tuple(s.value for s in RunStatus)
+    assert {RunStatus.SUCCEEDED, RunStatus.PARTIAL, RunStatus.FAILED, RunStatus.CANCELLED} == FINISHED_RUN
+    run = RunRecord(run_id="run_1", status=RunStatus.RUNNING, created_at="t")
+    as_served = Run(
+        run_id=run.run_id,
+        status=run.status,
+        trigger=run.trigger,
+        params={},
+        created_at=run.created_at,
+        progress=RunProgress(),
+    )
+    assert '"status":"RUNNING"' in as_served.model_dump_json()
