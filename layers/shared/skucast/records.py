@@ -93,3 +93,68 @@ class BatchRecord:
     @property
     def pending(self) -> bool:
         return self.status is BatchStatus.PENDING
+
+
+class UploadStatus(StrEnum):
+    AWAITING_FILE = "AWAITING_FILE"  # a file upload whose form has not been used yet
+    PROCESSING = "PROCESSING"
+    SUCCEEDED = "SUCCEEDED"
+    PARTIAL = "PARTIAL"
+    REJECTED = "REJECTED"
+
+
+FINISHED_UPLOAD: frozenset[UploadStatus] = frozenset(
+    {UploadStatus.SUCCEEDED, UploadStatus.PARTIAL, UploadStatus.REJECTED}
+)
+
+
+@dataclass(frozen=True)
+class UploadRecord:
+    """A demand upload as stored (repositories/uploads.py): what it declared, its claim while
+    PROCESSING, and its report once finished. Uploads stored before a field existed read its default."""
+
+    upload_id: str
+    status: UploadStatus
+    created_at: str
+    source: str = "file"  # "file" (presigned POST) or "records" (POST /demand)
+    filename: str | None = None
+    aggregate: str = "reject"
+    granularity: str | None = None
+    missing: str = "zero"
+    delimiter: str | None = None
+    decimal: str | None = None
+    date_format: str | None = None
+    started_at: str | None = None
+    finished_at: str | None = None
+    claim: str | None = None
+    lease_until: int = 0
+    merge_started_at: str | None = None  # set before the first demand write: part may be stored
+    attempts: int = 0
+    rows_total: int = 0
+    rows_accepted: int = 0
+    rows_rejected: int = 0
+    skus_touched: int = 0
+    errors: list[dict[str, Any]] = field(default_factory=list)
+    error_summary: list[dict[str, Any]] = field(default_factory=list)
+    warnings: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def finished(self) -> bool:
+        return self.status in FINISHED_UPLOAD
+
+
+class ExportStatus(StrEnum):
+    PREPARING = "PREPARING"
+    READY = "READY"
+    FAILED = "FAILED"
+
+
+@dataclass(frozen=True)
+class ExportRecord:
+    """A run's export being prepared off the request path (repositories/exports.py)."""
+
+    run_id: str
+    format: str
+    status: ExportStatus
+    started_at: int = 0  # epoch seconds
+    reason: str | None = None  # why it FAILED, for a user to read

@@ -8,8 +8,9 @@ from typing import Any, get_args
 
 import pytest
 
-from skucast.records import FINISHED_RUN, BatchRecord, BatchStatus, RunRecord, RunStatus
+from skucast.records import FINISHED_RUN, BatchRecord, BatchStatus, RunRecord, RunStatus, UploadRecord, UploadStatus
 from skucast.repositories.runs import batch_record, run_record
+from skucast.repositories.uploads import upload_record
 from skucast.schemas.forecast import Run, RunProgress, RunStatusQuery
 
 
@@ -117,3 +118,62 @@ def test_the_api_statuses_are_the_record_statuses() -> None:
         progress=RunProgress(),
     )
     assert '"status":"RUNNING"' in as_served.model_dump_json()
+
+
+def test_given_an_old_upload_item_without_newer_fields_then_it_reads_with_defaults() -> None:
+    item = {
+        "pk": "CLIENT#cl_1",
+        "sk": "UPLOAD#upl_1",
+        "upload_id": "upl_1",
+        "status": "SUCCEEDED",
+        "filename": "demand.csv",
+        "aggregate": "sum",
+        "created_at": "2026-01-01T00:00:00Z",
+        "finished_at": "2026-01-01T00:01:00Z",
+        "rows_total": Decimal(210),
+        "rows_accepted": Decimal(210),
+        "rows_rejected": Decimal(0),
+        "skus_touched": Decimal(7),
+        "errors": [],
+    }  # before sources, grains, declared formats, error summaries and warnings
+
+    upload = upload_record(item)
+
+    assert upload == UploadRecord(
+        upload_id="upl_1",
+        status=UploadStatus.SUCCEEDED,
+        created_at="2026-01-01T00:00:00Z",
+        filename="demand.csv",
+        aggregate="sum",
+        finished_at="2026-01-01T00:01:00Z",
+        rows_total=210,
+        rows_accepted=210,
+        skus_touched=7,
+    )
+    assert (upload.source, upload.missing, upload.granularity, upload.warnings) == ("file", "zero", None, [])
+    assert upload.finished and upload.merge_started_at is None
+    assert all(type(n) is int for n in _numbers(upload.__dict__))
+
+
+def test_given_a_processing_upload_item_then_its_claim_reads_typed() -> None:
+    upload = upload_record(
+        {
+            "upload_id": "upl_2",
+            "status": "PROCESSING",
+            "source": "records",
+            "created_at": "t",
+            "claim": "clm_1",
+            "lease_until": Decimal(1767312000),
+            "attempts": Decimal(2),
+            "merge_started_at": "t2",
+            "errors": [{"row": Decimal(3), "column": "quantity", "code": "not_a_number", "message": "m"}],
+        }
+    )
+    assert (upload.status, upload.claim, upload.lease_until, upload.attempts) == (
+        UploadStatus.PROCESSING,
+        "clm_1",
+        1767312000,
+        2,
+    )
+    assert not upload.finished and upload.merge_started_at == "t2"
+    assert upload.errors[0]["row"] == 3 and type(upload.errors[0]["row"]) is int

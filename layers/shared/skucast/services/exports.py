@@ -15,7 +15,7 @@ from typing import Any
 
 from skucast.errors import Conflict, ExportPreparing, NotReady
 from skucast.observability import logger
-from skucast.records import RunRecord
+from skucast.records import ExportStatus, RunRecord
 from skucast.repositories import exports as exports_repo
 from skucast.repositories import objects, queues
 from skucast.repositories import runs as repo
@@ -165,8 +165,8 @@ def _prepare_later(settings: Settings, client_id: str, run_id: str, file_format:
             logger.exception("export job not queued", extra={"run_id": run_id})
             exports_repo.settle(settings.table_name, client_id, run_id, file_format, "The job could not be queued.")
             raise NotReady("The export could not be started; try again shortly.") from None
-        if previous and previous.get("status") == "FAILED":
-            detail = f"The last attempt failed ({previous.get('reason')}); a new one has started. " + detail
+        if previous and previous.status is ExportStatus.FAILED:
+            detail = f"The last attempt failed ({previous.reason}); a new one has started. " + detail
     raise ExportPreparing(detail, retry_after=retry_after(skus))
 
 

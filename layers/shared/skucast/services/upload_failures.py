@@ -34,6 +34,7 @@ from aws_lambda_powertools.utilities.data_classes import S3Event
 
 from skucast import clock, ids
 from skucast.observability import logger, metrics
+from skucast.records import UploadRecord, UploadStatus
 from skucast.repositories import uploads as repo
 from skucast.repositories import worklists
 from skucast.repositories.keys import client_id_of, parse_upload_object_key, upload_object_key
@@ -58,7 +59,7 @@ class UploadBusy(Exception):
     """A live claim holds the upload: it may still finish; look again later."""
 
 
-def locate(settings: Settings, object_key: str) -> tuple[str, str, dict[str, Any]] | None:
+def locate(settings: Settings, object_key: str) -> tuple[str, str, UploadRecord] | None:
     """(client_id, upload_id, record) of the file upload an S3 object key names, or None.
 
     The tenant and upload come from the key alone (the presigned POST pinned it under the
@@ -73,15 +74,15 @@ def locate(settings: Settings, object_key: str) -> tuple[str, str, dict[str, Any
         record = repo.get_upload(settings.table_name, client_id, upload_id)
     except ValueError:  # a client id no key can hold
         record = None
-    if record is None or record.get("source") != "file":
+    if record is None or record.source != "file":
         logger.warning("object without an upload record ignored", extra={"upload_id": upload_id})
         return None
     return client_id, upload_id, record
 
 
-def _problem(code: str, record: dict[str, Any]) -> dict[str, Any]:
-    again = _AGAIN.get(str(record.get("source")), _AGAIN["file"])
-    if "merge_started_at" in record:
+def _problem(code: str, record: UploadRecord) -> dict[str, Any]:
+    again = _AGAIN.get(record.source, _AGAIN["file"])
+    if record.merge_started_at is not None:
         stored = f"part of it may already be stored. {again} to store all of it (stored rows are written again)."
     else:
         stored = f"nothing from it was stored. {again}."
@@ -101,10 +102,10 @@ def fail_upload(settings: Settings, client_id: str, upload_id: str, code: str) -
 def _mark_failed(settings: Settings, client_id: str, upload_id: str, code: str) -> Outcome:
     for _ in range(MAX_ATTEMPTS):
         record = repo.get_upload(settings.table_name, client_id, upload_id)
-        if record is None or record["status"] in repo.TERMINAL:
+        if record is None or record.finished:
             return "finished"
         now = clock.epoch_seconds()
-        if record["status"] == "PROCESSING" and int(record.get("lease_until", 0)) >= now:
+        if record.status is UploadStatus.PROCESSING and record.lease_until >= now:
             return "busy"
         fields = {
             "status": "REJECTED",
