@@ -29,6 +29,8 @@ FINISHED_RUN: frozenset[RunStatus] = frozenset(set(RunStatus) - ACTIVE_RUN)
 
 
 Trigger = Literal["api", "schedule"]  # what started a run
+Role = Literal["admin", "analyst", "viewer"]
+ApiKeyRole = Literal["analyst", "viewer"]  # an integration key is never an admin
 
 
 class BatchStatus(StrEnum):
@@ -158,3 +160,33 @@ class ExportRecord:
     status: ExportStatus
     started_at: int = 0  # epoch seconds
     reason: str | None = None  # why it FAILED, for a user to read
+
+
+@dataclass(frozen=True)
+class UserRecord:
+    """A user of a tenant (repositories/users.py)."""
+
+    user_id: str
+    email: str
+    role: Role
+    password_hash: str = field(repr=False)
+    created_at: str
+
+
+@dataclass(frozen=True)
+class ApiKeyRecord:
+    """A tenant's integration key as the tenant's item holds it: never the secret, only its name."""
+
+    key_id: str
+    name: str
+    role: ApiKeyRole
+    created_at: str
+
+
+@dataclass(frozen=True)
+class ApiKeyGrant:
+    """What an API key's secret grants, from the lookup by the secret's digest."""
+
+    client_id: str
+    key_id: str
+    role: ApiKeyRole

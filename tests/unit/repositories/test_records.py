@@ -8,9 +8,22 @@ from typing import Any, get_args
 
 import pytest
 
-from skucast.records import FINISHED_RUN, BatchRecord, BatchStatus, RunRecord, RunStatus, UploadRecord, UploadStatus
+from skucast.records import (
+    FINISHED_RUN,
+    ApiKeyGrant,
+    ApiKeyRecord,
+    BatchRecord,
+    BatchStatus,
+    RunRecord,
+    RunStatus,
+    UploadRecord,
+    UploadStatus,
+    UserRecord,
+)
+from skucast.repositories.api_keys import api_key_grant, api_key_record
 from skucast.repositories.runs import batch_record, run_record
 from skucast.repositories.uploads import upload_record
+from skucast.repositories.users import user_record
 from skucast.schemas.forecast import Run, RunProgress, RunStatusQuery
 
 
@@ -177,3 +190,26 @@ def test_given_a_processing_upload_item_then_its_claim_reads_typed() -> None:
     )
     assert not upload.finished and upload.merge_started_at == "t2"
     assert upload.errors[0]["row"] == 3 and type(upload.errors[0]["row"]) is int
+
+
+def test_given_user_and_api_key_items_then_they_read_as_records_without_their_secrets_shown() -> None:
+    user = user_record(
+        {
+            "pk": "CLIENT#cl_1",
+            "sk": "USER#usr_1",
+            "schema_version": Decimal(1),
+            "user_id": "usr_1",
+            "email": "a@example.com",
+            "role": "analyst",
+            "password_hash": "$argon2id$secret",
+            "created_at": "t",
+        }
+    )
+    assert user == UserRecord("usr_1", "a@example.com", "analyst", "$argon2id$secret", "t")
+    assert "argon2" not in repr(user)
+
+    item = {"pk": "p", "sk": "s", "key_id": "key_1", "name": "ci", "role": "viewer", "created_at": "t"}
+    key = api_key_record({**item, "secret_digest": "d"})
+    assert key == ApiKeyRecord("key_1", "ci", "viewer", "t")
+    grant = api_key_grant({"kind": "api_key", "client_id": "cl_1", "key_id": "key_1", "role": "viewer"})
+    assert grant == ApiKeyGrant("cl_1", "key_1", "viewer")
