@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from dataclasses import asdict
 from typing import Any
 
 import pytest
@@ -155,8 +156,10 @@ def test_given_any_catalog_entries_when_merged_then_each_reads_back_exactly(
     client = _tenant()
     catalog.merge_entries(table, client, entries, None)
     for entry in entries:
-        assert_same(catalog.get_entry(table, client, entry["sku"]), entry)
-    assert_same(list(catalog.iter_entries(table, client)), sorted(entries, key=lambda e: e["sku"]))
+        back = catalog.get_entry(table, client, entry["sku"])
+        assert back is not None
+        assert_same(asdict(back), entry)
+    assert_same([asdict(e) for e in catalog.iter_entries(table, client)], sorted(entries, key=lambda e: e["sku"]))
 
 
 def test_given_the_issue_17_run_when_stored_then_name_and_skus_are_as_sent(table: str) -> None:

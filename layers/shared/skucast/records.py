@@ -190,3 +190,19 @@ class ApiKeyGrant:
     client_id: str
     key_id: str
     role: ApiKeyRole
+
+
+@dataclass(frozen=True)
+class CatalogEntry:
+    """One SKU of a tenant's catalog (repositories/catalog.py): its class, statistics and grain.
+    Entries written before a field existed read it as None, and their grain as "D"."""
+
+    sku: str
+    demand_class: str | None = None
+    adi: float | None = None
+    cv2: float | None = None
+    n_periods: int | None = None
+    first_date: str | None = None
+    last_date: str | None = None
+    total_quantity: float | None = None
+    granularity: str = "D"

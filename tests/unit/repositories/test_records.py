@@ -14,6 +14,7 @@ from skucast.records import (
     ApiKeyRecord,
     BatchRecord,
     BatchStatus,
+    CatalogEntry,
     RunRecord,
     RunStatus,
     UploadRecord,
@@ -21,6 +22,7 @@ from skucast.records import (
     UserRecord,
 )
 from skucast.repositories.api_keys import api_key_grant, api_key_record
+from skucast.repositories.catalog import entry_record
 from skucast.repositories.runs import batch_record, run_record
 from skucast.repositories.uploads import upload_record
 from skucast.repositories.users import user_record
@@ -213,3 +215,15 @@ def test_given_user_and_api_key_items_then_they_read_as_records_without_their_se
     assert key == ApiKeyRecord("key_1", "ci", "viewer", "t")
     grant = api_key_grant({"kind": "api_key", "client_id": "cl_1", "key_id": "key_1", "role": "viewer"})
     assert grant == ApiKeyGrant("cl_1", "key_1", "viewer")
+
+
+def test_given_a_catalog_row_written_before_grains_then_it_reads_daily_with_float_statistics() -> None:
+    old = {"sku": "A", "demand_class": "smooth", "adi": 1, "cv2": 0, "n_periods": 30, "total_quantity": 12}
+    entry = entry_record(old)
+    assert entry == CatalogEntry("A", "smooth", 1.0, 0.0, 30, None, None, 12.0, "D")
+    assert (type(entry.adi), type(entry.cv2), type(entry.total_quantity), type(entry.n_periods)) == (
+        float,
+        float,
+        float,
+        int,
+    )

@@ -91,9 +91,9 @@ def _run_skus(settings: Settings, client_id: str, run_id: str, params: dict[str,
     everything: list[str] = []
     data_end: str | None = None
     for entry in catalog.iter_entries(settings.table_name, client_id):
-        everything.append(entry["sku"])
-        if entry.get("last_date") and (data_end is None or entry["last_date"] > data_end):
-            data_end = entry["last_date"]
+        everything.append(entry.sku)
+        if entry.last_date and (data_end is None or entry.last_date > data_end):
+            data_end = entry.last_date
     if params.get("skus") == "all":
         return everything, data_end
     listed = objects.get_json(settings.data_bucket, run_skus_key(client_id, run_id)) or []
