@@ -50,6 +50,7 @@ def fake_result(i: int, rng: Any) -> dict[str, Any]:
 def measure(n: int) -> dict[str, Any]:
     import numpy as np
 
+    from skucast.records import RunRecord, RunStatus
     from skucast.repositories import runs as repo
     from skucast.services import batches, exports
     from skucast.settings import get_settings
@@ -63,7 +64,13 @@ def measure(n: int) -> dict[str, Any]:
         for lo in range(0, n, 1000):
             chunk = [fake_result(i, rng) for i in range(lo, min(n, lo + 1000))]
             repo.put_results(table, client_id, run_id, shards, chunk)
-        run = {"run_id": run_id, "params": {"levels": LEVELS}, "result_shards": shards}
+        run = RunRecord(
+            run_id=run_id,
+            status=RunStatus.SUCCEEDED,
+            created_at="2026-01-01T00:00:00Z",
+            params={"levels": LEVELS},
+            result_shards=shards,
+        )
         out: dict[str, Any] = {"skus": n, "rows": n * HORIZON}
         started = time.perf_counter()
         assert sum(1 for _ in repo.iter_results(table, client_id, run_id, shards)) == n

@@ -4,6 +4,7 @@ exactly one page, splits within the limits, unchanged pages not rewritten, listi
 from __future__ import annotations
 
 import itertools
+from dataclasses import asdict
 from typing import Any
 
 import boto3
@@ -54,9 +55,9 @@ def test_given_many_skus_when_merged_then_pages_split_and_every_sku_is_found_onc
     written = catalog.merge_entries(table, "cli_pages", [_entry(s) for s in reversed(skus)], None)
     assert written == 3  # 1,000 a page
     _check_chain(table, "cli_pages")
-    assert [e["sku"] for e in catalog.iter_entries(table, "cli_pages")] == skus
+    assert [e.sku for e in catalog.iter_entries(table, "cli_pages")] == skus
     for sku in ("SKU-00000", "SKU-00999", "SKU-01000", "SKU-02499"):
-        assert catalog.get_entry(table, "cli_pages", sku) == _entry(sku)
+        assert catalog.get_entry(table, "cli_pages", sku) == catalog.entry_record(_entry(sku))
     assert catalog.get_entry(table, "cli_pages", "SKU-01000x") is None
     assert catalog.get_entry(table, "cli_pages", "") is None
     assert catalog.get_entry(table, "cli_other", "SKU-00001") is None  # another tenant: nothing
@@ -65,7 +66,7 @@ def test_given_many_skus_when_merged_then_pages_split_and_every_sku_is_found_onc
     assert catalog.merge_entries(table, "cli_pages", [_entry(s) for s in skus], None) == 0
     # One SKU changed: only its page is written.
     assert catalog.merge_entries(table, "cli_pages", [_entry("SKU-01500", "lumpy")], None) == 1
-    assert catalog.get_entry(table, "cli_pages", "SKU-01500")["demand_class"] == "lumpy"
+    assert getattr(catalog.get_entry(table, "cli_pages", "SKU-01500"), "demand_class", None) == "lumpy"
 
 
 def test_given_a_page_held_by_a_fence_that_lapsed_then_nothing_is_written(table: str) -> None:
@@ -76,7 +77,7 @@ def test_given_a_page_held_by_a_fence_that_lapsed_then_nothing_is_written(table:
         catalog.merge_entries(table, "cli_fence", [_entry("C")], uploads_repo.fence("cli_fence", "lck_old"))
     assert _pages(table, "cli_fence") == before
     catalog.merge_entries(table, "cli_fence", [_entry("C")], uploads_repo.fence("cli_fence", "lck_new"))
-    assert [e["sku"] for e in catalog.iter_entries(table, "cli_fence")] == ["A", "B", "C"]
+    assert [e.sku for e in catalog.iter_entries(table, "cli_fence")] == ["A", "B", "C"]
 
 
 def test_given_a_rare_class_when_listed_then_short_pages_with_a_cursor_reach_every_match(
@@ -94,7 +95,7 @@ def test_given_a_rare_class_when_listed_then_short_pages_with_a_cursor_reach_eve
         calls += 1
         if cursor is None:
             break
-    assert [e["sku"] for e in found] == [e["sku"] for e in entries if e["demand_class"] == "lumpy"]
+    assert [e.sku for e in found] == [e["sku"] for e in entries if e["demand_class"] == "lumpy"]
     assert calls > 3  # bounded reads: some calls came back short
     everything, cursor = [], None
     while True:
@@ -102,7 +103,7 @@ def test_given_a_rare_class_when_listed_then_short_pages_with_a_cursor_reach_eve
         everything += items
         if cursor is None:
             break
-    assert everything == entries
+    assert [asdict(e) for e in everything] == entries
     assert catalog.page_entries(table, "cli_list", 5, "S199", None, max_pages=3) == ([], None)
     assert catalog.page_entries(table, "cli_none", 5, None, None, max_pages=3) == ([], None)
 
@@ -139,9 +140,9 @@ def test_given_any_sequence_of_merges_then_the_pages_hold_exactly_the_latest_ent
         assert _pages(table, client) == []
         return
     _check_chain(table, client)
-    assert list(catalog.iter_entries(table, client)) == [model[s] for s in sorted(model)]
+    assert [asdict(e) for e in catalog.iter_entries(table, client)] == [model[s] for s in sorted(model)]
     for sku, entry in model.items():
-        assert catalog.get_entry(table, client, sku) == entry
+        assert catalog.get_entry(table, client, sku) == catalog.entry_record(entry)
 
 
 def test_given_a_page_split_while_a_reader_walks_the_catalog_then_it_still_sees_every_sku_once(
@@ -155,6 +156,6 @@ def test_given_a_page_split_while_a_reader_walks_the_catalog_then_it_still_sees_
     # The reader got the first page as it was before the split, then the pages after it as they are now.
     real = catalog.covering_page
     monkeypatch.setattr(catalog, "covering_page", lambda *args: before if args[2] == "" else real(*args))
-    assert [e["sku"] for e in catalog.iter_entries(table, "cli_race")] == [f"S{i}" for i in range(9)]
+    assert [e.sku for e in catalog.iter_entries(table, "cli_race")] == [f"S{i}" for i in range(9)]
     items, cursor = catalog.page_entries(table, "cli_race", 100, None, None, max_pages=5)
-    assert [e["sku"] for e in items] == [f"S{i}" for i in range(9)] and cursor is None
+    assert [e.sku for e in items] == [f"S{i}" for i in range(9)] and cursor is None

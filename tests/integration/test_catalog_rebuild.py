@@ -4,6 +4,7 @@ with the deployment's thresholds, under the tenant's merge lock; old one-SKU ite
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import asdict
 from typing import Any
 
 import boto3
@@ -58,7 +59,7 @@ def test_given_stored_series_when_rebuilt_then_every_entry_is_classified_and_old
     assert "3 SKUs classified, 1 catalog pages written, 1 one-SKU catalog items deleted" in capsys.readouterr().out
     stored = {s: DemandSeries(start=dt.date(2024, 1, 1), values=v) for s, v in series.items()}  # as stored
     expected = [catalog_entry(s, stored[s]) for s in sorted(stored)]
-    assert list(catalog.iter_entries(pipe.table, client)) == expected
+    assert [asdict(e) for e in catalog.iter_entries(pipe.table, client)] == expected
     assert [e["demand_class"] for e in expected] == ["inactive", "smooth", "intermittent"]
     assert [i["sk"] for i in _catalog_items(pipe, client)] == ["PAGE#"]
 
@@ -66,7 +67,7 @@ def test_given_stored_series_when_rebuilt_then_every_entry_is_classified_and_old
     assert "0 catalog pages written, 0 one-SKU" in capsys.readouterr().out
     # New thresholds (as the deployment's ClassificationThresholds): 1,000 days of history to leave `new`.
     assert _rebuild(pipe, client, "--thresholds", '{"min_periods_d": 1000}') == 0
-    classes = {e["sku"]: e["demand_class"] for e in catalog.iter_entries(pipe.table, client)}
+    classes = {e.sku: e.demand_class for e in catalog.iter_entries(pipe.table, client)}
     assert classes == {"gone": "inactive", "sporadic": "new", "smooth": "new"}
     assert uploads_repo.acquire_lock(pipe.table, client, "lck_next", "upl_next", 0, 60)  # it released the lock
 

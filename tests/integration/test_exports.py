@@ -90,9 +90,9 @@ def _previous_exports(pipe: Pipeline, client: str, run_id: str) -> tuple[str, pa
     """What export wrote before streaming: every row built in memory, one table, one DictWriter."""
     run = runs_repo.get_run(pipe.table, client, run_id)
     assert run is not None
-    levels = list(run["params"]["levels"])
+    levels = list(run.params["levels"])
     columns = exports.export_columns(levels)
-    items = list(runs_repo.iter_results(pipe.table, client, run_id, int(run["result_shards"])))
+    items = list(runs_repo.iter_results(pipe.table, client, run_id, run.result_shards))
     rows = [row for item in items for row in exports.export_rows(item, levels)]
     text = io.StringIO(newline="")
     writer = csv.DictWriter(text, fieldnames=columns)

@@ -8,12 +8,14 @@ import urllib.request
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import boto3
 import numpy as np
 import pytest
 
 from skucast.forecasting.engine import ForecastSpec, SeriesInput, forecast_batch
+from skucast.repositories.keys import run_idempotency_sk, run_sk
 from skucast.services import batches
-from skucast_local.emulator import Provisioned
+from skucast_local.emulator import REGION, Provisioned
 from tests.integration.pipeline import RUN, Pipeline, demand_mix, read_results, read_run, start_run
 
 
@@ -131,6 +133,24 @@ def test_given_the_same_idempotency_key_then_the_same_run(pipe: Pipeline) -> Non
         headers={"Idempotency-Key": "k-1"},
     )
     assert status == 422, problem
+
+
+def test_given_a_finished_run_then_only_its_idempotency_claim_carries_the_tables_ttl(pipe: Pipeline) -> None:
+    """DynamoDB deletes items past the table's TTL attribute: a run, its batches and its results
+    are kept; only the Idempotency-Key claim expires (a day)."""
+    dynamodb = boto3.client("dynamodb", region_name=REGION)
+    ttl = dynamodb.describe_time_to_live(TableName=pipe.table)["TimeToLiveDescription"]["AttributeName"]
+    client = pipe.tenant("cli_ttl")
+    pipe.store(client, demand_mix(3))
+    run = start_run(pipe, client, headers={"Idempotency-Key": "k-ttl"})
+    pipe.drain()
+    assert read_run(pipe, client, run["run_id"])["status"] == "SUCCEEDED"
+    items = boto3.resource("dynamodb", region_name=REGION).Table(pipe.table).scan()["Items"]
+    mine = [i for i in items if client in str(i["pk"])]
+    expiring = [str(i["sk"]) for i in mine if ttl in i]
+    assert len(expiring) == 1 and expiring[0].startswith(run_idempotency_sk("")), expiring
+    assert any(i["sk"] == run_sk(run["run_id"]) and ttl not in i for i in mine)
+    assert len(read_results(pipe, client, run["run_id"])) == 3
 
 
 def test_given_tier_limits_then_runs_are_refused_with_the_reason(pipe: Pipeline) -> None:

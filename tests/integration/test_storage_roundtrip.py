@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import itertools
 import math
+from dataclasses import asdict
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from skucast.records import BatchStatus, RunRecord, RunStatus
 from skucast.repositories import catalog, dynamo
 from skucast.repositories import runs as runs_repo
 from skucast.repositories.dynamo import NotStorable
@@ -39,22 +41,33 @@ def _tenant() -> str:
     return f"cl_boundary{next(_tenants)}"
 
 
+def _create(table: str, client: str, run: RunRecord) -> None:
+    runs_repo.create_run(table, client, run, expires_at=2_000_000_000, deadline="2026-01-01T00:00:00Z", max_active=5)
+
+
+def _run(name: str | None = None, params: dict[str, Any] | None = None) -> RunRecord:
+    return RunRecord(
+        run_id="run_1", status=RunStatus.QUEUED, created_at="2026-01-01T00:00:00Z", name=name, params=params or {}
+    )
+
+
 @MOTO
 @given(name=text, params=json_values, skus=st.lists(names, max_size=5))
 def test_given_any_run_params_and_name_when_created_then_the_run_reads_back_exactly(
     table: str, name: str, params: Any, skus: list[str]
 ) -> None:
     client = _tenant()
-    run = {"run_id": "run_1", "name": name, "status": "QUEUED", "params": {"skus": skus, "extra": params}}
+    run = _run(name, {"skus": skus, "extra": params})
     if not storable_everywhere(params):
         with pytest.raises(NotStorable):
-            runs_repo.create_run(table, client, run, 5, None)
+            _create(table, client, run)
         assert runs_repo.get_run(table, client, "run_1") is None  # refused before anything was sent
         return
-    runs_repo.create_run(table, client, run, 5, None)
+    _create(table, client, run)
     back = runs_repo.get_run(table, client, "run_1")
     assert back is not None
-    assert_same({k: back[k] for k in run}, run)
+    assert (back.run_id, back.status, back.created_at) == (run.run_id, run.status, run.created_at)
+    assert_same([back.name, back.params], [run.name, run.params])
 
 
 @MOTO
@@ -83,20 +96,20 @@ def test_given_any_batch_record_when_settled_then_it_reads_back_with_only_unstor
     table: str, record: Any
 ) -> None:
     client = _tenant()
-    runs_repo.create_run(table, client, {"run_id": "run_1", "status": "QUEUED"}, 5, None)
-    assert runs_repo.transition(table, client, "run_1", to="RUNNING", allowed_from=["QUEUED"])
+    _create(table, client, _run())
+    assert runs_repo.transition(table, client, "run_1", to=RunStatus.RUNNING, allowed_from=[RunStatus.QUEUED])
     runs_repo.put_batches(table, client, "run_1", [["A"]])
     settled = runs_repo.settle_batch(
         table,
         client,
         "run_1",
         "b0000000",
-        outcome="DONE",
+        outcome=BatchStatus.DONE,
         done=1,
         failed=0,
         record={"r": record},
         deadline="x",
-        results=[],
+        results=[],  # the call predated settle_batch writing results: it failed with a TypeError
         shards=1,
     )
     assert settled
@@ -110,7 +123,7 @@ def test_given_any_batch_record_when_settled_then_it_reads_back_with_only_unstor
 
     batch = runs_repo.get_batch(table, client, "run_1", "b0000000")
     assert batch is not None
-    assert_same(batch["record"], {"r": expected(record)})
+    assert_same(batch.record, {"r": expected(record)})
 
 
 finite = st.floats(allow_nan=False, allow_infinity=False)
@@ -143,18 +156,15 @@ def test_given_any_catalog_entries_when_merged_then_each_reads_back_exactly(
     client = _tenant()
     catalog.merge_entries(table, client, entries, None)
     for entry in entries:
-        assert_same(catalog.get_entry(table, client, entry["sku"]), entry)
-    assert_same(list(catalog.iter_entries(table, client)), sorted(entries, key=lambda e: e["sku"]))
+        back = catalog.get_entry(table, client, entry["sku"])
+        assert back is not None
+        assert_same(asdict(back), entry)
+    assert_same([asdict(e) for e in catalog.iter_entries(table, client)], sorted(entries, key=lambda e: e["sku"]))
 
 
 def test_given_the_issue_17_run_when_stored_then_name_and_skus_are_as_sent(table: str) -> None:
-    run = {
-        "run_id": "run_1",
-        "name": "Infinity War promo NaN",
-        "status": "QUEUED",
-        "params": {"skus": ["Infinity Scarf", "NaN-Bread", "null", "1e999", "-Infinity"], "horizon": 7},
-    }
-    runs_repo.create_run(table, "cl_issue17", run, 5, None)
-    back = runs_repo.get_run(table, "cl_issue17", "run_1")
-    assert back is not None and {k: back[k] for k in run} == run
-    assert dynamo.plain(dynamo.storable(run)) == run
+    params = {"skus": ["Infinity Scarf", "NaN-Bread", "null", "1e999", "-Infinity"], "horizon": 7}
+    run = _run("Infinity War promo NaN", params)
+    _create(table, "cl_issue17", run)
+    assert runs_repo.get_run(table, "cl_issue17", "run_1") == run
+    assert dynamo.plain(dynamo.storable(params)) == params

@@ -16,7 +16,7 @@ from skucast.schemas.forecast import (
     ResultList,
     Run,
     RunList,
-    RunStatus,
+    RunStatusQuery,
     SkuResult,
 )
 from skucast.services import exports, runs
@@ -53,7 +53,7 @@ def start_run(request: Annotated[CreateRunRequest, Body()]) -> Response[Run]:
 
 @router.get("/runs", summary="List runs, newest first", tags=["runs"], middlewares=[requires("viewer")])
 def list_runs(
-    limit: Limit = 100, cursor: Cursor = None, status: Annotated[RunStatus | None, Query()] = None
+    limit: Limit = 100, cursor: Cursor = None, status: Annotated[RunStatusQuery | None, Query()] = None
 ) -> RunList:
     return runs.list_runs(get_settings(), current_tenant(router), limit, cursor, status)
 

@@ -11,6 +11,7 @@ import pytest
 
 from skucast.auth.keyring import Keyring, SigningKey
 from skucast.auth.settings import get_auth_settings
+from skucast.records import ApiKeyGrant
 from skucast.services import auth as service
 from skucast.settings import get_settings, required_variables
 
@@ -50,6 +51,10 @@ class FakeStore:
         return signer
 
 
+def _grant(item: dict[str, Any] | None) -> ApiKeyGrant | None:
+    return service.api_keys_repo.api_key_grant(item) if item else None
+
+
 @pytest.fixture
 def store(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeStore]:
     for name in required_variables():  # settings other issues add get a placeholder
@@ -74,7 +79,7 @@ def store(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeStore]:
         lambda table, client_id, sid: fake.sessions.get((client_id, sid)),
     )
     monkeypatch.setattr(service.clients_repo, "get_client", lambda table, client_id: fake.clients.get(client_id))
-    monkeypatch.setattr(service.api_keys_repo, "find_api_key", lambda table, digest: fake.api_keys.get(digest))
+    monkeypatch.setattr(service.api_keys_repo, "find_api_key", lambda table, digest: _grant(fake.api_keys.get(digest)))
     yield fake
     get_settings.cache_clear()
     get_auth_settings.cache_clear()

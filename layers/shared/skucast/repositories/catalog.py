@@ -29,6 +29,7 @@ from boto3.dynamodb.conditions import Key
 from boto3.dynamodb.types import Binary
 
 from skucast.aws import table
+from skucast.records import CatalogEntry
 from skucast.repositories import demand as series_repo
 from skucast.repositories.keys import (
     CATALOG_PAGE_PREFIX,
@@ -159,27 +160,50 @@ def _pages_in_order(table_name: str, client_id: str, sku: str) -> Iterator[Page]
         kwargs["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
 
 
-def get_entry(table_name: str, client_id: str, sku: str) -> dict[str, Any] | None:
+def entry_record(entry: dict[str, Any]) -> CatalogEntry:
+    """A page row's entry as a CatalogEntry: statistics as float, the period count as int, a
+    missing grain as "D" (rows written before grains were kept)."""
+
+    def num(field: str) -> float | None:
+        value = entry.get(field)
+        return float(value) if value is not None else None
+
+    n_periods = entry.get("n_periods")
+    return CatalogEntry(
+        sku=str(entry["sku"]),
+        demand_class=entry.get("demand_class"),
+        adi=num("adi"),
+        cv2=num("cv2"),
+        n_periods=int(n_periods) if n_periods is not None else None,
+        first_date=entry.get("first_date"),
+        last_date=entry.get("last_date"),
+        total_quantity=num("total_quantity"),
+        granularity=str(entry.get("granularity") or "D"),
+    )
+
+
+def get_entry(table_name: str, client_id: str, sku: str) -> CatalogEntry | None:
     page = covering_page(table_name, client_id, sku)
-    return next((e for e in page.entries if e["sku"] == sku), None) if page else None
+    found = next((e for e in page.entries if e["sku"] == sku), None) if page else None
+    return entry_record(found) if found else None
 
 
-def iter_entries(table_name: str, client_id: str) -> Iterator[dict[str, Any]]:
+def iter_entries(table_name: str, client_id: str) -> Iterator[CatalogEntry]:
     """Every catalog entry of the tenant, in SKU order (planning a run of all SKUs)."""
     for page in pages_from(table_name, client_id):
-        yield from page.entries
+        yield from (entry_record(e) for e in page.entries)
 
 
 def page_entries(
     table_name: str, client_id: str, limit: int, after_sku: str | None, demand_class: str | None, max_pages: int
-) -> tuple[list[dict[str, Any]], str | None]:
+) -> tuple[list[CatalogEntry], str | None]:
     """Up to `limit` entries after `after_sku` in SKU order, of one class if given, and the SKU to
     continue after (None at the end). Reads at most `max_pages` pages: a rare class in a big
     catalog returns a short (even empty) page with a cursor rather than reading every page.
     `max_pages` is at least 2: the page holding `after_sku` may have nothing after it."""
     if max_pages < 2:
         raise ValueError("max_pages must be at least 2")
-    found: list[dict[str, Any]] = []
+    found: list[CatalogEntry] = []
     read = 0
     for page in pages_from(table_name, client_id, after_sku or ""):
         read += 1
@@ -187,7 +211,7 @@ def page_entries(
             if after_sku is not None and entry["sku"] <= after_sku:
                 continue
             if demand_class is None or entry["demand_class"] == demand_class:
-                found.append(entry)
+                found.append(entry_record(entry))
                 if len(found) == limit:
                     more = entry is not page.entries[-1] or page.next is not None
                     return found, (entry["sku"] if more else None)

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from skucast.records import UserRecord
 from skucast.repositories import dynamo
 from skucast.repositories.keys import CLIENT_PROFILE_SK, tenant_pk
 from skucast.repositories.users import user_actions
 
 
 def create_client(
-    table_name: str, client: dict[str, Any], admin: dict[str, Any], email_digest: str, salt: bytes
+    table_name: str, client: dict[str, Any], admin: UserRecord, email_digest: str, salt: bytes
 ) -> None:
     """Profile + admin user + its identity under the e-mail, all or nothing."""
     profile = {"pk": tenant_pk(client["client_id"]), "sk": CLIENT_PROFILE_SK, "schema_version": 1, **client}

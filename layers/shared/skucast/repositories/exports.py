@@ -13,6 +13,7 @@ from typing import Any
 
 from skucast import clock
 from skucast.aws import table
+from skucast.records import ExportRecord, ExportStatus
 from skucast.repositories import dynamo
 from skucast.repositories.keys import export_sk, tenant_pk
 
@@ -24,9 +25,18 @@ def _key(client_id: str, run_id: str, file_format: str) -> dict[str, str]:
     return {"pk": tenant_pk(client_id), "sk": export_sk(run_id, file_format)}
 
 
-def get(table_name: str, client_id: str, run_id: str, file_format: str) -> dict[str, Any] | None:
+def get(table_name: str, client_id: str, run_id: str, file_format: str) -> ExportRecord | None:
     item = dynamo.get(table_name, tenant_pk(client_id), export_sk(run_id, file_format))
-    return dynamo.plain(item) if item else None
+    if not item:
+        return None
+    plain = dynamo.plain(item)
+    return ExportRecord(
+        run_id=run_id,
+        format=file_format,
+        status=ExportStatus(plain["status"]),
+        started_at=int(plain.get("started_at") or 0),
+        reason=plain.get("reason"),
+    )
 
 
 def claim(table_name: str, client_id: str, run_id: str, file_format: str, stale_after: int) -> bool:
@@ -41,13 +51,13 @@ def claim(table_name: str, client_id: str, run_id: str, file_format: str, stale_
         table(table_name).put_item,
         Item={
             **_key(client_id, run_id, file_format),
-            "status": "PREPARING",
+            "status": ExportStatus.PREPARING.value,
             "started_at": now,
             "expires_at": now + KEEP_SECONDS,
         },
         ConditionExpression="attribute_not_exists(pk) OR #s <> :preparing OR started_at < :stale",
         ExpressionAttributeNames={"#s": "status"},
-        ExpressionAttributeValues={":preparing": "PREPARING", ":stale": now - stale_after},
+        ExpressionAttributeValues={":preparing": ExportStatus.PREPARING.value, ":stale": now - stale_after},
     )
 
 
@@ -55,7 +65,7 @@ def settle(table_name: str, client_id: str, run_id: str, file_format: str, reaso
     """READY (reason None) or FAILED with a reason a user may read."""
     item: dict[str, Any] = {
         **_key(client_id, run_id, file_format),
-        "status": "FAILED" if reason else "READY",
+        "status": (ExportStatus.FAILED if reason else ExportStatus.READY).value,
         "started_at": clock.epoch_seconds(),
         "expires_at": clock.epoch_seconds() + KEEP_SECONDS,
     }

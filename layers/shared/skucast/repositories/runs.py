@@ -27,8 +27,10 @@ from boto3.dynamodb.types import Binary, TypeSerializer
 from botocore.exceptions import ClientError
 
 from skucast.aws import table
+from skucast.records import ACTIVE_RUN, BatchRecord, BatchStatus, RunRecord, RunStatus
 from skucast.repositories import dynamo
 from skucast.repositories.keys import (
+    ACTIVE_RUNS,
     BATCH_PREFIX,
     RUN_PREFIX,
     SKU_PREFIX,
@@ -47,7 +49,7 @@ from skucast.repositories.keys import (
     tenant_pk,
 )
 
-ACTIVE = ("QUEUED", "RUNNING")
+ACTIVE = tuple(sorted(ACTIVE_RUN))  # QUEUED, RUNNING: the states a run can be moved out of
 # TransactWriteItems takes at most 100 actions and 4 MB: a batch's results plus the batch, the run
 # and the tenant's counters (3 actions). A result document is a few KB compressed (a 366-day
 # horizon with five levels is ~20 KB), so 97 of them stay far below 4 MB; one above
@@ -89,15 +91,35 @@ def _release_slot(client_id: str) -> dict[str, Any]:
 def create_run(
     table_name: str,
     client_id: str,
-    run: dict[str, Any],
+    run: RunRecord,
+    *,
+    expires_at: int,
+    deadline: str,
     max_active: int,
-    idempotency: tuple[str, str] | None,
+    idempotency: tuple[str, str] | None = None,
 ) -> None:
     """Record a QUEUED run and take one of the tenant's active-run slots, atomically.
 
-    `idempotency` is (key digest, params digest): the key is claimed in the same transaction.
+    The run joins the sweeper's work list with its progress `deadline`. `idempotency` is
+    (key digest, params digest): the key is claimed in the same transaction, until `expires_at`.
     """
-    item = {**_key(client_id, run["run_id"]), "schema_version": 1, **dynamo.storable(run)}
+    created = {
+        "run_id": run.run_id,
+        "name": run.name,
+        "status": run.status.value,
+        "trigger": run.trigger,
+        "params": run.params,
+        "created_at": run.created_at,
+        # No expires_at here: it is the table's TTL attribute, and a run is kept. Only its
+        # Idempotency-Key claim below expires.
+    }
+    item = {
+        **_key(client_id, run.run_id),
+        "schema_version": 1,
+        **dynamo.storable(created),
+        "gsi1pk": ACTIVE_RUNS,
+        "gsi1sk": active_run_gsi1sk(deadline, client_id, run.run_id),
+    }
     actions: list[dict[str, Any]] = [
         {"Put": {"Item": item, "ConditionExpression": "attribute_not_exists(pk)"}},
         {
@@ -117,9 +139,9 @@ def create_run(
                     "Item": {
                         "pk": tenant_pk(client_id),
                         "sk": run_idempotency_sk(key_digest),
-                        "run_id": run["run_id"],
+                        "run_id": run.run_id,
                         "params_digest": params_digest,
-                        "expires_at": run["expires_at"],
+                        "expires_at": expires_at,
                     },
                     "ConditionExpression": "attribute_not_exists(pk)",
                 }
@@ -137,14 +159,45 @@ def create_run(
         raise
 
 
-def get_run(table_name: str, client_id: str, run_id: str) -> dict[str, Any] | None:
+def run_record(item: dict[str, Any]) -> RunRecord:
+    """A run item as a RunRecord: numbers converted here, once; fields an older item lacks (a
+    QUEUED run has no counters yet) read as their defaults."""
+    plain = dynamo.plain(item)
+
+    def count(name: str) -> int:
+        return int(plain.get(name) or 0)
+
+    return RunRecord(
+        run_id=str(plain["run_id"]),
+        status=RunStatus(plain["status"]),
+        created_at=str(plain["created_at"]),
+        name=plain.get("name"),
+        trigger="schedule" if plain.get("trigger") == "schedule" else "api",
+        params=dict(plain.get("params") or {}),
+        started_at=plain.get("started_at"),
+        finished_at=plain.get("finished_at"),
+        skus_total=count("skus_total"),
+        skus_done=count("skus_done"),
+        skus_failed=count("skus_failed"),
+        batches_total=count("batches_total"),
+        batches_done=count("batches_done"),
+        batches_sent=count("batches_sent"),
+        result_shards=count("result_shards"),
+        as_of=plain.get("as_of") or None,
+        summary=plain.get("summary"),
+        error=plain.get("error"),
+        repairs=count("repairs"),
+    )
+
+
+def get_run(table_name: str, client_id: str, run_id: str) -> RunRecord | None:
     item = dynamo.get(table_name, tenant_pk(client_id), run_sk(run_id))
-    return dynamo.plain(item) if item else None
+    return run_record(item) if item else None
 
 
 def page_runs(
-    table_name: str, client_id: str, limit: int, after_run_id: str | None, status: str | None
-) -> tuple[list[dict[str, Any]], str | None]:
+    table_name: str, client_id: str, limit: int, after_run_id: str | None, status: RunStatus | None
+) -> tuple[list[RunRecord], str | None]:
     """Newest first; run ids sort by creation time."""
     kwargs: dict[str, Any] = {
         "KeyConditionExpression": Key("pk").eq(tenant_pk(client_id)) & Key("sk").begins_with(RUN_PREFIX),
@@ -152,13 +205,13 @@ def page_runs(
         "Limit": limit,
     }
     if status:
-        kwargs["FilterExpression"] = Attr("status").eq(status)
+        kwargs["FilterExpression"] = Attr("status").eq(RunStatus(status).value)
     if after_run_id:
         kwargs["ExclusiveStartKey"] = _key(client_id, after_run_id)
-    items: list[dict[str, Any]] = []
+    items: list[RunRecord] = []
     while True:
         page = table(table_name).query(**kwargs)
-        items.extend(dynamo.plain(dict(i)) for i in page.get("Items", []))
+        items.extend(run_record(dict(i)) for i in page.get("Items", []))
         last = page.get("LastEvaluatedKey")
         if len(items) >= limit or not last:
             break
@@ -173,8 +226,8 @@ def transition(
     client_id: str,
     run_id: str,
     *,
-    to: str,
-    allowed_from: Iterable[str],
+    to: RunStatus,
+    allowed_from: Iterable[RunStatus],
     set_fields: dict[str, Any] | None = None,
     release_active: bool = False,
 ) -> bool:
@@ -183,13 +236,13 @@ def transition(
     Leaving the active states also leaves the sweeper's work list and, with `release_active`,
     gives back the tenant's active-run slot - in the same transaction, so exactly once.
     """
-    fields = {"status": to, **(set_fields or {})}
+    fields = {"status": RunStatus(to).value, **(set_fields or {})}
     names = {f"#f{i}": k for i, k in enumerate(fields)}
     # Fields of a finished run include its summary metrics, which may be undefined (stored as null).
     stored = dynamo.storable(list(fields.values()), undefined_as_null=True)
     values: dict[str, Any] = {f":v{i}": v for i, v in enumerate(stored)}
     sets = ", ".join(f"#f{i} = :v{i}" for i in range(len(fields)))
-    allowed = list(allowed_from)
+    allowed = [RunStatus(s).value for s in allowed_from]
     values.update({f":from{i}": s for i, s in enumerate(allowed)})
     condition = "#f0 IN (" + ", ".join(f":from{i}" for i in range(len(allowed))) + ")"
     update = f"SET {sets}" + ("" if to in ACTIVE else " REMOVE gsi1pk, gsi1sk")
@@ -232,8 +285,8 @@ def note_repair(table_name: str, client_id: str, run_id: str, max_repairs: int, 
         ExpressionAttributeValues={
             ":one": 1,
             ":deadline": active_run_gsi1sk(deadline, client_id, run_id),
-            ":queued": "QUEUED",
-            ":running": "RUNNING",
+            ":queued": RunStatus.QUEUED.value,
+            ":running": RunStatus.RUNNING.value,
             ":max": max_repairs,
         },
     )
@@ -249,7 +302,7 @@ def put_batches(table_name: str, client_id: str, run_id: str, batches: list[list
                     "pk": batches_pk(client_id, run_id),
                     "sk": batch_sk(batch_id(index)),
                     "skus": skus,
-                    "status": "PENDING",
+                    "status": BatchStatus.PENDING.value,
                 }
             )
 
@@ -262,19 +315,31 @@ def batch_index(batch: str) -> int:
     return int(batch[1:])
 
 
-def get_batch(table_name: str, client_id: str, run_id: str, batch: str) -> dict[str, Any] | None:
+def batch_record(item: dict[str, Any]) -> BatchRecord:
+    """A batch item as a BatchRecord (numbers of its record converted here, once)."""
+    plain = dynamo.plain(item)
+    return BatchRecord(
+        batch_id=batch_id_of(str(plain["sk"])),
+        status=BatchStatus(plain["status"]),
+        skus=tuple(str(s) for s in plain.get("skus") or ()),
+        record=plain.get("record"),
+        claim=plain.get("claim") or None,
+    )
+
+
+def get_batch(table_name: str, client_id: str, run_id: str, batch: str) -> BatchRecord | None:
     item = dynamo.get(table_name, batches_pk(client_id, run_id), batch_sk(batch))
-    return dynamo.plain(item) if item else None
+    return batch_record(item) if item else None
 
 
-def iter_batches(table_name: str, client_id: str, run_id: str) -> Iterator[dict[str, Any]]:
+def iter_batches(table_name: str, client_id: str, run_id: str) -> Iterator[BatchRecord]:
     kwargs: dict[str, Any] = {
         "KeyConditionExpression": Key("pk").eq(batches_pk(client_id, run_id)) & Key("sk").begins_with(BATCH_PREFIX),
         "ConsistentRead": True,
     }
     while True:
         page = table(table_name).query(**kwargs)
-        yield from (dynamo.plain(dict(i)) for i in page.get("Items", []))
+        yield from (batch_record(dict(i)) for i in page.get("Items", []))
         if "LastEvaluatedKey" not in page:
             return
         kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
@@ -286,7 +351,7 @@ def settle_batch(
     run_id: str,
     batch: str,
     *,
-    outcome: str,
+    outcome: BatchStatus,
     done: int,
     failed: int,
     record: dict[str, Any],
@@ -314,8 +379,8 @@ def settle_batch(
                 "ConditionExpression": "#s = :pending",
                 "ExpressionAttributeNames": {"#s": "status", "#r": "record"},
                 "ExpressionAttributeValues": {
-                    ":outcome": outcome,
-                    ":pending": "PENDING",
+                    ":outcome": BatchStatus(outcome).value,
+                    ":pending": BatchStatus.PENDING.value,
                     ":record": dynamo.storable(record, undefined_as_null=True),  # metric sums
                 },
             }
@@ -331,7 +396,7 @@ def settle_batch(
                     ":done": done,
                     ":failed": failed,
                     ":one": 1,
-                    ":running": "RUNNING",
+                    ":running": RunStatus.RUNNING.value,
                     ":deadline": active_run_gsi1sk(deadline, client_id, run_id),
                 },
             }
@@ -353,12 +418,10 @@ def claim_next_batch(table_name: str, client_id: str, run_id: str, max_in_flight
     token of this call, so when the answer of the write is lost (a timeout, retries exhausted)
     the caller can still tell whether the batch became its own.
     """
-    run = table(table_name).get_item(Key=_key(client_id, run_id), ConsistentRead=True).get("Item")
-    if not run or run.get("status") != "RUNNING":
+    run = get_run(table_name, client_id, run_id)
+    if run is None or run.status is not RunStatus.RUNNING or run.all_sent:
         return None
-    sent = int(run.get("batches_sent", 0))
-    if sent >= int(run.get("batches_total", 0)):
-        return None
+    sent = run.batches_sent
     token = uuid.uuid4().hex
     try:
         dynamo.transact(table_name, _claim_actions(client_id, run_id, sent, max_in_flight, token))
@@ -383,7 +446,7 @@ def _claim_actions(client_id: str, run_id: str, index: int, max_in_flight: int, 
                 "UpdateExpression": "SET batches_sent = :next",
                 "ConditionExpression": "#s = :running AND (attribute_not_exists(batches_sent) OR batches_sent = :sent)",
                 "ExpressionAttributeNames": {"#s": "status"},
-                "ExpressionAttributeValues": {":next": index + 1, ":sent": index, ":running": "RUNNING"},
+                "ExpressionAttributeValues": {":next": index + 1, ":sent": index, ":running": RunStatus.RUNNING.value},
             }
         },
         {
@@ -407,16 +470,12 @@ def _claim_actions(client_id: str, run_id: str, index: int, max_in_flight: int, 
 
 def _claimed_by(table_name: str, client_id: str, run_id: str, index: int) -> str | None:
     batch = get_batch(table_name, client_id, run_id, batch_id(index))
-    return str(batch["claim"]) if batch and batch.get("claim") else None
+    return batch.claim if batch else None
 
 
 def claimed_unsettled_batches(table_name: str, client_id: str, run_id: str) -> list[str]:
     """Batches sent (claimed) but not settled: what a repair sends again."""
-    return [
-        batch_id_of(str(b["sk"]))
-        for b in iter_batches(table_name, client_id, run_id)
-        if b.get("claim") and b.get("status") == "PENDING"
-    ]
+    return [b.batch_id for b in iter_batches(table_name, client_id, run_id) if b.claim and b.pending]
 
 
 def skip_batch(table_name: str, client_id: str, run_id: str, batch: str) -> bool:
@@ -431,7 +490,10 @@ def skip_batch(table_name: str, client_id: str, run_id: str, batch: str) -> bool
                         "UpdateExpression": "SET #s = :skipped",
                         "ConditionExpression": "#s = :pending",
                         "ExpressionAttributeNames": {"#s": "status"},
-                        "ExpressionAttributeValues": {":skipped": "SKIPPED", ":pending": "PENDING"},
+                        "ExpressionAttributeValues": {
+                            ":skipped": BatchStatus.SKIPPED.value,
+                            ":pending": BatchStatus.PENDING.value,
+                        },
                     }
                 },
                 _release_slot(client_id),
@@ -444,9 +506,8 @@ def skip_batch(table_name: str, client_id: str, run_id: str, batch: str) -> bool
 
 def runs_waiting_for_slots(table_name: str, client_id: str) -> list[str]:
     """The tenant's RUNNING runs that still have unsent batches, oldest first."""
-    items, _ = page_runs(table_name, client_id, 1000, None, "RUNNING")
-    waiting = [r for r in items if int(r.get("batches_sent", 0)) < int(r.get("batches_total", 0))]
-    return [r["run_id"] for r in sorted(waiting, key=lambda r: r["run_id"])]
+    items, _ = page_runs(table_name, client_id, 1000, None, RunStatus.RUNNING)
+    return sorted(r.run_id for r in items if not r.all_sent)
 
 
 # ---------------------------------------------------------------- results

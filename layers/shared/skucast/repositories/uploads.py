@@ -29,6 +29,7 @@ from boto3.dynamodb.conditions import Key
 from botocore.exceptions import ClientError
 
 from skucast.aws import client, table
+from skucast.records import FINISHED_UPLOAD, UploadRecord, UploadStatus
 from skucast.repositories import dynamo
 from skucast.repositories.keys import (
     PROCESSING_UPLOADS,
@@ -40,7 +41,7 @@ from skucast.repositories.keys import (
     upload_sk,
 )
 
-TERMINAL = ("SUCCEEDED", "PARTIAL", "REJECTED")
+TERMINAL = FINISHED_UPLOAD
 
 
 def _key(client_id: str, upload_id: str) -> dict[str, str]:
@@ -60,14 +61,52 @@ def create_upload(table_name: str, client_id: str, upload: dict[str, Any]) -> No
     )
 
 
-def get_upload(table_name: str, client_id: str, upload_id: str) -> dict[str, Any] | None:
+def upload_record(item: dict[str, Any]) -> UploadRecord:
+    """An upload item as an UploadRecord: numbers converted here, once; a field an older item
+    lacks (a report before warnings, an upload before declared formats) reads as its default."""
+    plain = dynamo.plain(item)
+
+    def count(name: str) -> int:
+        return int(plain.get(name) or 0)
+
+    return UploadRecord(
+        upload_id=str(plain["upload_id"]),
+        status=UploadStatus(plain["status"]),
+        created_at=str(plain["created_at"]),
+        source=str(plain.get("source") or "file"),
+        filename=plain.get("filename"),
+        aggregate=str(plain.get("aggregate") or "reject"),
+        granularity=plain.get("granularity"),
+        missing=str(plain.get("missing") or "zero"),
+        delimiter=plain.get("delimiter"),
+        decimal=plain.get("decimal"),
+        date_format=plain.get("date_format"),
+        started_at=plain.get("started_at"),
+        finished_at=plain.get("finished_at"),
+        claim=plain.get("claim"),
+        lease_until=count("lease_until"),
+        merge_started_at=plain.get("merge_started_at"),
+        merge_skus=count("merge_skus"),
+        merge_progress=plain.get("merge_progress") if isinstance(plain.get("merge_progress"), dict) else None,
+        attempts=count("attempts"),
+        rows_total=count("rows_total"),
+        rows_accepted=count("rows_accepted"),
+        rows_rejected=count("rows_rejected"),
+        skus_touched=count("skus_touched"),
+        errors=list(plain.get("errors") or []),
+        error_summary=list(plain.get("error_summary") or []),
+        warnings=list(plain.get("warnings") or []),
+    )
+
+
+def get_upload(table_name: str, client_id: str, upload_id: str) -> UploadRecord | None:
     item = dynamo.get(table_name, tenant_pk(client_id), upload_sk(upload_id))
-    return dynamo.plain(item) if item else None
+    return upload_record(item) if item else None
 
 
 def page_uploads(
     table_name: str, client_id: str, limit: int, after_upload_id: str | None
-) -> tuple[list[dict[str, Any]], str | None]:
+) -> tuple[list[UploadRecord], str | None]:
     """Newest first (upload ids sort by creation time)."""
     kwargs: dict[str, Any] = {
         "KeyConditionExpression": Key("pk").eq(tenant_pk(client_id)) & Key("sk").begins_with(UPLOAD_PREFIX),
@@ -77,7 +116,7 @@ def page_uploads(
     if after_upload_id:
         kwargs["ExclusiveStartKey"] = _key(client_id, after_upload_id)
     page = table(table_name).query(**kwargs)
-    items = [dynamo.plain(dict(i)) for i in page.get("Items", [])]
+    items = [upload_record(dict(i)) for i in page.get("Items", [])]
     last = page.get("LastEvaluatedKey")
     return items, (upload_id_of(str(last["sk"])) if last else None)
 
@@ -151,12 +190,12 @@ def merge_progress(client_id: str, upload_id: str, token: str, through: str, sku
     }
 
 
-def stored_progress(record: dict[str, Any]) -> tuple[int, str | None] | None:
+def stored_progress(record: UploadRecord) -> tuple[int, str | None] | None:
     """How far the upload's merges got: (SKUs stored, the last of them in SKU order), the furthest
     of its attempts; (0, None) when none wrote a series; None when unknown (an upload whose merge
     began before progress was recorded)."""
-    progress = record.get("merge_progress")
-    if not isinstance(progress, dict):
+    progress = record.merge_progress
+    if progress is None:
         return None
     furthest = max(progress.values(), key=lambda p: int(p["skus"]), default=None)
     return (int(furthest["skus"]), str(furthest["through"])) if furthest else (0, None)
@@ -175,23 +214,23 @@ def finish(table_name: str, client_id: str, upload_id: str, token: str | None, f
     return _update_held(table_name, client_id, upload_id, token, update, values, names)
 
 
-def fail(table_name: str, client_id: str, seen: dict[str, Any], now: int, fields: dict[str, Any]) -> bool:
+def fail(table_name: str, client_id: str, seen: UploadRecord, now: int, fields: dict[str, Any]) -> bool:
     """An upload nobody is working on -> the outcome in `fields`, only if it is still as `seen`:
     AWAITING_FILE, or PROCESSING under the same claim, lapsed, and with the same merge marker (a
     holder that comes back to life cannot start merging, or renew, in between unnoticed). It stays
     on the work list until the caller has released its merge lock (leave_work_list)."""
     sets, names, values = _sets(fields)
-    if seen["status"] == "AWAITING_FILE":
+    if seen.status is UploadStatus.AWAITING_FILE:
         condition = "#status = :awaiting"
-        values[":awaiting"] = "AWAITING_FILE"
+        values[":awaiting"] = UploadStatus.AWAITING_FILE.value
     else:
-        marker = "attribute_exists" if "merge_started_at" in seen else "attribute_not_exists"
+        marker = "attribute_exists" if seen.merge_started_at is not None else "attribute_not_exists"
         condition = f"#status = :processing AND #claim = :claim AND lease_until < :now AND {marker}(merge_started_at)"
-        values.update({":processing": "PROCESSING", ":claim": seen.get("claim"), ":now": now})
+        values.update({":processing": UploadStatus.PROCESSING.value, ":claim": seen.claim, ":now": now})
         names["#claim"] = "claim"
     return dynamo.conditional(
         table(table_name).update_item,
-        Key=_key(client_id, seen["upload_id"]),
+        Key=_key(client_id, seen.upload_id),
         UpdateExpression=f"SET {sets} REMOVE lease_until",
         ConditionExpression=condition,
         ExpressionAttributeNames={**names, "#status": "status"},

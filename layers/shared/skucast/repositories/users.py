@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import base64
 import time
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import asdict, dataclass
+from typing import Any, cast
 
 from boto3.dynamodb.conditions import Attr, Key
 
 from skucast.aws import table
+from skucast.records import Role, UserRecord
 from skucast.repositories import dynamo
 from skucast.repositories.keys import (
     LOOKUP_SK,
@@ -43,16 +44,26 @@ class Identity:
     salt: bytes | None  # the e-mail's shared password salt; None on the schema-1 item
 
 
-def user_actions(client_id: str, user: dict[str, Any], email_digest: str, salt: bytes) -> list[dict[str, Any]]:
+def user_record(item: dict[str, Any]) -> UserRecord:
+    return UserRecord(
+        user_id=str(item["user_id"]),
+        email=str(item["email"]),
+        role=cast(Role, str(item["role"])),
+        password_hash=str(item["password_hash"]),
+        created_at=str(item["created_at"]),
+    )
+
+
+def user_actions(client_id: str, user: UserRecord, email_digest: str, salt: bytes) -> list[dict[str, Any]]:
     """The writes that create a user: its item and its identity under the e-mail (new in this
     tenant), checking that a schema-1 lookup of the e-mail does not name this tenant."""
-    item = {"pk": tenant_pk(client_id), "sk": user_sk(user["user_id"]), "schema_version": 1, **user}
+    item = {"pk": tenant_pk(client_id), "sk": user_sk(user.user_id), "schema_version": 1, **asdict(user)}
     identity = {
         "pk": email_lookup_pk(email_digest),
         "sk": email_identity_sk(client_id),
         "schema_version": 2,
         "client_id": client_id,
-        "user_id": user["user_id"],
+        "user_id": user.user_id,
         "salt": base64.b64encode(salt).decode("ascii"),
     }
     return [
@@ -68,7 +79,7 @@ def user_actions(client_id: str, user: dict[str, Any], email_digest: str, salt: 
     ]
 
 
-def create_user(table_name: str, client_id: str, user: dict[str, Any], email_digest: str, salt: bytes) -> None:
+def create_user(table_name: str, client_id: str, user: UserRecord, email_digest: str, salt: bytes) -> None:
     try:
         dynamo.transact(table_name, user_actions(client_id, user, email_digest, salt))
     except dynamo.ConditionFailed:
@@ -99,7 +110,7 @@ def identities(table_name: str, email_digest: str, client_id: str | None = None)
         query["ExclusiveStartKey"] = reply["LastEvaluatedKey"]
 
 
-def get_users(table_name: str, wanted: list[Identity]) -> list[tuple[Identity, dict[str, Any]]]:
+def get_users(table_name: str, wanted: list[Identity]) -> list[tuple[Identity, UserRecord]]:
     """The user items of these identities (one BatchGetItem, however many), in their order."""
     if not wanted:
         return []
@@ -119,19 +130,20 @@ def get_users(table_name: str, wanted: list[Identity]) -> list[tuple[Identity, d
         time.sleep(0.02 * 2**attempt)  # throttled: back off as the SDK would
     else:
         raise RuntimeError("DynamoDB left keys unprocessed after 8 attempts")
-    return [(identity, items[key]) for key, identity in keys.items() if key in items]
+    return [(identity, user_record(items[key])) for key, identity in keys.items() if key in items]
 
 
-def get_user(table_name: str, client_id: str, user_id: str) -> dict[str, Any] | None:
-    return dynamo.get(table_name, tenant_pk(client_id), user_sk(user_id))
+def get_user(table_name: str, client_id: str, user_id: str) -> UserRecord | None:
+    item = dynamo.get(table_name, tenant_pk(client_id), user_sk(user_id))
+    return user_record(item) if item else None
 
 
 def list_users(
     table_name: str, client_id: str, limit: int, after_user_id: str | None
-) -> tuple[list[dict[str, Any]], str | None]:
+) -> tuple[list[UserRecord], str | None]:
     after = user_sk(after_user_id) if after_user_id else None
     items, last = dynamo.page(table_name, tenant_pk(client_id), USER_PREFIX, limit, after)
-    return items, (user_id_of(last) if last else None)
+    return [user_record(i) for i in items], (user_id_of(last) if last else None)
 
 
 def set_password_hash(table_name: str, client_id: str, user_id: str, password_hash: str) -> None:

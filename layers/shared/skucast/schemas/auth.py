@@ -13,9 +13,8 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 from skucast.auth.passwords import MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS
+from skucast.records import ApiKeyRole, Role
 
-Role = Literal["admin", "analyst", "viewer"]
-ApiKeyRole = Literal["analyst", "viewer"]
 Tier = Literal["free", "standard", "enterprise"]
 
 _BAD_CATEGORIES = {"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"}

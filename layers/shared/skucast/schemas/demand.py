@@ -7,7 +7,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
-UploadStatus = Literal["AWAITING_FILE", "PROCESSING", "SUCCEEDED", "PARTIAL", "REJECTED"]
+from skucast.records import UploadStatus
+
 AggregateMode = Literal["reject", "sum"]
 Granularity = Literal["D", "W", "M"]
 Missing = Literal["zero", "unknown"]

@@ -7,9 +7,13 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
+from skucast.records import FINISHED_RUN, RunStatus, Trigger
+
 Frequency = Literal["D", "W", "M"]
-RunStatus = Literal["QUEUED", "RUNNING", "SUCCEEDED", "PARTIAL", "FAILED", "CANCELLED"]
-FINISHED: frozenset[str] = frozenset({"SUCCEEDED", "PARTIAL", "FAILED", "CANCELLED"})
+FINISHED: frozenset[str] = FINISHED_RUN
+# `GET /runs?status=` validates the same values as a Literal, so its 422 keeps the field error
+# code `literal_error` (an Enum would say `enum`); a unit test holds it equal to RunStatus.
+RunStatusQuery = Literal["QUEUED", "RUNNING", "SUCCEEDED", "PARTIAL", "FAILED", "CANCELLED"]
 SKU_PATTERN = r"^[^\x00-\x1f\x7f]{1,128}$"
 
 
@@ -75,7 +79,7 @@ class Run(BaseModel):
     run_id: str
     name: str | None = None
     status: RunStatus
-    trigger: Literal["api", "schedule"]
+    trigger: Trigger
     params: dict[str, Any]
     created_at: str
     started_at: str | None = None

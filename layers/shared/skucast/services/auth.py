@@ -17,7 +17,7 @@ import hashlib
 import secrets
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Protocol
 
@@ -41,6 +41,7 @@ from skucast.auth.tokens import (
 from skucast.errors import Conflict, NotFound, NotReady, Throttled, Unauthorized
 from skucast.observability import logger
 from skucast.pagination import decode_after, encode_after
+from skucast.records import ApiKeyRecord, Role, UserRecord
 from skucast.repositories import api_keys as api_keys_repo
 from skucast.repositories import clients as clients_repo
 from skucast.repositories import signing_keys, throttle, usage_plans
@@ -167,7 +168,7 @@ def create_client(settings: Settings, auth: AuthSettings, request: CreateClientR
         "usage_key_id": usage_key_id,
         "created_at": clock.iso(now),
     }
-    admin = _user_item(user_id, request.admin_email, "admin", password_hash, now)
+    admin = _user(user_id, request.admin_email, "admin", password_hash, now)
     try:
         clients_repo.create_client(settings.table_name, client, admin, email_digest, salt)
     except Exception:
@@ -184,20 +185,18 @@ def _email_salt(settings: Settings, email_digest: str) -> bytes:
         if identity.salt is not None:
             return identity.salt
     for _, user in users_repo.get_users(settings.table_name, found):
-        salt = salt_of(str(user["password_hash"]))
+        salt = salt_of(user.password_hash)
         if salt is not None:
             return salt
     return new_salt()
 
 
-def _user_item(user_id: str, email: str, role: str, password_hash: str, now: datetime) -> dict[str, str]:
-    return {
-        "user_id": user_id,
-        "email": email,
-        "role": role,
-        "password_hash": password_hash,
-        "created_at": clock.iso(now),
-    }
+def _user(user_id: str, email: str, role: Role, password_hash: str, now: datetime) -> UserRecord:
+    return UserRecord(user_id=user_id, email=email, role=role, password_hash=password_hash, created_at=clock.iso(now))
+
+
+def _user_out(user: UserRecord) -> User:
+    return User(user_id=user.user_id, email=user.email, role=user.role, created_at=user.created_at)
 
 
 # ---------------------------------------------------------------- sessions
@@ -221,7 +220,7 @@ def login(settings: Settings, auth: AuthSettings, request: LoginRequest, source_
     identity, user, rehash = signed_in
     client_id, user_id = identity.client_id, identity.user_id
     if rehash:  # new parameters, the same (shared) salt
-        new_hash = hasher.hash(request.password, salt_of(str(user["password_hash"])))
+        new_hash = hasher.hash(request.password, salt_of(user.password_hash))
         users_repo.set_password_hash(settings.table_name, client_id, user_id, new_hash)
     throttle.clear(settings.table_name, "email", counters["email"], window)
     key = _signing_key(settings, now)
@@ -236,18 +235,18 @@ def login(settings: Settings, auth: AuthSettings, request: LoginRequest, source_
         stamp + settings.refresh_token_ttl_seconds,
         clock.iso(now),
     )
-    return _pair(settings, key, client_id, user_id, str(user["role"]), session_id, refresh_token, now)
+    return _pair(settings, key, client_id, user_id, user.role, session_id, refresh_token, now)
 
 
 def _identity_of(
     settings: Settings, hasher: Passwords, request: LoginRequest
-) -> tuple[users_repo.Identity, dict[str, object], bool] | None:
+) -> tuple[users_repo.Identity, UserRecord, bool] | None:
     """The one identity of the e-mail (in `client_id` when given) whose password matches, with
     its user item and whether to rehash; None when none or several match (the same 401)."""
     found = users_repo.identities(settings.table_name, _text_digest(request.email), request.client_id)
     users = users_repo.get_users(settings.table_name, found)
     # One Argon2 computation for all of them (a shared salt), one even when there are none.
-    verdicts = hasher.verify_all([str(user["password_hash"]) for _, user in users], request.password)
+    verdicts = hasher.verify_all([user.password_hash for _, user in users], request.password)
     matching = [(i, u, rehash) for (i, u), (ok, rehash) in zip(users, verdicts, strict=True) if ok]
     return matching[0] if len(matching) == 1 else None
 
@@ -309,7 +308,7 @@ def refresh(settings: Settings, refresh_token: str) -> TokenPair:
         # Lost a race with another refresh of the same token: that is reuse too.
         _revoke(settings, client_id, session_id, now, reason="concurrent refresh")
         raise Unauthorized(BAD_REFRESH) from None
-    return _pair(settings, key, client_id, str(user["user_id"]), str(user["role"]), session_id, new_token, now)
+    return _pair(settings, key, client_id, user.user_id, user.role, session_id, new_token, now)
 
 
 def _revoke(settings: Settings, client_id: str, session_id: str, now: datetime, reason: str) -> None:
@@ -337,13 +336,7 @@ def me(settings: Settings, caller: Caller) -> Me:
     user = users_repo.get_user(settings.table_name, caller.client_id, caller.subject)
     if user is None:
         raise Unauthorized("This user no longer exists.")
-    return Me(
-        user_id=str(user["user_id"]),
-        email=str(user["email"]),
-        client_id=caller.client_id,
-        role=user["role"],
-        kind="user",
-    )
+    return Me(user_id=user.user_id, email=user.email, client_id=caller.client_id, role=user.role, kind="user")
 
 
 # ---------------------------------------------------------------- users
@@ -353,7 +346,7 @@ def create_user(settings: Settings, auth: AuthSettings, client_id: str, request:
     now = clock.now()
     email_digest = _text_digest(request.email)
     salt = _email_salt(settings, email_digest)
-    item = _user_item(
+    user = _user(
         new_id("usr"),
         request.email,
         request.role,
@@ -361,30 +354,30 @@ def create_user(settings: Settings, auth: AuthSettings, client_id: str, request:
         now,
     )
     try:
-        users_repo.create_user(settings.table_name, client_id, item, email_digest, salt)
+        users_repo.create_user(settings.table_name, client_id, user, email_digest, salt)
     except EmailTaken:
         raise Conflict("A user of this client already signs in with this e-mail address.") from None
-    return User.model_validate(item)
+    return _user_out(user)
 
 
 def list_users(settings: Settings, client_id: str, limit: int, cursor: str | None) -> UserList:
     after = decode_after(cursor, "users", lambda v: ids.is_id(v, "usr"))
     items, last = users_repo.list_users(settings.table_name, client_id, limit, after)
-    return UserList(items=[User.model_validate(i) for i in items], next_cursor=encode_after("users", last))
+    return UserList(items=[_user_out(u) for u in items], next_cursor=encode_after("users", last))
 
 
 # ---------------------------------------------------------------- API keys
 def create_api_key(settings: Settings, client_id: str, request: CreateApiKeyRequest) -> CreatedApiKey:
     secret = new_secret(API_KEY_PREFIX)
-    key = {"key_id": new_id("key"), "name": request.name, "role": request.role, "created_at": clock.now_iso()}
+    key = ApiKeyRecord(key_id=new_id("key"), name=request.name, role=request.role, created_at=clock.now_iso())
     api_keys_repo.create_api_key(settings.table_name, client_id, key, digest(secret))
-    return CreatedApiKey.model_validate({**key, "api_key": secret})
+    return CreatedApiKey(**asdict(key), api_key=secret)
 
 
 def list_api_keys(settings: Settings, client_id: str, limit: int, cursor: str | None) -> ApiKeyList:
     after = decode_after(cursor, "api-keys", lambda v: ids.is_id(v, "key"))
     items, last = api_keys_repo.list_api_keys(settings.table_name, client_id, limit, after)
-    return ApiKeyList(items=[ApiKey.model_validate(i) for i in items], next_cursor=encode_after("api-keys", last))
+    return ApiKeyList(items=[ApiKey(**asdict(k)) for k in items], next_cursor=encode_after("api-keys", last))
 
 
 def revoke_api_key(settings: Settings, client_id: str, key_id: str) -> None:
@@ -407,14 +400,8 @@ def authorize(settings: Settings, auth: AuthSettings, *, bearer: str | None, api
     if api_key and api_key.startswith(API_KEY_PREFIX) and len(api_key) <= 256:
         found = api_keys_repo.find_api_key(settings.table_name, digest(api_key))
         if found is not None:
-            client_id = str(found["client_id"])
-            return Authorized(
-                client_id,
-                str(found["role"]),
-                str(found["key_id"]),
-                "api_key",
-                _usage_key(settings, client_id),
-            )
+            usage_key = _usage_key(settings, found.client_id)
+            return Authorized(found.client_id, found.role, found.key_id, "api_key", usage_key)
     raise Unauthorized("No valid credential.")
 
 

@@ -14,6 +14,7 @@ import datetime as dt
 import math
 import time
 from collections import Counter
+from collections.abc import Iterable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -23,6 +24,7 @@ from skucast import tiers
 from skucast.clock import now_iso
 from skucast.forecasting.metrics import MetricSums
 from skucast.observability import logger, metrics
+from skucast.records import BatchRecord, BatchStatus, RunRecord, RunStatus
 from skucast.repositories import catalog, demand, events, objects, queues
 from skucast.repositories import runs as repo
 from skucast.repositories.keys import client_id_of, run_id_of, run_skus_key
@@ -52,21 +54,21 @@ def result_shards(n_skus: int) -> int:
 def plan_run(message: PlanMessage, settings: Settings) -> None:
     client_id, run_id = message.client_id, message.run_id
     run = repo.get_run(settings.table_name, client_id, run_id)
-    if run is not None and run["status"] == "RUNNING":
+    if run is not None and run.status is RunStatus.RUNNING:
         continue_tenant(settings, client_id, run_id)  # a retry after a failure past the plan itself
         return
-    if run is None or run["status"] != "QUEUED":
-        logger.info("plan skipped", extra={"status": run and run["status"]})
+    if run is None or run.status is not RunStatus.QUEUED:
+        logger.info("plan skipped", extra={"status": run and run.status.value})
         return  # the run was cancelled (or failed) before planning
-    skus, data_end = _run_skus(settings, client_id, run_id, run["params"])
+    skus, data_end = _run_skus(settings, client_id, run_id, run.params)
     batches = [skus[i : i + BATCH_SIZE] for i in range(0, len(skus), BATCH_SIZE)]
     repo.put_batches(settings.table_name, client_id, run_id, batches)
     started = repo.transition(
         settings.table_name,
         client_id,
         run_id,
-        to="RUNNING",
-        allowed_from=("QUEUED",),
+        to=RunStatus.RUNNING,
+        allowed_from=(RunStatus.QUEUED,),
         set_fields={
             "started_at": now_iso(),
             "skus_total": len(skus),
@@ -77,7 +79,7 @@ def plan_run(message: PlanMessage, settings: Settings) -> None:
             "batches_sent": 0,
             "result_shards": result_shards(len(skus)),
             # One origin for every SKU of the run: as asked, else the end of the tenant's data.
-            "as_of": run["params"].get("as_of") or data_end,
+            "as_of": run.params.get("as_of") or data_end,
         },
     )
     if started:
@@ -89,9 +91,9 @@ def _run_skus(settings: Settings, client_id: str, run_id: str, params: dict[str,
     everything: list[str] = []
     data_end: str | None = None
     for entry in catalog.iter_entries(settings.table_name, client_id):
-        everything.append(entry["sku"])
-        if entry.get("last_date") and (data_end is None or entry["last_date"] > data_end):
-            data_end = entry["last_date"]
+        everything.append(entry.sku)
+        if entry.last_date and (data_end is None or entry.last_date > data_end):
+            data_end = entry.last_date
     if params.get("skus") == "all":
         return everything, data_end
     listed = objects.get_json(settings.data_bucket, run_skus_key(client_id, run_id)) or []
@@ -121,47 +123,45 @@ def _dispatch(settings: Settings, client_id: str, run_id: str, limits: tiers.Tie
     while True:
         index = repo.claim_next_batch(settings.table_name, client_id, run_id, slots)
         if index is None:
-            run = repo.get_run(settings.table_name, client_id, run_id) or {}
+            run = repo.get_run(settings.table_name, client_id, run_id)
             # Nothing more to send for this run (the tenant may have slots left), or no slot left.
-            return run.get("status") != "RUNNING" or int(run.get("batches_sent", 0)) >= int(run.get("batches_total", 0))
+            return run is None or run.status is not RunStatus.RUNNING or run.all_sent
         message = BatchMessage(client_id=client_id, run_id=run_id, batch_id=repo.batch_id(index))
         queues.send_batch(settings.forecast_queue_url, message)
 
 
 def maybe_complete(settings: Settings, client_id: str, run_id: str) -> None:
     run = repo.get_run(settings.table_name, client_id, run_id)
-    if not run or run["status"] != "RUNNING":
-        return
-    if int(run.get("batches_done", 0)) < int(run.get("batches_total", 0)):
+    if run is None or run.status is not RunStatus.RUNNING or not run.all_settled:
         return
     summary = summarise(repo.iter_batches(settings.table_name, client_id, run_id))
-    status = "PARTIAL" if int(run.get("skus_failed", 0)) else "SUCCEEDED"
+    status = RunStatus.PARTIAL if run.skus_failed else RunStatus.SUCCEEDED
     finished = repo.transition(
         settings.table_name,
         client_id,
         run_id,
         to=status,
-        allowed_from=("RUNNING",),
+        allowed_from=(RunStatus.RUNNING,),
         set_fields={"finished_at": now_iso(), "summary": summary},
         release_active=True,
     )
     if not finished:
         return  # another worker completed it
     metrics.add_metric(name="RunsFinished", unit="Count", value=1)
-    metrics.add_metric(name="SkusForecast", unit="Count", value=int(run.get("skus_done", 0)))
+    metrics.add_metric(name="SkusForecast", unit="Count", value=run.skus_done)
     events.publish(
         settings.event_bus_name,
         "ForecastRunCompleted",
-        {"client_id": client_id, "run_id": run_id, "status": status, "skus_total": run.get("skus_total", 0)},
+        {"client_id": client_id, "run_id": run_id, "status": status.value, "skus_total": run.skus_total},
     )
 
 
-def summarise(batches: Any) -> dict[str, Any]:
+def summarise(batches: Iterable[BatchRecord]) -> dict[str, Any]:
     by_class: Counter[str] = Counter()
     by_method: Counter[str] = Counter()
     sums: list[MetricSums] = []
     for batch in batches:
-        record = batch.get("record") or {}
+        record = batch.record or {}
         by_class.update(record.get("by_class", {}))
         by_method.update(record.get("by_method", {}))
         if record.get("metric_sums"):
@@ -181,33 +181,33 @@ def process_batch(message: BatchMessage, settings: Settings) -> None:
     if run is None or batch is None:
         logger.warning("batch for an unknown run dropped")
         return
-    if batch["status"] != "PENDING":
+    if not batch.pending:
         continue_tenant(settings, client_id, run_id)  # a duplicate: finish what the first may not have
         return
-    if run["status"] != "RUNNING":
+    if run.status is not RunStatus.RUNNING:
         repo.skip_batch(settings.table_name, client_id, run_id, batch_id)  # cancelled or failed run
         return
     started = time.perf_counter()
-    results, record = forecast_skus(settings, client_id, run["params"], list(batch["skus"]), run.get("as_of"))
+    results, record = forecast_skus(settings, client_id, run.params, list(batch.skus), run.as_of)
     if results:
         metrics.add_metric(name="SecondsPerSku", unit="Seconds", value=(time.perf_counter() - started) / len(results))
     failed = sum(1 for r in results if r.get("error"))
-    _settle(settings, client_id, run, batch_id, "DONE", results, len(results) - failed, failed, record)
+    _settle(settings, client_id, run, batch_id, BatchStatus.DONE, results, len(results) - failed, failed, record)
 
 
 def _settle(
     settings: Settings,
     client_id: str,
-    run: dict[str, Any],
+    run: RunRecord,
     batch_id: str,
-    outcome: str,
+    outcome: BatchStatus,
     results: list[dict[str, Any]],
     done: int,
     failed: int,
     record: dict[str, Any],
 ) -> None:
     """Write the batch's results and settle it in one transaction, if its run is still RUNNING."""
-    run_id = run["run_id"]
+    run_id = run.run_id
     settled = repo.settle_batch(
         settings.table_name,
         client_id,
@@ -219,7 +219,7 @@ def _settle(
         record=record,
         deadline=progress_deadline(),
         results=results,
-        shards=int(run["result_shards"]),
+        shards=run.result_shards,
     )
     if not settled:
         # Either a concurrent duplicate settled it, or the run stopped meanwhile: free the slot.
@@ -318,15 +318,15 @@ def record_dead_letter(message: BatchMessage, settings: Settings) -> None:
     client_id, run_id, batch_id = message.client_id, message.run_id, message.batch_id
     run = repo.get_run(settings.table_name, client_id, run_id)
     batch = repo.get_batch(settings.table_name, client_id, run_id, batch_id) if run else None
-    if run is None or batch is None or batch["status"] != "PENDING":
+    if run is None or batch is None or not batch.pending:
         return
-    if run["status"] != "RUNNING":
+    if run.status is not RunStatus.RUNNING:
         repo.skip_batch(settings.table_name, client_id, run_id, batch_id)
         return
-    skus = list(batch["skus"])
+    skus = list(batch.skus)
     results = [error_result(s, "batch_failed", "This SKU's batch failed every retry.") for s in skus]
     metrics.add_metric(name="BatchesDeadLettered", unit="Count", value=1)
-    _settle(settings, client_id, run, batch_id, "FAILED", results, 0, len(skus), {"dead_lettered": True})
+    _settle(settings, client_id, run, batch_id, BatchStatus.FAILED, results, 0, len(skus), {"dead_lettered": True})
 
 
 # A run past its progress deadline is repaired this many times before it is failed.
@@ -342,18 +342,18 @@ def sweep_stalled(settings: Settings, stalled: list[dict[str, Any]], now: dateti
         client_id = client_id_of(str(item["pk"]))
         run_id = run_id_of(str(item["sk"]))
         run = repo.get_run(settings.table_name, client_id, run_id)
-        if run is None or run["status"] not in repo.ACTIVE:
+        if run is None or not run.active:
             continue
         if repo.note_repair(settings.table_name, client_id, run_id, MAX_REPAIRS, progress_deadline(now)):
-            _resend(settings, client_id, run_id, run["status"])
+            _resend(settings, client_id, run_id, run.status)
             outcome["repaired"] += 1
         elif fail_run(settings, client_id, run_id, "stalled", "The run made no progress and was stopped."):
             outcome["failed"] += 1
     return outcome
 
 
-def _resend(settings: Settings, client_id: str, run_id: str, status: str) -> None:
-    if status == "QUEUED":
+def _resend(settings: Settings, client_id: str, run_id: str, status: RunStatus) -> None:
+    if status is RunStatus.QUEUED:
         queues.send_plan(settings.plan_queue_url, PlanMessage(client_id=client_id, run_id=run_id))
         return
     for batch_id in repo.claimed_unsettled_batches(settings.table_name, client_id, run_id):

@@ -26,7 +26,7 @@ import bisect
 import datetime as dt
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any, cast
 
 import numpy as np
@@ -45,10 +45,10 @@ from skucast.ingestion import (
     merge,
 )
 from skucast.pagination import decode_after, encode_after
+from skucast.records import CatalogEntry
 from skucast.repositories import catalog
 from skucast.repositories import demand as repo
 from skucast.repositories.demand import Owners, StoredSeries
-from skucast.repositories.keys import sku_of
 from skucast.schemas.demand import DemandPoint, Granularity, Missing, Sku, SkuDemand, SkuList
 from skucast.settings import Settings
 
@@ -252,23 +252,8 @@ def apply_points(
 
 
 # ---------------------------------------------------------------- reading
-def _to_sku(item: dict[str, Any]) -> Sku:
-    def num(key: str) -> float | None:
-        value = item.get(key)
-        return float(value) if value is not None else None
-
-    n_periods = item.get("n_periods")
-    return Sku(
-        sku=str(item.get("sku") or sku_of(str(item["sk"]))),
-        demand_class=item.get("demand_class"),
-        adi=num("adi"),
-        cv2=num("cv2"),
-        n_periods=int(n_periods) if n_periods is not None else None,
-        first_date=item.get("first_date"),
-        last_date=item.get("last_date"),
-        total_quantity=num("total_quantity"),
-        granularity=item.get("granularity") or "D",
-    )
+def _to_sku(entry: CatalogEntry) -> Sku:
+    return Sku.model_validate(asdict(entry))
 
 
 def list_skus(settings: Settings, client_id: str, limit: int, cursor: str | None, demand_class: str | None) -> SkuList:

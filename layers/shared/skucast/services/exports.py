@@ -15,11 +15,12 @@ from typing import Any
 
 from skucast.errors import Conflict, ExportPreparing, NotReady
 from skucast.observability import logger
+from skucast.records import ExportStatus, RunRecord
 from skucast.repositories import exports as exports_repo
 from skucast.repositories import objects, queues
 from skucast.repositories import runs as repo
 from skucast.repositories.keys import export_key
-from skucast.schemas.forecast import FINISHED, ExportLink
+from skucast.schemas.forecast import ExportLink
 from skucast.schemas.messages import ExportMessage
 from skucast.services.runs import load_run
 from skucast.settings import Settings
@@ -119,11 +120,11 @@ def parquet_table(rows: list[dict[str, Any]], schema: Any) -> Any:
     return pa.Table.from_pylist(rows, schema=as_text).cast(schema)
 
 
-def write_export(settings: Settings, client_id: str, run: dict[str, Any], file_format: str) -> str:
+def write_export(settings: Settings, client_id: str, run: RunRecord, file_format: str) -> str:
     """Write the run's export object (streamed to a temp file, then a multipart upload); its key."""
-    run_id = run["run_id"]
-    levels = list(run.get("params", {}).get("levels", []))
-    results = repo.iter_results(settings.table_name, client_id, run_id, int(run.get("result_shards", 0)))
+    run_id = run.run_id
+    levels = list(run.params.get("levels", []))
+    results = repo.iter_results(settings.table_name, client_id, run_id, run.result_shards)
     key = export_key(client_id, run_id, file_format)
     with tempfile.NamedTemporaryFile(suffix=f".{file_format}") as tmp:
         writer = write_csv if file_format == "csv" else write_parquet
@@ -135,11 +136,11 @@ def write_export(settings: Settings, client_id: str, run: dict[str, Any], file_f
 # ---------------------------------------------------------------- the API
 def export_run(settings: Settings, client_id: str, run_id: str, file_format: str) -> ExportLink:
     run = load_run(settings, client_id, run_id)
-    if run["status"] not in FINISHED:
+    if not run.finished:
         raise Conflict("The run has not finished yet.")
     key = export_key(client_id, run_id, file_format)
     if not objects.exists(settings.data_bucket, key):
-        skus = int(run.get("skus_total", 0))
+        skus = run.skus_total
         if skus > settings.export_sync_max_skus:
             _prepare_later(settings, client_id, run_id, file_format, skus)
         write_export(settings, client_id, run, file_format)
@@ -164,8 +165,8 @@ def _prepare_later(settings: Settings, client_id: str, run_id: str, file_format:
             logger.exception("export job not queued", extra={"run_id": run_id})
             exports_repo.settle(settings.table_name, client_id, run_id, file_format, "The job could not be queued.")
             raise NotReady("The export could not be started; try again shortly.") from None
-        if previous and previous.get("status") == "FAILED":
-            detail = f"The last attempt failed ({previous.get('reason')}); a new one has started. " + detail
+        if previous and previous.status is ExportStatus.FAILED:
+            detail = f"The last attempt failed ({previous.reason}); a new one has started. " + detail
     raise ExportPreparing(detail, retry_after=retry_after(skus))
 
 
@@ -178,7 +179,7 @@ def prepare_export(settings: Settings, message: ExportMessage) -> None:
     """
     client_id, run_id, file_format = message.client_id, message.run_id, message.format
     run = repo.get_run(settings.table_name, client_id, run_id)
-    if run is None or run["status"] not in FINISHED:
+    if run is None or not run.finished:
         exports_repo.settle(settings.table_name, client_id, run_id, file_format, "The run is not finished.")
         return
     try:

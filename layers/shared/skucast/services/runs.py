@@ -11,10 +11,11 @@ from skucast.errors import Conflict, FieldError, NotFound, NotReady, Unprocessab
 from skucast.forecasting.catalogue import method_names
 from skucast.observability import logger, metrics
 from skucast.pagination import decode_after, decode_cursor, encode_after, encode_cursor
+from skucast.records import RunRecord, RunStatus, Trigger
 from skucast.repositories import clients as clients_repo
 from skucast.repositories import objects, queues
 from skucast.repositories import runs as repo
-from skucast.repositories.keys import ACTIVE_RUNS, active_run_gsi1sk, run_skus_key
+from skucast.repositories.keys import run_skus_key
 from skucast.schemas.forecast import (
     CreateRunRequest,
     ResultList,
@@ -68,7 +69,7 @@ def create_run(
     request: CreateRunRequest,
     *,
     idempotency_key: str | None = None,
-    trigger: str = "api",
+    trigger: Trigger = "api",
 ) -> Run:
     limits = tier_of(settings, client_id)
     check_params(request, limits)
@@ -78,22 +79,27 @@ def create_run(
     params["skus"] = len(request.skus) if request.skus is not None else "all"
     if request.skus is not None:
         objects.put_json(settings.data_bucket, run_skus_key(client_id, run_id), request.skus)
-    run = {
-        "run_id": run_id,
-        "name": request.name,
-        "status": "QUEUED",
-        "trigger": trigger,
-        "params": params,
-        "created_at": clock.iso(now),
-        "expires_at": int(now.timestamp()) + IDEMPOTENCY_SECONDS,
-        "gsi1pk": ACTIVE_RUNS,
-        "gsi1sk": active_run_gsi1sk(progress_deadline(now), client_id, run_id),
-    }
+    run = RunRecord(
+        run_id=run_id,
+        name=request.name,
+        status=RunStatus.QUEUED,
+        trigger=trigger,
+        params=params,
+        created_at=clock.iso(now),
+    )
     idempotency = None
     if idempotency_key:
         idempotency = (_digest(idempotency_key), _digest(request.model_dump_json()))
     try:
-        repo.create_run(settings.table_name, client_id, run, limits.max_active_runs, idempotency)
+        repo.create_run(
+            settings.table_name,
+            client_id,
+            run,
+            expires_at=int(now.timestamp()) + IDEMPOTENCY_SECONDS,
+            deadline=progress_deadline(now),
+            max_active=limits.max_active_runs,
+            idempotency=idempotency,
+        )
     except repo.IdempotencyKeyUsed as used:
         if idempotency and used.params_digest != idempotency[1]:
             raise Unprocessable("This Idempotency-Key was used with other parameters.") from None
@@ -115,7 +121,7 @@ def fail_run(settings: Settings, client_id: str, run_id: str, code: str, message
         settings.table_name,
         client_id,
         run_id,
-        to="FAILED",
+        to=RunStatus.FAILED,
         allowed_from=repo.ACTIVE,
         set_fields={"finished_at": clock.now_iso(), "error": {"code": code, "message": message}},
         release_active=True,
@@ -125,43 +131,38 @@ def fail_run(settings: Settings, client_id: str, run_id: str, code: str, message
     return failed
 
 
-def to_run(item: dict[str, Any]) -> Run:
+def to_run(run: RunRecord) -> Run:
     return Run(
-        run_id=item["run_id"],
-        name=item.get("name"),
-        status=item["status"],
-        trigger=item.get("trigger", "api"),
+        run_id=run.run_id,
+        name=run.name,
+        status=run.status,
+        trigger=run.trigger,
         # The origin the planner settled on (as asked, else the end of the tenant's data).
-        params={**item.get("params", {}), **({"as_of": item["as_of"]} if item.get("as_of") else {})},
-        created_at=item["created_at"],
-        started_at=item.get("started_at"),
-        finished_at=item.get("finished_at"),
-        progress=RunProgress(
-            skus_total=item.get("skus_total", 0),
-            skus_done=item.get("skus_done", 0),
-            skus_failed=item.get("skus_failed", 0),
-        ),
-        summary=item.get("summary"),
-        error=item.get("error"),
+        params={**run.params, **({"as_of": run.as_of} if run.as_of else {})},
+        created_at=run.created_at,
+        started_at=run.started_at,
+        finished_at=run.finished_at,
+        progress=RunProgress(skus_total=run.skus_total, skus_done=run.skus_done, skus_failed=run.skus_failed),
+        summary=run.summary,
+        error=run.error,
     )
 
 
-def load_run(settings: Settings, client_id: str, run_id: str) -> dict[str, Any]:
-    item = repo.get_run(settings.table_name, client_id, run_id) if ids.is_id(run_id, "run") else None
-    if item is None:
+def load_run(settings: Settings, client_id: str, run_id: str) -> RunRecord:
+    run = repo.get_run(settings.table_name, client_id, run_id) if ids.is_id(run_id, "run") else None
+    if run is None:
         raise NotFound("No such run.")
-    return item
+    return run
 
 
 def get_run(settings: Settings, client_id: str, run_id: str) -> Run:
     return to_run(load_run(settings, client_id, run_id))
 
 
-def list_runs(
-    settings: Settings, client_id: str, limit: int, cursor: str | None, status: str | None
-) -> RunList:
+def list_runs(settings: Settings, client_id: str, limit: int, cursor: str | None, status: str | None) -> RunList:
+    """`status` one of RunStatus's values (the route validates it)."""
     after = decode_after(cursor, "runs", lambda v: ids.is_id(v, "run"))
-    items, last = repo.page_runs(settings.table_name, client_id, limit, after, status)
+    items, last = repo.page_runs(settings.table_name, client_id, limit, after, RunStatus(status) if status else None)
     return RunList(items=[to_run(i) for i in items], next_cursor=encode_after("runs", last))
 
 
@@ -171,7 +172,7 @@ def cancel_run(settings: Settings, client_id: str, run_id: str) -> Run:
         settings.table_name,
         client_id,
         run_id,
-        to="CANCELLED",
+        to=RunStatus.CANCELLED,
         allowed_from=repo.ACTIVE,
         set_fields={"finished_at": clock.now_iso()},
         release_active=True,
@@ -179,7 +180,7 @@ def cancel_run(settings: Settings, client_id: str, run_id: str) -> Run:
     if not cancelled:
         # The run left the active states between our read and the transition (it completed or
         # failed meanwhile): answer the status it has now, not the one read before.
-        status = load_run(settings, client_id, run_id)["status"] if run["status"] in repo.ACTIVE else run["status"]
+        status = load_run(settings, client_id, run_id).status if run.active else run.status
         raise Conflict(f"The run has already finished ({status}).")
     return get_run(settings, client_id, run_id)
 
@@ -214,8 +215,7 @@ def _results_position(state: dict[str, Any], run_id: str) -> bool:
 def list_results(
     settings: Settings, client_id: str, run_id: str, limit: int, cursor: str | None, demand_class: str | None
 ) -> ResultList:
-    run = load_run(settings, client_id, run_id)
-    shards = int(run.get("result_shards", 0))
+    shards = load_run(settings, client_id, run_id).result_shards
     state = decode_cursor(cursor, "results", lambda s: _results_position(s, run_id)) or {"shard": 0, "after": None}
     items, position = repo.page_results(
         settings.table_name, client_id, run_id, shards, limit, (state["shard"], state["after"]), demand_class
@@ -227,8 +227,7 @@ def list_results(
 
 
 def get_result(settings: Settings, client_id: str, run_id: str, sku: str) -> SkuResult:
-    run = load_run(settings, client_id, run_id)
-    shards = int(run.get("result_shards", 0))
+    shards = load_run(settings, client_id, run_id).result_shards
     item = repo.get_result(settings.table_name, client_id, run_id, shards, sku) if shards else None
     if item is None:
         raise NotFound("No result for this SKU in this run.")

@@ -36,6 +36,7 @@ from aws_lambda_powertools.utilities.data_classes import S3Event
 
 from skucast import clock, ids
 from skucast.observability import logger, metrics
+from skucast.records import UploadRecord, UploadStatus
 from skucast.repositories import uploads as repo
 from skucast.repositories import worklists
 from skucast.repositories.keys import client_id_of, parse_upload_object_key, upload_object_key
@@ -60,7 +61,7 @@ class UploadBusy(Exception):
     """A live claim holds the upload: it may still finish; look again later."""
 
 
-def locate(settings: Settings, object_key: str) -> tuple[str, str, dict[str, Any]] | None:
+def locate(settings: Settings, object_key: str) -> tuple[str, str, UploadRecord] | None:
     """(client_id, upload_id, record) of the file upload an S3 object key names, or None.
 
     The tenant and upload come from the key alone (the presigned POST pinned it under the
@@ -75,16 +76,16 @@ def locate(settings: Settings, object_key: str) -> tuple[str, str, dict[str, Any
         record = repo.get_upload(settings.table_name, client_id, upload_id)
     except ValueError:  # a client id no key can hold
         record = None
-    if record is None or record.get("source") != "file":
+    if record is None or record.source != "file":
         logger.warning("object without an upload record ignored", extra={"upload_id": upload_id})
         return None
     return client_id, upload_id, record
 
 
-def _problem(code: str, record: dict[str, Any]) -> tuple[dict[str, Any], int]:
+def _problem(code: str, record: UploadRecord) -> tuple[dict[str, Any], int]:
     """The file-level error for `code`, saying what is stored, and how many SKUs are."""
-    again = _AGAIN.get(str(record.get("source")), _AGAIN["file"])
-    progress = repo.stored_progress(record) if "merge_started_at" in record else (0, None)
+    again = _AGAIN.get(record.source, _AGAIN["file"])
+    progress = repo.stored_progress(record) if record.merge_started_at is not None else (0, None)
     if progress is None:  # a merge begun before its progress was recorded
         stored, skus = (
             f"part of it may already be stored. {again} to store all of it (stored rows are written again).",
@@ -94,7 +95,7 @@ def _problem(code: str, record: dict[str, Any]) -> tuple[dict[str, Any], int]:
         stored, skus = f"nothing from it was stored. {again}.", 0
     else:
         skus, through = progress
-        total = int(record.get("merge_skus") or skus)
+        total = record.merge_skus or skus
         rest = (
             f"the other {total - skus:,} (after {through!r}) were not"
             if total > skus
@@ -121,10 +122,10 @@ def fail_upload(settings: Settings, client_id: str, upload_id: str, code: str) -
 def _mark_failed(settings: Settings, client_id: str, upload_id: str, code: str) -> Outcome:
     for _ in range(MAX_ATTEMPTS):
         record = repo.get_upload(settings.table_name, client_id, upload_id)
-        if record is None or record["status"] in repo.TERMINAL:
+        if record is None or record.finished:
             return "finished"
         now = clock.epoch_seconds()
-        if record["status"] == "PROCESSING" and int(record.get("lease_until", 0)) >= now:
+        if record.status is UploadStatus.PROCESSING and record.lease_until >= now:
             return "busy"
         problem, stored = _problem(code, record)
         fields = {

@@ -32,7 +32,6 @@ retry to come) is ended REJECTED by services/upload_failures.py.
 from __future__ import annotations
 
 import io
-import json
 import time
 from collections.abc import Callable
 from typing import IO, Any, cast
@@ -53,6 +52,7 @@ from skucast.ingestion import (
 )
 from skucast.observability import logger, metrics
 from skucast.pagination import decode_after, encode_after
+from skucast.records import UploadRecord
 from skucast.repositories import uploads as repo
 from skucast.repositories.keys import upload_object_key
 from skucast.schemas.demand import (
@@ -141,27 +141,9 @@ def create_upload(settings: Settings, client_id: str, request: CreateUploadReque
     )
 
 
-def to_upload(item: dict[str, Any]) -> Upload:
-    return Upload(
-        upload_id=item["upload_id"],
-        status=item["status"],
-        filename=item.get("filename"),
-        aggregate=item.get("aggregate", "reject"),
-        granularity=item.get("granularity"),
-        missing=item.get("missing", "zero"),
-        delimiter=item.get("delimiter"),
-        decimal=item.get("decimal"),
-        date_format=item.get("date_format"),
-        rows_total=item.get("rows_total", 0),
-        rows_accepted=item.get("rows_accepted", 0),
-        rows_rejected=item.get("rows_rejected", 0),
-        skus_touched=item.get("skus_touched", 0),
-        errors=item.get("errors", []),
-        error_summary=item.get("error_summary", []),
-        warnings=item.get("warnings", []),
-        created_at=item["created_at"],
-        finished_at=item.get("finished_at"),
-    )
+def to_upload(upload: UploadRecord) -> Upload:
+    """The API's view of an upload: the record's fields the schema names, validated as the API's."""
+    return Upload.model_validate({name: getattr(upload, name) for name in Upload.model_fields})
 
 
 def get_upload(settings: Settings, client_id: str, upload_id: str) -> Upload:
@@ -176,12 +158,13 @@ def list_uploads(settings: Settings, client_id: str, limit: int, cursor: str | N
     items, last = repo.page_uploads(settings.table_name, client_id, limit, after)
     # Each upload carries up to 100 errors: end the page early rather than pass 6 MB.
     size = 0
-    for n, item in enumerate(items):
-        size += len(json.dumps(item, default=str))
+    uploads = [to_upload(i) for i in items]
+    for n, upload in enumerate(uploads):
+        size += len(upload.model_dump_json())
         if size > LIST_BYTES and n:
-            items, last = items[:n], items[n - 1]["upload_id"]
+            uploads, last = uploads[:n], uploads[n - 1].upload_id
             break
-    return UploadList(items=[to_upload(i) for i in items], next_cursor=encode_after("uploads", last))
+    return UploadList(items=uploads, next_cursor=encode_after("uploads", last))
 
 
 def ingest_demand_records(settings: Settings, client_id: str, request: DemandRecordsRequest) -> Upload:
@@ -242,7 +225,7 @@ def ingest_object(object_key: str, settings: Settings, time_left: Callable[[], f
         logger.info("upload already ingested: duplicate event ignored", extra={"upload_id": upload_id})
         return 0
     try:
-        result = _read(settings, key, size, str(record.get("aggregate", "reject")), read_options(record), lease)
+        result = _read(settings, key, size, record.aggregate, read_options(record), lease)
         lock = MergeLock(settings.table_name, client_id, upload_id) if _mergeable(result) else None
         if lock and not lock.acquire(max(0.0, time_left() - WAIT_MARGIN_SECONDS), lease.renew):
             raise UploadBusy(upload_id)  # retried later; the claim is released below
@@ -270,23 +253,21 @@ def _claim(settings: Settings, client_id: str, upload_id: str, time_left: Callab
         if repo.claim(settings.table_name, client_id, upload_id, token, now, now + LEASE_SECONDS, now_iso(), deadline):
             return _Lease(settings, client_id, upload_id, token)
         record = repo.get_upload(settings.table_name, client_id, upload_id)
-        if record is None or record["status"] in repo.TERMINAL:
+        if record is None or record.finished:
             return None
         if time_left() < WAIT_POLL_SECONDS + WAIT_MARGIN_SECONDS:
             raise UploadBusy(upload_id)
         time.sleep(WAIT_POLL_SECONDS)
 
 
-def series_policy(record: dict[str, Any]) -> SeriesPolicy:
+def series_policy(record: UploadRecord) -> SeriesPolicy:
     """What the upload said of its rows' grain and missing periods (records before: inferred, zero)."""
-    return SeriesPolicy(record.get("granularity"), str(record.get("missing") or "zero"))
+    return SeriesPolicy(record.granularity, record.missing)
 
 
-def read_options(record: dict[str, Any]) -> ReadOptions:
+def read_options(record: UploadRecord) -> ReadOptions:
     """The file format the upload declared (each None: detect it)."""
-    return ReadOptions(
-        delimiter=record.get("delimiter"), decimal=record.get("decimal"), date_format=record.get("date_format")
-    )
+    return ReadOptions(delimiter=record.delimiter, decimal=record.decimal, date_format=record.date_format)
 
 
 def _read(settings: Settings, key: str, size: int, aggregate: str, options: ReadOptions, lease: _Lease) -> IngestResult:

@@ -1,0 +1,212 @@
+"""Typed records at the repository boundary: what repositories return and take, and the statuses.
+
+A repository builds these from its items in one place (its `_record` readers): DynamoDB's
+Decimals become int or float there, once, and an old item without a newer field reads with that
+field's default (items carry `schema_version`; readers upgrade old shapes). Services read
+`run.status` and `run.batches_done`, never `item["status"]` or `int(item.get(...))`.
+
+No AWS imports: schemas use the statuses too.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, Literal
+
+
+class RunStatus(StrEnum):
+    QUEUED = "QUEUED"
+    RUNNING = "RUNNING"
+    SUCCEEDED = "SUCCEEDED"
+    PARTIAL = "PARTIAL"
+    FAILED = "FAILED"
+    CANCELLED = "CANCELLED"
+
+
+ACTIVE_RUN: frozenset[RunStatus] = frozenset({RunStatus.QUEUED, RunStatus.RUNNING})
+FINISHED_RUN: frozenset[RunStatus] = frozenset(set(RunStatus) - ACTIVE_RUN)
+
+
+Trigger = Literal["api", "schedule"]  # what started a run
+Role = Literal["admin", "analyst", "viewer"]
+ApiKeyRole = Literal["analyst", "viewer"]  # an integration key is never an admin
+
+
+class BatchStatus(StrEnum):
+    PENDING = "PENDING"
+    DONE = "DONE"
+    FAILED = "FAILED"
+    SKIPPED = "SKIPPED"  # its run stopped before the batch was forecast
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """A forecast run as stored (repositories/runs.py). Counters are 0 until the planner sets them."""
+
+    run_id: str
+    status: RunStatus
+    created_at: str
+    name: str | None = None
+    trigger: Trigger = "api"
+    params: dict[str, Any] = field(default_factory=dict)
+    started_at: str | None = None
+    finished_at: str | None = None
+    skus_total: int = 0
+    skus_done: int = 0
+    skus_failed: int = 0
+    batches_total: int = 0
+    batches_done: int = 0
+    batches_sent: int = 0
+    result_shards: int = 0
+    as_of: str | None = None  # the origin the planner settled on
+    summary: dict[str, Any] | None = None
+    error: dict[str, str] | None = None
+    repairs: int = 0
+
+    @property
+    def active(self) -> bool:
+        return self.status in ACTIVE_RUN
+
+    @property
+    def finished(self) -> bool:
+        return self.status in FINISHED_RUN
+
+    @property
+    def all_sent(self) -> bool:
+        """Every batch of the run has been sent (claimed)."""
+        return self.batches_sent >= self.batches_total
+
+    @property
+    def all_settled(self) -> bool:
+        return self.batches_done >= self.batches_total
+
+
+@dataclass(frozen=True)
+class BatchRecord:
+    """One batch of a run's SKUs: PENDING until settled DONE or FAILED (or SKIPPED)."""
+
+    batch_id: str
+    status: BatchStatus
+    skus: tuple[str, ...] = ()
+    record: dict[str, Any] | None = None  # the batch's counts and metric sums, once settled
+    claim: str | None = None  # the token of the sender that claimed it
+
+    @property
+    def pending(self) -> bool:
+        return self.status is BatchStatus.PENDING
+
+
+class UploadStatus(StrEnum):
+    AWAITING_FILE = "AWAITING_FILE"  # a file upload whose form has not been used yet
+    PROCESSING = "PROCESSING"
+    SUCCEEDED = "SUCCEEDED"
+    PARTIAL = "PARTIAL"
+    REJECTED = "REJECTED"
+
+
+FINISHED_UPLOAD: frozenset[UploadStatus] = frozenset(
+    {UploadStatus.SUCCEEDED, UploadStatus.PARTIAL, UploadStatus.REJECTED}
+)
+
+
+@dataclass(frozen=True)
+class UploadRecord:
+    """A demand upload as stored (repositories/uploads.py): what it declared, its claim while
+    PROCESSING, and its report once finished. Uploads stored before a field existed read its default."""
+
+    upload_id: str
+    status: UploadStatus
+    created_at: str
+    source: str = "file"  # "file" (presigned POST) or "records" (POST /demand)
+    filename: str | None = None
+    aggregate: str = "reject"
+    granularity: str | None = None
+    missing: str = "zero"
+    delimiter: str | None = None
+    decimal: str | None = None
+    date_format: str | None = None
+    started_at: str | None = None
+    finished_at: str | None = None
+    claim: str | None = None
+    lease_until: int = 0
+    merge_started_at: str | None = None  # set before the first demand write: part may be stored
+    merge_skus: int = 0  # SKUs the merge will store
+    # Per claim token, how far that attempt's merge got: {"through": sku, "skus": n}; None for a
+    # merge begun before progress was recorded (repositories/uploads.py).
+    merge_progress: dict[str, dict[str, Any]] | None = None
+    attempts: int = 0
+    rows_total: int = 0
+    rows_accepted: int = 0
+    rows_rejected: int = 0
+    skus_touched: int = 0
+    errors: list[dict[str, Any]] = field(default_factory=list)
+    error_summary: list[dict[str, Any]] = field(default_factory=list)
+    warnings: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def finished(self) -> bool:
+        return self.status in FINISHED_UPLOAD
+
+
+class ExportStatus(StrEnum):
+    PREPARING = "PREPARING"
+    READY = "READY"
+    FAILED = "FAILED"
+
+
+@dataclass(frozen=True)
+class ExportRecord:
+    """A run's export being prepared off the request path (repositories/exports.py)."""
+
+    run_id: str
+    format: str
+    status: ExportStatus
+    started_at: int = 0  # epoch seconds
+    reason: str | None = None  # why it FAILED, for a user to read
+
+
+@dataclass(frozen=True)
+class UserRecord:
+    """A user of a tenant (repositories/users.py)."""
+
+    user_id: str
+    email: str
+    role: Role
+    password_hash: str = field(repr=False)
+    created_at: str
+
+
+@dataclass(frozen=True)
+class ApiKeyRecord:
+    """A tenant's integration key as the tenant's item holds it: never the secret, only its name."""
+
+    key_id: str
+    name: str
+    role: ApiKeyRole
+    created_at: str
+
+
+@dataclass(frozen=True)
+class ApiKeyGrant:
+    """What an API key's secret grants, from the lookup by the secret's digest."""
+
+    client_id: str
+    key_id: str
+    role: ApiKeyRole
+
+
+@dataclass(frozen=True)
+class CatalogEntry:
+    """One SKU of a tenant's catalog (repositories/catalog.py): its class, statistics and grain.
+    Entries written before a field existed read it as None, and their grain as "D"."""
+
+    sku: str
+    demand_class: str | None = None
+    adi: float | None = None
+    cv2: float | None = None
+    n_periods: int | None = None
+    first_date: str | None = None
+    last_date: str | None = None
+    total_quantity: float | None = None
+    granularity: str = "D"
