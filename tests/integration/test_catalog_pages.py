@@ -4,7 +4,6 @@ exactly one page, splits within the limits, unchanged pages not rewritten, listi
 from __future__ import annotations
 
 import itertools
-from dataclasses import asdict
 from typing import Any
 
 import boto3
@@ -103,7 +102,7 @@ def test_given_a_rare_class_when_listed_then_short_pages_with_a_cursor_reach_eve
         everything += items
         if cursor is None:
             break
-    assert [asdict(e) for e in everything] == entries
+    assert [e.model_dump() for e in everything] == entries
     assert catalog.page_entries(table, "cli_list", 5, "S199", None, max_pages=3) == ([], None)
     assert catalog.page_entries(table, "cli_none", 5, None, None, max_pages=3) == ([], None)
 
@@ -140,7 +139,7 @@ def test_given_any_sequence_of_merges_then_the_pages_hold_exactly_the_latest_ent
         assert _pages(table, client) == []
         return
     _check_chain(table, client)
-    assert [asdict(e) for e in catalog.iter_entries(table, client)] == [model[s] for s in sorted(model)]
+    assert [e.model_dump() for e in catalog.iter_entries(table, client)] == [model[s] for s in sorted(model)]
     for sku, entry in model.items():
         assert catalog.get_entry(table, client, sku) == catalog.entry_record(entry)
 

@@ -4,7 +4,6 @@ with the deployment's thresholds, under the tenant's merge lock; old one-SKU ite
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import asdict
 from typing import Any
 
 import boto3
@@ -59,7 +58,7 @@ def test_given_stored_series_when_rebuilt_then_every_entry_is_classified_and_old
     assert "3 SKUs classified, 1 catalog pages written, 1 one-SKU catalog items deleted" in capsys.readouterr().out
     stored = {s: DemandSeries(start=dt.date(2024, 1, 1), values=v) for s, v in series.items()}  # as stored
     expected = [catalog_entry(s, stored[s]) for s in sorted(stored)]
-    assert [asdict(e) for e in catalog.iter_entries(pipe.table, client)] == expected
+    assert [e.model_dump() for e in catalog.iter_entries(pipe.table, client)] == expected
     assert [e["demand_class"] for e in expected] == ["inactive", "smooth", "intermittent"]
     assert [i["sk"] for i in _catalog_items(pipe, client)] == ["PAGE#"]
 

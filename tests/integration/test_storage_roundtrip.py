@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import itertools
 import math
-from dataclasses import asdict
 from typing import Any
 
 import pytest
@@ -158,8 +157,8 @@ def test_given_any_catalog_entries_when_merged_then_each_reads_back_exactly(
     for entry in entries:
         back = catalog.get_entry(table, client, entry["sku"])
         assert back is not None
-        assert_same(asdict(back), entry)
-    assert_same([asdict(e) for e in catalog.iter_entries(table, client)], sorted(entries, key=lambda e: e["sku"]))
+        assert_same(back.model_dump(), entry)
+    assert_same([e.model_dump() for e in catalog.iter_entries(table, client)], sorted(entries, key=lambda e: e["sku"]))
 
 
 def test_given_the_issue_17_run_when_stored_then_name_and_skus_are_as_sent(table: str) -> None:

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Literal
 
+from pydantic import BaseModel, ConfigDict, Field
+
 
 class RunStatus(StrEnum):
     QUEUED = "QUEUED"
@@ -196,10 +198,12 @@ class ApiKeyGrant:
     role: ApiKeyRole
 
 
-@dataclass(frozen=True)
-class CatalogEntry:
+class CatalogEntry(BaseModel):
     """One SKU of a tenant's catalog (repositories/catalog.py): its class, statistics and grain.
-    Entries written before a field existed read it as None, and their grain as "D"."""
+    Entries written before a field existed read it as None, and their grain as "D". The API's
+    `Sku` (schemas/demand.py) is this record as GET /skus shows it."""
+
+    model_config = ConfigDict(frozen=True)
 
     sku: str
     demand_class: str | None = None
@@ -209,4 +213,4 @@ class CatalogEntry:
     first_date: str | None = None
     last_date: str | None = None
     total_quantity: float | None = None
-    granularity: str = "D"
+    granularity: Literal["D", "W", "M"] = Field(default="D", description="the grain the SKU's demand is recorded at")

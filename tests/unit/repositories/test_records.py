@@ -220,7 +220,9 @@ def test_given_user_and_api_key_items_then_they_read_as_records_without_their_se
 def test_given_a_catalog_row_written_before_grains_then_it_reads_daily_with_float_statistics() -> None:
     old = {"sku": "A", "demand_class": "smooth", "adi": 1, "cv2": 0, "n_periods": 30, "total_quantity": 12}
     entry = entry_record(old)
-    assert entry == CatalogEntry("A", "smooth", 1.0, 0.0, 30, None, None, 12.0, "D")
+    assert entry == CatalogEntry(
+        sku="A", demand_class="smooth", adi=1.0, cv2=0.0, n_periods=30, total_quantity=12.0, granularity="D"
+    )
     assert (type(entry.adi), type(entry.cv2), type(entry.total_quantity), type(entry.n_periods)) == (
         float,
         float,

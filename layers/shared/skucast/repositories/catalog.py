@@ -169,7 +169,7 @@ def entry_record(entry: dict[str, Any]) -> CatalogEntry:
         return float(value) if value is not None else None
 
     n_periods = entry.get("n_periods")
-    return CatalogEntry(
+    return CatalogEntry.model_construct(  # the fields are converted here: no validation per entry
         sku=str(entry["sku"]),
         demand_class=entry.get("demand_class"),
         adi=num("adi"),

@@ -100,6 +100,11 @@ def plain(value: Any) -> Any:
     return value
 
 
+def count(item: dict[str, Any], name: str) -> int:
+    """A counter of a plain item: 0 when the item predates it (or has not counted yet)."""
+    return int(item.get(name) or 0)
+
+
 def storable(value: Any, *, undefined_as_null: bool = False) -> Any:
     """`value` in DynamoDB's types, exactly (see the module docstring); NotStorable if it cannot be.
 

@@ -164,9 +164,6 @@ def run_record(item: dict[str, Any]) -> RunRecord:
     QUEUED run has no counters yet) read as their defaults."""
     plain = dynamo.plain(item)
 
-    def count(name: str) -> int:
-        return int(plain.get(name) or 0)
-
     return RunRecord(
         run_id=str(plain["run_id"]),
         status=RunStatus(plain["status"]),
@@ -176,17 +173,17 @@ def run_record(item: dict[str, Any]) -> RunRecord:
         params=dict(plain.get("params") or {}),
         started_at=plain.get("started_at"),
         finished_at=plain.get("finished_at"),
-        skus_total=count("skus_total"),
-        skus_done=count("skus_done"),
-        skus_failed=count("skus_failed"),
-        batches_total=count("batches_total"),
-        batches_done=count("batches_done"),
-        batches_sent=count("batches_sent"),
-        result_shards=count("result_shards"),
+        skus_total=dynamo.count(plain, "skus_total"),
+        skus_done=dynamo.count(plain, "skus_done"),
+        skus_failed=dynamo.count(plain, "skus_failed"),
+        batches_total=dynamo.count(plain, "batches_total"),
+        batches_done=dynamo.count(plain, "batches_done"),
+        batches_sent=dynamo.count(plain, "batches_sent"),
+        result_shards=dynamo.count(plain, "result_shards"),
         as_of=plain.get("as_of") or None,
         summary=plain.get("summary"),
         error=plain.get("error"),
-        repairs=count("repairs"),
+        repairs=dynamo.count(plain, "repairs"),
     )
 
 

@@ -66,9 +66,6 @@ def upload_record(item: dict[str, Any]) -> UploadRecord:
     lacks (a report before warnings, an upload before declared formats) reads as its default."""
     plain = dynamo.plain(item)
 
-    def count(name: str) -> int:
-        return int(plain.get(name) or 0)
-
     return UploadRecord(
         upload_id=str(plain["upload_id"]),
         status=UploadStatus(plain["status"]),
@@ -84,15 +81,15 @@ def upload_record(item: dict[str, Any]) -> UploadRecord:
         started_at=plain.get("started_at"),
         finished_at=plain.get("finished_at"),
         claim=plain.get("claim"),
-        lease_until=count("lease_until"),
+        lease_until=dynamo.count(plain, "lease_until"),
         merge_started_at=plain.get("merge_started_at"),
-        merge_skus=count("merge_skus"),
+        merge_skus=dynamo.count(plain, "merge_skus"),
         merge_progress=plain.get("merge_progress") if isinstance(plain.get("merge_progress"), dict) else None,
-        attempts=count("attempts"),
-        rows_total=count("rows_total"),
-        rows_accepted=count("rows_accepted"),
-        rows_rejected=count("rows_rejected"),
-        skus_touched=count("skus_touched"),
+        attempts=dynamo.count(plain, "attempts"),
+        rows_total=dynamo.count(plain, "rows_total"),
+        rows_accepted=dynamo.count(plain, "rows_accepted"),
+        rows_rejected=dynamo.count(plain, "rows_rejected"),
+        skus_touched=dynamo.count(plain, "skus_touched"),
         errors=list(plain.get("errors") or []),
         error_summary=list(plain.get("error_summary") or []),
         warnings=list(plain.get("warnings") or []),

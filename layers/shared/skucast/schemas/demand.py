@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
-from skucast.records import UploadStatus
+from skucast.records import CatalogEntry, UploadStatus
 
 AggregateMode = Literal["reject", "sum"]
 Granularity = Literal["D", "W", "M"]
@@ -132,16 +132,8 @@ class DemandRecordsRequest(_Request):
     missing: Missing = Field(default="zero", description=MISSING_HELP)
 
 
-class Sku(BaseModel):
-    sku: str
-    demand_class: str | None = None
-    adi: float | None = None
-    cv2: float | None = None
-    n_periods: int | None = None
-    first_date: str | None = None
-    last_date: str | None = None
-    total_quantity: float | None = None
-    granularity: Granularity = Field(default="D", description="the grain the SKU's demand is recorded at")
+class Sku(CatalogEntry):
+    pass  # the catalog entry as GET /skus shows it (skucast/records.py)
 
 
 class SkuList(BaseModel):

@@ -26,7 +26,7 @@ import bisect
 import datetime as dt
 import math
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any, cast
 
 import numpy as np
@@ -253,7 +253,7 @@ def apply_points(
 
 # ---------------------------------------------------------------- reading
 def _to_sku(entry: CatalogEntry) -> Sku:
-    return Sku.model_validate(asdict(entry))
+    return Sku.model_validate(entry.model_dump())
 
 
 def list_skus(settings: Settings, client_id: str, limit: int, cursor: str | None, demand_class: str | None) -> SkuList:
