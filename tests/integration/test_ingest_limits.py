@@ -101,7 +101,7 @@ def test_given_a_file_with_more_skus_than_an_upload_may_store_then_it_is_refused
     assert "41 distinct SKUs" in message and "at most 40" in message and "split the file by SKU" in message
     assert _stored_skus(pipe, client) == [] and _catalog_items(pipe, client) == []
     record = uploads_repo.get_upload(pipe.table, client, ticket["upload_id"])
-    assert record is not None and "merge_started_at" not in record  # refused before the merge began
+    assert record is not None and record.merge_started_at is None  # refused before the merge began
 
     # At the limit the same file is stored whole.
     ticket = _create(pipe, client)
@@ -148,7 +148,7 @@ def test_given_an_ingest_that_died_before_its_first_write_went_in_then_its_repor
         with dies_on_write(monkeypatch, 1):
             _deliver(pipe, ticket)
     record = uploads_repo.get_upload(pipe.table, client, ticket["upload_id"])
-    assert record is not None and "merge_started_at" in record
+    assert record is not None and record.merge_started_at is not None
 
     _dead_letter(pipe, ticket)
     failed = _get(pipe, client, ticket["upload_id"])
