@@ -32,6 +32,7 @@ from skucast.forecasting.methods import (
 )
 from skucast.forecasting.metrics import MetricSums
 from skucast.forecasting.periods import (
+    GRAIN_NAMES,
     GRAIN_ORDER,
     aggregate_with_counts,
     align_to_origin,
@@ -112,9 +113,6 @@ class EngineConfig:
 
 def _error(sku: str, code: str, message: str) -> SkuForecast:
     return SkuForecast(sku, "unknown", "none", [], {}, MetricSums(), {}, message, {"code": code, "message": message})
-
-
-GRAIN_NAMES = {"D": "daily", "W": "weekly", "M": "monthly"}
 
 
 @dataclass(frozen=True)

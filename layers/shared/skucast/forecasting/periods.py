@@ -35,6 +35,7 @@ def next_period(start: dt.date, frequency: str, steps: int = 1) -> dt.date:
 
 
 GRAIN_ORDER = {"D": 0, "W": 1, "M": 2}  # finer to coarser
+GRAIN_NAMES = {"D": "daily", "W": "weekly", "M": "monthly"}
 
 
 def containing_period(day: dt.date, granularity: str, week_day: int = 0) -> dt.date:

@@ -88,14 +88,16 @@ def plan_run(message: PlanMessage, settings: Settings) -> None:
 
 def _run_skus(settings: Settings, client_id: str, run_id: str, params: dict[str, Any]) -> tuple[list[str], str | None]:
     """The run's SKUs, and the end of the tenant's data: the latest date of any of its SKUs."""
-    everything: list[str] = []
+    every_sku = params.get("skus") == "all"
+    skus: list[str] = []
     data_end: str | None = None
     for entry in catalog.iter_entries(settings.table_name, client_id):
-        everything.append(entry.sku)
+        if every_sku:
+            skus.append(entry.sku)
         if entry.last_date and (data_end is None or entry.last_date > data_end):
             data_end = entry.last_date
-    if params.get("skus") == "all":
-        return everything, data_end
+    if every_sku:
+        return skus, data_end
     listed = objects.get_json(settings.data_bucket, run_skus_key(client_id, run_id)) or []
     return [str(s) for s in listed], data_end
 

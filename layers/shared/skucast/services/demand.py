@@ -33,6 +33,7 @@ import numpy as np
 
 from skucast.errors import NotFound, Unprocessable
 from skucast.forecasting.classification import classify_periods
+from skucast.forecasting.periods import GRAIN_NAMES
 from skucast.forecasting.thresholds import ClassificationConfig
 from skucast.ingestion import (
     ZERO_MISSING,
@@ -142,16 +143,12 @@ def catalog_entry(
     }
 
 
-GRAIN_NAMES = {"D": "daily", "W": "weekly", "M": "monthly (dated the 1st)"}
-
-
 @dataclass(frozen=True)
 class GrainMismatch:
     """An upload's points for a SKU that do not fit the SKU's grain: none of them were stored."""
 
     sku: str
     rows: int
-    stored: str  # the SKU's grain
     message: str
 
 
@@ -167,7 +164,6 @@ def _grain_for(
         return GrainMismatch(
             sku,
             len(points.dates),
-            grain,
             f"SKU {sku!r}: the upload is {GRAIN_NAMES[grain]} but its dates for "
             "this SKU do not all start such a period; nothing of it was stored.",
         )
@@ -179,7 +175,6 @@ def _grain_for(
     return GrainMismatch(
         sku,
         len(points.dates),
-        grain,
         f"SKU {sku!r} is stored at {GRAIN_NAMES[grain]} grain{week}; "
         f"this upload's {len(points.dates)} row(s) for it are not, so none of them were stored.",
     )
