@@ -31,7 +31,7 @@ from skucast.forecasting.classification import classify_periods
 from skucast.forecasting.methods import DEFAULT_POLICY, ENSEMBLE, policy_for, predict
 
 MARGINS = (0.0, 0.05, 0.1, 0.2)
-DEFAULT_MARGIN = EngineConfig().ensemble_margin
+DEFAULT_MARGIN = EngineConfig().ensemble_margin["D"]
 OUT = Path(__file__).resolve().parents[1] / "out"
 SMOOTH = DEFAULT_POLICY["smooth"]  # W/M policy: what the competition data exercises
 DAILY_SMOOTH = policy_for("D")["smooth"]

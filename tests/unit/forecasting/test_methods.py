@@ -13,7 +13,7 @@ from skucast.forecasting.methods import (
     policy_for,
 )
 
-SLOW = {"auto_arima", "auto_ets", "auto_theta"}
+SLOW = {"auto_arima", "auto_ets", "auto_theta", "auto_ces"}
 
 
 def test_given_every_demand_class_when_policy_looked_up_then_registered_candidates_exist():
@@ -67,7 +67,10 @@ def test_given_frequency_overrides_when_policy_looked_up_then_only_listed_classe
     daily = policy_for("D")
     assert daily["smooth"] == FREQUENCY_POLICY["D"]["smooth"] != DEFAULT_POLICY["smooth"]
     assert daily["intermittent"] == DEFAULT_POLICY["intermittent"]
-    assert policy_for("W") == policy_for("M") == DEFAULT_POLICY  # the competition-tested path
+    assert policy_for("W") == DEFAULT_POLICY
+    monthly = policy_for("M")
+    assert monthly["smooth"] == FREQUENCY_POLICY["M"]["smooth"] != DEFAULT_POLICY["smooth"]
+    assert monthly["intermittent"] == DEFAULT_POLICY["intermittent"]
     for overrides in FREQUENCY_POLICY.values():
         for names in overrides.values():
             assert names and set(names) <= set(METHODS)

@@ -6,16 +6,27 @@ competition data too. Window j (0 = most recent) trains on y[:n - (j+1)h] and te
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from skucast.forecasting.intervals import Bounds, conformal_bounds, order_bounds
-from skucast.forecasting.methods import ENSEMBLE, FALLBACK, METHODS, SPARSE, predict
+from skucast.forecasting.intervals import (
+    Bounds,
+    conformal_bounds,
+    order_bounds,
+    points_needed,
+    scale_bounds,
+    width_multipliers,
+)
+from skucast.forecasting.methods import ENSEMBLE, FALLBACK, METHODS, SPARSE, Form, predict
 from skucast.forecasting.metrics import MetricSums, naive_scale
 
 MIN_TRAIN = 6  # fewest periods a backtest window may train on
+# Most backtest windows fitted only to calibrate native intervals (a 95% interval needs 19 points).
+MAX_CALIBRATION_WINDOWS = 2
+COMBINATIONS = ("median", "mean")
 
 
 @dataclass(frozen=True)
@@ -30,6 +41,8 @@ class Plan:
     backtest_windows: int  # windows reported in the metrics
     demand_class: str = "smooth"
     ensemble_margin: float = 0.0  # a single method must beat the ensemble's score by this share
+    combination: str = "median"  # how the ensemble combines its members' forecasts: median | mean
+    conformal: bool = True  # calibrate native intervals at the conformal quantile (else the empirical one)
 
 
 @dataclass
@@ -47,6 +60,7 @@ class _Window:
     origin: int
     mean: np.ndarray
     bounds: Bounds | None
+    form: Form | None = None
 
 
 @dataclass
@@ -56,12 +70,12 @@ class _Runs:
     windows: dict[str, list[_Window | None]] = field(default_factory=dict)
 
 
-def _fit(name: str, y: np.ndarray, plan: Plan, h: int) -> _Window | None:
+def _fit(name: str, y: np.ndarray, plan: Plan, h: int, form: Form | None = None) -> _Window | None:
     try:
-        p = predict(name, y, h, plan.season_length, plan.levels)
+        p = predict(name, y, h, plan.season_length, plan.levels, form)
     except Exception:  # one bad fit only drops this candidate/window
         return None
-    return _Window(y.size, p.mean, p.bounds)
+    return _Window(y.size, p.mean, p.bounds, p.form)
 
 
 def _window_count(n: int, plan: Plan) -> int:
@@ -95,29 +109,50 @@ def _conformal(mean: np.ndarray, y: np.ndarray, windows: Sequence[_Window | None
     return conformal_bounds(mean, errors, plan.levels)
 
 
-def _run_backtests(y: np.ndarray, plan: Plan, k: int) -> _Runs:
+def _calibration_windows(n: int, plan: Plan, k: int) -> int:
+    """Backtest windows for a native-interval method: the k scored ones, or as many as calibrating
+    the widest level needs (bounded, and as the history allows)."""
+    needed = math.ceil(max((points_needed(lv) for lv in plan.levels), default=0) / plan.horizon)
+    return max(k, min(needed, MAX_CALIBRATION_WINDOWS, (n - MIN_TRAIN) // plan.horizon))
+
+
+def _run_backtests(y: np.ndarray, plan: Plan, k: int, finals: dict[str, _Window | None]) -> _Runs:
+    """Each candidate's backtest windows; a searching method refits the form its final fit chose."""
     runs = _Runs()
     h = plan.horizon
     extra = 1 if (y.size - MIN_TRAIN) // h > k else 0  # one older window calibrates conformal bounds
+    native_count = _calibration_windows(y.size, plan, k)
     for name in plan.candidates:
-        count = k + (0 if METHODS[name].native else extra)
-        wins = [_fit(name, y[: y.size - (j + 1) * h], plan, h) for j in range(count)]
+        count = native_count if METHODS[name].native else k + extra
+        final = finals.get(name)
+        form = final.form if final else None
+        wins = [_fit(name, y[: y.size - (j + 1) * h], plan, h, form) for j in range(count)]
         if not METHODS[name].native:
             for j, w in enumerate(wins):
                 if w is not None and j + 1 < len(wins):
                     w.bounds = _conformal(w.mean, y, wins[j + 1 :], plan)
         runs.windows[name] = wins
     if plan.ensemble and len(plan.candidates) > 1:
-        runs.windows[ENSEMBLE] = [_combine([runs.windows[c][j] for c in plan.candidates]) for j in range(k)]
+        count = max(len(runs.windows[c]) for c in plan.candidates)
+        runs.windows[ENSEMBLE] = [
+            _combine([_at(runs.windows[c], j) for c in plan.candidates], plan.combination) for j in range(count)
+        ]
     return runs
 
 
-def _combine(members: Sequence[_Window | None]) -> _Window | None:
-    """Median of the member forecasts; bounds averaged (quantile averaging) when all have them."""
-    if not members or any(m is None for m in members):
-        return None
+def _at(windows: Sequence[_Window | None], j: int) -> _Window | None:
+    return windows[j] if j < len(windows) else None
+
+
+def _combine(members: Sequence[_Window | None], how: str = "median") -> _Window | None:
+    """Median or mean of the member forecasts that succeeded (at least two: a member that failed or
+    gave non-finite values never reaches the ensemble); bounds averaged (quantile averaging) when
+    all of them have bounds."""
     ok = [m for m in members if m is not None]
-    mean = np.median(np.stack([m.mean for m in ok]), axis=0)
+    if len(ok) < 2:
+        return None
+    stacked = np.stack([m.mean for m in ok])
+    mean = np.mean(stacked, axis=0) if how == "mean" else np.median(stacked, axis=0)
     bounds = None
     if all(m.bounds is not None for m in ok):
         levels = ok[0].bounds.keys() if ok[0].bounds else ()
@@ -142,11 +177,35 @@ def _score(y: np.ndarray, wins: Sequence[_Window | None], k: int, plan: Plan, sc
     return float(np.mean(np.abs(err)) / scale)
 
 
-def _final(name: str, y: np.ndarray, plan: Plan, runs: _Runs) -> _Window | None:
+def _final(name: str, y: np.ndarray, plan: Plan, runs: _Runs, fits: dict[str, _Window | None]) -> _Window | None:
+    """`name`'s forecast from the full history with calibrated bounds: conformal bounds from the
+    backtest errors where the method has none of its own; its own bounds scaled to what its
+    backtest windows needed (see intervals.width_multipliers) where it has."""
     if name == ENSEMBLE:
-        return _combine([_final(c, y, plan, runs) for c in plan.candidates])
-    w = _fit(name, y, plan, plan.horizon)
-    if w is not None and w.bounds is None:
+        w = _combine([_final_fit(c, y, plan, runs, fits) for c in plan.candidates], plan.combination)
+        native = _all_native(plan)
+    else:
+        w = _final_fit(name, y, plan, runs, fits)
+        native = METHODS[name].native
+    if w is not None and w.bounds is not None and native:
+        windows = [
+            (y[v.origin : v.origin + plan.horizon], v.mean, v.bounds)
+            for v in runs.windows.get(name, [])
+            if v is not None and v.bounds is not None
+        ]
+        w.bounds = scale_bounds(w.mean, w.bounds, width_multipliers(windows, plan.levels, plan.conformal))
+    return w
+
+
+def _final_fit(name: str, y: np.ndarray, plan: Plan, runs: _Runs, fits: dict[str, _Window | None]) -> _Window | None:
+    """One method's full-history fit (made once per run), with conformal bounds if it has none."""
+    if name not in fits:
+        fits[name] = _fit(name, y, plan, plan.horizon)
+    w = fits[name]
+    if w is None:
+        return None
+    w = _Window(w.origin, w.mean, w.bounds, w.form)
+    if w.bounds is None:
         w.bounds = _conformal(w.mean, y, runs.windows.get(name, []), plan)
     return w
 
@@ -165,19 +224,25 @@ def rank(scores: dict[str, float | None], ensemble_margin: float = 0.0) -> list[
     return ranked
 
 
-def _backtest(y: np.ndarray, plan: Plan) -> tuple[int, _Runs, float, dict[str, float | None]]:
+def _backtest(
+    y: np.ndarray, plan: Plan
+) -> tuple[int, _Runs, float, dict[str, float | None], dict[str, _Window | None]]:
+    """Full-history fits first (a searching method's chosen form is refitted in the windows),
+    then the backtest windows and their scores."""
+    fits = {name: _fit(name, y, plan, plan.horizon) for name in plan.candidates}
     k = _window_count(y.size, plan)
-    runs = _run_backtests(y, plan, k)
+    runs = _run_backtests(y, plan, k, fits)
     scale = naive_scale(y[: y.size - k * plan.horizon], plan.season_length) or 1.0
-    return k, runs, scale, {name: _score(y, wins, k, plan, scale) for name, wins in runs.windows.items()}
+    scores = {name: _score(y, wins, k, plan, scale) for name, wins in runs.windows.items()}
+    return k, runs, scale, scores, fits
 
 
 def run(y: np.ndarray, plan: Plan) -> Outcome:
     """Backtest the candidates, pick the best, forecast with it (falling back on failure)."""
-    k, runs, scale, scores = _backtest(y, plan)
+    k, runs, scale, scores, fits = _backtest(y, plan)
     order = rank(scores, plan.ensemble_margin) or list(plan.candidates)
     for name in [*order, FALLBACK]:
-        final = _final(name, y, plan, runs)
+        final = _final(name, y, plan, runs, fits)
         if final is not None:
             reason = _reason(name, order, scores, k, plan, fallback=name not in order)
             sums = _metric_sums(y, runs.windows.get(name, []), plan, scale if k else None)
@@ -189,10 +254,10 @@ def run(y: np.ndarray, plan: Plan) -> Outcome:
 def candidate_forecasts(y: np.ndarray, plan: Plan) -> tuple[dict[str, float | None], dict[str, Outcome | None]]:
     """Every candidate's backtest score and final forecast, for the accuracy bench to compare
     selection, ensemble and single methods on the same fits."""
-    _, runs, _, scores = _backtest(y, plan)
-    finals = {c: _final(c, y, plan, runs) for c in plan.candidates}
+    _, runs, _, scores, fits = _backtest(y, plan)
+    finals = {c: _final(c, y, plan, runs, fits) for c in plan.candidates}
     if ENSEMBLE in runs.windows:
-        finals[ENSEMBLE] = _combine(list(finals.values()))
+        finals[ENSEMBLE] = _final(ENSEMBLE, y, plan, runs, fits)
     out: dict[str, Outcome | None] = {}
     for name, w in finals.items():
         bounds = order_bounds(w.mean, w.bounds or {}) if w else {}
@@ -202,7 +267,7 @@ def candidate_forecasts(y: np.ndarray, plan: Plan) -> tuple[dict[str, float | No
 
 def _metric_sums(y: np.ndarray, wins: Sequence[_Window | None], plan: Plan, scale: float | None) -> MetricSums:
     total = MetricSums()
-    for w in wins[: plan.backtest_windows]:
+    for w in wins[: plan.backtest_windows]:  # the reported windows, not the calibration-only ones
         if w is None:
             continue
         actual = y[w.origin : w.origin + plan.horizon]
@@ -219,7 +284,7 @@ def _reason(name: str, order: list[str], scores: dict[str, float | None], k: int
     if name == ENSEMBLE and order and order[0] == ENSEMBLE and scores.get(ENSEMBLE) is not None:
         best = min((v, n) for n, v in scores.items() if v is not None and n != ENSEMBLE)
         return (
-            f"ensemble (median of {', '.join(plan.candidates)}) backtest {scores[ENSEMBLE]:.3f}; "
+            f"ensemble ({plan.combination} of {', '.join(plan.candidates)}) backtest {scores[ENSEMBLE]:.3f}; "
             f"best single {best[1]} {best[0]:.3f} did not beat it by {plan.ensemble_margin:.0%}"
         )
     if len(scores) <= 1:

@@ -23,8 +23,11 @@ from skucast.forecasting.classification import (
     trim_leading_zeros,
 )
 from skucast.forecasting.methods import (
+    COMBINATION,
+    CONFORMAL_CALIBRATION,
     DEFAULT_POLICY,
     ENSEMBLE,
+    ENSEMBLE_MARGIN,
     FREQUENCY_POLICY,
     METHODS,
     SEASON_LENGTHS,
@@ -95,8 +98,10 @@ class SkuForecast:
 @dataclass(frozen=True)
 class EngineConfig:
     """classification: thresholds; policy: auto's candidates per class; frequency_policy: per
-    frequency, classes whose candidates differ from `policy` (the daily fast path); ensemble:
-    whether auto also scores the median of the candidates; ensemble_margin: share by which a single
+    frequency, classes whose candidates differ from `policy` (the daily fast path, the monthly
+    policy); ensemble: whether auto also scores the combination of the candidates; combination:
+    per frequency, median or mean; conformal: per frequency, how native intervals are calibrated
+    (intervals.width_multipliers); ensemble_margin: per frequency, share by which a single
     method's backtest score must beat the ensemble's to replace it (bench/accuracy/REPORT.md);
     max_history: most recent periods fitted per frequency
     (D capped at 52 weeks: fit cost grows with it, but 182 days lost accuracy on the bench's daily suite)."""
@@ -107,8 +112,10 @@ class EngineConfig:
         default_factory=lambda: MappingProxyType(dict(FREQUENCY_POLICY))
     )
     ensemble: bool = True
-    ensemble_margin: float = 0.2
-    max_history: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({"D": 364, "W": 520, "M": 240}))
+    combination: Mapping[str, str] = field(default_factory=lambda: MappingProxyType(dict(COMBINATION)))
+    ensemble_margin: Mapping[str, float] = field(default_factory=lambda: MappingProxyType(dict(ENSEMBLE_MARGIN)))
+    conformal: Mapping[str, bool] = field(default_factory=lambda: MappingProxyType(dict(CONFORMAL_CALIBRATION)))
+    max_history: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({"D": 364, "W": 520, "M": 144}))
 
 
 def _error(sku: str, code: str, message: str) -> SkuForecast:
@@ -207,7 +214,9 @@ def _plan(y: np.ndarray, demand_class: str, spec: ForecastSpec, config: EngineCo
         ensemble,
         spec.backtest_windows,
         demand_class,
-        config.ensemble_margin,
+        config.ensemble_margin.get(spec.frequency, 0.2),
+        config.combination.get(spec.frequency, "median"),
+        config.conformal.get(spec.frequency, True),
     )
 
 

@@ -53,3 +53,57 @@ def order_bounds(mean: np.ndarray, bounds: Bounds) -> Bounds:
         out[lv] = (lo, hi)
         lo_prev, hi_prev = lo, hi
     return out
+
+
+def points_needed(level: int) -> int:
+    """Fewest scores whose conformal quantile at `level` is defined: n >= level/100 * (n + 1)."""
+    return math.ceil(level / (100 - level))
+
+
+def width_multipliers(
+    windows: Sequence[tuple[np.ndarray, np.ndarray, Bounds]], levels: Sequence[int], conformal: bool = True
+) -> dict[int, float]:
+    """Per level, by how much to scale a model's own interval so that it would have held `level`%
+    of its backtest actuals (normalized split conformal): each backtest point scores the factor its
+    interval would need to reach it, and the multiplier is the conformal quantile of those factors.
+
+    `windows`: (actual, forecast, bounds) per backtest window, most recent first. Each level uses
+    the fewest recent windows with enough points for its quantile (the most recent errors are the
+    best guide; a wide level needs more of them); a level they cannot estimate keeps the model's
+    width. A wider level is never scaled less than a narrower one (its quantile rests on few points).
+    `conformal=False` takes the plain empirical quantile instead of the finite-sample conformal one,
+    which over-covers where backtest errors are a pessimistic guide (measured per frequency).
+    """
+    out: dict[int, float] = {}
+    floor = 0.0
+    for lv in sorted(levels):
+        factors: list[np.ndarray] = []
+        for actual, mean, bounds in windows:
+            if lv in bounds and sum(f.size for f in factors) < points_needed(lv):
+                factors.append(_reach(actual, mean, *bounds[lv]))
+        scores = np.sort(np.concatenate(factors)) if factors else np.empty(0)
+        k = math.ceil(lv / 100 * (scores.size + 1))
+        if scores.size and k <= scores.size:
+            q = float(scores[k - 1]) if conformal else float(np.quantile(scores, lv / 100))
+        else:
+            q = 1.0
+        q = q if np.isfinite(q) and q > 0 else 1.0
+        out[lv] = floor = max(q, floor)
+    return out
+
+
+def _reach(actual: np.ndarray, mean: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """The factor by which each point's interval half-width must grow (or may shrink) to reach it;
+    inf where the interval has no width on the side the actual fell."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        up = np.where(actual > mean, (actual - mean) / (hi - mean), 0.0)
+        down = np.where(actual < mean, (mean - actual) / (mean - lo), 0.0)
+    return np.nan_to_num(np.maximum(up, down), nan=0.0, posinf=np.inf)
+
+
+def scale_bounds(mean: np.ndarray, bounds: Bounds, multipliers: dict[int, float]) -> Bounds:
+    """Each level's interval around `mean` with its half-widths times that level's multiplier."""
+    return {
+        lv: (mean - multipliers.get(lv, 1.0) * (mean - lo), mean + multipliers.get(lv, 1.0) * (hi - mean))
+        for lv, (lo, hi) in bounds.items()
+    }
