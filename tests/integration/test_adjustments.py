@@ -298,6 +298,25 @@ def test_given_concurrent_writes_on_one_run_then_conflicts_are_retried_and_each_
     assert [len(adj_repo.list_adjustments(pipe.table, client, run_id, s)) for s in ("A", "B#1")] == [1, 1]
 
 
+def test_given_a_write_whose_answer_was_lost_when_retried_then_it_is_its_own_success_not_a_412(
+    pipe: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client = _tenant(pipe, "cli_lost")
+    run_id = _run(pipe, client)
+    real = dynamo.transact
+
+    def applied_then_retried(table_name: str, actions: list[dict[str, Any]]) -> None:
+        real(table_name, actions)  # it went in, but its answer never came back:
+        real(table_name, actions)  # the retry finds the version moved - by itself
+
+    monkeypatch.setattr(dynamo, "transact", applied_then_retried)
+    adj_repo.add_adjustment(pipe.table, client, run_id, 1, "A", version=0, final=[1.0] * 7, record=_record(1))
+    with pytest.raises(adj_repo.VersionMoved):  # another writer's version stays a 412
+        adj_repo.add_adjustment(pipe.table, client, run_id, 1, "A", version=0, final=[2.0] * 7, record=_record(7))
+    stored = runs_repo.get_result(pipe.table, client, run_id, 1, "A")
+    assert stored is not None and stored.version == 1 and stored.final == (1.0,) * 7
+
+
 # ---------------------------------------------------------------- carry-over
 def test_given_a_sticky_adjustment_then_runs_planned_after_it_carry_it_marked_and_others_do_not(
     pipe: Pipeline,

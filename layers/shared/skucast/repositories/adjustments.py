@@ -168,7 +168,16 @@ def add_adjustment(
         # Adjustments of other SKUs of the run count on the same run item at the same instant.
         dynamo.transact_retrying(table_name, actions)
     except dynamo.ConditionFailed:
-        raise VersionMoved from None
+        # A retry of this very transaction whose first answer was lost (a timeout) finds its own
+        # write in place: that is success, not someone else's version.
+        if _made(table_name, client_id, run_id, sku, version + 1) != record.adjustment_id:
+            raise VersionMoved from None
+
+
+def _made(table_name: str, client_id: str, run_id: str, sku: str, version: int) -> str | None:
+    """The id of the adjustment that made `version` of the result (None: no such version yet)."""
+    item = dynamo.get(table_name, adjustments_pk(client_id, run_id, sku), adjustment_sk(version))
+    return str(item["adjustment_id"]) if item else None
 
 
 def list_adjustments(table_name: str, client_id: str, run_id: str, sku: str) -> list[AdjustmentRecord]:

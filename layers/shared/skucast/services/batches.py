@@ -86,6 +86,11 @@ def plan_run(message: PlanMessage, settings: Settings) -> None:
             "as_of": run.params.get("as_of") or data_end,
         },
     )
+    if not started:
+        # Another planner started it, or this transition went in and its answer was lost (a retry
+        # then finds it RUNNING): either way, dispatching is idempotent.
+        now = repo.get_run(settings.table_name, client_id, run_id)
+        started = now is not None and now.status is RunStatus.RUNNING
     if started:
         continue_tenant(settings, client_id, run_id)
 
