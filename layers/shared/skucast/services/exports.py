@@ -137,7 +137,8 @@ def write_export(settings: Settings, client_id: str, run: RunRecord, file_format
         with tempfile.NamedTemporaryFile(suffix=f".{file_format}") as tmp:
             results = repo.iter_results(settings.table_name, client_id, run_id, run.result_shards)
             writer(tmp.name, export_columns(levels), results, levels)
-            now = load_run(settings, client_id, run_id)
+            # (No run item: no adjustment either - each one counts on the run item.)
+            now = repo.get_run(settings.table_name, client_id, run_id) or run
             if now.adjustments_made == run.adjustments_made:
                 key = export_key(client_id, run_id, file_format, run.adjustments_made)
                 objects.put_file(settings.data_bucket, key, tmp.name, CONTENT_TYPES[file_format])
