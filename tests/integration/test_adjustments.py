@@ -173,6 +173,23 @@ def test_given_bad_requests_then_the_problem_names_the_issue(pipe: Pipeline) -> 
     assert _read(pipe, client, run_id, "A")[0]["adjustments"] == 0  # nothing refused left a trace
 
 
+def test_given_a_weekly_run_then_only_the_first_days_of_its_weeks_are_accepted(pipe: Pipeline) -> None:
+    client = _tenant(pipe, "cli_weekly")
+    run_id = _run(pipe, client, frequency="W", horizon=3)
+    result, tag = _read(pipe, client, run_id, "A")
+    weeks = [p["date"] for p in result["forecast"]]
+    assert len(weeks) == 3 and len({dt.date.fromisoformat(w).weekday() for w in weeks}) == 1
+    tuesday = (dt.date.fromisoformat(weeks[1]) + dt.timedelta(days=1)).isoformat()
+    body = {"start": weeks[0], "end": tuesday, "multiply": 2, "reason": "event"}
+    status, problem, _ = _adjust(pipe, client, run_id, "A", body, tag)
+    assert status == 422 and problem["errors"][0]["code"] == "not_a_period_start", problem
+    assert weeks[1] in problem["errors"][0]["message"] and weeks[2] in problem["errors"][0]["message"]
+    status, adjusted, _ = _adjust(pipe, client, run_id, "A", {**body, "end": weeks[1]}, tag)
+    assert status == 201, adjusted
+    means = [p["mean"] for p in adjusted["forecast"]]
+    assert [p["final"] for p in adjusted["forecast"]] == [means[0] * 2, means[1] * 2, means[2]]
+
+
 def test_given_a_run_not_finished_or_a_result_without_forecast_then_409(pipe: Pipeline) -> None:
     client = _tenant(pipe, "cli_409")
     run_id = _run(pipe, client, skus=["A", "GHOST"])
