@@ -32,7 +32,7 @@ from skucast import clock, ids
 from skucast.errors import Conflict, PreconditionFailed, PreconditionRequired, Unprocessable
 from skucast.observability import metrics
 from skucast.pagination import decode_cursor, encode_cursor
-from skucast.records import AdjustmentRecord, BatchRecord, Operation, RunRecord, StoredResult
+from skucast.records import AdjustmentRecord, BatchRecord, Operation, PointChange, RunRecord, StoredResult
 from skucast.repositories import adjustments as repo
 from skucast.repositories.runs import Overlay
 from skucast.schemas.forecast import Adjustment, AdjustmentChange, AdjustmentList, AdjustmentRequest, SkuResult
@@ -135,7 +135,7 @@ def _operation(request: AdjustmentRequest) -> tuple[Operation, float]:
 
 def _checked(
     run: RunRecord, stored: StoredResult, request: AdjustmentRequest, operation: Operation, value: float
-) -> tuple[list[float | None], Any]:
+) -> tuple[list[float | None], tuple[PointChange, ...]]:
     """The final forecast after the adjustment and its changes, once every rule holds (422 otherwise)."""
     dates = [str(p["date"]) for p in stored.forecast]
     start, end = request.start.isoformat(), request.end.isoformat()
