@@ -143,6 +143,12 @@ ID_SOURCES: dict[str, IdSource] = {
 # (method, path) -> a body that passes validation, for id routes that take one.
 SAMPLE_BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/api/v1/forecast/runs/{run_id}/export"): {"format": "csv"},
+    ("POST", "/api/v1/forecast/runs/{run_id}/results/{sku}/adjustments"): {
+        "start": "2024-01-02",
+        "end": "2024-01-02",
+        "add": 1,
+        "reason": "other",
+    },
 }
 
 

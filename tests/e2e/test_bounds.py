@@ -12,6 +12,7 @@ import io
 import json
 import time
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -19,7 +20,7 @@ import pytest
 from skucast import tiers
 from tests.conftest import ROOT
 from tests.e2e.conftest import RunningStack
-from tests.e2e.routes import Tenant, start_run, store_sku
+from tests.e2e.routes import Tenant, finish, start_run, store_sku
 
 F = "/api/v1/forecast"
 OPENAPI = ROOT / "functions" / "forecast_api" / "forecast_api" / "openapi.json"
@@ -125,7 +126,10 @@ def _list_operations() -> list[str]:
 def test_given_page_sizes_outside_1_to_1000_on_every_list_then_422(stack: RunningStack) -> None:
     with stack.http() as http:
         tenant = Tenant.sign_up(stack, http=http)
-        values = {"run_id": start_run(tenant), "sku": store_sku(tenant)}
+        sku = store_sku(tenant)
+        run_id = start_run(tenant, [sku])
+        finish(tenant, run_id, timeout=180)  # a result's lists (its adjustments) need the result
+        values = {"run_id": run_id, "sku": quote(sku, safe="")}  # the SKU holds '/' and '#'
         lists = _list_operations()
         assert {f"{F}/runs", f"{F}/skus", f"{F}/uploads", "/api/auth/users"} <= set(lists), lists
         for path in lists:

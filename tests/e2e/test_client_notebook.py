@@ -51,7 +51,7 @@ def test_notebook_upload_a_dataframe_forecast_and_get_the_documented_frame_back(
     fc = sc.forecast(horizon=HORIZON, levels=(95, 80), progress=False, poll_interval=0.5)
     assert list(fc.columns) == [
         "unique_id", "ds", "forecast",
-        "forecast-lo-95", "forecast-lo-80", "forecast-hi-80", "forecast-hi-95",
+        "forecast-lo-95", "forecast-lo-80", "forecast-hi-80", "forecast-hi-95", "final",
         "method", "demand_class",
     ] == forecast_columns([80, 95])  # fmt: skip
     assert len(fc) == N_SKUS * HORIZON
@@ -60,6 +60,7 @@ def test_notebook_upload_a_dataframe_forecast_and_get_the_documented_frame_back(
     for col in ("forecast", "forecast-lo-95", "forecast-lo-80", "forecast-hi-80", "forecast-hi-95"):
         assert fc[col].dtype == "float64" and np.isfinite(fc[col]).all()
     assert fc.equals(fc.sort_values(["unique_id", "ds"]).reset_index(drop=True))
+    assert fc["final"].equals(fc["forecast"])  # nothing adjusted yet: final is the statistical forecast
 
     first_day = pd.Timestamp(START + dt.timedelta(days=DAYS))  # the day after the history ends
     expected_days = list(pd.date_range(first_day, periods=HORIZON, freq="D"))
@@ -88,6 +89,7 @@ def test_notebook_upload_a_dataframe_forecast_and_get_the_documented_frame_back(
     assert export["sku"].tolist() == fc["unique_id"].tolist()
     np.testing.assert_allclose(export["mean"], fc["forecast"], rtol=1e-9)
     np.testing.assert_allclose(export["hi_95"], fc["forecast-hi-95"], rtol=1e-9)
+    np.testing.assert_allclose(export["final"], fc["final"], rtol=1e-9)
 
 
 def test_notebook_errors_are_exceptions_with_the_problem_document(sc: Client) -> None:

@@ -14,6 +14,7 @@ import hashlib
 import os
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -58,9 +59,14 @@ CREDENTIAL_ROUTES = {
     "include-path-regex": "^/api/(auth/refresh|monitoring/ready)$",
     "checks": {"positive_data_acceptance": {"expected-statuses": ["2XX", "400", "401", "422"]}},
 }
+# An adjustment must name the version it changes: a made-up If-Match is 412 and none is 428.
+ADJUSTMENT_ROUTES = {
+    "include-path-regex": "/adjustments$",
+    "checks": {"positive_data_acceptance": {"expected-statuses": ["2XX", "400", "404", "409", "412", "422", "428"]}},
+}
 # The operator's route creates tenants; it is fuzzed below with the service key instead.
 schema = schemathesis.openapi.from_path(
-    OPENAPI, config=SchemathesisConfig.from_dict({**BASE, "operations": [CREDENTIAL_ROUTES]})
+    OPENAPI, config=SchemathesisConfig.from_dict({**BASE, "operations": [CREDENTIAL_ROUTES, ADJUSTMENT_ROUTES]})
 ).exclude(path="/api/auth/clients")
 operator_schema = schemathesis.openapi.from_path(OPENAPI, config=SchemathesisConfig.from_dict(BASE)).include(
     path="/api/auth/clients"
@@ -139,7 +145,7 @@ def test_given_a_body_that_is_not_declared_json_on_every_body_route_then_400_not
     headers = {**tenant.headers, "X-Service-Key": stack.service_key}
     with stack.http() as http:
         for method, path in body_routes:
-            url = path.format(**ids, key_id="key_" + "0" * 20)
+            url = path.format(**{k: quote(v, safe="") for k, v in ids.items()}, key_id="key_" + "0" * 20)
             for content_type, status in (
                 ("text/plain", 400),
                 ("application/xml", 400),

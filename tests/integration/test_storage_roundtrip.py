@@ -85,8 +85,10 @@ def test_given_any_result_document_when_written_then_get_and_page_read_it_back_e
             return {k: expected(x) for k, x in v.items()}
         return [expected(x) for x in v] if isinstance(v, list) else v
 
-    assert_same(runs_repo.get_result(table, client, "run_1", 2, sku), expected(document))
-    assert_same(list(runs_repo.iter_results(table, client, "run_1", 2)), [expected(document)])
+    stored = runs_repo.get_result(table, client, "run_1", 2, sku)
+    assert stored is not None and (stored.version, stored.final, stored.carried) == (0, None, ())
+    assert_same(stored.document, expected(document))
+    assert_same([r.document for r in runs_repo.iter_results(table, client, "run_1", 2)], [expected(document)])
 
 
 @MOTO

@@ -97,12 +97,14 @@ def list_results(
 
 @router.get(
     "/runs/<run_id>/results/<sku>",
-    summary="One SKU's result",
+    summary="One SKU's result (its ETag in the ETag header)",
     tags=["runs"],
     middlewares=[requires("viewer")],
+    responses={200: {"description": "the result", "content": {"application/json": {"model": SkuResult}}}},
 )
-def get_result(run_id: str, sku: str) -> SkuResult:
-    return runs.get_result(get_settings(), current_tenant(router), run_id, sku)
+def get_result(run_id: str, sku: str) -> Response[SkuResult]:
+    result = runs.get_result(get_settings(), current_tenant(router), run_id, sku)
+    return Response(status_code=200, content_type="application/json", body=result, headers={"ETag": result.etag or ""})
 
 
 @router.post(

@@ -74,6 +74,18 @@ class ExportPreparing(Conflict):
         super().__init__(detail, headers={"Retry-After": str(max(1, retry_after))})
 
 
+class PreconditionFailed(ProblemError):
+    """The request's If-Match names a version of the resource that is no longer the current one."""
+
+    status, title, slug = 412, "Precondition Failed", "precondition-failed"
+
+
+class PreconditionRequired(ProblemError):
+    """The request must say which version it changes (If-Match: the ETag it read; RFC 6585)."""
+
+    status, title, slug = 428, "Precondition Required", "precondition-required"
+
+
 class PayloadTooLarge(ProblemError):
     status, title, slug = 413, "Content Too Large", "payload-too-large"
 

@@ -65,6 +65,8 @@ class RunRecord:
     summary: dict[str, Any] | None = None
     error: dict[str, str] | None = None
     repairs: int = 0
+    # Adjustments made to its results after it finished: the revision its exports are keyed by.
+    adjustments_made: int = 0
 
     @property
     def active(self) -> bool:
@@ -93,6 +95,7 @@ class BatchRecord:
     skus: tuple[str, ...] = ()
     record: dict[str, Any] | None = None  # the batch's counts and metric sums, once settled
     claim: str | None = None  # the token of the sender that claimed it
+    carried: bool = False  # some of its SKUs carry sticky adjustments (repositories/adjustments.py)
 
     @property
     def pending(self) -> bool:
@@ -214,3 +217,77 @@ class CatalogEntry(BaseModel):
     last_date: str | None = None
     total_quantity: float | None = None
     granularity: Literal["D", "W", "M"] = Field(default="D", description="the grain the SKU's demand is recorded at")
+
+
+# ---------------------------------------------------------------- adjustments (issue #20, item 3)
+Operation = Literal["set", "add", "multiply"]
+AdjustmentReason = Literal["promotion", "event", "supply", "customer_info", "correction", "other"]
+PrincipalKind = Literal["user", "api_key"]
+
+
+@dataclass(frozen=True)
+class PointChange:
+    """What one forecast period's `final` was before an adjustment, and after it."""
+
+    date: str
+    before: float | None
+    after: float | None
+
+
+@dataclass(frozen=True)
+class AdjustmentRecord:
+    """A planner's change to one SKU's forecast over [start, end] (repositories/adjustments.py).
+
+    `by` is the user id or API key id that made it (`by_kind` says which). `frequency` is the
+    frequency of the run it was made on: a sticky adjustment carries only into runs of that
+    frequency. `carried_from` is the run it was made on when it is shown in a later run;
+    `changes` holds each period's `final` before and after it (empty in the sticky registry and
+    in a result's carried list, where they are recomputed from the means: skucast/adjustments.py).
+    """
+
+    adjustment_id: str
+    by: str
+    by_kind: PrincipalKind
+    at: str
+    start: str
+    end: str
+    operation: Operation
+    value: float
+    reason: AdjustmentReason
+    frequency: str = "D"
+    comment: str | None = None
+    sticky: bool = False
+    expires: str | None = None  # a sticky adjustment's last day of carrying (default: its `end`)
+    carried_from: str | None = None
+    changes: tuple[PointChange, ...] = ()
+
+
+@dataclass(frozen=True)
+class StoredResult:
+    """One SKU's result in a run as stored (repositories/runs.py).
+
+    `document` is what the worker wrote - the statistical forecast, never changed afterwards.
+    `version` counts the adjustments made to it since (the ETag is built from it); `final` is
+    the forecast after every adjustment, one value per forecast point (None: no adjustment, the
+    final forecast is the mean); `carried` are the sticky adjustments it took from earlier runs
+    when it was written, in the order they were applied.
+    """
+
+    document: dict[str, Any]
+    version: int = 0
+    final: tuple[float | None, ...] | None = None
+    carried: tuple[AdjustmentRecord, ...] = ()
+
+    @property
+    def sku(self) -> str:
+        return str(self.document["sku"])
+
+    @property
+    def forecast(self) -> list[dict[str, Any]]:
+        return list(self.document.get("forecast") or [])
+
+    def finals(self) -> list[float | None]:
+        """The final forecast, one value per point: the adjusted values, else the means."""
+        if self.final is not None:
+            return list(self.final)
+        return [p.get("mean") for p in self.forecast]

@@ -26,6 +26,7 @@ def test_forecast_columns_follow_statsforecast_order() -> None:
         "forecast-lo-80",
         "forecast-hi-80",
         "forecast-hi-95",
+        "final",
         "method",
         "demand_class",
     ]

@@ -25,7 +25,7 @@ def stub(monkeypatch: pytest.MonkeyPatch) -> Iterator[Stubber]:
         monkeypatch.setenv(name, "x")
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    monkeypatch.setattr(demand_repo.time, "sleep", lambda seconds: None)
+    monkeypatch.setattr(demand_repo.dynamo.time, "sleep", lambda seconds: None)
     aws.reset_clients()
     with Stubber(aws.table(TABLE).meta.client) as stubber:
         yield stubber

@@ -9,6 +9,8 @@ from skucast_client.errors import (
     NotFoundError,
     PayloadTooLargeError,
     PermissionDeniedError,
+    PreconditionFailedError,
+    PreconditionRequiredError,
     RateLimitedError,
     RunFailedError,
     ServerError,
@@ -19,7 +21,7 @@ from skucast_client.errors import (
     ValidationError,
     WaitTimeoutError,
 )
-from skucast_client.frames import forecast_columns, forecast_frame
+from skucast_client.frames import adjustments_frame, forecast_columns, forecast_frame
 
 __all__ = [
     "APIError",
@@ -30,6 +32,8 @@ __all__ = [
     "NotFoundError",
     "PayloadTooLargeError",
     "PermissionDeniedError",
+    "PreconditionFailedError",
+    "PreconditionRequiredError",
     "RateLimitedError",
     "RunFailedError",
     "ServerError",
@@ -40,6 +44,7 @@ __all__ = [
     "ValidationError",
     "WaitTimeoutError",
     "__version__",
+    "adjustments_frame",
     "forecast_columns",
     "forecast_frame",
     "parse_retry_after",

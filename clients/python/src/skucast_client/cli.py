@@ -35,6 +35,7 @@ from skucast_client.client import Client, __version__
 EXIT_OK, EXIT_API, EXIT_USAGE, EXIT_UNCLEAN, EXIT_UNREACHABLE = 0, 1, 2, 3, 4
 EXIT_CLOSED_PIPE = 141  # 128 + SIGPIPE: what a tool killed by a closed pipe (`| head`) exits with
 DEFAULT_API = "http://127.0.0.1:3000"
+REASONS = ("promotion", "event", "supply", "customer_info", "correction", "other")
 
 
 class UsageError(Exception):
@@ -316,6 +317,7 @@ def cmd_results(args: argparse.Namespace) -> int:
         "method",
         "date",
         "mean",
+        "final",
         *[f"{s}_{lv}" for lv in levels for s in ("lo", "hi")],
         "error",
     ]
@@ -324,13 +326,14 @@ def cmd_results(args: argparse.Namespace) -> int:
         base = [r["sku"], r.get("demand_class"), r.get("method")]
         err = (r.get("error") or {}).get("code")
         if not r.get("forecast"):
-            rows.append([*base, None, None, *[None] * (2 * len(levels)), err])
+            rows.append([*base, None, None, None, *[None] * (2 * len(levels)), err])
         for p in r.get("forecast") or []:
             rows.append(
                 [
                     *base,
                     p["date"],
                     p["mean"],
+                    p.get("final", p["mean"]),
                     *[p.get(f"{s}_{lv}") for lv in levels for s in ("lo", "hi")],
                     err,
                 ]
@@ -344,6 +347,51 @@ def cmd_results(args: argparse.Namespace) -> int:
             writer.writerows(rows)
         emit(args, {"path": args.output, "rows": len(rows)}, f"{len(rows)} rows written to {args.output}")
         return EXIT_OK
+    emit(args, items, table(rows, header))
+    return EXIT_OK
+
+
+def cmd_adjust(args: argparse.Namespace) -> int:
+    operation = {"set": args.set, "add": args.add, "multiply": args.multiply}
+    result = make_client(args).adjust(
+        args.run_id,
+        args.sku,
+        args.start,
+        args.end or args.start,
+        reason=args.reason,
+        comment=args.comment,
+        sticky=args.sticky,
+        expires=args.expires,
+        etag=args.etag,
+        **{k: v for k, v in operation.items() if v is not None},
+    )
+    points = result["forecast"]
+    rows = [[p["date"], p["mean"], p.get("final"), "*" if p.get("final") != p["mean"] else ""] for p in points]
+    text = table(rows, ["date", "mean", "final", "adjusted"])
+    text += f"\n{result['sku']}: {result.get('adjustments', 0)} adjustment(s); ETag {result.get('etag')}"
+    emit(args, result, text)
+    return EXIT_OK
+
+
+def cmd_adjustments(args: argparse.Namespace) -> int:
+    items = make_client(args).adjustment_items(args.run_id, args.sku)
+    rows = []
+    for a in items:
+        operation = next((op for op in ("set", "add", "multiply") if a.get(op) is not None), "")
+        rows.append(
+            [
+                a["at"],
+                a["by"],
+                f"{operation} {a.get(operation):g}" if operation else "",
+                a["start"],
+                a["end"],
+                a["reason"],
+                "sticky" if a.get("sticky") else "",
+                a.get("carried_from") or "",
+                a.get("comment") or "",
+            ]
+        )
+    header = ["at", "by", "change", "start", "end", "reason", "sticky", "carried_from", "comment"]
     emit(args, items, table(rows, header))
     return EXIT_OK
 
@@ -460,6 +508,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run_id", metavar="RUN")
     p.add_argument("--sku", action="append", help="only this SKU (repeatable)")
     p.add_argument("-o", "--output", help="write a CSV here instead of printing")
+
+    p = add("adjust", cmd_adjust, "adjust a finished run's forecast of one SKU over a date range")
+    p.add_argument("run_id", metavar="RUN")
+    p.add_argument("sku", metavar="SKU")
+    p.add_argument("--start", required=True, help="first period adjusted, YYYY-MM-DD (a period's first day)")
+    p.add_argument("--end", help="last period adjusted, YYYY-MM-DD (default: --start)")
+    change = p.add_mutually_exclusive_group(required=True)
+    change.add_argument("--set", type=float, help="final = VALUE")
+    change.add_argument("--add", type=float, help="final = max(0, final + VALUE)")
+    change.add_argument("--multiply", type=float, help="final = final x VALUE")
+    p.add_argument("--reason", required=True, choices=REASONS)
+    p.add_argument("--comment")
+    p.add_argument("--sticky", action="store_true", help="carry it into later runs of this SKU over these dates")
+    p.add_argument("--expires", help="a sticky adjustment's last day of carrying, YYYY-MM-DD (default: --end)")
+    p.add_argument("--etag", help="the ETag of the result as you read it (default: its current one)")
+
+    p = add("adjustments", cmd_adjustments, "list every adjustment of one SKU in a run")
+    p.add_argument("run_id", metavar="RUN")
+    p.add_argument("sku", metavar="SKU")
 
     p = add("export", cmd_export, "download the run's export")
     p.add_argument("run_id", metavar="RUN")

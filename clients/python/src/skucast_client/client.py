@@ -449,6 +449,61 @@ class Client:
     def result(self, run_id: str, sku: str) -> dict[str, Any]:
         return dict(self._json("GET", f"{API}/runs/{run_id}/results/{_segment(sku)}"))
 
+    def adjust(
+        self,
+        run_id: str,
+        sku: str,
+        start: str | dt.date,
+        end: str | dt.date,
+        *,
+        set: float | None = None,
+        add: float | None = None,
+        multiply: float | None = None,
+        reason: str,
+        comment: str | None = None,
+        sticky: bool = False,
+        expires: str | dt.date | None = None,
+        etag: str | None = None,
+    ) -> dict[str, Any]:
+        """Adjust a finished run's forecast of `sku` over the periods `start`..`end` (each a
+        period's first day): exactly one of `set=`, `add=` (may be negative; the final forecast
+        is floored at 0) or `multiply=`, with a `reason` (promotion, event, supply, customer_info,
+        correction, other). `sticky=True` carries it into later runs of the SKU over those dates
+        until `expires` (default `end`).
+
+        Concurrency: the change applies to the version of the result you read. Pass that
+        version's `etag` (a result's `etag` field, or `result_etag()`); without one, the current
+        one is fetched - then the adjustment applies to whatever the result is at that moment.
+        Someone else's adjustment in between raises `PreconditionFailedError` (412): read the
+        result again and decide again. Returns the result with its new `final` and `etag`."""
+        body: dict[str, Any] = {"start": _day(start), "end": _day(end), "reason": reason, "sticky": sticky}
+        body |= {k: v for k, v in (("set", set), ("add", add), ("multiply", multiply)) if v is not None}
+        if comment is not None:
+            body["comment"] = comment
+        if expires is not None:
+            body["expires"] = _day(expires)
+        tag = etag or self.result_etag(run_id, sku)
+        path = f"{API}/runs/{run_id}/results/{_segment(sku)}/adjustments"
+        response = self.request("POST", path, json=body, headers={"If-Match": tag})
+        result = dict(response.json())
+        return {**result, "etag": response.headers.get("ETag") or result.get("etag")}
+
+    def result_etag(self, run_id: str, sku: str) -> str:
+        """The ETag of a result's current version (what `adjust` sends as If-Match)."""
+        response = self.request("GET", f"{API}/runs/{run_id}/results/{_segment(sku)}")
+        return str(response.headers.get("ETag") or response.json()["etag"])
+
+    def adjustment_items(self, run_id: str, sku: str) -> list[dict[str, Any]]:
+        """Every adjustment of the SKU in the run (all pages), as the API gives them: the sticky
+        ones it carried from earlier runs first (`carried_from`), then its own, in order."""
+        return list(self._pages(f"{API}/runs/{run_id}/results/{_segment(sku)}/adjustments"))
+
+    def adjustments(self, run_id: str, sku: str) -> Any:
+        """`adjustment_items` as a DataFrame, one row per adjustment (frames.adjustments_frame)."""
+        from skucast_client.frames import adjustments_frame
+
+        return adjustments_frame(self.adjustment_items(run_id, sku))
+
     def results_frame(self, run_id: str, levels: Sequence[int] | None = None) -> Any:
         """A finished run's results as the statsforecast-shaped DataFrame (frames.py)."""
         if levels is None:
@@ -471,9 +526,10 @@ class Client:
         as_of: str | None = None,
     ) -> Any:
         """Run a forecast and return its DataFrame:
-        `unique_id, ds, forecast, forecast-lo-<L>..., forecast-hi-<L>..., method, demand_class`.
-        `frame.attrs` holds `run` (the finished run) and `failed` (`{sku: error}`). Raises
-        `RunFailedError` when the run ends FAILED or CANCELLED; warns when it ends PARTIAL."""
+        `unique_id, ds, forecast, forecast-lo-<L>..., forecast-hi-<L>..., final, method, demand_class`
+        (`final`: after adjustments; a new run's carries the sticky ones). `frame.attrs` holds
+        `run` (the finished run) and `failed` (`{sku: error}`). Raises `RunFailedError` when the
+        run ends FAILED or CANCELLED; warns when it ends PARTIAL."""
         started = self.start_run(
             horizon, frequency, levels, method, skus, backtest_windows=backtest_windows, name=name, as_of=as_of
         )
@@ -550,6 +606,13 @@ class Client:
 
     def set_schedule(self, **body: Any) -> dict[str, Any]:
         return dict(self._json("PUT", f"{API}/schedule", json=body))
+
+
+def _day(value: str | dt.date) -> str:
+    """A date as the API takes it (YYYY-MM-DD), from a date, a datetime or pandas Timestamp, or text."""
+    if isinstance(value, dt.datetime):
+        return value.date().isoformat()
+    return value.isoformat() if isinstance(value, dt.date) else str(value)
 
 
 def _segment(value: str) -> str:

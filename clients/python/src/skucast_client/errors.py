@@ -60,6 +60,15 @@ class ConflictError(APIError):
     on its own for a big run's export being prepared, problem type `.../export-preparing`)."""
 
 
+class PreconditionFailedError(APIError):
+    """412: the If-Match ETag is no longer the result's current one (someone adjusted it since you
+    read it): read the result again and decide again. Never retried by the client."""
+
+
+class PreconditionRequiredError(APIError):
+    """428: the request must say which version it changes (If-Match)."""
+
+
 class PayloadTooLargeError(APIError):
     """413: body or file too large."""
 
@@ -110,8 +119,10 @@ _BY_STATUS: dict[int, type[APIError]] = {
     403: PermissionDeniedError,
     404: NotFoundError,
     409: ConflictError,
+    412: PreconditionFailedError,
     413: PayloadTooLargeError,
     422: ValidationError,
+    428: PreconditionRequiredError,
     429: RateLimitedError,
     503: ServiceUnavailableError,
 }

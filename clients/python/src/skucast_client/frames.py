@@ -3,11 +3,13 @@
 Forecast frames follow statsforecast's long format, with one model column called `forecast`
 (skucast picks the method per SKU, so the method is a column, not a column name):
 
-    unique_id ds forecast forecast-lo-95 forecast-lo-80 forecast-hi-80 forecast-hi-95 method demand_class
+    unique_id ds forecast forecast-lo-95 forecast-lo-80 forecast-hi-80 forecast-hi-95 final method demand_class
 
 One row per (SKU, forecast period); `ds` is the period start (datetime64[ns]); lower bounds come
-widest first and upper bounds narrowest first, as statsforecast orders them. SKUs whose forecast
-failed have no rows: they are listed in `frame.attrs["failed"]` (`{sku: {code, message}}`).
+widest first and upper bounds narrowest first, as statsforecast orders them. `forecast` and its
+intervals are the statistical forecast (the API's `mean`); `final` is the forecast after the
+planners' adjustments (equal to `forecast` where there is none). SKUs whose forecast failed have
+no rows: they are listed in `frame.attrs["failed"]` (`{sku: {code, message}}`).
 """
 
 from __future__ import annotations
@@ -18,6 +20,11 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 FORECAST = "forecast"
+FINAL = "final"
+ADJUSTMENT_COLUMNS = [
+    "adjustment_id", "at", "by", "by_kind", "operation", "value", "start", "end",
+    "reason", "comment", "sticky", "expires", "carried_from", "changes",
+]  # fmt: skip
 ALIASES = {"unique_id": "sku", "ds": "date", "y": "quantity"}
 
 
@@ -35,7 +42,7 @@ def level_columns(levels: Sequence[int], model: str = FORECAST) -> list[str]:
 
 
 def forecast_columns(levels: Sequence[int]) -> list[str]:
-    return ["unique_id", "ds", FORECAST, *level_columns(levels), "method", "demand_class"]
+    return ["unique_id", "ds", FORECAST, *level_columns(levels), FINAL, "method", "demand_class"]
 
 
 def levels_of(results: Iterable[dict[str, Any]]) -> list[int]:
@@ -62,7 +69,7 @@ def forecast_frame(results: Sequence[dict[str, Any]], levels: Sequence[int] | No
         for p in item["forecast"]:
             row = [item["sku"], p["date"], p["mean"]]
             row += [p.get(f"lo_{lv}") for lv in reversed(levels)] + [p.get(f"hi_{lv}") for lv in levels]
-            row += [item.get("method"), item.get("demand_class")]
+            row += [p.get(FINAL, p["mean"]), item.get("method"), item.get("demand_class")]
             rows.append(row)
     frame = pd.DataFrame(rows, columns=columns)
     frame["unique_id"] = frame["unique_id"].astype(str)
@@ -71,6 +78,31 @@ def forecast_frame(results: Sequence[dict[str, Any]], levels: Sequence[int] | No
         frame[col] = frame[col].astype("float64")
     frame = frame.sort_values(["unique_id", "ds"], kind="stable").reset_index(drop=True)
     frame.attrs["failed"] = failed
+    return frame
+
+
+def adjustments_frame(items: Iterable[dict[str, Any]]) -> Any:
+    """Adjustments (`GET .../results/{sku}/adjustments` items) -> one row per adjustment, in the
+    order they apply: `operation` is set/add/multiply and `value` its number, `at` a UTC
+    timestamp, `start`/`end` datetimes; `changes` holds `[{date, before, after}]` of the periods
+    it changed (the final forecast before and after it)."""
+    pd = _pandas()
+    rows = []
+    for a in items:
+        operation = next((op for op in ("set", "add", "multiply") if a.get(op) is not None), None)
+        rows.append(
+            {
+                **{k: a.get(k) for k in ADJUSTMENT_COLUMNS},
+                "operation": operation,
+                "value": a.get(operation) if operation else None,
+                "changes": list(a.get("changes") or []),
+            }
+        )
+    frame = pd.DataFrame(rows, columns=ADJUSTMENT_COLUMNS)
+    frame["at"] = pd.to_datetime(frame["at"], utc=True)
+    for col in ("start", "end"):
+        frame[col] = pd.to_datetime(frame[col], format="%Y-%m-%d")
+    frame["value"] = frame["value"].astype("float64")
     return frame
 
 

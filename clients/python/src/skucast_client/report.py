@@ -2,8 +2,9 @@
 no fonts or images fetched: it opens offline in any browser.
 
 Sections: run summary, demand-class mix, method mix, accuracy (run-level backtest metrics and
-per class / per method), and for chosen SKUs (or the worst fits by backtest MASE) a chart of
-history + forecast + interval bands. Works from plain dicts (no pandas needed).
+per class / per method), and for chosen SKUs (or the adjusted ones and the worst fits by backtest
+MASE) a chart of history + forecast + interval bands, with the adjusted final forecast drawn
+dashed beside the mean and a dot on each adjusted period. Works from plain dicts (no pandas needed).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ CLASS_COLOURS = {
 }
 PALETTE = ("#1971c2", "#e67700", "#2b8a3e", "#c2255c", "#5f3dc4", "#0c8599", "#a61e4d", "#5c940d", "#868e96")
 HISTORY_PERIODS = {"D": 182, "W": 104, "M": 36}  # history shown before the forecast
+FINAL_COLOUR = "#e8590c"  # the adjusted final forecast, and the dots on adjusted periods
 
 CSS = """
 body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,Helvetica,Arial,sans-serif;color:#212529;
@@ -89,11 +91,18 @@ def worst_fits(results: Iterable[dict[str, Any]], n: int) -> list[str]:
     return [sku for _, sku in scored[:n]]
 
 
+def adjusted_periods(result: dict[str, Any]) -> list[dict[str, Any]]:
+    """The forecast points whose final forecast differs from the statistical mean."""
+    return [p for p in result.get("forecast") or [] if p.get("final") is not None and p.get("final") != p.get("mean")]
+
+
 def choose_skus(results: Sequence[dict[str, Any]], skus: Sequence[str] | None = None, worst: int = 6) -> list[str]:
-    """The SKUs to chart: those asked for, else the worst fits, else the first with a forecast."""
+    """The SKUs to chart: those asked for, else the adjusted ones (up to `worst`) and the worst
+    fits, else the first with a forecast."""
     if skus:
         return list(dict.fromkeys(skus))
-    chosen = worst_fits(results, worst)
+    adjusted = [r["sku"] for r in results if adjusted_periods(r)][:worst]
+    chosen = list(dict.fromkeys([*adjusted, *worst_fits(results, worst)]))
     if not chosen:
         chosen = [r["sku"] for r in results if r.get("forecast")][:worst]
     return chosen
@@ -238,6 +247,7 @@ def forecast_chart(
     left, right, top, bottom = 56, 16, 12, 28
     dates = [d for d, _ in history] + [d for d, _ in fc]
     values = [v for _, v in history] + [float(p["mean"]) for _, p in fc]
+    values += [float(p["final"]) for _, p in fc if p.get("final") is not None]
     for _, p in fc:
         values += [float(p[k]) for k in p if k.startswith(("lo_", "hi_")) and p[k] is not None]
     if not dates:
@@ -280,22 +290,64 @@ def forecast_chart(
         joined = ([history[-1]] if history else []) + [(d, float(p["mean"])) for d, p in fc]
         d_fc = " L".join(f"{x(d):.1f},{y(v):.1f}" for d, v in joined)
         out.append(f'<path class="forecast" d="M{d_fc}" fill="none" stroke="#1971c2" stroke-width="2"/>')
+    adjusted = bool(adjusted_periods(result))
+    if adjusted:
+        out += _final_marks(fc, x, y)
     legend_x = left + 8
     out.append(
         f'<g class="legend" transform="translate({legend_x},{top + 4})">'
-        '<rect width="250" height="18" fill="#fff" fill-opacity="0.85"/>'
+        f'<rect width="{380 if adjusted else 250}" height="18" fill="#fff" fill-opacity="0.85"/>'
         '<line x1="4" x2="22" y1="9" y2="9" stroke="#495057" stroke-width="1.2"/>'
         '<text x="26" y="13">history</text>'
         '<line x1="80" x2="98" y1="9" y2="9" stroke="#1971c2" stroke-width="2"/>'
         '<text x="102" y="13">forecast</text>'
         f'<rect x="160" y="3" width="18" height="12" fill="#1971c2" fill-opacity="0.35"/>'
-        f'<text x="182" y="13">{"/".join(str(lv) for lv in sorted(levels))}%</text></g>'
+        f'<text x="182" y="13">{"/".join(str(lv) for lv in sorted(levels))}%</text>'
+        + (
+            f'<line x1="250" x2="268" y1="9" y2="9" stroke="{FINAL_COLOUR}" stroke-width="2" stroke-dasharray="5 3"/>'
+            f'<circle cx="259" cy="9" r="3" fill="{FINAL_COLOUR}"/><text x="272" y="13">final (adjusted)</text>'
+            if adjusted
+            else ""
+        )
+        + "</g>"
     )
     out.append("</svg>")
     return "".join(out)
 
 
+def _final_marks(fc: Sequence[Point], x: Callable[[dt.date], float], y: Callable[[float], float]) -> list[str]:
+    """The final forecast as a dashed line beside the mean, and a dot on every adjusted period."""
+    finals = [(d, float(p["final"] if p.get("final") is not None else p["mean"])) for d, p in fc]
+    d_final = " L".join(f"{x(d):.1f},{y(v):.1f}" for d, v in finals)
+    out = [
+        f'<path class="final" d="M{d_final}" fill="none" stroke="{FINAL_COLOUR}" stroke-width="2" '
+        'stroke-dasharray="5 3"/>'
+    ]
+    for d, p in fc:
+        if p.get("final") is not None and p.get("final") != p.get("mean"):
+            out.append(
+                f'<circle class="adjusted" cx="{x(d):.1f}" cy="{y(float(p["final"])):.1f}" r="3.5" '
+                f'fill="{FINAL_COLOUR}"><title>{d.isoformat()}: final {_fmt(float(p["final"]))}, '
+                f"mean {_fmt(float(p['mean']))}</title></circle>"
+            )
+    return out
+
+
 # ---------------------------------------------------------------- the page
+def _adjusted_note(result: dict[str, Any]) -> str:
+    """What adjustments did to a SKU's forecast, for its chart's caption ("" when none did)."""
+    changed = adjusted_periods(result)
+    if not changed:
+        return ""
+    points = result.get("forecast") or []
+    mean = sum(float(p["mean"]) for p in points)
+    final = sum(float(p["final"] if p.get("final") is not None else p["mean"]) for p in points)
+    return (
+        f' · <b class="adjusted-note" style="color:{FINAL_COLOUR}">{len(changed)} adjusted period(s), '
+        f"{result.get('adjustments', 0)} adjustment(s): total final {_fmt(final)} vs mean {_fmt(mean)}</b>"
+    )
+
+
 def _table(rows: list[dict[str, Any]], columns: list[tuple[str, str, Callable[[Any], str]]]) -> str:
     head = "".join(f"<th>{_e(label)}</th>" for _, label, _ in columns)
     body = "".join(
@@ -348,6 +400,7 @@ def build_report(
         ("levels", f"<b>{_e(', '.join(f'{lv}%' for lv in levels))}</b>"),
         ("method", f"<b>{_e(params.get('method', 'auto'))}</b>"),
         ("backtest windows", f"<b>{_e(params.get('backtest_windows', 1))}</b>"),
+        ("SKUs adjusted", f"<b>{sum(1 for r in results if adjusted_periods(r)):,}</b>"),
     ]
     out = [
         "<!DOCTYPE html>",
@@ -414,6 +467,7 @@ def build_report(
             f"MASE {_fmt(m.get('mase'))} · "
             f"WAPE {_pct(m.get('wape'))}"
             + (f" · error {_e((r.get('error') or {}).get('code'))}" if r.get("error") else "")
+            + _adjusted_note(r)
             + "</p>"
             + (forecast_chart(r, hist, levels) if r.get("forecast") else "<p>no forecast</p>")
             + "</div>"

@@ -16,7 +16,6 @@ the write units of batch writes; that is the price of never losing a point to a 
 from __future__ import annotations
 
 import struct
-import time
 import zlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -25,7 +24,6 @@ from typing import Any
 import numpy as np
 from boto3.dynamodb.conditions import Key
 from boto3.dynamodb.types import Binary
-from botocore.exceptions import ClientError
 
 from skucast.aws import table
 from skucast.ingestion.series import DemandSeries, decode, encode
@@ -220,14 +218,7 @@ def _transact_fenced(
     table_name: str, items: list[dict[str, Any]], fence: dict[str, Any] | None, extra: dict[str, Any] | None = None
 ) -> None:
     actions = [{"Put": {"Item": item}} for item in items] + [a for a in (extra, fence) if a]
-    for attempt in range(CONFLICT_RETRIES):
-        try:
-            dynamo.transact(table_name, actions)
-            return
-        except dynamo.ConditionFailed:
-            raise Fenced from None  # the puts have no condition: only the fence can fail
-        except ClientError as exc:
-            reasons = exc.response.get("CancellationReasons") or []
-            if attempt + 1 == CONFLICT_RETRIES or not any(r.get("Code") == "TransactionConflict" for r in reasons):
-                raise
-            time.sleep(0.05 * 2**attempt)
+    try:
+        dynamo.transact_retrying(table_name, actions, CONFLICT_RETRIES)
+    except dynamo.ConditionFailed:
+        raise Fenced from None  # the puts have no condition: only the fence can fail

@@ -19,11 +19,15 @@ Coming out, `plain` turns DynamoDB's Decimals into int (integral values) or floa
 
 from __future__ import annotations
 
+import json
 import math
+import time
+import zlib
 from decimal import Context, Decimal
 from typing import Any
 
 from boto3.dynamodb.conditions import Key
+from boto3.dynamodb.types import Binary
 from botocore.exceptions import ClientError
 
 from skucast.aws import table
@@ -50,6 +54,36 @@ def transact(table_name: str, actions: list[dict[str, Any]]) -> None:
         if not failed:
             raise  # a conflicting transaction or throttling: not a state the caller can act on
         raise ConditionFailed(failed) from None
+
+
+def is_conflict(exc: ClientError) -> bool:
+    """A transaction cancelled because another one held one of its items at that instant."""
+    reasons = exc.response.get("CancellationReasons") or []
+    return any(r.get("Code") == "TransactionConflict" for r in reasons)
+
+
+def transact_retrying(table_name: str, actions: list[dict[str, Any]], attempts: int = 5) -> None:
+    """`transact`, tried again (after 50, 100, 200... ms) while it is only cancelled by a conflict
+    with another transaction on one of its items - which is brief. Conditions that fail raise
+    ConditionFailed at once, as with `transact`."""
+    for attempt in range(attempts):
+        try:
+            transact(table_name, actions)
+            return
+        except ClientError as exc:
+            if attempt + 1 == attempts or not is_conflict(exc):
+                raise
+            time.sleep(0.05 * 2**attempt)
+
+
+def pack_json(value: Any) -> Binary:
+    """A JSON document as one compressed binary attribute (undefined numbers stored as null)."""
+    body = json.dumps(defined(value), separators=(",", ":"), allow_nan=False)
+    return Binary(zlib.compress(body.encode("utf-8")))
+
+
+def unpack_json(raw: Any) -> Any:
+    return json.loads(zlib.decompress(raw.value if isinstance(raw, Binary) else bytes(raw)))
 
 
 def get(table_name: str, pk: str, sk: str) -> dict[str, Any] | None:

@@ -86,8 +86,11 @@ def run_skus_key(client_id: str, run_id: str) -> str:
     return f"runs/{client_id}/{run_id}/skus.json"
 
 
-def export_key(client_id: str, run_id: str, extension: str) -> str:
-    """One object per (run, format): a finished run's results never change, so it is reused."""
+def export_key(client_id: str, run_id: str, extension: str, revision: int = 0) -> str:
+    """One object per (run, format, revision): a finished run's results change only by adjustments,
+    each of which counts a new revision of the run, so an export is reused until the next one."""
+    if revision:
+        return f"exports/{client_id}/{run_id}/export-r{revision}.{extension}"
     return f"exports/{client_id}/{run_id}/export.{extension}"
 
 
@@ -160,6 +163,40 @@ def results_pk(client_id: str, run_id: str, shard: int) -> str:
 
 def result_shard(sku: str, shards: int) -> int:
     return zlib.crc32(sku.encode("utf-8")) % shards
+
+
+# ---------------------------------------------------------------- adjustments
+ADJUSTMENT_PREFIX = f"ADJ{SEP}"
+
+
+def adjustments_pk(client_id: str, run_id: str, sku: str) -> str:
+    """The adjustments made to one SKU's result in one run: its audit trail, one item each.
+    The SKU is the last part, so a SKU holding '#' still names one partition."""
+    return tenant_scoped_pk(client_id, "RUN", run_id, "ADJUSTMENTS", sku)
+
+
+def adjustment_sk(version: int) -> str:
+    """The adjustment that made a result's `version` (1, 2, ...): sk order is the order made."""
+    return f"{ADJUSTMENT_PREFIX}{version:06d}"
+
+
+def sticky_pk(client_id: str) -> str:
+    """The tenant's sticky adjustments, carried into later runs until they expire."""
+    return tenant_scoped_pk(client_id, "STICKY")
+
+
+def sticky_sk(sku: str, adjustment_id: str) -> str:
+    return sku_sk(sku) + SEP + _id(adjustment_id)
+
+
+def sticky_prefix(sku: str) -> str:
+    """Every sticky adjustment of `sku` - and of SKUs that begin with `sku#`: readers check the SKU."""
+    return sku_sk(sku) + SEP
+
+
+def carried_pk(client_id: str, run_id: str) -> str:
+    """The sticky adjustments a run carries, one item per SKU (sku_sk), as its planner found them."""
+    return tenant_scoped_pk(client_id, "RUN", run_id, "CARRIED")
 
 
 def run_slots_sk() -> str:

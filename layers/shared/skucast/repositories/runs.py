@@ -18,17 +18,24 @@ from __future__ import annotations
 
 import json
 import uuid
-import zlib
 from collections.abc import Iterable, Iterator
 from typing import Any
 
 from boto3.dynamodb.conditions import Attr, Key
-from boto3.dynamodb.types import Binary, TypeSerializer
+from boto3.dynamodb.types import TypeSerializer
 from botocore.exceptions import ClientError
 
 from skucast.aws import table
-from skucast.records import ACTIVE_RUN, BatchRecord, BatchStatus, RunRecord, RunStatus
-from skucast.repositories import dynamo
+from skucast.records import (
+    ACTIVE_RUN,
+    AdjustmentRecord,
+    BatchRecord,
+    BatchStatus,
+    RunRecord,
+    RunStatus,
+    StoredResult,
+)
+from skucast.repositories import adjustments, dynamo
 from skucast.repositories.keys import (
     ACTIVE_RUNS,
     BATCH_PREFIX,
@@ -56,6 +63,9 @@ ACTIVE = tuple(sorted(ACTIVE_RUN))  # QUEUED, RUNNING: the states a run can be m
 # MAX_RESULT_BYTES is refused before the write (`unstorable`), as DynamoDB would refuse its item.
 MAX_RESULTS_PER_SETTLE = 97
 MAX_RESULT_BYTES = 350_000
+# A result's final forecast and the sticky adjustments it carried in (at most
+# services/adjustments.MAX_STICKY_PER_SKU, a few KB) are written with it.
+Overlay = tuple[list[float | None], tuple[AdjustmentRecord, ...]]
 
 
 class LimitReached(Exception):
@@ -184,6 +194,7 @@ def run_record(item: dict[str, Any]) -> RunRecord:
         summary=plain.get("summary"),
         error=plain.get("error"),
         repairs=dynamo.count(plain, "repairs"),
+        adjustments_made=dynamo.count(plain, "adjustments_made"),
     )
 
 
@@ -290,18 +301,23 @@ def note_repair(table_name: str, client_id: str, run_id: str, max_repairs: int, 
 
 
 # ---------------------------------------------------------------- batches
-def put_batches(table_name: str, client_id: str, run_id: str, batches: list[list[str]]) -> None:
-    """Idempotent: a retried plan writes the same ids with the same SKUs."""
+def put_batches(
+    table_name: str, client_id: str, run_id: str, batches: list[list[str]], carried: Iterable[int] = ()
+) -> None:
+    """Idempotent: a retried plan writes the same ids with the same SKUs. The batches at the
+    indexes `carried` hold SKUs that carry sticky adjustments (repositories/adjustments.py)."""
+    flagged = set(carried)
     with table(table_name).batch_writer() as writer:
         for index, skus in enumerate(batches):
-            writer.put_item(
-                Item={
-                    "pk": batches_pk(client_id, run_id),
-                    "sk": batch_sk(batch_id(index)),
-                    "skus": skus,
-                    "status": BatchStatus.PENDING.value,
-                }
-            )
+            item: dict[str, Any] = {
+                "pk": batches_pk(client_id, run_id),
+                "sk": batch_sk(batch_id(index)),
+                "skus": skus,
+                "status": BatchStatus.PENDING.value,
+            }
+            if index in flagged:
+                item["carried"] = True
+            writer.put_item(Item=item)
 
 
 def batch_id(index: int) -> str:
@@ -321,6 +337,7 @@ def batch_record(item: dict[str, Any]) -> BatchRecord:
         skus=tuple(str(s) for s in plain.get("skus") or ()),
         record=plain.get("record"),
         claim=plain.get("claim") or None,
+        carried=bool(plain.get("carried")),
     )
 
 
@@ -355,9 +372,10 @@ def settle_batch(
     deadline: str,
     results: list[dict[str, Any]],
     shards: int,
+    overlays: dict[str, Overlay] | None = None,
 ) -> bool:
-    """PENDING -> `outcome` for the batch, its results written and its counts added to the running
-    run, atomically.
+    """PENDING -> `outcome` for the batch, its results written (with the sticky adjustments their
+    SKUs carry, `overlays`) and its counts added to the running run, atomically.
 
     False when the batch was already settled (a duplicate delivery) or the run is no longer running:
     then nothing is written, results included.
@@ -365,8 +383,10 @@ def settle_batch(
     by_sku = {str(r["sku"]): r for r in results}  # a run asked for a SKU twice: one item, once
     if len(by_sku) > MAX_RESULTS_PER_SETTLE:
         raise ValueError(f"a batch settles at most {MAX_RESULTS_PER_SETTLE} results in one transaction")
+    overlays = overlays or {}
     actions: list[dict[str, Any]] = [
-        {"Put": {"Item": _result_item(client_id, run_id, shards, result)}} for result in by_sku.values()
+        {"Put": {"Item": _result_item(client_id, run_id, shards, result, overlays.get(sku))}}
+        for sku, result in by_sku.items()
     ]
     actions += [
         {
@@ -515,9 +535,10 @@ def put_results(table_name: str, client_id: str, run_id: str, shards: int, resul
             writer.put_item(Item=_result_item(client_id, run_id, shards, result))
 
 
-def _result_item(client_id: str, run_id: str, shards: int, result: dict[str, Any]) -> dict[str, Any]:
-    sku = result["sku"]
-    return {"pk": results_pk(client_id, run_id, result_shard(sku, shards)), "sk": sku_sk(sku), **_packed(result)}
+def _result_item(
+    client_id: str, run_id: str, shards: int, result: dict[str, Any], overlay: Overlay | None = None
+) -> dict[str, Any]:
+    return {**result_key(client_id, run_id, shards, result["sku"]), **_packed(result), **_overlay(overlay)}
 
 
 def unstorable(result: dict[str, Any], record: dict[str, Any]) -> str | None:
@@ -541,25 +562,46 @@ def unstorable(result: dict[str, Any], record: dict[str, Any]) -> str | None:
 # same values as JSON. The demand class stays a top-level attribute so a query can filter on it.
 # The document is the result exactly (strings, keys, any finite float), except that undefined
 # numbers (NaN, infinities: a metric over a constant history) are null (dynamo.defined).
+# Adjustments never rewrite the document: they set `version`, `final` (repositories/adjustments.py)
+# beside it; sticky adjustments carried in when the result was written are `carried`.
 def _packed(result: dict[str, Any]) -> dict[str, Any]:
-    body = json.dumps(dynamo.defined(result), separators=(",", ":"), allow_nan=False)
     return {
         "schema_version": 2,
         "demand_class": result.get("demand_class"),
-        "document": Binary(zlib.compress(body.encode("utf-8"))),
+        "document": dynamo.pack_json(result),
     }
 
 
-def _unpacked(item: dict[str, Any]) -> dict[str, Any]:
+def _overlay(overlay: Overlay | None) -> dict[str, Any]:
+    """The attributes of sticky adjustments a result carries from the moment it is written."""
+    if overlay is None:
+        return {}
+    final, carried = overlay
+    return {"final": dynamo.pack_json(list(final)), "carried": adjustments.pack_records(carried)}
+
+
+def stored_result(item: dict[str, Any]) -> StoredResult:
+    """A result item as a StoredResult: its document, and what adjustments made of it."""
     if "document" not in item:  # schema_version 1: every field a top-level attribute
-        return dynamo.plain({k: v for k, v in item.items() if k not in ("pk", "sk", "schema_version")})
-    raw = item["document"]
-    return dict(json.loads(zlib.decompress(raw.value if isinstance(raw, Binary) else bytes(raw))))
+        plain = {k: v for k, v in item.items() if k not in ("pk", "sk", "schema_version")}
+        return StoredResult(document=dynamo.plain(plain))
+    final = item.get("final")
+    return StoredResult(
+        document=dict(dynamo.unpack_json(item["document"])),
+        version=int(item.get("version") or 0),
+        final=tuple(dynamo.unpack_json(final)) if final is not None else None,
+        carried=adjustments.unpack_records(item.get("carried")),
+    )
 
 
-def get_result(table_name: str, client_id: str, run_id: str, shards: int, sku: str) -> dict[str, Any] | None:
-    item = dynamo.get(table_name, results_pk(client_id, run_id, result_shard(sku, shards)), sku_sk(sku))
-    return _unpacked(item) if item else None
+def result_key(client_id: str, run_id: str, shards: int, sku: str) -> dict[str, str]:
+    return {"pk": results_pk(client_id, run_id, result_shard(sku, shards)), "sk": sku_sk(sku)}
+
+
+def get_result(table_name: str, client_id: str, run_id: str, shards: int, sku: str) -> StoredResult | None:
+    key = result_key(client_id, run_id, shards, sku)
+    item = dynamo.get(table_name, key["pk"], key["sk"])
+    return stored_result(item) if item else None
 
 
 def page_results(
@@ -570,10 +612,10 @@ def page_results(
     limit: int,
     position: tuple[int, str | None],
     demand_class: str | None,
-) -> tuple[list[dict[str, Any]], tuple[int, str | None] | None]:
+) -> tuple[list[StoredResult], tuple[int, str | None] | None]:
     """Results shard by shard, SKU order within a shard. `position` is (shard, last SKU seen)."""
     shard, after = position
-    items: list[dict[str, Any]] = []
+    items: list[StoredResult] = []
     while shard < shards and len(items) < limit:
         kwargs: dict[str, Any] = {
             "KeyConditionExpression": Key("pk").eq(results_pk(client_id, run_id, shard))
@@ -585,7 +627,7 @@ def page_results(
         if after is not None:
             kwargs["ExclusiveStartKey"] = {"pk": results_pk(client_id, run_id, shard), "sk": sku_sk(after)}
         page = table(table_name).query(**kwargs)
-        items.extend(_unpacked(dict(i)) for i in page.get("Items", []))
+        items.extend(stored_result(dict(i)) for i in page.get("Items", []))
         last = page.get("LastEvaluatedKey")
         if last:
             after = sku_of(str(last["sk"]))
@@ -596,7 +638,7 @@ def page_results(
     return items, (shard, after)
 
 
-def iter_results(table_name: str, client_id: str, run_id: str, shards: int) -> Iterator[dict[str, Any]]:
+def iter_results(table_name: str, client_id: str, run_id: str, shards: int) -> Iterator[StoredResult]:
     position: tuple[int, str | None] | None = (0, None)
     while position is not None:
         items, position = page_results(table_name, client_id, run_id, shards, 1000, position, None)

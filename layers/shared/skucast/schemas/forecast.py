@@ -98,11 +98,18 @@ class SkuResult(BaseModel):
     sku: str
     demand_class: str | None
     method: str | None
-    forecast: list[dict[str, Any]]
+    forecast: list[dict[str, Any]] = Field(
+        description="one point per period: `date`, `mean` (the statistical forecast, never changed), "
+        "`final` (after adjustments; equal to `mean` when there is none), `lo_<level>`, `hi_<level>`"
+    )
     metrics: dict[str, Any]
     candidates: dict[str, float | None] = {}
     reason: str | None = None
     error: dict[str, str] | None = None
+    adjustments: int = Field(default=0, description="adjustments that shaped `final`, carried ones included")
+    etag: str | None = Field(
+        default=None, description="the result's ETag: send it as If-Match to adjust this version of it"
+    )
 
 
 class ResultList(BaseModel):
@@ -150,3 +157,52 @@ class ScheduleBody(_Request):
 
 class Schedule(ScheduleBody):
     next_run_at: str | None = None
+
+
+# ---------------------------------------------------------------- adjustments
+AdjustmentReasonName = Literal["promotion", "event", "supply", "customer_info", "correction", "other"]
+
+
+class AdjustmentRequest(_Request):
+    """One planner adjustment (skucast/adjustments.py has the rules the service checks)."""
+
+    start: dt.date = Field(description="the first forecast period adjusted (a period's first day)")
+    end: dt.date = Field(description="the last forecast period adjusted (a period's first day)")
+    set: float | None = Field(default=None, ge=0, le=1e15, description="final = set")
+    add: float | None = Field(default=None, ge=-1e15, le=1e15, description="final = max(0, final + add)")
+    multiply: float | None = Field(default=None, ge=0, le=1000, description="final = final * multiply")
+    reason: AdjustmentReasonName
+    comment: str | None = Field(default=None, max_length=1000)
+    sticky: bool = Field(default=False, description="carried into later runs of this SKU over these dates")
+    expires: dt.date | None = Field(
+        default=None, description="a sticky adjustment's last day of carrying into new runs (default: `end`)"
+    )
+
+
+class AdjustmentChange(BaseModel):
+    date: str
+    before: float | None = Field(description="the period's final forecast before this adjustment")
+    after: float | None = Field(description="the period's final forecast after it")
+
+
+class Adjustment(BaseModel):
+    adjustment_id: str
+    by: str = Field(description="the user id, or the API key id, that made it")
+    by_kind: Literal["user", "api_key"]
+    at: str
+    start: str
+    end: str
+    set: float | None = None
+    add: float | None = None
+    multiply: float | None = None
+    reason: str
+    comment: str | None = None
+    sticky: bool
+    expires: str | None = None
+    carried_from: str | None = Field(default=None, description="the earlier run a sticky adjustment came from")
+    changes: list[AdjustmentChange] = Field(description="every period it changed, in date order")
+
+
+class AdjustmentList(BaseModel):
+    items: list[Adjustment]
+    next_cursor: str | None

@@ -29,6 +29,7 @@ from skucast.repositories import catalog, demand, events, objects, queues
 from skucast.repositories import runs as repo
 from skucast.repositories.keys import client_id_of, run_id_of, run_skus_key
 from skucast.schemas.messages import BatchMessage, PlanMessage
+from skucast.services import adjustments
 from skucast.services.runs import fail_run, progress_deadline, tier_of
 from skucast.settings import Settings
 
@@ -62,7 +63,10 @@ def plan_run(message: PlanMessage, settings: Settings) -> None:
         return  # the run was cancelled (or failed) before planning
     skus, data_end = _run_skus(settings, client_id, run_id, run.params)
     batches = [skus[i : i + BATCH_SIZE] for i in range(0, len(skus), BATCH_SIZE)]
-    repo.put_batches(settings.table_name, client_id, run_id, batches)
+    # The sticky adjustments saved before this moment are carried into the run (services/adjustments.py).
+    carrying = adjustments.plan_carried(settings, client_id, run, skus)
+    flagged = [i for i, batch in enumerate(batches) if carrying.intersection(batch)]
+    repo.put_batches(settings.table_name, client_id, run_id, batches, flagged)
     started = repo.transition(
         settings.table_name,
         client_id,
@@ -82,6 +86,11 @@ def plan_run(message: PlanMessage, settings: Settings) -> None:
             "as_of": run.params.get("as_of") or data_end,
         },
     )
+    if not started:
+        # Another planner started it, or this transition went in and its answer was lost (a retry
+        # then finds it RUNNING): either way, dispatching is idempotent.
+        now = repo.get_run(settings.table_name, client_id, run_id)
+        started = now is not None and now.status is RunStatus.RUNNING
     if started:
         continue_tenant(settings, client_id, run_id)
 
@@ -194,7 +203,10 @@ def process_batch(message: BatchMessage, settings: Settings) -> None:
     if results:
         metrics.add_metric(name="SecondsPerSku", unit="Seconds", value=(time.perf_counter() - started) / len(results))
     failed = sum(1 for r in results if r.get("error"))
-    _settle(settings, client_id, run, batch_id, BatchStatus.DONE, results, len(results) - failed, failed, record)
+    overlays = adjustments.carried_overlays(settings, client_id, run, batch, results)
+    _settle(
+        settings, client_id, run, batch_id, BatchStatus.DONE, results, len(results) - failed, failed, record, overlays
+    )
 
 
 def _settle(
@@ -207,8 +219,10 @@ def _settle(
     done: int,
     failed: int,
     record: dict[str, Any],
+    overlays: dict[str, repo.Overlay] | None = None,
 ) -> None:
-    """Write the batch's results and settle it in one transaction, if its run is still RUNNING."""
+    """Write the batch's results (with the sticky adjustments they carry) and settle it in one
+    transaction, if its run is still RUNNING."""
     run_id = run.run_id
     settled = repo.settle_batch(
         settings.table_name,
@@ -222,6 +236,7 @@ def _settle(
         deadline=progress_deadline(),
         results=results,
         shards=run.result_shards,
+        overlays=overlays,
     )
     if not settled:
         # Either a concurrent duplicate settled it, or the run stopped meanwhile: free the slot.

@@ -15,7 +15,7 @@ from typing import Any
 
 from skucast.errors import Conflict, ExportPreparing, NotReady
 from skucast.observability import logger
-from skucast.records import ExportStatus, RunRecord
+from skucast.records import ExportStatus, RunRecord, StoredResult
 from skucast.repositories import exports as exports_repo
 from skucast.repositories import objects, queues
 from skucast.repositories import runs as repo
@@ -35,6 +35,8 @@ EXPORT_SKUS_PER_SECOND = 1500
 # A PREPARING export older than this has lost its job (ExportFunction runs at most 15 minutes an
 # attempt); the next request starts another one.
 STALE_SECONDS = 3600
+# Reads of a run's results for one export while adjustments keep changing them (then a 503).
+EXPORT_ATTEMPTS = 3
 
 # Spreadsheets execute cells that start with these; an export must never carry a live formula.
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -46,18 +48,20 @@ def neutralise(cell: Any) -> Any:
     return cell
 
 
-def export_rows(item: dict[str, Any], levels: list[int]) -> list[dict[str, Any]]:
+def export_rows(stored: StoredResult, levels: list[int]) -> list[dict[str, Any]]:
+    """One row per forecast period: the statistical `mean` and the adjusted `final` side by side."""
+    item = stored.document
     base = {
         "sku": neutralise(item["sku"]),
         "demand_class": item.get("demand_class"),
         "method": item.get("method"),
         "error": (item.get("error") or {}).get("code"),
     }
-    if not item.get("forecast"):
-        return [{**base, "date": None, "mean": None}]
+    if not stored.forecast:
+        return [{**base, "date": None, "mean": None, "final": None}]
     rows = []
-    for point in item["forecast"]:
-        row = {**base, "date": point["date"], "mean": point["mean"]}
+    for point, final in zip(stored.forecast, stored.finals(), strict=False):
+        row = {**base, "date": point["date"], "mean": point["mean"], "final": final}
         for level in levels:
             row[f"lo_{level}"], row[f"hi_{level}"] = point.get(f"lo_{level}"), point.get(f"hi_{level}")
         rows.append(row)
@@ -65,11 +69,11 @@ def export_rows(item: dict[str, Any], levels: list[int]) -> list[dict[str, Any]]
 
 
 def export_columns(levels: list[int]) -> list[str]:
-    columns = ["sku", "demand_class", "method", "date", "mean"]
+    columns = ["sku", "demand_class", "method", "date", "mean", "final"]
     return columns + [f"{side}_{level}" for level in levels for side in ("lo", "hi")] + ["error"]
 
 
-def write_csv(path: str, columns: list[str], results: Iterable[dict[str, Any]], levels: list[int]) -> None:
+def write_csv(path: str, columns: list[str], results: Iterable[StoredResult], levels: list[int]) -> None:
     with open(path, "w", newline="", encoding="utf-8") as handle:
         writer = csv.DictWriter(handle, fieldnames=columns)
         writer.writeheader()
@@ -80,7 +84,7 @@ def write_csv(path: str, columns: list[str], results: Iterable[dict[str, Any]], 
 def write_parquet(
     path: str,
     columns: list[str],
-    results: Iterable[dict[str, Any]],
+    results: Iterable[StoredResult],
     levels: list[int],
     chunk_skus: int | None = None,
 ) -> None:
@@ -121,16 +125,26 @@ def parquet_table(rows: list[dict[str, Any]], schema: Any) -> Any:
 
 
 def write_export(settings: Settings, client_id: str, run: RunRecord, file_format: str) -> str:
-    """Write the run's export object (streamed to a temp file, then a multipart upload); its key."""
+    """Write the run's export object (streamed to a temp file, then a multipart upload); its key.
+
+    The object is keyed by the run's revision (the adjustments made to its results). It is
+    stored only when no adjustment was made while the results were read, so an export of a
+    revision holds exactly that revision; otherwise it is read again at the new one."""
     run_id = run.run_id
     levels = list(run.params.get("levels", []))
-    results = repo.iter_results(settings.table_name, client_id, run_id, run.result_shards)
-    key = export_key(client_id, run_id, file_format)
-    with tempfile.NamedTemporaryFile(suffix=f".{file_format}") as tmp:
-        writer = write_csv if file_format == "csv" else write_parquet
-        writer(tmp.name, export_columns(levels), results, levels)
-        objects.put_file(settings.data_bucket, key, tmp.name, CONTENT_TYPES[file_format])
-    return key
+    writer = write_csv if file_format == "csv" else write_parquet
+    for _ in range(EXPORT_ATTEMPTS):
+        with tempfile.NamedTemporaryFile(suffix=f".{file_format}") as tmp:
+            results = repo.iter_results(settings.table_name, client_id, run_id, run.result_shards)
+            writer(tmp.name, export_columns(levels), results, levels)
+            # (No run item: no adjustment either - each one counts on the run item.)
+            now = repo.get_run(settings.table_name, client_id, run_id) or run
+            if now.adjustments_made == run.adjustments_made:
+                key = export_key(client_id, run_id, file_format, run.adjustments_made)
+                objects.put_file(settings.data_bucket, key, tmp.name, CONTENT_TYPES[file_format])
+                return key
+            run = now
+    raise NotReady("Adjustments are being made to this run right now: ask for the export again in a moment.")
 
 
 # ---------------------------------------------------------------- the API
@@ -138,12 +152,12 @@ def export_run(settings: Settings, client_id: str, run_id: str, file_format: str
     run = load_run(settings, client_id, run_id)
     if not run.finished:
         raise Conflict("The run has not finished yet.")
-    key = export_key(client_id, run_id, file_format)
+    key = export_key(client_id, run_id, file_format, run.adjustments_made)
     if not objects.exists(settings.data_bucket, key):
         skus = run.skus_total
         if skus > settings.export_sync_max_skus:
             _prepare_later(settings, client_id, run_id, file_format, skus)
-        write_export(settings, client_id, run, file_format)
+        key = write_export(settings, client_id, run, file_format)
     url = objects.presign_get(settings.data_bucket, key, EXPORT_LINK_SECONDS, f"{run_id}.{file_format}")
     return ExportLink(url=url, expires_in=EXPORT_LINK_SECONDS)
 

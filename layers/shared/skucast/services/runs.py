@@ -7,11 +7,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from skucast import clock, ids, tiers
+from skucast.adjustments import etag
 from skucast.errors import Conflict, FieldError, NotFound, NotReady, Unprocessable
 from skucast.forecasting.catalogue import method_names
 from skucast.observability import logger, metrics
 from skucast.pagination import decode_after, decode_cursor, encode_after, encode_cursor
-from skucast.records import RunRecord, RunStatus, Trigger
+from skucast.records import RunRecord, RunStatus, StoredResult, Trigger
 from skucast.repositories import clients as clients_repo
 from skucast.repositories import objects, queues
 from skucast.repositories import runs as repo
@@ -186,16 +187,26 @@ def cancel_run(settings: Settings, client_id: str, run_id: str) -> Run:
 
 
 # ---------------------------------------------------------------- results
-def to_result(item: dict[str, Any]) -> SkuResult:
+def with_final(point: dict[str, Any], final: float | None) -> dict[str, Any]:
+    """A forecast point as served: its statistical `mean`, then `final`, then the rest."""
+    head: dict[str, Any] = {k: point[k] for k in ("date", "mean") if k in point}
+    return {**head, "final": final, **{k: v for k, v in point.items() if k not in head}}
+
+
+def to_result(run_id: str, stored: StoredResult) -> SkuResult:
+    item = stored.document
+    forecast = [with_final(p, f) for p, f in zip(stored.forecast, stored.finals(), strict=False)]
     return SkuResult(
         sku=item["sku"],
         demand_class=item.get("demand_class"),
         method=item.get("method"),
-        forecast=item.get("forecast", []),
+        forecast=forecast,
         metrics=item.get("metrics", {}),
         candidates=item.get("candidates", {}),
         reason=item.get("reason"),
         error=item.get("error"),
+        adjustments=stored.version + len(stored.carried),
+        etag=etag(run_id, stored.sku, stored.version),
     )
 
 
@@ -223,12 +234,20 @@ def list_results(
     next_cursor = (
         encode_cursor("results", {"run": run_id, "shard": position[0], "after": position[1]}) if position else None
     )
-    return ResultList(items=[to_result(i) for i in items], next_cursor=next_cursor)
+    return ResultList(items=[to_result(run_id, i) for i in items], next_cursor=next_cursor)
+
+
+def load_result(
+    settings: Settings, client_id: str, run_id: str, sku: str, run: RunRecord | None = None
+) -> tuple[RunRecord, StoredResult]:
+    """The run (`run` when the caller read it already) and one SKU's result in it; 404 if either is missing."""
+    run = run or load_run(settings, client_id, run_id)
+    shards = run.result_shards
+    stored = repo.get_result(settings.table_name, client_id, run_id, shards, sku) if shards else None
+    if stored is None:
+        raise NotFound("No result for this SKU in this run.")
+    return run, stored
 
 
 def get_result(settings: Settings, client_id: str, run_id: str, sku: str) -> SkuResult:
-    shards = load_run(settings, client_id, run_id).result_shards
-    item = repo.get_result(settings.table_name, client_id, run_id, shards, sku) if shards else None
-    if item is None:
-        raise NotFound("No result for this SKU in this run.")
-    return to_result(item)
+    return to_result(run_id, load_result(settings, client_id, run_id, sku)[1])
