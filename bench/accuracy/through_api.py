@@ -20,6 +20,13 @@ earlier accordingly, because a run forecasts every SKU from one origin, the end 
 data. The models use positions and season length 12, not calendar dates, so shifting whole series
 changes nothing. M1 forecasts h = 18 months, Tourism h = 24, one tenant each.
 
+Beside both, in the same run and on the same series, the bare statsforecast models a planner
+would run in a notebook (bench/accuracy/bare.py; `--bare MODELS`, default all six): issue #18 asks
+that `auto` through the API beat every one of them in mean MASE and mean sMAPE, per data set and on
+both pooled. The report also gives each policy's 80 % / 95 % coverage (share of test points inside
+the band), its CPU seconds per series, and auto's scores and coverage per demand class. Losing is a
+finding in the report, not a failure: the exit code is 1 only when a data set has no comparison.
+
 Writes bench/out/accuracy_api.{md,json} (accuracy_api_quick.* with --quick); the stack's own
 request log goes to <state>/logs/accuracy-api-stack.log.
 """
@@ -49,6 +56,7 @@ for _path in (ROOT / "layers" / "shared", ROOT / "local"):  # as the Makefile's 
     if str(_path) not in sys.path:
         sys.path.insert(0, str(_path))
 
+from bench.accuracy.bare import BARE_MODELS, LEVELS, BareRun, Forecast, cost, covered, run_model  # noqa: E402
 from bench.accuracy.scoring import mase, smape  # noqa: E402
 
 OUT = ROOT / "bench" / "out"
@@ -143,50 +151,98 @@ def write_demand_csv(path: Path, series: Sequence[Series], last: dt.date = LAST_
 
 
 # ---------------------------------------------------------------- scoring
-Outcome = np.ndarray | str  # the h means, or why there are none
+Outcome = Forecast | str  # the h means (and bands), or why there are none
 
 
 def outcome_of(
     error: Mapping[str, Any] | None, rows: Sequence[Mapping[str, Any]] | None, expected: Sequence[str]
 ) -> Outcome:
-    """One SKU's forecast rows (`[{date, mean, ...}]`, as the API and the engine give them) ->
-    its means in period order, or the reason it cannot be scored (an error, or wrong dates)."""
+    """One SKU's forecast rows (`[{date, mean, lo_80, hi_80, ...}]`, as the API and the engine give
+    them) -> its means and the bands every row carries, in period order, or the reason it cannot be
+    scored (an error, or wrong dates)."""
     if error:
         return f"{error.get('code', 'error')}: {error.get('message', '')}"
-    dates = [str(r.get("date")) for r in rows or ()]
+    rows = list(rows or ())
+    dates = [str(r.get("date")) for r in rows]
     if dates != list(expected):
         shown = f"{dates[0]}..{dates[-1]}" if dates else "none"
         return f"wrong_dates: {len(dates)} periods {shown}, expected {expected[0]}..{expected[-1]}"
-    return np.array([float(r["mean"]) for r in rows or ()], dtype=np.float64)
+    bands = {
+        lv: (_column(rows, f"lo_{lv}"), _column(rows, f"hi_{lv}"))
+        for lv in LEVELS
+        if all(f"lo_{lv}" in r and f"hi_{lv}" in r for r in rows)
+    }
+    return Forecast(_column(rows, "mean"), bands)
+
+
+def _column(rows: Sequence[Mapping[str, Any]], key: str) -> np.ndarray:
+    return np.array([float(r[key]) for r in rows], dtype=np.float64)
 
 
 @dataclass
 class Scored:
-    """Per-SKU scores of one path, the SKUs it could not score, the method each SKU got."""
+    """Per-SKU scores of one path, the SKUs it could not score, the method and demand class each
+    SKU got, and per level how many of its test points fell inside the band."""
 
     scores: dict[str, tuple[float, float]] = field(default_factory=dict)  # sku -> (MASE, sMAPE)
     means: dict[str, np.ndarray] = field(default_factory=dict)
     failed: dict[str, str] = field(default_factory=dict)
     methods: dict[str, str] = field(default_factory=dict)
+    classes: dict[str, str] = field(default_factory=dict)
+    covered: dict[str, dict[int, int]] = field(default_factory=dict)  # sku -> level -> points inside
+    points: dict[str, int] = field(default_factory=dict)  # sku -> test points
 
     def summary(self, skus: Sequence[str] | None = None) -> dict[str, Any]:
+        """Mean MASE and sMAPE over the SKUs, and coverage: the share of all their test points
+        inside the band (None for a level no SKU carries)."""
         chosen = list(self.scores) if skus is None else list(skus)
         if not chosen:
-            return {"n": 0, "mase": None, "smape": None}
+            return {"n": 0, "mase": None, "smape": None, "coverage": dict.fromkeys(LEVELS)}
         values = np.array([self.scores[s] for s in chosen])
-        return {"n": len(chosen), "mase": float(np.nanmean(values[:, 0])), "smape": float(np.nanmean(values[:, 1]))}
+        return {
+            "n": len(chosen),
+            "mase": float(np.nanmean(values[:, 0])),
+            "smape": float(np.nanmean(values[:, 1])),
+            "coverage": {lv: self._coverage(chosen, lv) for lv in LEVELS},
+        }
+
+    def _coverage(self, skus: Sequence[str], level: int) -> float | None:
+        with_band = [s for s in skus if level in self.covered.get(s, {})]
+        points = sum(self.points[s] for s in with_band)
+        return sum(self.covered[s][level] for s in with_band) / points if points else None
+
+    def by_class(self) -> dict[str, dict[str, Any]]:
+        """The summary of each demand class's SKUs (the class the path gave them)."""
+        classes = sorted({self.classes.get(s, "unknown") for s in self.scores})
+        return {c: self.summary([s for s in self.scores if self.classes.get(s, "unknown") == c]) for c in classes}
+
+    @classmethod
+    def merge(cls, parts: Sequence[Scored]) -> Scored:
+        """Several data sets' scores as one (SKU names differ between data sets)."""
+        out = cls()
+        for p in parts:
+            for f in dataclasses.fields(cls):  # every field is a dict keyed by SKU
+                getattr(out, f.name).update(getattr(p, f.name))
+        return out
 
 
-def score(series: Sequence[Series], outcomes: Mapping[str, Outcome], methods: Mapping[str, str]) -> Scored:
+def score(
+    series: Sequence[Series],
+    outcomes: Mapping[str, Outcome],
+    methods: Mapping[str, str],
+    classes: Mapping[str, str] | None = None,
+) -> Scored:
     """Every series scored on its outcome (a SKU with no outcome counts as failed)."""
-    out = Scored(methods=dict(methods))
+    out = Scored(methods=dict(methods), classes=dict(classes or {}))
     for s in series:
         o = outcomes.get(s.sku, "no_result: the SKU has no result")
         if isinstance(o, str):
             out.failed[s.sku] = o
             continue
-        out.scores[s.sku] = (mase(s.x, s.xx, o, SEASON), smape(s.xx, o))
-        out.means[s.sku] = o
+        out.scores[s.sku] = (mase(s.x, s.xx, o.mean, SEASON), smape(s.xx, o.mean))
+        out.means[s.sku] = o.mean
+        out.covered[s.sku] = {lv: covered(s.xx, band) for lv, band in o.bands.items()}
+        out.points[s.sku] = s.xx.size
     return out
 
 
@@ -194,14 +250,15 @@ def score_results(series: Sequence[Series], results: Sequence[Mapping[str, Any]]
     """`GET /runs/{id}/results` items scored."""
     expected = forecast_months(h)
     outcomes = {r["sku"]: outcome_of(r.get("error"), r.get("forecast"), expected) for r in results}
-    return score(series, outcomes, {r["sku"]: str(r.get("method")) for r in results})
+    classes = {r["sku"]: str(r.get("demand_class")) for r in results}
+    return score(series, outcomes, {r["sku"]: str(r.get("method")) for r in results}, classes)
 
 
 def score_engine(series: Sequence[Series], forecasts: Sequence[Any], h: int) -> Scored:
     """`forecast_batch` results (SkuForecast) scored exactly as the API's."""
     expected = forecast_months(h)
     outcomes = {f.sku: outcome_of(f.error, f.forecast, expected) for f in forecasts}
-    return score(series, outcomes, {f.sku: f.method for f in forecasts})
+    return score(series, outcomes, {f.sku: f.method for f in forecasts}, {f.sku: f.demand_class for f in forecasts})
 
 
 def compare(api: Scored, engine: Scored) -> dict[str, Any]:
@@ -264,6 +321,90 @@ def worker_engine_config(stack: Any) -> Any:
 
     raw = stack.function_env(WORKER_FUNCTION).get("SKUCAST_CLASSIFICATION_THRESHOLDS", "{}")
     return EngineConfig(classification=classification_thresholds(raw))
+
+
+# ---------------------------------------------------------------- bare models and policies
+AUTO_API, AUTO_ENGINE = "auto (through API)", "auto (engine only)"
+FALLBACK = "naive (fallback)"
+
+
+def score_bare(series: Sequence[Series], run: BareRun) -> Scored:
+    """A bare model's forecasts scored exactly as auto's, the naive fallbacks included."""
+    methods = {s.sku: FALLBACK if s.sku in run.fallbacks else run.model for s in series}
+    return score(series, run.forecasts, methods)
+
+
+@dataclass
+class Policy:
+    """One way of forecasting a data set's n series: its scores, the CPU seconds it spent on them
+    (None when not measured), and how many series it failed (auto: no usable forecast; a bare
+    model: fell back to naive)."""
+
+    scored: Scored
+    cpu_s: float | None
+    failed: int
+    n: int
+
+    def summary(self) -> dict[str, Any]:
+        spent = cost(self.cpu_s, self.n) if self.cpu_s is not None else dict.fromkeys(COST_KEYS)
+        return self.scored.summary() | spent | {"cpu_s": self.cpu_s, "failed": self.failed}
+
+
+COST_KEYS = ("cpu_s_per_series", "series_per_s_per_core")
+
+
+def pool(parts: Sequence[Policy]) -> Policy:
+    """One policy over several data sets: SKUs merged, CPU seconds and failures added."""
+    cpu = [p.cpu_s for p in parts]
+    total = sum(c for c in cpu if c is not None) if all(c is not None for c in cpu) else None
+    return Policy(Scored.merge([p.scored for p in parts]), total, sum(p.failed for p in parts), sum(p.n for p in parts))
+
+
+def _lower(a: float | None, b: float | None) -> bool:
+    return a is not None and b is not None and a < b
+
+
+def verdict(policies: Mapping[str, Policy]) -> dict[str, Any] | None:
+    """Whether `auto` through the API beats each bare model in mean MASE and in mean sMAPE, all
+    averaged over the same SKUs (those every policy scored). None without both sides."""
+    auto = policies.get(AUTO_API)
+    bare = {k: p for k, p in policies.items() if k in BARE_MODELS}
+    if auto is None or not bare:
+        return None
+    skus = [s for s in auto.scored.scores if all(s in p.scored.scores for p in bare.values())]
+    a = auto.scored.summary(skus)
+    models = {}
+    for name, p in bare.items():
+        b = p.scored.summary(skus)
+        models[name] = {
+            "mase": b["mase"],
+            "smape": b["smape"],
+            "auto_better_mase": _lower(a["mase"], b["mase"]),
+            "auto_better_smape": _lower(a["smape"], b["smape"]),
+        }
+    beats = all(m["auto_better_mase"] and m["auto_better_smape"] for m in models.values())
+    return {"n": len(skus), "auto": {"mase": a["mase"], "smape": a["smape"]}, "models": models, "beats_all": beats}
+
+
+def per_sku(scored: Scored) -> dict[str, dict[str, Any]]:
+    """Each scored SKU's MASE, sMAPE, method, demand class (auto only) and points inside each band."""
+    out = {}
+    for s, (m, p) in scored.scores.items():
+        row = {"mase": m, "smape": p, "method": scored.methods.get(s), "demand_class": scored.classes.get(s)}
+        out[s] = {k: v for k, v in row.items() if v is not None} | {"covered": scored.covered.get(s, {})}
+    return out
+
+
+def bare_policies(ds: DataSet, series: Sequence[Series], names: Sequence[str]) -> dict[str, tuple[BareRun, Policy]]:
+    """Every chosen bare model on the full training data of every series, one model at a time."""
+    out = {}
+    pairs = [(s.sku, s.x) for s in series]
+    for name in names:
+        print(f"{ds.name}: {name} on {len(series)} series ...", flush=True)
+        run = run_model(name, pairs, ds.horizon)
+        print(f"{ds.name}: {name} done, {run.cpu_s:.1f} CPU s, {len(run.fallbacks)} fell back", flush=True)
+        out[name] = (run, Policy(score_bare(series, run), run.cpu_s, len(run.fallbacks), len(series)))
+    return out
 
 
 # ---------------------------------------------------------------- through the API
@@ -387,7 +528,11 @@ def _describe(exc: Exception) -> str:
 
 
 # ---------------------------------------------------------------- one data set
-def run_dataset(stack: Any, ds: DataSet, step: int, workdir: Path) -> dict[str, Any]:
+def run_dataset(
+    stack: Any, ds: DataSet, step: int, workdir: Path, bare: Sequence[str] = BARE_MODELS
+) -> tuple[dict[str, Any], dict[str, Policy]]:
+    """The data set through the API, the engine alone and the bare models: the JSON-ready
+    results, and each policy for pooling over data sets."""
     series = load_monthly(ds, step)
     print(f"{ds.name}: {len(series)} monthly series, h={ds.horizon}, through the API ...", flush=True)
     started = time.perf_counter()
@@ -411,7 +556,21 @@ def run_dataset(stack: Any, ds: DataSet, step: int, workdir: Path) -> dict[str, 
     except GrainMissing as exc:
         engine, out["engine_error"] = None, str(exc)
     out |= _summaries(api, engine)
-    return out
+    # auto's cost is the engine's CPU: the product's storage and HTTP are not forecasting
+    auto_cpu = (out.get("engine_timing") or {}).get("cpu_s")
+    policies = {
+        name: Policy(scored, auto_cpu, len(scored.failed), len(series))
+        for name, scored in ((AUTO_API, api), (AUTO_ENGINE, engine))
+        if scored is not None
+    }
+    runs = bare_policies(ds, series, bare)
+    policies |= {name: policy for name, (_, policy) in runs.items()}
+    out["bare"] = {
+        name: {"wall_s": run.wall_s, "fallbacks": dict(sorted(run.fallbacks.items())), "per_sku": per_sku(p.scored)}
+        for name, (run, p) in runs.items()
+    }
+    out |= _policy_summaries(policies)
+    return out, policies
 
 
 def _summaries(api: Scored | None, engine: Scored | None) -> dict[str, Any]:
@@ -421,12 +580,29 @@ def _summaries(api: Scored | None, engine: Scored | None) -> dict[str, Any]:
             continue
         out[key] = scored.summary() | {"failed": len(scored.failed), "methods": dict(Counter(scored.methods.values()))}
         out[f"{key}_failed"] = dict(sorted(scored.failed.items()))
-        out[f"{key}_per_sku"] = {
-            s: {"mase": m, "smape": p, "method": scored.methods.get(s)} for s, (m, p) in scored.scores.items()
-        }
+        out[f"{key}_per_sku"] = per_sku(scored)
     if api is not None and engine is not None:
         out["comparison"] = compare(api, engine)
     return out
+
+
+def _policy_summaries(policies: Mapping[str, Policy]) -> dict[str, Any]:
+    """Each policy's scores, coverage and cost; whether auto beats the bare models; auto per class."""
+    out: dict[str, Any] = {
+        "policies": {name: p.summary() for name, p in policies.items()},
+        "verdict": verdict(policies),
+    }
+    if AUTO_API in policies:
+        out["api_by_class"] = policies[AUTO_API].scored.by_class()
+    return out
+
+
+def pooled(per_dataset: Sequence[Mapping[str, Policy]]) -> dict[str, Any]:
+    """The policies every data set has, over all their series at once."""
+    names = [n for n in per_dataset[0] if all(n in p for p in per_dataset)] if per_dataset else []
+    policies = {n: pool([p[n] for p in per_dataset]) for n in names}
+    n = next(iter(policies.values())).n if policies else 0
+    return {"n": n} | _policy_summaries(policies)
 
 
 # ---------------------------------------------------------------- report
@@ -487,14 +663,110 @@ def _notes(name: str, r: dict[str, Any]) -> list[str]:
     return lines
 
 
+COVERAGE_TOLERANCE = 0.03  # issue #18: 80 % and 95 % coverage within +-3 points of nominal
+
+
+def _coverage(v: float | None, level: int) -> str:
+    """A coverage in percent, bold when it is off nominal by more than the tolerance."""
+    if v is None:
+        return "-"
+    text = f"{100 * v:.1f} %"
+    return f"**{text}**" if abs(v - level / 100) > COVERAGE_TOLERANCE else text
+
+
+def _mark(ok: bool) -> str:
+    return "✓" if ok else "✗"
+
+
+def _policy_row(name: str, p: Mapping[str, Any], better: Mapping[str, Any] | None) -> str:
+    cov = p.get("coverage") or {}
+    wins = f"{_mark(better['auto_better_mase'])} / {_mark(better['auto_better_smape'])}" if better else ""
+    return (
+        f"| {name} | {_num(p.get('mase'))} | {_num(p.get('smape'), '.2f')} | {_coverage(cov.get(80), 80)} "
+        f"| {_coverage(cov.get(95), 95)} | {_num(p.get('cpu_s_per_series'), '.4f')} "
+        f"| {_num(p.get('series_per_s_per_core'), '.1f')} | {p.get('failed', '-')} | {wins} |"
+    )
+
+
+def _verdict_line(v: Mapping[str, Any] | None) -> str:
+    if v is None:
+        return "auto beats every bare model: - (no through-API figure or no bare model)"
+    head = f"**auto beats every bare model in mean MASE and mean sMAPE: {_mark(v['beats_all'])}** (on {v['n']} SKUs)"
+    losses = [
+        f"{name} {metric} {_num(m[metric], fmt)} vs auto {_num(v['auto'][metric], fmt)}"
+        for name, m in v["models"].items()
+        for metric, fmt in (("mase", ".3f"), ("smape", ".2f"))
+        if not m[f"auto_better_{metric}"]
+    ]
+    return head + (f"; not better than {'; '.join(losses)}" if losses else "")
+
+
+def policy_table(block: Mapping[str, Any]) -> list[str]:
+    """One data set's (or the pool's) policies side by side, and the verdict."""
+    v = block.get("verdict") or {}
+    lines = [
+        "| policy | MASE | sMAPE | coverage 80 | coverage 95 | CPU s/series | series/s/core | failed "
+        "| auto better MASE / sMAPE |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    lines += [
+        _policy_row(name, p, (v.get("models") or {}).get(name)) for name, p in (block.get("policies") or {}).items()
+    ]
+    return [*lines, "", _verdict_line(block.get("verdict"))]
+
+
+def class_rows(name: str, by_class: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    return [
+        f"| {name} | {c} | {p['n']} | {_num(p['mase'])} | {_num(p['smape'], '.2f')} "
+        f"| {_coverage(p['coverage'].get(80), 80)} | {_coverage(p['coverage'].get(95), 95)} |"
+        for c, p in by_class.items()
+    ]
+
+
+def _fallback_notes(name: str, r: Mapping[str, Any]) -> list[str]:
+    lines = []
+    for model, b in (r.get("bare") or {}).items():
+        if b["fallbacks"]:
+            shown = "; ".join(f"{s}: {why}" for s, why in list(b["fallbacks"].items())[:3])
+            lines.append(f"- {name}: {model} failed on {len(b['fallbacks'])} series (naive used), e.g. {shown}")
+    return lines
+
+
 def markdown(res: dict[str, Any]) -> str:
+    bare = ", ".join(res.get("bare_models") or ()) or "none"
     lines = [
         "# Accuracy through the product (M1 and Tourism, monthly series)",
         "",
         f"`python -m bench.accuracy --through-api{' --quick' if res['quick'] else ''}`: {res['seconds']:.0f} s. "
-        f"Training data of every series ends {res['last_train_month']}; MASE (m = 12) / sMAPE of the `mean` "
-        "forecast of `auto`, averaged over the SKUs each path scored. Relative difference on the SKUs both "
-        f"scored; target <= {TARGET_REL_DIFF:.1%}. Failed = SKUs without a usable forecast (API / engine).",
+        f"Training data of every series ends {res['last_train_month']}. `auto` through the API and the engine "
+        f"alone beside bare statsforecast models ({bare}): `season_length=12`, default arguments otherwise, "
+        "full training data, `level=[80, 95]`; a model that raises or gives a non-finite value on a series "
+        "falls back to naive there (counted in failed). MASE (m = 12) and sMAPE of the mean forecast, "
+        "averaged over the SKUs; coverage = share of test points inside the band, bold when more than "
+        f"{100 * COVERAGE_TOLERANCE:.0f} points off nominal. CPU s/series = process CPU seconds of the fits / "
+        "series (auto: the engine alone's forecast_batch, both auto rows); series/s/core = its inverse. "
+        "Failed: auto = SKUs without a usable forecast; a bare model = series that fell back to naive. "
+        "✓ / ✗: auto through the API has the lower mean (same SKUs).",
+    ]
+    for name, r in res["datasets"].items():
+        lines += ["", f"## {name}: {r['n']} monthly series, h = {r['horizon']}", "", *policy_table(r)]
+    if res.get("pooled"):
+        lines += ["", f"## Both data sets pooled: {res['pooled']['n']} series", "", *policy_table(res["pooled"])]
+    lines += [
+        "",
+        "## auto through the API per demand class",
+        "",
+        "| data set | class | n | MASE | sMAPE | coverage 80 | coverage 95 |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    blocks = [*res["datasets"].items(), *((("pooled", res["pooled"]),) if res.get("pooled") else ())]
+    lines += [row for name, r in blocks for row in class_rows(name, r.get("api_by_class") or {})]
+    lines += [
+        "",
+        "## Through the API vs the engine alone",
+        "",
+        "MASE / sMAPE of `auto`, averaged over the SKUs each path scored. Relative difference on the SKUs "
+        f"both scored; target <= {TARGET_REL_DIFF:.1%}. Failed = SKUs without a usable forecast (API / engine).",
         "",
         "| data set | n | h | through API MASE / sMAPE | engine only MASE / sMAPE | rel. diff MASE / sMAPE "
         "| within target | failed |",
@@ -511,36 +783,68 @@ def markdown(res: dict[str, Any]) -> str:
         "|---|---|---|---|---|---|",
     ]
     lines += [_timing_row(name, r) for name, r in res["datasets"].items()]
-    notes = [line for name, r in res["datasets"].items() for line in _notes(name, r)]
+    notes = [line for name, r in res["datasets"].items() for line in (*_notes(name, r), *_fallback_notes(name, r))]
     if notes:
         lines += ["", *notes]
     return "\n".join(lines) + "\n"
 
 
 # ---------------------------------------------------------------- entry point
-def run_all(config: Any, datasets: Sequence[DataSet], quick: bool) -> dict[str, Any]:
-    """The local stack up in this process (free ports, as `make demo`), every data set through it."""
+def run_all(config: Any, datasets: Sequence[DataSet], quick: bool, bare: Sequence[str] = BARE_MODELS) -> dict[str, Any]:
+    """The local stack up in this process (free ports, as `make demo`), every data set through it,
+    the bare models beside; with more than one data set, every policy pooled over them too."""
     from skucast_local.stack import LocalStack
 
     started = time.perf_counter()
     stack = LocalStack(config)
-    res: dict[str, Any] = {"quick": quick, "last_train_month": LAST_TRAIN_MONTH.isoformat(), "datasets": {}}
+    res: dict[str, Any] = {
+        "quick": quick,
+        "last_train_month": LAST_TRAIN_MONTH.isoformat(),
+        "bare_models": list(bare),
+        "datasets": {},
+    }
+    per_dataset = []
     try:
         stack.start()
         print(f"local stack up: API {stack.describe()['api']}", flush=True)
         with tempfile.TemporaryDirectory(prefix="skucast-accuracy-api-") as tmp:
             for ds in datasets:
-                res["datasets"][ds.name] = run_dataset(stack, ds, QUICK_STEP if quick else 1, Path(tmp))
+                step = QUICK_STEP if quick else 1
+                res["datasets"][ds.name], policies = run_dataset(stack, ds, step, Path(tmp), bare)
+                per_dataset.append(policies)
     finally:
         stack.stop()
+    if len(per_dataset) > 1:
+        res["pooled"] = pooled(per_dataset)
     res["seconds"] = time.perf_counter() - started
     return res
+
+
+def bare_option(text: str) -> tuple[str, ...]:
+    """`--bare`: a comma list of bare models (any case), `all`, or `none`; in the report's order."""
+    wanted = {w.strip().lower() for w in text.split(",") if w.strip()}
+    if wanted == {"none"}:
+        return ()
+    if wanted == {"all"}:
+        return BARE_MODELS
+    known = {m.lower() for m in BARE_MODELS}
+    if not wanted or wanted - known:
+        unknown = ", ".join(sorted(wanted - known)) or "nothing"
+        raise argparse.ArgumentTypeError(f"{unknown}: choose from {', '.join(BARE_MODELS)}, all or none")
+    return tuple(m for m in BARE_MODELS if m.lower() in wanted)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.accuracy --through-api", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help=f"every {QUICK_STEP}th monthly series")
     parser.add_argument("--dataset", action="append", choices=[d.name for d in DATASETS], help="only these (repeat)")
+    parser.add_argument(
+        "--bare",
+        type=bare_option,
+        default=BARE_MODELS,
+        metavar="MODELS",
+        help=f"bare statsforecast models beside auto: comma list of {', '.join(BARE_MODELS)}; all (default) or none",
+    )
     args = parser.parse_args(argv)
     chosen = [d for d in DATASETS if not args.dataset or d.name in args.dataset]
     from skucast_local.demo import ThreadRouted, stack_config
@@ -553,7 +857,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     with (state / "logs" / "accuracy-api-stack.log").open("a", encoding="utf-8") as log:
         sys.stdout, sys.stderr = ThreadRouted(out, log), ThreadRouted(err, log)
         try:
-            res = run_all(config, chosen, args.quick)
+            res = run_all(config, chosen, args.quick, args.bare)
         except StackError as exc:
             print(f"bench.accuracy --through-api: the local stack did not start: {exc}", file=err)
             return 1
