@@ -118,6 +118,7 @@ def intermittent(n: int) -> dict:
     h, levels = 28, (80, 95)
     acc: dict = defaultdict(lambda: {"rel_err": [], "cov80": [], "cov95": []})
     classes: dict = defaultdict(int)
+    auto_by_class: dict = defaultdict(lambda: defaultdict(list))
     for _, y, mu in _synthetic(rng, n):
         train, test = y[:-h], y[-h:]
         demand_class = classify_periods(train, frequency="D").demand_class
@@ -128,13 +129,17 @@ def intermittent(n: int) -> dict:
         variants = {k: v for k, v in outs.items() if v is not None}
         if best and outs.get(best[0]) is not None:
             variants["auto"] = outs[best[0]]  # type: ignore[assignment]
+            for lv in levels:
+                lo, hi = variants["auto"].bounds[lv]
+                auto_by_class[demand_class][f"cov{lv}"].append(float(np.mean((test >= lo) & (test <= hi))))
         for name, o in variants.items():
             acc[name]["rel_err"].append(float(np.mean(np.abs(o.mean - mu)) / mu))
             for lv in levels:
                 lo, hi = o.bounds[lv]
                 acc[name][f"cov{lv}"].append(float(np.mean((test >= lo) & (test <= hi))))
     table = {k: {m: float(np.mean(v)) for m, v in d.items()} for k, d in acc.items()}
-    return {"methods": table, "classes": dict(classes), "n": n}
+    coverage = {c: {k: float(np.mean(v)) for k, v in d.items()} for c, d in auto_by_class.items()}
+    return {"methods": table, "classes": dict(classes), "n": n, "auto_coverage_by_class": coverage}
 
 
 # ---------------------------------------------------------------- synthetic daily smooth/erratic suite
@@ -248,6 +253,8 @@ def daily(n: int, trend: tuple[float, float] = (-0.25, 0.5), only: tuple[str, ..
     out: dict = {"oracle (true mean)": score(truths)}
     classes: dict = defaultdict(int)
     methods: dict = {}
+    series_hits: dict = {}
+    by_class: dict = defaultdict(lambda: defaultdict(list))  # shipped auto's coverage per demand class
     for label, (config, method) in _daily_variants().items():
         if only and label not in only:
             continue
@@ -262,13 +269,24 @@ def daily(n: int, trend: tuple[float, float] = (-0.25, 0.5), only: tuple[str, ..
             hi = [np.array([x[f"hi_{lv}"] for x in r.forecast]) for r in res]
             hits = [np.mean((a >= lw) & (a <= up)) for a, lw, up in zip(tests, lo, hi, strict=True)]
             row[f"cov{lv}"] = float(np.mean(hits))
+            series_hits[lv] = hits
         out[label] = row
         if label == "auto (shipped)":
-            for r in res:
+            for i, r in enumerate(res):
                 classes[r.demand_class] += 1
                 methods[r.method] = methods.get(r.method, 0) + 1
+                for lv in spec.levels:
+                    by_class[r.demand_class][f"cov{lv}"].append(series_hits[lv][i])
         print(f"daily: {label} done", flush=True)
-    return {"variants": out, "classes": dict(classes), "chosen": methods, "n": n, "trend": trend}
+    coverage = {c: {k: float(np.mean(v)) for k, v in d.items()} for c, d in by_class.items()}
+    return {
+        "variants": out,
+        "classes": dict(classes),
+        "chosen": methods,
+        "n": n,
+        "trend": trend,
+        "coverage_by_class": coverage,
+    }
 
 
 # ---------------------------------------------------------------- monthly policy (engine, M1 + Tourism monthly)
@@ -541,7 +559,12 @@ def _markdown(res: dict, quick: bool, seconds: float) -> str:
     lines += [
         "## Synthetic intermittent suite (daily, 365 days + 28 test, seeded)",
         "",
-        f"{im['n']} series; classes found: {im['classes']}. rel_err = mean |forecast - true mean| / true mean.",
+        f"{im['n']} series; classes found: {im['classes']}; auto's 80/95 % coverage by class: "
+        + ", ".join(
+            f"{c} {100 * v['cov80']:.1f}/{100 * v['cov95']:.1f}"
+            for c, v in im.get("auto_coverage_by_class", {}).items()
+        )
+        + ". rel_err = mean |forecast - true mean| / true mean.",
         "",
         "| method | rel_err | coverage 80 | coverage 95 |",
         "|---|---|---|---|",
@@ -558,7 +581,12 @@ def _markdown(res: dict, quick: bool, seconds: float) -> str:
             "",
             f"{dd['n']} series (weekly + yearly season, trend {dd['trend'][0]:+.0%}..{dd['trend'][1]:+.0%}"
             " a year, promotions in the history, negative "
-            f"binomial noise); classes found: {dd['classes']}; shipped auto chose {dd['chosen']}. "
+            f"binomial noise); classes found: {dd['classes']}; shipped auto chose {dd['chosen']}; its 80/95 % "
+            "coverage by class: "
+            + ", ".join(
+                f"{c} {100 * v['cov80']:.1f}/{100 * v['cov95']:.1f}" for c, v in dd.get("coverage_by_class", {}).items()
+            )
+            + ". "
             "MASE scaled by the in-sample weekly-naive MAE of the last 364 days, WAPE per series, "
             "rel_err = mean |forecast - true mean| / mean true mean, coverage vs actuals; series/s = "
             "CPU, 1 core, on this suite (all smooth/erratic: compare with the speed section's smooth part).",
