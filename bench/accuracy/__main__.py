@@ -289,6 +289,27 @@ def daily(n: int, trend: tuple[float, float] = (-0.25, 0.5), only: tuple[str, ..
     }
 
 
+def _policy_at(
+    frequency: str,
+    candidates: tuple[str, ...],
+    combination: str,
+    margin: float,
+    conformal: bool | None = None,
+    history: int | None = None,
+) -> EngineConfig:
+    """The shipped engine config with auto's smooth/erratic policy at `frequency` replaced: the
+    levers the monthly and weekly sections measure."""
+    base = EngineConfig()
+    return dataclasses.replace(
+        base,
+        frequency_policy={**base.frequency_policy, frequency: {"smooth": candidates, "erratic": candidates}},
+        combination={**base.combination, frequency: combination},
+        ensemble_margin={**base.ensemble_margin, frequency: margin},
+        conformal={**base.conformal, frequency: base.conformal[frequency] if conformal is None else conformal},
+        max_history={**base.max_history, frequency: history or base.max_history[frequency]},
+    )
+
+
 # ---------------------------------------------------------------- monthly policy (engine, M1 + Tourism monthly)
 MONTHLY = policy_for("M")["smooth"]
 
@@ -299,14 +320,7 @@ def _monthly_variants() -> dict[str, tuple[EngineConfig, str]]:
     base = EngineConfig()
 
     def with_(candidates: tuple[str, ...], combination: str = "mean", margin: float = 1.0, months: int = 144):
-        over = {**base.frequency_policy, "M": {"smooth": candidates, "erratic": candidates}}
-        return dataclasses.replace(
-            base,
-            frequency_policy=over,
-            combination={**base.combination, "M": combination},
-            ensemble_margin={**base.ensemble_margin, "M": margin},
-            max_history={**base.max_history, "M": months},
-        )
+        return _policy_at("M", candidates, combination, margin, history=months)
 
     previous = with_(SMOOTH, "median", 0.2, 240)
     return {
@@ -394,13 +408,7 @@ def _weekly_variants() -> dict[str, tuple[EngineConfig, str]]:
     base = EngineConfig()
 
     def with_(candidates: tuple[str, ...], combination: str, margin: float, conformal: bool) -> EngineConfig:
-        return dataclasses.replace(
-            base,
-            frequency_policy={**base.frequency_policy, "W": {"smooth": candidates, "erratic": candidates}},
-            combination={**base.combination, "W": combination},
-            ensemble_margin={**base.ensemble_margin, "W": margin},
-            conformal={**base.conformal, "W": conformal},
-        )
+        return _policy_at("W", candidates, combination, margin, conformal=conformal)
 
     shipped = policy_for("W")["smooth"]
     return {

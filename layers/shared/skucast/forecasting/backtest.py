@@ -26,7 +26,6 @@ from skucast.forecasting.metrics import MetricSums, naive_scale
 MIN_TRAIN = 6  # fewest periods a backtest window may train on
 # Most backtest windows fitted only to calibrate native intervals (a 95% interval needs 19 points).
 MAX_CALIBRATION_WINDOWS = 2
-COMBINATIONS = ("median", "mean")
 
 
 @dataclass(frozen=True)
