@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from skucast.forecasting.backtest import Plan, _combine, _Window, run
-from skucast.forecasting.intervals import points_needed, scale_bounds, width_multipliers
+from skucast.forecasting.backtest import Plan, _combine, _metric_sums, _Window, run
+from skucast.forecasting.intervals import held_out_multipliers, points_needed, scale_bounds, width_multipliers
 from skucast.forecasting.methods import METHODS, predict
 
 
@@ -112,3 +112,56 @@ def test_given_a_member_that_fails_when_auto_runs_then_the_ensemble_is_made_of_t
     assert np.all(np.isfinite(out.mean)) and np.all(out.mean >= 0)
     members = [predict(m, y, 12, 12, ()).mean for m in ("ets_level", "dynamic_optimized_theta")]
     np.testing.assert_allclose(out.mean, np.mean(members, axis=0), rtol=1e-9)
+
+
+def _left_out_by_hand(window, older, levels, conformal):
+    """The reference: width_multipliers called once per left-out point."""
+    actual, mean, bounds = window
+    out = {lv: np.empty(actual.size) for lv in levels}
+    for i in range(actual.size):
+        keep = np.arange(actual.size) != i
+        others = (actual[keep], mean[keep], {lv: (lo[keep], hi[keep]) for lv, (lo, hi) in bounds.items()})
+        for lv, m in width_multipliers([others, *older], levels, conformal).items():
+            out[lv][i] = m
+    return out
+
+
+def _random_window(rng, h, spread, zero_width=False):
+    mean = rng.uniform(5, 50, h)
+    actual = np.round(mean + rng.normal(0, spread, h))
+    half80, half95 = rng.uniform(1, 5, h), rng.uniform(5, 9, h)
+    if zero_width:
+        half80[::5] = 0.0  # a flat band: a miss on it needs an infinite factor
+        actual[::7] = mean[::7]
+    return actual, mean, {80: (mean - half80, mean + half80), 95: (mean - half95, mean + half95)}
+
+
+@pytest.mark.parametrize("conformal", [True, False])
+@pytest.mark.parametrize(("h", "n_older"), [(1, 0), (1, 2), (3, 0), (12, 1), (18, 1), (28, 0), (28, 2)])
+def test_given_backtest_points_when_each_is_left_out_then_the_multipliers_equal_the_rule_called_per_point(
+    h, n_older, conformal
+):
+    rng = np.random.default_rng(100 * h + n_older)
+    for trial in range(5):
+        window = _random_window(rng, h, spread=2 + trial, zero_width=trial % 2 == 1)
+        older = [_random_window(rng, h, spread=3, zero_width=trial == 3) for _ in range(n_older)]
+        fast = held_out_multipliers(window, older, (80, 95), conformal)
+        slow = _left_out_by_hand(window, older, (80, 95), conformal)
+        for lv in (80, 95):
+            np.testing.assert_allclose(fast[lv], slow[lv], rtol=1e-12, atol=0)
+
+
+def test_given_bands_three_times_too_wide_when_a_run_reports_coverage_then_it_is_that_of_the_shipped_bands():
+    rng = np.random.default_rng(7)
+    h = 200
+    history = rng.normal(100, 1, 50)
+    mean = np.full(h, 100.0)
+    y = np.r_[history, mean + rng.normal(0, 1, h)]
+    too_wide = {80: (mean - 3.85, mean + 3.85), 95: (mean - 5.9, mean + 5.9)}  # 3x the true widths
+    windows = [_Window(history.size, mean, too_wide)]
+    plan = Plan(h, 1, (80, 95), ("ets",), False, 1, conformal=False)
+    native = _metric_sums(y, windows, plan, 1.0, scaled=False).finalize()
+    shipped = _metric_sums(y, windows, plan, 1.0, scaled=True).finalize()
+    assert native["coverage_80"] == 1.0 and native["coverage_95"] == 1.0
+    assert 0.74 <= shipped["coverage_80"] <= 0.86
+    assert 0.91 <= shipped["coverage_95"] <= 0.99

@@ -15,6 +15,7 @@ import numpy as np
 from skucast.forecasting.intervals import (
     Bounds,
     conformal_bounds,
+    held_out_multipliers,
     order_bounds,
     points_needed,
     scale_bounds,
@@ -182,18 +183,31 @@ def _final(name: str, y: np.ndarray, plan: Plan, runs: _Runs, fits: dict[str, _W
     backtest windows needed (see intervals.width_multipliers) where it has."""
     if name == ENSEMBLE:
         w = _combine([_final_fit(c, y, plan, runs, fits) for c in plan.candidates], plan.combination)
-        native = _all_native(plan)
     else:
         w = _final_fit(name, y, plan, runs, fits)
-        native = METHODS[name].native
-    if w is not None and w.bounds is not None and native:
-        windows = [
-            (y[v.origin : v.origin + plan.horizon], v.mean, v.bounds)
-            for v in runs.windows.get(name, [])
-            if v is not None and v.bounds is not None
-        ]
+    if w is not None and w.bounds is not None and _scaled(name, plan):
+        windows = _calibration_points(y, runs.windows.get(name, []), plan.horizon)
         w.bounds = scale_bounds(w.mean, w.bounds, width_multipliers(windows, plan.levels, plan.conformal))
     return w
+
+
+def _scaled(name: str, plan: Plan) -> bool:
+    """Whether `name`'s intervals are its models' own, scaled by backtest errors (else conformal)."""
+    return _all_native(plan) if name == ENSEMBLE else METHODS[name].native
+
+
+def _calibration_points(y: np.ndarray, windows: Sequence[_Window | None], h: int) -> list[tuple]:
+    """(actual, forecast, bounds) of each backtest window that has bounds, most recent first."""
+    return [(y[v.origin : v.origin + h], v.mean, v.bounds) for v in windows if v is not None and v.bounds is not None]
+
+
+def _held_out_bounds(window: tuple, older: list[tuple], plan: Plan) -> Bounds:
+    """A backtest window's bands as the run ships them: each point's band scaled by the multipliers
+    the shipped rule draws from every other backtest point (the window's others first, then older
+    windows), so the coverage a run reports is that of the intervals it ships, on points their
+    calibration did not see."""
+    _, mean, bounds = window
+    return scale_bounds(mean, bounds, held_out_multipliers(window, older, plan.levels, plan.conformal))
 
 
 def _final_fit(name: str, y: np.ndarray, plan: Plan, runs: _Runs, fits: dict[str, _Window | None]) -> _Window | None:
@@ -244,7 +258,7 @@ def run(y: np.ndarray, plan: Plan) -> Outcome:
         final = _final(name, y, plan, runs, fits)
         if final is not None:
             reason = _reason(name, order, scores, k, plan, fallback=name not in order)
-            sums = _metric_sums(y, runs.windows.get(name, []), plan, scale if k else None)
+            sums = _metric_sums(y, runs.windows.get(name, []), plan, scale if k else None, _scaled(name, plan))
             bounds = order_bounds(final.mean, final.bounds or {})
             return Outcome(name, final.mean, bounds, sums, scores, reason)
     raise RuntimeError("every candidate and the fallback failed")
@@ -264,13 +278,20 @@ def candidate_forecasts(y: np.ndarray, plan: Plan) -> tuple[dict[str, float | No
     return scores, out
 
 
-def _metric_sums(y: np.ndarray, wins: Sequence[_Window | None], plan: Plan, scale: float | None) -> MetricSums:
+def _metric_sums(
+    y: np.ndarray, wins: Sequence[_Window | None], plan: Plan, scale: float | None, scaled: bool = False
+) -> MetricSums:
+    """Metrics of the reported windows; coverage of the bands as shipped (scaled ones held out)."""
     total = MetricSums()
-    for w in wins[: plan.backtest_windows]:  # the reported windows, not the calibration-only ones
+    for j, w in enumerate(wins[: plan.backtest_windows]):  # the reported windows, not the calibration-only ones
         if w is None:
             continue
         actual = y[w.origin : w.origin + plan.horizon]
-        bounds = order_bounds(w.mean, w.bounds) if w.bounds else None
+        bounds = w.bounds
+        if bounds and scaled:
+            older = _calibration_points(y, wins[j + 1 :], plan.horizon)
+            bounds = _held_out_bounds((actual, w.mean, bounds), older, plan)
+        bounds = order_bounds(w.mean, bounds) if bounds else None
         total = total + MetricSums.from_points(actual, w.mean, scale, bounds)
     return total
 

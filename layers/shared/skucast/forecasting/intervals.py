@@ -15,7 +15,7 @@ dominated by demand noise, not by the step, and 1-2 backtest windows hold too fe
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
@@ -92,6 +92,61 @@ def width_multipliers(
     return out
 
 
+def held_out_multipliers(
+    window: tuple[np.ndarray, np.ndarray, Bounds],
+    older: Sequence[tuple[np.ndarray, np.ndarray, Bounds]],
+    levels: Sequence[int],
+    conformal: bool = True,
+) -> dict[int, np.ndarray]:
+    """Per level, for each point of a backtest `window`: the multiplier `width_multipliers` gives
+    when that point is left out, the window's other points coming first and then the `older`
+    windows (most recent first). All points at once: leaving out the point of rank r from the
+    sorted scores shifts every order statistic at or past r by one."""
+    actual, mean, bounds = window
+    n = actual.size
+    out: dict[int, np.ndarray] = {}
+    floor = np.zeros(n)
+    for lv in sorted(levels):
+        own = _reach(actual, mean, *bounds[lv]) if lv in bounds else np.empty(0)
+        pool: list[np.ndarray] = []
+        count = own.size - 1 if own.size else 0
+        for a, m, b in older:
+            if lv in b and count < points_needed(lv):
+                pool.append(_reach(a, m, *b[lv]))
+                count += a.size
+        scores = np.concatenate([own, *pool])
+        q = np.ones(n)
+        if own.size and count:
+            order = np.argsort(scores, kind="stable")
+            rank = np.empty(scores.size, int)
+            rank[order] = np.arange(scores.size)
+            q = _left_out_quantile(scores[order], rank[:n], lv, conformal)
+        q = np.where(np.isfinite(q) & (q > 0), q, 1.0)
+        out[lv] = floor = np.maximum(q, floor)
+    return out
+
+
+def _left_out_quantile(ranked: np.ndarray, left_out: np.ndarray, level: int, conformal: bool) -> np.ndarray:
+    """Per left-out rank, the quantile `width_multipliers` takes of `ranked` (sorted) without it."""
+    size = ranked.size - 1
+    k = math.ceil(level / 100 * (size + 1))
+    if k > size:
+        return np.ones(left_out.size)
+
+    def at(j: np.ndarray | int) -> np.ndarray:  # order statistic j of the scores without the left-out one
+        return np.where(j < left_out, ranked[np.minimum(j, size)], ranked[np.minimum(np.asarray(j) + 1, size)])
+
+    if conformal:
+        return at(k - 1)
+    position = level / 100 * (size - 1)  # numpy's default (linear) quantile, with its interpolation
+    below = math.floor(position)
+    t = position - below
+    a, b = at(below), at(min(below + 1, size - 1))
+    with np.errstate(invalid="ignore"):
+        diff = b - a
+        return np.where(t >= 0.5, b - diff * (1 - t), a + diff * t)
+
+
 def _reach(actual: np.ndarray, mean: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
     """The factor by which each point's interval half-width must grow (or may shrink) to reach it;
     inf where the interval has no width on the side the actual fell."""
@@ -101,8 +156,9 @@ def _reach(actual: np.ndarray, mean: np.ndarray, lo: np.ndarray, hi: np.ndarray)
     return np.nan_to_num(np.maximum(up, down), nan=0.0, posinf=np.inf)
 
 
-def scale_bounds(mean: np.ndarray, bounds: Bounds, multipliers: dict[int, float]) -> Bounds:
-    """Each level's interval around `mean` with its half-widths times that level's multiplier."""
+def scale_bounds(mean: np.ndarray, bounds: Bounds, multipliers: Mapping[int, float | np.ndarray]) -> Bounds:
+    """Each level's interval around `mean` with its half-widths times that level's multiplier (one
+    for the whole interval, or one per point)."""
     return {
         lv: (mean - multipliers.get(lv, 1.0) * (mean - lo), mean + multipliers.get(lv, 1.0) * (hi - mean))
         for lv, (lo, hi) in bounds.items()
