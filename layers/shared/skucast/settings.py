@@ -39,6 +39,8 @@ class Settings(BaseSettings):
     token_issuer: str
     token_audience: str = "skucast-api"  # noqa: S105 (an audience name, not a secret)
     event_bus_name: str = "default"
+    # Where every new alert is published (template AlertBus; services/alerts.py).
+    alert_bus_name: str = "default"
 
     access_token_ttl_seconds: int = Field(default=900, ge=60, le=3600)
     refresh_token_ttl_seconds: int = Field(default=30 * 24 * 3600, ge=3600)
