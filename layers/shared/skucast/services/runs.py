@@ -33,12 +33,11 @@ from skucast.services import alerts
 from skucast.settings import Settings
 
 IDEMPOTENCY_SECONDS = 24 * 3600
-# A run with no progress for this long is failed by the sweeper (a batch takes seconds).
-PROGRESS_TIMEOUT = timedelta(minutes=15)
 
 
-def progress_deadline(now: datetime | None = None) -> str:
-    return clock.iso((now or clock.now()) + PROGRESS_TIMEOUT)
+def progress_deadline(settings: Settings, now: datetime | None = None) -> str:
+    """When a run that makes no progress from now on is stalled (settings.run_progress_timeout_seconds)."""
+    return clock.iso((now or clock.now()) + timedelta(seconds=settings.run_progress_timeout_seconds))
 
 
 def tier_of(settings: Settings, client_id: str) -> tiers.TierLimits:
@@ -100,7 +99,7 @@ def create_run(
             client_id,
             run,
             expires_at=int(now.timestamp()) + IDEMPOTENCY_SECONDS,
-            deadline=progress_deadline(now),
+            deadline=progress_deadline(settings, now),
             max_active=limits.max_active_runs,
             idempotency=idempotency,
         )
