@@ -112,6 +112,17 @@ def test_given_many_failing_one_run_at_once_then_exactly_one_alert(pipe: Pipelin
     assert len(_seen(seen)) == 1
 
 
+def test_given_a_run_whose_alert_was_raised_already_when_it_fails_then_it_fails_without_a_second(
+    pipe: Pipeline,
+) -> None:
+    client = pipe.tenant("cli_prealerted")
+    run_id = start_run(pipe, client)["run_id"]
+    assert alerts.raise_alert(get_settings(), client, "run_failed", run_id=run_id, detail={"early": True})
+    assert runs.fail_run(get_settings(), client, run_id, "stalled", "stopped")
+    assert read_run(pipe, client, run_id)["status"] == "FAILED"
+    assert [a["detail"] for a in _alerts(pipe, client)] == [{"early": True}]
+
+
 def test_given_concurrent_raises_of_one_condition_then_one_alert(pipe: Pipeline, provisioned: Provisioned) -> None:
     seen = _subscribe(provisioned)
     client = pipe.tenant("cli_shift")

@@ -105,7 +105,10 @@ def _skipped(settings: Settings, client_id: str, expression: str, slot: str, now
     """Slots that came and went while `slot` waited (the scheduler did not fire for longer than the
     schedule's interval): the schedule moves past them, so they never run - one `schedule_missed`
     alert for all of them, keyed by the first. Costs nothing when none was skipped (one cron step)."""
-    missed = cron.slots_between(expression, clock.parse_iso(slot), now, most=MAX_COUNTED_SLOTS)
+    try:
+        missed = cron.slots_between(expression, clock.parse_iso(slot), now, most=MAX_COUNTED_SLOTS)
+    except (cron.CronError, ValueError):  # a schedule stored before today's rules: its run was tried anyway
+        return
     if not missed:
         return
     first = clock.iso(missed[0])
