@@ -45,7 +45,7 @@ class AlertSettings(BaseModel):
 
     wape_threshold: float = Field(
         default=0.5,
-        gt=0,
+        ge=0.001,  # 0.1 %: a smaller threshold alerts on any error (and tiny floats cannot be stored)
         le=10,
         description="accuracy_degraded when WAPE (sum |actual - forecast| / sum actual, a ratio: 0.5 = 50 %) "
         "is above this",

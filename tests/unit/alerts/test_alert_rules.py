@@ -110,6 +110,13 @@ def test_given_each_kind_then_its_condition_names_what_it_is_about() -> None:
 
 def test_given_settings_then_defaults_and_ranges() -> None:
     assert AlertSettings().model_dump() == {"wape_threshold": 0.5, "min_points": 28, "shift_periods": 3}
-    for bad in ({"wape_threshold": 0}, {"min_points": 0}, {"shift_periods": 1}, {"shift_periods": 367}, {"x": 1}):
+    for bad in (
+        {"wape_threshold": 0},
+        {"wape_threshold": 5e-324},
+        {"min_points": 0},
+        {"shift_periods": 1},
+        {"shift_periods": 367},
+        {"x": 1},
+    ):
         with pytest.raises(ValidationError):
             AlertSettings.model_validate(bad)
