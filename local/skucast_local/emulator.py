@@ -162,6 +162,7 @@ def provision(
     _secrets(client, template, resolver, resources, key, secret_values or {})
     _tables(client, template, resolver, resources)
     _queues(client, template, resolver, resources)
+    _event_buses(client, template, resolver, resources)
     s3_queues = _buckets(client, template, resolver, resources)
     _usage_plans(client, template, resolver)
     environments = {
@@ -231,6 +232,17 @@ def _queues(client: ClientFactory, t: Template, r: Resolver, out: dict[str, Phys
             arn = f"arn:aws:sqs:{REGION}:{ACCOUNT}:{name}"
             out[logical] = Physical(ref=url, attrs={"Arn": arn, "QueueName": name, "QueueUrl": url})
             del pending[logical]
+
+
+def _event_buses(client: ClientFactory, t: Template, r: Resolver, out: dict[str, Physical]) -> None:
+    """The template's EventBridge buses (the emulator delivers their events to the rules' SQS
+    targets, as EventBridge does: tests subscribe a queue to see what is published)."""
+    events = client("events")
+    for logical, res in t.resources("AWS::Events::EventBus").items():
+        props = r.resolve(res.get("Properties") or {})
+        name = props.get("Name") or f"{STACK}-{logical}"
+        arn = events.create_event_bus(Name=name)["EventBusArn"]
+        out[logical] = Physical(ref=name, attrs={"Arn": arn, "Name": name})
 
 
 def _redrive_target(res: dict[str, Any]) -> str | None:

@@ -19,7 +19,7 @@ from skucast_local.template import Template, TemplateError, load
 
 # Function settings (skucast.settings) the template leaves at their default, which the stack's own
 # environment may set for every function: tests use them to reach size limits with small data.
-TUNABLE_SETTINGS = ("SKUCAST_EXPORT_SYNC_MAX_SKUS",)
+TUNABLE_SETTINGS = ("SKUCAST_EXPORT_SYNC_MAX_SKUS", "SKUCAST_RUN_PROGRESS_TIMEOUT_SECONDS")
 
 
 class StackError(Exception):

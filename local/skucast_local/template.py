@@ -1,7 +1,7 @@
 """Reads template.yaml: the one description of what exists, for AWS and for the local stack alike.
 
 Only what the local stack needs is modelled: functions with their events, the API's routes and
-authorizer, queues, the table, the bucket, secrets, usage plans and gateway responses.
+authorizer, queues, the table, the bucket, secrets, usage plans, event buses and gateway responses.
 """
 
 from __future__ import annotations

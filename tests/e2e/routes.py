@@ -55,6 +55,7 @@ class Tenant:
     password: str
     headers: dict[str, str] = field(default_factory=dict)
     created_ids: set[str] = field(default_factory=set)  # everything of this tenant a test created
+    stack: RunningStack | None = None  # the stack it signed up on (its emulator and controls)
 
     @classmethod
     def sign_up(cls, stack: RunningStack, tier: str = "standard", http: httpx.Client | None = None) -> Tenant:
@@ -67,7 +68,7 @@ class Tenant:
         )
         assert r.status_code == 201, r.text
         body = r.json()
-        tenant = cls(http, body["client_id"], body["admin_user_id"], email, password)
+        tenant = cls(http, body["client_id"], body["admin_user_id"], email, password, stack=stack)
         tenant.headers = tenant.login(email, password)
         tenant.created_ids |= {tenant.client_id, tenant.admin_user_id, email}
         return tenant
@@ -133,8 +134,40 @@ def store_sku(tenant: Tenant, sku: str = ISO_SKU) -> str:
     return sku
 
 
+def schedule_missed_alert(tenant: Tenant, slot: str = "2020-01-01T03:00:00Z") -> str:
+    """An alert of the tenant, raised by the real scheduler: its daily schedule is made due at an
+    old `slot` (as if the scheduler had not fired since), so firing the reforecast tick starts the
+    slot's run late and raises one `schedule_missed` for the slots after it. Waits for that run."""
+    assert tenant.stack is not None
+    http, stack = tenant.http, tenant.stack
+    schedule = {"cron": "0 3 * * *", "horizon": 7, "method": "naive", "levels": [80], "enabled": True}
+    assert http.put("/api/v1/forecast/schedule", json=schedule, headers=tenant.headers).status_code == 200
+    table: Any = stack.aws_client("dynamodb")
+    table.update_item(
+        TableName=stack.describe()["resources"]["Table"],
+        Key={"pk": {"S": f"CLIENT#{tenant.client_id}"}, "sk": {"S": "SCHEDULE"}},
+        UpdateExpression="SET next_run_at = :slot, gsi1sk = :gsi",
+        ExpressionAttributeValues={":slot": {"S": slot}, ":gsi": {"S": f"{slot}#{tenant.client_id}"}},
+    )
+    before = {a["alert_id"] for a in http.get("/api/v1/forecast/alerts", headers=tenant.headers).json()["items"]}
+    fired = httpx.post(f"{stack.control}/schedules/SchedulerFunction.Reforecast/fire", timeout=120)
+    assert fired.status_code == 200, fired.text
+    alerts = http.get("/api/v1/forecast/alerts", headers=tenant.headers).json()["items"]
+    [alert] = [a for a in alerts if a["alert_id"] not in before]
+    assert alert["kind"] == "schedule_missed", alert
+
+    def settled() -> bool:
+        listed = http.get("/api/v1/forecast/runs", headers=tenant.headers).json()["items"]
+        return not any(r["trigger"] == "schedule" and r["status"] in ("QUEUED", "RUNNING") for r in listed)
+
+    wait(settled, 300, "the late scheduled run to finish")
+    tenant.created_ids.add(alert["alert_id"])
+    return str(alert["alert_id"])
+
+
 IdSource = Callable[[Tenant], str]
 ID_SOURCES: dict[str, IdSource] = {
+    "alert_id": schedule_missed_alert,
     "key_id": lambda tenant: str(tenant.create_api_key()["key_id"]),
     "run_id": once(start_run),
     "sku": once(store_sku),

@@ -28,6 +28,7 @@ from tests.e2e.routes import ID_SOURCES, SAMPLE_BODIES, Tenant, fill, id_routes,
 F = "/api/v1/forecast"
 FINISHED = {"SUCCEEDED", "PARTIAL", "FAILED", "CANCELLED"}
 NONEXISTENT = {
+    "alert_id": "alert_" + "0" * 20,
     "key_id": "key_" + "0" * 20,
     "run_id": "run_" + "0" * 20,
     "upload_id": "upl_" + "0" * 20,

@@ -16,7 +16,7 @@ from typing import Any
 
 from tests.conftest import ROOT
 from tests.e2e.conftest import RunningStack
-from tests.e2e.routes import Tenant, create_upload
+from tests.e2e.routes import Tenant, create_upload, schedule_missed_alert
 
 F = "/api/v1/forecast"
 OPENAPI = ROOT / "functions" / "forecast_api" / "forecast_api" / "openapi.json"
@@ -61,6 +61,8 @@ def _setup(tenant: Tenant) -> tuple[dict[str, str], str]:
         body = {"start": "2024-01-02", "end": "2024-01-02", "add": value, "reason": "other"}
         r = tenant.http.post(f"{result}/adjustments", json=body, headers={**tenant.headers, "If-Match": tag})
         assert r.status_code == 201, r.text
+    for slot in ("2020-01-01T03:00:00Z", "2021-01-01T03:00:00Z"):  # two alerts (two skipped stretches)
+        schedule_missed_alert(tenant, slot)
     urls = {route: route.replace("{run_id}", run_id).replace("{sku}", SKUS[0]) for route in LIST_SOURCES}
     return urls, other_run_id
 
@@ -68,6 +70,7 @@ def _setup(tenant: Tenant) -> tuple[dict[str, str], str]:
 # Every list route (OpenAPI path) this test pages through; _setup gives each two items or more.
 LIST_SOURCES: set[str] = {
     "/api/auth/api-keys",
+    f"{F}/alerts",
     "/api/auth/users",
     f"{F}/runs",
     f"{F}/runs/{{run_id}}/results",

@@ -404,7 +404,14 @@ def test_given_json_records_when_posted_then_the_same_report_and_the_same_store(
 
 
 # ---------------------------------------------------------------- stuck uploads
-NOTHING_SWEPT = {"uploads_failed": 0, "uploads_expired": 0, "uploads_busy": 0, "repaired": 0, "failed": 0}
+NOTHING_SWEPT = {
+    "uploads_failed": 0,
+    "uploads_expired": 0,
+    "uploads_busy": 0,
+    "repaired": 0,
+    "failed": 0,
+    "alerts_published": 0,
+}
 
 
 def _lock(pipe: Pipeline, client: str) -> dict[str, Any] | None:

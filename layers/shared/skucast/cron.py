@@ -87,3 +87,16 @@ def _firings(expression: str, after: datetime, until: datetime) -> list[datetime
             break
         out.append(moment)
     return out
+
+
+def slots_between(text: str, after: datetime, until: datetime, most: int = 1000) -> list[datetime]:
+    """The firings strictly after `after` and at or before `until`, the first `most` of them."""
+    out: list[datetime] = []
+    try:
+        for moment in CronSim(classic(text), after.astimezone(UTC)):
+            if moment > until or len(out) >= most:
+                break
+            out.append(moment)
+    except (CronSimError, ValueError) as exc:
+        raise CronError(str(exc) or "invalid") from None
+    return out

@@ -291,3 +291,28 @@ class StoredResult:
         if self.final is not None:
             return list(self.final)
         return [p.get("mean") for p in self.forecast]
+
+
+class AlertStatus(StrEnum):
+    OPEN = "open"
+    ACKNOWLEDGED = "acknowledged"
+
+
+@dataclass(frozen=True)
+class AlertRecord:
+    """One alert as stored (repositories/alerts.py); `kind` is one of skucast.alerts.KINDS."""
+
+    alert_id: str
+    kind: str
+    created_at: str
+    status: AlertStatus = AlertStatus.OPEN
+    sku: str | None = None
+    run_id: str | None = None
+    detail: dict[str, Any] = field(default_factory=dict)
+    acknowledged_at: str | None = None
+    acknowledged_by: str | None = None  # the user id or API key id
+    published: bool = False  # its EventBridge event was sent (else it waits in the outbox)
+
+    @property
+    def open(self) -> bool:
+        return self.status is AlertStatus.OPEN

@@ -39,6 +39,8 @@ class Settings(BaseSettings):
     token_issuer: str
     token_audience: str = "skucast-api"  # noqa: S105 (an audience name, not a secret)
     event_bus_name: str = "default"
+    # Where every new alert is published (template AlertBus; services/alerts.py).
+    alert_bus_name: str = "default"
 
     access_token_ttl_seconds: int = Field(default=900, ge=60, le=3600)
     refresh_token_ttl_seconds: int = Field(default=30 * 24 * 3600, ge=3600)
@@ -51,6 +53,9 @@ class Settings(BaseSettings):
     # Chosen from `python -m bench.export` so that an export written within the request stays well
     # inside the API's 29 s, locally and on AWS (the figures and the AWS extrapolation: README, Exports).
     export_sync_max_skus: int = Field(default=5000, ge=0)
+    # A run with no progress for this long is repaired, then failed, by the sweeper (a batch takes
+    # seconds; services/batches.py sweep_stalled). Tests shorten it to fail a run in seconds.
+    run_progress_timeout_seconds: int = Field(default=900, ge=1)
     # Ingestion: an upload rejecting a larger share of its rows is REJECTED whole, nothing written.
     max_rejected_share: float = Field(default=0.10, ge=0.0, le=1.0)
     # Distinct SKUs one upload may store (more: REJECTED `too_many_skus`, nothing stored): its merge

@@ -396,6 +396,39 @@ def cmd_adjustments(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_alerts(args: argparse.Namespace) -> int:
+    items = make_client(args).alerts(args.status)
+    rows = [
+        [a["alert_id"], a["kind"], a["status"], a.get("created_at"), a.get("sku") or "", a.get("run_id") or ""]
+        for a in items
+    ]
+    emit(args, items, table(rows, ["alert", "kind", "status", "created", "sku", "run"]))
+    return EXIT_OK
+
+
+def cmd_ack(args: argparse.Namespace) -> int:
+    alert = make_client(args).acknowledge_alert(args.alert_id)
+    emit(
+        args,
+        alert,
+        f"alert {alert['alert_id']} {alert['status']} ({alert.get('acknowledged_by')}, {alert.get('acknowledged_at')})",
+    )
+    return EXIT_OK
+
+
+def cmd_alert_settings(args: argparse.Namespace) -> int:
+    client = make_client(args)
+    given = {
+        name: value
+        for name in ("wape_threshold", "min_points", "shift_periods")
+        if (value := getattr(args, name)) is not None
+    }
+    # Options change only the settings named; the others keep their current values.
+    settings = client.set_alert_settings(**{**client.alert_settings(), **given}) if given else client.alert_settings()
+    emit(args, settings, "\n".join(f"{k}: {v}" for k, v in settings.items()))
+    return EXIT_OK
+
+
 def cmd_export(args: argparse.Namespace) -> int:
     path = make_client(args).export(args.run_id, args.output, args.format)
     emit(args, {"path": str(path), "format": args.format}, f"{args.format} export written to {path}")
@@ -527,6 +560,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("adjustments", cmd_adjustments, "list every adjustment of one SKU in a run")
     p.add_argument("run_id", metavar="RUN")
     p.add_argument("sku", metavar="SKU")
+
+    p = add("alerts", cmd_alerts, "list alerts, newest first")
+    p.add_argument("--status", choices=("open", "acknowledged"))
+    p = add("ack", cmd_ack, "acknowledge an alert")
+    p.add_argument("alert_id", metavar="ALERT")
+    p = add("alert-settings", cmd_alert_settings, "show the alert settings, or change the ones given (admin)")
+    p.add_argument("--wape-threshold", type=float, help="accuracy_degraded above this WAPE (a ratio, 0.5 = 50%%)")
+    p.add_argument("--min-points", type=int, help="scored points needed before accuracy_degraded")
+    p.add_argument("--shift-periods", type=int, help="consecutive periods outside the 95%% interval: demand_shift")
 
     p = add("export", cmd_export, "download the run's export")
     p.add_argument("run_id", metavar="RUN")

@@ -607,6 +607,23 @@ class Client:
     def set_schedule(self, **body: Any) -> dict[str, Any]:
         return dict(self._json("PUT", f"{API}/schedule", json=body))
 
+    # ------------------------------------------------------------------ alerts
+    def alerts(self, status: str | None = None) -> list[dict[str, Any]]:
+        """Every alert, newest first; `status` "open" or "acknowledged" (default: both)."""
+        return list(self._pages(f"{API}/alerts", {"status": status}))
+
+    def acknowledge_alert(self, alert_id: str) -> dict[str, Any]:
+        """Acknowledge an alert (analyst); an acknowledged one is answered as it is."""
+        return dict(self._json("POST", f"{API}/alerts/{_segment(alert_id)}/acknowledge"))
+
+    def alert_settings(self) -> dict[str, Any]:
+        """`{wape_threshold, min_points, shift_periods}`, defaults filled in."""
+        return dict(self._json("GET", f"{API}/alerts/settings"))
+
+    def set_alert_settings(self, **settings: Any) -> dict[str, Any]:
+        """Replace the alert settings (admin); a setting not given takes its default."""
+        return dict(self._json("PUT", f"{API}/alerts/settings", json=settings))
+
 
 def _day(value: str | dt.date) -> str:
     """A date as the API takes it (YYYY-MM-DD), from a date, a datetime or pandas Timestamp, or text."""

@@ -217,11 +217,45 @@ def export_sk(run_id: str, file_format: str) -> str:
     return f"EXPORT{SEP}{run_id}{SEP}{file_format}"
 
 
+# ---------------------------------------------------------------- alerts
+ALERT_PREFIX = f"ALERT{SEP}"
+
+
+def alerts_pk(client_id: str) -> str:
+    """The tenant's alerts (one item each, newest last: alert ids sort by creation) and their conditions."""
+    return tenant_scoped_pk(client_id, "ALERTS")
+
+
+def alert_sk(alert_id: str) -> str:
+    return ALERT_PREFIX + _id(alert_id)
+
+
+def alert_id_of(sk: str) -> str:
+    return _after_prefix(ALERT_PREFIX, sk)
+
+
+def alert_condition_sk(kind: str, scope: str, subject: str) -> str:
+    """One alert condition (kind, and what it is about: a run, a schedule slot, a SKU, the tenant)
+    holding its open alert: the deduplication point. The subject is last, so a SKU holding '#'
+    still names one condition."""
+    return SEP.join(["ALERTCOND", _id(kind), _id(scope), subject])
+
+
+def alert_settings_sk() -> str:
+    return "ALERT_SETTINGS"
+
+
+def unpublished_alert_gsi1sk(created_at: str, client_id: str, alert_id: str) -> str:
+    """An alert on UNPUBLISHED_ALERTS until its EventBridge event is sent (the outbox)."""
+    return SEP.join([created_at, client_id, alert_id])
+
+
 # gsi1 work lists: gsi1pk names the list, gsi1sk begins with the time the entry is due (ISO 8601
 # UTC, skucast/clock.py), then the tenant, so a list is read in due order across tenants.
 ACTIVE_RUNS = "ACTIVE_RUNS"
 SCHEDULES = "SCHEDULES"
 PROCESSING_UPLOADS = "PROCESSING_UPLOADS"
+UNPUBLISHED_ALERTS = "UNPUBLISHED_ALERTS"
 
 
 def active_run_gsi1sk(deadline: str, client_id: str, run_id: str) -> str:

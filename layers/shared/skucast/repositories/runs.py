@@ -72,6 +72,10 @@ class LimitReached(Exception):
     """The tenant already has as many active runs as its tier allows."""
 
 
+class AlsoRefused(Exception):
+    """A transition's own conditions held, but a condition of the actions it carried (`also`) did not."""
+
+
 class IdempotencyKeyUsed(Exception):
     def __init__(self, run_id: str, params_digest: str) -> None:
         super().__init__(run_id)
@@ -238,11 +242,14 @@ def transition(
     allowed_from: Iterable[RunStatus],
     set_fields: dict[str, Any] | None = None,
     release_active: bool = False,
+    also: list[dict[str, Any]] | None = None,
 ) -> bool:
     """Move a run's status if it is in one of `allowed_from`; False when it was not (someone else won).
 
     Leaving the active states also leaves the sweeper's work list and, with `release_active`,
-    gives back the tenant's active-run slot - in the same transaction, so exactly once.
+    gives back the tenant's active-run slot - in the same transaction, so exactly once. `also`:
+    more actions written in that transaction (a failed run's alert), so they happen exactly when
+    the transition does; AlsoRefused (nothing written) when only their conditions failed.
     """
     fields = {"status": RunStatus(to).value, **(set_fields or {})}
     names = {f"#f{i}": k for i, k in enumerate(fields)}
@@ -275,9 +282,12 @@ def transition(
                 }
             }
         )
+    own = len(actions)
     try:
-        dynamo.transact(table_name, actions)
-    except dynamo.ConditionFailed:
+        dynamo.transact(table_name, actions + list(also or []))
+    except dynamo.ConditionFailed as exc:
+        if also and min(exc.failed) >= own:
+            raise AlsoRefused from None
         return False
     return True
 

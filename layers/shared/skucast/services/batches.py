@@ -233,7 +233,7 @@ def _settle(
         done=done,
         failed=failed,
         record=record,
-        deadline=progress_deadline(),
+        deadline=progress_deadline(settings),
         results=results,
         shards=run.result_shards,
         overlays=overlays,
@@ -361,7 +361,7 @@ def sweep_stalled(settings: Settings, stalled: list[dict[str, Any]], now: dateti
         run = repo.get_run(settings.table_name, client_id, run_id)
         if run is None or not run.active:
             continue
-        if repo.note_repair(settings.table_name, client_id, run_id, MAX_REPAIRS, progress_deadline(now)):
+        if repo.note_repair(settings.table_name, client_id, run_id, MAX_REPAIRS, progress_deadline(settings, now)):
             _resend(settings, client_id, run_id, run.status)
             outcome["repaired"] += 1
         elif fail_run(settings, client_id, run_id, "stalled", "The run made no progress and was stopped."):

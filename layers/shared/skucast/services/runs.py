@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from datetime import datetime, timedelta
 from typing import Any
@@ -13,6 +14,7 @@ from skucast.forecasting.catalogue import method_names
 from skucast.observability import logger, metrics
 from skucast.pagination import decode_after, decode_cursor, encode_after, encode_cursor
 from skucast.records import RunRecord, RunStatus, StoredResult, Trigger
+from skucast.repositories import alerts as alerts_repo
 from skucast.repositories import clients as clients_repo
 from skucast.repositories import objects, queues
 from skucast.repositories import runs as repo
@@ -27,15 +29,15 @@ from skucast.schemas.forecast import (
     SkuResult,
 )
 from skucast.schemas.messages import PlanMessage
+from skucast.services import alerts
 from skucast.settings import Settings
 
 IDEMPOTENCY_SECONDS = 24 * 3600
-# A run with no progress for this long is failed by the sweeper (a batch takes seconds).
-PROGRESS_TIMEOUT = timedelta(minutes=15)
 
 
-def progress_deadline(now: datetime | None = None) -> str:
-    return clock.iso((now or clock.now()) + PROGRESS_TIMEOUT)
+def progress_deadline(settings: Settings, now: datetime | None = None) -> str:
+    """When a run that makes no progress from now on is stalled (settings.run_progress_timeout_seconds)."""
+    return clock.iso((now or clock.now()) + timedelta(seconds=settings.run_progress_timeout_seconds))
 
 
 def tier_of(settings: Settings, client_id: str) -> tiers.TierLimits:
@@ -97,7 +99,7 @@ def create_run(
             client_id,
             run,
             expires_at=int(now.timestamp()) + IDEMPOTENCY_SECONDS,
-            deadline=progress_deadline(now),
+            deadline=progress_deadline(settings, now),
             max_active=limits.max_active_runs,
             idempotency=idempotency,
         )
@@ -118,17 +120,31 @@ def create_run(
 
 
 def fail_run(settings: Settings, client_id: str, run_id: str, code: str, message: str) -> bool:
-    failed = repo.transition(
+    """Fail an active run; False when it is no longer active. Its `run_failed` alert is written in
+    the transaction that fails it: a run fails once, so it alerts once, however many sweepers,
+    retries or redeliveries reach this point, and a crash after the write cannot lose the alert
+    (its event waits on the outbox: services/alerts.py)."""
+    error = {"code": code, "message": message}
+    alert, condition = alerts.new_alert("run_failed", run_id=run_id, detail={"status": "FAILED", "error": error})
+    transition = functools.partial(
+        repo.transition,
         settings.table_name,
         client_id,
         run_id,
         to=RunStatus.FAILED,
         allowed_from=repo.ACTIVE,
-        set_fields={"finished_at": clock.now_iso(), "error": {"code": code, "message": message}},
+        set_fields={"finished_at": clock.now_iso(), "error": error},
         release_active=True,
     )
+    raised = True
+    try:
+        failed = transition(also=alerts_repo.new_alert_actions(client_id, alert, condition, None, None))
+    except repo.AlsoRefused:  # the run already has its alert (raised elsewhere): fail it without another
+        failed, raised = transition(), False
     if failed:
         metrics.add_metric(name="RunsFailed", unit="Count", value=1)
+        if raised:
+            alerts.raised(settings, client_id, alert)
     return failed
 
 

@@ -16,8 +16,12 @@ from skucast.repositories import schedules as repo
 from skucast.repositories import worklists
 from skucast.repositories.keys import client_id_of
 from skucast.schemas.forecast import CreateRunRequest, Schedule, ScheduleBody
-from skucast.services import batches, runs, upload_failures
+from skucast.services import alerts, batches, runs, upload_failures
 from skucast.settings import Settings
+
+# Skipped slots counted for a schedule_missed alert at most (a schedule stopped for a year at every
+# 15 minutes would otherwise count 35,000); `last_missed` is null past it.
+MAX_COUNTED_SLOTS = 1000
 
 
 def next_slot(expression: str, after: datetime) -> datetime:
@@ -33,9 +37,7 @@ def get_schedule(settings: Settings, client_id: str) -> Schedule:
     return UNSET if item is None else Schedule.model_validate(item)
 
 
-def put_schedule(
-    settings: Settings, client_id: str, body: ScheduleBody, now: datetime | None = None
-) -> Schedule:
+def put_schedule(settings: Settings, client_id: str, body: ScheduleBody, now: datetime | None = None) -> Schedule:
     now = now or clock.now()
     limits = runs.tier_of(settings, client_id)
     try:
@@ -91,9 +93,33 @@ def _fire(settings: Settings, client_id: str, item: dict[str, Any], now: datetim
         started = 1
     except (Conflict, Unprocessable) as exc:
         logger.warning("scheduled run not started", extra={"client_id": client_id, "reason": exc.detail})
+        detail = {"slot": slot, "reason": "refused", "message": exc.detail}
+        alerts.raise_alert(settings, client_id, "schedule_missed", slot=slot, detail=detail)
+    _skipped(settings, client_id, str(item["cron"]), slot, now)
     following = clock.iso(next_slot(str(item["cron"]), max(now, clock.parse_iso(slot))))
     repo.advance(settings.table_name, client_id, slot, following)
     return started
+
+
+def _skipped(settings: Settings, client_id: str, expression: str, slot: str, now: datetime) -> None:
+    """Slots that came and went while `slot` waited (the scheduler did not fire for longer than the
+    schedule's interval): the schedule moves past them, so they never run - one `schedule_missed`
+    alert for all of them, keyed by the first. Costs nothing when none was skipped (one cron step)."""
+    try:
+        missed = cron.slots_between(expression, clock.parse_iso(slot), now, most=MAX_COUNTED_SLOTS)
+    except (cron.CronError, ValueError):  # a schedule stored before today's rules: its run was tried anyway
+        return
+    if not missed:
+        return
+    first = clock.iso(missed[0])
+    detail = {
+        "slot": first,
+        "reason": "not_fired",
+        "message": "The scheduler did not fire in time: these scheduled runs were skipped.",
+        "slots_missed": len(missed),
+        "last_missed": clock.iso(missed[-1]) if len(missed) < MAX_COUNTED_SLOTS else None,
+    }
+    alerts.raise_alert(settings, client_id, "schedule_missed", slot=first, detail=detail)
 
 
 def sweep_stalled_runs(settings: Settings, now: datetime | None = None) -> dict[str, int]:
@@ -103,6 +129,8 @@ def sweep_stalled_runs(settings: Settings, now: datetime | None = None) -> dict[
 
 def sweep(settings: Settings, now: datetime | None = None) -> dict[str, int]:
     """The rate(10 minutes) sweep: uploads stuck PROCESSING are failed, uploads whose form expired
-    with no file are ended, stalled runs are repaired or failed."""
+    with no file are ended, stalled runs are repaired or failed, alerts whose event was not sent
+    are published (services/alerts.py: the outbox)."""
     now = now or clock.now()
-    return {**upload_failures.sweep_stalled(settings, now), **sweep_stalled_runs(settings, now)}
+    swept = {**upload_failures.sweep_stalled(settings, now), **sweep_stalled_runs(settings, now)}
+    return {**swept, "alerts_published": alerts.publish_pending(settings, now)}
