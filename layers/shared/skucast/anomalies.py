@@ -30,11 +30,11 @@ normal). In a series whose missing periods are unknown, days without a row are n
 neither used nor flagged.
 
 Replacement (a run's `history_cleaning: "flagged"`): a flagged day takes its robust fitted value,
-(trend + season)^2 in the dense regime (floored at 0 before squaring), the median nonzero size in
-the sparse regime
-(the sale happened; its size is replaced).
+(trend + season)^2 in the dense regime (floored at 0 before squaring), the median nonzero size
+in the sparse regime (the sale happened; its size is replaced).
 
-The stored demand never changes: flags are kept beside it (repositories/anomalies.py).
+The stored demand never changes: flags are an attribute of their own beside it in the series item
+(repositories/demand.py), written in the same put as the series they were computed from.
 """
 
 from __future__ import annotations
@@ -65,11 +65,20 @@ RADIUS = max(TREND_RADIUS + SEASON_WEEKS * SEASON + SCALE_RADIUS, SPARSE_RADIUS)
 
 
 @dataclass(frozen=True)
+class StoredFlags:
+    """What the series item keeps beside the series: the flagged periods (absolute period
+    numbers, ascending) and the detector version that flagged them."""
+
+    flagged: tuple[int, ...]
+    version: int = DETECTOR_VERSION
+
+
+@dataclass(frozen=True)
 class FlagSet:
-    """A SKU's flags as stored: the flagged periods (absolute period numbers: days since
-    1970-01-01 for daily series), and what they were evaluated on - the series' first period and
-    length, its missing policy, its observed days and the detector version - so that the next
-    upload knows whether it may re-evaluate only around its own points."""
+    """A SKU's flags and what they were evaluated on: the flagged periods (absolute period
+    numbers: days since 1970-01-01 for daily series), the series' first period and length, its
+    missing policy, its observed days and the detector version - so that the next upload knows
+    whether it may re-evaluate only around its own points."""
 
     flagged: tuple[int, ...]
     start: int

@@ -31,6 +31,7 @@ from typing import Any, cast
 
 import numpy as np
 
+from skucast.anomalies import StoredFlags
 from skucast.errors import NotFound, Unprocessable
 from skucast.forecasting.classification import classify_periods
 from skucast.forecasting.periods import GRAIN_NAMES
@@ -51,6 +52,7 @@ from skucast.repositories import catalog
 from skucast.repositories import demand as repo
 from skucast.repositories.demand import Owners, StoredSeries
 from skucast.schemas.demand import DemandPoint, Granularity, Missing, Sku, SkuDemand, SkuList
+from skucast.services import anomalies
 from skucast.settings import Settings
 
 # Provenance keeps at most this many distinct writers per series (10 bytes each); beyond that the
@@ -226,6 +228,7 @@ def apply_points(
         round_skus = skus[start : start + SKUS_PER_ROUND]
         stored = repo.get_stored_series(settings.table_name, client_id, round_skus)
         writes: dict[str, tuple[DemandSeries, Owners]] = {}
+        flags: dict[str, StoredFlags] = {}  # written with their series (services/anomalies.py)
         for sku in round_skus:
             grain = _grain_for(sku, stored.get(sku), points[sku], policy.granularity, file_grain)
             if isinstance(grain, GrainMismatch):
@@ -234,8 +237,11 @@ def apply_points(
             merged = merge_owned(stored.get(sku), points[sku], upload_id, grain, policy.missing)
             if merged is not None:
                 writes[sku] = merged
+                flagged = anomalies.flags_after(stored.get(sku), *merged, points[sku].dates)
+                if flagged is not None:
+                    flags[sku] = flagged
             entries.append(catalog_entry(sku, merged[0] if merged else stored[sku].series, thresholds))
-        repo.put_merge_round(settings.table_name, client_id, writes, fence, mark if progress else None)
+        repo.put_merge_round(settings.table_name, client_id, writes, fence, mark if progress else None, flags)
         changed += len(writes)
         if len(entries) >= CATALOG_FLUSH:
             catalog.merge_entries(settings.table_name, client_id, entries, fence)
@@ -267,7 +273,7 @@ def get_sku(settings: Settings, client_id: str, sku: str) -> Sku:
 def get_demand(settings: Settings, client_id: str, sku: str, start: dt.date | None, end: dt.date | None) -> SkuDemand:
     """The SKU's periods from `start` to `end` at its grain. `recorded` is False for a period that
     no upload had a row for (zero demand by default); series stored before provenance was kept
-    cannot tell, and say True."""
+    cannot tell, and say True. `anomaly` is True for a period ingestion flagged as an outlier."""
     if start is not None and end is not None and start > end:
         raise Unprocessable("`start` is after `end`.")
     stored = repo.get_stored_series(settings.table_name, client_id, [sku]).get(sku) if sku else None
@@ -281,11 +287,14 @@ def get_demand(settings: Settings, client_id: str, sku: str, start: dt.date | No
     shown = np.datetime_as_string(dates[first:last]).tolist()
     quantities = series.values[first:last].tolist()
     recorded = (stored.owners.index[first:last] > 0).tolist() if stored.owners else [True] * len(shown)
+    anomaly = np.zeros(len(series.values), bool)
+    anomaly[anomalies.flagged_positions(stored)] = True
     return SkuDemand(
         sku=sku,
         granularity=cast(Granularity, series.granularity),
         missing=cast(Missing, series.missing),
         points=[
-            DemandPoint(date=d, quantity=q, recorded=r) for d, q, r in zip(shown, quantities, recorded, strict=True)
+            DemandPoint(date=d, quantity=q, recorded=r, anomaly=a)
+            for d, q, r, a in zip(shown, quantities, recorded, anomaly[first:last].tolist(), strict=True)
         ],
     )
