@@ -11,7 +11,8 @@ a detection over the whole series (see `reflag`). Two regimes, chosen per day:
   level). Trend: the median of the days within TREND_RADIUS (29 days: four whole weeks and a
   day, so the weekly pattern averages out of it). Season: the median of the detrended values on
   the same weekday within SEASON_WEEKS weeks either side. Residual = value - (trend + season).
-  Scale: a double MAD of the residuals within SCALE_RADIUS days (1.4826 x the median distance
+  Scale: a double MAD of the residuals within SCALE_RADIUS days of the middle of the day's week
+  (weeks of absolute day numbers: one scale per week) (1.4826 x the median distance
   from their median of the residuals above it, for a residual above; of those below, for one
   below: right-skewed erratic demand needs a bigger spike than symmetric noise), at least
   MIN_RELATIVE_SCALE x the trend (a nearly constant series does not flag every wiggle). A day is
@@ -51,6 +52,9 @@ SEASON = 7
 TREND_RADIUS = 14
 SEASON_WEEKS = 8
 SCALE_RADIUS = 91
+# The scale of a day is that of its week: the window centred on the week's middle day (weeks of
+# absolute period numbers), so a series costs one window sort per week instead of per day.
+ANCHOR = SEASON // 2
 SPARSE_RADIUS = 91
 SPARSE_ZERO_SHARE = 0.3
 DENSE_THRESHOLD = 4.0
@@ -60,8 +64,10 @@ MIN_LOG_SCALE = 0.35
 MIN_NONZERO = 8
 MAD_TO_SIGMA = 1.4826
 # How far a day's flag can depend on other days: the dense regime reaches trend (14) + season
-# (56) + scale (91) = 161 days, the sparse one SPARSE_RADIUS.
-RADIUS = max(TREND_RADIUS + SEASON_WEEKS * SEASON + SCALE_RADIUS, SPARSE_RADIUS)
+# (56) + scale (91) from its week's middle day (3) = 164 days, the sparse one SPARSE_RADIUS.
+RADIUS = max(TREND_RADIUS + SEASON_WEEKS * SEASON + SCALE_RADIUS + ANCHOR, SPARSE_RADIUS)
+# Unobserved days between two series evaluated in one pass: more than any single window reaches.
+GAP = max(TREND_RADIUS, SEASON_WEEKS * SEASON, SCALE_RADIUS + ANCHOR, SPARSE_RADIUS) + 1
 
 
 @dataclass(frozen=True)
@@ -144,9 +150,15 @@ def _spread(windows: np.ndarray) -> _Spread:
     return _Spread(centre, upper, lower, count)
 
 
-def _fit(x: np.ndarray, rows: np.ndarray) -> _Fit:
-    """Flags and fitted values of the days `rows` of x (float, NaN where not observed); x must
-    reach RADIUS beyond them, or to the series' ends."""
+def _anchors(rows: np.ndarray, first_period: int) -> np.ndarray:
+    """The position of the middle day of each row's week, x[0] being absolute period `first_period`."""
+    return rows + ANCHOR - (first_period + rows) % SEASON
+
+
+def _fit(x: np.ndarray, rows: np.ndarray, anchors: np.ndarray) -> _Fit:
+    """Flags and fitted values of the days `rows` of x (float, NaN where not observed), the
+    middle days of their weeks at `anchors` (_anchors); x must reach RADIUS beyond them, or to
+    the series' ends."""
     observed = ~np.isnan(x)
     # Regime: the share of zero days among the observed days around each day.
     zero = np.where(observed, x == 0, False).astype(np.int64)
@@ -162,9 +174,12 @@ def _fit(x: np.ndarray, rows: np.ndarray) -> _Fit:
     residual = y - root
     # Double MAD: each side of the centre has its own scale, so a right-skewed series (erratic
     # demand) needs a bigger spike than a symmetric one, and a dip is judged by the lower side.
-    spread = _spread(_centred(residual, SCALE_RADIUS)[rows])
-    offset = residual[rows] - spread.centre
-    scale = np.fmax(MAD_TO_SIGMA * np.where(offset >= 0, spread.upper, spread.lower), MIN_RELATIVE_SCALE * trend[rows])
+    weeks, week_of = np.unique(anchors, return_inverse=True)
+    padded = np.concatenate([np.full(ANCHOR, np.nan), residual, np.full(ANCHOR, np.nan)])
+    per_week = _spread(_centred(padded, SCALE_RADIUS)[weeks + ANCHOR])
+    centre, upper, lower = per_week.centre[week_of], per_week.upper[week_of], per_week.lower[week_of]
+    offset = residual[rows] - centre
+    scale = np.fmax(MAD_TO_SIGMA * np.where(offset >= 0, upper, lower), MIN_RELATIVE_SCALE * trend[rows])
     with np.errstate(invalid="ignore"):
         flags = observed[rows] & ~sparse & (scale > 0) & (np.abs(offset) > DENSE_THRESHOLD * scale)
     fitted = np.where(np.isnan(root[rows]), 0.0, root[rows]) ** 2
@@ -206,18 +221,20 @@ def detect(
     granularity: str = "D",
     lo: int = 0,
     hi: int | None = None,
+    start: int = 0,
 ) -> np.ndarray:
-    """Positions in [lo, hi) of `values` (one per period) that are outliers; `observed` marks
-    the periods that had a row when missing periods are unknown (None: every period counts).
-    Reads only values[lo - RADIUS : hi + RADIUS], and gives the same answer as a detection over
-    the whole series restricted to [lo, hi)."""
+    """Positions in [lo, hi) of `values` (one per period, values[0] being absolute period
+    `start`) that are outliers; `observed` marks the periods that had a row when missing periods
+    are unknown (None: every period counts). Reads only values[lo - RADIUS : hi + RADIUS], and
+    gives the same answer as a detection over the whole series restricted to [lo, hi)."""
     x = _as_observed(values, observed)
     hi = len(x) if hi is None else min(hi, len(x))
     lo = max(lo, 0)
     if granularity not in FLAGGED_GRAINS or hi <= lo or int((~np.isnan(x)).sum()) < MIN_PERIODS:
         return np.zeros(0, np.int64)
     first = max(lo - RADIUS, 0)
-    fit = _fit(x[first : min(hi + RADIUS, len(x))], np.arange(lo - first, hi - first))
+    rows = np.arange(lo - first, hi - first)
+    fit = _fit(x[first : min(hi + RADIUS, len(x))], rows, _anchors(rows, start + first))
     return np.flatnonzero(fit.flags) + lo
 
 
@@ -231,8 +248,95 @@ def cleaned(values: np.ndarray, observed: np.ndarray | None, positions: np.ndarr
     x = _as_observed(values, observed)
     first = max(int(positions.min()) - RADIUS, 0)
     last = min(int(positions.max()) + RADIUS + 1, len(x))
-    out[positions] = _fit(x[first:last], positions - first).fitted
+    out[positions] = _fit(x[first:last], positions - first, positions - first).fitted  # weeks: no matter
     return out, int(positions.size)
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """One series to flag after an upload: `values` from absolute period `start`, which periods
+    are observed (None: all), its grain and missing policy, the absolute periods the upload's
+    points fell on (`touched`), and the flags stored with the series before it (None: none)."""
+
+    values: np.ndarray
+    observed: np.ndarray | None
+    granularity: str
+    start: int
+    missing: str
+    touched: np.ndarray
+    stored: FlagSet | None
+
+
+def _window(e: Evaluation, x: np.ndarray) -> tuple[int, int] | None:
+    """The positions [lo, hi) of `e` to evaluate again; None: the stored flags stand as they are."""
+    n, stored = len(x), e.stored
+    if stored is None or stored.version != DETECTOR_VERSION or stored.missing != e.missing:
+        return 0, n
+    if stored.observed < MIN_PERIODS:
+        return 0, n
+    changed = [np.asarray(e.touched, dtype=np.int64) - e.start]
+    old_first, old_last = stored.start - e.start, stored.start + stored.periods - 1 - e.start
+    if old_first > 0:
+        changed.append(np.arange(0, old_first))
+    if old_last < n - 1:
+        changed.append(np.arange(max(old_last + 1, 0), n))
+    positions = np.concatenate(changed)
+    positions = positions[(positions >= 0) & (positions < n)]
+    if positions.size == 0:
+        return None
+    return max(int(positions.min()) - RADIUS, 0), min(int(positions.max()) + RADIUS + 1, n)
+
+
+def reflag_many(evaluations: list[Evaluation]) -> list[FlagSet]:
+    """The flags of each series after an upload. Only the neighbourhood of what changed is
+    evaluated again - the touched periods and the periods the series grew by, RADIUS either
+    side - and the stored flags elsewhere are kept; everything is evaluated when the stored flags
+    were made by another detector version, under another missing policy, on a series too short
+    to flag, or are absent. Either way each answer equals `detect` over the whole series.
+
+    The series' slices are evaluated in one pass, laid end to end with GAP unobserved days
+    between them: no window reaches across (what `detect` reads beyond a slice is unobserved
+    too), and a round of SKUs costs a few dozen array operations instead of that many per SKU."""
+    parts: list[np.ndarray] = []
+    rows: list[np.ndarray] = []
+    anchors: list[np.ndarray] = []
+    owners: list[tuple[int, int, int]] = []  # (evaluation, lo, position of its slice's first row in `rows`)
+    ranges: list[tuple[int, int] | None] = []
+    counts: list[int] = []  # observed periods of each series
+    offset = 0
+    gap = np.full(GAP, np.nan)
+    for i, e in enumerate(evaluations):
+        x = _as_observed(e.values, e.observed)
+        window = _window(e, x)
+        ranges.append(window)
+        counts.append(int((~np.isnan(x)).sum()))
+        if window is None or e.granularity not in FLAGGED_GRAINS or counts[-1] < MIN_PERIODS:
+            continue
+        lo, hi = window
+        first, last = max(lo - RADIUS, 0), min(hi + RADIUS, len(x))
+        parts += [x[first:last], gap]
+        local = np.arange(lo, hi) - first
+        rows.append(local + offset)
+        anchors.append(_anchors(local, e.start + first) + offset)
+        owners.append((i, lo, sum(len(r) for r in rows[:-1])))
+        offset += last - first + GAP
+    fresh: dict[int, np.ndarray] = {}
+    if parts:
+        flags = _fit(np.concatenate(parts), np.concatenate(rows), np.concatenate(anchors)).flags
+        for (i, lo, at), r in zip(owners, rows, strict=True):
+            fresh[i] = np.flatnonzero(flags[at : at + len(r)]) + lo
+    out = []
+    for i, e in enumerate(evaluations):
+        n = len(e.values)
+        window = ranges[i]
+        kept: list[int] = []
+        if window is None and e.stored is not None:
+            kept = list(e.stored.flagged)
+        elif window is not None and e.stored is not None and (window[0], window[1]) != (0, n):
+            kept = [p for p in e.stored.flagged if not window[0] <= p - e.start < window[1]]
+        new = [int(p) + e.start for p in fresh.get(i, ())]
+        out.append(FlagSet(tuple(sorted({*kept, *new})), e.start, n, e.missing, counts[i]))
+    return out
 
 
 def reflag(
@@ -244,35 +348,5 @@ def reflag(
     touched: np.ndarray,
     stored: FlagSet | None,
 ) -> FlagSet:
-    """The flags of a series (`values` from absolute period `start`) after an upload whose points
-    fell on the absolute periods `touched`. Only the neighbourhood of what changed is evaluated
-    again - the touched periods and the periods the series grew by, RADIUS either side - and the
-    stored flags elsewhere are kept; everything is evaluated when the stored flags were made by
-    another detector version, under another missing policy, on a series too short to flag, or
-    are absent. Either way the answer equals `detect` over the whole series."""
-    n = len(values)
-    x_observed = int(np.isfinite(_as_observed(values, observed)).sum())
-    whole = (
-        stored is None
-        or stored.version != DETECTOR_VERSION
-        or stored.missing != missing
-        or stored.observed < MIN_PERIODS
-    )
-    if whole or stored is None:
-        flagged = detect(values, observed, granularity) + start
-        return FlagSet(tuple(int(p) for p in flagged), start, n, missing, x_observed)
-    changed = [np.asarray(touched, dtype=np.int64) - start]
-    old_first, old_last = stored.start - start, stored.start + stored.periods - 1 - start
-    if old_first > 0:
-        changed.append(np.arange(0, old_first))
-    if old_last < n - 1:
-        changed.append(np.arange(max(old_last + 1, 0), n))
-    positions = np.concatenate(changed)
-    positions = positions[(positions >= 0) & (positions < n)]
-    if positions.size == 0:
-        return FlagSet(stored.flagged, start, n, missing, x_observed)
-    lo = max(int(positions.min()) - RADIUS, 0)
-    hi = min(int(positions.max()) + RADIUS + 1, n)
-    kept = [p for p in stored.flagged if not lo <= p - start < hi]
-    fresh = (detect(values, observed, granularity, lo, hi) + start).tolist()
-    return FlagSet(tuple(sorted({*kept, *(int(p) for p in fresh)})), start, n, missing, x_observed)
+    """`reflag_many` for one series."""
+    return reflag_many([Evaluation(values, observed, granularity, start, missing, touched, stored)])[0]

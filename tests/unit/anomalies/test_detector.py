@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from skucast import anomalies as detector
-from skucast.anomalies import MIN_PERIODS, FlagSet, cleaned, detect, reflag
+from skucast.anomalies import MIN_PERIODS, Evaluation, FlagSet, cleaned, detect, reflag, reflag_many
 
 WEEKLY = np.array([0.7, 1.0, 1.1, 1.0, 1.2, 1.5, 0.5])
 
@@ -104,7 +104,7 @@ def test_given_the_same_series_then_the_same_flags() -> None:
 
 # ---------------------------------------------------------------- incremental = whole
 def _whole(values: np.ndarray, start: int, observed: np.ndarray | None = None) -> tuple[int, ...]:
-    return tuple(int(p) + start for p in detect(values, observed))
+    return tuple(int(p) + start for p in detect(values, observed, start=start))
 
 
 @settings(max_examples=40, deadline=None)
@@ -162,3 +162,23 @@ def test_given_a_change_of_missing_policy_then_everything_is_evaluated_again(mis
     other = "unknown" if missing == "zero" else "zero"
     stale = FlagSet((), 10_000, len(values), other, len(values))
     assert reflag(values, None, "D", 10_000, missing, np.array([10_363]), stale).flagged == (10_010,)
+
+
+def test_given_many_series_evaluated_in_one_pass_then_each_gets_exactly_its_own_flags() -> None:
+    """Series laid end to end in one pass: no window reaches from one into the next."""
+    rng = np.random.default_rng(3)
+    batch = []
+    for i in range(12):
+        kind = i % 4
+        values = _seasonal(int(rng.integers(40, 400)), seed=i) * (10 if i % 3 else 1)
+        if kind == 1:
+            values = _intermittent(int(rng.integers(60, 400)), seed=i)
+        values[rng.choice(len(values), 3, replace=False)] *= rng.uniform(3, 20)
+        observed = rng.uniform(size=len(values)) > 0.1 if kind == 2 else None
+        batch.append((values, observed, 20_000 + 37 * i))
+    evaluations = [Evaluation(v, o, "D", s, "zero", np.arange(s, s + len(v)), None) for v, o, s in batch]
+    together = reflag_many(evaluations)
+    assert any(f.flagged for f in together)
+    for (values, observed, start), flags in zip(batch, together, strict=True):
+        assert flags.flagged == _whole(values, start, observed)
+        assert flags == reflag(values, observed, "D", start, "zero", np.arange(start, start + len(values)), None)

@@ -1,11 +1,12 @@
 """Anomalies in demand history, between the store and the detector (skucast/anomalies.py).
 
-- Ingestion (`flags_after`): when a merge changes a SKU's series, its flags are evaluated again
-  around the upload's periods (and the periods the series grew by), from the series as merged,
-  and written in the same put as that series (services/demand.apply_points). A series the upload
-  did not change keeps the flags written with it. Both ingestion doors (file and POST /demand)
-  merge through apply_points. Cost per SKU: the periods within 2 x RADIUS of what arrived (a
-  daily append re-evaluates the last ~160 days), never the tenant.
+- Ingestion (`flags_after`): when a merge round changes SKUs' series, their flags are evaluated
+  again around the upload's periods (and the periods each series grew by), from the series as
+  merged, in one detector pass for the round, and written in the same put as each series
+  (services/demand.apply_points). A series the upload did not change keeps the flags written
+  with it. Both ingestion doors (file and POST /demand) merge through apply_points. Cost per SKU:
+  the periods within 2 x RADIUS of what arrived (a daily append re-evaluates the last ~164 days
+  against the ~328 before them), never the tenant.
 - Reading (`flagged_dates`): GET /skus/{sku}/demand marks the flagged periods.
 - Runs (`cleaned_values`): a run with `history_cleaning: "flagged"` replaces the flagged periods
   by their robust fitted values before fitting; the series as stored is unchanged.
@@ -16,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from skucast import anomalies as detector
-from skucast.ingestion import DemandSeries
+from skucast.ingestion import AcceptedPoints, DemandSeries
 from skucast.ingestion.series import period_numbers
 from skucast.repositories.demand import Owners, StoredSeries
 
@@ -47,23 +48,28 @@ def _previous(before: StoredSeries | None) -> detector.FlagSet | None:
 
 
 def flags_after(
-    before: StoredSeries | None, series: DemandSeries, owners: Owners, dates: np.ndarray
-) -> detector.StoredFlags | None:
-    """The flags of `series` (the merge of an upload's `dates` into `before`); None for a grain
-    the detector does not flag (the item then carries no flags)."""
-    if series.granularity not in detector.FLAGGED_GRAINS:
-        return None
-    touched = period_numbers(dates, series.granularity)
-    flags = detector.reflag(
-        series.values,
-        observed_days(series, owners),
-        series.granularity,
-        series.start_period,
-        series.missing,
-        touched,
-        _previous(before),
-    )
-    return detector.StoredFlags(flags.flagged, flags.version)
+    stored: dict[str, StoredSeries], writes: dict[str, tuple[DemandSeries, Owners]], points: AcceptedPoints
+) -> dict[str, detector.StoredFlags]:
+    """The flags of each series a merge round is about to write (`writes`: the series and
+    provenance after the upload's `points`; `stored`: what they were before), for the grains the
+    detector flags; the other series carry no flags. One detector pass for the whole round."""
+    skus = [sku for sku, (series, _) in writes.items() if series.granularity in detector.FLAGGED_GRAINS]
+    evaluations = []
+    for sku in skus:
+        series, owners = writes[sku]
+        evaluations.append(
+            detector.Evaluation(
+                series.values,
+                observed_days(series, owners),
+                series.granularity,
+                series.start_period,
+                series.missing,
+                period_numbers(points[sku].dates, series.granularity),
+                _previous(stored.get(sku)),
+            )
+        )
+    flags = detector.reflag_many(evaluations)
+    return {sku: detector.StoredFlags(f.flagged, f.version) for sku, f in zip(skus, flags, strict=True)}
 
 
 def flagged_positions(stored: StoredSeries) -> np.ndarray:

@@ -31,7 +31,6 @@ from typing import Any, cast
 
 import numpy as np
 
-from skucast.anomalies import StoredFlags
 from skucast.errors import NotFound, Unprocessable
 from skucast.forecasting.classification import classify_periods
 from skucast.forecasting.periods import GRAIN_NAMES
@@ -228,7 +227,6 @@ def apply_points(
         round_skus = skus[start : start + SKUS_PER_ROUND]
         stored = repo.get_stored_series(settings.table_name, client_id, round_skus)
         writes: dict[str, tuple[DemandSeries, Owners]] = {}
-        flags: dict[str, StoredFlags] = {}  # written with their series (services/anomalies.py)
         for sku in round_skus:
             grain = _grain_for(sku, stored.get(sku), points[sku], policy.granularity, file_grain)
             if isinstance(grain, GrainMismatch):
@@ -237,10 +235,8 @@ def apply_points(
             merged = merge_owned(stored.get(sku), points[sku], upload_id, grain, policy.missing)
             if merged is not None:
                 writes[sku] = merged
-                flagged = anomalies.flags_after(stored.get(sku), *merged, points[sku].dates)
-                if flagged is not None:
-                    flags[sku] = flagged
             entries.append(catalog_entry(sku, merged[0] if merged else stored[sku].series, thresholds))
+        flags = anomalies.flags_after(stored, writes, points)  # written with their series
         repo.put_merge_round(settings.table_name, client_id, writes, fence, mark if progress else None, flags)
         changed += len(writes)
         if len(entries) >= CATALOG_FLUSH:
