@@ -4,7 +4,7 @@ The detector (DETECTOR_VERSION 1) works on daily series; weekly and monthly seri
 (their season is yearly: telling a peak from an outlier needs several years of history, which
 most such series lack - a later version may add it). For each day i it looks only at days within
 RADIUS of i, so the flags of a series can be re-evaluated around newly arrived points and equal
-a detection over the whole series (see `reflag`). Two regimes, chosen per day:
+a detection over the whole series (see `reflag_many`). Two regimes, chosen per day:
 
 - **Dense** (at most SPARSE_ZERO_SHARE of the observed days within SPARSE_RADIUS are zero): a
   robust decomposition on the square-root scale (where count noise has about one spread at every
@@ -12,9 +12,9 @@ a detection over the whole series (see `reflag`). Two regimes, chosen per day:
   day, so the weekly pattern averages out of it). Season: the median of the detrended values on
   the same weekday within SEASON_WEEKS weeks either side. Residual = value - (trend + season).
   Scale: a double MAD of the residuals within SCALE_RADIUS days of the middle of the day's week
-  (weeks of absolute day numbers: one scale per week) (1.4826 x the median distance
-  from their median of the residuals above it, for a residual above; of those below, for one
-  below: right-skewed erratic demand needs a bigger spike than symmetric noise), at least
+  (weeks of absolute day numbers, so one scale per week): 1.4826 x the median distance from
+  their median of the residuals above it, for a residual above, of those below, for one below
+  (right-skewed erratic demand needs a bigger spike than symmetric noise); at least
   MIN_RELATIVE_SCALE x the trend (a nearly constant series does not flag every wiggle). A day is
   flagged when its residual is more than DENSE_THRESHOLD scales from the residuals' median: a
   spike, or a dip such as a zero in a series that sells every day.
