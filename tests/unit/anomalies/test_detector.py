@@ -182,3 +182,18 @@ def test_given_many_series_evaluated_in_one_pass_then_each_gets_exactly_its_own_
     for (values, observed, start), flags in zip(batch, together, strict=True):
         assert flags.flagged == _whole(values, start, observed)
         assert flags == reflag(values, observed, "D", start, "zero", np.arange(start, start + len(values)), None)
+
+
+# ---------------------------------------------------------------- the stored form
+def test_given_flags_when_encoded_and_decoded_then_the_same_and_corruption_is_refused() -> None:
+    from skucast.anomalies import StoredFlags
+    from skucast.repositories.demand import decode_flags, encode_flags
+
+    for flags in (StoredFlags(()), StoredFlags((20_000, 20_007, 2_000_000_000)), StoredFlags((1,), version=7)):
+        assert decode_flags(encode_flags(flags)) == flags
+    blob = encode_flags(StoredFlags((20_000, 20_007)))
+    assert len(blob) == 2 + 4 * 2  # four bytes a flag
+    with pytest.raises(ValueError):
+        decode_flags(blob[:-1])
+    with pytest.raises(ValueError):
+        decode_flags(b"\x09" + blob[1:])  # an unknown format version
