@@ -115,7 +115,8 @@ class SkuResult(BaseModel):
     adjustments: int = Field(default=0, description="adjustments that shaped `final`, carried ones included")
     history_cleaned: int | None = Field(
         default=None,
-        description="history points replaced before fitting (a run with history_cleaning: flagged); "
+        description="flagged points of the SKU's stored history replaced before fitting (a run with "
+        "history_cleaning: flagged); "
         "null when the run did not clean",
     )
     etag: str | None = Field(

@@ -15,7 +15,6 @@ import math
 import time
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -261,7 +260,7 @@ def forecast_skus(
     stored = demand.get_stored_series(settings.table_name, client_id, skus)
     cleaning = params.get("history_cleaning", "none") == "flagged"
     inputs = [series_input(s, stored[s], cleaning) for s in skus if s in stored]
-    cleaned = {i.sku: i.cleaned for i in inputs}
+    cleaned = {s: anomalies.flagged_positions(item).size if cleaning else 0 for s, item in stored.items()}
     spec = ForecastSpec(
         as_of=dt.date.fromisoformat(as_of) if as_of else None,
         horizon=int(params["horizon"]),
@@ -271,7 +270,7 @@ def forecast_skus(
         backtest_windows=int(params.get("backtest_windows", 1)),
     )
     config = EngineConfig(classification=settings.classification)  # as the catalog classifies
-    forecasts = {f.sku: f for f in forecast_batch([i.input for i in inputs], spec, config)} if inputs else {}
+    forecasts = {f.sku: f for f in forecast_batch(inputs, spec, config)} if inputs else {}
     results: list[dict[str, Any]] = []
     by_class: Counter[str] = Counter()
     by_method: Counter[str] = Counter()
@@ -321,17 +320,7 @@ def forecast_skus(
     return results, record
 
 
-@dataclass(frozen=True)
-class CleanedInput:
-    input: SeriesInput
-    cleaned: int  # flagged periods replaced (history_cleaning: flagged)
-
-    @property
-    def sku(self) -> str:
-        return self.input.sku
-
-
-def series_input(sku: str, stored: demand.StoredSeries, cleaning: bool = False) -> CleanedInput:
+def series_input(sku: str, stored: demand.StoredSeries, cleaning: bool = False) -> SeriesInput:
     """The engine's input for a stored series: its periods at its grain, and which had a row when
     its upload said a period without one is unknown (series stored before provenance: all had).
     `cleaning`: the periods ingestion flagged take their robust fitted values (services/anomalies.py)."""
@@ -341,8 +330,8 @@ def series_input(sku: str, stored: demand.StoredSeries, cleaning: bool = False) 
     recorded = None
     if series.missing == "unknown":
         recorded = stored.owners.index > 0 if stored.owners else np.ones(len(series.values), bool)
-    values, cleaned = anomalies.cleaned_values(stored) if cleaning else (series.values, 0)
-    return CleanedInput(SeriesInput(sku, series.start, values, series.granularity, recorded), cleaned)
+    values = anomalies.cleaned_values(stored)[0] if cleaning else series.values
+    return SeriesInput(sku, series.start, values, series.granularity, recorded)
 
 
 def error_result(sku: str, code: str, message: str) -> dict[str, Any]:
