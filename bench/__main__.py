@@ -2,9 +2,9 @@
 each in its own subprocess, then bench/out/report.md and bench/out/report.json.
 
 Sections: worker overhead, ingestion (bench/ingest.py, when present), API latency, cold start and
-size, scaling and fairness on the local stack, and the AWS model computed from the worker's
-measurements. Not part of `make test`: ratios are measured against their floor in the same run,
-never asserted on time.
+size, scaling and fairness on the local stack, anomaly flagging and history cleaning
+(bench/anomalies.py), and the AWS model computed from the worker's measurements. Not part of
+`make test`: ratios are measured against their floor in the same run, never asserted on time.
 """
 
 from __future__ import annotations
@@ -28,8 +28,16 @@ OUT = ROOT / "bench" / "out"
 for _p in (ROOT / "layers" / "shared", ROOT / "local"):  # as `make bench` sets PYTHONPATH
     if str(_p) not in sys.path:
         sys.path.insert(0, str(_p))
-SECTIONS = ("worker", "ingest", "ingest_limits", "api", "coldstart", "scaling")
-TIMEOUTS = {"worker": 900, "ingest": 900, "ingest_limits": 900, "api": 900, "coldstart": 600, "scaling": 2400}
+SECTIONS = ("worker", "ingest", "ingest_limits", "api", "coldstart", "scaling", "anomalies")
+TIMEOUTS = {
+    "worker": 900,
+    "ingest": 900,
+    "ingest_limits": 900,
+    "api": 900,
+    "coldstart": 600,
+    "scaling": 2400,
+    "anomalies": 900,
+}
 # One SKU per row through the ingest handler: the sizes fitted, by mode (bench/ingest_skus.py).
 INGEST_LIMIT_SIZES = {
     "quick": ["2000", "5000"],
@@ -150,25 +158,27 @@ def _ingest_rows(i: dict[str, Any]) -> list[dict[str, Any]]:
             f"ingestion handler vs its write floor ({i['rows']:,} rows, {i['skus']:,} SKUs; bench/ingest.py)",
             write,
             INGEST_WRITE_TARGET,
-            lambda: f"{write:.2f}x (handler {s['handler']:.2f} s; BatchWriteItem of its "
-            f"{i.get('write_floor_items', 0):,} items through the same moto {s['write_floor']:.2f} s; whole handler "
-            f"vs the bare read {i['ratio_handler_to_arrow']:.0f}x{extra})",
+            lambda: (
+                f"{write:.2f}x (handler {s['handler']:.2f} s; BatchWriteItem of its "
+                f"{i.get('write_floor_items', 0):,} items through the same moto {s['write_floor']:.2f} s; whole handler "
+                f"vs the bare read {i['ratio_handler_to_arrow']:.0f}x{extra})"
+            ),
             "not measured (an ingest.json from before the write floor)",
         ),
         _ratio_row(
             f"ingestion parse + validate vs pyarrow.csv.read_csv ({i['rows']:,} rows)",
             parse,
             INGEST_PARSE_TARGET,
-            lambda: f"{parse:.2f}x (parse + validate {split.get('parse_validate', float('nan')):.2f} s, read_csv "
-            f"{s['arrow']:.2f} s{_ingest_floors(i)})",
+            lambda: (
+                f"{parse:.2f}x (parse + validate {split.get('parse_validate', float('nan')):.2f} s, read_csv "
+                f"{s['arrow']:.2f} s{_ingest_floors(i)})"
+            ),
             "not measured",
         ),
     ]
 
 
-def _ratio_row(
-    what: str, ratio: Any, target: float, figure: Callable[[], str], unmeasured: str
-) -> dict[str, Any]:
+def _ratio_row(what: str, ratio: Any, target: float, figure: Callable[[], str], unmeasured: str) -> dict[str, Any]:
     """A report row for a ratio against its target; an old report without the ratio says so."""
     measured = isinstance(ratio, int | float)
     return {
@@ -236,6 +246,7 @@ def summary(results: dict[str, Any], model: dict[str, Any] | None) -> list[dict[
         )
     rows += _ingest_rows(results.get("ingest", {}))
     rows.append(_ingest_limits_row(results.get("ingest_limits", {})))
+    rows += _anomalies_rows(results.get("anomalies", {}))
     a = results.get("api", {})
     if a.get("status") == "ok":
         h = a["handler"]
@@ -545,6 +556,35 @@ def _ingest_limits(r: dict[str, Any]) -> list[str]:
     return ["From `bench/ingest_skus.py` (its own report: bench/out/ingest_limits.json).", "", *ingest_skus_markdown(r)]
 
 
+def _anomalies_rows(r: dict[str, Any]) -> list[dict[str, Any]]:
+    if r.get("status") != "ok":
+        return []
+    d, a, met = r["detection"]["all"], r["accuracy"], r["met"]
+    return [
+        {
+            "what": f"anomaly flags through ingestion, synthetic suite (seed {r['seed']}, {d['series']} series)",
+            "figure": f"recall {d['recall']:.3f}, "
+            f"false positives on clean series {100 * d['false_positive_rate']:.2f} %",
+            "target": ">= 0.8, <= 1 %",
+            "met": met["recall_at_least_0_8"] and met["false_positive_rate_at_most_1_percent"],
+        },
+        {
+            "what": "history_cleaning flagged vs none, the suite's outlier-free test days",
+            "figure": f"MASE {a['flagged']['all']['mase']:.3f} vs {a['none']['all']['mase']:.3f}, "
+            f"WAPE {a['flagged']['all']['wape']:.3f} vs {a['none']['all']['wape']:.3f} "
+            f"(clean history {a['clean']['all']['mase']:.3f} / {a['clean']['all']['wape']:.3f})",
+            "target": "flagged <= none",
+            "met": met["flagged_at_least_as_accurate"],
+        },
+    ]
+
+
+def _anomalies(r: dict[str, Any]) -> list[str]:
+    from bench.anomalies import markdown as anomalies_markdown
+
+    return ["From `bench/anomalies.py` (its own report: bench/out/anomalies.json).", "", *anomalies_markdown(r)]
+
+
 SECTION_TEXT = {
     "worker": _worker,
     "ingest": _ingest,
@@ -552,6 +592,7 @@ SECTION_TEXT = {
     "api": _api,
     "coldstart": _coldstart,
     "scaling": _scaling,
+    "anomalies": _anomalies,
 }
 
 

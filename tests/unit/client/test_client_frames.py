@@ -229,3 +229,19 @@ def test_given_a_partial_run_then_a_warning_and_the_failed_skus_in_attrs() -> No
     with pytest.warns(UserWarning, match="PARTIAL"):
         frame = api.client().forecast(horizon=3, progress=False, poll_interval=0)
     assert set(frame.unique_id) == {"A"} and set(frame.attrs["failed"]) == {"B"}
+
+
+def test_given_history_cleaning_then_the_run_body_asks_for_it_and_not_otherwise() -> None:
+    api = Recorder()
+    api.add(
+        "POST",
+        "/api/v1/forecast/runs",
+        httpx.Response(202, json={"run_id": "run1", "status": "QUEUED"}),
+        httpx.Response(202, json={"run_id": "run2", "status": "QUEUED"}),
+    )
+    client = api.client()
+    client.start_run(7, history_cleaning="flagged")
+    client.start_run(7)
+    first, second = (json.loads(r.read()) for r in api.sent("POST", "/api/v1/forecast/runs"))
+    assert first["history_cleaning"] == "flagged"
+    assert "history_cleaning" not in second

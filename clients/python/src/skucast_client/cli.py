@@ -279,6 +279,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         backtest_windows=args.backtest_windows,
         name=args.name,
         as_of=args.as_of,
+        history_cleaning=args.history_cleaning,
     )
     if not args.wait:
         emit(args, run, run["run_id"])
@@ -525,6 +526,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sku", action="append", help="forecast only this SKU (repeatable; default all)")
     p.add_argument("--backtest-windows", type=int)
     p.add_argument("--as-of", help="forecast origin YYYY-MM-DD (default: the end of the tenant's data)")
+    p.add_argument(
+        "--history-cleaning",
+        choices=["none", "flagged"],
+        help="flagged: replace the points ingestion flagged as outliers before fitting (default none)",
+    )
     p.add_argument("--name")
     p.add_argument("--wait", action="store_true", help="wait for the run (progress bar); exit 3 unless SUCCEEDED")
     p.add_argument("--no-progress", action="store_true")

@@ -379,9 +379,12 @@ class Client:
         name: str | None = None,
         idempotency_key: str | None = None,
         as_of: str | None = None,
+        history_cleaning: str | None = None,
     ) -> dict[str, Any]:
         """POST /runs (202). Retries are safe: an Idempotency-Key is always sent. `as_of`
-        (YYYY-MM-DD) is the forecast origin; default the end of the tenant's data."""
+        (YYYY-MM-DD) is the forecast origin; default the end of the tenant's data.
+        `history_cleaning="flagged"` fits on the history with the points ingestion flagged as
+        outliers replaced (default "none")."""
         body: dict[str, Any] = {
             "horizon": horizon,
             "frequency": frequency,
@@ -396,6 +399,8 @@ class Client:
             body["name"] = name
         if as_of:
             body["as_of"] = as_of
+        if history_cleaning:
+            body["history_cleaning"] = history_cleaning
         key = idempotency_key or uuid.uuid4().hex
         return dict(self._json("POST", f"{API}/runs", json=body, headers={"Idempotency-Key": key}))
 
@@ -524,6 +529,7 @@ class Client:
         timeout: float | None = None,
         poll_interval: float = 1.0,
         as_of: str | None = None,
+        history_cleaning: str | None = None,
     ) -> Any:
         """Run a forecast and return its DataFrame:
         `unique_id, ds, forecast, forecast-lo-<L>..., forecast-hi-<L>..., final, method, demand_class`
@@ -531,7 +537,15 @@ class Client:
         `run` (the finished run) and `failed` (`{sku: error}`). Raises `RunFailedError` when the
         run ends FAILED or CANCELLED; warns when it ends PARTIAL."""
         started = self.start_run(
-            horizon, frequency, levels, method, skus, backtest_windows=backtest_windows, name=name, as_of=as_of
+            horizon,
+            frequency,
+            levels,
+            method,
+            skus,
+            backtest_windows=backtest_windows,
+            name=name,
+            as_of=as_of,
+            history_cleaning=history_cleaning,
         )
         run = self.wait_run(started["run_id"], progress=progress, timeout=timeout, poll_interval=poll_interval)
         if run["status"] in ("FAILED", "CANCELLED"):

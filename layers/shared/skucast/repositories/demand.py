@@ -6,7 +6,9 @@ DemandSeries (skucast.ingestion.series: a few KB for years of daily data, far be
 SKUs never reads the series) is in pages of many SKUs: repositories/catalog.py.
 
 Ingestion (services/demand.py) writes series items of schema_version 2, which add `owners`: which
-upload last wrote each day (encoded below). Merges of one tenant are serialised by its ingest lock
+upload last wrote each day (encoded below), and `anomalies`: the days flagged as outliers
+(skucast/anomalies.py), written in the same put as the series they were computed from, so flags
+and series never disagree. Merges of one tenant are serialised by its ingest lock
 (repositories/uploads.py), and a merge writes its series and catalog pages in transactions that
 also check the lock is still the writer's (the fence): a writer that stalled past its lease while
 another merged cannot overwrite that merge with series it read before it. Transactions cost twice
@@ -25,6 +27,7 @@ import numpy as np
 from boto3.dynamodb.conditions import Key
 from boto3.dynamodb.types import Binary
 
+from skucast.anomalies import StoredFlags
 from skucast.aws import table
 from skucast.ingestion.series import DemandSeries, decode, encode
 from skucast.repositories import dynamo
@@ -110,6 +113,9 @@ class Owners:
 class StoredSeries:
     series: DemandSeries
     owners: Owners | None  # None for items written before provenance (any upload may replace them)
+    # The anomaly flags written with this series (skucast/anomalies.py); None: never flagged
+    # (stored before flagging, or by a writer that does not flag).
+    anomalies: StoredFlags | None = None
 
 
 _OWNERS_HEADER = struct.Struct("<BHI")  # format version, number of writers, number of days
@@ -143,12 +149,33 @@ def decode_owners(blob: bytes) -> Owners:
     return Owners(writers, np.frombuffer(days, "<u2").astype(np.uint16))
 
 
+# Anomaly flags (attribute `anomalies`): format version, detector version, then the flagged
+# periods' numbers as little-endian int32, ascending (4 bytes a flag).
+_FLAGS_HEADER = struct.Struct("<BB")
+_FLAGS_VERSION = 1
+
+
+def encode_flags(flags: StoredFlags) -> bytes:
+    return _FLAGS_HEADER.pack(_FLAGS_VERSION, flags.version) + np.asarray(flags.flagged, "<i4").tobytes()
+
+
+def decode_flags(blob: bytes) -> StoredFlags:
+    if len(blob) < _FLAGS_HEADER.size or (len(blob) - _FLAGS_HEADER.size) % 4:
+        raise ValueError("encoded flags are truncated")
+    version, detector = _FLAGS_HEADER.unpack_from(blob)
+    if version != _FLAGS_VERSION:
+        raise ValueError(f"unknown flags format version {version}")
+    flagged = np.frombuffer(blob, "<i4", offset=_FLAGS_HEADER.size)
+    return StoredFlags(tuple(int(p) for p in flagged), detector)
+
+
 def get_stored_series(table_name: str, client_id: str, skus: Iterable[str]) -> dict[str, StoredSeries]:
-    """The stored series of these SKUs with their provenance (strongly consistent)."""
+    """The stored series of these SKUs with their provenance and flags (strongly consistent)."""
     found: dict[str, StoredSeries] = {}
     for sku, item in _series_items(table_name, client_id, skus):
         owners = decode_owners(binary(item["owners"])) if "owners" in item else None
-        found[sku] = StoredSeries(decode(binary(item["series"])), owners)
+        flags = decode_flags(binary(item["anomalies"])) if "anomalies" in item else None
+        found[sku] = StoredSeries(decode(binary(item["series"])), owners, flags)
     return found
 
 
@@ -158,26 +185,27 @@ def put_merge_round(
     series: dict[str, tuple[DemandSeries, Owners]],
     fence: dict[str, Any] | None,
     progress: Callable[[str], dict[str, Any]] | None = None,
+    flags: dict[str, StoredFlags] | None = None,
 ) -> None:
-    """Series with their provenance, in transactions that each also run `fence` (a ConditionCheck
-    on the merge lock) and, when given, `progress(last SKU of the transaction)`: an action that
-    records, in the same all-or-nothing write, how far the merge has got. Raises Fenced, having
-    written nothing of that transaction, when the lock has passed to another writer."""
+    """Series with their provenance (and, for the SKUs in `flags`, their anomaly flags), in
+    transactions that each also run `fence` (a ConditionCheck on the merge lock) and, when given,
+    `progress(last SKU of the transaction)`: an action that records, in the same all-or-nothing
+    write, how far the merge has got. Raises Fenced, having written nothing of that transaction,
+    when the lock has passed to another writer."""
     skus = list(series)
     items = []
     for sku, (values, owners) in series.items():
-        items.append(
-            [
-                {
-                    "pk": series_pk(client_id, sku),
-                    "sk": sku_sk(sku),
-                    "schema_version": 2,
-                    "series": Binary(encode(values)),
-                    "owners": Binary(encode_owners(owners)),
-                    "last_upload_id": owners.writers[-1],
-                }
-            ]
-        )
+        item = {
+            "pk": series_pk(client_id, sku),
+            "sk": sku_sk(sku),
+            "schema_version": 2,
+            "series": Binary(encode(values)),
+            "owners": Binary(encode_owners(owners)),
+            "last_upload_id": owners.writers[-1],
+        }
+        if flags and sku in flags:
+            item["anomalies"] = Binary(encode_flags(flags[sku]))
+        items.append([item])
     write_groups(table_name, items, fence, (lambda end: progress(skus[end - 1])) if progress else None)
 
 

@@ -147,6 +147,11 @@ class DemandPoint(BaseModel):
     recorded: bool = Field(
         default=True, description="false for a period no upload had a row for: counted as zero demand"
     )
+    anomaly: bool = Field(
+        default=False,
+        description="true where ingestion flagged the point as an outlier for this SKU (daily series; "
+        "the quantity is as sent - a run with history_cleaning: flagged replaces it before fitting)",
+    )
 
 
 class SkuDemand(BaseModel):

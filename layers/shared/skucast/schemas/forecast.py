@@ -45,6 +45,12 @@ class RunParams(_Request):
         description="the forecast origin: history through the period holding this date, forecasts from the "
         "next period; default the end of the tenant's data (its latest date of any SKU)",
     )
+    history_cleaning: Literal["none", "flagged"] = Field(
+        default="none",
+        description="flagged: the points ingestion flagged as outliers (GET /skus/{sku}/demand, anomaly: true) "
+        "are replaced by their robust fitted value before fitting; each result says how many "
+        "(history_cleaned) and the run's summary the total (points_cleaned). The stored demand is unchanged",
+    )
 
     @field_validator("levels")
     @classmethod
@@ -107,6 +113,12 @@ class SkuResult(BaseModel):
     reason: str | None = None
     error: dict[str, str] | None = None
     adjustments: int = Field(default=0, description="adjustments that shaped `final`, carried ones included")
+    history_cleaned: int | None = Field(
+        default=None,
+        description="flagged points of the SKU's stored history replaced before fitting (a run with "
+        "history_cleaning: flagged); "
+        "null when the run did not clean",
+    )
     etag: str | None = Field(
         default=None, description="the result's ETag: send it as If-Match to adjust this version of it"
     )

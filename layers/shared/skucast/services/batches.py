@@ -29,7 +29,7 @@ from skucast.repositories import catalog, demand, events, objects, queues
 from skucast.repositories import runs as repo
 from skucast.repositories.keys import client_id_of, run_id_of, run_skus_key
 from skucast.schemas.messages import BatchMessage, PlanMessage
-from skucast.services import adjustments
+from skucast.services import adjustments, anomalies
 from skucast.services.runs import fail_run, progress_deadline, tier_of
 from skucast.settings import Settings
 
@@ -171,17 +171,23 @@ def summarise(batches: Iterable[BatchRecord]) -> dict[str, Any]:
     by_class: Counter[str] = Counter()
     by_method: Counter[str] = Counter()
     sums: list[MetricSums] = []
+    cleaned: int | None = None
     for batch in batches:
         record = batch.record or {}
         by_class.update(record.get("by_class", {}))
         by_method.update(record.get("by_method", {}))
         if record.get("metric_sums"):
             sums.append(MetricSums.from_dict(record["metric_sums"]))
-    return {
+        if "points_cleaned" in record:
+            cleaned = (cleaned or 0) + int(record["points_cleaned"])
+    summary = {
         "by_class": dict(sorted(by_class.items())),
         "by_method": dict(sorted(by_method.items())),
         "metrics": MetricSums.merge(sums).finalize() if sums else {},
     }
+    if cleaned is not None:  # a run with history_cleaning: flagged
+        summary["points_cleaned"] = cleaned
+    return summary
 
 
 # ---------------------------------------------------------------- one batch
@@ -252,7 +258,9 @@ def forecast_skus(
     from skucast.forecasting.engine import EngineConfig, ForecastSpec, forecast_batch
 
     stored = demand.get_stored_series(settings.table_name, client_id, skus)
-    inputs = [series_input(s, stored[s]) for s in skus if s in stored]
+    cleaning = params.get("history_cleaning", "none") == "flagged"
+    inputs = [series_input(s, stored[s], cleaning) for s in skus if s in stored]
+    cleaned = {s: anomalies.flagged_positions(item).size if cleaning else 0 for s, item in stored.items()}
     spec = ForecastSpec(
         as_of=dt.date.fromisoformat(as_of) if as_of else None,
         horizon=int(params["horizon"]),
@@ -267,12 +275,13 @@ def forecast_skus(
     by_class: Counter[str] = Counter()
     by_method: Counter[str] = Counter()
     sums: MetricSums | None = None
+    points_cleaned = 0  # history points replaced in the SKUs forecast (history_cleaning: flagged)
     for sku in skus:
         f = forecasts.get(sku)
         if f is None:
             results.append(error_result(sku, "unknown_sku", "No demand history for this SKU."))
             continue
-        result = {
+        result: dict[str, Any] = {
             "sku": sku,
             "demand_class": f.demand_class,
             "method": f.method,
@@ -282,6 +291,8 @@ def forecast_skus(
             "reason": f.reason,
             "error": f.error,
         }
+        if cleaning:
+            result["history_cleaned"] = cleaned[sku]
         # A poison series fails alone: a result (or its share of the batch's sums) that the store
         # cannot hold becomes this SKU's own error instead of failing the batch's write every retry.
         # Its own sums are checked as well as the batch's: a tiny sum vanishes into the others'
@@ -298,24 +309,29 @@ def forecast_skus(
             by_class[f.demand_class] += 1
             by_method[f.method] += 1
             sums = with_it
-    record = {
+            points_cleaned += cleaned[sku]
+    record: dict[str, Any] = {
         "by_class": dict(by_class),
         "by_method": dict(by_method),
         "metric_sums": sums.to_dict() if sums is not None else None,
     }
+    if cleaning:
+        record["points_cleaned"] = points_cleaned
     return results, record
 
 
-def series_input(sku: str, stored: demand.StoredSeries) -> SeriesInput:
+def series_input(sku: str, stored: demand.StoredSeries, cleaning: bool = False) -> SeriesInput:
     """The engine's input for a stored series: its periods at its grain, and which had a row when
-    its upload said a period without one is unknown (series stored before provenance: all had)."""
+    its upload said a period without one is unknown (series stored before provenance: all had).
+    `cleaning`: the periods ingestion flagged take their robust fitted values (services/anomalies.py)."""
     from skucast.forecasting.engine import SeriesInput
 
     series = stored.series
     recorded = None
     if series.missing == "unknown":
         recorded = stored.owners.index > 0 if stored.owners else np.ones(len(series.values), bool)
-    return SeriesInput(sku, series.start, series.values, series.granularity, recorded)
+    values = anomalies.cleaned_values(stored)[0] if cleaning else series.values
+    return SeriesInput(sku, series.start, values, series.granularity, recorded)
 
 
 def error_result(sku: str, code: str, message: str) -> dict[str, Any]:

@@ -51,6 +51,7 @@ from skucast.repositories import catalog
 from skucast.repositories import demand as repo
 from skucast.repositories.demand import Owners, StoredSeries
 from skucast.schemas.demand import DemandPoint, Granularity, Missing, Sku, SkuDemand, SkuList
+from skucast.services import anomalies
 from skucast.settings import Settings
 
 # Provenance keeps at most this many distinct writers per series (10 bytes each); beyond that the
@@ -235,7 +236,8 @@ def apply_points(
             if merged is not None:
                 writes[sku] = merged
             entries.append(catalog_entry(sku, merged[0] if merged else stored[sku].series, thresholds))
-        repo.put_merge_round(settings.table_name, client_id, writes, fence, mark if progress else None)
+        flags = anomalies.flags_after(stored, writes, points)  # written with their series
+        repo.put_merge_round(settings.table_name, client_id, writes, fence, mark if progress else None, flags)
         changed += len(writes)
         if len(entries) >= CATALOG_FLUSH:
             catalog.merge_entries(settings.table_name, client_id, entries, fence)
@@ -267,7 +269,7 @@ def get_sku(settings: Settings, client_id: str, sku: str) -> Sku:
 def get_demand(settings: Settings, client_id: str, sku: str, start: dt.date | None, end: dt.date | None) -> SkuDemand:
     """The SKU's periods from `start` to `end` at its grain. `recorded` is False for a period that
     no upload had a row for (zero demand by default); series stored before provenance was kept
-    cannot tell, and say True."""
+    cannot tell, and say True. `anomaly` is True for a period ingestion flagged as an outlier."""
     if start is not None and end is not None and start > end:
         raise Unprocessable("`start` is after `end`.")
     stored = repo.get_stored_series(settings.table_name, client_id, [sku]).get(sku) if sku else None
@@ -281,11 +283,14 @@ def get_demand(settings: Settings, client_id: str, sku: str, start: dt.date | No
     shown = np.datetime_as_string(dates[first:last]).tolist()
     quantities = series.values[first:last].tolist()
     recorded = (stored.owners.index[first:last] > 0).tolist() if stored.owners else [True] * len(shown)
+    anomaly = np.zeros(len(series.values), bool)
+    anomaly[anomalies.flagged_positions(stored)] = True
     return SkuDemand(
         sku=sku,
         granularity=cast(Granularity, series.granularity),
         missing=cast(Missing, series.missing),
         points=[
-            DemandPoint(date=d, quantity=q, recorded=r) for d, q, r in zip(shown, quantities, recorded, strict=True)
+            DemandPoint(date=d, quantity=q, recorded=r, anomaly=a)
+            for d, q, r, a in zip(shown, quantities, recorded, anomaly[first:last].tolist(), strict=True)
         ],
     )

@@ -222,6 +222,7 @@ def to_result(run_id: str, stored: StoredResult) -> SkuResult:
         reason=item.get("reason"),
         error=item.get("error"),
         adjustments=stored.version + len(stored.carried),
+        history_cleaned=item.get("history_cleaned"),
         etag=etag(run_id, stored.sku, stored.version),
     )
 
