@@ -160,7 +160,8 @@ def _ingest_rows(i: dict[str, Any]) -> list[dict[str, Any]]:
             INGEST_WRITE_TARGET,
             lambda: (
                 f"{write:.2f}x (handler {s['handler']:.2f} s; BatchWriteItem of its "
-                f"{i.get('write_floor_items', 0):,} items through the same moto {s['write_floor']:.2f} s; whole handler "
+                f"{i.get('write_floor_items', 0):,} items through the same moto {s['write_floor']:.2f} s; "
+                "whole handler "
                 f"vs the bare read {i['ratio_handler_to_arrow']:.0f}x{extra})"
             ),
             "not measured (an ingest.json from before the write floor)",
