@@ -7,6 +7,7 @@ nothing, and the calendar with an unknown holiday code refused."""
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -181,3 +182,51 @@ def test_calendar_put_get_and_an_unknown_holiday_code(tenant: Tenant) -> None:
     r = tenant.http.put(f"{F}/calendar", json=bad_event, headers=tenant.headers)
     assert r.status_code == 422 and "2026-02-30" in r.json()["detail"]
     assert tenant.http.get(f"{F}/calendar", headers=tenant.headers).json()["holidays"] == ["US", "DE-BY"]
+
+
+def test_the_client_declares_uploads_a_frame_and_sets_the_calendar(
+    stack: RunningStack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import math
+
+    import pandas as pd
+    from skucast_client import Client, UploadRejectedError, cli
+
+    tenant = Tenant.sign_up(stack, http=stack.http())
+    with Client(stack.api, email=tenant.email, password=tenant.password) as sc:
+        assert sc.declare_driver("discount", description="share off")["kind"] == "numeric"
+        assert sc.declare_driver("display", "flag", aggregate="max")["aggregate"] == "max"
+        frame = pd.DataFrame(
+            {
+                "unique_id": [SKUS[1], SKUS[1], "B"],
+                "ds": pd.to_datetime([PAST, NEXT, PAST]),
+                "discount": [0.1 + 0.2, math.nan, 0.25],  # 0.30000000000000004 arrives as sent
+                "display": [True, False, True],
+            }
+        )
+        report = sc.upload_drivers(frame)
+        assert (report["status"], report["rows_accepted"]) == ("SUCCEEDED", 3)
+        assert sc.sku_drivers(SKUS[1]) == {
+            "discount": [{"date": PAST, "value": 0.1 + 0.2}],
+            "display": [{"date": PAST, "value": 1.0}, {"date": NEXT, "value": 0.0}],
+        }
+        assert {d["name"]: d["skus_with_values"] for d in sc.drivers()} == {"discount": 2, "display": 2}
+        with pytest.raises(UploadRejectedError) as refused:
+            sc.upload_drivers(frame.assign(colour=1.0))
+        assert refused.value.report["errors"][0]["column"] == "colour"
+        calendar = sc.set_calendar(["FR"], [{"name": "soldes", "dates": [dt.date.fromisoformat(NEXT)]}])
+        assert calendar["events"] == [{"name": "soldes", "dates": [NEXT], "skus": None}]
+        assert sc.calendar()["holidays"] == ["FR"]
+    # The CLI's verbs over the same client, signed in as the admin.
+    monkeypatch.setenv("SKUCAST_CONFIG", str(tmp_path / "config.json"))
+    monkeypatch.setenv("SKUCAST_PASSWORD", tenant.password)
+    assert cli.main(["--api", stack.api, "login", "--email", tenant.email]) == 0
+    assert cli.main(["declare-driver", "price", "--aggregate", "last"]) == 0
+    assert cli.main(["drivers"]) == 0
+    assert "price" in capsys.readouterr().out
+    drivers_file = tmp_path / "drivers.csv"
+    drivers_file.write_text(f"sku,date,price\n{_csv_cell(SKUS[1])},{NEXT},2.5\n", encoding="utf-8")
+    assert cli.main(["upload-drivers", str(drivers_file)]) == 0
+    assert cli.main(["set-calendar", "--holiday", "ZZ"]) == 1  # 422: unknown code
+    assert cli.main(["delete-driver", "display"]) == 0
+    assert cli.main(["delete-driver", "display"]) == 1  # 404: already gone
