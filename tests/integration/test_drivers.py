@@ -199,6 +199,15 @@ def test_declarations_names_roles_and_replacement(pipe: Pipeline) -> None:
     assert status == 422 and "not supported" in problem["detail"]
 
 
+def test_given_values_then_a_drivers_kind_cannot_change_under_them(pipe: Pipeline) -> None:
+    client = _tenant(pipe, "acme")
+    assert _declare(pipe, client, "price", kind="flag")[0] == 200  # no values yet: allowed
+    assert _declare(pipe, client, "price")[0] == 200
+    _upload(pipe, client, FILE)
+    status, problem = _declare(pipe, client, "price", kind="flag")
+    assert status == 409 and "delete it" in problem["detail"]
+
+
 def test_given_a_deleted_driver_then_its_values_go_and_a_new_declaration_starts_empty(pipe: Pipeline) -> None:
     client = _tenant(pipe, "acme")
     _upload(pipe, client, FILE)
@@ -248,3 +257,35 @@ def test_calendar_put_get_and_problems(pipe: Pipeline) -> None:
     assert pipe.api("GET", f"{F}/calendar", pipe.tenant("other"), role="viewer")[1]["events"] == []
     # The refused calendars changed nothing.
     assert pipe.api("GET", f"{F}/calendar", client, role="viewer")[1]["holidays"] == ["US", "DE-BY"]
+
+
+def test_given_a_concurrent_writer_between_read_and_write_then_the_round_rereads_and_nothing_is_lost(
+    pipe: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from skucast.drivers import DriverIngestResult
+    from skucast.ingestion import IngestStatus
+    from skucast.repositories import drivers as repo
+    from skucast.services import drivers as service
+    from skucast.settings import get_settings
+
+    client = _tenant(pipe, "acme")
+    settings, declared = get_settings(), service.declared(get_settings(), client)
+    first = DriverIngestResult(IngestStatus.SUCCEEDED, values={"price": {"A": {D1: 1.0}}})
+    second = DriverIngestResult(IngestStatus.SUCCEEDED, values={"price": {"A": {D2: 2.0}}})
+    real, reads = repo.get_values, []
+
+    def stale_read(*args: Any) -> Any:
+        found = real(*args)
+        reads.append(1)
+        if len(reads) == 1:  # another upload writes the same item after this read
+            monkeypatch.setattr(repo, "get_values", real)
+            service.apply_values(settings, client, "upl_000000000009aaaaaaaa", second, declared)
+            monkeypatch.setattr(repo, "get_values", stale_read)
+        return found
+
+    monkeypatch.setattr(repo, "get_values", stale_read)
+    service.apply_values(settings, client, "upl_000000000001aaaaaaaa", first, declared)
+    assert len(reads) == 2  # the first round's write was refused, and read again
+    assert _values(pipe, client, "A")[1]["drivers"]["price"] == [{"date": D1, "value": 1.0}, {"date": D2, "value": 2.0}]
+    listed = pipe.api("GET", f"{F}/drivers", client, role="viewer")[1]["items"]
+    assert {d["name"]: d["skus_with_values"] for d in listed}["price"] == 1  # counted once

@@ -168,7 +168,9 @@ def purge(table_name: str, client_id: str, name: str, generation: str, deadline:
         while True:
             if time.monotonic() > deadline:
                 return False
-            answer = db.query(KeyConditionExpression=Key("pk").eq(pk), ProjectionExpression="pk, sk", Limit=500)
+            answer = db.query(
+                KeyConditionExpression=Key("pk").eq(pk), ProjectionExpression="pk, sk", Limit=500, ConsistentRead=True
+            )
             items = answer.get("Items", [])
             if not items:
                 break
@@ -197,6 +199,24 @@ def get_values(
             answer = client.batch_get_item(RequestItems=request)
             for item in answer["Responses"].get(table_name, []):
                 found[sku_of(str(item["sk"]))] = (decode_values(binary(item["values"])), int(item["version"]))
+            request = answer.get("UnprocessedKeys") or {}
+    return found
+
+
+def get_sku_values(
+    table_name: str, client_id: str, drivers: Iterable[DriverRecord], sku: str
+) -> dict[str, StoredValues]:
+    """One SKU's values of each of these drivers that has any, in one batch read (at most 50 drivers)."""
+    wanted = {driver_values_shard_pk(client_id, d.name, d.generation, sku): d.name for d in drivers}
+    client = table(table_name).meta.client
+    found: dict[str, StoredValues] = {}
+    keys = [{"pk": pk, "sk": sku_sk(sku)} for pk in wanted]
+    for start in range(0, len(keys), BATCH_GET_LIMIT):
+        request: dict[str, Any] = {table_name: {"Keys": keys[start : start + BATCH_GET_LIMIT], "ConsistentRead": True}}
+        while request:
+            answer = client.batch_get_item(RequestItems=request)
+            for item in answer["Responses"].get(table_name, []):
+                found[wanted[str(item["pk"])]] = decode_values(binary(item["values"]))
             request = answer.get("UnprocessedKeys") or {}
     return found
 

@@ -83,6 +83,11 @@ def declare(settings: Settings, client_id: str, name: str, request: DriverReques
         "description": request.description,
         "updated_at": now_iso(),
     }
+    existing = repo.get_driver(settings.table_name, client_id, name)
+    if existing is not None and existing.kind != request.kind and existing.skus_with_values:
+        raise Conflict(
+            f"Driver {name!r} is {existing.kind} and has values: delete it and declare it again to change its kind."
+        )
     for _ in range(3):  # a concurrent create or delete of the same name: settle on what is there
         if repo.replace_driver(settings.table_name, client_id, name, fields):
             created = False
@@ -237,12 +242,12 @@ def get_sku_drivers(
     if start is not None and end is not None and start > end:
         raise Unprocessable("`start` is after `end`.")
     lo, hi = (start.isoformat() if start else ""), (end.isoformat() if end else "9999-12-31")
-    out: dict[str, list[DriverPoint]] = {}
-    for record in repo.list_drivers(settings.table_name, client_id) if sku else []:
-        found = repo.get_values(settings.table_name, client_id, record.name, record.generation, [sku]).get(sku)
-        if found is not None:
-            points = found[0].as_points()
-            out[record.name] = [DriverPoint(date=d, value=v) for d, v in points.items() if lo <= d <= hi]
+    declared_drivers = repo.list_drivers(settings.table_name, client_id) if sku else []
+    found = repo.get_sku_values(settings.table_name, client_id, declared_drivers, sku) if declared_drivers else {}
+    out = {
+        name: [DriverPoint(date=d, value=v) for d, v in values.as_points().items() if lo <= d <= hi]
+        for name, values in sorted(found.items())
+    }
     if not out and (not sku or catalog.get_entry(settings.table_name, client_id, sku) is None):
         raise NotFound("No such SKU.")
     return SkuDrivers(sku=sku, drivers=out)
