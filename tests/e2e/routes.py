@@ -30,9 +30,15 @@ def routes() -> list[Route]:
     return list(load(ROOT / "template.yaml").routes)
 
 
+# Routes whose path parameter is a name the caller chooses, not an id: PUT declares that name in the
+# caller's own tenant (201), whatever another tenant holds under it. Isolation for them is that
+# the other tenant's values never show: tests/e2e/test_drivers_flow.py.
+NAMED_UPSERTS = {("PUT", "/api/v1/forecast/drivers/{name}")}
+
+
 def id_routes() -> list[Route]:
     """Tenant routes (behind the authorizer) whose path carries an id."""
-    return [r for r in routes() if r.authorizer and PARAM.search(r.path)]
+    return [r for r in routes() if r.authorizer and PARAM.search(r.path) and (r.method, r.path) not in NAMED_UPSERTS]
 
 
 def params(route: Route) -> list[str]:
@@ -165,6 +171,13 @@ def schedule_missed_alert(tenant: Tenant, slot: str = "2020-01-01T03:00:00Z") ->
     return str(alert["alert_id"])
 
 
+def declare_driver(tenant: Tenant) -> str:
+    """A declared driver of the tenant (its name is what /drivers/{name} routes take)."""
+    r = tenant.http.put("/api/v1/forecast/drivers/iso_price", json={"kind": "numeric"}, headers=tenant.headers)
+    assert r.status_code in (200, 201), r.text
+    return "iso_price"
+
+
 IdSource = Callable[[Tenant], str]
 ID_SOURCES: dict[str, IdSource] = {
     "alert_id": schedule_missed_alert,
@@ -172,6 +185,7 @@ ID_SOURCES: dict[str, IdSource] = {
     "run_id": once(start_run),
     "sku": once(store_sku),
     "upload_id": create_upload,
+    "name": declare_driver,
 }
 # (method, path) -> a body that passes validation, for id routes that take one.
 SAMPLE_BODIES: dict[tuple[str, str], dict[str, Any]] = {

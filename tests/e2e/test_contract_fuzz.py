@@ -77,14 +77,17 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def fuzz_tenant(stack: RunningStack) -> Iterator[tuple[Tenant, dict[str, str]]]:
-    """An enterprise tenant (roomy rate and run limits) with one finished run, a SKU, an upload."""
+    """An enterprise tenant (roomy rate and run limits) with one finished run, a SKU, an upload,
+    a declared driver."""
     with stack.http() as http:
         tenant = Tenant.sign_up(stack, tier="enterprise", http=http)
         sku = store_sku(tenant, 'SKU FUZZ/1 日本茶,"%#')
         run_id = start_run(tenant, [sku])
         r = http.post("/api/v1/forecast/uploads", json={"filename": "fuzz.csv"}, headers=tenant.headers)
         assert r.status_code == 201, r.text
-        ids = {"run_id": run_id, "sku": sku, "upload_id": r.json()["upload_id"]}
+        driver = http.put("/api/v1/forecast/drivers/fuzz_price", json={"kind": "numeric"}, headers=tenant.headers)
+        assert driver.status_code == 201, driver.text
+        ids = {"run_id": run_id, "sku": sku, "upload_id": r.json()["upload_id"], "name": "fuzz_price"}
         yield tenant, ids
 
 

@@ -33,6 +33,7 @@ NONEXISTENT = {
     "run_id": "run_" + "0" * 20,
     "upload_id": "upl_" + "0" * 20,
     "sku": "SKU NOT/STORED %#日本",
+    "name": "no_such_driver",
 }
 
 

@@ -35,7 +35,7 @@ F = "/api/v1/forecast"
 REPORT_KEYS = {
     "upload_id", "status", "filename", "aggregate", "delimiter", "decimal", "date_format", "rows_total",
     "rows_accepted", "rows_rejected", "skus_touched", "errors", "error_summary", "warnings", "created_at",
-    "finished_at", "granularity", "missing",
+    "finished_at", "granularity", "missing", "kind",
 }  # fmt: skip
 
 

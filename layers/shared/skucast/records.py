@@ -123,6 +123,7 @@ class UploadRecord:
     upload_id: str
     status: UploadStatus
     created_at: str
+    kind: str = "demand"  # what the file holds: "demand" or "drivers"
     source: str = "file"  # "file" (presigned POST) or "records" (POST /demand)
     filename: str | None = None
     aggregate: str = "reject"
@@ -316,3 +317,22 @@ class AlertRecord:
     @property
     def open(self) -> bool:
         return self.status is AlertStatus.OPEN
+
+
+@dataclass(frozen=True)
+class DriverRecord:
+    """A declared driver as stored (repositories/drivers.py). `generation` names the partitions
+    its values are under (new each time the name is declared afresh, so a deleted driver's values
+    never come back under a new declaration); the counts and dates cover every value stored."""
+
+    name: str
+    kind: str
+    aggregate: str
+    known_in_advance: bool
+    generation: str
+    description: str | None = None
+    created_at: str = ""
+    updated_at: str = ""
+    skus_with_values: int = 0
+    first_date: str | None = None
+    last_date: str | None = None

@@ -213,6 +213,80 @@ def cmd_upload(args: argparse.Namespace) -> int:
     return EXIT_UNCLEAN if report["status"] == "PARTIAL" else EXIT_OK
 
 
+def cmd_upload_drivers(args: argparse.Namespace) -> int:
+    if not Path(args.file).is_file():
+        raise UsageError(f"no such file: {args.file}")
+    try:
+        report = make_client(args).upload_drivers(Path(args.file), wait=not args.no_wait, timeout=args.timeout)
+    except errors.UploadRejectedError as exc:
+        emit(args, exc.report, upload_text(exc.report))
+        return EXIT_UNCLEAN
+    emit(args, report, upload_text(report))
+    return EXIT_UNCLEAN if report["status"] == "PARTIAL" else EXIT_OK
+
+
+def cmd_drivers(args: argparse.Namespace) -> int:
+    items = make_client(args).drivers()
+    rows = [
+        [
+            d["name"],
+            d["kind"],
+            d["aggregate"],
+            d["known_in_advance"],
+            d["skus_with_values"],
+            d["first_date"],
+            d["last_date"],
+        ]
+        for d in items
+    ]
+    emit(args, items, table(rows, ["driver", "kind", "aggregate", "known ahead", "SKUs", "first", "last"]))
+    return EXIT_OK
+
+
+def cmd_declare_driver(args: argparse.Namespace) -> int:
+    driver = make_client(args).declare_driver(
+        args.name,
+        args.kind,
+        known_in_advance=not args.not_known_in_advance,
+        aggregate=args.aggregate,
+        description=args.description,
+    )
+    emit(args, driver, f"driver {driver['name']}: {driver['kind']}, {driver['aggregate']} over W/M")
+    return EXIT_OK
+
+
+def cmd_delete_driver(args: argparse.Namespace) -> int:
+    make_client(args).delete_driver(args.name)
+    emit(args, {"deleted": args.name}, f"driver {args.name} deleted, with its values")
+    return EXIT_OK
+
+
+def _calendar_text(calendar: dict[str, Any]) -> str:
+    lines = ["holidays: " + (", ".join(calendar.get("holidays") or []) or "none")]
+    for e in calendar.get("events") or []:
+        skus = f" (SKUs: {', '.join(e['skus'])})" if e.get("skus") else ""
+        lines.append(f"event {e['name']}: {len(e['dates'])} dates, {e['dates'][0]}..{e['dates'][-1]}{skus}")
+    return "\n".join(lines)
+
+
+def cmd_calendar(args: argparse.Namespace) -> int:
+    calendar = make_client(args).calendar()
+    emit(args, calendar, _calendar_text(calendar))
+    return EXIT_OK
+
+
+def cmd_set_calendar(args: argparse.Namespace) -> int:
+    events: list[dict[str, Any]] = []
+    if args.events:
+        try:
+            events = list(json.loads(Path(args.events).read_text(encoding="utf-8")))
+        except (OSError, ValueError, TypeError) as exc:
+            raise UsageError(f"cannot read events from {args.events}: {exc}") from None
+    calendar = make_client(args).set_calendar(args.holiday or [], events)
+    emit(args, calendar, _calendar_text(calendar))
+    return EXIT_OK
+
+
 def cmd_skus(args: argparse.Namespace) -> int:
     items = make_client(args).skus(args.demand_class)
     rows = [
@@ -507,6 +581,24 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--no-wait", action="store_true", help="return once the file is sent")
     p.add_argument("--timeout", type=float, default=1800.0)
+
+    p = add("upload-drivers", cmd_upload_drivers, "upload a drivers file (CSV: sku, date, one column per driver)")
+    p.add_argument("file")
+    p.add_argument("--no-wait", action="store_true", help="return once the file is sent")
+    p.add_argument("--timeout", type=float, default=1800.0)
+    add("drivers", cmd_drivers, "list the declared drivers")
+    p = add("declare-driver", cmd_declare_driver, "declare a driver, or replace its settings (admin)")
+    p.add_argument("name", metavar="NAME")
+    p.add_argument("--kind", choices=("numeric", "flag"), default="numeric")
+    p.add_argument("--aggregate", choices=("mean", "sum", "max", "last"), default="mean", help="days to W/M")
+    p.add_argument("--not-known-in-advance", action="store_true", help="its future values are not known")
+    p.add_argument("--description")
+    p = add("delete-driver", cmd_delete_driver, "delete a driver and its values (admin)")
+    p.add_argument("name", metavar="NAME")
+    add("calendar", cmd_calendar, "show the holiday codes and events")
+    p = add("set-calendar", cmd_set_calendar, "replace the holiday codes and events (admin)")
+    p.add_argument("--holiday", action="append", help="an ISO 3166 code: US, DE-BY (repeatable)")
+    p.add_argument("--events", help="a JSON file: [{name, dates: [YYYY-MM-DD...], skus?: [...]}]")
 
     p = add("skus", cmd_skus, "list SKUs with their demand class")
     p.add_argument(

@@ -24,7 +24,7 @@ from typing import IO, Any
 import httpx
 
 from skucast_client import errors
-from skucast_client.frames import demand_csv_gz, forecast_frame, is_dataframe, read_table
+from skucast_client.frames import demand_csv_gz, drivers_csv_gz, forecast_frame, is_dataframe, read_table
 
 __version__ = "0.1.0"
 
@@ -637,6 +637,90 @@ class Client:
     def set_alert_settings(self, **settings: Any) -> dict[str, Any]:
         """Replace the alert settings (admin); a setting not given takes its default."""
         return dict(self._json("PUT", f"{API}/alerts/settings", json=settings))
+
+    # ------------------------------------------------------------------ drivers and calendar
+    def declare_driver(
+        self,
+        name: str,
+        kind: str = "numeric",
+        *,
+        known_in_advance: bool = True,
+        aggregate: str = "mean",
+        description: str | None = None,
+    ) -> dict[str, Any]:
+        """Declare a driver (admin), or replace its settings (its values are kept). `kind`:
+        "numeric" or "flag" (0/1); `aggregate`: how days roll up to W/M (mean, sum, max, last)."""
+        body: dict[str, Any] = {"kind": kind, "known_in_advance": known_in_advance, "aggregate": aggregate}
+        if description is not None:
+            body["description"] = description
+        return dict(self._json("PUT", f"{API}/drivers/{_segment(name)}", json=body))
+
+    def drivers(self) -> list[dict[str, Any]]:
+        """The declared drivers with how many SKUs have values and their first and last dates."""
+        return list(self._json("GET", f"{API}/drivers")["items"])
+
+    def delete_driver(self, name: str) -> None:
+        """Delete a driver and its values (admin)."""
+        self.request("DELETE", f"{API}/drivers/{_segment(name)}")
+
+    def upload_drivers(
+        self,
+        data: Any,
+        *,
+        filename: str | None = None,
+        wait: bool = True,
+        timeout: float = 900.0,
+        poll_interval: float = 1.0,
+    ) -> dict[str, Any]:
+        """Upload driver values: a DataFrame (`sku`/`date` or `unique_id`/`ds` and one column per
+        declared driver; NaN means no value), a CSV file path, or the file's bytes, through the
+        presigned POST like demand. Returns the upload report; raises `UploadRejectedError` on
+        REJECTED (e.g. a column that is not a declared driver)."""
+        handle: IO[bytes] | None = None
+        if is_dataframe(data):
+            payload: bytes | IO[bytes] = drivers_csv_gz(data)
+            filename = filename or "drivers.csv.gz"
+        elif isinstance(data, bytes | bytearray):
+            payload, filename = bytes(data), filename or "drivers.csv"
+        else:
+            path = Path(data)
+            if not path.is_file():
+                raise FileNotFoundError(f"no such file: {path}")
+            handle = payload = path.open("rb")
+            filename = filename or path.name
+        try:
+            ticket = self._json("POST", f"{API}/uploads", json={"filename": filename, "kind": "drivers"})
+            self._post_presigned(ticket, filename, payload)
+        finally:
+            if handle:
+                handle.close()
+        if not wait:
+            return self.upload(ticket["upload_id"])
+        return self.wait_upload(ticket["upload_id"], timeout=timeout, poll_interval=poll_interval)
+
+    def post_driver_values(self, records: Sequence[dict[str, Any]]) -> dict[str, Any]:
+        """Small synchronous upload (≤ 10,000 `{sku, date, values: {<driver>: number}}` records)."""
+        return dict(self._json("POST", f"{API}/drivers/values", json={"records": list(records)}))
+
+    def sku_drivers(
+        self, sku: str, start: str | None = None, end: str | None = None
+    ) -> dict[str, list[dict[str, Any]]]:
+        """A SKU's driver values: `{<driver>: [{date, value}]}`."""
+        params = {k: v for k, v in (("start", start), ("end", end)) if v}
+        return dict(self._json("GET", f"{API}/skus/{_segment(sku)}/drivers", params=params)["drivers"])
+
+    def calendar(self) -> dict[str, Any]:
+        """The tenant's holiday codes and events."""
+        return dict(self._json("GET", f"{API}/calendar"))
+
+    def set_calendar(self, holidays: Sequence[str] = (), events: Sequence[dict[str, Any]] = ()) -> dict[str, Any]:
+        """Replace the calendar (admin): ISO 3166 holiday codes ("US", "DE-BY") and events
+        `{name, dates: [YYYY-MM-DD...], skus?: [...]}` (dates may be date objects)."""
+        body = {
+            "holidays": list(holidays),
+            "events": [{**e, "dates": [_day(d) for d in e.get("dates", [])]} for e in events],
+        }
+        return dict(self._json("PUT", f"{API}/calendar", json=body))
 
 
 def _day(value: str | dt.date) -> str:

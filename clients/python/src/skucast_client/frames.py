@@ -128,6 +128,34 @@ def demand_csv_gz(frame: Any) -> bytes:
     return gzip.compress(text.encode("utf-8"), compresslevel=5, mtime=0)
 
 
+def drivers_csv_gz(frame: Any) -> bytes:
+    """A drivers DataFrame (`sku`/`date` or `unique_id`/`ds`, and one column per declared driver)
+    -> gzip CSV bytes for upload. A missing value (NaN, None) becomes an empty cell ("no value");
+    booleans become 0/1; floats are written in full (Python's repr), so values arrive as sent."""
+    pd = _pandas()
+    renamed = frame.rename(columns={k: v for k, v in (("unique_id", "sku"), ("ds", "date")) if k in frame.columns})
+    missing = [c for c in ("sku", "date") if c not in renamed.columns]
+    if missing:
+        raise ValueError(
+            f"a drivers frame needs the columns sku and date (or unique_id, ds); missing: {', '.join(missing)}"
+        )
+    drivers = [c for c in renamed.columns if c not in ("sku", "date")]
+    if not drivers:
+        raise ValueError("a drivers frame needs at least one driver column beside sku and date")
+    out = renamed[["sku", "date", *drivers]].copy()
+    if pd.api.types.is_datetime64_any_dtype(out["date"]):
+        out["date"] = out["date"].dt.strftime("%Y-%m-%d")
+    else:
+        out["date"] = out["date"].map(lambda d: d.isoformat()[:10] if hasattr(d, "isoformat") else str(d))
+    for column in drivers:
+        if pd.api.types.is_bool_dtype(out[column]):
+            out[column] = out[column].astype(int)
+        else:
+            out[column] = out[column].map(lambda v: "" if v is None or v != v else repr(float(v)))
+    text = out.to_csv(index=False, lineterminator="\n")
+    return gzip.compress(text.encode("utf-8"), compresslevel=5, mtime=0)
+
+
 def read_table(data: bytes) -> Any:
     """A CSV or Parquet export (bytes) -> DataFrame."""
     pd = _pandas()

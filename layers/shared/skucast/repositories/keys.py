@@ -139,6 +139,50 @@ def catalog_page_first_sku(sk: str) -> str:
     return _after_prefix(CATALOG_PAGE_PREFIX, sk)
 
 
+# ---------------------------------------------------------------- drivers and calendar
+# Declared drivers are one partition per tenant (listed whole: at most 50). A driver's values are
+# keyed under the driver and its generation (a new one each time the name is declared afresh), in
+# SERIES_SHARDS partitions of one item per SKU: deleting a driver removes its declaration (its
+# values are unreachable at once) and then its own partitions, without touching anything else.
+DRIVER_PREFIX = f"DRIVER{SEP}"
+DRIVER_PURGE_PREFIX = f"PURGE{SEP}"
+
+
+def drivers_pk(client_id: str) -> str:
+    return tenant_scoped_pk(client_id, "DRIVERS")
+
+
+def driver_sk(name: str) -> str:
+    return DRIVER_PREFIX + _id(name)
+
+
+def driver_name_of(sk: str) -> str:
+    return _after_prefix(DRIVER_PREFIX, sk)
+
+
+def driver_purge_sk(name: str, generation: str) -> str:
+    """A deleted driver generation whose values are still being removed."""
+    return DRIVER_PURGE_PREFIX + _id(name) + SEP + _id(generation)
+
+
+def driver_purge_of(sk: str) -> tuple[str, str]:
+    name, _, generation = _after_prefix(DRIVER_PURGE_PREFIX, sk).partition(SEP)
+    return name, generation
+
+
+def driver_values_pk(client_id: str, name: str, generation: str, shard: int) -> str:
+    return tenant_scoped_pk(client_id, "DRIVER", _id(name), _id(generation), str(shard))
+
+
+def driver_values_shard_pk(client_id: str, name: str, generation: str, sku: str) -> str:
+    return driver_values_pk(client_id, name, generation, series_shard(sku))
+
+
+def calendar_sk() -> str:
+    """The tenant's calendar (holiday codes and events), one item under its pk."""
+    return "CALENDAR"
+
+
 # ---------------------------------------------------------------- runs
 RUN_PREFIX = f"RUN{SEP}"
 BATCH_PREFIX = f"BATCH{SEP}"

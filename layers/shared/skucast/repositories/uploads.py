@@ -70,6 +70,7 @@ def upload_record(item: dict[str, Any]) -> UploadRecord:
         upload_id=str(plain["upload_id"]),
         status=UploadStatus(plain["status"]),
         created_at=str(plain["created_at"]),
+        kind=str(plain.get("kind") or "demand"),
         source=str(plain.get("source") or "file"),
         filename=plain.get("filename"),
         aggregate=str(plain.get("aggregate") or "reject"),

@@ -45,8 +45,16 @@ class _Request(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+UploadKind = Literal["demand", "drivers", "attributes"]
+KIND_HELP = (
+    "what the file holds: demand (sku, date, quantity), drivers (sku, date and one column per declared "
+    "driver) or attributes (not yet supported: refused with 422)"
+)
+
+
 class CreateUploadRequest(_Request):
     filename: Filename
+    kind: UploadKind = Field(default="demand", description=KIND_HELP)
     aggregate: AggregateMode = "reject"
     granularity: Granularity | None = Field(default=None, description=GRANULARITY_HELP)
     missing: Missing = Field(default="zero", description=MISSING_HELP)
@@ -94,6 +102,7 @@ class UploadWarning(BaseModel):
 class Upload(BaseModel):
     upload_id: str
     status: UploadStatus
+    kind: Literal["demand", "drivers"] = Field(default="demand", description="what the upload holds")
     filename: str | None = None
     aggregate: AggregateMode = "reject"
     granularity: Granularity | None = Field(

@@ -38,7 +38,7 @@ from typing import IO, Any, cast
 
 from skucast import ids
 from skucast.clock import epoch_seconds, now_iso, today
-from skucast.errors import Conflict, NotFound, PayloadTooLarge
+from skucast.errors import Conflict, FieldError, NotFound, PayloadTooLarge, Unprocessable
 from skucast.ingestion import (
     ZERO_MISSING,
     IngestLimits,
@@ -63,7 +63,9 @@ from skucast.schemas.demand import (
     UploadList,
     UploadTicket,
 )
+from skucast.schemas.drivers import MAX_VALUE_RECORDS, DriverValuesRequest
 from skucast.services import demand, upload_failures
+from skucast.services import drivers as driver_values
 from skucast.settings import Settings
 
 UPLOAD_LINK_SECONDS = 900
@@ -104,7 +106,22 @@ def limits_for(settings: Settings) -> IngestLimits:
 
 
 # ---------------------------------------------------------------- the API side
+def _check_kind(request: CreateUploadRequest) -> None:
+    if request.kind == "attributes":
+        raise Unprocessable(
+            "Uploads of kind `attributes` are not supported yet: use `demand` or `drivers`.",
+            errors=[FieldError("kind", "not_supported", "attributes uploads are not supported yet")],
+        )
+    if request.kind == "drivers" and (request.aggregate != "reject" or request.granularity is not None):
+        raise Unprocessable(
+            "A drivers upload takes neither `aggregate: sum` nor `granularity`: its rows are dated values, "
+            "and a (sku, date) sent twice is rejected.",
+            errors=[FieldError("kind", "not_applicable", "aggregate and granularity apply to demand uploads")],
+        )
+
+
 def create_upload(settings: Settings, client_id: str, request: CreateUploadRequest) -> UploadTicket:
+    _check_kind(request)
     upload_id = ids.new_sortable_id("upl")
     repo.create_upload(
         settings.table_name,
@@ -112,6 +129,7 @@ def create_upload(settings: Settings, client_id: str, request: CreateUploadReque
         {
             "upload_id": upload_id,
             "status": "AWAITING_FILE",
+            "kind": request.kind,
             "source": "file",
             "filename": request.filename,
             "aggregate": request.aggregate,
@@ -224,6 +242,8 @@ def ingest_object(object_key: str, settings: Settings, time_left: Callable[[], f
     if lease is None:
         logger.info("upload already ingested: duplicate event ignored", extra={"upload_id": upload_id})
         return 0
+    if record.kind == "drivers":
+        return _ingest_drivers_object(settings, client_id, upload_id, key, size, lease)
     try:
         result = _read(settings, key, size, record.aggregate, read_options(record), lease)
         lock = MergeLock(settings.table_name, client_id, upload_id) if _mergeable(result) else None
@@ -241,6 +261,90 @@ def ingest_object(object_key: str, settings: Settings, time_left: Callable[[], f
         lease.release()  # the retry may start at once instead of waiting for the lease to lapse
         raise
     return 1
+
+
+def _ingest_drivers_object(
+    settings: Settings, client_id: str, upload_id: str, key: str, size: int, lease: _Lease
+) -> int:
+    """A drivers file: validated whole against the tenant's declarations, then merged. No merge
+    lock: each (driver, SKU) item is written with optimistic concurrency (services/drivers.py)."""
+    try:
+        drivers = driver_values.declared(settings, client_id)
+        limits = driver_values.limits_for(settings)
+        if size > limits.max_raw_bytes:
+            result = driver_values.DriverIngestResult(
+                IngestStatus.REJECTED,
+                errors=[
+                    RowError(None, None, "file_too_large", f"a drivers file is at most {limits.max_raw_bytes} bytes")
+                ],
+            )
+        else:
+            body = repo.open_object(settings.data_bucket, key)
+            try:
+                result = driver_values.validate_file(
+                    settings, drivers, cast(IO[bytes], _Renewing(body, lease)), today()
+                )
+            finally:
+                body.close()
+        _settle_drivers(settings, client_id, upload_id, result, drivers, lease)
+    except LeaseLost:
+        logger.warning("upload taken over by another invocation", extra={"upload_id": upload_id})
+        return 0
+    except BaseException:
+        lease.release()
+        raise
+    return 1
+
+
+def _settle_drivers(
+    settings: Settings,
+    client_id: str,
+    upload_id: str,
+    result: driver_values.DriverIngestResult,
+    drivers: dict[str, Any],
+    lease: _Lease,
+) -> None:
+    """Merge a drivers upload's accepted values (nothing when REJECTED), then write its report."""
+    report: dict[str, Any] = result.report()
+    if result.status is not IngestStatus.REJECTED and result.values:
+        if not repo.mark_merging(
+            settings.table_name, client_id, upload_id, lease.token, now_iso(), result.skus_touched
+        ):
+            raise LeaseLost(upload_id)
+        outcome = driver_values.apply_values(settings, client_id, upload_id, result, drivers, lease.renew)
+        report = driver_values.report_with(result, outcome)
+    report["finished_at"] = now_iso()
+    if not repo.finish(settings.table_name, client_id, upload_id, lease.token, report):
+        raise LeaseLost(upload_id)
+    metrics.add_metric(name=f"Uploads{str(report['status']).title()}", unit="Count", value=1)
+    metrics.add_metric(name="DriverRowsAccepted", unit="Count", value=report["rows_accepted"])
+
+
+def ingest_driver_records(settings: Settings, client_id: str, request: DriverValuesRequest) -> Upload:
+    """POST /drivers/values: the records door for drivers, synchronous, recorded as an upload."""
+    if len(request.records) > MAX_VALUE_RECORDS:
+        raise PayloadTooLarge(f"At most {MAX_VALUE_RECORDS} records per request: upload a file for more.")
+    drivers = driver_values.declared(settings, client_id)
+    result = driver_values.validate_records(settings, drivers, request.records, today())
+    upload_id, token = ids.new_sortable_id("upl"), ids.new_id("clm")
+    repo.create_upload(
+        settings.table_name,
+        client_id,
+        {
+            "upload_id": upload_id,
+            "status": "PROCESSING",
+            "kind": "drivers",
+            "source": "records",
+            "filename": None,
+            "created_at": now_iso(),
+            "started_at": now_iso(),
+            "claim": token,
+            "lease_until": epoch_seconds() + LEASE_SECONDS,
+            **repo.work_list_entry(client_id, upload_id, now_iso(STALL_SECONDS)),
+        },
+    )
+    _settle_drivers(settings, client_id, upload_id, result, drivers, _Lease(settings, client_id, upload_id, token))
+    return get_upload(settings, client_id, upload_id)
 
 
 def _claim(settings: Settings, client_id: str, upload_id: str, time_left: Callable[[], float]) -> _Lease | None:
