@@ -7,14 +7,14 @@ from typing import Any
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from forecast_api import adjustments, demand, docs, methods, monitoring, runs, schedule, skus, uploads
+from forecast_api import accuracy, adjustments, demand, docs, methods, monitoring, runs, schedule, skus, uploads
 from skucast.api import create_app
 from skucast.observability import logger, metrics, tracer
 
 app = create_app()
 app.include_router(monitoring.router, prefix="/api/monitoring")
 app.include_router(docs.router, prefix="/api")
-for area in (runs, adjustments, methods, schedule, uploads, demand, skus):
+for area in (runs, adjustments, accuracy, methods, schedule, uploads, demand, skus):
     app.include_router(area.router, prefix="/api/v1/forecast")
 
 

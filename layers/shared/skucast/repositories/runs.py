@@ -238,11 +238,13 @@ def transition(
     allowed_from: Iterable[RunStatus],
     set_fields: dict[str, Any] | None = None,
     release_active: bool = False,
+    also: list[dict[str, Any]] | None = None,
 ) -> bool:
     """Move a run's status if it is in one of `allowed_from`; False when it was not (someone else won).
 
     Leaving the active states also leaves the sweeper's work list and, with `release_active`,
-    gives back the tenant's active-run slot - in the same transaction, so exactly once.
+    gives back the tenant's active-run slot - in the same transaction, so exactly once. `also`:
+    more actions of the same transaction (a finished run joins the scoring index).
     """
     fields = {"status": RunStatus(to).value, **(set_fields or {})}
     names = {f"#f{i}": k for i, k in enumerate(fields)}
@@ -275,6 +277,7 @@ def transition(
                 }
             }
         )
+    actions += also or []
     try:
         dynamo.transact(table_name, actions)
     except dynamo.ConditionFailed:
@@ -643,3 +646,20 @@ def iter_results(table_name: str, client_id: str, run_id: str, shards: int) -> I
     while position is not None:
         items, position = page_results(table_name, client_id, run_id, shards, 1000, position, None)
         yield from items
+
+
+def get_results(
+    table_name: str, client_id: str, run_id: str, shards: int, skus: Iterable[str]
+) -> dict[str, StoredResult]:
+    """The results of these SKUs in a run (absent ones absent), strongly consistent, 100 keys a call."""
+    keys = [result_key(client_id, run_id, shards, s) for s in dict.fromkeys(skus)]
+    client = table(table_name).meta.client
+    found: dict[str, StoredResult] = {}
+    for start in range(0, len(keys), 100):
+        request: dict[str, Any] = {table_name: {"Keys": keys[start : start + 100], "ConsistentRead": True}}
+        while request:
+            answer = client.batch_get_item(RequestItems=request)
+            for item in answer["Responses"].get(table_name, []):
+                found[sku_of(str(item["sk"]))] = stored_result(dict(item))
+            request = answer.get("UnprocessedKeys") or {}
+    return found

@@ -63,7 +63,7 @@ from skucast.schemas.demand import (
     UploadList,
     UploadTicket,
 )
-from skucast.services import demand, upload_failures
+from skucast.services import demand, scoring, upload_failures
 from skucast.settings import Settings
 
 UPLOAD_LINK_SECONDS = 900
@@ -316,6 +316,8 @@ def _settle(
         merged = demand.apply_points(
             settings, client_id, upload_id, result.points, heartbeat, lock.fence(), policy, progress
         )
+        # Finished runs that forecast these dates are scored against them (services/scoring.py).
+        scoring.score_arrivals(settings, client_id, result.points, heartbeat)
         report = _with_grain_mismatches(report, merged, settings)
     report["finished_at"] = now_iso()
     if not repo.finish(settings.table_name, client_id, upload_id, lease.token, report):

@@ -1,0 +1,363 @@
+"""Forecast vs actuals and Forecast Value Added (issue #20, items 1 and 2): score finished runs
+when demand arrives for dates they forecast, and answer their accuracy (the arithmetic and which
+periods are scored: skucast/scoring.py; the storage: repositories/scores.py).
+
+When: both ingestion doors (a file through the presigned POST, and POST /demand) call
+`score_arrivals` once their merge has written the demand, still under the tenant's merge lock. It
+reads the stored series of the SKUs that arrived (the actual is what the store holds after the
+merge, whichever upload won each day), so re-applying an upload scores the same values again and
+changes nothing, and a correction of a day replaces that day's point.
+
+Which runs (documented policy, bounded): a finished run (SUCCEEDED or PARTIAL) joins the tenant's
+scoring index in the transaction that finishes it. An arrival scores, per frequency (D, W, M),
+the SCORED_RUNS_PER_FREQUENCY newest runs of the index (by creation) whose forecast the arrived
+dates can meet (D: a date inside its forecast window; W/M: a date after its origin, since a later
+day can complete its last periods). Older runs keep the scores they had. Runs finished before
+this feature are not in the index and are not scored.
+
+Cost per ingest, bounded by what arrived: three Queries of the index (at most
+SCORED_RUNS_PER_FREQUENCY items each); then per SKUS_PER_ROUND arrived SKUs, one BatchGetItem of
+their series and, per scored run, one of their results, one of their score items and one
+transaction of the SKUs whose points changed plus the sums they move (the run's: whole, class,
+method; the tenant's per month, by run, class and method). Never a scan of runs or results.
+
+`final` is scored as the result's final forecast stands: an adjustment made after actuals arrived
+re-scores `final` over the SKU's scored points (`rescore_final`, called by services/adjustments
+after its transaction), and the adjustment's transaction moves the SKU's score item to a new
+version, so a scorer that read the result before the adjustment cannot write its stale `final`.
+
+Weekly and monthly runs: a period is scored once the SKU's stored demand reaches its last day,
+with the period's total as the actual, and re-scored by every later arrival of the SKU (see
+skucast/scoring.py).
+
+Alerts: `after_scored` is the one place, after a SKU's points are stored, where demand-shift and
+accuracy-degraded detection can look at them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from skucast import scoring
+from skucast.errors import FieldError, Unprocessable
+from skucast.forecasting.periods import next_period
+from skucast.observability import metrics
+from skucast.pagination import decode_cursor, encode_cursor
+from skucast.records import RunRecord, RunStatus, ScoreRecord, ScoringEntry, StoredResult
+from skucast.repositories import demand as demand_repo
+from skucast.repositories import runs as runs_repo
+from skucast.repositories import scores as repo
+from skucast.schemas.accuracy import AccuracyItem, AccuracyList, GroupAccuracy, Metrics, RunAccuracy
+from skucast.services.runs import load_run
+from skucast.settings import Settings
+
+SCORED_RUNS_PER_FREQUENCY = 8
+FREQUENCIES = ("D", "W", "M")
+# SKUs per round: each scored run's transaction holds the round's changed score items plus the
+# sums they move (1 + classes + methods for the run, and per month 1 + classes + methods for the
+# tenant), within TransactWriteItems' 100 actions.
+SKUS_PER_ROUND = 40
+CONFLICT_RETRIES = 5
+BY = ("run", "class", "method")
+
+
+# ---------------------------------------------------------------- the index
+def scoring_entry(run: RunRecord) -> ScoringEntry:
+    """The index entry of a run that is finishing: the dates that can meet its forecast (any,
+    when the run has no common origin and each SKU's forecast starts after its own data)."""
+    frequency = str(run.params.get("frequency", "D"))
+    if not run.as_of:
+        return ScoringEntry(run.run_id, frequency, run.result_shards, "0001-01-01", "9999-12-31")
+    horizon = int(run.params.get("horizon", 1))
+    origin = dt.date.fromisoformat(run.as_of[:10])
+    # Weekly runs on weekly data keep the data's weekday: a week either side covers any of them.
+    last = next_period(origin, frequency, horizon + 1) + dt.timedelta(days=7)
+    return ScoringEntry(
+        run.run_id, frequency, run.result_shards, (origin + dt.timedelta(days=1)).isoformat(), last.isoformat()
+    )
+
+
+def index_actions(run: RunRecord, status: RunStatus, client_id: str) -> list[dict[str, Any]]:
+    """What the transaction finishing `run` with `status` adds: its scoring index entry."""
+    if status not in (RunStatus.SUCCEEDED, RunStatus.PARTIAL):
+        return []
+    return [repo.index_action(client_id, scoring_entry(run))]
+
+
+def runs_to_score(settings: Settings, client_id: str, first: dt.date, last: dt.date) -> list[ScoringEntry]:
+    """The policy (module docstring): per frequency, the newest indexed runs the dates can meet."""
+    out = []
+    for frequency in FREQUENCIES:
+        for entry in repo.latest_runs(settings.table_name, client_id, frequency, SCORED_RUNS_PER_FREQUENCY):
+            if last.isoformat() < entry.window_from:
+                continue
+            if frequency == "D" and first.isoformat() > entry.window_to:
+                continue
+            out.append(entry)
+    return out
+
+
+# ---------------------------------------------------------------- scoring arrivals
+def score_arrivals(
+    settings: Settings,
+    client_id: str,
+    arrived: Mapping[str, Any],
+    heartbeat: Callable[[], None] = lambda: None,
+) -> int:
+    """Score the finished runs the arrived points meet. `arrived` maps SKU -> its points (an
+    ingest's accepted points: `.dates`); returns the score items written."""
+    dates = [np.asarray(arrived[s].dates).astype("datetime64[D]") for s in arrived]
+    dates = [d for d in dates if d.size]
+    if not dates:
+        return 0
+    first = min(d.min() for d in dates).astype(dt.date)
+    last = max(d.max() for d in dates).astype(dt.date)
+    entries = runs_to_score(settings, client_id, first, last)
+    if not entries:
+        return 0
+    skus = sorted(arrived)
+    written = 0
+    for start in range(0, len(skus), SKUS_PER_ROUND):
+        chunk = skus[start : start + SKUS_PER_ROUND]
+        days = {s: [d.astype(dt.date) for d in np.asarray(arrived[s].dates).astype("datetime64[D]")] for s in chunk}
+        for entry in entries:
+            written += _score_round(settings, client_id, entry, chunk, days)
+        heartbeat()
+    if written:
+        metrics.add_metric(name="ScoredSkus", unit="Count", value=written)
+    return written
+
+
+def _actuals(settings: Settings, client_id: str, skus: Sequence[str]) -> dict[str, scoring.DailyActuals]:
+    stored = demand_repo.get_series(settings.table_name, client_id, skus)
+    return {sku: scoring.daily_actuals(s.start, s.values, s.granularity) for sku, s in stored.items()}
+
+
+def _score_round(
+    settings: Settings, client_id: str, entry: ScoringEntry, skus: Sequence[str], days: Mapping[str, list[dt.date]]
+) -> int:
+    if entry.frequency == "D":  # only SKUs with a day inside the run's window
+        skus = [s for s in skus if any(entry.window_from <= d.isoformat() <= entry.window_to for d in days[s])]
+    if not skus:
+        return 0
+    for _ in range(CONFLICT_RETRIES):
+        actuals = _actuals(settings, client_id, skus)
+        results = runs_repo.get_results(settings.table_name, client_id, entry.run_id, entry.result_shards, skus)
+        if not results:
+            return 0
+        stored = repo.get_scores(settings.table_name, client_id, entry.run_id, entry.result_shards, list(results))
+        changes = []
+        for sku, result in results.items():
+            if sku not in actuals or not result.forecast or result.document.get("error"):
+                continue
+            dates = [str(p["date"]) for p in result.forecast]
+            actual = scoring.period_actuals(dates, entry.frequency, actuals[sku], days.get(sku, ()))
+            new = scoring.scored_points(result.forecast, result.finals(), result.document.get("naive"), actual)
+            change = _change(sku, result, stored.get(sku), new)
+            if change is not None:
+                changes.append(change)
+        if not changes:
+            return 0
+        try:
+            _write(settings, client_id, entry.run_id, entry.result_shards, changes)
+        except repo.VersionMoved:
+            continue  # another writer moved a SKU since we read it: score again from fresh reads
+        return len(changes)
+    raise RuntimeError("scoring kept conflicting with other writers")
+
+
+class _Change:
+    """A SKU whose scored points change: the old and new points, and what the write needs."""
+
+    def __init__(
+        self,
+        sku: str,
+        record: ScoreRecord | None,
+        old: dict[str, scoring.ScoredPoint],
+        new: dict[str, scoring.ScoredPoint],
+        result: StoredResult,
+    ) -> None:
+        self.sku, self.old, self.new = sku, old, new
+        self.version = record.version if record else 0
+        doc = result.document
+        self.demand_class = str(doc.get("demand_class") or "unknown")
+        self.method = str(doc.get("method") or "unknown")
+        scale = doc.get("scale")
+        self.scale = float(scale) if scale is not None else None
+
+
+def _points(record: ScoreRecord | None) -> dict[str, scoring.ScoredPoint]:
+    if record is None:
+        return {}
+    points = (scoring.ScoredPoint.from_list(p) for p in record.points)
+    return {p.date: p for p in points}
+
+
+def _change(
+    sku: str, result: StoredResult, record: ScoreRecord | None, arrived: dict[str, scoring.ScoredPoint]
+) -> _Change | None:
+    """The SKU's points after these arrivals (replacing the points of the same periods), with
+    `final` as the result's final forecast stands now; None when nothing changes."""
+    old = _points(record)
+    merged = scoring.with_finals({**old, **arrived}, result.forecast, result.finals())
+    if merged == old:
+        return None
+    return _Change(sku, record, old, merged, result)
+
+
+def _write(settings: Settings, client_id: str, run_id: str, shards: int, changes: Sequence[_Change]) -> None:
+    deltas = repo.Deltas()
+    for c in changes:
+        old_months = scoring.sums_by_month(c.old.values(), c.scale)
+        new_months = scoring.sums_by_month(c.new.values(), c.scale)
+        total = scoring.ScoreSums()
+        for month in sorted(set(old_months) | set(new_months)):
+            delta = new_months.get(month, scoring.ScoreSums()).combine(old_months.get(month, scoring.ScoreSums()), -1)
+            if delta.is_zero():
+                continue
+            total = total.combine(delta)
+            flat = _flat(delta)
+            for by, key in (("run", run_id), ("class", c.demand_class), ("method", c.method)):
+                deltas.add(repo.tenant_item(by, month, key), flat)
+        flat = _flat(total)
+        if not c.old and c.new:
+            flat["skus"] = 1
+        for dimension, key in (("all", ""), ("class", c.demand_class), ("method", c.method)):
+            deltas.add(repo.run_item(dimension, key), flat)
+        deltas.dates.update(c.new)
+    writes = [
+        repo.ScoreWrite(
+            c.sku,
+            c.version,
+            [p.as_list() for p in sorted(c.new.values(), key=lambda p: p.date)],
+            c.demand_class,
+            c.method,
+            c.scale,
+        )
+        for c in changes
+    ]
+    repo.write_scores(settings.table_name, client_id, run_id, shards, writes, deltas)
+    for c in changes:
+        after_scored(settings, client_id, run_id, c.sku, list(c.new.values()), c.scale)
+
+
+def _flat(sums: scoring.ScoreSums) -> dict[str, float]:
+    flat: dict[str, float] = {}
+    for name in scoring.SETS:
+        for field, value in sums.sets[name].flat().items():
+            flat[f"{name}_{field}"] = value
+    return flat
+
+
+def after_scored(
+    settings: Settings, client_id: str, run_id: str, sku: str, points: list[scoring.ScoredPoint], scale: float | None
+) -> None:
+    """Called once a SKU's scored points in a run are stored (every point it has now, in any
+    order). The place for demand-shift (actuals outside the 95 % interval for N periods in a row)
+    and accuracy-degraded detection: nothing yet."""
+
+
+# ---------------------------------------------------------------- adjustments
+def rescore_final(settings: Settings, client_id: str, run: RunRecord, sku: str) -> None:
+    """After an adjustment of a SKU's result: its already scored points take the new `final`."""
+    for _ in range(CONFLICT_RETRIES):
+        record = repo.get_scores(settings.table_name, client_id, run.run_id, run.result_shards, [sku]).get(sku)
+        if record is None or not record.points:
+            return
+        result = runs_repo.get_results(settings.table_name, client_id, run.run_id, run.result_shards, [sku]).get(sku)
+        if result is None:
+            return
+        change = _change(sku, result, record, {})
+        if change is None:
+            return
+        try:
+            _write(settings, client_id, run.run_id, run.result_shards, [change])
+        except repo.VersionMoved:
+            continue
+        return
+    raise RuntimeError("re-scoring kept conflicting with other writers")
+
+
+# ---------------------------------------------------------------- reading accuracy
+def _metrics(numbers: Mapping[str, float], name: str) -> Metrics:
+    raw = {k[len(name) + 1 :]: v for k, v in numbers.items() if k.startswith(name + "_")}
+    return Metrics(**scoring.Sums.from_flat(raw).metrics())
+
+
+def _group(numbers: Mapping[str, float]) -> GroupAccuracy:
+    points = int(numbers.get("metrics_n", 0))
+    return GroupAccuracy(
+        skus_scored=int(numbers.get("skus", 0)),
+        points_scored=points,
+        metrics=_metrics(numbers, "metrics") if points else None,
+        naive=_metrics(numbers, "naive") if numbers.get("naive_n") else None,
+        final=_metrics(numbers, "final") if points else None,
+    )
+
+
+def run_accuracy(settings: Settings, client_id: str, run_id: str) -> RunAccuracy:
+    load_run(settings, client_id, run_id)  # 404 for another tenant's run, or none
+    items = repo.run_sums(settings.table_name, client_id, run_id)
+    whole = next((i for i in items if i.dimension == "all"), None)
+    total = _group(whole.numbers if whole else {})
+    return RunAccuracy(
+        run_id=run_id,
+        actuals_through=whole.dates[-1] if whole and whole.dates and total.points_scored else None,
+        skus_scored=total.skus_scored,
+        points_scored=total.points_scored,
+        metrics=total.metrics,
+        naive=total.naive,
+        final=total.final,
+        by_class={i.key: _group(i.numbers) for i in items if i.dimension == "class" and i.numbers.get("metrics_n")},
+        by_method={i.key: _group(i.numbers) for i in items if i.dimension == "method" and i.numbers.get("metrics_n")},
+    )
+
+
+def _position(state: dict[str, Any], by: str) -> bool:
+    after = state.get("after")
+    return set(state) == {"after"} and isinstance(after, str) and repo.position_of(after, by)
+
+
+def tenant_accuracy(
+    settings: Settings,
+    client_id: str,
+    start: dt.date | None,
+    end: dt.date | None,
+    by: str,
+    limit: int,
+    cursor: str | None,
+) -> AccuracyList:
+    """The tenant's accuracy per calendar month of the actuals' dates (`period` YYYY-MM) and `by`
+    key, for the months that overlap [from, to] (default: every month)."""
+    if by not in BY:
+        raise Unprocessable(
+            "`by` must be run, class or method.", errors=[FieldError("by", "invalid", "one of run, class, method")]
+        )
+    if start and end and start > end:
+        raise Unprocessable("`from` is after `to`.", errors=[FieldError("from", "after_to", "`from` is after `to`")])
+    state = decode_cursor(cursor, f"accuracy-{by}", lambda s: _position(s, by))
+    first = start.isoformat()[:7] if start else "0000-00"
+    last = end.isoformat()[:7] if end else "9999-99"
+    items, after = repo.page_tenant_sums(
+        settings.table_name, client_id, by, first, last, limit, state["after"] if state else None
+    )
+    out = []
+    for item in items:
+        group = _group(item.numbers)
+        if not group.points_scored:
+            continue  # every point of it was re-scored into another month: nothing left
+        out.append(
+            AccuracyItem(
+                period=item.month or "",
+                key=item.key,
+                points_scored=group.points_scored,
+                metrics=group.metrics,
+                naive=group.naive,
+                final=group.final,
+            )
+        )
+    return AccuracyList(items=out, next_cursor=encode_cursor(f"accuracy-{by}", {"after": after} if after else None))
