@@ -28,8 +28,16 @@ OUT = ROOT / "bench" / "out"
 for _p in (ROOT / "layers" / "shared", ROOT / "local"):  # as `make bench` sets PYTHONPATH
     if str(_p) not in sys.path:
         sys.path.insert(0, str(_p))
-SECTIONS = ("worker", "ingest", "ingest_limits", "api", "coldstart", "scaling")
-TIMEOUTS = {"worker": 900, "ingest": 900, "ingest_limits": 900, "api": 900, "coldstart": 600, "scaling": 2400}
+SECTIONS = ("worker", "ingest", "ingest_limits", "scoring", "api", "coldstart", "scaling")
+TIMEOUTS = {
+    "worker": 900,
+    "ingest": 900,
+    "ingest_limits": 900,
+    "scoring": 1200,
+    "api": 900,
+    "coldstart": 600,
+    "scaling": 2400,
+}
 # One SKU per row through the ingest handler: the sizes fitted, by mode (bench/ingest_skus.py).
 INGEST_LIMIT_SIZES = {
     "quick": ["2000", "5000"],
@@ -236,6 +244,21 @@ def summary(results: dict[str, Any], model: dict[str, Any] | None) -> list[dict[
         )
     rows += _ingest_rows(results.get("ingest", {}))
     rows.append(_ingest_limits_row(results.get("ingest_limits", {})))
+    sc = results.get("scoring", {})
+    if sc.get("status") == "ok":
+        d2, wru = sc["days"]["day2"], sc["aws_model"]["days"]["day2"]
+        rows.append(
+            {
+                "what": f"scoring a {sc['skus']:,}-SKU run against one day of actuals vs ingesting that day "
+                "(same handler run, `bench/scoring.py`)",
+                "figure": f"{d2['ratio']:.2f}x CPU (scoring {d2['scoring_cpu_s']:.2f} s, ingesting "
+                f"{d2['ingesting_cpu_s']:.2f} s; per rep {', '.join(f'{x:.2f}' for x in d2['ratios'])}); "
+                f"{wru['write_units_per_point']:.2f} DynamoDB WRU per scored point "
+                f"(${wru['usd_per_million_points']:.2f} per 1M points)",
+                "target": "<= 2x",
+                "met": sc["met"],
+            }
+        )
     a = results.get("api", {})
     if a.get("status") == "ok":
         h = a["handler"]
@@ -545,10 +568,17 @@ def _ingest_limits(r: dict[str, Any]) -> list[str]:
     return ["From `bench/ingest_skus.py` (its own report: bench/out/ingest_limits.json).", "", *ingest_skus_markdown(r)]
 
 
+def _scoring(r: dict[str, Any]) -> list[str]:
+    from bench.scoring import markdown as scoring_markdown
+
+    return scoring_markdown(r)
+
+
 SECTION_TEXT = {
     "worker": _worker,
     "ingest": _ingest,
     "ingest_limits": _ingest_limits,
+    "scoring": _scoring,
     "api": _api,
     "coldstart": _coldstart,
     "scaling": _scaling,

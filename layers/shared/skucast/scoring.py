@@ -243,6 +243,14 @@ class DailyActuals:
         i = (date - self.start).days
         return float(self.days[i]) if 0 <= i < self.days.size else None
 
+    def since(self, cut: dt.date) -> DailyActuals:
+        """Only the days from `cut` on (what scoring periods that start on or after it reads)."""
+        skip = (cut - self.start).days
+        if skip <= 0:
+            return self
+        own = {d: v for d, v in self.own.items() if d >= cut.isoformat()}
+        return DailyActuals(cut, self.days[skip:].copy(), self.grain, own)
+
     def total(self, first: dt.date, end: dt.date) -> float:
         lo = max(0, (first - self.start).days)
         hi = min(int(self.days.size), (end - self.start).days)

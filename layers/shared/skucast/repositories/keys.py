@@ -206,24 +206,11 @@ def scores_pk(client_id: str, run_id: str, shard: int) -> str:
 
 
 def run_accuracy_pk(client_id: str, run_id: str) -> str:
-    """A run's accuracy sums: the whole run, and per demand class and method."""
+    """A run's accuracy sums (one item, RUN_ACCURACY_ALL: the whole run, per class, per method)."""
     return tenant_scoped_pk(client_id, "RUN", run_id, "ACCURACY")
 
 
 RUN_ACCURACY_ALL = "ALL"
-
-
-def run_accuracy_sk(dimension: str, key: str) -> str:
-    """`dimension` "class" or "method"; the whole run is RUN_ACCURACY_ALL."""
-    return f"{dimension.upper()}{SEP}{key}"
-
-
-def run_accuracy_key_of(sk: str) -> tuple[str, str]:
-    """(dimension, key) of a run accuracy item's sk: ("all", "") for the whole run."""
-    if sk == RUN_ACCURACY_ALL:
-        return "all", ""
-    dimension, _, key = sk.partition(SEP)
-    return dimension.lower(), key
 
 
 def tenant_accuracy_pk(client_id: str) -> str:

@@ -651,12 +651,21 @@ def iter_results(table_name: str, client_id: str, run_id: str, shards: int) -> I
 def get_results(
     table_name: str, client_id: str, run_id: str, shards: int, skus: Iterable[str]
 ) -> dict[str, StoredResult]:
-    """The results of these SKUs in a run (absent ones absent), strongly consistent, 100 keys a call."""
+    """The results of these SKUs in a run (absent ones absent), strongly consistent, 100 keys a
+    call: their document, version and final forecast (not the adjustments they carried)."""
     keys = [result_key(client_id, run_id, shards, s) for s in dict.fromkeys(skus)]
     client = table(table_name).meta.client
     found: dict[str, StoredResult] = {}
+    names = {"#d": "document", "#v": "version", "#f": "final"}
     for start in range(0, len(keys), 100):
-        request: dict[str, Any] = {table_name: {"Keys": keys[start : start + 100], "ConsistentRead": True}}
+        request: dict[str, Any] = {
+            table_name: {
+                "Keys": keys[start : start + 100],
+                "ConsistentRead": True,
+                "ProjectionExpression": "sk, #d, #v, #f",
+                "ExpressionAttributeNames": names,
+            }
+        }
         while request:
             answer = client.batch_get_item(RequestItems=request)
             for item in answer["Responses"].get(table_name, []):

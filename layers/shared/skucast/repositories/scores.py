@@ -4,19 +4,22 @@ and the index of runs that actuals score.
 Items (keys.py):
 - index:  CLIENT#<c>#SCORING / RUN#<freq>#<run_id>   a finished run actuals may score (written in
           the transaction that finishes it: repositories/runs.transition)
-- scores: CLIENT#<c>#RUN#<r>#SCORES#<shard> / SKU#<sku>   the SKU's scored points (compressed
-          JSON), `version` (+1 per write), its class, method and MASE scale
-- run:    CLIENT#<c>#RUN#<r>#ACCURACY / ALL | CLASS#<c> | METHOD#<m>   the sums of the run's
-          scored points (flat numbers `<set>_<sum>`, set = metrics|naive|final), `skus`, and on ALL
-          `dates` (the string set of the dates scored: actuals_through is its maximum)
-- tenant: CLIENT#<c>#ACCURACY / <by>#<YYYY-MM>#<key>   the same sums per calendar month of the
-          actuals' dates, by run, class or method
+- scores: CLIENT#<c>#RUN#<r>#SCORES#<shard> / SKU#<sku>   `version` (+1 per write) and `doc`
+          (compressed JSON): the SKU's scored points, its class, method and MASE scale
+- run:    CLIENT#<c>#RUN#<r>#ACCURACY / ALL   the sums of the run's scored points: `version` and
+          `sums` (compressed JSON: per group - "all", "class/<c>", "method/<m>" - flat numbers
+          `<set>_<sum>`, set = metrics|naive|final, and `skus`; the dates scored)
+- tenant: CLIENT#<c>#ACCURACY / run#<YYYY-MM>#<run_id>   a run's sums of one calendar month of
+          the actuals' dates; class#<YYYY-MM># and method#<YYYY-MM>#   the month's sums per class,
+          per method (one item each: a handful of classes and methods)
 
-One write is one transaction: the changed score items, each on condition that it is still at the
-version read, and the sums' deltas (new points' sums - old points' sums) ADDed to the run's and
-the tenant's sums. So a sum always equals the sum over the stored points (up to the rounding of
-adding float deltas), whatever the interleaving: a writer that read a stale item writes nothing
-(VersionMoved) and scores again from a fresh read.
+One write is one transaction: the changed score items and the sums items they move (each sums
+item read, its deltas - new points' sums less old points' sums - added), every item on condition
+that it is still at the version read. So a sum always equals the sum over the stored points (up
+to the rounding of adding float deltas), whatever the interleaving: a writer that read a stale
+item writes nothing (VersionMoved) and scores again from a fresh read. (Sums as numbers ADDed by
+UpdateExpression would need no read, but an ADD of ~60 attributes per item cost the emulator
+~60 ms per update, 6x the whole ingest: bench/scoring.py.)
 """
 
 from __future__ import annotations
@@ -33,9 +36,7 @@ from skucast.repositories import dynamo
 from skucast.repositories.keys import (
     RUN_ACCURACY_ALL,
     result_shard,
-    run_accuracy_key_of,
     run_accuracy_pk,
-    run_accuracy_sk,
     scores_pk,
     scoring_index_pk,
     scoring_index_prefix,
@@ -49,7 +50,6 @@ from skucast.repositories.keys import (
 )
 
 BATCH_GET_LIMIT = 100
-TINY = 1e-120  # a float delta this small is rounding noise (and below DynamoDB's Number range)
 
 
 class VersionMoved(Exception):
@@ -117,14 +117,14 @@ def bump_action(client_id: str, run_id: str, shards: int, sku: str) -> dict[str,
 
 
 def score_record(item: Mapping[str, Any]) -> ScoreRecord:
-    points = dynamo.unpack_json(item["points"]) if item.get("points") is not None else []
-    scale = item.get("scale")
+    body = dynamo.unpack_json(item["doc"]) if item.get("doc") is not None else {}
+    scale = body.get("scale")
     return ScoreRecord(
         sku=sku_of(str(item["sk"])),
         version=int(item.get("version") or 0),
-        points=tuple(points),
-        demand_class=item.get("demand_class"),
-        method=item.get("method"),
+        points=tuple(body.get("points") or ()),
+        demand_class=body.get("demand_class"),
+        method=body.get("method"),
         scale=float(scale) if scale is not None else None,
     )
 
@@ -139,15 +139,17 @@ def get_scores(
     }
 
 
-def batch_get(table_name: str, keys: list[dict[str, str]]) -> Iterable[tuple[str, dict[str, Any]]]:
-    """(sku, item) for these keys, 100 a call, strongly consistent."""
+def batch_get(
+    table_name: str, keys: list[dict[str, str]], *, sku_keys: bool = True
+) -> Iterable[tuple[str, dict[str, Any]]]:
+    """(sku, item) for these keys (sk the SKU's; else (sk, item)), 100 a call, strongly consistent."""
     client = table(table_name).meta.client
     for start in range(0, len(keys), BATCH_GET_LIMIT):
         request: dict[str, Any] = {table_name: {"Keys": keys[start : start + BATCH_GET_LIMIT], "ConsistentRead": True}}
         while request:
             answer = client.batch_get_item(RequestItems=request)
             for item in answer["Responses"].get(table_name, []):
-                yield sku_of(str(item["sk"])), dict(item)
+                yield (sku_of(str(item["sk"])) if sku_keys else str(item["sk"])), dict(item)
             request = answer.get("UnprocessedKeys") or {}
 
 
@@ -163,135 +165,136 @@ class ScoreWrite:
     scale: float | None
 
 
-@dataclass
-class Deltas:
-    """What to ADD to each sums item: (partition kind, sk) -> flat numbers; and the dates scored
-    and SKUs newly scored, per run sums item."""
-
-    numbers: dict[tuple[str, str], dict[str, float]] = field(default_factory=dict)
-    dates: set[str] = field(default_factory=set)
-
-    def add(self, where: tuple[str, str], flat: Mapping[str, float]) -> None:
-        into = self.numbers.setdefault(where, {})
-        for name, value in flat.items():
-            into[name] = into.get(name, 0) + value
+SumsKey = tuple[str, str]  # ("run", sk in the run's accuracy partition) or ("tenant", sk in the tenant's)
+Flat = dict[str, float]
 
 
-def run_item(dimension: str, key: str) -> tuple[str, str]:
-    return ("run", RUN_ACCURACY_ALL if dimension == "all" else run_accuracy_sk(dimension, key))
+def run_item() -> SumsKey:
+    """The run's sums item: groups "all", "class/<c>" and "method/<m>"."""
+    return ("run", RUN_ACCURACY_ALL)
 
 
-def tenant_item(by: str, month: str, key: str) -> tuple[str, str]:
+def tenant_item(by: str, month: str, key: str = "") -> SumsKey:
+    """A tenant's sums item of one month: by run, one item per run (key: the run id; one group
+    ""); by class or method, one item for the month (key ""), a group per class or method."""
     return ("tenant", tenant_accuracy_sk(by, month, key))
 
 
+@dataclass
+class SumsState:
+    """A sums item as read (`version` 0: absent) and as it is to be written: flat named sums per
+    group, and on the run's item the dates scored."""
+
+    version: int = 0
+    groups: dict[str, Flat] = field(default_factory=dict)
+    dates: set[str] = field(default_factory=set)
+
+    def add(self, groups: Mapping[str, Mapping[str, float]]) -> None:
+        for group, flat in groups.items():
+            into = self.groups.setdefault(group, {})
+            for name, value in flat.items():
+                into[name] = into.get(name, 0) + value
+
+
+def _sums_pk(client_id: str, run_id: str, kind: str) -> str:
+    return run_accuracy_pk(client_id, run_id) if kind == "run" else tenant_accuracy_pk(client_id)
+
+
+def get_sums(table_name: str, client_id: str, run_id: str, keys: Iterable[SumsKey]) -> dict[SumsKey, SumsState]:
+    """The sums items at these keys (strongly consistent); absent ones at version 0."""
+    wanted = list(dict.fromkeys(keys))
+    found = {k: SumsState() for k in wanted}
+    by_key = {(_sums_pk(client_id, run_id, kind), sk): (kind, sk) for kind, sk in wanted}
+    for _, raw in batch_get(table_name, [{"pk": pk, "sk": sk} for pk, sk in by_key], sku_keys=False):
+        found[by_key[(str(raw["pk"]), str(raw["sk"]))]] = _state(raw)
+    return found
+
+
+def _state(raw: Mapping[str, Any]) -> SumsState:
+    body = dynamo.unpack_json(raw["sums"]) if raw.get("sums") is not None else {}
+    return SumsState(
+        version=int(raw.get("version") or 0),
+        groups={
+            str(g): {str(k): float(v) for k, v in flat.items() if v is not None}
+            for g, flat in (body.get("groups") or {}).items()
+        },
+        dates=set(body.get("dates") or ()),
+    )
+
+
 def write_scores(
-    table_name: str, client_id: str, run_id: str, shards: int, writes: list[ScoreWrite], deltas: Deltas
+    table_name: str,
+    client_id: str,
+    run_id: str,
+    shards: int,
+    writes: list[ScoreWrite],
+    sums: Mapping[SumsKey, SumsState],
 ) -> None:
-    """The score items and the sums' deltas in one transaction (module docstring). VersionMoved
-    when a score item is no longer at the version read."""
+    """The score items and the sums items they move, in one transaction, each on condition that
+    it is still at the version read (module docstring). VersionMoved otherwise: nothing written."""
     actions: list[dict[str, Any]] = []
     for w in writes:
-        key = _score_key(client_id, run_id, shards, w.sku)
+        # One compressed document beside the key and version: few attributes to (de)serialise.
+        body = {"points": w.points, "demand_class": w.demand_class, "method": w.method, "scale": w.scale}
         item = {
-            **key,
+            **_score_key(client_id, run_id, shards, w.sku),
             "schema_version": 1,
             "version": w.version + 1,
-            "points": dynamo.pack_json(w.points),
-            "demand_class": w.demand_class,
-            "method": w.method,
-            "scale": dynamo.storable(w.scale, undefined_as_null=True),
+            "doc": dynamo.pack_json(body),
         }
-        condition = (
-            "attribute_not_exists(pk) OR #v = :v"
-            if w.version
-            else "attribute_not_exists(pk) OR attribute_not_exists(#v)"
-        )
-        body: dict[str, Any] = {
-            "Item": item,
-            "ConditionExpression": condition,
-            "ExpressionAttributeNames": {"#v": "version"},
+        actions.append({"Put": _versioned(item, w.version)})
+    for (kind, sk), state in sorted(sums.items()):
+        sums_body: dict[str, Any] = {"groups": state.groups, "dates": sorted(state.dates)}
+        item = {
+            "pk": _sums_pk(client_id, run_id, kind),
+            "sk": sk,
+            "schema_version": 1,
+            "version": state.version + 1,
+            "sums": dynamo.pack_json(sums_body),
         }
-        if w.version:
-            body["ExpressionAttributeValues"] = {":v": w.version}
-        actions.append({"Put": body})
-    for (kind, sk), numbers in sorted(deltas.numbers.items()):
-        pk = run_accuracy_pk(client_id, run_id) if kind == "run" else tenant_accuracy_pk(client_id)
-        update = _add_update(numbers, deltas.dates if (kind, sk) == ("run", RUN_ACCURACY_ALL) else set())
-        if update is not None:
-            actions.append({"Update": {"Key": {"pk": pk, "sk": sk}, **update}})
-    if len(actions) > 100:
-        raise ValueError("a scoring write takes at most 100 items")
+        actions.append({"Put": _versioned(item, state.version)})
+    if len(actions) > MAX_ACTIONS:
+        raise ValueError(f"a scoring write takes at most {MAX_ACTIONS} items")
     try:
         dynamo.transact_retrying(table_name, actions)
     except dynamo.ConditionFailed:
         raise VersionMoved from None
 
 
-def _add_update(numbers: Mapping[str, float], dates: set[str]) -> dict[str, Any] | None:
-    names: dict[str, str] = {}
-    values: dict[str, Any] = {}
-    parts: list[str] = []
-    for i, (name, value) in enumerate(sorted(numbers.items())):
-        if isinstance(value, float) and abs(value) < TINY:
-            continue
-        if value == 0:
-            continue
-        names[f"#a{i}"] = name
-        values[f":a{i}"] = dynamo.number(value)
-        parts.append(f"#a{i} :a{i}")
-    if dates:
-        names["#dates"] = "dates"
-        values[":dates"] = set(dates)
-        parts.append("#dates :dates")
-    if not parts:
-        return None
-    return {
-        "UpdateExpression": "ADD " + ", ".join(parts),
-        "ExpressionAttributeNames": names,
-        "ExpressionAttributeValues": values,
-    }
+MAX_ACTIONS = 100  # TransactWriteItems
+
+
+def _versioned(item: dict[str, Any], version: int) -> dict[str, Any]:
+    """A Put on condition that the item is still at `version` (0: absent, or without a version)."""
+    body: dict[str, Any] = {"Item": item, "ExpressionAttributeNames": {"#v": "version"}}
+    if version:
+        body["ConditionExpression"] = "#v = :v"
+        body["ExpressionAttributeValues"] = {":v": version}
+    else:
+        body["ConditionExpression"] = "attribute_not_exists(#v)"
+    return body
 
 
 # ---------------------------------------------------------------- reading the sums
+def run_sums(table_name: str, client_id: str, run_id: str) -> SumsState:
+    """The run's sums item (version 0 and no groups before any actual)."""
+    return get_sums(table_name, client_id, run_id, [run_item()])[run_item()]
+
+
 @dataclass(frozen=True)
-class SumsItem:
-    dimension: str  # "all", "class", "method" (run items) or the `by` of a tenant item
+class MonthSums:
+    """A tenant sums item: its month, its key ("" for class/method items), its groups."""
+
+    month: str
     key: str
-    month: str | None
-    numbers: dict[str, float]
-    dates: tuple[str, ...] = ()
-
-
-def run_sums(table_name: str, client_id: str, run_id: str) -> list[SumsItem]:
-    """Every sums item of a run (the whole run, per class, per method: a few dozen at most)."""
-    kwargs: dict[str, Any] = {
-        "KeyConditionExpression": Key("pk").eq(run_accuracy_pk(client_id, run_id)),
-        "ConsistentRead": True,
-    }
-    out: list[SumsItem] = []
-    while True:
-        answer = table(table_name).query(**kwargs)
-        for raw in answer.get("Items", []):
-            dimension, key = run_accuracy_key_of(str(raw["sk"]))
-            out.append(_sums_item(raw, dimension, key, None))
-        if "LastEvaluatedKey" not in answer:
-            return out
-        kwargs["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
-
-
-def _sums_item(raw: Mapping[str, Any], dimension: str, key: str, month: str | None) -> SumsItem:
-    plain = dynamo.plain({k: v for k, v in raw.items() if k not in ("pk", "sk", "dates")})
-    numbers = {k: float(v) for k, v in plain.items() if isinstance(v, int | float) and not isinstance(v, bool)}
-    dates = tuple(sorted(str(d) for d in raw.get("dates") or ()))
-    return SumsItem(dimension, key, month, numbers, dates)
+    groups: dict[str, Flat]
 
 
 def page_tenant_sums(
     table_name: str, client_id: str, by: str, first_month: str, last_month: str, limit: int, after: str | None
-) -> tuple[list[SumsItem], str | None]:
-    """The tenant's sums of one `by` over months first..last, in (month, key) order; the sk to go
-    on after (None: the last page)."""
+) -> tuple[list[MonthSums], str | None]:
+    """The tenant's sums items of one `by` over months first..last, in (month, key) order; the
+    sk to go on after (None: the last page)."""
     low, high = tenant_accuracy_range(by, first_month, last_month)
     kwargs: dict[str, Any] = {
         "KeyConditionExpression": Key("pk").eq(tenant_accuracy_pk(client_id)) & Key("sk").between(low, high),
@@ -299,17 +302,21 @@ def page_tenant_sums(
     }
     if after is not None:
         kwargs["ExclusiveStartKey"] = {"pk": tenant_accuracy_pk(client_id), "sk": after}
-    out: list[SumsItem] = []
+    out: list[MonthSums] = []
     while True:
         answer = table(table_name).query(**kwargs)
         for raw in answer.get("Items", []):
-            item_by, month, key = tenant_accuracy_parts(str(raw["sk"]))
-            out.append(_sums_item(raw, item_by, key, month))
+            _, month, key = tenant_accuracy_parts(str(raw["sk"]))
+            out.append(MonthSums(month, key, _state(raw).groups))
         last = answer.get("LastEvaluatedKey")
         if len(out) >= limit or not last:
             return out[:limit], (str(last["sk"]) if last else None)
         kwargs["ExclusiveStartKey"] = last
         kwargs["Limit"] = limit - len(out)
+
+
+def month_sk(by: str, month: str, key: str = "") -> str:
+    return tenant_accuracy_sk(by, month, key)
 
 
 def position_of(sk: str, by: str) -> bool:

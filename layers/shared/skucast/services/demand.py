@@ -197,6 +197,7 @@ def apply_points(
     fence: dict[str, Any] | None = None,
     policy: SeriesPolicy = ZERO_MISSING,
     progress: Callable[[str, int], dict[str, Any]] | None = None,
+    stored_as: Callable[[str, DemandSeries], None] | None = None,
 ) -> MergeOutcome:
     """Merge an upload's accepted points into the store.
 
@@ -210,6 +211,8 @@ def apply_points(
     entries at a time. `heartbeat` runs between rounds. `progress(sku, n)`, when given, builds the
     action each series transaction also carries: the merge has now stored the upload's first `n`
     SKUs in SKU order, through `sku` (so a merge that dies can tell exactly which SKUs it wrote).
+    `stored_as(sku, series)`, when given, hears each merged SKU's series as stored once its round
+    is written (scoring reads them there instead of reading them again: services/scoring.py).
     """
     skus = sorted(points)
 
@@ -236,6 +239,11 @@ def apply_points(
                 writes[sku] = merged
             entries.append(catalog_entry(sku, merged[0] if merged else stored[sku].series, thresholds))
         repo.put_merge_round(settings.table_name, client_id, writes, fence, mark if progress else None)
+        if stored_as is not None:
+            for sku in round_skus:
+                now = writes[sku][0] if sku in writes else stored[sku].series if sku in stored else None
+                if now is not None:
+                    stored_as(sku, now)
         changed += len(writes)
         if len(entries) >= CATALOG_FLUSH:
             catalog.merge_entries(settings.table_name, client_id, entries, fence)

@@ -17,9 +17,10 @@ this feature are not in the index and are not scored.
 
 Cost per ingest, bounded by what arrived: three Queries of the index (at most
 SCORED_RUNS_PER_FREQUENCY items each); then per SKUS_PER_ROUND arrived SKUs, one BatchGetItem of
-their series and, per scored run, one of their results, one of their score items and one
-transaction of the SKUs whose points changed plus the sums they move (the run's: whole, class,
-method; the tenant's per month, by run, class and method). Never a scan of runs or results.
+their series and, per scored run, one of their results, one of their score items, and for the
+SKUs whose points changed, one BatchGetItem of the sums items they move (the run's: whole, class,
+method; the tenant's per month, by run, class and method) and one transaction writing them all
+(more when they do not fit 100 actions). Never a scan of runs or results.
 
 `final` is scored as the result's final forecast stands: an adjustment made after actuals arrived
 re-scores `final` over the SKU's scored points (`rescore_final`, called by services/adjustments
@@ -57,10 +58,11 @@ from skucast.settings import Settings
 
 SCORED_RUNS_PER_FREQUENCY = 8
 FREQUENCIES = ("D", "W", "M")
-# SKUs per round: each scored run's transaction holds the round's changed score items plus the
-# sums they move (1 + classes + methods for the run, and per month 1 + classes + methods for the
-# tenant), within TransactWriteItems' 100 actions.
-SKUS_PER_ROUND = 40
+# SKUs per round: one BatchGetItem of their series, and per scored run one of their results and
+# one of their score items (100 keys a call). Its changes go in as few transactions as hold them
+# with the sums items they move (1 + classes + methods for the run, per month 1 + classes +
+# methods for the tenant), within TransactWriteItems' 100 actions.
+SKUS_PER_ROUND = 100
 CONFLICT_RETRIES = 5
 BY = ("run", "class", "method")
 
@@ -102,34 +104,70 @@ def runs_to_score(settings: Settings, client_id: str, first: dt.date, last: dt.d
 
 
 # ---------------------------------------------------------------- scoring arrivals
+class Arrivals:
+    """One ingest's arrived points, scored as they are merged. Built before the merge (it finds
+    the runs to score: three index Queries); the merge hands `keep` each SKU's series as stored,
+    and every SKUS_PER_ROUND SKUs kept are scored at once (so no series is read again, and memory
+    holds one round); `score` scores the rest - or, without a merge handing series, reads them."""
+
+    def __init__(self, settings: Settings, client_id: str, arrived: Mapping[str, Any]) -> None:
+        self.settings, self.client_id, self.arrived = settings, client_id, arrived
+        self.kept: dict[str, scoring.DailyActuals] = {}
+        self.done: set[str] = set()
+        self.written = 0
+        self.entries: list[ScoringEntry] = []
+        dates = [np.asarray(arrived[s].dates).astype("datetime64[D]") for s in arrived]
+        dates = [d for d in dates if d.size]
+        if dates:
+            first = min(d.min() for d in dates).astype(dt.date)
+            last = max(d.max() for d in dates).astype(dt.date)
+            self.entries = runs_to_score(settings, client_id, first, last)
+        starts = [dt.date.fromisoformat(e.window_from) for e in self.entries]
+        self.cut = min(starts) if starts else None
+
+    def keep(self, sku: str, series: Any) -> None:
+        """The SKU's series as the merge stored it (a DemandSeries): only the days from the
+        earliest forecast this ingest may score."""
+        if self.cut is None or sku not in self.arrived:
+            return
+        self.kept[sku] = scoring.daily_actuals(series.start, series.values, series.granularity).since(self.cut)
+        if len(self.kept) >= SKUS_PER_ROUND:
+            self._round(sorted(self.kept), dict(self.kept))
+            self.kept.clear()
+
+    def score(self, heartbeat: Callable[[], None] = lambda: None) -> int:
+        """Score what is left: SKUs kept since the last round, and any the merge did not hand
+        over (their series read from the store). Returns the score items written."""
+        if self.entries:
+            if self.kept:
+                self._round(sorted(self.kept), dict(self.kept))
+                self.kept.clear()
+            rest = sorted(set(self.arrived) - self.done)
+            for start in range(0, len(rest), SKUS_PER_ROUND):
+                self._round(rest[start : start + SKUS_PER_ROUND], None)
+                heartbeat()
+        if self.written:
+            metrics.add_metric(name="ScoredSkus", unit="Count", value=self.written)
+        return self.written
+
+    def _round(self, chunk: list[str], kept: Mapping[str, scoring.DailyActuals] | None) -> None:
+        days = {
+            s: [d.astype(dt.date) for d in np.asarray(self.arrived[s].dates).astype("datetime64[D]")] for s in chunk
+        }
+        for entry in self.entries:
+            self.written += _score_round(self.settings, self.client_id, entry, chunk, days, kept)
+        self.done.update(chunk)
+
+
 def score_arrivals(
     settings: Settings,
     client_id: str,
     arrived: Mapping[str, Any],
     heartbeat: Callable[[], None] = lambda: None,
 ) -> int:
-    """Score the finished runs the arrived points meet. `arrived` maps SKU -> its points (an
-    ingest's accepted points: `.dates`); returns the score items written."""
-    dates = [np.asarray(arrived[s].dates).astype("datetime64[D]") for s in arrived]
-    dates = [d for d in dates if d.size]
-    if not dates:
-        return 0
-    first = min(d.min() for d in dates).astype(dt.date)
-    last = max(d.max() for d in dates).astype(dt.date)
-    entries = runs_to_score(settings, client_id, first, last)
-    if not entries:
-        return 0
-    skus = sorted(arrived)
-    written = 0
-    for start in range(0, len(skus), SKUS_PER_ROUND):
-        chunk = skus[start : start + SKUS_PER_ROUND]
-        days = {s: [d.astype(dt.date) for d in np.asarray(arrived[s].dates).astype("datetime64[D]")] for s in chunk}
-        for entry in entries:
-            written += _score_round(settings, client_id, entry, chunk, days)
-        heartbeat()
-    if written:
-        metrics.add_metric(name="ScoredSkus", unit="Count", value=written)
-    return written
+    """Score the finished runs that arrived points (already merged) meet, reading their series
+    from the store. `arrived` maps SKU -> its points (`.dates`); returns the score items written."""
+    return Arrivals(settings, client_id, arrived).score(heartbeat)
 
 
 def _actuals(settings: Settings, client_id: str, skus: Sequence[str]) -> dict[str, scoring.DailyActuals]:
@@ -138,14 +176,20 @@ def _actuals(settings: Settings, client_id: str, skus: Sequence[str]) -> dict[st
 
 
 def _score_round(
-    settings: Settings, client_id: str, entry: ScoringEntry, skus: Sequence[str], days: Mapping[str, list[dt.date]]
+    settings: Settings,
+    client_id: str,
+    entry: ScoringEntry,
+    skus: Sequence[str],
+    days: Mapping[str, list[dt.date]],
+    kept: Mapping[str, scoring.DailyActuals] | None = None,
 ) -> int:
     if entry.frequency == "D":  # only SKUs with a day inside the run's window
         skus = [s for s in skus if any(entry.window_from <= d.isoformat() <= entry.window_to for d in days[s])]
     if not skus:
         return 0
-    for _ in range(CONFLICT_RETRIES):
-        actuals = _actuals(settings, client_id, skus)
+    for attempt in range(CONFLICT_RETRIES):
+        # The series as this ingest merged them; after a conflict, as the store holds them now.
+        actuals = dict(kept) if kept is not None and attempt == 0 else _actuals(settings, client_id, skus)
         results = runs_repo.get_results(settings.table_name, client_id, entry.run_id, entry.result_shards, skus)
         if not results:
             return 0
@@ -209,40 +253,80 @@ def _change(
     return _Change(sku, record, old, merged, result)
 
 
-def _write(settings: Settings, client_id: str, run_id: str, shards: int, changes: Sequence[_Change]) -> None:
-    deltas = repo.Deltas()
+Groups = dict[str, dict[str, float]]  # group -> flat sums
+
+
+def _merge(into: dict[repo.SumsKey, Groups], deltas: Mapping[repo.SumsKey, Groups]) -> None:
+    for key, groups in deltas.items():
+        target = into.setdefault(key, {})
+        for group, flat in groups.items():
+            sums = target.setdefault(group, {})
+            for name, value in flat.items():
+                sums[name] = sums.get(name, 0) + value
+
+
+def _deltas(run_id: str, c: _Change) -> dict[repo.SumsKey, Groups]:
+    """What a SKU's change adds to each sums item: the run's (whole, class, method groups) and
+    the tenant's per month (the run's item; the month's class and method items)."""
+    out: dict[repo.SumsKey, Groups] = {}
+    old_months = scoring.sums_by_month(c.old.values(), c.scale)
+    new_months = scoring.sums_by_month(c.new.values(), c.scale)
+    total = scoring.ScoreSums()
+    for month in sorted(set(old_months) | set(new_months)):
+        delta = new_months.get(month, scoring.ScoreSums()).combine(old_months.get(month, scoring.ScoreSums()), -1)
+        if delta.is_zero():
+            continue
+        total = total.combine(delta)
+        flat = _flat(delta)
+        _merge(out, {
+            repo.tenant_item("run", month, run_id): {"": flat},
+            repo.tenant_item("class", month): {c.demand_class: flat},
+            repo.tenant_item("method", month): {c.method: flat},
+        })  # fmt: skip
+    flat = _flat(total)
+    if not c.old and c.new:
+        flat["skus"] = 1
+    _merge(out, {repo.run_item(): {"all": flat, f"class/{c.demand_class}": flat, f"method/{c.method}": flat}})
+    return out
+
+
+def _transactions(run_id: str, changes: Sequence[_Change]) -> list[tuple[list[_Change], dict[repo.SumsKey, Groups]]]:
+    """The changes in groups whose score items and sums items fit one transaction each."""
+    groups: list[tuple[list[_Change], dict[repo.SumsKey, Groups]]] = []
     for c in changes:
-        old_months = scoring.sums_by_month(c.old.values(), c.scale)
-        new_months = scoring.sums_by_month(c.new.values(), c.scale)
-        total = scoring.ScoreSums()
-        for month in sorted(set(old_months) | set(new_months)):
-            delta = new_months.get(month, scoring.ScoreSums()).combine(old_months.get(month, scoring.ScoreSums()), -1)
-            if delta.is_zero():
+        deltas = _deltas(run_id, c)
+        if groups:
+            members, keys = groups[-1]
+            if len(members) + 1 + len(set(keys) | set(deltas)) <= repo.MAX_ACTIONS:
+                members.append(c)
+                _merge(keys, deltas)
                 continue
-            total = total.combine(delta)
-            flat = _flat(delta)
-            for by, key in (("run", run_id), ("class", c.demand_class), ("method", c.method)):
-                deltas.add(repo.tenant_item(by, month, key), flat)
-        flat = _flat(total)
-        if not c.old and c.new:
-            flat["skus"] = 1
-        for dimension, key in (("all", ""), ("class", c.demand_class), ("method", c.method)):
-            deltas.add(repo.run_item(dimension, key), flat)
-        deltas.dates.update(c.new)
-    writes = [
-        repo.ScoreWrite(
-            c.sku,
-            c.version,
-            [p.as_list() for p in sorted(c.new.values(), key=lambda p: p.date)],
-            c.demand_class,
-            c.method,
-            c.scale,
-        )
-        for c in changes
-    ]
-    repo.write_scores(settings.table_name, client_id, run_id, shards, writes, deltas)
-    for c in changes:
-        after_scored(settings, client_id, run_id, c.sku, list(c.new.values()), c.scale)
+        groups.append(([c], deltas))
+    return groups
+
+
+def _write(settings: Settings, client_id: str, run_id: str, shards: int, changes: Sequence[_Change]) -> None:
+    """Each group in one transaction: its score items, and its sums items read and moved by the
+    group's deltas (VersionMoved when any of them changed since read)."""
+    for members, deltas in _transactions(run_id, changes):
+        sums = repo.get_sums(settings.table_name, client_id, run_id, deltas)
+        for key, groups in deltas.items():
+            sums[key].add(groups)
+        sums[repo.run_item()].dates.update(date for c in members for date in c.new)
+        writes = [
+            repo.ScoreWrite(
+                c.sku,
+                c.version,
+                [p.as_list() for p in sorted(c.new.values(), key=lambda p: p.date)],
+                c.demand_class,
+                c.method,
+                c.scale,
+            )
+            for c in members
+        ]
+        repo.write_scores(settings.table_name, client_id, run_id, shards, writes, sums)
+        for c in members:
+            after_scored(settings, client_id, run_id, c.sku, list(c.new.values()), c.scale)
 
 
 def _flat(sums: scoring.ScoreSums) -> dict[str, float]:
@@ -301,25 +385,38 @@ def _group(numbers: Mapping[str, float]) -> GroupAccuracy:
 
 def run_accuracy(settings: Settings, client_id: str, run_id: str) -> RunAccuracy:
     load_run(settings, client_id, run_id)  # 404 for another tenant's run, or none
-    items = repo.run_sums(settings.table_name, client_id, run_id)
-    whole = next((i for i in items if i.dimension == "all"), None)
-    total = _group(whole.numbers if whole else {})
+    state = repo.run_sums(settings.table_name, client_id, run_id)
+    total = _group(state.groups.get("all", {}))
+
+    def by(prefix: str) -> dict[str, GroupAccuracy]:
+        return {
+            name[len(prefix) :]: _group(flat)
+            for name, flat in sorted(state.groups.items())
+            if name.startswith(prefix) and flat.get("metrics_n")
+        }
+
     return RunAccuracy(
         run_id=run_id,
-        actuals_through=whole.dates[-1] if whole and whole.dates and total.points_scored else None,
+        actuals_through=max(state.dates) if state.dates and total.points_scored else None,
         skus_scored=total.skus_scored,
         points_scored=total.points_scored,
         metrics=total.metrics,
         naive=total.naive,
         final=total.final,
-        by_class={i.key: _group(i.numbers) for i in items if i.dimension == "class" and i.numbers.get("metrics_n")},
-        by_method={i.key: _group(i.numbers) for i in items if i.dimension == "method" and i.numbers.get("metrics_n")},
+        by_class=by("class/"),
+        by_method=by("method/"),
     )
 
 
 def _position(state: dict[str, Any], by: str) -> bool:
-    after = state.get("after")
-    return set(state) == {"after"} and isinstance(after, str) and repo.position_of(after, by)
+    after, skip = state.get("after"), state.get("skip")
+    return (
+        set(state) == {"after", "skip"}
+        and (after is None or (isinstance(after, str) and repo.position_of(after, by)))
+        and isinstance(skip, int)
+        and not isinstance(skip, bool)
+        and skip >= 0
+    )
 
 
 def tenant_accuracy(
@@ -332,32 +429,38 @@ def tenant_accuracy(
     cursor: str | None,
 ) -> AccuracyList:
     """The tenant's accuracy per calendar month of the actuals' dates (`period` YYYY-MM) and `by`
-    key, for the months that overlap [from, to] (default: every month)."""
+    key, for the months that overlap [from, to] (default: every month). A cursor names the last
+    month item read in full (`after`) and how many entries of the next one were listed (`skip`)."""
     if by not in BY:
         raise Unprocessable(
             "`by` must be run, class or method.", errors=[FieldError("by", "invalid", "one of run, class, method")]
         )
     if start and end and start > end:
         raise Unprocessable("`from` is after `to`.", errors=[FieldError("from", "after_to", "`from` is after `to`")])
-    state = decode_cursor(cursor, f"accuracy-{by}", lambda s: _position(s, by))
+    state = decode_cursor(cursor, f"accuracy-{by}", lambda s: _position(s, by)) or {"after": None, "skip": 0}
     first = start.isoformat()[:7] if start else "0000-00"
     last = end.isoformat()[:7] if end else "9999-99"
-    items, after = repo.page_tenant_sums(
-        settings.table_name, client_id, by, first, last, limit, state["after"] if state else None
-    )
-    out = []
-    for item in items:
-        group = _group(item.numbers)
-        if not group.points_scored:
-            continue  # every point of it was re-scored into another month: nothing left
-        out.append(
-            AccuracyItem(
-                period=item.month or "",
-                key=item.key,
-                points_scored=group.points_scored,
-                metrics=group.metrics,
-                naive=group.naive,
-                final=group.final,
-            )
-        )
-    return AccuracyList(items=out, next_cursor=encode_cursor(f"accuracy-{by}", {"after": after} if after else None))
+    after, skip = state["after"], int(state["skip"])
+    out: list[AccuracyItem] = []
+    while len(out) < limit:
+        # At least one entry per month item: never more items than the page still has room for.
+        months, more = repo.page_tenant_sums(settings.table_name, client_id, by, first, last, limit - len(out), after)
+        for month in months:
+            entries = [
+                AccuracyItem(
+                    period=month.month,
+                    key=month.key if by == "run" else group,
+                    **_group(flat).model_dump(exclude={"skus_scored"}),
+                )
+                for group, flat in sorted(month.groups.items())
+                if flat.get("metrics_n")
+            ]
+            room = limit - len(out)
+            out += entries[skip : skip + room]
+            if skip + room < len(entries):  # the page is full inside this month
+                position = {"after": after, "skip": skip + room}
+                return AccuracyList(items=out, next_cursor=encode_cursor(f"accuracy-{by}", position))
+            after, skip = repo.month_sk(by, month.month, month.key), 0
+        if more is None:
+            return AccuracyList(items=out, next_cursor=None)
+    return AccuracyList(items=out, next_cursor=encode_cursor(f"accuracy-{by}", {"after": after, "skip": 0}))

@@ -313,11 +313,13 @@ def _settle(
         def progress(through: str, skus: int) -> dict[str, Any]:
             return repo.merge_progress(client_id, upload_id, lease.token, through, skus)
 
+        # Finished runs that forecast these dates are scored against them (services/scoring.py),
+        # from the series as this merge stores them.
+        arrivals = scoring.Arrivals(settings, client_id, result.points)
         merged = demand.apply_points(
-            settings, client_id, upload_id, result.points, heartbeat, lock.fence(), policy, progress
+            settings, client_id, upload_id, result.points, heartbeat, lock.fence(), policy, progress, arrivals.keep
         )
-        # Finished runs that forecast these dates are scored against them (services/scoring.py).
-        scoring.score_arrivals(settings, client_id, result.points, heartbeat)
+        arrivals.score(heartbeat)
         report = _with_grain_mismatches(report, merged, settings)
     report["finished_at"] = now_iso()
     if not repo.finish(settings.table_name, client_id, upload_id, lease.token, report):
