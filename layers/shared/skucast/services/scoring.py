@@ -56,7 +56,7 @@ from skucast.schemas.accuracy import AccuracyItem, AccuracyList, GroupAccuracy, 
 from skucast.services.runs import load_run
 from skucast.settings import Settings
 
-SCORED_RUNS_PER_FREQUENCY = 8
+SCORED_RUNS_PER_FREQUENCY = 3  # each costs one more scoring pass per upload (README)
 FREQUENCIES = ("D", "W", "M")
 # SKUs per round: one BatchGetItem of their series, and per scored run one of their results and
 # one of their score items (100 keys a call). Its changes go in as few transactions as hold them
