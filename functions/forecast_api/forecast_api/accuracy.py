@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Annotated, Literal
 
 from aws_lambda_powertools.event_handler.openapi.params import Query
@@ -14,6 +13,7 @@ from skucast.services import scoring
 from skucast.settings import get_settings
 
 router = APIGatewayRouter()
+DATE = r"^\d{4}-\d{2}-\d{2}$"  # an ISO date, nothing looser (a number is not a date)
 
 
 @router.get(
@@ -35,8 +35,8 @@ def run_accuracy(run_id: str) -> RunAccuracy:
 def tenant_accuracy(
     limit: Limit = 100,
     cursor: Cursor = None,
-    start: Annotated[dt.date | None, Query(alias="from")] = None,
-    end: Annotated[dt.date | None, Query(alias="to")] = None,
+    start: Annotated[str | None, Query(alias="from", pattern=DATE, description="YYYY-MM-DD")] = None,
+    end: Annotated[str | None, Query(alias="to", pattern=DATE, description="YYYY-MM-DD")] = None,
     by: Annotated[Literal["run", "class", "method"], Query()] = "run",
 ) -> AccuracyList:
     return scoring.tenant_accuracy(get_settings(), current_tenant(router), start, end, by, limit, cursor)

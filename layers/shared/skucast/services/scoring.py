@@ -419,11 +419,22 @@ def _position(state: dict[str, Any], by: str) -> bool:
     )
 
 
+def _day(value: str | None, field: str) -> dt.date | None:
+    if value is None:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise Unprocessable(
+            f"`{field}` is not a date.", errors=[FieldError(field, "invalid_date", "YYYY-MM-DD")]
+        ) from None
+
+
 def tenant_accuracy(
     settings: Settings,
     client_id: str,
-    start: dt.date | None,
-    end: dt.date | None,
+    start_day: str | None,
+    end_day: str | None,
     by: str,
     limit: int,
     cursor: str | None,
@@ -431,6 +442,7 @@ def tenant_accuracy(
     """The tenant's accuracy per calendar month of the actuals' dates (`period` YYYY-MM) and `by`
     key, for the months that overlap [from, to] (default: every month). A cursor names the last
     month item read in full (`after`) and how many entries of the next one were listed (`skip`)."""
+    start, end = _day(start_day, "from"), _day(end_day, "to")
     if by not in BY:
         raise Unprocessable(
             "`by` must be run, class or method.", errors=[FieldError("by", "invalid", "one of run, class, method")]
