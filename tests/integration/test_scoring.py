@@ -222,3 +222,35 @@ def test_given_scored_runs_then_the_tenant_accuracy_lists_months_by_run_class_an
     assert status == 404
     status, page, _ = pipe.api("GET", f"{F}/accuracy", other, role="viewer")
     assert status == 200 and page["items"] == []
+
+
+def test_given_an_adjustment_between_a_scorers_reads_and_its_write_then_the_write_fails_and_final_is_the_adjusted(
+    pipe: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from skucast.services import scoring as scoring_service
+
+    client, _ = _tenant(pipe, "cli_score_race")
+    run_id = _run(pipe, client)
+    _post(pipe, client, [("A", "2024-03-01", 11.0)])
+    read = scoring_service.runs_repo.get_results
+    raced: list[int] = []
+
+    def read_then_adjust(*args: Any, **kwargs: Any) -> Any:
+        found = read(*args, **kwargs)  # the scorer holds the result as it was
+        if not raced:
+            raced.append(1)
+            _, result, _ = pipe.api("GET", f"{F}/runs/{run_id}/results/A", client, role="viewer")
+            body = {"start": "2024-03-01", "end": "2024-03-02", "set": 30.0, "reason": "event"}
+            headers = {"If-Match": result["etag"]}
+            status, _, _ = pipe.api(
+                "POST", f"{F}/runs/{run_id}/results/A/adjustments", client, role="analyst", body=body, headers=headers
+            )
+            assert status == 201
+        return found
+
+    monkeypatch.setattr(scoring_service.runs_repo, "get_results", read_then_adjust)
+    _post(pipe, client, [("A", "2024-03-02", 13.0)])
+    assert raced
+    acc = _accuracy(pipe, client, run_id)
+    assert acc["points_scored"] == 2
+    assert acc["final"]["mae"] == pytest.approx(((30 - 11) + (30 - 13)) / 2)  # both days at the adjusted final

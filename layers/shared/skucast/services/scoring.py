@@ -190,10 +190,12 @@ def _score_round(
     for attempt in range(CONFLICT_RETRIES):
         # The series as this ingest merged them; after a conflict, as the store holds them now.
         actuals = dict(kept) if kept is not None and attempt == 0 else _actuals(settings, client_id, skus)
+        # Score items before results: an adjustment moves the score item in its transaction, so
+        # one that lands after this read makes the write below fail, and one before it is read.
+        stored = repo.get_scores(settings.table_name, client_id, entry.run_id, entry.result_shards, skus)
         results = runs_repo.get_results(settings.table_name, client_id, entry.run_id, entry.result_shards, skus)
         if not results:
             return 0
-        stored = repo.get_scores(settings.table_name, client_id, entry.run_id, entry.result_shards, list(results))
         changes = []
         for sku, result in results.items():
             if sku not in actuals or not result.forecast or result.document.get("error"):
