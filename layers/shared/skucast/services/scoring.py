@@ -2,11 +2,12 @@
 when demand arrives for dates they forecast, and answer their accuracy (the arithmetic and which
 periods are scored: skucast/scoring.py; the storage: repositories/scores.py).
 
-When: both ingestion doors (a file through the presigned POST, and POST /demand) call
-`score_arrivals` once their merge has written the demand, still under the tenant's merge lock. It
-reads the stored series of the SKUs that arrived (the actual is what the store holds after the
-merge, whichever upload won each day), so re-applying an upload scores the same values again and
-changes nothing, and a correction of a day replaces that day's point.
+When: both ingestion doors (a file through the presigned POST, and POST /demand) build an
+`Arrivals` before their merge and let the merge hand it each SKU's series as stored (still under
+the tenant's merge lock); every SKUS_PER_ROUND SKUs are scored as they are merged. The actual is
+what the store holds after the merge (whichever upload won each day), so re-applying an upload
+scores the same values again and changes nothing, and a correction of a day replaces that day's
+point. `score_arrivals` does the same for points already merged, reading their series.
 
 Which runs (documented policy, bounded): a finished run (SUCCEEDED or PARTIAL) joins the tenant's
 scoring index in the transaction that finishes it. An arrival scores, per frequency (D, W, M),
@@ -16,16 +17,18 @@ day can complete its last periods). Older runs keep the scores they had. Runs fi
 this feature are not in the index and are not scored.
 
 Cost per ingest, bounded by what arrived: three Queries of the index (at most
-SCORED_RUNS_PER_FREQUENCY items each); then per SKUS_PER_ROUND arrived SKUs, one BatchGetItem of
-their series and, per scored run, one of their results, one of their score items, and for the
-SKUs whose points changed, one BatchGetItem of the sums items they move (the run's: whole, class,
-method; the tenant's per month, by run, class and method) and one transaction writing them all
-(more when they do not fit 100 actions). Never a scan of runs or results.
+SCORED_RUNS_PER_FREQUENCY items each); then per SKUS_PER_ROUND arrived SKUs and scored run, one
+BatchGetItem of their score items and one of their results (projected) and, for the SKUs whose
+points changed, one BatchGetItem of the sums items they move (the run's one item; the tenant's per
+month: the run's, the classes', the methods') and one transaction writing them all (two when
+they do not fit 100 actions). No series is read again; never a scan of runs or results. Measured
+by bench/scoring.py: README, "Accuracy against actuals".
 
 `final` is scored as the result's final forecast stands: an adjustment made after actuals arrived
 re-scores `final` over the SKU's scored points (`rescore_final`, called by services/adjustments
 after its transaction), and the adjustment's transaction moves the SKU's score item to a new
-version, so a scorer that read the result before the adjustment cannot write its stale `final`.
+version, so a scorer that read the score item before the adjustment cannot write a stale
+`final` (scorers read score items before results).
 
 Weekly and monthly runs: a period is scored once the SKU's stored demand reaches its last day,
 with the period's total as the actual, and re-scored by every later arrival of the SKU (see
