@@ -12,11 +12,14 @@ import datetime as dt
 import io
 import math
 from collections import defaultdict
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 import numpy as np
 import pytest
+from skucast_client import Client
+from skucast_client.report import write_report
 
 from tests.e2e.conftest import RunningStack
 from tests.e2e.routes import Tenant, results, run_to_end, upload
@@ -124,7 +127,7 @@ def _agree(got: dict[str, Any] | None, want: dict[str, float | None], what: str)
 
 
 def test_given_a_run_and_its_actuals_in_two_files_and_a_correction_then_accuracy_is_the_hand_computation(
-    stack: RunningStack,
+    stack: RunningStack, tmp_path: Path
 ) -> None:
     tenant = Tenant.sign_up(stack, tier="standard", http=stack.http())
     skus = _skus()
@@ -213,3 +216,10 @@ def test_given_a_run_and_its_actuals_in_two_files_and_a_correction_then_accuracy
     assert sum(i["points_scored"] for i in items) == len(points)
     may = [p for p in points if p["date"].startswith("2024-05")]
     _agree(items[1]["metrics"], _metrics(may, "mean", True), "May")
+
+    # The client answers the same, and the report shows the three side by side.
+    client = Client(stack.api, api_key=tenant.create_api_key("viewer")["api_key"])
+    assert client.accuracy(run_id) == got
+    page = Path(write_report(client, run_id, tmp_path / "report.html")["path"]).read_text(encoding="utf-8")
+    assert 'id="actuals"' in page and "Accuracy against actuals" in page
+    assert "seasonal naive" in page and "final (adjusted)" in page
