@@ -61,11 +61,11 @@ from skucast.settings import Settings
 
 SCORED_RUNS_PER_FREQUENCY = 3  # each costs one more scoring pass per upload (README)
 FREQUENCIES = ("D", "W", "M")
-# SKUs per round: one BatchGetItem of their series, and per scored run one of their results and
-# one of their score items (100 keys a call). Its changes go in as few transactions as hold them
-# with the sums items they move (1 + classes + methods for the run, per month 1 + classes +
-# methods for the tenant), within TransactWriteItems' 100 actions.
-SKUS_PER_ROUND = 100
+# SKUs per round: per scored run one BatchGetItem of their score items and one of their results
+# (100 keys a call), and one transaction of their changes with the sums items they move - the
+# run's one, and per month the tenant's three (run, classes, methods) - within TransactWriteItems'
+# 100 actions: 96 + 4 when a round's points fall in one month (two transactions when in two).
+SKUS_PER_ROUND = 96
 CONFLICT_RETRIES = 5
 BY = ("run", "class", "method")
 
@@ -119,11 +119,12 @@ class Arrivals:
         self.done: set[str] = set()
         self.written = 0
         self.entries: list[ScoringEntry] = []
-        dates = [np.asarray(arrived[s].dates).astype("datetime64[D]") for s in arrived]
-        dates = [d for d in dates if d.size]
-        if dates:
-            first = min(d.min() for d in dates).astype(dt.date)
-            last = max(d.max() for d in dates).astype(dt.date)
+        # An ingest's accepted points hold every date in one array; any mapping of points will do.
+        every = getattr(arrived, "dates", None)
+        parts = [np.asarray(every)] if every is not None else [np.asarray(arrived[s].dates) for s in arrived]
+        dates = np.concatenate([p.astype("datetime64[D]").ravel() for p in parts]) if parts else np.empty(0)
+        if dates.size:
+            first, last = dates.min().astype(dt.date), dates.max().astype(dt.date)
             self.entries = runs_to_score(settings, client_id, first, last)
         starts = [dt.date.fromisoformat(e.window_from) for e in self.entries]
         self.cut = min(starts) if starts else None
