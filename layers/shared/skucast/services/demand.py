@@ -240,10 +240,7 @@ def apply_points(
             entries.append(catalog_entry(sku, merged[0] if merged else stored[sku].series, thresholds))
         repo.put_merge_round(settings.table_name, client_id, writes, fence, mark if progress else None)
         if stored_as is not None:
-            for sku in round_skus:
-                now = writes[sku][0] if sku in writes else stored[sku].series if sku in stored else None
-                if now is not None:
-                    stored_as(sku, now)
+            _hand_over(round_skus, writes, stored, stored_as)
         changed += len(writes)
         if len(entries) >= CATALOG_FLUSH:
             catalog.merge_entries(settings.table_name, client_id, entries, fence)
@@ -252,6 +249,19 @@ def apply_points(
     if entries:
         catalog.merge_entries(settings.table_name, client_id, entries, fence)
     return MergeOutcome(changed, file_grain, mismatches)
+
+
+def _hand_over(
+    skus: list[str],
+    writes: dict[str, tuple[DemandSeries, Owners]],
+    stored: dict[str, StoredSeries],
+    stored_as: Callable[[str, DemandSeries], None],
+) -> None:
+    """Each SKU's series as the store now holds it (written this round, or unchanged)."""
+    for sku in skus:
+        now = writes[sku][0] if sku in writes else stored[sku].series if sku in stored else None
+        if now is not None:
+            stored_as(sku, now)
 
 
 # ---------------------------------------------------------------- reading
