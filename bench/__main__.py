@@ -28,11 +28,12 @@ OUT = ROOT / "bench" / "out"
 for _p in (ROOT / "layers" / "shared", ROOT / "local"):  # as `make bench` sets PYTHONPATH
     if str(_p) not in sys.path:
         sys.path.insert(0, str(_p))
-SECTIONS = ("worker", "ingest", "ingest_limits", "api", "coldstart", "scaling", "anomalies")
+SECTIONS = ("worker", "ingest", "ingest_limits", "scoring", "api", "coldstart", "scaling", "anomalies")
 TIMEOUTS = {
     "worker": 900,
     "ingest": 900,
     "ingest_limits": 900,
+    "scoring": 1200,
     "api": 900,
     "coldstart": 600,
     "scaling": 2400,
@@ -247,7 +248,23 @@ def summary(results: dict[str, Any], model: dict[str, Any] | None) -> list[dict[
         )
     rows += _ingest_rows(results.get("ingest", {}))
     rows.append(_ingest_limits_row(results.get("ingest_limits", {})))
+
     rows += _anomalies_rows(results.get("anomalies", {}))
+    sc = results.get("scoring", {})
+    if sc.get("status") == "ok":
+        d2, wru = sc["days"]["day2"], sc["aws_model"]["days"]["day2"]
+        rows.append(
+            {
+                "what": f"scoring a {sc['skus']:,}-SKU run against one day of actuals vs ingesting that day "
+                "(same handler run, `bench/scoring.py`)",
+                "figure": f"{d2['ratio']:.2f}x CPU (scoring {d2['scoring_cpu_s']:.2f} s, ingesting "
+                f"{d2['ingesting_cpu_s']:.2f} s; per rep {', '.join(f'{x:.2f}' for x in d2['ratios'])}); "
+                f"{wru['write_units_per_point']:.2f} DynamoDB WRU per scored point "
+                f"(${wru['usd_per_million_points']:.2f} per 1M points)",
+                "target": "<= 2x",
+                "met": sc["met"],
+            }
+        )
     a = results.get("api", {})
     if a.get("status") == "ok":
         h = a["handler"]
@@ -586,10 +603,17 @@ def _anomalies(r: dict[str, Any]) -> list[str]:
     return ["From `bench/anomalies.py` (its own report: bench/out/anomalies.json).", "", *anomalies_markdown(r)]
 
 
+def _scoring(r: dict[str, Any]) -> list[str]:
+    from bench.scoring import markdown as scoring_markdown
+
+    return scoring_markdown(r)
+
+
 SECTION_TEXT = {
     "worker": _worker,
     "ingest": _ingest,
     "ingest_limits": _ingest_limits,
+    "scoring": _scoring,
     "api": _api,
     "coldstart": _coldstart,
     "scaling": _scaling,

@@ -323,3 +323,59 @@ def ingest_markdown(m: dict[str, Any]) -> list[str]:
     lines += ["", "Assumptions:", ""]
     lines += [f"- `{k}` = {v}" for k, v in m["assumptions"].items()]
     return lines
+
+
+# ---------------------------------------------------------------- scoring against actuals (#20)
+SCORING_ASSUMPTIONS = {
+    "dynamodb_per_million_wru": PRICES["dynamodb_per_million_wru"],
+    "transaction_wru_per_kb": 2,  # every scoring write is transactional (repositories/scores.py)
+    "round_skus": 40,  # services/scoring.SKUS_PER_ROUND: one transaction per round and scored run
+    "partition_wru_per_second": 1_000,
+    "note": "write units counted from the items the bench's handler wrote, at their size after the write",
+}
+
+
+def scoring_model(measured: dict[str, Any]) -> dict[str, Any]:
+    """Scoring one day of actuals on DynamoDB: write units per scored point (score item + its share
+    of the sums items the round updates), beside ingesting the same day (series + catalog pages,
+    per row), and their list price per million points."""
+    price = SCORING_ASSUMPTIONS["dynamodb_per_million_wru"]
+    out: dict[str, Any] = {"assumptions": SCORING_ASSUMPTIONS, "days": {}}
+    ingest = measured["dynamodb"].get("ingest_day") or {}
+    for day in ("day1", "day2"):
+        d = measured["dynamodb"].get(day)
+        if not d:
+            continue
+        per_point = d["write_units"] / max(d["points"], 1)
+        out["days"][day] = {
+            "write_units_per_point": round(per_point, 2),
+            "score_item_units_per_point": round(2 * d["score_items"] / max(d["points"], 1), 2) if d["points"] else None,
+            "sums_updates_per_point": round(d["sums_updates"] / max(d["points"], 1), 3),
+            "usd_per_million_points": round(per_point * price, 2),
+            "vs_ingest_per_row": round(per_point / ingest["write_units_per_row"], 2) if ingest else None,
+        }
+    if ingest:
+        out["ingest_write_units_per_row"] = ingest["write_units_per_row"]
+        out["ingest_usd_per_million_rows"] = round(ingest["write_units_per_row"] * price, 2)
+    return out
+
+
+def scoring_markdown(m: dict[str, Any]) -> list[str]:
+    lines = [
+        "DynamoDB write units (bench/aws_model.scoring_model; on-demand, transactional writes at 2 units per KB):",
+        "",
+        "| day | WRU per scored point | sums updates per point | $ per 1M points | vs ingesting, per row |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for day, d in m["days"].items():
+        vs = d["vs_ingest_per_row"]
+        lines.append(
+            f"| {day} | {d['write_units_per_point']:.2f} | {d['sums_updates_per_point']:.3f} | "
+            f"{d['usd_per_million_points']:.2f} | {'' if vs is None else f'{vs:.2f}x'} |"
+        )
+    if "ingest_write_units_per_row" in m:
+        lines.append(
+            f"\nIngesting the same day: {m['ingest_write_units_per_row']:.2f} WRU per row "
+            f"(${m['ingest_usd_per_million_rows']:.2f} per 1M rows)."
+        )
+    return lines

@@ -61,6 +61,10 @@ def _setup(tenant: Tenant) -> tuple[dict[str, str], str]:
         body = {"start": "2024-01-02", "end": "2024-01-02", "add": value, "reason": "other"}
         r = tenant.http.post(f"{result}/adjustments", json=body, headers={**tenant.headers, "If-Match": tag})
         assert r.status_code == 201, r.text
+    # Actuals for the runs' first forecast day: the tenant's accuracy lists both runs.
+    records = [{"sku": s, "date": "2024-01-02", "quantity": 2} for s in SKUS]
+    r = tenant.http.post(f"{F}/demand", json={"records": records}, headers=tenant.headers)
+    assert r.status_code == 200, r.text
     for slot in ("2020-01-01T03:00:00Z", "2021-01-01T03:00:00Z"):  # two alerts (two skipped stretches)
         schedule_missed_alert(tenant, slot)
     urls = {route: route.replace("{run_id}", run_id).replace("{sku}", SKUS[0]) for route in LIST_SOURCES}
@@ -72,6 +76,7 @@ LIST_SOURCES: set[str] = {
     "/api/auth/api-keys",
     f"{F}/alerts",
     "/api/auth/users",
+    f"{F}/accuracy",
     f"{F}/runs",
     f"{F}/runs/{{run_id}}/results",
     f"{F}/runs/{{run_id}}/results/{{sku}}/adjustments",

@@ -336,3 +336,31 @@ class DriverRecord:
     skus_with_values: int = 0
     first_date: str | None = None
     last_date: str | None = None
+
+
+# ---------------------------------------------------------------- scoring against actuals (issue #20, items 1-2)
+@dataclass(frozen=True)
+class ScoringEntry:
+    """A finished run in the tenant's scoring index (repositories/scores.py): what an ingest needs
+    to know to score it without reading the run. Actuals dated `window_from`..`window_to` can
+    meet its forecast (W/M: later ones can complete its last periods)."""
+
+    run_id: str
+    frequency: str
+    result_shards: int
+    window_from: str
+    window_to: str
+
+
+@dataclass(frozen=True)
+class ScoreRecord:
+    """One SKU's scored points in one run (skucast/scoring.py's ScoredPoint lists), as stored.
+    `version` counts the writes of the item (scoring, and each adjustment of the result, which
+    bumps it so that a scorer that read the result before the adjustment cannot write)."""
+
+    sku: str
+    version: int = 0
+    points: tuple[Any, ...] = ()  # ScoredPoint lists: [date, actual, mean, final, naive, bounds]
+    demand_class: str | None = None
+    method: str | None = None
+    scale: float | None = None

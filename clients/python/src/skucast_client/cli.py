@@ -504,6 +504,40 @@ def cmd_alert_settings(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+METRICS = ("mae", "rmse", "wape", "bias", "mase", "coverage_80", "coverage_95")
+
+
+def _metric_row(label: list[Any], group: dict[str, Any]) -> list[list[Any]]:
+    """One row per scored forecast (the forecast, the naive benchmark, the final forecast)."""
+    rows = []
+    for name in ("metrics", "naive", "final"):
+        values = group.get(name) or {}
+        shown = "forecast" if name == "metrics" else name
+        rows.append([*label, shown, group.get("points_scored"), *[values.get(m) for m in METRICS]])
+    return rows
+
+
+def cmd_accuracy(args: argparse.Namespace) -> int:
+    client = make_client(args)
+    if args.run_id:
+        answer = client.accuracy(args.run_id)
+        if not answer.get("points_scored"):
+            emit(args, answer, f"run {args.run_id}: no actuals scored yet")
+            return EXIT_OK
+        rows = _metric_row(["run", ""], answer)
+        for dimension in ("by_class", "by_method"):
+            for key, group in sorted((answer.get(dimension) or {}).items()):
+                rows += _metric_row([dimension[3:], key], group)
+        text = table(rows, ["group", "key", "scored", "points", *METRICS])
+        text += f"\nactuals through {answer.get('actuals_through')}, {answer.get('skus_scored')} SKUs scored"
+        emit(args, answer, text)
+        return EXIT_OK
+    items = client.accuracy(start=args.start, end=args.end, by=args.by)
+    rows = [r for item in items for r in _metric_row([item["period"], item["key"]], item)]
+    emit(args, items, table(rows, ["period", args.by, "scored", "points", *METRICS]))
+    return EXIT_OK
+
+
 def cmd_export(args: argparse.Namespace) -> int:
     path = make_client(args).export(args.run_id, args.output, args.format)
     emit(args, {"path": str(path), "format": args.format}, f"{args.format} export written to {path}")
@@ -667,6 +701,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--wape-threshold", type=float, help="accuracy_degraded above this WAPE (a ratio, 0.5 = 50%%)")
     p.add_argument("--min-points", type=int, help="scored points needed before accuracy_degraded")
     p.add_argument("--shift-periods", type=int, help="consecutive periods outside the 95%% interval: demand_shift")
+    p = add("accuracy", cmd_accuracy, "forecast accuracy against actuals: a run's, or the tenant's by month")
+    p.add_argument("run_id", metavar="RUN", nargs="?", help="a run (default: the tenant's accuracy over time)")
+    p.add_argument("--from", dest="start", help="first month's day, YYYY-MM-DD (tenant accuracy)")
+    p.add_argument("--to", dest="end", help="last month's day, YYYY-MM-DD (tenant accuracy)")
+    p.add_argument("--by", choices=("run", "class", "method"), default="run")
 
     p = add("export", cmd_export, "download the run's export")
     p.add_argument("run_id", metavar="RUN")

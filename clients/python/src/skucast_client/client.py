@@ -509,6 +509,29 @@ class Client:
 
         return adjustments_frame(self.adjustment_items(run_id, sku))
 
+    def accuracy(
+        self,
+        run_id: str | None = None,
+        *,
+        start: str | dt.date | None = None,
+        end: str | dt.date | None = None,
+        by: str = "run",
+    ) -> Any:
+        """Forecast accuracy against the actuals that arrived after the forecast.
+
+        With `run_id`: that run's answer, `{run_id, actuals_through, skus_scored, points_scored,
+        metrics, naive, final, by_class, by_method}` - `metrics` for the statistical forecast,
+        `naive` for the seasonal-naive benchmark, `final` for the adjusted forecast (Forecast
+        Value Added: does each beat `naive`?), each `{mae, rmse, wape, bias, mase, coverage_80,
+        coverage_95}` and null until actuals arrive. Without: the tenant's accuracy per calendar
+        month of the actuals (`period`) and `by` key (run id, demand class or method) over the
+        months overlapping `start`..`end`, every page: a list of `{period, key, points_scored,
+        metrics, naive, final}`."""
+        if run_id is not None:
+            return dict(self._json("GET", f"{API}/runs/{run_id}/accuracy"))
+        params = {"by": by, "from": _day(start) if start else None, "to": _day(end) if end else None}
+        return list(self._pages(f"{API}/accuracy", params))
+
     def results_frame(self, run_id: str, levels: Sequence[int] | None = None) -> Any:
         """A finished run's results as the statsforecast-shaped DataFrame (frames.py)."""
         if levels is None:

@@ -368,6 +368,54 @@ def _accuracy_columns(rows: list[dict[str, Any]], key: str, label: str) -> list[
     ]
 
 
+SCORED = (("metrics", "forecast"), ("naive", "seasonal naive"), ("final", "final (adjusted)"))
+
+
+def actuals_section(accuracy: Mapping[str, Any] | None) -> list[str]:
+    """The "accuracy against actuals" section: the forecast, the seasonal-naive benchmark and the
+    final forecast scored on the actuals that arrived (nothing when none has)."""
+    if not accuracy or not accuracy.get("points_scored"):
+        return []
+    out = [
+        '<section id="actuals"><h2>Accuracy against actuals</h2>',
+        f'<p class="sub">{_fmt(accuracy.get("points_scored"))} periods of {_fmt(accuracy.get("skus_scored"))} SKUs '
+        f"scored, actuals through {_e(accuracy.get('actuals_through'))}. Forecast Value Added: a forecast "
+        "adds value where its error is below the seasonal-naive benchmark's.</p>",
+    ]
+    columns: list[tuple[str, str, Callable[[Any], str]]] = [
+        ("scored", "", _e),
+        ("mae", "MAE", _fmt),
+        ("rmse", "RMSE", _fmt),
+        ("wape", "WAPE", _pct),
+        ("bias", "bias", _fmt),
+        ("mase", "MASE", _fmt),
+        ("coverage_80", "coverage 80%", _pct),
+        ("coverage_95", "coverage 95%", _pct),
+    ]
+    rows = [{"scored": label, **(accuracy.get(name) or {})} for name, label in SCORED]
+    out.append(_table(rows, columns))
+    for dimension, label in (("by_class", "demand class"), ("by_method", "method")):
+        groups = accuracy.get(dimension) or {}
+        grouped = [
+            {
+                "key": key,
+                "points": g.get("points_scored"),
+                **{f"{name}_wape": (g.get(name) or {}).get("wape") for name, _ in SCORED},
+                "mase": (g.get("metrics") or {}).get("mase"),
+            }
+            for key, g in sorted(groups.items())
+        ]
+        cols: list[tuple[str, str, Callable[[Any], str]]] = [
+            ("key", label, _e),
+            ("points", "periods", _fmt),
+            *[(f"{name}_wape", f"WAPE {text}", _pct) for name, text in SCORED],
+            ("mase", "MASE forecast", _fmt),
+        ]
+        out.append(f"<h3>By {label}</h3>" + _table(grouped, cols))
+    out.append("</section>")
+    return out
+
+
 def build_report(
     run: dict[str, Any],
     results: Sequence[dict[str, Any]],
@@ -376,6 +424,7 @@ def build_report(
     *,
     title: str | None = None,
     generated_at: dt.datetime | None = None,
+    accuracy: Mapping[str, Any] | None = None,
 ) -> str:
     """The report's HTML. `histories` maps each charted SKU to its daily points `[{date, quantity}]`."""
     params = run.get("params") or {}
@@ -444,6 +493,7 @@ def build_report(
     else:
         out.append("<p>No backtest in this run (backtest_windows = 0).</p>")
     out.append("</section>")
+    out += actuals_section(accuracy)
 
     by_sku = {r["sku"]: r for r in results}
     out.append('<section id="charts"><h2>Forecasts</h2>')
@@ -509,7 +559,9 @@ def write_report(
     results = results if results is not None else client.results(run_id)
     chosen = choose_skus(results, skus, worst)
     histories = {sku: client.demand(sku) for sku in chosen}
+    accuracy = client.accuracy(run_id) if run.get("status") in ("SUCCEEDED", "PARTIAL") else None
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(build_report(run, results, histories, chosen, title=title), encoding="utf-8")
+    html_text = build_report(run, results, histories, chosen, title=title, accuracy=accuracy)
+    target.write_text(html_text, encoding="utf-8")
     return {"path": str(target), "run": run, "charted": chosen}

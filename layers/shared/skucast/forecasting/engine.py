@@ -33,7 +33,7 @@ from skucast.forecasting.methods import (
     SEASON_LENGTHS,
     policy_for,
 )
-from skucast.forecasting.metrics import MetricSums
+from skucast.forecasting.metrics import MetricSums, naive_scale, seasonal_naive
 from skucast.forecasting.periods import (
     GRAIN_NAMES,
     GRAIN_ORDER,
@@ -93,6 +93,11 @@ class SkuForecast:
     candidates: dict[str, float | None]  # candidate -> backtest score (lower is better)
     reason: str
     error: dict | None
+    # For scoring against actuals (services/scoring.py): the in-sample seasonal-naive MAE of the
+    # history the run used (MASE's scale; None when undefined) and the seasonal-naive benchmark,
+    # one value per forecast point.
+    scale: float | None = None
+    naive: list[float] | None = None
 
 
 @dataclass(frozen=True)
@@ -256,6 +261,8 @@ def forecast_one(item: SeriesInput, spec: ForecastSpec, config: EngineConfig = E
     except Exception as exc:  # defensive: run() already falls back, this keeps the batch alive
         return _error(item.sku, "forecast_failed", f"{type(exc).__name__}: {exc}")
     metrics = outcome.metric_sums.finalize() if spec.backtest_windows and outcome.metric_sums.n_points else {}
+    season = SEASON_LENGTHS[spec.frequency]
+    naive = seasonal_naive(y, season, plan.horizon)[hist.skip :]
     return SkuForecast(
         item.sku,
         cls.demand_class,
@@ -266,6 +273,8 @@ def forecast_one(item: SeriesInput, spec: ForecastSpec, config: EngineConfig = E
         outcome.scores,
         outcome.reason,
         None,
+        naive_scale(y, season),
+        [float(v) for v in naive],
     )
 
 

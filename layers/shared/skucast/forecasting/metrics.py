@@ -130,3 +130,14 @@ def naive_scale(history: np.ndarray, season_length: int = 1) -> float | None:
         return None
     scale = float(np.mean(np.abs(y[m:] - y[:-m])))
     return scale if scale > 0 else None
+
+
+def seasonal_naive(history: np.ndarray, season_length: int, horizon: int) -> np.ndarray:
+    """The seasonal-naive benchmark: the history's last season repeated `horizon` periods (the
+    last value repeated - naive - when the history is shorter than a season; zeros when empty).
+    Forecast Value Added compares the forecast and the planners' final forecast against it."""
+    y = np.asarray(history, dtype=np.float64).ravel()
+    if y.size == 0:
+        return np.zeros(horizon)
+    season = y[-season_length:] if y.size >= season_length else y[-1:]
+    return np.resize(season, horizon).astype(np.float64)

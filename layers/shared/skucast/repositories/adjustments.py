@@ -30,7 +30,7 @@ from boto3.dynamodb.types import Binary
 from skucast.adjustments import effective_expiry
 from skucast.aws import table
 from skucast.records import AdjustmentRecord, PointChange
-from skucast.repositories import dynamo
+from skucast.repositories import dynamo, scores
 from skucast.repositories.keys import (
     ADJUSTMENT_PREFIX,
     adjustment_sk,
@@ -161,6 +161,9 @@ def add_adjustment(
             }
         },
     ]
+    # The SKU's scored points move to a new version: a scorer that read the result before this
+    # adjustment cannot store its stale `final` (services/scoring.py re-scores it after).
+    actions.append(scores.bump_action(client_id, run_id, shards, sku))
     if record.sticky:  # in the registry, it names the run it came from
         registered = replace(record, carried_from=run_id, changes=())
         actions.append({"Put": {"Item": _sticky_item(client_id, sku, registered, expires_at)}})

@@ -243,6 +243,54 @@ def carried_pk(client_id: str, run_id: str) -> str:
     return tenant_scoped_pk(client_id, "RUN", run_id, "CARRIED")
 
 
+# ---------------------------------------------------------------- scoring against actuals
+def scores_pk(client_id: str, run_id: str, shard: int) -> str:
+    """A run's scored points, one item per SKU (sku_sk), sharded like its results."""
+    return tenant_scoped_pk(client_id, "RUN", run_id, "SCORES", str(shard))
+
+
+def run_accuracy_pk(client_id: str, run_id: str) -> str:
+    """A run's accuracy sums (one item, RUN_ACCURACY_ALL: the whole run, per class, per method)."""
+    return tenant_scoped_pk(client_id, "RUN", run_id, "ACCURACY")
+
+
+RUN_ACCURACY_ALL = "ALL"
+
+
+def tenant_accuracy_pk(client_id: str) -> str:
+    """The tenant's accuracy over time: sums per (by, calendar month, key)."""
+    return tenant_scoped_pk(client_id, "ACCURACY")
+
+
+def tenant_accuracy_sk(by: str, month: str, key: str) -> str:
+    return SEP.join([by, month, key])
+
+
+def tenant_accuracy_range(by: str, first_month: str, last_month: str) -> tuple[str, str]:
+    """The sk bounds of the months first_month..last_month of one `by`, every key included."""
+    return SEP.join([by, first_month]), SEP.join([by, last_month, chr(0x10FFFF)])
+
+
+def tenant_accuracy_parts(sk: str) -> tuple[str, str, str]:
+    """(by, month, key) of a tenant accuracy item's sk; the key is the rest (it may hold '#')."""
+    by, month, key = sk.split(SEP, 2)
+    return by, month, key
+
+
+def scoring_index_pk(client_id: str) -> str:
+    """The tenant's finished runs that actuals may score, one item per run, by frequency."""
+    return tenant_scoped_pk(client_id, "SCORING")
+
+
+def scoring_index_prefix(frequency: str) -> str:
+    return f"{RUN_PREFIX}{frequency}{SEP}"
+
+
+def scoring_index_sk(frequency: str, run_id: str) -> str:
+    """Run ids sort by creation time: a frequency's newest runs come first in a reversed query."""
+    return scoring_index_prefix(frequency) + _id(run_id)
+
+
 def run_slots_sk() -> str:
     """The tenant's counter of forecast batches in flight (fairness across tenants)."""
     return "INFLIGHT"

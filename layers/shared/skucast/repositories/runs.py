@@ -248,8 +248,9 @@ def transition(
 
     Leaving the active states also leaves the sweeper's work list and, with `release_active`,
     gives back the tenant's active-run slot - in the same transaction, so exactly once. `also`:
-    more actions written in that transaction (a failed run's alert), so they happen exactly when
-    the transition does; AlsoRefused (nothing written) when only their conditions failed.
+    more actions written in that transaction (a failed run's alert; a finished run joining the
+    scoring index), so they happen exactly when the transition does; AlsoRefused (nothing written)
+    when only their conditions failed.
     """
     fields = {"status": RunStatus(to).value, **(set_fields or {})}
     names = {f"#f{i}": k for i, k in enumerate(fields)}
@@ -653,3 +654,29 @@ def iter_results(table_name: str, client_id: str, run_id: str, shards: int) -> I
     while position is not None:
         items, position = page_results(table_name, client_id, run_id, shards, 1000, position, None)
         yield from items
+
+
+def get_results(
+    table_name: str, client_id: str, run_id: str, shards: int, skus: Iterable[str]
+) -> dict[str, StoredResult]:
+    """The results of these SKUs in a run (absent ones absent), strongly consistent, 100 keys a
+    call: their document, version and final forecast (not the adjustments they carried)."""
+    keys = [result_key(client_id, run_id, shards, s) for s in dict.fromkeys(skus)]
+    client = table(table_name).meta.client
+    found: dict[str, StoredResult] = {}
+    names = {"#d": "document", "#v": "version", "#f": "final"}
+    for start in range(0, len(keys), 100):
+        request: dict[str, Any] = {
+            table_name: {
+                "Keys": keys[start : start + 100],
+                "ConsistentRead": True,
+                "ProjectionExpression": "sk, #d, #v, #f",
+                "ExpressionAttributeNames": names,
+            }
+        }
+        while request:
+            answer = client.batch_get_item(RequestItems=request)
+            for item in answer["Responses"].get(table_name, []):
+                found[sku_of(str(item["sk"]))] = stored_result(dict(item))
+            request = answer.get("UnprocessedKeys") or {}
+    return found

@@ -36,6 +36,7 @@ from skucast.records import AdjustmentRecord, BatchRecord, Operation, PointChang
 from skucast.repositories import adjustments as repo
 from skucast.repositories.runs import Overlay
 from skucast.schemas.forecast import Adjustment, AdjustmentChange, AdjustmentList, AdjustmentRequest, SkuResult
+from skucast.services import scoring
 from skucast.services.runs import load_result, load_run, to_result
 from skucast.settings import Settings
 
@@ -117,10 +118,10 @@ def adjust(
         )
     except repo.VersionMoved:
         raise PreconditionFailed(
-            "The result changed while this adjustment was being saved: read it again for its current "
-            "forecast and ETag."
+            "The result changed while this adjustment was being saved: read it again for its current forecast and ETag."
         ) from None
     metrics.add_metric(name="Adjustments", unit="Count", value=1)
+    scoring.rescore_final(settings, client_id, run, sku)  # actuals already scored take the new final
     return to_result(run_id, replace(stored, version=stored.version + 1, final=tuple(final)))
 
 

@@ -29,7 +29,7 @@ from skucast.repositories import catalog, demand, events, objects, queues
 from skucast.repositories import runs as repo
 from skucast.repositories.keys import client_id_of, run_id_of, run_skus_key
 from skucast.schemas.messages import BatchMessage, PlanMessage
-from skucast.services import adjustments, anomalies
+from skucast.services import adjustments, anomalies, scoring
 from skucast.services.runs import fail_run, progress_deadline, tier_of
 from skucast.settings import Settings
 
@@ -155,6 +155,7 @@ def maybe_complete(settings: Settings, client_id: str, run_id: str) -> None:
         allowed_from=(RunStatus.RUNNING,),
         set_fields={"finished_at": now_iso(), "summary": summary},
         release_active=True,
+        also=scoring.index_actions(run, status, client_id),  # actuals arriving later score it
     )
     if not finished:
         return  # another worker completed it
@@ -290,6 +291,9 @@ def forecast_skus(
             "candidates": f.candidates,
             "reason": f.reason,
             "error": f.error,
+            # What scoring against actuals needs from run time (services/scoring.py).
+            "scale": f.scale,
+            "naive": f.naive,
         }
         if cleaning:
             result["history_cleaned"] = cleaned[sku]

@@ -198,6 +198,7 @@ def apply_points(
     fence: dict[str, Any] | None = None,
     policy: SeriesPolicy = ZERO_MISSING,
     progress: Callable[[str, int], dict[str, Any]] | None = None,
+    stored_as: Callable[[str, DemandSeries], None] | None = None,
 ) -> MergeOutcome:
     """Merge an upload's accepted points into the store.
 
@@ -211,6 +212,8 @@ def apply_points(
     entries at a time. `heartbeat` runs between rounds. `progress(sku, n)`, when given, builds the
     action each series transaction also carries: the merge has now stored the upload's first `n`
     SKUs in SKU order, through `sku` (so a merge that dies can tell exactly which SKUs it wrote).
+    `stored_as(sku, series)`, when given, hears each merged SKU's series as stored once its round
+    is written (scoring reads them there instead of reading them again: services/scoring.py).
     """
     skus = sorted(points)
 
@@ -238,6 +241,8 @@ def apply_points(
             entries.append(catalog_entry(sku, merged[0] if merged else stored[sku].series, thresholds))
         flags = anomalies.flags_after(stored, writes, points)  # written with their series
         repo.put_merge_round(settings.table_name, client_id, writes, fence, mark if progress else None, flags)
+        if stored_as is not None:
+            _hand_over(round_skus, writes, stored, stored_as)
         changed += len(writes)
         if len(entries) >= CATALOG_FLUSH:
             catalog.merge_entries(settings.table_name, client_id, entries, fence)
@@ -246,6 +251,19 @@ def apply_points(
     if entries:
         catalog.merge_entries(settings.table_name, client_id, entries, fence)
     return MergeOutcome(changed, file_grain, mismatches)
+
+
+def _hand_over(
+    skus: list[str],
+    writes: dict[str, tuple[DemandSeries, Owners]],
+    stored: dict[str, StoredSeries],
+    stored_as: Callable[[str, DemandSeries], None],
+) -> None:
+    """Each SKU's series as the store now holds it (written this round, or unchanged)."""
+    for sku in skus:
+        now = writes[sku][0] if sku in writes else stored[sku].series if sku in stored else None
+        if now is not None:
+            stored_as(sku, now)
 
 
 # ---------------------------------------------------------------- reading

@@ -64,7 +64,7 @@ from skucast.schemas.demand import (
     UploadTicket,
 )
 from skucast.schemas.drivers import MAX_VALUE_RECORDS, DriverValuesRequest
-from skucast.services import demand, upload_failures
+from skucast.services import demand, scoring, upload_failures
 from skucast.services import drivers as driver_values
 from skucast.settings import Settings
 
@@ -417,9 +417,13 @@ def _settle(
         def progress(through: str, skus: int) -> dict[str, Any]:
             return repo.merge_progress(client_id, upload_id, lease.token, through, skus)
 
+        # Finished runs that forecast these dates are scored against them (services/scoring.py),
+        # from the series as this merge stores them.
+        arrivals = scoring.Arrivals(settings, client_id, result.points)
         merged = demand.apply_points(
-            settings, client_id, upload_id, result.points, heartbeat, lock.fence(), policy, progress
+            settings, client_id, upload_id, result.points, heartbeat, lock.fence(), policy, progress, arrivals.keep
         )
+        arrivals.score(heartbeat)
         report = _with_grain_mismatches(report, merged, settings)
     report["finished_at"] = now_iso()
     if not repo.finish(settings.table_name, client_id, upload_id, lease.token, report):
