@@ -9,12 +9,15 @@ plan message goes to PlanDLQ after its retries and the run never starts; the swe
 (No input makes a run FAILED by itself: SKUs that fail - unknown, unstorable, dead-lettered
 batches - make it PARTIAL; FAILED is a run that cannot be queued or stalls.)
 
-The demand_shift flow (a level shift in uploaded actuals) belongs next to these tests: use
-`alert_bus_queue`, `_events` and `_alerts` below.
+A demand shift: a level shift in actuals uploaded as a file after a run, scored against the run
+(services/scoring.after_scored), raises one demand_shift and one event; re-uploads raise nothing.
 """
 
 from __future__ import annotations
 
+import csv
+import datetime as dt
+import io
 import json
 import time
 import uuid
@@ -22,10 +25,11 @@ from collections.abc import Iterator
 from typing import Any
 
 import httpx
+import numpy as np
 import pytest
 
 from tests.e2e.conftest import RunningStack, start_stack, stop_stack
-from tests.e2e.routes import Tenant, store_sku, wait
+from tests.e2e.routes import Tenant, store_sku, upload, wait
 
 F = "/api/v1/forecast"
 PROGRESS_TIMEOUT = 3  # seconds
@@ -174,3 +178,79 @@ def test_given_alert_settings_over_http_then_defaults_admin_only_and_422_for_bad
         r = http.put(path, json={"shift_periods": 0}, headers=tenant.headers)
         assert r.status_code == 422 and r.json()["errors"][0]["field"] == "shift_periods"
         assert http.get(path, headers=analyst).json() == {**defaults, "shift_periods": 4, "min_points": 14}
+
+
+# ---------------------------------------------------------------- demand_shift from uploaded actuals
+SHIFT_START = dt.date(2024, 1, 1)  # a Monday, as ERPs date daily rows
+SHIFT_HISTORY, SHIFT_HORIZON = 120, 14
+
+
+def _demand_csv(series: dict[str, np.ndarray], start: dt.date) -> bytes:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["sku", "date", "quantity"])
+    for sku, values in series.items():
+        writer.writerows((sku, (start + dt.timedelta(days=d)).isoformat(), int(v)) for d, v in enumerate(values))
+    return out.getvalue().encode("utf-8")
+
+
+def test_given_a_level_shift_in_uploaded_actuals_then_one_demand_shift_alert_and_one_event_and_reuploads_add_none(
+    stack: RunningStack, alert_bus_queue: str
+) -> None:
+    rng = np.random.default_rng(20)
+    weekly = np.array([1.0, 1.1, 1.0, 0.9, 1.2, 0.6, 0.5])
+    shifted, steady = 'Shifted "Ärmel" 1', ["Steady, one", "Steady ü two"]
+    level = {shifted: 50.0, steady[0]: 40.0, steady[1]: 60.0}
+
+    def draw(sku: str, days: int, first_day: int, factor: float = 1.0) -> np.ndarray:
+        season = weekly[(first_day + np.arange(days)) % 7]
+        return rng.poisson(level[sku] * factor * season)
+
+    with stack.http() as http:
+        tenant = Tenant.sign_up(stack, http=http)
+        history = {sku: draw(sku, SHIFT_HISTORY, 0) for sku in level}
+        assert upload(tenant, _demand_csv(history, SHIFT_START))["status"] == "SUCCEEDED"
+        r = http.post(f"{F}/runs", json={"horizon": SHIFT_HORIZON}, headers=tenant.headers)
+        assert r.status_code == 202, r.text
+        run_id = str(r.json()["run_id"])
+        run_url = f"{F}/runs/{run_id}"
+        wait(lambda: http.get(run_url, headers=tenant.headers).json()["status"] == "SUCCEEDED", 300, "the run")
+
+        # The actuals of the horizon: one SKU's demand jumps to 2.5 times its level, the others go on.
+        first = SHIFT_START + dt.timedelta(days=SHIFT_HISTORY)
+        actuals = {sku: draw(sku, SHIFT_HORIZON, SHIFT_HISTORY, 2.5 if sku == shifted else 1.0) for sku in level}
+        data = _demand_csv(actuals, first)
+        assert upload(tenant, data)["status"] == "SUCCEEDED"
+
+        shifts = [a for a in _alerts(tenant) if a["kind"] == "demand_shift"]
+        assert len(shifts) == 1, shifts
+        [alert] = shifts
+        assert (alert["sku"], alert["run_id"], alert["status"]) == (shifted, run_id, "open")
+        detail = alert["detail"]
+        assert detail["direction"] == "above" and detail["periods"] >= 3
+        last = first + dt.timedelta(days=SHIFT_HORIZON - 1)
+        assert first.isoformat() <= detail["start"] <= detail["end"] <= last.isoformat()
+        assert all(p["actual"] > p["hi_95"] for p in detail["points"])
+        result = http.get(f"{F}/runs/{run_id}/results/{shifted}", headers=tenant.headers).json()
+        his = {p["date"]: p["hi_95"] for p in result["forecast"]}
+        assert all(p["hi_95"] == his[p["date"]] for p in detail["points"])  # the run's own 95 % bounds
+
+        def shift_events() -> list[dict[str, Any]]:
+            seen = _events(stack, alert_bus_queue, tenant.client_id)
+            return [e for e in seen if e["detail"]["kind"] == "demand_shift"]
+
+        [event] = wait(shift_events, 30, "the demand_shift event")
+        assert event["detail"] == {"client_id": tenant.client_id, **alert}
+
+        # The same file again, and the same actuals by the JSON door: nothing new anywhere.
+        before = _alerts(tenant)
+        assert upload(tenant, data)["status"] == "SUCCEEDED"
+        records = [
+            {"sku": sku, "date": (first + dt.timedelta(days=d)).isoformat(), "quantity": int(v)}
+            for sku, values in actuals.items()
+            for d, v in enumerate(values)
+        ]
+        assert http.post(f"{F}/demand", json={"records": records}, headers=tenant.headers).status_code == 200
+        assert _alerts(tenant) == before
+        time.sleep(2)  # an event, had one been published, would be on the queue by now
+        assert len(shift_events()) == 1

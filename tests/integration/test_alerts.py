@@ -12,8 +12,10 @@ from typing import Any
 import boto3
 import pytest
 
+from skucast.alerts import AlertSettings
 from skucast.repositories import events
-from skucast.services import alerts, runs, scheduling
+from skucast.scoring import ScoredPoint
+from skucast.services import alerts, runs, scheduling, scoring
 from skucast.settings import get_settings
 from skucast_local.emulator import REGION, Provisioned
 from tests.integration.pipeline import Pipeline, demand_mix, read_run, start_run
@@ -293,3 +295,39 @@ def test_given_alert_settings_then_defaults_validated_ranges_and_roles(pipe: Pip
     status, reset, _ = pipe.api("PUT", path, client, role="admin", body={})  # PUT replaces: defaults again
     assert reset == defaults
     assert pipe.api("GET", path, pipe.tenant("cli_settings_other"), role="viewer")[1] == defaults
+
+
+# ---------------------------------------------------------------- raised by the scoring of actuals
+def _scored(day: int, actual: float, mean: float, naive: float, half95: float = 5.0) -> ScoredPoint:
+    date = (datetime(2024, 3, 1) + timedelta(days=day)).date().isoformat()
+    return ScoredPoint(date, actual, mean, mean, naive, ((80, mean - 3, mean + 3), (95, mean - half95, mean + half95)))
+
+
+def test_given_scored_points_then_a_skus_alerts_follow_the_rules_and_the_same_evidence_raises_nothing_new(
+    pipe: Pipeline, provisioned: Provisioned
+) -> None:
+    client, settings = pipe.tenant("scored"), get_settings()
+    thresholds = AlertSettings(wape_threshold=0.5, min_points=7, shift_periods=3)
+    # Two in-interval days, then four days far above the 95 % band: a demand shift of four periods.
+    shift = [_scored(d, a, 10.0, 10.0) for d, a in enumerate([9.0, 11.0, 40.0, 41.0, 39.0, 42.0])]
+    # WAPE 0.9 over 7 points, worse than the benchmark's 0.1: accuracy degraded.
+    worse = [_scored(d, 10.0, 1.0, 9.0, half95=100.0) for d in range(7)]
+    # The same WAPE, but the benchmark did as badly: sparse-like demand, not degraded.
+    as_bad = [_scored(d, 10.0, 1.0, 1.0, half95=100.0) for d in range(7)]
+    for _ in range(2):  # the second pass is the same evidence again
+        scoring.after_scored(settings, client, "run_1", "SHIFT ü", list(reversed(shift)), 1.0, thresholds)
+        scoring.after_scored(settings, client, "run_1", "WORSE", worse, 1.0, thresholds)
+        scoring.after_scored(settings, client, "run_1", "AS BAD", as_bad, 1.0, thresholds)
+
+    got = {(a["kind"], a["sku"]): a for a in _alerts(pipe, client)}
+    assert set(got) == {("demand_shift", "SHIFT ü"), ("accuracy_degraded", "WORSE")}
+    detail = got[("demand_shift", "SHIFT ü")]["detail"]
+    assert (detail["direction"], detail["periods"], detail["start"], detail["end"]) == (
+        "above",
+        4,
+        "2024-03-03",
+        "2024-03-06",
+    )
+    degraded = got[("accuracy_degraded", "WORSE")]["detail"]
+    assert degraded["wape"] == pytest.approx(0.9) and degraded["naive_wape"] == pytest.approx(0.1)
+    assert degraded["points"] == 7 and degraded["scope"] == "sku"

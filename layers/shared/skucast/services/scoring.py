@@ -34,8 +34,9 @@ Weekly and monthly runs: a period is scored once the SKU's stored demand reaches
 with the period's total as the actual, and re-scored by every later arrival of the SKU (see
 skucast/scoring.py).
 
-Alerts: `after_scored` is the one place, after a SKU's points are stored, where demand-shift and
-accuracy-degraded detection can look at them.
+Alerts: after a SKU's points are stored, `after_scored` raises `demand_shift` and the SKU's
+`accuracy_degraded`, and each write raises the tenant's `accuracy_degraded` from the run's sums
+(thresholds: the tenant's alert settings, read once per write; deduplication: services/alerts.py).
 """
 
 from __future__ import annotations
@@ -46,7 +47,9 @@ from typing import Any
 
 import numpy as np
 
+from skucast import alerts as alert_rules
 from skucast import scoring
+from skucast.alerts import AlertSettings
 from skucast.errors import FieldError, Unprocessable
 from skucast.forecasting.periods import next_period
 from skucast.observability import metrics
@@ -56,6 +59,7 @@ from skucast.repositories import demand as demand_repo
 from skucast.repositories import runs as runs_repo
 from skucast.repositories import scores as repo
 from skucast.schemas.accuracy import AccuracyItem, AccuracyList, GroupAccuracy, Metrics, RunAccuracy
+from skucast.services import alerts as alert_service
 from skucast.services.runs import load_run
 from skucast.settings import Settings
 
@@ -331,8 +335,11 @@ def _write(settings: Settings, client_id: str, run_id: str, shards: int, changes
             for c in members
         ]
         repo.write_scores(settings.table_name, client_id, run_id, shards, writes, sums)
+        thresholds = alert_service.get_settings(settings, client_id)
         for c in members:
-            after_scored(settings, client_id, run_id, c.sku, list(c.new.values()), c.scale)
+            after_scored(settings, client_id, run_id, c.sku, list(c.new.values()), c.scale, thresholds)
+        run_total = sums[repo.run_item()]
+        _check_run_accuracy(settings, client_id, run_id, run_total.groups.get("all", {}), run_total.dates, thresholds)
 
 
 def _flat(sums: scoring.ScoreSums) -> dict[str, float]:
@@ -344,11 +351,64 @@ def _flat(sums: scoring.ScoreSums) -> dict[str, float]:
 
 
 def after_scored(
-    settings: Settings, client_id: str, run_id: str, sku: str, points: list[scoring.ScoredPoint], scale: float | None
+    settings: Settings,
+    client_id: str,
+    run_id: str,
+    sku: str,
+    points: list[scoring.ScoredPoint],
+    scale: float | None,
+    thresholds: AlertSettings,
 ) -> None:
-    """Called once a SKU's scored points in a run are stored (every point it has now, in any
-    order). The place for demand-shift (actuals outside the 95 % interval for N periods in a row)
-    and accuracy-degraded detection: nothing yet."""
+    """Once a SKU's scored points in a run are stored (every point it has now, in any order):
+    raise `demand_shift` when its actuals left the 95 % interval for `shift_periods` periods in a
+    row on one side, and `accuracy_degraded` for the SKU when its WAPE passed the threshold and
+    the seasonal-naive benchmark's WAPE on the same points.
+    services/alerts.py deduplicates: the same evidence raises nothing new."""
+    ordered = sorted(points, key=lambda p: p.date)
+    shift = alert_rules.demand_shift([_alert_point(p) for p in ordered], thresholds.shift_periods)
+    if shift is not None:
+        alert_service.raise_alert(
+            settings, client_id, "demand_shift", sku=sku, run_id=run_id, detail=shift,
+            since=shift["start"], until=shift["end"],
+        )  # fmt: skip
+    sums = scoring.point_sums(ordered, scale).sets
+    wape, naive_wape = sums["metrics"].metrics()["wape"], sums["naive"].metrics()["wape"]
+    degraded = alert_rules.accuracy_degraded({"wape": wape, "points": sums["metrics"].n}, thresholds)
+    # A SKU alerts only where the forecast also did worse than the seasonal-naive benchmark on the
+    # same points: sparse demand has a high WAPE by nature, and a threshold alone would flag it all.
+    if degraded is not None and (naive_wape is None or (wape or 0.0) > naive_wape):
+        degraded |= {"scope": "sku", "run_id": run_id, "naive_wape": naive_wape}
+        alert_service.raise_alert(
+            settings, client_id, "accuracy_degraded", sku=sku, run_id=run_id, detail=degraded,
+            since=ordered[0].date, until=ordered[-1].date,
+        )  # fmt: skip
+
+
+def _check_run_accuracy(
+    settings: Settings,
+    client_id: str,
+    run_id: str,
+    total: Mapping[str, float],
+    dates: set[str],
+    thresholds: AlertSettings,
+) -> None:
+    """The tenant's `accuracy_degraded`: the run's WAPE over every point scored so far."""
+    group = _group(total)
+    if group.metrics is None or not dates:
+        return
+    degraded = alert_rules.accuracy_degraded({"wape": group.metrics.wape, "points": group.points_scored}, thresholds)
+    if degraded is not None:
+        degraded |= {"scope": "tenant", "run_id": run_id}
+        alert_service.raise_alert(
+            settings, client_id, "accuracy_degraded", run_id=run_id, detail=degraded,
+            since=min(dates), until=max(dates),
+        )  # fmt: skip
+
+
+def _alert_point(p: scoring.ScoredPoint) -> alert_rules.Point:
+    """A scored point as the alert rules read it: its 95 % bounds, if the run has that level."""
+    band = next(((lo, hi) for level, lo, hi in p.bounds if level == 95), (None, None))
+    return alert_rules.Point(p.date, p.actual, p.mean, *band)
 
 
 # ---------------------------------------------------------------- adjustments
