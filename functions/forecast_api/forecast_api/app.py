@@ -7,14 +7,27 @@ from typing import Any
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from forecast_api import adjustments, alerts, demand, docs, drivers, methods, monitoring, runs, schedule, skus, uploads
+from forecast_api import (
+    adjustments,
+    alerts,
+    attributes,
+    demand,
+    docs,
+    drivers,
+    methods,
+    monitoring,
+    runs,
+    schedule,
+    skus,
+    uploads,
+)
 from skucast.api import create_app
 from skucast.observability import logger, metrics, tracer
 
 app = create_app()
 app.include_router(monitoring.router, prefix="/api/monitoring")
 app.include_router(docs.router, prefix="/api")
-for area in (runs, adjustments, alerts, methods, schedule, uploads, demand, skus, drivers):
+for area in (runs, adjustments, alerts, methods, schedule, uploads, demand, skus, drivers, attributes):
     app.include_router(area.router, prefix="/api/v1/forecast")
 
 
