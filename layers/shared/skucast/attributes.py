@@ -49,7 +49,8 @@ MAX_ROWS = 500_000
 MAX_VERSIONS = 100  # changes one SKU keeps; older ones fold into its base
 MAX_HIERARCHIES = 20
 MAX_LEVELS = 5  # above the SKU; the issue plans for three
-_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+# Control and bidi-override characters, and lone surrogates (JSON can carry them; UTF-8 cannot).
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
 
 Attributes = dict[str, str]
 # sku -> name -> value (None: remove, JSON only)
@@ -156,6 +157,8 @@ class _Collector:
     def add(self, row: int, sku_cell: Any, cells: Mapping[str, Any]) -> None:
         self.rows_total += 1
         sku, sku_code = check_sku(sku_cell)
+        if sku is not None and _CONTROL.search(sku):
+            sku, sku_code = None, "sku_control_character"
         row_errors = [_error(row, "sku", sku_code, sku_cell)] if sku_code else []
         accepted: dict[str, str | None] = {}
         for name, cell in cells.items():
