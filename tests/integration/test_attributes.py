@@ -176,3 +176,60 @@ def test_hierarchies_declare_list_delete_and_bad_input_named(pipe: Pipeline) -> 
     assert _attrs(pipe, other, "B-2")[0] == 404
     assert pipe.api("DELETE", f"{F}/hierarchies/product", client)[0] == 204
     assert pipe.api("DELETE", f"{F}/hierarchies/product", client)[0] == 404
+
+
+def _ticket(pipe: Pipeline, client: str, content: bytes) -> str:
+    status, ticket, _ = pipe.api(
+        "POST", f"{F}/uploads", client, role="analyst", body={"filename": "attrs.csv", "kind": "attributes"}
+    )
+    assert status == 201, ticket
+    bucket = pipe.p.resources["DataBucket"].ref
+    boto3.client("s3", region_name=REGION).put_object(Bucket=bucket, Key=ticket["fields"]["key"], Body=content)
+    return str(ticket["fields"]["key"])
+
+
+def _ingest(pipe: Pipeline, key: str) -> None:
+    from ingest.app import handler
+
+    event = load_event("s3_upload_created.json")
+    record = event["Records"][0]["s3"]
+    record["bucket"]["name"], record["object"]["key"] = pipe.p.resources["DataBucket"].ref, key
+    assert handler(event, pipe.context)["ingested"] == 1
+
+
+def test_given_uploads_landing_out_of_order_then_the_store_is_as_if_in_creation_order(pipe: Pipeline) -> None:
+    client = pipe.tenant("acme")
+    first = _ticket(pipe, client, b"sku,category,brand\nA,old,x\nB,keep,y\n")
+    second = _ticket(pipe, client, b"sku,category\nA,new\n")
+    _ingest(pipe, second)
+    _ingest(pipe, first)  # created first, lands last: it does not undo the later category
+    assert _attrs(pipe, client, "A")[1]["attributes"] == {"brand": "x", "category": "new"}
+    assert _attrs(pipe, client, "B")[1]["attributes"] == {"brand": "y", "category": "keep"}
+
+
+def test_given_another_round_commits_between_read_and_write_then_the_round_retries_and_loses_nothing(
+    pipe: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from skucast.repositories import attributes as repo
+
+    client = pipe.tenant("acme")
+    real = repo.write_round
+    calls = {"n": 0}
+
+    def interleaved(*args: Any, **kwargs: Any) -> None:
+        calls["n"] += 1
+        if calls["n"] == 1:  # another writer's round lands first, from its own upload
+            monkeypatch.setattr(repo, "write_round", real)
+            body = {"records": [{"sku": "A", "attributes": {"store": "s9"}}]}
+            assert pipe.api("POST", f"{F}/attributes", client, role="analyst", body=body)[0] == 200
+            monkeypatch.setattr(repo, "write_round", interleaved)
+        real(*args, **kwargs)
+
+    monkeypatch.setattr(repo, "write_round", interleaved)
+    body = {"records": [{"sku": "A", "attributes": {"category": "c1"}}]}
+    status, report, _ = pipe.api("POST", f"{F}/attributes", client, role="analyst", body=body)
+    assert status == 200 and report["status"] == "SUCCEEDED", report
+    assert calls["n"] == 2  # the stale round was refused and redone from a fresh read
+    assert _attrs(pipe, client, "A")[1]["attributes"] == {"category": "c1", "store": "s9"}
+    status, names, _ = pipe.api("GET", f"{F}/attributes", client, role="viewer")
+    assert names["items"] == [{"name": "category", "skus": 1}, {"name": "store", "skus": 1}]
