@@ -233,3 +233,33 @@ def test_given_another_round_commits_between_read_and_write_then_the_round_retri
     assert _attrs(pipe, client, "A")[1]["attributes"] == {"category": "c1", "store": "s9"}
     status, names, _ = pipe.api("GET", f"{F}/attributes", client, role="viewer")
     assert names["items"] == [{"name": "category", "skus": 1}, {"name": "store", "skus": 1}]
+
+
+def test_given_many_small_catalog_pages_then_a_rare_filter_pages_in_short_pages_without_skipping_or_repeating(
+    pipe: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from skucast.repositories import catalog
+    from skucast.services import demand
+
+    monkeypatch.setattr(catalog, "MAX_PAGE_ENTRIES", 4)  # 40 SKUs: 10 catalog pages
+    monkeypatch.setattr(demand, "LIST_MAX_PAGES", 2)  # a request reads at most 2 of them
+    client = pipe.tenant("acme")
+    skus = [f"P{i:03d}" for i in range(40)]
+    pipe.store(client, {s: np.ones(5) for s in skus})
+    rare = {"P007", "P021", "P022", "P039"}
+    records = [{"sku": s, "attributes": {"tier": "gold" if s in rare else "basic"}} for s in skus]
+    assert pipe.api("POST", f"{F}/attributes", client, role="analyst", body={"records": records})[0] == 200
+    seen: list[str] = []
+    cursor: str | None = None
+    requests = 0
+    while True:
+        requests += 1
+        query = {"attr.tier": "gold", "limit": "100", **({"cursor": cursor} if cursor else {})}
+        status, page, _ = pipe.api("GET", f"{F}/skus", client, role="viewer", query=query)
+        assert status == 200, page
+        seen += [i["sku"] for i in page["items"]]
+        cursor = page["next_cursor"]
+        if not cursor:
+            break
+    assert seen == sorted(rare)
+    assert requests >= 5  # bounded work per request: short pages with a cursor, not one long read
