@@ -23,7 +23,8 @@ Decisions:
   version (a counter, repositories/attributes.py); each SKU keeps, per version that changed it,
   what changed. `as_of(version)` is the SKU's attributes as they were at that version, so a run
   that records the version it read is never altered by a later change. A SKU keeps its newest
-  MAX_VERSIONS changes; older ones are folded into a base and reading before it is `VersionGone`.
+  MAX_VERSIONS changes (and MAX_HISTORY_BYTES of them); older ones are folded into a base and
+  reading before it is `VersionGone`.
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ MAX_ATTRIBUTES = 50  # distinct attribute names a tenant's SKUs may hold
 MAX_VALUE_LENGTH = 200
 MAX_ROWS = 500_000
 MAX_VERSIONS = 100  # changes one SKU keeps; older ones fold into its base
+MAX_HISTORY_BYTES = 200_000  # ... and at most this much of them (UTF-8): the item stays under 400 KB
 MAX_HIERARCHIES = 20
 MAX_LEVELS = 5  # above the SKU; the issue plans for three
 # Control and bidi-override characters, and lone surrogates (JSON can carry them; UTF-8 cannot).
@@ -430,7 +432,7 @@ def merge_attributes(
     history, base, base_version = stored.history, dict(stored.base), stored.base_version
     if changes:
         history = (*history, Change(version, at, upload_id, changes))
-    while len(history) > MAX_VERSIONS:  # fold the oldest change into the base
+    while len(history) > MAX_VERSIONS or (len(history) > 1 and _history_bytes(history) > MAX_HISTORY_BYTES):
         oldest, history = history[0], history[1:]
         for name, value in oldest.changes.items():
             if value is None:
@@ -439,6 +441,10 @@ def merge_attributes(
                 base[name] = value
         base_version = oldest.version
     return StoredAttributes(state, history, base, base_version)
+
+
+def _history_bytes(history: Iterable[Change]) -> int:
+    return sum(len(n.encode()) + len((v or "").encode()) + 8 for change in history for n, v in change.changes.items())
 
 
 def encode_attributes(stored: StoredAttributes) -> bytes:

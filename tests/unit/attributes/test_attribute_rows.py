@@ -164,3 +164,16 @@ def test_hierarchy_levels_each_problem_named() -> None:
         ("levels[3]", "invalid_level"),
         ("levels[4]", "invalid_level"),
     ]
+
+
+def test_given_big_changes_then_the_history_folds_by_size_and_the_item_stays_under_400_kb() -> None:
+    import random
+
+    rng = random.Random(3)
+    stored = None
+    for v in range(1, 41):  # every change rewrites 50 attributes of 200 random characters (4-byte ones too)
+        values = {f"a{i}": "".join(rng.choice("ab€😀") for _ in range(200)) for i in range(50)}
+        stored = merge_attributes(stored, dict(values), f"upl_{v:04d}", v, "t")
+    assert stored is not None and len(stored.history) < 40 and stored.base_version > 0
+    assert len(encode_attributes(stored)) < 400_000
+    assert stored.as_of(40) == stored.current

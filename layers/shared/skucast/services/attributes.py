@@ -21,6 +21,7 @@ from skucast.attributes import (
     AttributeLimits,
     StoredAttributes,
     VersionGone,
+    encode_attributes,
     ingest_attribute_file,
     ingest_attribute_records,
     level_problems,
@@ -117,7 +118,7 @@ def _apply_round(
                 deltas[name] = deltas.get(name, 0) + (1 if name in merged.current else -1)
             changed = changed or merged.version == version + 1
             writes.append((sku, merged))
-            size += len(str(merged.state)) + 200 * len(merged.history)  # an overestimate of the item
+            size += len(encode_attributes(merged)) + len(str(merged.current).encode()) + 200
             if size > repo.ROUND_BYTES:
                 break
         if not writes:
