@@ -99,7 +99,7 @@ def test_given_a_later_change_then_the_earlier_version_is_still_readable(pipe: P
     assert _attrs(pipe, client, "B-2", version=str(now["version"] + 5))[0] == 422
 
 
-def test_given_the_same_file_twice_or_out_of_order_then_nothing_changes(pipe: Pipeline) -> None:
+def test_given_the_same_file_twice_then_no_value_and_no_version_changes(pipe: Pipeline) -> None:
     client = pipe.tenant("acme")
     _upload(pipe, client, FILE)
     version = service.current_version(get_settings(), client)
