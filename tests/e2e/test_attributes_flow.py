@@ -6,6 +6,7 @@ another tenant seeing none of it."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -164,3 +165,50 @@ def test_another_tenant_sees_none_of_it(stack: RunningStack, tenant: Tenant) -> 
     r = other.http.put(f"{F}/hierarchies/product", json={"levels": ["category"]}, headers=other.headers)
     assert r.status_code == 422  # no SKU of theirs has a category: the other tenant's do not count
     assert tenant.http.get(f"{F}/hierarchies", headers=tenant.headers).json()["items"][0]["name"] == "product"
+
+
+def test_the_client_uploads_a_frame_filters_skus_and_declares_hierarchies(
+    stack: RunningStack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import pandas as pd
+    from skucast_client import Client, UploadRejectedError, cli
+
+    tenant = Tenant.sign_up(stack, http=stack.http())
+    with Client(stack.api, email=tenant.email, password=tenant.password) as sc:
+        sc.post_demand([{"sku": s, "date": "2024-03-01", "quantity": 1} for s in SKUS])
+        frame = pd.DataFrame(
+            {"unique_id": SKUS, "category": ["Apparel", "Kitchen", "Kitchen"], "brand": ['A "1", Inc', None, "Ç"]}
+        )
+        report = sc.upload_attributes(frame)
+        assert (report["status"], report["rows_accepted"]) == ("SUCCEEDED", 3)
+        listed = sc.skus_frame(attributes={"category": "Kitchen"})
+        assert listed["sku"].tolist() == sorted(SKUS[1:]) and listed["category"].tolist() == ["Kitchen", "Kitchen"]
+        assert sc.skus(attributes={"brand": 'A "1", Inc'})[0]["sku"] == SKUS[0]
+        before = sc.sku_attributes(SKUS[2])
+        assert sc.post_attributes([{"sku": SKUS[2], "attributes": {"brand": None}}])["status"] == "SUCCEEDED"
+        assert sc.sku_attributes(SKUS[2])["attributes"] == {"category": "Kitchen"}
+        assert sc.sku_attributes(SKUS[2], version=before["version"])["attributes"] == before["attributes"]
+        assert {a["name"]: a["skus"] for a in sc.attributes()["items"]} == {"brand": 1, "category": 3}
+        assert sc.declare_hierarchy("product", ["category", "brand"])["levels"] == ["category", "brand"]
+        assert [h["name"] for h in sc.hierarchies()] == ["product"]
+        with pytest.raises(UploadRejectedError) as refused:
+            sc.upload_attributes(frame.rename(columns={"brand": "Brand"}))
+        assert refused.value.report["errors"][0]["column"] == "Brand"
+    # The CLI's verbs over the same client, signed in as the admin.
+    monkeypatch.setenv("SKUCAST_CONFIG", str(tmp_path / "config.json"))
+    monkeypatch.setenv("SKUCAST_PASSWORD", tenant.password)
+    assert cli.main(["--api", stack.api, "login", "--email", tenant.email]) == 0
+    items_file = tmp_path / "items.csv"
+    items_file.write_text(f"sku,store\n{_csv_cell(SKUS[1])},North\n", encoding="utf-8")
+    assert cli.main(["upload-attributes", str(items_file)]) == 0
+    capsys.readouterr()
+    assert cli.main(["skus", "--attr", "store=North"]) == 0
+    out = capsys.readouterr().out
+    assert SKUS[1] in out and SKUS[2] not in out
+    assert cli.main(["attributes"]) == 0
+    assert cli.main(["declare-hierarchy", "by_store", "store"]) == 0
+    assert cli.main(["declare-hierarchy", "bad", "colour"]) == 1  # 422: no SKU has a colour
+    assert cli.main(["hierarchies"]) == 0
+    assert "by_store" in capsys.readouterr().out
+    assert cli.main(["delete-hierarchy", "by_store"]) == 0
+    assert cli.main(["delete-hierarchy", "by_store"]) == 1  # 404: already gone
