@@ -32,8 +32,8 @@ def routes() -> list[Route]:
 
 # Routes whose path parameter is a name the caller chooses, not an id: PUT declares that name in the
 # caller's own tenant (201), whatever another tenant holds under it. Isolation for them is that
-# the other tenant's values never show: tests/e2e/test_drivers_flow.py.
-NAMED_UPSERTS = {("PUT", "/api/v1/forecast/drivers/{name}")}
+# the other tenant's values never show: tests/e2e/test_drivers_flow.py, test_attributes_flow.py.
+NAMED_UPSERTS = {("PUT", "/api/v1/forecast/drivers/{name}"), ("PUT", "/api/v1/forecast/hierarchies/{name}")}
 
 
 def id_routes() -> list[Route]:
@@ -172,8 +172,16 @@ def schedule_missed_alert(tenant: Tenant, slot: str = "2020-01-01T03:00:00Z") ->
 
 
 def declare_driver(tenant: Tenant) -> str:
-    """A declared driver of the tenant (its name is what /drivers/{name} routes take)."""
+    """A name the tenant has declared as a driver and as a hierarchy (what /drivers/{name} and
+    /hierarchies/{name} routes take; the hierarchy's one level is an attribute of one SKU)."""
     r = tenant.http.put("/api/v1/forecast/drivers/iso_price", json={"kind": "numeric"}, headers=tenant.headers)
+    assert r.status_code in (200, 201), r.text
+    records = [{"sku": "ISO-ATTR 1", "attributes": {"iso_level": "x"}}]
+    r = tenant.http.post("/api/v1/forecast/attributes", json={"records": records}, headers=tenant.headers)
+    assert r.status_code == 200 and r.json()["status"] == "SUCCEEDED", r.text
+    r = tenant.http.put(
+        "/api/v1/forecast/hierarchies/iso_price", json={"levels": ["iso_level"]}, headers=tenant.headers
+    )
     assert r.status_code in (200, 201), r.text
     return "iso_price"
 

@@ -78,7 +78,7 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def fuzz_tenant(stack: RunningStack) -> Iterator[tuple[Tenant, dict[str, str]]]:
     """An enterprise tenant (roomy rate and run limits) with one finished run, a SKU, an upload,
-    a declared driver."""
+    a declared driver and a hierarchy of the same name."""
     with stack.http() as http:
         tenant = Tenant.sign_up(stack, tier="enterprise", http=http)
         sku = store_sku(tenant, 'SKU FUZZ/1 日本茶,"%#')
@@ -87,6 +87,11 @@ def fuzz_tenant(stack: RunningStack) -> Iterator[tuple[Tenant, dict[str, str]]]:
         assert r.status_code == 201, r.text
         driver = http.put("/api/v1/forecast/drivers/fuzz_price", json={"kind": "numeric"}, headers=tenant.headers)
         assert driver.status_code == 201, driver.text
+        records = [{"sku": sku, "attributes": {"fuzz_level": "x"}}]
+        assert http.post("/api/v1/forecast/attributes", json={"records": records}, headers=tenant.headers).is_success
+        hierarchy = {"levels": ["fuzz_level"]}
+        r2 = http.put("/api/v1/forecast/hierarchies/fuzz_price", json=hierarchy, headers=tenant.headers)
+        assert r2.status_code == 201, r2.text
         ids = {"run_id": run_id, "sku": sku, "upload_id": r.json()["upload_id"], "name": "fuzz_price"}
         yield tenant, ids
 

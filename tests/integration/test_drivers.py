@@ -194,9 +194,13 @@ def test_declarations_names_roles_and_replacement(pipe: Pipeline) -> None:
     status, _, _ = pipe.api("PUT", f"{F}/drivers/price", client, body={"kind": "numeric", "aggregate": "median"})
     assert status == 422
     status, problem, _ = pipe.api(
-        "POST", f"{F}/uploads", client, role="analyst", body={"filename": "a.csv", "kind": "attributes"}
+        "POST",
+        f"{F}/uploads",
+        client,
+        role="analyst",
+        body={"filename": "a.csv", "kind": "attributes", "aggregate": "sum"},
     )
-    assert status == 422 and "not supported" in problem["detail"]
+    assert status == 422 and "attributes upload takes neither" in problem["detail"]
 
 
 def test_given_values_then_a_drivers_kind_cannot_change_under_them(pipe: Pipeline) -> None:

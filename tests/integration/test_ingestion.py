@@ -140,6 +140,7 @@ def test_given_an_upload_when_its_event_is_delivered_twice_then_it_is_ingested_o
     assert sku == {
         "sku": "SKU-2", "demand_class": "smooth", "adi": 1.0, "cv2": 0.0, "n_periods": 70,
         "first_date": "2024-03-01", "last_date": "2024-05-09", "total_quantity": 210.0, "granularity": "D",
+        "attributes": {},
     }  # fmt: skip
 
 

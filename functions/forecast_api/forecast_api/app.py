@@ -11,6 +11,7 @@ from forecast_api import (
     accuracy,
     adjustments,
     alerts,
+    attributes,
     demand,
     docs,
     drivers,
@@ -27,7 +28,7 @@ from skucast.observability import logger, metrics, tracer
 app = create_app()
 app.include_router(monitoring.router, prefix="/api/monitoring")
 app.include_router(docs.router, prefix="/api")
-for area in (runs, adjustments, accuracy, alerts, methods, schedule, uploads, demand, skus, drivers):
+for area in (runs, adjustments, accuracy, alerts, methods, schedule, uploads, demand, skus, drivers, attributes):
     app.include_router(area.router, prefix="/api/v1/forecast")
 
 

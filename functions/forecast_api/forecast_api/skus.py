@@ -10,19 +10,29 @@ from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
 from skucast.api import Cursor, Limit, current_tenant, requires
 from skucast.schemas.demand import DemandClassName, Sku, SkuDemand, SkuList
-from skucast.services import demand
+from skucast.services import attributes, demand
 from skucast.settings import get_settings
 
 router = APIGatewayRouter()
 
 
-@router.get("/skus", summary="The SKU catalog", tags=["skus"], middlewares=[requires("viewer")])
+@router.get(
+    "/skus",
+    summary="The SKU catalog",
+    description="Filter by item attribute with `attr.<name>=<value>` query parameters (several: all must "
+    "hold; values compared exactly as stored). A name no SKU holds matches nothing; a name that is not a "
+    "valid attribute name is 422. A filtered page may be short (even empty) with a next_cursor: each "
+    "request reads a bounded number of catalog pages.",
+    tags=["skus"],
+    middlewares=[requires("viewer")],
+)
 def list_skus(
     limit: Limit = 100,
     cursor: Cursor = None,
     demand_class: Annotated[DemandClassName | None, Query()] = None,
 ) -> SkuList:
-    return demand.list_skus(get_settings(), current_tenant(router), limit, cursor, demand_class)
+    filters = attributes.parse_filters(router.current_event.query_string_parameters)
+    return demand.list_skus(get_settings(), current_tenant(router), limit, cursor, demand_class, filters)
 
 
 @router.get("/skus/<sku>", summary="One SKU of the catalog", tags=["skus"], middlewares=[requires("viewer")])

@@ -123,7 +123,7 @@ class UploadRecord:
     upload_id: str
     status: UploadStatus
     created_at: str
-    kind: str = "demand"  # what the file holds: "demand" or "drivers"
+    kind: str = "demand"  # what the file holds: "demand", "drivers" or "attributes"
     source: str = "file"  # "file" (presigned POST) or "records" (POST /demand)
     filename: str | None = None
     aggregate: str = "reject"
@@ -364,3 +364,14 @@ class ScoreRecord:
     demand_class: str | None = None
     method: str | None = None
     scale: float | None = None
+
+
+@dataclass(frozen=True)
+class HierarchyRecord:
+    """A declared hierarchy as stored (repositories/attributes.py): attribute levels top to bottom
+    (the SKU is always the level below the last)."""
+
+    name: str
+    levels: tuple[str, ...]
+    created_at: str = ""
+    updated_at: str = ""

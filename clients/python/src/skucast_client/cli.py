@@ -261,6 +261,51 @@ def cmd_delete_driver(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_upload_attributes(args: argparse.Namespace) -> int:
+    if not Path(args.file).is_file():
+        raise UsageError(f"no such file: {args.file}")
+    try:
+        report = make_client(args).upload_attributes(Path(args.file), wait=not args.no_wait, timeout=args.timeout)
+    except errors.UploadRejectedError as exc:
+        emit(args, exc.report, upload_text(exc.report))
+        return EXIT_UNCLEAN
+    emit(args, report, upload_text(report))
+    return EXIT_UNCLEAN if report["status"] == "PARTIAL" else EXIT_OK
+
+
+def cmd_attributes(args: argparse.Namespace) -> int:
+    found = make_client(args).attributes()
+    rows = [[a["name"], a["skus"]] for a in found["items"]]
+    emit(args, found, table(rows, ["attribute", "SKUs"]) + f"\nattribute version {found['version']}")
+    return EXIT_OK
+
+
+def cmd_hierarchies(args: argparse.Namespace) -> int:
+    items = make_client(args).hierarchies()
+    rows = [[h["name"], " > ".join([*h["levels"], "sku"])] for h in items]
+    emit(args, items, table(rows, ["hierarchy", "levels (top to bottom)"]))
+    return EXIT_OK
+
+
+def cmd_declare_hierarchy(args: argparse.Namespace) -> int:
+    made = make_client(args).declare_hierarchy(args.name, args.levels)
+    emit(args, made, f"hierarchy {made['name']}: total > {' > '.join(made['levels'])} > sku")
+    return EXIT_OK
+
+
+def cmd_delete_hierarchy(args: argparse.Namespace) -> int:
+    make_client(args).delete_hierarchy(args.name)
+    emit(args, {"deleted": args.name}, f"hierarchy {args.name} deleted")
+    return EXIT_OK
+
+
+def _attribute_filter(text: str) -> tuple[str, str]:
+    name, sep, value = text.partition("=")
+    if not sep or not name:
+        raise argparse.ArgumentTypeError("an attribute filter is NAME=VALUE")
+    return name, value
+
+
 def _calendar_text(calendar: dict[str, Any]) -> str:
     lines = ["holidays: " + (", ".join(calendar.get("holidays") or []) or "none")]
     for e in calendar.get("events") or []:
@@ -288,7 +333,7 @@ def cmd_set_calendar(args: argparse.Namespace) -> int:
 
 
 def cmd_skus(args: argparse.Namespace) -> int:
-    items = make_client(args).skus(args.demand_class)
+    items = make_client(args).skus(args.demand_class, dict(args.attr or []))
     rows = [
         [
             i["sku"],
@@ -634,7 +679,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--holiday", action="append", help="an ISO 3166 code: US, DE-BY (repeatable)")
     p.add_argument("--events", help="a JSON file: [{name, dates: [YYYY-MM-DD...], skus?: [...]}]")
 
+    p = add("upload-attributes", cmd_upload_attributes, "upload item attributes (CSV: sku, one column per attribute)")
+    p.add_argument("file")
+    p.add_argument("--no-wait", action="store_true", help="return once the file is sent")
+    p.add_argument("--timeout", type=float, default=1800.0)
+    add("attributes", cmd_attributes, "list the attribute names SKUs hold")
+    add("hierarchies", cmd_hierarchies, "list the declared hierarchies")
+    p = add("declare-hierarchy", cmd_declare_hierarchy, "declare a hierarchy: attribute levels top to bottom (admin)")
+    p.add_argument("name", metavar="NAME")
+    p.add_argument("levels", metavar="LEVEL", nargs="+", help="attribute names, top to bottom (the SKU is below)")
+    p = add("delete-hierarchy", cmd_delete_hierarchy, "delete a hierarchy declaration (admin)")
+    p.add_argument("name", metavar="NAME")
+
     p = add("skus", cmd_skus, "list SKUs with their demand class")
+    p.add_argument(
+        "--attr", action="append", type=_attribute_filter, metavar="NAME=VALUE", help="attribute filter (repeatable)"
+    )
     p.add_argument(
         "--class",
         dest="demand_class",

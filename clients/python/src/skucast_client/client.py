@@ -17,14 +17,22 @@ import email.utils
 import time
 import uuid
 import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
 
 import httpx
 
 from skucast_client import errors
-from skucast_client.frames import demand_csv_gz, drivers_csv_gz, forecast_frame, is_dataframe, read_table
+from skucast_client.frames import (
+    attributes_csv_gz,
+    demand_csv_gz,
+    drivers_csv_gz,
+    forecast_frame,
+    is_dataframe,
+    read_table,
+)
+from skucast_client.frames import skus_frame as _skus_frame
 
 __version__ = "0.1.0"
 
@@ -351,8 +359,18 @@ class Client:
         body |= {k: v for k, v in (("granularity", granularity), ("missing", missing)) if v is not None}
         return dict(self._json("POST", f"{API}/demand", json=body))
 
-    def skus(self, demand_class: str | None = None) -> list[dict[str, Any]]:
-        return list(self._pages(f"{API}/skus", {"demand_class": demand_class}))
+    def skus(
+        self, demand_class: str | None = None, attributes: Mapping[str, str] | None = None
+    ) -> list[dict[str, Any]]:
+        """The catalog, each SKU with its `attributes`; `attributes` filters (all must hold, exact
+        values), e.g. `{"category": "Desserts"}`."""
+        params: dict[str, Any] = {"demand_class": demand_class}
+        params |= {f"attr.{k}": v for k, v in (attributes or {}).items()}
+        return list(self._pages(f"{API}/skus", params))
+
+    def skus_frame(self, demand_class: str | None = None, attributes: Mapping[str, str] | None = None) -> Any:
+        """`skus(...)` as a DataFrame: the catalog fields and one column per attribute."""
+        return _skus_frame(self.skus(demand_class, attributes))
 
     def sku(self, sku: str) -> dict[str, Any]:
         return dict(self._json("GET", f"{API}/skus/{_segment(sku)}"))
@@ -731,6 +749,66 @@ class Client:
         """A SKU's driver values: `{<driver>: [{date, value}]}`."""
         params = {k: v for k, v in (("start", start), ("end", end)) if v}
         return dict(self._json("GET", f"{API}/skus/{_segment(sku)}/drivers", params=params)["drivers"])
+
+    # ------------------------------------------------------------------ attributes and hierarchies
+    def upload_attributes(
+        self,
+        data: Any,
+        *,
+        filename: str | None = None,
+        wait: bool = True,
+        timeout: float = 900.0,
+        poll_interval: float = 1.0,
+    ) -> dict[str, Any]:
+        """Upload item attributes: a DataFrame (`sku` or `unique_id` and one column per attribute;
+        NaN means no value sent), a CSV file path, or the file's bytes, through the presigned POST
+        like demand. Returns the upload report; raises `UploadRejectedError` on REJECTED."""
+        handle: IO[bytes] | None = None
+        if is_dataframe(data):
+            payload: bytes | IO[bytes] = attributes_csv_gz(data)
+            filename = filename or "attributes.csv.gz"
+        elif isinstance(data, bytes | bytearray):
+            payload, filename = bytes(data), filename or "attributes.csv"
+        else:
+            path = Path(data)
+            if not path.is_file():
+                raise FileNotFoundError(f"no such file: {path}")
+            handle = payload = path.open("rb")
+            filename = filename or path.name
+        try:
+            ticket = self._json("POST", f"{API}/uploads", json={"filename": filename, "kind": "attributes"})
+            self._post_presigned(ticket, filename, payload)
+        finally:
+            if handle:
+                handle.close()
+        if not wait:
+            return self.upload(ticket["upload_id"])
+        return self.wait_upload(ticket["upload_id"], timeout=timeout, poll_interval=poll_interval)
+
+    def post_attributes(self, records: Sequence[dict[str, Any]]) -> dict[str, Any]:
+        """Small synchronous upload (≤ 10,000 `{sku, attributes: {<name>: string|None}}` records;
+        None removes the attribute)."""
+        return dict(self._json("POST", f"{API}/attributes", json={"records": list(records)}))
+
+    def attributes(self) -> dict[str, Any]:
+        """`{version, items: [{name, skus}]}`: the attribute names SKUs hold and the tenant's version."""
+        return dict(self._json("GET", f"{API}/attributes"))
+
+    def sku_attributes(self, sku: str, version: int | None = None) -> dict[str, Any]:
+        """A SKU's attributes now (or as of an attribute `version`), with its kept change history."""
+        params = {"version": version} if version is not None else None
+        return dict(self._json("GET", f"{API}/skus/{_segment(sku)}/attributes", params=params))
+
+    def declare_hierarchy(self, name: str, levels: Sequence[str]) -> dict[str, Any]:
+        """Declare a hierarchy (admin): attribute levels top to bottom; the SKU is the bottom level."""
+        return dict(self._json("PUT", f"{API}/hierarchies/{_segment(name)}", json={"levels": list(levels)}))
+
+    def hierarchies(self) -> list[dict[str, Any]]:
+        return list(self._json("GET", f"{API}/hierarchies")["items"])
+
+    def delete_hierarchy(self, name: str) -> None:
+        """Delete a hierarchy declaration (admin)."""
+        self.request("DELETE", f"{API}/hierarchies/{_segment(name)}")
 
     def calendar(self) -> dict[str, Any]:
         """The tenant's holiday codes and events."""

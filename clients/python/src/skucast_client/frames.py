@@ -156,6 +156,49 @@ def drivers_csv_gz(frame: Any) -> bytes:
     return gzip.compress(text.encode("utf-8"), compresslevel=5, mtime=0)
 
 
+def attributes_csv_gz(frame: Any) -> bytes:
+    """An attributes DataFrame (`sku` or `unique_id`, and one column per attribute) -> gzip CSV
+    bytes for upload. Values are written as text exactly (quoted where needed); a missing value
+    (NaN, None) becomes an empty cell: "no value sent", the stored one stays."""
+    renamed = frame.rename(columns={"unique_id": "sku"}) if "unique_id" in frame.columns else frame
+    if "sku" not in renamed.columns:
+        raise ValueError("an attributes frame needs the column sku (or unique_id)")
+    names = [c for c in renamed.columns if c != "sku"]
+    if not names:
+        raise ValueError("an attributes frame needs at least one attribute column beside sku")
+    out = renamed[["sku", *names]].copy()
+    for column in names:
+        out[column] = out[column].map(lambda v: "" if v is None or v != v else str(v))
+    text = out.to_csv(index=False, lineterminator="\n")
+    return gzip.compress(text.encode("utf-8"), compresslevel=5, mtime=0)
+
+
+SKU_FIELDS = (
+    "sku",
+    "demand_class",
+    "adi",
+    "cv2",
+    "n_periods",
+    "first_date",
+    "last_date",
+    "total_quantity",
+    "granularity",
+)
+
+
+def skus_frame(items: Sequence[dict[str, Any]]) -> Any:
+    """GET /skus items -> a DataFrame: the catalog fields, then one column per attribute (named
+    `attr.<name>` only where an attribute's name is also a catalog field); no value is None."""
+    pd = _pandas()
+    names = sorted({n for i in items for n in (i.get("attributes") or {})})
+    column = {n: (f"attr.{n}" if n in SKU_FIELDS else n) for n in names}
+    rows = [
+        {**{f: i.get(f) for f in SKU_FIELDS}, **{column[n]: (i.get("attributes") or {}).get(n) for n in names}}
+        for i in items
+    ]
+    return pd.DataFrame(rows, columns=[*SKU_FIELDS, *column.values()])
+
+
 def read_table(data: bytes) -> Any:
     """A CSV or Parquet export (bytes) -> DataFrame."""
     pd = _pandas()

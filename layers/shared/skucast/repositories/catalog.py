@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import json
 import zlib
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -195,22 +195,37 @@ def iter_entries(table_name: str, client_id: str) -> Iterator[CatalogEntry]:
 
 
 def page_entries(
-    table_name: str, client_id: str, limit: int, after_sku: str | None, demand_class: str | None, max_pages: int
+    table_name: str,
+    client_id: str,
+    limit: int,
+    after_sku: str | None,
+    demand_class: str | None,
+    max_pages: int,
+    keep: Callable[[list[str]], set[str]] | None = None,
 ) -> tuple[list[CatalogEntry], str | None]:
     """Up to `limit` entries after `after_sku` in SKU order, of one class if given, and the SKU to
     continue after (None at the end). Reads at most `max_pages` pages: a rare class in a big
     catalog returns a short (even empty) page with a cursor rather than reading every page.
-    `max_pages` is at least 2: the page holding `after_sku` may have nothing after it."""
+    `max_pages` is at least 2: the page holding `after_sku` may have nothing after it.
+    `keep`, if given, is asked once per page which of its candidate SKUs (in order) pass a further
+    filter (the attribute filters of GET /skus: one read per page)."""
     if max_pages < 2:
         raise ValueError("max_pages must be at least 2")
     found: list[CatalogEntry] = []
     read = 0
     for page in pages_from(table_name, client_id, after_sku or ""):
         read += 1
+        candidates = [
+            e["sku"]
+            for e in page.entries
+            if (after_sku is None or e["sku"] > after_sku)
+            and (demand_class is None or e["demand_class"] == demand_class)
+        ]
+        kept = set(candidates) if keep is None or not candidates else keep(candidates)
         for entry in page.entries:
             if after_sku is not None and entry["sku"] <= after_sku:
                 continue
-            if demand_class is None or entry["demand_class"] == demand_class:
+            if entry["sku"] in kept:
                 found.append(entry_record(entry))
                 if len(found) == limit:
                     more = entry is not page.entries[-1] or page.next is not None

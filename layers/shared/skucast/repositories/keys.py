@@ -183,6 +183,35 @@ def calendar_sk() -> str:
     return "CALENDAR"
 
 
+# ---------------------------------------------------------------- attributes and hierarchies
+# A tenant's item attributes are one partition in SKU order (SKU#<sku>, one item per SKU, its
+# versioned attributes) beside one META item (the tenant's attribute version and per-name counts),
+# so a catalog page's SKU range reads its attributes in one query. Hierarchy declarations are a
+# partition of their own (listed whole: at most 20).
+ATTRIBUTES_META_SK = "META"
+HIERARCHY_PREFIX = f"HIERARCHY{SEP}"
+
+
+def attributes_pk(client_id: str) -> str:
+    return tenant_scoped_pk(client_id, "ATTRS")
+
+
+def attributes_meta_sk() -> str:
+    return ATTRIBUTES_META_SK
+
+
+def hierarchies_pk(client_id: str) -> str:
+    return tenant_scoped_pk(client_id, "HIERARCHIES")
+
+
+def hierarchy_sk(name: str) -> str:
+    return HIERARCHY_PREFIX + _id(name)
+
+
+def hierarchy_name_of(sk: str) -> str:
+    return _after_prefix(HIERARCHY_PREFIX, sk)
+
+
 # ---------------------------------------------------------------- runs
 RUN_PREFIX = f"RUN{SEP}"
 BATCH_PREFIX = f"BATCH{SEP}"

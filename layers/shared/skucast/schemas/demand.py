@@ -48,7 +48,7 @@ class _Request(BaseModel):
 UploadKind = Literal["demand", "drivers", "attributes"]
 KIND_HELP = (
     "what the file holds: demand (sku, date, quantity), drivers (sku, date and one column per declared "
-    "driver) or attributes (not yet supported: refused with 422)"
+    "driver) or attributes (sku and one column per item attribute: strings)"
 )
 
 
@@ -102,7 +102,7 @@ class UploadWarning(BaseModel):
 class Upload(BaseModel):
     upload_id: str
     status: UploadStatus
-    kind: Literal["demand", "drivers"] = Field(default="demand", description="what the upload holds")
+    kind: Literal["demand", "drivers", "attributes"] = Field(default="demand", description="what the upload holds")
     filename: str | None = None
     aggregate: AggregateMode = "reject"
     granularity: Granularity | None = Field(
@@ -142,7 +142,9 @@ class DemandRecordsRequest(_Request):
 
 
 class Sku(CatalogEntry):
-    pass  # the catalog entry as GET /skus shows it (skucast/records.py)
+    """The catalog entry as GET /skus shows it (skucast/records.py), with the SKU's attributes."""
+
+    attributes: dict[str, str] = Field(default_factory=dict, description="the SKU's item attributes now")
 
 
 class SkuList(BaseModel):

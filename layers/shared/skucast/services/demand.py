@@ -25,7 +25,7 @@ from __future__ import annotations
 import bisect
 import datetime as dt
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -51,7 +51,7 @@ from skucast.repositories import catalog
 from skucast.repositories import demand as repo
 from skucast.repositories.demand import Owners, StoredSeries
 from skucast.schemas.demand import DemandPoint, Granularity, Missing, Sku, SkuDemand, SkuList
-from skucast.services import anomalies
+from skucast.services import anomalies, attributes
 from skucast.settings import Settings
 
 # Provenance keeps at most this many distinct writers per series (10 bytes each); beyond that the
@@ -267,21 +267,36 @@ def _hand_over(
 
 
 # ---------------------------------------------------------------- reading
-def _to_sku(entry: CatalogEntry) -> Sku:
-    return Sku.model_validate(entry.model_dump())
+def _to_sku(entry: CatalogEntry, held: dict[str, str] | None = None) -> Sku:
+    return Sku.model_validate({**entry.model_dump(), "attributes": held or {}})
 
 
-def list_skus(settings: Settings, client_id: str, limit: int, cursor: str | None, demand_class: str | None) -> SkuList:
+def list_skus(
+    settings: Settings,
+    client_id: str,
+    limit: int,
+    cursor: str | None,
+    demand_class: str | None,
+    filters: Mapping[str, str] | None = None,
+) -> SkuList:
+    """A page of the catalog, each SKU with its attributes; `filters` (attribute name -> value,
+    all must hold) are checked per catalog page with one range read of that page's attributes."""
     after = decode_after(cursor, "skus")
-    items, last = catalog.page_entries(settings.table_name, client_id, limit, after, demand_class, LIST_MAX_PAGES)
-    return SkuList(items=[_to_sku(i) for i in items], next_cursor=encode_after("skus", last))
+    keep = None
+    if filters:
+        if not attributes.filters_can_match(settings, client_id, filters):
+            return SkuList(items=[], next_cursor=None)
+        keep = attributes.keep_matching(settings, client_id, filters)
+    items, last = catalog.page_entries(settings.table_name, client_id, limit, after, demand_class, LIST_MAX_PAGES, keep)
+    held = attributes.current_of(settings, client_id, [i.sku for i in items])
+    return SkuList(items=[_to_sku(i, held.get(i.sku)) for i in items], next_cursor=encode_after("skus", last))
 
 
 def get_sku(settings: Settings, client_id: str, sku: str) -> Sku:
     item = catalog.get_entry(settings.table_name, client_id, sku) if sku else None
     if item is None:
         raise NotFound("No such SKU.")
-    return _to_sku(item)
+    return _to_sku(item, attributes.current_of(settings, client_id, [sku]).get(sku))
 
 
 def get_demand(settings: Settings, client_id: str, sku: str, start: dt.date | None, end: dt.date | None) -> SkuDemand:

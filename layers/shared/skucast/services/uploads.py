@@ -37,6 +37,7 @@ from collections.abc import Callable
 from typing import IO, Any, cast
 
 from skucast import ids
+from skucast.attributes import AttributeIngestResult
 from skucast.clock import epoch_seconds, now_iso, today
 from skucast.errors import Conflict, FieldError, NotFound, PayloadTooLarge, Unprocessable
 from skucast.ingestion import (
@@ -55,6 +56,7 @@ from skucast.pagination import decode_after, encode_after
 from skucast.records import UploadRecord
 from skucast.repositories import uploads as repo
 from skucast.repositories.keys import upload_object_key
+from skucast.schemas.attributes import MAX_ATTRIBUTE_RECORDS, AttributeRecordsRequest
 from skucast.schemas.demand import (
     MAX_RECORDS,
     CreateUploadRequest,
@@ -64,6 +66,7 @@ from skucast.schemas.demand import (
     UploadTicket,
 )
 from skucast.schemas.drivers import MAX_VALUE_RECORDS, DriverValuesRequest
+from skucast.services import attributes as item_attributes
 from skucast.services import demand, scoring, upload_failures
 from skucast.services import drivers as driver_values
 from skucast.settings import Settings
@@ -107,15 +110,10 @@ def limits_for(settings: Settings) -> IngestLimits:
 
 # ---------------------------------------------------------------- the API side
 def _check_kind(request: CreateUploadRequest) -> None:
-    if request.kind == "attributes":
+    if request.kind in ("drivers", "attributes") and (request.aggregate != "reject" or request.granularity is not None):
         raise Unprocessable(
-            "Uploads of kind `attributes` are not supported yet: use `demand` or `drivers`.",
-            errors=[FieldError("kind", "not_supported", "attributes uploads are not supported yet")],
-        )
-    if request.kind == "drivers" and (request.aggregate != "reject" or request.granularity is not None):
-        raise Unprocessable(
-            "A drivers upload takes neither `aggregate: sum` nor `granularity`: its rows are dated values, "
-            "and a (sku, date) sent twice is rejected.",
+            f"A {request.kind} upload takes neither `aggregate: sum` nor `granularity`: a "
+            f"{'(sku, date)' if request.kind == 'drivers' else 'SKU'} sent twice is rejected.",
             errors=[FieldError("kind", "not_applicable", "aggregate and granularity apply to demand uploads")],
         )
 
@@ -244,6 +242,8 @@ def ingest_object(object_key: str, settings: Settings, time_left: Callable[[], f
         return 0
     if record.kind == "drivers":
         return _ingest_drivers_object(settings, client_id, upload_id, key, size, lease)
+    if record.kind == "attributes":
+        return _ingest_attributes_object(settings, client_id, upload_id, key, size, lease)
     try:
         result = _read(settings, key, size, record.aggregate, read_options(record), lease)
         lock = MergeLock(settings.table_name, client_id, upload_id) if _mergeable(result) else None
@@ -344,6 +344,75 @@ def ingest_driver_records(settings: Settings, client_id: str, request: DriverVal
         },
     )
     _settle_drivers(settings, client_id, upload_id, result, drivers, _Lease(settings, client_id, upload_id, token))
+    return get_upload(settings, client_id, upload_id)
+
+
+def _ingest_attributes_object(
+    settings: Settings, client_id: str, upload_id: str, key: str, size: int, lease: _Lease
+) -> int:
+    """An attributes file: validated whole, then merged in versioned rounds (services/attributes.py;
+    no merge lock: each round is conditioned on the tenant's attribute version)."""
+    try:
+        limits = item_attributes.limits_for(settings)
+        if size > limits.max_raw_bytes:
+            result = item_attributes.refused(f"an attributes file is at most {limits.max_raw_bytes} bytes")
+        else:
+            body = repo.open_object(settings.data_bucket, key)
+            try:
+                result = item_attributes.validate_file(settings, client_id, cast(IO[bytes], _Renewing(body, lease)))
+            finally:
+                body.close()
+        _settle_attributes(settings, client_id, upload_id, result, lease)
+    except LeaseLost:
+        logger.warning("upload taken over by another invocation", extra={"upload_id": upload_id})
+        return 0
+    except BaseException:
+        lease.release()
+        raise
+    return 1
+
+
+def _settle_attributes(
+    settings: Settings, client_id: str, upload_id: str, result: AttributeIngestResult, lease: _Lease
+) -> None:
+    """Merge an attributes upload's accepted values (nothing when REJECTED), then write its report."""
+    report: dict[str, Any] = result.report()
+    if result.status is not IngestStatus.REJECTED and result.values:
+        if not repo.mark_merging(
+            settings.table_name, client_id, upload_id, lease.token, now_iso(), result.skus_touched
+        ):
+            raise LeaseLost(upload_id)
+        item_attributes.apply(settings, client_id, upload_id, result, lease.renew)
+    report["finished_at"] = now_iso()
+    if not repo.finish(settings.table_name, client_id, upload_id, lease.token, report):
+        raise LeaseLost(upload_id)
+    metrics.add_metric(name=f"Uploads{str(report['status']).title()}", unit="Count", value=1)
+    metrics.add_metric(name="AttributeRowsAccepted", unit="Count", value=report["rows_accepted"])
+
+
+def ingest_attribute_records(settings: Settings, client_id: str, request: AttributeRecordsRequest) -> Upload:
+    """POST /attributes: the records door for item attributes, synchronous, recorded as an upload."""
+    if len(request.records) > MAX_ATTRIBUTE_RECORDS:
+        raise PayloadTooLarge(f"At most {MAX_ATTRIBUTE_RECORDS} records per request: upload a file for more.")
+    result = item_attributes.validate_records(settings, client_id, request.records)
+    upload_id, token = ids.new_sortable_id("upl"), ids.new_id("clm")
+    repo.create_upload(
+        settings.table_name,
+        client_id,
+        {
+            "upload_id": upload_id,
+            "status": "PROCESSING",
+            "kind": "attributes",
+            "source": "records",
+            "filename": None,
+            "created_at": now_iso(),
+            "started_at": now_iso(),
+            "claim": token,
+            "lease_until": epoch_seconds() + LEASE_SECONDS,
+            **repo.work_list_entry(client_id, upload_id, now_iso(STALL_SECONDS)),
+        },
+    )
+    _settle_attributes(settings, client_id, upload_id, result, _Lease(settings, client_id, upload_id, token))
     return get_upload(settings, client_id, upload_id)
 
 
