@@ -90,6 +90,32 @@ class Pipeline:
         payload = json.loads(response["body"]) if response.get("body") else None
         return response["statusCode"], payload, response
 
+    # ------------------------------------------------------------------ the file door
+    def put_file(self, client_id: str, content: bytes, **body: Any) -> dict[str, Any]:
+        """The upload created with `body` (analyst) and its object put in the bucket: the ticket."""
+        status, ticket, _ = self.api("POST", "/api/v1/forecast/uploads", client_id, role="analyst", body=body)
+        assert status == 201, ticket
+        bucket = self.p.resources["DataBucket"].ref
+        boto3.client("s3", region_name=REGION).put_object(Bucket=bucket, Key=ticket["fields"]["key"], Body=content)
+        return dict(ticket)
+
+    def ingest(self, key: str) -> int:
+        """The ingest function handling the object's S3 event: how many uploads it ingested."""
+        from ingest.app import handler
+
+        event = load_event("s3_upload_created.json")
+        record = event["Records"][0]["s3"]
+        record["bucket"]["name"], record["object"]["key"] = self.p.resources["DataBucket"].ref, key
+        return int(handler(event, self.context)["ingested"])
+
+    def upload_file(self, client_id: str, content: bytes, **body: Any) -> dict[str, Any]:
+        """A file through the file door as the ingest function meets it; the upload read back."""
+        ticket = self.put_file(client_id, content, **body)
+        assert self.ingest(ticket["fields"]["key"]) == 1
+        status, upload, _ = self.api("GET", f"/api/v1/forecast/uploads/{ticket['upload_id']}", client_id, role="viewer")
+        assert status == 200
+        return dict(upload)
+
     # ------------------------------------------------------------------ the queues
     def queue(self, logical: str) -> str:
         return self.p.resources[logical].ref

@@ -7,14 +7,12 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import quote
 
-import boto3
 import numpy as np
 import pytest
 
 from skucast.services import attributes as service
 from skucast.settings import get_settings
-from skucast_local.emulator import REGION, Provisioned
-from tests.conftest import load_event
+from skucast_local.emulator import Provisioned
 from tests.integration.pipeline import Pipeline
 
 F = "/api/v1/forecast"
@@ -28,21 +26,7 @@ def pipe(provisioned: Provisioned, lambda_context: Any) -> Pipeline:
 
 
 def _upload(pipe: Pipeline, client: str, content: bytes) -> dict[str, Any]:
-    from ingest.app import handler
-
-    status, ticket, _ = pipe.api(
-        "POST", f"{F}/uploads", client, role="analyst", body={"filename": "attrs.csv", "kind": "attributes"}
-    )
-    assert status == 201, ticket
-    bucket = pipe.p.resources["DataBucket"].ref
-    boto3.client("s3", region_name=REGION).put_object(Bucket=bucket, Key=ticket["fields"]["key"], Body=content)
-    event = load_event("s3_upload_created.json")
-    record = event["Records"][0]["s3"]
-    record["bucket"]["name"], record["object"]["key"] = bucket, ticket["fields"]["key"]
-    assert handler(event, pipe.context)["ingested"] == 1
-    status, upload, _ = pipe.api("GET", f"{F}/uploads/{ticket['upload_id']}", client, role="viewer")
-    assert status == 200
-    return dict(upload)
+    return pipe.upload_file(client, content, filename="attrs.csv", kind="attributes")
 
 
 def _attrs(pipe: Pipeline, client: str, sku: str, **query: str) -> tuple[int, Any]:
@@ -179,22 +163,11 @@ def test_hierarchies_declare_list_delete_and_bad_input_named(pipe: Pipeline) -> 
 
 
 def _ticket(pipe: Pipeline, client: str, content: bytes) -> str:
-    status, ticket, _ = pipe.api(
-        "POST", f"{F}/uploads", client, role="analyst", body={"filename": "attrs.csv", "kind": "attributes"}
-    )
-    assert status == 201, ticket
-    bucket = pipe.p.resources["DataBucket"].ref
-    boto3.client("s3", region_name=REGION).put_object(Bucket=bucket, Key=ticket["fields"]["key"], Body=content)
-    return str(ticket["fields"]["key"])
+    return str(pipe.put_file(client, content, filename="attrs.csv", kind="attributes")["fields"]["key"])
 
 
 def _ingest(pipe: Pipeline, key: str) -> None:
-    from ingest.app import handler
-
-    event = load_event("s3_upload_created.json")
-    record = event["Records"][0]["s3"]
-    record["bucket"]["name"], record["object"]["key"] = pipe.p.resources["DataBucket"].ref, key
-    assert handler(event, pipe.context)["ingested"] == 1
+    assert pipe.ingest(key) == 1
 
 
 def test_given_uploads_landing_out_of_order_then_the_store_is_as_if_in_creation_order(pipe: Pipeline) -> None:

@@ -15,7 +15,6 @@ from boto3.dynamodb.conditions import Key
 
 from skucast.repositories.keys import SERIES_SHARDS, driver_values_pk, drivers_pk
 from skucast_local.emulator import REGION, Provisioned
-from tests.conftest import load_event
 from tests.integration.pipeline import Pipeline
 
 F = "/api/v1/forecast"
@@ -42,21 +41,7 @@ def _tenant(pipe: Pipeline, name: str) -> str:
 
 
 def _upload(pipe: Pipeline, client: str, content: bytes) -> dict[str, Any]:
-    from ingest.app import handler
-
-    status, ticket, _ = pipe.api(
-        "POST", f"{F}/uploads", client, role="analyst", body={"filename": "drivers.csv", "kind": "drivers"}
-    )
-    assert status == 201, ticket
-    bucket = pipe.p.resources["DataBucket"].ref
-    boto3.client("s3", region_name=REGION).put_object(Bucket=bucket, Key=ticket["fields"]["key"], Body=content)
-    event = load_event("s3_upload_created.json")
-    record = event["Records"][0]["s3"]
-    record["bucket"]["name"], record["object"]["key"] = bucket, ticket["fields"]["key"]
-    assert handler(event, pipe.context)["ingested"] == 1
-    status, upload, _ = pipe.api("GET", f"{F}/uploads/{ticket['upload_id']}", client, role="viewer")
-    assert status == 200
-    return dict(upload)
+    return pipe.upload_file(client, content, filename="drivers.csv", kind="drivers")
 
 
 def _values(pipe: Pipeline, client: str, sku: str) -> tuple[int, Any]:

@@ -29,8 +29,6 @@ Decisions:
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import re
 import zlib
@@ -38,15 +36,24 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import IO, Any
 
-from skucast.drivers import DELIMITERS, SKU_ALIASES, check_sku
-from skucast.ingestion.model import IngestStatus, RowError, summarise
+from skucast.drivers import SKU_ALIASES, check_sku
+from skucast.ingestion.csv_door import (
+    FileIngestResult,
+    FileLimits,
+    RowCollector,
+    collect_rows,
+    read_text,
+    refusal,
+    repeated_columns,
+    split_header,
+)
+from skucast.ingestion.model import RowError
 
 NAME_PATTERN = r"^[a-z][a-z0-9_]{0,39}$"
 # `sku`/`unique_id` name the SKU column; `total` is the top node of every hierarchy.
 RESERVED_NAMES = frozenset({"sku", "unique_id", "total"})
 MAX_ATTRIBUTES = 50  # distinct attribute names a tenant's SKUs may hold
 MAX_VALUE_LENGTH = 200
-MAX_ROWS = 500_000
 MAX_VERSIONS = 100  # changes one SKU keeps; older ones fold into its base
 MAX_HISTORY_BYTES = 200_000  # ... and at most this much of them (UTF-8): the item stays under 400 KB
 MAX_HIERARCHIES = 20
@@ -69,24 +76,13 @@ def name_problem(name: str, what: str = "attribute") -> str | None:
 
 
 @dataclass(frozen=True)
-class AttributeLimits:
-    max_raw_bytes: int = 64 * 1024 * 1024
-    max_decompressed_bytes: int = 128 * 1024 * 1024
-    max_rows: int = MAX_ROWS
-    max_skus: int = 500_000
-    max_rejected_share: float = 0.10
-    max_errors: int = 100
+class AttributeLimits(FileLimits):
+    """One file's limits: the same as a drivers file's (ingestion/csv_door.py)."""
 
 
 @dataclass
-class AttributeIngestResult:
-    status: IngestStatus
-    rows_total: int = 0
-    rows_accepted: int = 0
-    rows_rejected: int = 0
-    errors: list[RowError] = field(default_factory=list)
+class AttributeIngestResult(FileIngestResult):
     values: IncomingAttributes = field(default_factory=dict)
-    all_errors: list[RowError] = field(default_factory=list)
 
     @property
     def skus_touched(self) -> int:
@@ -96,23 +92,10 @@ class AttributeIngestResult:
     def names(self) -> set[str]:
         return {n for v in self.values.values() for n, x in v.items() if x is not None}
 
-    def report(self) -> dict[str, object]:
-        """The upload report of the HTTP contract (the same fields as a demand upload's)."""
-        return {
-            "status": self.status.value,
-            "rows_total": self.rows_total,
-            "rows_accepted": self.rows_accepted,
-            "rows_rejected": self.rows_rejected,
-            "skus_touched": self.skus_touched,
-            "errors": [e.as_dict() for e in self.errors],
-            "error_summary": [c.as_dict() for c in summarise(self.all_errors or self.errors)],
-            "warnings": [],
-        }
-
 
 def rejected(code: str, message: str, row: int | None = None, column: str | None = None) -> AttributeIngestResult:
     """A file-level refusal: nothing stored."""
-    return AttributeIngestResult(IngestStatus.REJECTED, errors=[RowError(row, column, code, message)])
+    return refusal(AttributeIngestResult, code, message, row, column)
 
 
 def check_value(value: Any, json_door: bool) -> tuple[str | None, str | None, bool]:
@@ -147,14 +130,12 @@ def _error(row: int, column: str, code: str, value: Any) -> RowError:
     return RowError(row, column, code, f"{column}: {_MESSAGES[code].format(value=shown)}")
 
 
-class _Collector:
+class _Collector(RowCollector[str, tuple[str, dict[str, str | None]]]):
+    """Rows keyed by SKU, each with the attributes it sends."""
+
     def __init__(self, limits: AttributeLimits, json_door: bool) -> None:
-        self.limits, self.json_door = limits, json_door
-        self.rows_total = 0
-        self.errors: list[RowError] = []
-        self.bad_rows: set[int] = set()
-        self.rows_of: dict[str, list[int]] = {}
-        self.cells: dict[int, tuple[str, dict[str, str | None]]] = {}
+        super().__init__(limits)
+        self.json_door = json_door
 
     def add(self, row: int, sku_cell: Any, cells: Mapping[str, Any]) -> None:
         self.rows_total += 1
@@ -170,46 +151,20 @@ class _Collector:
             elif sent:
                 accepted[name] = value
         if row_errors:
-            self.errors.extend(row_errors)
-            self.bad_rows.add(row)
+            self.reject(row, row_errors)
             return
         assert sku is not None
-        self.rows_of.setdefault(sku, []).append(row)
-        self.cells[row] = (sku, accepted)
+        self.keep(row, sku, (sku, accepted))
 
     def finish(self, known: set[str]) -> AttributeIngestResult:
-        for sku, rows in self.rows_of.items():
-            if len(rows) > 1:
-                for row in rows:
-                    self.errors.append(
-                        RowError(row, "sku", "duplicate_sku", f"SKU {sku!r} has {len(rows)} rows in this upload")
-                    )
-                    self.bad_rows.add(row)
-                    del self.cells[row]
-        rejected_rows = len(self.bad_rows)
-        self.errors.sort(key=lambda e: (e.row or 0, e.column or ""))
-        kept = _select(self.errors, self.limits.max_errors)
-        if self.rows_total and rejected_rows > self.limits.max_rejected_share * self.rows_total:
-            head = RowError(
-                None,
-                None,
-                "too_many_rejected_rows",
-                f"{rejected_rows} of {self.rows_total} rows were rejected "
-                f"(more than {self.limits.max_rejected_share:.0%}): nothing was stored",
-            )
-            return AttributeIngestResult(
-                IngestStatus.REJECTED,
-                self.rows_total,
-                0,
-                rejected_rows,
-                [head, *kept][: self.limits.max_errors],
-                all_errors=[head, *self.errors],
-            )
+        self.drop_repeats("sku", "duplicate_sku", lambda sku, n: f"SKU {sku!r} has {n} rows in this upload")
+        kept, too_many = self.verdict(AttributeIngestResult)
+        if too_many:
+            return too_many
         values: IncomingAttributes = {sku: accepted for sku, accepted in self.cells.values()}
-        if len(values) > self.limits.max_skus:
-            return rejected(
-                "too_many_skus", f"{len(values)} SKUs in one upload; at most {self.limits.max_skus}: split the file"
-            )
+        too_many_skus = self.too_many_skus(len(values), AttributeIngestResult)
+        if too_many_skus:
+            return too_many_skus
         new_names = {n for v in values.values() for n, x in v.items() if x is not None} - known
         if len(known | new_names) > MAX_ATTRIBUTES:
             return rejected(
@@ -217,24 +172,7 @@ class _Collector:
                 f"the SKUs would hold {len(known | new_names)} attribute names, at most {MAX_ATTRIBUTES}: "
                 f"new here: {', '.join(sorted(new_names)[:10])}",
             )
-        status = IngestStatus.PARTIAL if rejected_rows else IngestStatus.SUCCEEDED
-        return AttributeIngestResult(
-            status, self.rows_total, self.rows_total - rejected_rows, rejected_rows, kept, values, list(self.errors)
-        )
-
-
-def _select(errors: list[RowError], limit: int) -> list[RowError]:
-    """The first `limit` errors in row order, always with the first of every code."""
-    firsts: dict[str, RowError] = {}
-    for e in errors:
-        firsts.setdefault(e.code, e)
-    chosen = list(firsts.values())
-    for e in errors:
-        if len(chosen) >= limit:
-            break
-        if e not in chosen:
-            chosen.append(e)
-    return sorted(chosen[:limit], key=lambda e: (e.row or 0, e.column or ""))
+        return self.counted(AttributeIngestResult, kept, values=values)
 
 
 # ---------------------------------------------------------------- the records door
@@ -266,52 +204,23 @@ def ingest_attribute_records(
                 "attributes",
             }
         ):
-            collector.rows_total += 1
-            collector.errors.append(
-                RowError(row, None, "invalid_record", "a record is an object {sku, attributes: {<name>: string}}")
-            )
-            collector.bad_rows.add(row)
+            collector.unreadable(row, "invalid_record", "a record is an object {sku, attributes: {<name>: string}}")
             continue
         collector.add(row, record.get("sku"), record["attributes"])
     return collector.finish(set(known))
 
 
 # ---------------------------------------------------------------- the file door
-def _text_of(stream: IO[bytes], limits: AttributeLimits) -> str | AttributeIngestResult:
-    raw = stream.read(limits.max_raw_bytes + 1)
-    if len(raw) > limits.max_raw_bytes:
-        return rejected("file_too_large", f"the file is larger than {limits.max_raw_bytes} bytes")
-    if raw.startswith(b"\x1f\x8b"):
-        inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
-        try:
-            raw = inflater.decompress(raw, limits.max_decompressed_bytes + 1)
-        except zlib.error:
-            return rejected("corrupt_compression", "the gzip stream is corrupt")
-        if len(raw) > limits.max_decompressed_bytes or inflater.unconsumed_tail:
-            return rejected("decompressed_too_large", "the file inflates past its limit")
-    if raw.startswith(b"PAR1"):
-        return rejected("unsupported_format", "attributes are read from CSV files only (not Parquet) for now")
-    if not raw.strip():
-        return rejected("empty_file", "the file is empty")
-    try:
-        return raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        return rejected("not_utf8", "the file is not UTF-8 text")
+def _has_sku_and_more(lowered: list[str]) -> bool:
+    return any(n in SKU_ALIASES for n in lowered) and len(lowered) > 1
 
 
-def _layout(text: str) -> tuple[str, int, list[tuple[int, str]], int] | AttributeIngestResult:
-    """(delimiter, where the SKU is, the attribute columns, width), or why the header rejects the file."""
-    first = text.split("\n", 1)[0].rstrip("\r")
-    for delimiter in DELIMITERS:
-        names = [n.strip() for n in next(csv.reader([first], delimiter=delimiter))]
-        if any(n.lower() in SKU_ALIASES for n in names) and len(names) > 1:
-            break
-    else:
-        return rejected("missing_columns", f"the header {first[:200]!r} must name `sku` and attribute columns", row=1)
+def _layout(names: list[str]) -> tuple[int, list[tuple[int, str]]] | AttributeIngestResult:
+    """(where the SKU is, the attribute columns), or why the header rejects the file."""
     lowered = [n.lower() for n in names]
-    if len(set(lowered)) != len(lowered):
-        twice = sorted({c for c in lowered if lowered.count(c) > 1})
-        return rejected("duplicate_columns", f"columns named more than once: {', '.join(twice)}", row=1)
+    twice = repeated_columns(lowered, AttributeIngestResult)
+    if twice:
+        return twice
     sku_at = next(i for i, c in enumerate(lowered) if c in SKU_ALIASES)
     others = [(i, c) for i, c in enumerate(names) if i != sku_at]
     for _, column in others:
@@ -320,41 +229,30 @@ def _layout(text: str) -> tuple[str, int, list[tuple[int, str]], int] | Attribut
             return rejected(
                 "invalid_attribute_name", f"column {column!r}: {problem}; nothing was stored", row=1, column=column
             )
-    return delimiter, sku_at, others, len(names)
+    return sku_at, others
 
 
 def ingest_attribute_file(
     stream: IO[bytes], known: Iterable[str] = (), limits: AttributeLimits = AttributeLimits()
 ) -> AttributeIngestResult:
     """An attributes CSV: validated whole before anything is stored (a rejected file stores nothing)."""
-    text = _text_of(stream, limits)
+    text = read_text(stream, limits, "attributes", AttributeIngestResult)
     if isinstance(text, AttributeIngestResult):
         return text
-    layout = _layout(text)
+    first, delimiter, names = split_header(text, _has_sku_and_more)
+    if delimiter is None:
+        return rejected("missing_columns", f"the header {first[:200]!r} must name `sku` and attribute columns", row=1)
+    layout = _layout(names)
     if isinstance(layout, AttributeIngestResult):
         return layout
-    delimiter, sku_at, others, width = layout
+    sku_at, others = layout
     collector = _Collector(limits, json_door=False)
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
-    next(reader)
-    try:
-        for cells in reader:
-            row = reader.line_num
-            if not any(c.strip() for c in cells):
-                continue  # a blank line is not a row
-            if collector.rows_total >= limits.max_rows:
-                return rejected("too_many_rows", f"more than {limits.max_rows} rows: split the file")
-            if len(cells) != width:
-                collector.rows_total += 1
-                collector.errors.append(
-                    RowError(row, None, "wrong_field_count", f"{len(cells)} fields where the header has {width}")
-                )
-                collector.bad_rows.add(row)
-                continue
-            collector.add(row, cells[sku_at], {c: cells[i] for i, c in others})
-    except csv.Error as exc:
-        return rejected("unreadable_file", f"the CSV cannot be read: {exc}")
-    return collector.finish(set(known))
+
+    def add(row: int, cells: list[str]) -> None:
+        collector.add(row, cells[sku_at], {c: cells[i] for i, c in others})
+
+    refused = collect_rows(text, delimiter, len(names), collector, AttributeIngestResult, add)
+    return refused or collector.finish(set(known))
 
 
 # ---------------------------------------------------------------- one SKU's versioned attributes

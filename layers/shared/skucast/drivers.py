@@ -27,9 +27,7 @@ Decisions:
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import io
 import json
 import math
 import re
@@ -38,7 +36,17 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import IO, Any, Literal
 
-from skucast.ingestion.model import IngestStatus, RowError, summarise
+from skucast.ingestion.csv_door import (
+    FileIngestResult,
+    FileLimits,
+    RowCollector,
+    collect_rows,
+    read_text,
+    refusal,
+    repeated_columns,
+    split_header,
+)
+from skucast.ingestion.model import RowError
 
 DriverKind = Literal["numeric", "flag"]
 AggregateRule = Literal["mean", "sum", "max", "last"]
@@ -50,11 +58,9 @@ MAX_FUTURE_DAYS = 1100  # about three years ahead: plans, not guesses
 MIN_DATE = dt.date(1900, 1, 1)
 VALUE_MAX = 1e15  # like demand quantities: what float64 and DynamoDB hold with margin
 MAX_SKU_LENGTH = 128
-MAX_ROWS = 500_000  # rows of one drivers upload (held in memory while validated)
 MAX_DATES_PER_SKU = 5000  # dates one (driver, SKU) keeps: 13 years daily, one item well under 400 KB
 SKU_ALIASES = ("sku", "unique_id")
 DATE_ALIASES = ("date", "ds")
-DELIMITERS = (",", ";", "\t", "|")
 
 _NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
 _NON_FINITE = re.compile(r"^[+-]?(nan|inf|infinity)$", re.IGNORECASE)
@@ -81,13 +87,8 @@ class DriverSpec:
 
 
 @dataclass(frozen=True)
-class DriverLimits:
-    max_raw_bytes: int = 64 * 1024 * 1024  # the whole file is held while it is validated
-    max_decompressed_bytes: int = 128 * 1024 * 1024
-    max_rows: int = MAX_ROWS
-    max_skus: int = 500_000
-    max_rejected_share: float = 0.10
-    max_errors: int = 100
+class DriverLimits(FileLimits):
+    """One file's limits: the same as an attributes file's (ingestion/csv_door.py)."""
 
 
 # driver -> sku -> date (ISO) -> value
@@ -95,36 +96,17 @@ DriverValues = dict[str, dict[str, dict[str, float]]]
 
 
 @dataclass
-class DriverIngestResult:
-    status: IngestStatus
-    rows_total: int = 0
-    rows_accepted: int = 0
-    rows_rejected: int = 0
-    errors: list[RowError] = field(default_factory=list)
+class DriverIngestResult(FileIngestResult):
     values: DriverValues = field(default_factory=dict)
-    all_errors: list[RowError] = field(default_factory=list)
 
     @property
     def skus_touched(self) -> int:
         return len({sku for per_sku in self.values.values() for sku in per_sku})
 
-    def report(self) -> dict[str, object]:
-        """The upload report of the HTTP contract (the same fields as a demand upload's)."""
-        return {
-            "status": self.status.value,
-            "rows_total": self.rows_total,
-            "rows_accepted": self.rows_accepted,
-            "rows_rejected": self.rows_rejected,
-            "skus_touched": self.skus_touched,
-            "errors": [e.as_dict() for e in self.errors],
-            "error_summary": [c.as_dict() for c in summarise(self.all_errors or self.errors)],
-            "warnings": [],
-        }
-
 
 def rejected(code: str, message: str, row: int | None = None, column: str | None = None) -> DriverIngestResult:
     """A file-level refusal: nothing stored."""
-    return DriverIngestResult(IngestStatus.REJECTED, errors=[RowError(row, column, code, message)])
+    return refusal(DriverIngestResult, code, message, row, column)
 
 
 # ---------------------------------------------------------------- cell checks
@@ -218,15 +200,12 @@ def _error(row: int, column: str, code: str, value: Any) -> RowError:
 
 
 # ---------------------------------------------------------------- the collector (both doors)
-class _Collector:
+class _Collector(RowCollector[tuple[str, str], tuple[str, str, dict[str, float]]]):
+    """Rows keyed by (sku, date), each with its accepted driver values."""
+
     def __init__(self, drivers: Mapping[str, DriverSpec], today: dt.date, limits: DriverLimits) -> None:
-        self.drivers, self.today, self.limits = drivers, today, limits
-        self.rows_total = 0
-        self.errors: list[RowError] = []
-        self.bad_rows: set[int] = set()
-        # (sku, date) -> rows, and the accepted cells per row
-        self.keys: dict[tuple[str, str], list[int]] = {}
-        self.cells: dict[int, tuple[str, str, dict[str, float]]] = {}
+        super().__init__(limits)
+        self.drivers, self.today = drivers, today
 
     def add(self, row: int, sku_cell: Any, date_cell: Any, values: Mapping[str, Any]) -> None:
         self.rows_total += 1
@@ -245,74 +224,22 @@ class _Collector:
             elif number is not None:
                 accepted[name] = number
         if row_errors:
-            self.errors.extend(row_errors)
-            self.bad_rows.add(row)
+            self.reject(row, row_errors)
             return
         assert sku is not None and day is not None
-        self.keys.setdefault((sku, day), []).append(row)
-        self.cells[row] = (sku, day, accepted)
+        self.keep(row, (sku, day), (sku, day, accepted))
 
     def finish(self) -> DriverIngestResult:
-        for (sku, day), rows in self.keys.items():
-            if len(rows) > 1:
-                for row in rows:
-                    self.errors.append(
-                        RowError(row, "date", "duplicate_row", f"SKU {sku!r} has {len(rows)} rows for {day}")
-                    )
-                    self.bad_rows.add(row)
-                    del self.cells[row]
-        rejected_rows = len(self.bad_rows)
-        self.errors.sort(key=lambda e: (e.row or 0, e.column or ""))
-        kept = _select(self.errors, self.limits.max_errors)
-        if self.rows_total and rejected_rows > self.limits.max_rejected_share * self.rows_total:
-            share = f"{rejected_rows} of {self.rows_total} rows"
-            head = RowError(
-                None,
-                None,
-                "too_many_rejected_rows",
-                f"{share} were rejected (more than {self.limits.max_rejected_share:.0%}): nothing was stored",
-            )
-            return DriverIngestResult(
-                IngestStatus.REJECTED,
-                self.rows_total,
-                0,
-                rejected_rows,
-                [head, *kept][: self.limits.max_errors],
-                all_errors=[head, *self.errors],
-            )
+        self.drop_repeats("date", "duplicate_row", lambda key, n: f"SKU {key[0]!r} has {n} rows for {key[1]}")
+        kept, too_many = self.verdict(DriverIngestResult)
+        if too_many:
+            return too_many
         values: DriverValues = {}
         for sku, day, accepted in self.cells.values():
             for name, number in accepted.items():
                 values.setdefault(name, {}).setdefault(sku, {})[day] = number
-        skus = {sku for sku, _, _ in self.cells.values()}
-        if len(skus) > self.limits.max_skus:
-            return rejected(
-                "too_many_skus", f"{len(skus)} SKUs in one upload; at most {self.limits.max_skus}: split the file"
-            )
-        status = IngestStatus.PARTIAL if rejected_rows else IngestStatus.SUCCEEDED
-        return DriverIngestResult(
-            status,
-            self.rows_total,
-            self.rows_total - rejected_rows,
-            rejected_rows,
-            kept,
-            values,
-            all_errors=list(self.errors),
-        )
-
-
-def _select(errors: list[RowError], limit: int) -> list[RowError]:
-    """The first `limit` errors in row order, always with the first of every code."""
-    firsts: dict[str, RowError] = {}
-    for e in errors:
-        firsts.setdefault(e.code, e)
-    chosen = list(firsts.values())
-    for e in errors:
-        if len(chosen) >= limit:
-            break
-        if e not in chosen:
-            chosen.append(e)
-    return sorted(chosen[:limit], key=lambda e: (e.row or 0, e.column or ""))
+        too_many_skus = self.too_many_skus(len({sku for sku, _, _ in self.cells.values()}), DriverIngestResult)
+        return too_many_skus or self.counted(DriverIngestResult, kept, values=values)
 
 
 # ---------------------------------------------------------------- the records door
@@ -340,11 +267,7 @@ def ingest_driver_records(
     collector = _Collector(drivers, today, limits)
     for row, record in enumerate(records, start=1):
         if not isinstance(record, dict) or not isinstance(record.get("values", {}), dict):
-            collector.rows_total += 1
-            collector.errors.append(
-                RowError(row, None, "invalid_record", "a record is an object {sku, date, values: {<driver>: number}}")
-            )
-            collector.bad_rows.add(row)
+            collector.unreadable(row, "invalid_record", "a record is an object {sku, date, values: {<driver>: number}}")
             continue
         date = record.get("date")
         collector.add(row, record.get("sku"), date if isinstance(date, str) else None, record.get("values") or {})
@@ -352,56 +275,21 @@ def ingest_driver_records(
 
 
 # ---------------------------------------------------------------- the file door
-def _text_of(stream: IO[bytes], limits: DriverLimits) -> str | DriverIngestResult:
-    raw = stream.read(limits.max_raw_bytes + 1)
-    if len(raw) > limits.max_raw_bytes:
-        return rejected("file_too_large", f"the file is larger than {limits.max_raw_bytes} bytes")
-    if raw.startswith(b"\x1f\x8b"):
-        inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
-        try:
-            raw = inflater.decompress(raw, limits.max_decompressed_bytes + 1)
-        except zlib.error:
-            return rejected("corrupt_compression", "the gzip stream is corrupt")
-        if len(raw) > limits.max_decompressed_bytes or inflater.unconsumed_tail:
-            return rejected("decompressed_too_large", "the file inflates past its limit")
-    if raw.startswith(b"PAR1"):
-        return rejected("unsupported_format", "drivers are read from CSV files only (not Parquet) for now")
-    if not raw.strip():
-        return rejected("empty_file", "the file is empty")
-    try:
-        return raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        return rejected("not_utf8", "the file is not UTF-8 text")
-
-
-def _header(text: str) -> tuple[str, list[str]] | DriverIngestResult:
-    first = text.split("\n", 1)[0].rstrip("\r")
-    best: tuple[str, list[str]] | None = None
-    for delimiter in DELIMITERS:
-        names = next(csv.reader([first], delimiter=delimiter))
-        lowered = [n.strip().lower() for n in names]
-        if any(a in lowered for a in SKU_ALIASES) and any(a in lowered for a in DATE_ALIASES):
-            return delimiter, names
-        if best is None or len(names) > len(best[1]):
-            best = (delimiter, names)
-    assert best is not None
-    return rejected(
-        "missing_columns", f"the header {first[:200]!r} must name `sku` and `date` and the driver columns", row=1
-    )
+def _has_sku_and_date(lowered: list[str]) -> bool:
+    return any(a in lowered for a in SKU_ALIASES) and any(a in lowered for a in DATE_ALIASES)
 
 
 def _layout(
     names: list[str], drivers: Mapping[str, DriverSpec]
 ) -> tuple[int, int, list[tuple[int, str]]] | DriverIngestResult:
     """Where sku and date are, and the driver columns; or why the header rejects the file."""
-    columns = [n.strip() for n in names]
-    lowered = [c.lower() for c in columns]
-    if len(set(lowered)) != len(lowered):
-        twice = sorted({c for c in lowered if lowered.count(c) > 1})
-        return rejected("duplicate_columns", f"columns named more than once: {', '.join(twice)}", row=1)
+    lowered = [c.lower() for c in names]
+    twice = repeated_columns(lowered, DriverIngestResult)
+    if twice:
+        return twice
     sku_at = next(i for i, c in enumerate(lowered) if c in SKU_ALIASES)
     date_at = next(i for i, c in enumerate(lowered) if c in DATE_ALIASES)
-    others = [(i, c) for i, c in enumerate(columns) if i not in (sku_at, date_at)]
+    others = [(i, c) for i, c in enumerate(names) if i not in (sku_at, date_at)]
     for _, column in others:
         if column not in drivers:
             return rejected(
@@ -419,39 +307,25 @@ def ingest_driver_file(
     stream: IO[bytes], drivers: Mapping[str, DriverSpec], today: dt.date, limits: DriverLimits = DriverLimits()
 ) -> DriverIngestResult:
     """A drivers CSV: validated whole before anything is stored (a rejected file stores nothing)."""
-    text = _text_of(stream, limits)
+    text = read_text(stream, limits, "drivers", DriverIngestResult)
     if isinstance(text, DriverIngestResult):
         return text
-    header = _header(text)
-    if isinstance(header, DriverIngestResult):
-        return header
-    delimiter, names = header
+    first, delimiter, names = split_header(text, _has_sku_and_date)
+    if delimiter is None:
+        return rejected(
+            "missing_columns", f"the header {first[:200]!r} must name `sku` and `date` and the driver columns", row=1
+        )
     layout = _layout(names, drivers)
     if isinstance(layout, DriverIngestResult):
         return layout
     sku_at, date_at, others = layout
-    width = len(names)
     collector = _Collector(drivers, today, limits)
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
-    next(reader)
-    try:
-        for cells in reader:
-            row = reader.line_num  # the header is row 1 (a quoted value spanning lines: its last line)
-            if not any(c.strip() for c in cells):
-                continue  # a blank line is not a row
-            if collector.rows_total >= limits.max_rows:
-                return rejected("too_many_rows", f"more than {limits.max_rows} rows: split the file")
-            if len(cells) != width:
-                collector.rows_total += 1
-                collector.errors.append(
-                    RowError(row, None, "wrong_field_count", f"{len(cells)} fields where the header has {width}")
-                )
-                collector.bad_rows.add(row)
-                continue
-            collector.add(row, cells[sku_at], cells[date_at], {c: cells[i] for i, c in others})
-    except csv.Error as exc:
-        return rejected("unreadable_file", f"the CSV cannot be read: {exc}")
-    return collector.finish()
+
+    def add(row: int, cells: list[str]) -> None:
+        collector.add(row, cells[sku_at], cells[date_at], {c: cells[i] for i, c in others})
+
+    refused = collect_rows(text, delimiter, len(names), collector, DriverIngestResult, add)
+    return refused or collector.finish()
 
 
 # ---------------------------------------------------------------- merge (one driver, one SKU)

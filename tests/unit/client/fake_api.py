@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx
-from skucast_client import Client
+import pytest
+from skucast_client import Client, cli
 
 Handler = Callable[[httpx.Request], httpx.Response]
 
@@ -77,3 +80,14 @@ def result(sku: str, dates: list[str], method: str = "ets_level", demand_class: 
         },
         "error": None,
     }
+
+
+def cli_against(recorder: Recorder, monkeypatch: pytest.MonkeyPatch, config: Path) -> Recorder:
+    """The CLI's clients sent to `recorder`, with its config file at `config` and no credentials
+    from the environment."""
+    monkeypatch.setenv("SKUCAST_CONFIG", str(config))
+    for var in ("SKUCAST_API_URL", "SKUCAST_API_KEY", "SKUCAST_PASSWORD"):
+        monkeypatch.delenv(var, raising=False)
+    transport = httpx.MockTransport(recorder)
+    monkeypatch.setattr(cli, "Client", functools.partial(Client, transport=transport, sleep=recorder.sleeps.append))
+    return recorder

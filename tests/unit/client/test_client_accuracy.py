@@ -3,14 +3,12 @@ every page; the CLI's `accuracy`; the report's "accuracy against actuals" sectio
 
 from __future__ import annotations
 
-import functools
 import json
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from skucast_client import Client, cli
+from skucast_client import cli
 from skucast_client.report import build_report
 
 from tests.unit.client.fake_api import Recorder, result
@@ -72,18 +70,6 @@ def test_given_a_run_then_accuracy_is_its_answer_and_without_one_every_page_of_t
     first, second = api.sent("GET", TENANT)
     assert dict(first.url.params) == {"by": "class", "from": "2025-03-01", "limit": "1000"}
     assert second.url.params["cursor"] == "c2"
-
-
-@pytest.fixture
-def cli_api(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Recorder:
-    recorder = Recorder()
-    monkeypatch.setenv("SKUCAST_CONFIG", str(tmp_path / "config.json"))
-    for var in ("SKUCAST_API_URL", "SKUCAST_API_KEY", "SKUCAST_PASSWORD"):
-        monkeypatch.delenv(var, raising=False)
-    cli.save_config(tmp_path / "config.json", {"api_url": "http://api.test", "api_key": "k"})
-    transport = httpx.MockTransport(recorder)
-    monkeypatch.setattr(cli, "Client", functools.partial(Client, transport=transport, sleep=recorder.sleeps.append))
-    return recorder
 
 
 def test_cli_accuracy_of_a_run_and_of_the_tenant(cli_api: Recorder, capsys: pytest.CaptureFixture[str]) -> None:

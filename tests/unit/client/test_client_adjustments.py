@@ -4,16 +4,13 @@ and `adjustments`; the report marks adjusted periods."""
 
 from __future__ import annotations
 
-import functools
 import json
 import re
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from skucast_client import (
-    Client,
     PreconditionFailedError,
     PreconditionRequiredError,
     cli,
@@ -101,18 +98,6 @@ def test_given_adjusted_results_then_the_frame_has_final_beside_the_statistical_
     assert a["final"].tolist() == [10.0, 16.0, 12.0] and a["forecast"].tolist() == [10.0, 11.0, 12.0]
     assert frame.loc[frame.unique_id == "B", "final"].tolist() == [10.0, 11.0, 12.0]  # no `final`: the mean
     assert frame["final"].dtype == "float64"
-
-
-@pytest.fixture
-def cli_api(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Recorder:
-    recorder = Recorder()
-    monkeypatch.setenv("SKUCAST_CONFIG", str(tmp_path / "config.json"))
-    for var in ("SKUCAST_API_URL", "SKUCAST_API_KEY", "SKUCAST_PASSWORD"):
-        monkeypatch.delenv(var, raising=False)
-    cli.save_config(tmp_path / "config.json", {"api_url": "http://api.test", "api_key": "k"})
-    transport = httpx.MockTransport(recorder)
-    monkeypatch.setattr(cli, "Client", functools.partial(Client, transport=transport, sleep=recorder.sleeps.append))
-    return recorder
 
 
 def test_cli_adjust_and_adjustments(cli_api: Recorder, capsys: pytest.CaptureFixture[str]) -> None:

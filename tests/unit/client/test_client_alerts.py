@@ -3,14 +3,12 @@
 
 from __future__ import annotations
 
-import functools
 import json
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from skucast_client import Client, PermissionDeniedError, cli
+from skucast_client import PermissionDeniedError, cli
 
 from tests.unit.client.fake_api import Recorder, problem
 
@@ -68,18 +66,6 @@ def test_given_settings_then_read_and_replaced() -> None:
     assert client.set_alert_settings(shift_periods=4) == {"shift_periods": 4}
     [put] = api.sent("PUT", SETTINGS)
     assert json.loads(put.content) == {"shift_periods": 4}
-
-
-@pytest.fixture
-def cli_api(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Recorder:
-    recorder = Recorder()
-    monkeypatch.setenv("SKUCAST_CONFIG", str(tmp_path / "config.json"))
-    for var in ("SKUCAST_API_URL", "SKUCAST_API_KEY", "SKUCAST_PASSWORD"):
-        monkeypatch.delenv(var, raising=False)
-    cli.save_config(tmp_path / "config.json", {"api_url": "http://api.test", "api_key": "k"})
-    transport = httpx.MockTransport(recorder)
-    monkeypatch.setattr(cli, "Client", functools.partial(Client, transport=transport, sleep=recorder.sleeps.append))
-    return recorder
 
 
 def test_cli_alerts_ack_and_settings(cli_api: Recorder, capsys: pytest.CaptureFixture[str]) -> None:

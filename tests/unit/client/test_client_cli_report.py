@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import json
 import re
 import stat
@@ -12,23 +11,17 @@ from typing import Any
 
 import httpx
 import pytest
-from skucast_client import Client, cli
+from skucast_client import cli
 from skucast_client.report import build_report, choose_skus, group_accuracy, history_at, worst_fits
 
-from tests.unit.client.fake_api import Recorder, problem, result
+from tests.unit.client.fake_api import Recorder, cli_against, problem, result
 
 DATES = ["2025-03-01", "2025-03-02", "2025-03-03"]
 
 
 @pytest.fixture
 def api(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Recorder:
-    recorder = Recorder()
-    monkeypatch.setenv("SKUCAST_CONFIG", str(tmp_path / "cfg" / "config.json"))
-    for var in ("SKUCAST_API_URL", "SKUCAST_API_KEY", "SKUCAST_PASSWORD"):
-        monkeypatch.delenv(var, raising=False)
-    transport = httpx.MockTransport(recorder)
-    monkeypatch.setattr(cli, "Client", functools.partial(Client, transport=transport, sleep=recorder.sleeps.append))
-    return recorder
+    return cli_against(Recorder(), monkeypatch, tmp_path / "cfg" / "config.json")
 
 
 def test_login_stores_tokens_not_the_password_in_a_0600_file(

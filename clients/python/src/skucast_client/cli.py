@@ -25,7 +25,7 @@ import getpass
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -191,12 +191,10 @@ def cmd_logout(args: argparse.Namespace) -> int:
 
 
 def cmd_upload(args: argparse.Namespace) -> int:
-    if not Path(args.file).is_file():
-        raise UsageError(f"no such file: {args.file}")
-    client = make_client(args)
-    try:
-        report = client.upload_demand(
-            Path(args.file),
+    return _send_file(
+        args,
+        lambda client, path: client.upload_demand(
+            path,
             args.aggregate,
             wait=not args.no_wait,
             timeout=args.timeout,
@@ -205,7 +203,19 @@ def cmd_upload(args: argparse.Namespace) -> int:
             delimiter=args.delimiter,
             decimal=args.decimal,
             date_format=args.date_format,
-        )
+        ),
+    )
+
+
+def _send_file(args: argparse.Namespace, send: Callable[[Client, Path], dict[str, Any]]) -> int:
+    """An upload command: `send` uploads the file; its report is shown, and the exit is unclean
+    when rows (or the whole file) were rejected."""
+    path = Path(args.file)
+    if not path.is_file():
+        raise UsageError(f"no such file: {args.file}")
+    client = make_client(args)
+    try:
+        report = send(client, path)
     except errors.UploadRejectedError as exc:
         emit(args, exc.report, upload_text(exc.report))
         return EXIT_UNCLEAN
@@ -214,15 +224,9 @@ def cmd_upload(args: argparse.Namespace) -> int:
 
 
 def cmd_upload_drivers(args: argparse.Namespace) -> int:
-    if not Path(args.file).is_file():
-        raise UsageError(f"no such file: {args.file}")
-    try:
-        report = make_client(args).upload_drivers(Path(args.file), wait=not args.no_wait, timeout=args.timeout)
-    except errors.UploadRejectedError as exc:
-        emit(args, exc.report, upload_text(exc.report))
-        return EXIT_UNCLEAN
-    emit(args, report, upload_text(report))
-    return EXIT_UNCLEAN if report["status"] == "PARTIAL" else EXIT_OK
+    return _send_file(
+        args, lambda client, path: client.upload_drivers(path, wait=not args.no_wait, timeout=args.timeout)
+    )
 
 
 def cmd_drivers(args: argparse.Namespace) -> int:
@@ -262,15 +266,9 @@ def cmd_delete_driver(args: argparse.Namespace) -> int:
 
 
 def cmd_upload_attributes(args: argparse.Namespace) -> int:
-    if not Path(args.file).is_file():
-        raise UsageError(f"no such file: {args.file}")
-    try:
-        report = make_client(args).upload_attributes(Path(args.file), wait=not args.no_wait, timeout=args.timeout)
-    except errors.UploadRejectedError as exc:
-        emit(args, exc.report, upload_text(exc.report))
-        return EXIT_UNCLEAN
-    emit(args, report, upload_text(report))
-    return EXIT_UNCLEAN if report["status"] == "PARTIAL" else EXIT_OK
+    return _send_file(
+        args, lambda client, path: client.upload_attributes(path, wait=not args.no_wait, timeout=args.timeout)
+    )
 
 
 def cmd_attributes(args: argparse.Namespace) -> int:

@@ -270,12 +270,31 @@ class Client:
         Options left None are decided by the service: `granularity` ("D", "W", "M") is inferred
         from the dates, `missing` ("zero" or "unknown": what a date without a row means) is zero,
         and the file's `delimiter`, `decimal` separator and `date_format` are detected."""
+        options = {"granularity": granularity, "missing": missing, "delimiter": delimiter}
+        options |= {"decimal": decimal, "date_format": date_format}
+        body = {"aggregate": aggregate, **{k: v for k, v in options.items() if v is not None}}
+        return self._upload_file(data, body, "demand", demand_csv_gz, filename, wait, timeout, poll_interval)
+
+    def _upload_file(
+        self,
+        data: Any,
+        body: dict[str, Any],
+        name: str,
+        to_csv_gz: Callable[[Any], bytes],
+        filename: str | None,
+        wait: bool,
+        timeout: float,
+        poll_interval: float,
+    ) -> dict[str, Any]:
+        """The file door: `data` (a DataFrame, written by `to_csv_gz`; a file path; the file's
+        bytes) sent through the presigned POST of an upload created with `body`; `name` names the
+        file when `filename` does not and no path does. The report, once ingested when `wait`."""
         handle: IO[bytes] | None = None
         if is_dataframe(data):
-            payload: bytes | IO[bytes] = demand_csv_gz(data)
-            filename = filename or "demand.csv.gz"
+            payload: bytes | IO[bytes] = to_csv_gz(data)
+            filename = filename or f"{name}.csv.gz"
         elif isinstance(data, bytes | bytearray):
-            payload, filename = bytes(data), filename or "demand.csv"
+            payload, filename = bytes(data), filename or f"{name}.csv"
         else:
             path = Path(data)
             if not path.is_file():
@@ -283,10 +302,7 @@ class Client:
             handle = payload = path.open("rb")
             filename = filename or path.name
         try:
-            options = {"granularity": granularity, "missing": missing, "delimiter": delimiter}
-            options |= {"decimal": decimal, "date_format": date_format}
-            body = {"filename": filename, "aggregate": aggregate, **{k: v for k, v in options.items() if v is not None}}
-            ticket = self._json("POST", f"{API}/uploads", json=body)
+            ticket = self._json("POST", f"{API}/uploads", json={"filename": filename, **body})
             self._post_presigned(ticket, filename, payload)
         finally:
             if handle:
@@ -717,27 +733,8 @@ class Client:
         declared driver; NaN means no value), a CSV file path, or the file's bytes, through the
         presigned POST like demand. Returns the upload report; raises `UploadRejectedError` on
         REJECTED (e.g. a column that is not a declared driver)."""
-        handle: IO[bytes] | None = None
-        if is_dataframe(data):
-            payload: bytes | IO[bytes] = drivers_csv_gz(data)
-            filename = filename or "drivers.csv.gz"
-        elif isinstance(data, bytes | bytearray):
-            payload, filename = bytes(data), filename or "drivers.csv"
-        else:
-            path = Path(data)
-            if not path.is_file():
-                raise FileNotFoundError(f"no such file: {path}")
-            handle = payload = path.open("rb")
-            filename = filename or path.name
-        try:
-            ticket = self._json("POST", f"{API}/uploads", json={"filename": filename, "kind": "drivers"})
-            self._post_presigned(ticket, filename, payload)
-        finally:
-            if handle:
-                handle.close()
-        if not wait:
-            return self.upload(ticket["upload_id"])
-        return self.wait_upload(ticket["upload_id"], timeout=timeout, poll_interval=poll_interval)
+        body = {"kind": "drivers"}
+        return self._upload_file(data, body, "drivers", drivers_csv_gz, filename, wait, timeout, poll_interval)
 
     def post_driver_values(self, records: Sequence[dict[str, Any]]) -> dict[str, Any]:
         """Small synchronous upload (≤ 10,000 `{sku, date, values: {<driver>: number}}` records)."""
@@ -763,27 +760,8 @@ class Client:
         """Upload item attributes: a DataFrame (`sku` or `unique_id` and one column per attribute;
         NaN means no value sent), a CSV file path, or the file's bytes, through the presigned POST
         like demand. Returns the upload report; raises `UploadRejectedError` on REJECTED."""
-        handle: IO[bytes] | None = None
-        if is_dataframe(data):
-            payload: bytes | IO[bytes] = attributes_csv_gz(data)
-            filename = filename or "attributes.csv.gz"
-        elif isinstance(data, bytes | bytearray):
-            payload, filename = bytes(data), filename or "attributes.csv"
-        else:
-            path = Path(data)
-            if not path.is_file():
-                raise FileNotFoundError(f"no such file: {path}")
-            handle = payload = path.open("rb")
-            filename = filename or path.name
-        try:
-            ticket = self._json("POST", f"{API}/uploads", json={"filename": filename, "kind": "attributes"})
-            self._post_presigned(ticket, filename, payload)
-        finally:
-            if handle:
-                handle.close()
-        if not wait:
-            return self.upload(ticket["upload_id"])
-        return self.wait_upload(ticket["upload_id"], timeout=timeout, poll_interval=poll_interval)
+        body = {"kind": "attributes"}
+        return self._upload_file(data, body, "attributes", attributes_csv_gz, filename, wait, timeout, poll_interval)
 
     def post_attributes(self, records: Sequence[dict[str, Any]]) -> dict[str, Any]:
         """Small synchronous upload (≤ 10,000 `{sku, attributes: {<name>: string|None}}` records;

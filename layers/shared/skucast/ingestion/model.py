@@ -29,9 +29,10 @@ of every code among them, and `error_summary` gives every code with its exact co
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Protocol
 
 import numpy as np
 
@@ -146,6 +147,39 @@ def summarise(errors: list[RowError]) -> list[ErrorCount]:
     return [ErrorCount(code, n, tuple(sorted(found[code])[:5])) for code, n in counts.items()]
 
 
+class UploadCounts(Protocol):
+    """What an upload report is made of (a demand, drivers or attributes ingest result)."""
+
+    @property
+    def status(self) -> IngestStatus: ...
+    @property
+    def rows_total(self) -> int: ...
+    @property
+    def rows_accepted(self) -> int: ...
+    @property
+    def rows_rejected(self) -> int: ...
+    @property
+    def skus_touched(self) -> int: ...
+    @property
+    def errors(self) -> list[RowError]: ...
+
+
+def upload_report(
+    result: UploadCounts, summary: list[ErrorCount], warnings: Iterable[IngestWarning] = ()
+) -> dict[str, object]:
+    """The upload report fields of the HTTP contract."""
+    return {
+        "status": result.status.value,
+        "rows_total": result.rows_total,
+        "rows_accepted": result.rows_accepted,
+        "rows_rejected": result.rows_rejected,
+        "skus_touched": result.skus_touched,
+        "errors": [e.as_dict() for e in result.errors],
+        "error_summary": [c.as_dict() for c in summary],
+        "warnings": [w.as_dict() for w in warnings],
+    }
+
+
 @dataclass(frozen=True)
 class SkuPoints:
     """One SKU's accepted points: dates ascending and unique, `datetime64[D]`; quantities float64."""
@@ -208,16 +242,7 @@ class IngestResult:
 
     def report(self) -> dict[str, object]:
         """The upload report fields of the HTTP contract."""
-        return {
-            "status": self.status.value,
-            "rows_total": self.rows_total,
-            "rows_accepted": self.rows_accepted,
-            "rows_rejected": self.rows_rejected,
-            "skus_touched": self.skus_touched,
-            "errors": [e.as_dict() for e in self.errors],
-            "error_summary": [c.as_dict() for c in self.error_summary or summarise(self.errors)],
-            "warnings": [w.as_dict() for w in self.warnings],
-        }
+        return upload_report(self, self.error_summary or summarise(self.errors), self.warnings)
 
 
 class StructuralError(Exception):

@@ -31,7 +31,6 @@ from skucast.attributes import (
 )
 from skucast.clock import now_iso
 from skucast.errors import Conflict, FieldError, NotFound, Unprocessable
-from skucast.ingestion import IngestStatus, RowError
 from skucast.records import HierarchyRecord
 from skucast.repositories import attributes as repo
 from skucast.repositories import catalog
@@ -270,7 +269,3 @@ def get_hierarchy(settings: Settings, client_id: str, name: str) -> HierarchyRec
 def delete_hierarchy(settings: Settings, client_id: str, name: str) -> None:
     if name_problem(name, "hierarchy") is not None or not repo.delete_hierarchy(settings.table_name, client_id, name):
         raise NotFound("No such hierarchy.")
-
-
-def refused(message: str) -> AttributeIngestResult:
-    return AttributeIngestResult(IngestStatus.REJECTED, errors=[RowError(None, None, "file_too_large", message)])

@@ -33,12 +33,13 @@ from __future__ import annotations
 
 import io
 import time
-from collections.abc import Callable
-from typing import IO, Any, cast
+from collections.abc import Callable, Mapping
+from typing import IO, Any, Protocol, TypeVar, cast
 
 from skucast import ids
 from skucast.attributes import AttributeIngestResult
 from skucast.clock import epoch_seconds, now_iso, today
+from skucast.drivers import DriverIngestResult
 from skucast.errors import Conflict, FieldError, NotFound, PayloadTooLarge, Unprocessable
 from skucast.ingestion import (
     ZERO_MISSING,
@@ -51,6 +52,7 @@ from skucast.ingestion import (
     ingest_file,
     ingest_records,
 )
+from skucast.ingestion.csv_door import FileIngestResult, FileLimits, refusal
 from skucast.observability import logger, metrics
 from skucast.pagination import decode_after, encode_after
 from skucast.records import UploadRecord
@@ -70,6 +72,8 @@ from skucast.services import attributes as item_attributes
 from skucast.services import demand, scoring, upload_failures
 from skucast.services import drivers as driver_values
 from skucast.settings import Settings
+
+R = TypeVar("R", bound=FileIngestResult)
 
 UPLOAD_LINK_SECONDS = 900
 # After the form's expiry S3 refuses the POST; the margin covers clocks and a POST begun just in time.
@@ -196,20 +200,14 @@ def ingest_demand_records(settings: Settings, client_id: str, request: DemandRec
         repo.create_upload(
             settings.table_name,
             client_id,
-            {
-                "upload_id": upload_id,
-                "status": "PROCESSING",
-                "source": "records",
-                "filename": None,
-                "aggregate": request.aggregate,
-                "granularity": request.granularity,
-                "missing": request.missing,
-                "created_at": now_iso(),
-                "started_at": now_iso(),
-                "claim": token,
-                "lease_until": epoch_seconds() + LEASE_SECONDS,
-                **repo.work_list_entry(client_id, upload_id, now_iso(STALL_SECONDS)),
-            },
+            _records_upload_item(
+                client_id,
+                upload_id,
+                token,
+                aggregate=request.aggregate,
+                granularity=request.granularity,
+                missing=request.missing,
+            ),
         )
         lease = _Lease(settings, client_id, upload_id, token)
         policy = SeriesPolicy(request.granularity, request.missing)
@@ -218,6 +216,29 @@ def ingest_demand_records(settings: Settings, client_id: str, request: DemandRec
         if lock:
             lock.release()
     return get_upload(settings, client_id, upload_id)
+
+
+def _records_upload_item(client_id: str, upload_id: str, token: str, **fields: Any) -> dict[str, Any]:
+    """A records door's upload: claimed by this request from the start (`fields`: what its kind adds)."""
+    return {
+        "upload_id": upload_id,
+        "status": "PROCESSING",
+        "source": "records",
+        "filename": None,
+        **fields,
+        "created_at": now_iso(),
+        "started_at": now_iso(),
+        "claim": token,
+        "lease_until": epoch_seconds() + LEASE_SECONDS,
+        **repo.work_list_entry(client_id, upload_id, now_iso(STALL_SECONDS)),
+    }
+
+
+def _start_records_upload(settings: Settings, client_id: str, kind: str) -> tuple[str, _Lease]:
+    """A side kind's records upload (drivers, attributes), recorded as claimed by this request."""
+    upload_id, token = ids.new_sortable_id("upl"), ids.new_id("clm")
+    repo.create_upload(settings.table_name, client_id, _records_upload_item(client_id, upload_id, token, kind=kind))
+    return upload_id, _Lease(settings, client_id, upload_id, token)
 
 
 # ---------------------------------------------------------------- the S3 side
@@ -244,7 +265,8 @@ def ingest_object(object_key: str, settings: Settings, time_left: Callable[[], f
         return _ingest_drivers_object(settings, client_id, upload_id, key, size, lease)
     if record.kind == "attributes":
         return _ingest_attributes_object(settings, client_id, upload_id, key, size, lease)
-    try:
+
+    def ingest_demand() -> None:
         result = _read(settings, key, size, record.aggregate, read_options(record), lease)
         lock = MergeLock(settings.table_name, client_id, upload_id) if _mergeable(result) else None
         if lock and not lock.acquire(max(0.0, time_left() - WAIT_MARGIN_SECONDS), lease.renew):
@@ -254,6 +276,15 @@ def ingest_object(object_key: str, settings: Settings, time_left: Callable[[], f
         finally:
             if lock:
                 lock.release()
+
+    return _under_lease(upload_id, lease, ingest_demand)
+
+
+def _under_lease(upload_id: str, lease: _Lease, ingest: Callable[[], None]) -> int:
+    """Runs one upload's ingest while this invocation holds its claim: 1 when done, 0 when another
+    invocation took the upload over. Any other failure releases the claim and propagates."""
+    try:
+        ingest()
     except LeaseLost:
         logger.warning("upload taken over by another invocation", extra={"upload_id": upload_id})
         return 0
@@ -263,61 +294,99 @@ def ingest_object(object_key: str, settings: Settings, time_left: Callable[[], f
     return 1
 
 
-def _ingest_drivers_object(
-    settings: Settings, client_id: str, upload_id: str, key: str, size: int, lease: _Lease
-) -> int:
-    """A drivers file: validated whole against the tenant's declarations, then merged. No merge
-    lock: each (driver, SKU) item is written with optimistic concurrency (services/drivers.py)."""
+def _read_side_file(
+    settings: Settings,
+    key: str,
+    size: int,
+    lease: _Lease,
+    limits: FileLimits,
+    result_type: type[R],
+    a_file: str,
+    validate: Callable[[IO[bytes]], R],
+) -> R:
+    """A side file (drivers, attributes) validated whole; `a_file` names it in the size refusal."""
+    if size > limits.max_raw_bytes:
+        return refusal(result_type, "file_too_large", f"{a_file} is at most {limits.max_raw_bytes} bytes")
+    body = repo.open_object(settings.data_bucket, key)
     try:
-        drivers = driver_values.declared(settings, client_id)
-        limits = driver_values.limits_for(settings)
-        if size > limits.max_raw_bytes:
-            result = driver_values.DriverIngestResult(
-                IngestStatus.REJECTED,
-                errors=[
-                    RowError(None, None, "file_too_large", f"a drivers file is at most {limits.max_raw_bytes} bytes")
-                ],
-            )
-        else:
-            body = repo.open_object(settings.data_bucket, key)
-            try:
-                result = driver_values.validate_file(
-                    settings, drivers, cast(IO[bytes], _Renewing(body, lease)), today()
-                )
-            finally:
-                body.close()
-        _settle_drivers(settings, client_id, upload_id, result, drivers, lease)
-    except LeaseLost:
-        logger.warning("upload taken over by another invocation", extra={"upload_id": upload_id})
-        return 0
-    except BaseException:
-        lease.release()
-        raise
-    return 1
+        return validate(cast(IO[bytes], _Renewing(body, lease)))
+    finally:
+        body.close()
 
 
-def _settle_drivers(
+class _SideResult(Protocol):
+    @property
+    def status(self) -> IngestStatus: ...
+    @property
+    def skus_touched(self) -> int: ...
+    @property
+    def values(self) -> Mapping[str, object]: ...
+    def report(self) -> dict[str, object]: ...
+
+
+def _settle_side(
     settings: Settings,
     client_id: str,
     upload_id: str,
-    result: driver_values.DriverIngestResult,
-    drivers: dict[str, Any],
+    result: _SideResult,
     lease: _Lease,
+    merge: Callable[[], dict[str, Any] | None],
+    rows_metric: str,
 ) -> None:
-    """Merge a drivers upload's accepted values (nothing when REJECTED), then write its report."""
+    """Merge a side upload's accepted values (nothing when REJECTED), then write its report;
+    `merge` returns the report when merging changes it."""
     report: dict[str, Any] = result.report()
     if result.status is not IngestStatus.REJECTED and result.values:
         if not repo.mark_merging(
             settings.table_name, client_id, upload_id, lease.token, now_iso(), result.skus_touched
         ):
             raise LeaseLost(upload_id)
-        outcome = driver_values.apply_values(settings, client_id, upload_id, result, drivers, lease.renew)
-        report = driver_values.report_with(result, outcome)
+        merged = merge()
+        if merged is not None:
+            report = merged
     report["finished_at"] = now_iso()
     if not repo.finish(settings.table_name, client_id, upload_id, lease.token, report):
         raise LeaseLost(upload_id)
     metrics.add_metric(name=f"Uploads{str(report['status']).title()}", unit="Count", value=1)
-    metrics.add_metric(name="DriverRowsAccepted", unit="Count", value=report["rows_accepted"])
+    metrics.add_metric(name=rows_metric, unit="Count", value=report["rows_accepted"])
+
+
+def _ingest_drivers_object(
+    settings: Settings, client_id: str, upload_id: str, key: str, size: int, lease: _Lease
+) -> int:
+    """A drivers file: validated whole against the tenant's declarations, then merged. No merge
+    lock: each (driver, SKU) item is written with optimistic concurrency (services/drivers.py)."""
+
+    def ingest() -> None:
+        drivers = driver_values.declared(settings, client_id)
+        result = _read_side_file(
+            settings,
+            key,
+            size,
+            lease,
+            driver_values.limits_for(settings),
+            DriverIngestResult,
+            "a drivers file",
+            lambda stream: driver_values.validate_file(settings, drivers, stream, today()),
+        )
+        _settle_drivers(settings, client_id, upload_id, result, drivers, lease)
+
+    return _under_lease(upload_id, lease, ingest)
+
+
+def _settle_drivers(
+    settings: Settings,
+    client_id: str,
+    upload_id: str,
+    result: DriverIngestResult,
+    drivers: dict[str, Any],
+    lease: _Lease,
+) -> None:
+    def merge() -> dict[str, Any]:
+        outcome = driver_values.apply_values(settings, client_id, upload_id, result, drivers, lease.renew)
+        return driver_values.report_with(result, outcome)
+
+    _settle_side(settings, client_id, upload_id, result, lease, merge, "DriverRowsAccepted")
 
 
 def ingest_driver_records(settings: Settings, client_id: str, request: DriverValuesRequest) -> Upload:
@@ -326,24 +395,8 @@ def ingest_driver_records(settings: Settings, client_id: str, request: DriverVal
         raise PayloadTooLarge(f"At most {MAX_VALUE_RECORDS} records per request: upload a file for more.")
     drivers = driver_values.declared(settings, client_id)
     result = driver_values.validate_records(settings, drivers, request.records, today())
-    upload_id, token = ids.new_sortable_id("upl"), ids.new_id("clm")
-    repo.create_upload(
-        settings.table_name,
-        client_id,
-        {
-            "upload_id": upload_id,
-            "status": "PROCESSING",
-            "kind": "drivers",
-            "source": "records",
-            "filename": None,
-            "created_at": now_iso(),
-            "started_at": now_iso(),
-            "claim": token,
-            "lease_until": epoch_seconds() + LEASE_SECONDS,
-            **repo.work_list_entry(client_id, upload_id, now_iso(STALL_SECONDS)),
-        },
-    )
-    _settle_drivers(settings, client_id, upload_id, result, drivers, _Lease(settings, client_id, upload_id, token))
+    upload_id, lease = _start_records_upload(settings, client_id, "drivers")
+    _settle_drivers(settings, client_id, upload_id, result, drivers, lease)
     return get_upload(settings, client_id, upload_id)
 
 
@@ -352,42 +405,30 @@ def _ingest_attributes_object(
 ) -> int:
     """An attributes file: validated whole, then merged in versioned rounds (services/attributes.py;
     no merge lock: each round is conditioned on the tenant's attribute version)."""
-    try:
-        limits = item_attributes.limits_for(settings)
-        if size > limits.max_raw_bytes:
-            result = item_attributes.refused(f"an attributes file is at most {limits.max_raw_bytes} bytes")
-        else:
-            body = repo.open_object(settings.data_bucket, key)
-            try:
-                result = item_attributes.validate_file(settings, client_id, cast(IO[bytes], _Renewing(body, lease)))
-            finally:
-                body.close()
+
+    def ingest() -> None:
+        result = _read_side_file(
+            settings,
+            key,
+            size,
+            lease,
+            item_attributes.limits_for(settings),
+            AttributeIngestResult,
+            "an attributes file",
+            lambda stream: item_attributes.validate_file(settings, client_id, stream),
+        )
         _settle_attributes(settings, client_id, upload_id, result, lease)
-    except LeaseLost:
-        logger.warning("upload taken over by another invocation", extra={"upload_id": upload_id})
-        return 0
-    except BaseException:
-        lease.release()
-        raise
-    return 1
+
+    return _under_lease(upload_id, lease, ingest)
 
 
 def _settle_attributes(
     settings: Settings, client_id: str, upload_id: str, result: AttributeIngestResult, lease: _Lease
 ) -> None:
-    """Merge an attributes upload's accepted values (nothing when REJECTED), then write its report."""
-    report: dict[str, Any] = result.report()
-    if result.status is not IngestStatus.REJECTED and result.values:
-        if not repo.mark_merging(
-            settings.table_name, client_id, upload_id, lease.token, now_iso(), result.skus_touched
-        ):
-            raise LeaseLost(upload_id)
+    def merge() -> None:
         item_attributes.apply(settings, client_id, upload_id, result, lease.renew)
-    report["finished_at"] = now_iso()
-    if not repo.finish(settings.table_name, client_id, upload_id, lease.token, report):
-        raise LeaseLost(upload_id)
-    metrics.add_metric(name=f"Uploads{str(report['status']).title()}", unit="Count", value=1)
-    metrics.add_metric(name="AttributeRowsAccepted", unit="Count", value=report["rows_accepted"])
+
+    _settle_side(settings, client_id, upload_id, result, lease, merge, "AttributeRowsAccepted")
 
 
 def ingest_attribute_records(settings: Settings, client_id: str, request: AttributeRecordsRequest) -> Upload:
@@ -395,24 +436,8 @@ def ingest_attribute_records(settings: Settings, client_id: str, request: Attrib
     if len(request.records) > MAX_ATTRIBUTE_RECORDS:
         raise PayloadTooLarge(f"At most {MAX_ATTRIBUTE_RECORDS} records per request: upload a file for more.")
     result = item_attributes.validate_records(settings, client_id, request.records)
-    upload_id, token = ids.new_sortable_id("upl"), ids.new_id("clm")
-    repo.create_upload(
-        settings.table_name,
-        client_id,
-        {
-            "upload_id": upload_id,
-            "status": "PROCESSING",
-            "kind": "attributes",
-            "source": "records",
-            "filename": None,
-            "created_at": now_iso(),
-            "started_at": now_iso(),
-            "claim": token,
-            "lease_until": epoch_seconds() + LEASE_SECONDS,
-            **repo.work_list_entry(client_id, upload_id, now_iso(STALL_SECONDS)),
-        },
-    )
-    _settle_attributes(settings, client_id, upload_id, result, _Lease(settings, client_id, upload_id, token))
+    upload_id, lease = _start_records_upload(settings, client_id, "attributes")
+    _settle_attributes(settings, client_id, upload_id, result, lease)
     return get_upload(settings, client_id, upload_id)
 
 
