@@ -241,3 +241,41 @@ def test_given_a_sales_only_export_then_every_sku_is_forecast_from_the_tenants_l
         got = {r["sku"]: r for r in results(tenant, run["run_id"])}
         assert {r["forecast"][0]["date"] for r in got.values()} == {"2025-08-01"}, got
         assert got["Stopped in July"]["demand_class"] != "inactive", got["Stopped in July"]
+
+
+def test_given_a_monthly_run_then_actuals_sent_as_monthly_rows_are_scored_whole_months_over_http(
+    stack: RunningStack,
+) -> None:
+    """Accuracy against actuals at the grain planners have: 57 months of history, a 3-month run,
+    then the 3 months' actuals as rows dated the 1st. Each month is scored once, against the file,
+    with the seasonal-naive benchmark (the same months a year before)."""
+    series, held = monthly_demand(), 3
+    history = {sku: v[:-held] for sku, v in series.items()}
+    actual = {sku: v[-held:] for sku, v in series.items()}
+    first = next_period(FIRST_MONTH, "M", MONTHS - held)
+    with stack.http() as http:
+        tenant = Tenant.sign_up(stack, tier="standard", http=http)
+        assert upload(tenant, periods_csv(history, FIRST_MONTH, "M"))["status"] == "SUCCEEDED"
+        run = run_to_end(tenant, {"horizon": held, "frequency": "M", "levels": [80, 95]})
+        assert run["status"] == "SUCCEEDED", run
+        got = {r["sku"]: r for r in results(tenant, run["run_id"])}
+        report = upload(tenant, periods_csv(actual, first, "M"))
+        assert report["status"] == "SUCCEEDED" and report["granularity"] == "M", report
+        r = http.get(f"{F}/runs/{run['run_id']}/accuracy", headers=tenant.headers)
+        assert r.status_code == 200, r.text
+        answer = r.json()
+
+    a = np.concatenate([actual[s] for s in MONTHLY_SKUS])
+    f = np.concatenate([[p["mean"] for p in got[s]["forecast"]] for s in MONTHLY_SKUS])
+    naive = np.concatenate([history[s][-12 : -12 + held] for s in MONTHLY_SKUS])
+    assert answer["points_scored"] == len(MONTHLY_SKUS) * held and answer["skus_scored"] == len(MONTHLY_SKUS)
+    assert answer["actuals_through"] == next_period(first, "M", held - 1).isoformat()
+    for key, forecast in (("metrics", f), ("final", f), ("naive", naive)):
+        e = forecast - a
+        assert answer[key]["mae"] == pytest.approx(np.abs(e).mean(), rel=1e-9), key
+        assert answer[key]["wape"] == pytest.approx(np.abs(e).sum() / a.sum(), rel=1e-9), key
+        assert answer[key]["bias"] == pytest.approx(e.mean(), rel=1e-9), key
+    for level in (80, 95):
+        lo = np.concatenate([[p[f"lo_{level}"] for p in got[s]["forecast"]] for s in MONTHLY_SKUS])
+        hi = np.concatenate([[p[f"hi_{level}"] for p in got[s]["forecast"]] for s in MONTHLY_SKUS])
+        assert answer["metrics"][f"coverage_{level}"] == pytest.approx(np.mean((a >= lo) & (a <= hi)), rel=1e-9)
