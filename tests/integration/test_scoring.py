@@ -254,3 +254,26 @@ def test_given_an_adjustment_between_a_scorers_reads_and_its_write_then_the_writ
     acc = _accuracy(pipe, client, run_id)
     assert acc["points_scored"] == 2
     assert acc["final"]["mae"] == pytest.approx(((30 - 11) + (30 - 13)) / 2)  # both days at the adjusted final
+
+
+def test_given_a_runs_actuals_far_off_its_forecast_then_one_tenant_accuracy_alert_and_resending_adds_none(
+    pipe: Pipeline,
+) -> None:
+    client, _ = _tenant(pipe, "cli_score_alert")
+    settings = {"wape_threshold": 0.5, "min_points": 4, "shift_periods": 5}
+    assert pipe.api("PUT", f"{F}/alerts/settings", client, role="admin", body=settings)[0] == 200
+    run_id = _run(pipe, client)
+    dates = ["2024-03-01", "2024-03-02"]
+    _post(pipe, client, [(s, d, 100.0) for s in ("A", "B#1") for d in dates[:1]])  # 2 points: too few
+    status, page, _ = pipe.api("GET", f"{F}/alerts", client, role="viewer")
+    assert status == 200 and page["items"] == []
+
+    rows = [(s, d, 100.0) for s in ("A", "B#1") for d in dates]  # ~10x the forecast: WAPE ~0.9
+    _post(pipe, client, rows)
+    _post(pipe, client, rows)  # the same actuals again
+    status, page, _ = pipe.api("GET", f"{F}/alerts", client, role="viewer")
+    tenant_alerts = [a for a in page["items"] if a["kind"] == "accuracy_degraded" and a["sku"] is None]
+    assert len(tenant_alerts) == 1, page["items"]
+    detail = tenant_alerts[0]["detail"]
+    assert tenant_alerts[0]["run_id"] == run_id and detail["scope"] == "tenant" and detail["points"] == 4
+    assert detail["wape"] == pytest.approx(_accuracy(pipe, client, run_id)["metrics"]["wape"])

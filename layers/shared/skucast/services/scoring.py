@@ -317,7 +317,10 @@ def _transactions(run_id: str, changes: Sequence[_Change]) -> list[tuple[list[_C
 
 def _write(settings: Settings, client_id: str, run_id: str, shards: int, changes: Sequence[_Change]) -> None:
     """Each group in one transaction: its score items, and its sums items read and moved by the
-    group's deltas (VersionMoved when any of them changed since read)."""
+    group's deltas (VersionMoved when any of them changed since read). Then the alerts: each
+    SKU's once its points are stored, the run's total once, from the last group's sums."""
+    thresholds = alert_service.get_settings(settings, client_id)
+    run_total = None
     for members, deltas in _transactions(run_id, changes):
         sums = repo.get_sums(settings.table_name, client_id, run_id, deltas)
         for key, groups in deltas.items():
@@ -335,10 +338,10 @@ def _write(settings: Settings, client_id: str, run_id: str, shards: int, changes
             for c in members
         ]
         repo.write_scores(settings.table_name, client_id, run_id, shards, writes, sums)
-        thresholds = alert_service.get_settings(settings, client_id)
         for c in members:
             after_scored(settings, client_id, run_id, c.sku, list(c.new.values()), c.scale, thresholds)
         run_total = sums[repo.run_item()]
+    if run_total is not None:
         _check_run_accuracy(settings, client_id, run_id, run_total.groups.get("all", {}), run_total.dates, thresholds)
 
 
