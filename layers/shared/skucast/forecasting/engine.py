@@ -72,6 +72,35 @@ class ForecastSpec:
 
 
 @dataclass(frozen=True)
+class Features:
+    """What the tenant's drivers and calendar say about one SKU at the run's frequency: each
+    feature's value per period, keyed by the period's first day (ISO), past and future. Built by
+    services/features.py (roll-up by each driver's rule, scenario changes applied); the engine
+    aligns them with the SKU's history and horizon. Names: a driver's name, "holiday", or
+    "event:<name>"."""
+
+    values: Mapping[str, Mapping[str, float]]  # feature -> period start (ISO) -> value
+    kinds: Mapping[str, str]  # feature -> "numeric" | "flag" | "holiday" | "event"
+    # Features whose future values are expected (drivers declared known_in_advance; the calendar).
+    known_in_advance: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class ExternalForecast:
+    """A candidate forecast computed outside the per-SKU fits: the global model of the SKU's
+    training shard (forecasting/global_model.py). `final` covers the run's horizon from the run's
+    first forecast period; `windows[j]` the horizon from backtest origin j (0 = most recent, the
+    origin `horizon * (j + 1)` periods before the first forecast period), predicted by a model
+    trained only on data before that origin. `effects`: what each feature adds over the final
+    horizon, [{name, units}]."""
+
+    name: str
+    final: np.ndarray
+    windows: Mapping[int, np.ndarray] = field(default_factory=dict)
+    effects: tuple[dict, ...] = ()
+
+
+@dataclass(frozen=True)
 class SeriesInput:
     sku: str
     start: dt.date  # date of values[0]: the first day of its period
@@ -80,6 +109,8 @@ class SeriesInput:
     # Which periods had a row, when a period without one is unknown rather than zero demand (the
     # upload's `missing: "unknown"`); None: every period counts as it is.
     recorded: np.ndarray | None = None
+    features: Features | None = None  # None: history only
+    external: tuple[ExternalForecast, ...] = ()
 
 
 @dataclass
@@ -98,6 +129,12 @@ class SkuForecast:
     # one value per forecast point.
     scale: float | None = None
     naive: list[float] | None = None
+    # Drivers: the features the chosen forecast used, what each adds over the horizon
+    # ([{name, units, share}]), and per-SKU warnings ([{code, message}], e.g. a known-in-advance
+    # driver without future values and what was assumed instead).
+    drivers_used: list[str] = field(default_factory=list)
+    effects: list[dict] = field(default_factory=list)
+    warnings: list[dict] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -200,6 +237,13 @@ def _history(item: SeriesInput, spec: ForecastSpec) -> History | SkuForecast:
         return History(np.zeros(0), first, skip)
     starts, sums, counts = aggregate_with_counts(start, trimmed, frequency)
     return History(prorate_partial(starts, sums, counts, frequency), first, skip)
+
+
+def history_at_frequency(item: SeriesInput, spec: ForecastSpec) -> History | None:
+    """The SKU's history as a run at `spec` fits it (None when it has none to fit): what the
+    global model trains on, aligned exactly as the per-SKU fits see it."""
+    hist = _history(item, spec)
+    return hist if isinstance(hist, History) else None
 
 
 def _plan(y: np.ndarray, demand_class: str, spec: ForecastSpec, config: EngineConfig) -> Plan:
