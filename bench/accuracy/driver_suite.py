@@ -47,6 +47,7 @@ class DriverSku:
     history: np.ndarray  # (HISTORY_WEEKS,)
     test: np.ndarray  # (TEST_WEEKS,) actual demand
     mu_test: np.ndarray  # expected demand over the test window
+    baseline_test: np.ndarray  # the same without any driver: level x trend x season
     values: dict[str, dict[str, float]]  # feature -> week (ISO Monday) -> value, history and test
     promo_test: np.ndarray  # bool (TEST_WEEKS,): a promotion week
     holiday_test: np.ndarray  # bool (TEST_WEEKS,): a week with a public holiday
@@ -120,6 +121,7 @@ def generate(n: int = 300, seed: int = 19, dispersion: tuple[float, float] = (20
                 demand[:HISTORY_WEEKS],
                 demand[test],
                 mu[test],
+                (level * trend * season)[test],
                 values,
                 promo[test] > 0,
                 holiday_count[test] > 0,

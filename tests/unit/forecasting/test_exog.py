@@ -203,3 +203,10 @@ def test_given_an_external_candidate_then_its_windows_are_scored_and_a_missing_o
     gappy = dataclasses.replace(exact, windows={0: exact.windows[0]})
     r = forecast_one(SeriesInput("a", START, y[:n], "W", external=(gappy,)), spec)
     assert r.candidates["global"] is None and r.method != "global" and r.effects == []
+
+
+def test_given_a_feature_constant_over_a_window_then_the_lift_gives_it_no_effect_there() -> None:
+    y, promo, _ = _promoted(120, 0.5)
+    X = np.column_stack([promo, np.full(120, 4.0)])  # a price that only changes later
+    lift = exog.fit_lift(y, X, ("flag", "numeric"), 52)
+    assert lift is not None and lift.beta[1] == 0.0 and lift.beta[0] == pytest.approx(0.5, abs=0.05)

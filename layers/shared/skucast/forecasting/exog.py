@@ -128,16 +128,19 @@ def references(X: np.ndarray, kinds: tuple[str, ...]) -> np.ndarray:
 
 
 def fit_lift(y: np.ndarray, X: np.ndarray, kinds: tuple[str, ...], season_length: int) -> Lift | None:
-    """Least-squares driver coefficients on log(1 + y); None when the history cannot support them
-    (too short, or a feature constant over this stretch of history)."""
+    """Least-squares driver coefficients on log(1 + y); None when the history is too short to
+    support them. A feature constant over this stretch of history (a backtest window before the
+    first price change) gets no effect here."""
     n, k = X.shape
     base = _base_terms(n, season_length)
-    if n < base.shape[1] + k + MIN_DOF or np.any(np.ptp(X, axis=0) == 0):
+    varies = np.ptp(X, axis=0) > 0 if n else np.zeros(k, dtype=bool)
+    if n < base.shape[1] + int(varies.sum()) + MIN_DOF:
         return None
     ref = references(X, kinds)
-    design = np.column_stack([base, X - ref])
+    design = np.column_stack([base, (X - ref)[:, varies]])
     coef, *_ = np.linalg.lstsq(design, np.log1p(np.maximum(y, 0.0)), rcond=None)
-    beta = coef[base.shape[1] :]
+    beta = np.zeros(k)
+    beta[varies] = coef[base.shape[1] :]
     if not np.all(np.isfinite(beta)):
         return None
     return Lift(beta, ref)
