@@ -69,6 +69,11 @@ def run(n: int = 300, dispersion: tuple[float, float] = (200.0, 15.0), slow: boo
         res = forecast_batch(inputs, spec, config)
         seconds = time.process_time() - t0
         fc = np.stack([np.array([p["mean"] for p in r.forecast]) for r in res])
+        bands = {lv: [np.array([[p[f"lo_{lv}"], p[f"hi_{lv}"]] for p in r.forecast]) for r in res] for lv in (80, 95)}
+        cover = {
+            lv: float(np.mean([(a >= b[:, 0]) & (a <= b[:, 1]) for a, b in zip(actual, bands[lv], strict=True)]))
+            for lv in (80, 95)
+        }
         within, error = [], []
         for i in promoted:
             est = next((e["units"] for e in res[i].effects if e["name"] == "promo"), 0.0)
@@ -88,6 +93,8 @@ def run(n: int = 300, dispersion: tuple[float, float] = (200.0, 15.0), slow: boo
             "promo_effect_within_20_noisy": float(np.mean(noisy)) if noisy else float("nan"),
             "promo_effect_median_error": float(np.median(error)) if error else float("nan"),
             "seconds_per_sku": seconds / len(inputs),
+            "coverage_80": cover[80],
+            "coverage_95": cover[95],
             "methods": dict(Counter(r.method for r in res).most_common()),
         }
         print(f"drivers: {label} done", flush=True)
@@ -107,15 +114,16 @@ def lines(res: dict | None) -> list[str]:
         "all promoted SKUs (quiet r / noisy r halves); median error of the estimate.",
         "",
         "| variant | WAPE promo+holiday | promo | holiday | elsewhere | all | promo effect within 20 % "
-        "(quiet / noisy) | median effect error | CPU s/SKU |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "(quiet / noisy) | median effect error | coverage 80 / 95 | CPU s/SKU |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for label, v in res["variants"].items():
         out.append(
             f"| {label} | {v['wape_promo_holiday']:.3f} | {v['wape_promo']:.3f} | {v['wape_holiday']:.3f} | "
             f"{v['wape_elsewhere']:.3f} | {v['wape_all']:.3f} | {v['promo_effect_within_20']:.0%} "
             f"({v['promo_effect_within_20_quiet']:.0%} / {v['promo_effect_within_20_noisy']:.0%}) | "
-            f"{v['promo_effect_median_error']:+.1%} | {v['seconds_per_sku']:.2f} |"
+            f"{v['promo_effect_median_error']:+.1%} | {v['coverage_80']:.1%} / {v['coverage_95']:.1%} | "
+            f"{v['seconds_per_sku']:.2f} |"
         )
     base = res["variants"].get("history-only auto")
     for label, v in res["variants"].items():
