@@ -210,3 +210,15 @@ def test_given_a_feature_constant_over_a_window_then_the_lift_gives_it_no_effect
     X = np.column_stack([promo, np.full(120, 4.0)])  # a price that only changes later
     lift = exog.fit_lift(y, X, ("flag", "numeric"), 52)
     assert lift is not None and lift.beta[1] == 0.0 and lift.beta[0] == pytest.approx(0.5, abs=0.05)
+
+
+def test_given_a_driver_aware_anchor_then_others_must_beat_it_by_their_margin() -> None:
+    scores = {"ets": 0.80, "ensemble": 0.90, ENSEMBLE_X: 1.0, "global": 0.85}
+    # a history-only candidate must beat the anchor by the ensemble margin, a driver-aware one by its own
+    assert backtest.rank(scores, 0.3, ENSEMBLE_X, {"global": 0.1})[0] == "global"
+    assert backtest.rank(scores, 0.1, ENSEMBLE_X, {"global": 0.2})[0] == "ets"
+    assert backtest.rank(scores, 1.0, ENSEMBLE_X, {"global": 0.2})[0] == ENSEMBLE_X
+    # without an anchor score, plain ranking; the default anchor keeps today's rule
+    assert backtest.rank({"ets": 0.8, "theta": 0.9}, 1.0)[0] == "ets"
+    assert backtest.rank({"ets": 0.8, "ensemble": 0.85}, 0.2) == ["ensemble", "ets"]
+    assert backtest.rank({"ets": 0.6, "ensemble": 0.85}, 0.2) == ["ets", "ensemble"]
