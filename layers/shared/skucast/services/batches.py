@@ -96,7 +96,14 @@ def plan_run(message: PlanMessage, settings: Settings) -> None:
 
 
 def _run_skus(settings: Settings, client_id: str, run_id: str, params: dict[str, Any]) -> tuple[list[str], str | None]:
-    """The run's SKUs, and the end of the tenant's data: the latest date of any of its SKUs."""
+    """The run's SKUs, and the end of the tenant's data: the latest date of any of its SKUs.
+    A scenario run forecasts exactly its base run's SKUs, in the base's batches (its origin is
+    the base's, in its params)."""
+    scenario = params.get("scenario")
+    if scenario:
+        base = scenario["base_run_id"]
+        base_skus = [s for b in repo.iter_batches(settings.table_name, client_id, base) for s in b.skus]
+        return base_skus, params.get("as_of")
     every_sku = params.get("skus") == "all"
     skus: list[str] = []
     data_end: str | None = None
@@ -294,6 +301,10 @@ def forecast_skus(
             # What scoring against actuals needs from run time (services/scoring.py).
             "scale": f.scale,
             "naive": f.naive,
+            # Drivers (#19): what the forecast used, what each feature adds, and what was assumed.
+            "drivers_used": f.drivers_used,
+            "effects": f.effects,
+            "warnings": f.warnings,
         }
         if cleaning:
             result["history_cleaned"] = cleaned[sku]
