@@ -10,6 +10,7 @@ tenant's cost is bounded. Messages name the tenant as their group (SQS fair queu
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import math
 import time
@@ -29,7 +30,7 @@ from skucast.repositories import catalog, demand, events, objects, queues
 from skucast.repositories import runs as repo
 from skucast.repositories.keys import client_id_of, run_id_of, run_skus_key
 from skucast.schemas.messages import BatchMessage, PlanMessage
-from skucast.services import adjustments, anomalies, scoring
+from skucast.services import adjustments, anomalies, features, scoring
 from skucast.services.runs import fail_run, progress_deadline, tier_of
 from skucast.settings import Settings
 
@@ -268,6 +269,9 @@ def forecast_skus(
     stored = demand.get_stored_series(settings.table_name, client_id, skus)
     cleaning = params.get("history_cleaning", "none") == "flagged"
     inputs = [series_input(s, stored[s], cleaning) for s in skus if s in stored]
+    # Drivers and calendar at the run's frequency, a scenario's changes applied to the future.
+    found = features.features_for(settings, client_id, params, inputs, as_of)
+    inputs = [dataclasses.replace(i, features=found.get(i.sku)) for i in inputs]
     cleaned = {s: anomalies.flagged_positions(item).size if cleaning else 0 for s, item in stored.items()}
     spec = ForecastSpec(
         as_of=dt.date.fromisoformat(as_of) if as_of else None,
