@@ -645,6 +645,7 @@ class Client:
         poll_interval: float = 1.0,
         as_of: str | None = None,
         history_cleaning: str | None = None,
+        drivers: str | Sequence[str] | None = None,
     ) -> Any:
         """Run a forecast and return its DataFrame:
         `unique_id, ds, forecast, forecast-lo-<L>..., forecast-hi-<L>..., final, method, demand_class`
@@ -661,6 +662,7 @@ class Client:
             name=name,
             as_of=as_of,
             history_cleaning=history_cleaning,
+            drivers=drivers,
         )
         run = self.wait_run(started["run_id"], progress=progress, timeout=timeout, poll_interval=poll_interval)
         if run["status"] in ("FAILED", "CANCELLED"):
