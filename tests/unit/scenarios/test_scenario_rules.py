@@ -115,3 +115,23 @@ def test_given_equal_deltas_then_skus_break_the_tie_and_totals_equal_the_sum_of_
 def test_given_a_forecast_then_its_total_is_the_sum_of_means() -> None:
     assert scenarios.forecast_total([{"mean": 1.5, "final": 9}, {"mean": 2.25}]) == 3.75
     assert scenarios.forecast_total([]) == 0.0
+
+
+def test_given_a_finished_scenario_run_then_it_is_not_indexed_for_scoring_but_its_base_is() -> None:
+    from skucast.records import RunRecord, RunStatus
+    from skucast.services.scoring import index_actions
+
+    params = {"horizon": 3, "frequency": "M", "as_of": "2026-03-01"}
+    base = RunRecord(
+        "run_a", RunStatus.SUCCEEDED, "2026-03-02T00:00:00Z", params=params, result_shards=1, as_of="2026-03-01"
+    )
+    what_if = RunRecord(
+        "run_b",
+        RunStatus.SUCCEEDED,
+        "2026-03-02T00:00:00Z",
+        params={**params, "scenario": {"base_run_id": "run_a", "changes": [], "events": []}},
+        result_shards=1,
+        as_of="2026-03-01",
+    )
+    assert len(index_actions(base, RunStatus.SUCCEEDED, "cli_a")) == 1
+    assert index_actions(what_if, RunStatus.SUCCEEDED, "cli_a") == []
