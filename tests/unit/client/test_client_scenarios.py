@@ -110,3 +110,11 @@ def test_cli_run_drivers_what_if_and_compare(
     assert cli.main(["compare", "run_2", "--to", "run_1", "-o", str(target)]) == 0
     lines = target.read_text(encoding="utf-8").splitlines()
     assert lines[0] == "sku,run_total,to_total,delta,delta_pct" and lines[2].startswith('"A ""x""",10.0,11.0,-1.0')
+
+
+def test_a_scenario_runs_status_names_its_base() -> None:
+    from skucast_client.cli import run_text
+
+    run = {**RUN, "base_run_id": "run_1", "scenario": {"base_run_id": "run_1", "changes": [{}, {}], "events": []}}
+    assert "what-if of run_1: 2 change(s)" in run_text(run)
+    assert "what-if" not in run_text(RUN)

@@ -115,6 +115,9 @@ def run_text(run: dict[str, Any]) -> str:
         f"run {run['run_id']}  {run['status']}  ({run.get('trigger')}, created {run.get('created_at')})",
         f"  SKUs: {p.get('skus_done', 0)} done, {p.get('skus_failed', 0)} failed, {p.get('skus_total', 0)} total",
     ]
+    if run.get("base_run_id"):
+        changes = (run.get("scenario") or {}).get("changes") or []
+        lines.append(f"  what-if of {run['base_run_id']}: {len(changes)} change(s)")
     if s.get("by_class"):
         lines.append("  classes: " + ", ".join(f"{k} {v}" for k, v in s["by_class"].items()))
     if s.get("by_method"):
