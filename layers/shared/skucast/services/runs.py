@@ -29,7 +29,7 @@ from skucast.schemas.forecast import (
     SkuResult,
 )
 from skucast.schemas.messages import PlanMessage
-from skucast.services import alerts
+from skucast.services import alerts, hierarchy
 from skucast.settings import Settings
 
 IDEMPOTENCY_SECONDS = 24 * 3600
@@ -78,8 +78,9 @@ def create_run(
     check_params(request, limits)
     now = clock.now()
     run_id = ids.new_sortable_id("run")
-    params = request.model_dump(mode="json", exclude={"name", "skus"})
+    params = request.model_dump(mode="json", exclude={"name", "skus", "hierarchy", "reconciliation"})
     params["skus"] = len(request.skus) if request.skus is not None else "all"
+    params.update(hierarchy.run_params(settings, client_id, request))  # {} without a hierarchy
     if request.skus is not None:
         objects.put_json(settings.data_bucket, run_skus_key(client_id, run_id), request.skus)
     run = RunRecord(
