@@ -32,13 +32,12 @@ from __future__ import annotations
 import datetime as dt
 import io
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from skucast.attributes import VersionGone
 from skucast.errors import FieldError, NotFound, Unprocessable
-from skucast.forecasting import reconciliation as rec
 from skucast.forecasting.methods import SEASON_LENGTHS
 from skucast.forecasting.periods import next_period, period_start
 from skucast.observability import logger, metrics
@@ -52,6 +51,9 @@ from skucast.schemas.forecast import CreateRunRequest, NodeList, NodeResult
 from skucast.schemas.messages import BatchMessage
 from skucast.services import attributes
 from skucast.settings import Settings
+
+if TYPE_CHECKING:  # scipy and hierarchicalforecast: only the worker loads them, on first use
+    from skucast.forecasting import reconciliation as rec
 
 NODE_BATCH_SIZE = 40  # nodes per message: a node is one series to the engine, as a SKU is
 RECONCILE = "reconcile"  # the batch id of a run's reconciliation message
@@ -129,6 +131,7 @@ def plan_nodes(
 ) -> list[list[str]]:
     """Aggregate the node histories and store them per node batch (batch ids from `first_index`);
     the node ids of each node batch. Idempotent: a retried plan writes the same objects."""
+    from skucast.forecasting import reconciliation as rec
     from skucast.forecasting.engine import EngineConfig, history_at_frequency
     from skucast.services.batches import series_input
 
@@ -292,6 +295,8 @@ class _Bases:
 def _gather(
     settings: Settings, client_id: str, run: RunRecord, plan: dict[str, Any], docs: dict[str, dict[str, Any]]
 ) -> _Bases | None:
+    from skucast.forecasting import reconciliation as rec
+
     skus = [s for s in plan.get("skus", []) if s in docs]
     if not skus:
         return None
@@ -331,6 +336,8 @@ def _gather(
 
 def _reconcile(settings: Settings, client_id: str, run: RunRecord) -> dict[str, Any]:
     """Reconcile and write; the outcome to record. Raises on storage errors (the message is retried)."""
+    from skucast.forecasting import reconciliation as rec
+
     run_id, params = run.run_id, run.params
     method = str(params.get("reconciliation", "min_trace"))
     plan = objects.get_json(settings.data_bucket, _key(client_id, run_id, "plan.json")) or {}
@@ -400,6 +407,8 @@ def _fill(
 def _residuals(
     settings: Settings, client_id: str, run_id: str, structure: rec.Structure, planned: list[str], frequency: str
 ) -> tuple[np.ndarray, np.ndarray] | None:
+    from skucast.forecasting import reconciliation as rec
+
     raw = objects.get_bytes(settings.data_bucket, _key(client_id, run_id, "tail.npy"))
     if raw is None:
         return None
@@ -411,7 +420,7 @@ def _residuals(
 
 # ---------------------------------------------------------------- GET /runs/{id}/nodes
 def _depths(run: RunRecord) -> list[str]:
-    return [rec.TOTAL, *[str(v) for v in run.params.get("hierarchy_levels") or []]]
+    return ["total", *[str(v) for v in run.params.get("hierarchy_levels") or []]]
 
 
 def _node(doc: dict[str, Any], with_children: bool) -> NodeResult:
