@@ -156,3 +156,45 @@ def test_given_a_reconciliation_that_cannot_solve_then_the_run_is_partial_with_b
     assert _nodes(pipe, client, run["run_id"]) == []
     results = read_results(pipe, client, run["run_id"])
     assert len(results) == 6 and all(r["forecast"] for r in results if not r["error"])
+
+
+def test_given_a_reconciliation_dying_midway_and_dead_lettered_then_partial_with_every_base_forecast_back(
+    pipe: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from forecast_worker.dead_letters import handler as dead_letters
+    from skucast.repositories import hierarchy as hierarchy_repo
+    from skucast.schemas.messages import BatchMessage
+    from skucast.services import hierarchy
+    from skucast.settings import get_settings
+
+    client = "hier-e"
+    _tenant(pipe, client, 6)
+    asked: list[str] = []
+    monkeypatch.setattr(hierarchy, "request_reconciliation", lambda settings, c, run_id: asked.append(run_id))
+    run = start_run(pipe, client, {**RUN, "hierarchy": "product"}, role="analyst")
+    pipe.drain()
+    assert read_run(pipe, client, run["run_id"])["status"] == "RUNNING" and asked  # settled, waiting to reconcile
+    writes = {"n": 0}
+    real_write = hierarchy_repo.put_result_document
+
+    def dies_after_two(*args: Any, **kwargs: Any) -> None:
+        writes["n"] += 1
+        if writes["n"] > 2:
+            raise RuntimeError("the function died")
+        real_write(*args, **kwargs)
+
+    monkeypatch.setattr(hierarchy_repo, "put_result_document", dies_after_two)
+    with pytest.raises(RuntimeError):
+        hierarchy.reconcile_run(get_settings(), client, run["run_id"])
+    before = {s.sku: s.document for s in runs_repo.iter_results(pipe.table, client, run["run_id"], 1)}
+    assert sum("base_forecast" in d for d in before.values()) == 2  # two SKUs were rewritten, then it died
+    monkeypatch.setattr(hierarchy_repo, "put_result_document", real_write)
+    message = BatchMessage(client_id=client, run_id=run["run_id"], batch_id=hierarchy.RECONCILE)
+    pipe.sqs.send_message(QueueUrl=pipe.queue("ForecastDLQ"), MessageBody=message.model_dump_json())
+    pipe.deliver("ForecastDLQ", dead_letters, pipe.receive("ForecastDLQ"))
+    done = read_run(pipe, client, run["run_id"])
+    assert done["status"] == "PARTIAL" and done["error"]["code"] == "reconciliation_failed"
+    after = {s.sku: s.document for s in runs_repo.iter_results(pipe.table, client, run["run_id"], 1)}
+    for sku, doc in after.items():
+        assert "base_forecast" not in doc
+        assert doc["forecast"] == before[sku].get("base_forecast", before[sku]["forecast"])
