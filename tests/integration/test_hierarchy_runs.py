@@ -198,3 +198,20 @@ def test_given_a_reconciliation_dying_midway_and_dead_lettered_then_partial_with
     for sku, doc in after.items():
         assert "base_forecast" not in doc
         assert doc["forecast"] == before[sku].get("base_forecast", before[sku]["forecast"])
+
+
+def test_given_node_base_forecasts_missing_then_their_skus_summed_stand_in_and_it_still_adds_up(
+    pipe: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from skucast.services import hierarchy
+
+    client = "hier-f"
+    _tenant(pipe, client, 6)
+    # Node batches that settle without a base forecast (as a dead-lettered node batch does).
+    monkeypatch.setattr(hierarchy, "forecast_nodes", lambda *args: {"nodes": 0, "nodes_failed": 0})
+    run = start_run(pipe, client, {**RUN, "hierarchy": "product"}, role="analyst")
+    pipe.drain()
+    done = read_run(pipe, client, run["run_id"])
+    assert done["status"] == "SUCCEEDED", done
+    nodes = _assert_coherent(pipe, client, run["run_id"])
+    assert done["summary"]["reconciliation"]["base_fallbacks"] == len(nodes)

@@ -42,7 +42,7 @@ from skucast.forecasting.methods import SEASON_LENGTHS
 from skucast.forecasting.periods import next_period, period_start
 from skucast.observability import logger, metrics
 from skucast.pagination import decode_cursor, encode_cursor
-from skucast.records import BatchRecord, RunRecord, RunStatus
+from skucast.records import BatchRecord, RunRecord, RunStatus, StoredResult
 from skucast.repositories import demand, objects, queues
 from skucast.repositories import hierarchy as repo
 from skucast.repositories import runs as runs_repo
@@ -264,19 +264,14 @@ def _points(
     return points
 
 
-def _matrix(
-    points: list[dict[str, Any]], levels: list[int]
-) -> tuple[np.ndarray, dict[int, tuple[np.ndarray, np.ndarray]]]:
-    mean = np.array([float(p.get("mean") or 0.0) for p in points])
-    bounds = {
-        lv: (
-            np.array([float(p.get(f"lo_{lv}") or 0.0) for p in points]),
-            np.array([float(p.get(f"hi_{lv}") or 0.0) for p in points]),
-        )
-        for lv in levels
-        if points and f"hi_{lv}" in points[0]
-    }
-    return mean, bounds
+def _values(points: list[dict[str, Any]], levels: list[int], horizon: int) -> np.ndarray:
+    """A forecast's points as one small array: its mean, then lo and hi of each level (rows), per
+    period (columns); a missing value is 0."""
+    out = np.zeros((1 + 2 * len(levels), horizon))
+    names = ["mean", *[f"{side}_{lv}" for lv in levels for side in ("lo", "hi")]]
+    for t, point in enumerate(points[:horizon]):
+        out[:, t] = [float(point.get(name) or 0.0) for name in names]
+    return out
 
 
 @dataclass
@@ -285,53 +280,62 @@ class _Bases:
 
     structure: rec.Structure
     dates: list[str]
-    sku_points: dict[str, list[dict[str, Any]]]  # each SKU's base forecast points
     mean: np.ndarray
     bands: dict[int, tuple[np.ndarray, np.ndarray]]
     base_methods: dict[str, str | None]  # node id -> the engine's method for its base forecast
     fallbacks: int  # nodes whose base forecast is their SKUs' summed
 
 
-def _gather(
-    settings: Settings, client_id: str, run: RunRecord, plan: dict[str, Any], docs: dict[str, dict[str, Any]]
-) -> _Bases | None:
+def _base(stored: StoredResult) -> list[dict[str, Any]]:
+    """A SKU result's base forecast: what the engine wrote, kept beside a reconciled forecast."""
+    return list(stored.document.get("base_forecast") or stored.forecast)
+
+
+def _gather(settings: Settings, client_id: str, run: RunRecord, plan: dict[str, Any]) -> _Bases | None:
+    """The base forecasts of the plan's SKUs that have one (results read page by page, each kept
+    as a small array) and of every node."""
     from skucast.forecasting import reconciliation as rec
 
-    skus = [s for s in plan.get("skus", []) if s in docs]
-    if not skus:
-        return None
     levels_pct = sorted(int(v) for v in run.params.get("levels", (80, 95)))
+    planned = set(plan.get("skus", []))
+    values: dict[str, np.ndarray] = {}
+    dates: list[str] = []
+    for stored in runs_repo.iter_results(settings.table_name, client_id, run.run_id, run.result_shards):
+        if stored.document.get("error") or not stored.forecast or stored.sku not in planned:
+            continue
+        base = _base(stored)
+        dates = dates or [p["date"] for p in base]
+        values[stored.sku] = _values(base, levels_pct, len(dates))
+    if not values:
+        return None
     levels = [str(v) for v in plan["levels"]]
-    found = {s: {lv: v for lv, v in zip(levels, plan["paths"][s], strict=True) if v is not None} for s in skus}
-    structure = rec.build_structure(levels, skus, found)
-    bases = {s: docs[s].get("base_forecast") or docs[s]["forecast"] for s in skus}
-    dates = [p["date"] for p in bases[structure.skus[0]]]
+    found = {s: {lv: v for lv, v in zip(levels, plan["paths"][s], strict=True) if v is not None} for s in values}
+    structure = rec.build_structure(levels, list(values), found)
     horizon = len(dates)
     node_base: dict[str, dict[str, Any]] = {}
     for batch in plan.get("node_batches", []):
         key = _key(client_id, run.run_id, f"base-{batch}.json")
         node_base.update(objects.get_json(settings.data_bucket, key) or {})
-    n_all, n_nodes = structure.S.shape[0], structure.n_nodes
-    mean = np.zeros((n_all, horizon))
-    bands = {lv: (np.zeros((n_all, horizon)), np.zeros((n_all, horizon))) for lv in levels_pct}
+    n_nodes = structure.n_nodes
+    stacked = np.zeros((1 + 2 * len(levels_pct), structure.S.shape[0], horizon))
     for j, sku in enumerate(structure.skus):
-        _fill(mean, bands, n_nodes + j, bases[sku], levels_pct, horizon)
+        stacked[:, n_nodes + j] = values.pop(sku)
     base_methods: dict[str, str | None] = {}
     fallbacks = []
     for i, node in enumerate(structure.nodes):
-        base = node_base.get(node.node_id) or {}
-        points = base.get("forecast") or []
-        if base.get("error") or len(points) != horizon:
+        given = node_base.get(node.node_id) or {}
+        points = given.get("forecast") or []
+        if given.get("error") or len(points) != horizon:
             fallbacks.append(i)
             continue
-        _fill(mean, bands, i, points, levels_pct, horizon)
-        base_methods[node.node_id] = base.get("method")
+        stacked[:, i] = _values(points, levels_pct, horizon)
+        base_methods[node.node_id] = given.get("method")
     if fallbacks:  # the node's SKUs' base forecasts summed (bottom-up) stand in for its own
         rows = structure.S[fallbacks]
-        mean[fallbacks] = rows @ mean[n_nodes:]
-        for lo, hi in bands.values():
-            lo[fallbacks], hi[fallbacks] = rows @ lo[n_nodes:], rows @ hi[n_nodes:]
-    return _Bases(structure, dates, bases, mean, bands, base_methods, len(fallbacks))
+        for k in range(stacked.shape[0]):
+            stacked[k, fallbacks] = rows @ stacked[k, n_nodes:]
+    bands = {lv: (stacked[1 + 2 * i], stacked[2 + 2 * i]) for i, lv in enumerate(levels_pct)}
+    return _Bases(structure, dates, stacked[0], bands, base_methods, len(fallbacks))
 
 
 def _reconcile(settings: Settings, client_id: str, run: RunRecord) -> dict[str, Any]:
@@ -341,24 +345,18 @@ def _reconcile(settings: Settings, client_id: str, run: RunRecord) -> dict[str, 
     run_id, params = run.run_id, run.params
     method = str(params.get("reconciliation", "min_trace"))
     plan = objects.get_json(settings.data_bucket, _key(client_id, run_id, "plan.json")) or {}
-    docs = {
-        s.sku: s.document
-        for s in runs_repo.iter_results(settings.table_name, client_id, run_id, run.result_shards)
-        if not s.document.get("error") and s.document.get("forecast")
-    }
-    got = _gather(settings, client_id, run, plan, docs)
+    got = _gather(settings, client_id, run, plan)
     if got is None:
         return {"method": method, "nodes": 0, "skus": 0}
     structure = got.structure
     sigma = rec.sigma_from_bounds(got.mean, got.bands)
     residuals = _residuals(settings, client_id, run_id, structure, plan["skus"], str(params.get("frequency", "D")))
     try:
-        out = rec.reconcile(structure, got.mean, sigma, method, sorted(got.bands) or [80], residuals)
+        out = rec.reconcile(structure, got.mean, sigma, method, sorted(got.bands), residuals)
     except ValueError as exc:
         logger.warning("reconciliation failed", extra={"error": str(exc)})
         message = f"The forecasts could not be reconciled ({method}): {exc}"[:500]
         return {"error": {"code": "reconciliation_failed", "message": message}}
-    bounds = {lv: out.bounds[lv] for lv in got.bands}
     nodes = [
         {
             "node_id": node.node_id,
@@ -368,7 +366,7 @@ def _reconcile(settings: Settings, client_id: str, run: RunRecord) -> dict[str, 
             "skus": node.skus,
             "parent": node.parent,
             "children": list(node.children),
-            "forecast": _points(got.dates, out.mean, bounds, i),
+            "forecast": _points(got.dates, out.mean, out.bounds, i),
             "base_forecast": _points(got.dates, got.mean, got.bands, i),
             "base_method": got.base_methods.get(node.node_id),
             "reconciliation": out.method,
@@ -376,10 +374,13 @@ def _reconcile(settings: Settings, client_id: str, run: RunRecord) -> dict[str, 
         for i, node in enumerate(structure.nodes)
     ]
     repo.put_nodes(settings.table_name, client_id, run_id, nodes)
-    for j, sku in enumerate(structure.skus):
-        base = got.sku_points[sku]
-        rewritten = {**docs[sku], "base_forecast": base, "reconciled": out.method}
-        rewritten["forecast"] = _points([p["date"] for p in base], out.mean, bounds, structure.n_nodes + j)
+    row = {sku: structure.n_nodes + j for j, sku in enumerate(structure.skus)}
+    for stored in runs_repo.iter_results(settings.table_name, client_id, run_id, run.result_shards):
+        if stored.sku not in row:
+            continue
+        base = _base(stored)
+        rewritten = {**stored.document, "base_forecast": base, "reconciled": out.method}
+        rewritten["forecast"] = _points([p["date"] for p in base], out.mean, out.bounds, row[stored.sku])
         repo.put_result_document(settings.table_name, client_id, run_id, run.result_shards, rewritten)
     return {
         "method": out.method,
@@ -387,21 +388,6 @@ def _reconcile(settings: Settings, client_id: str, run: RunRecord) -> dict[str, 
         "skus": len(structure.skus),
         "base_fallbacks": got.fallbacks,
     }
-
-
-def _fill(
-    mean: np.ndarray,
-    bands: dict[int, tuple[np.ndarray, np.ndarray]],
-    row: int,
-    points: list[dict[str, Any]],
-    levels: list[int],
-    horizon: int,
-) -> None:
-    values, bounds = _matrix(points[:horizon], levels)
-    mean[row, : values.size] = values
-    for lv, (lo, hi) in bounds.items():
-        bands[lv][0][row, : lo.size] = lo
-        bands[lv][1][row, : hi.size] = hi
 
 
 def _residuals(
