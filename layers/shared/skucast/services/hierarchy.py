@@ -126,59 +126,79 @@ def _data_end(settings: Settings, client_id: str, skus: list[str]) -> str | None
     return end.isoformat() if end else None
 
 
+def _aligned(hist: Any, width: int) -> np.ndarray:
+    """A SKU's history at the run's frequency as `width` periods ending at the run's origin."""
+    row = np.zeros(width)
+    end = width - min(hist.skip, width)  # unknown trailing periods are not zero demand
+    take = min(hist.y.size, end)
+    if take:
+        row[end - take : end] = hist.y[hist.y.size - take :]
+    return row
+
+
+def _aggregate(
+    settings: Settings, client_id: str, params: dict[str, Any], spec: Any, structure: rec.Structure
+) -> tuple[np.ndarray, list[str], np.ndarray]:
+    """Node histories summed SKU by SKU as their series are read (READ_CHUNK at a time); the SKUs
+    that have a history, and their recent periods (float32) for the residuals. Memory: the nodes'
+    histories and those recent periods, never every SKU's whole history."""
+    from skucast.forecasting import reconciliation as rec
+    from skucast.forecasting.engine import EngineConfig, history_at_frequency
+    from skucast.services.batches import series_input
+
+    width = EngineConfig().max_history[spec.frequency]
+    recent = rec.RESIDUAL_PERIODS + SEASON_LENGTHS[spec.frequency]
+    cleaning = params.get("history_cleaning", "none") == "flagged"
+    columns = structure.S[: structure.n_nodes].tocsc()
+    node_hist = np.zeros((structure.n_nodes, width))
+    kept: list[str] = []
+    tails: list[np.ndarray] = []
+    skus = list(structure.skus) if spec.as_of else []
+    for start in range(0, len(skus), READ_CHUNK):
+        chunk = skus[start : start + READ_CHUNK]
+        stored = demand.get_stored_series(settings.table_name, client_id, chunk)
+        for j, sku in enumerate(chunk, start):
+            hist = history_at_frequency(series_input(sku, stored[sku], cleaning), spec) if sku in stored else None
+            if hist is None:
+                continue  # no history: the SKU's own result is an error, it adds nothing to a node
+            row = _aligned(hist, width)
+            node_hist[columns.indices[columns.indptr[j] : columns.indptr[j + 1]]] += row
+            kept.append(sku)
+            tails.append(row[-recent:].astype(np.float32))
+    return node_hist, kept, np.vstack(tails) if tails else np.zeros((0, recent), np.float32)
+
+
 def plan_nodes(
     settings: Settings, client_id: str, run: RunRecord, skus: list[str], as_of: str | None, first_index: int
 ) -> list[list[str]]:
     """Aggregate the node histories and store them per node batch (batch ids from `first_index`);
     the node ids of each node batch. Idempotent: a retried plan writes the same objects."""
     from skucast.forecasting import reconciliation as rec
-    from skucast.forecasting.engine import EngineConfig, history_at_frequency
-    from skucast.services.batches import series_input
 
     params = run.params
     levels = [str(v) for v in params["hierarchy_levels"]]
     found = _attributes(settings, client_id, int(params["attributes_version"]), skus) if skus else {}
     spec = _spec(params, as_of or _data_end(settings, client_id, skus))
-    frequency = spec.frequency
-    width = EngineConfig().max_history[frequency]
-    tail = rec.RESIDUAL_PERIODS + SEASON_LENGTHS[frequency]
-    cleaning = params.get("history_cleaning", "none") == "flagged"
-    rows: dict[str, np.ndarray] = {}
-    for start in range(0, len(skus) if spec.as_of else 0, READ_CHUNK):
-        chunk = skus[start : start + READ_CHUNK]
-        stored = demand.get_stored_series(settings.table_name, client_id, chunk)
-        for sku in chunk:
-            if sku not in stored:
-                continue  # no history: the SKU's own result is an error, it joins no node
-            hist = history_at_frequency(series_input(sku, stored[sku], cleaning), spec)
-            if hist is None:
-                continue
-            row = np.zeros(width)
-            end = width - min(hist.skip, width)  # unknown trailing periods are not zero demand
-            take = min(hist.y.size, end)
-            if take:
-                row[end - take : end] = hist.y[hist.y.size - take :]
-            rows[sku] = row
-    kept = sorted(rows)
-    structure = rec.build_structure(levels, kept, found)
-    bottom = np.vstack([rows[s] for s in structure.skus]) if kept else np.zeros((0, width))
-    node_hist = rec.aggregate(structure, bottom)
+    structure = rec.build_structure(levels, skus, found)
+    node_hist, kept, tails = _aggregate(settings, client_id, params, spec, structure)
+    frequency, width = spec.frequency, node_hist.shape[1]
     first = _run_first(spec.as_of, frequency) if spec.as_of else None
     start_day = next_period(first, frequency, -width).isoformat() if first else None
     ids = [n.node_id for n in structure.nodes] if kept else []
     chunks = [ids[i : i + NODE_BATCH_SIZE] for i in range(0, len(ids), NODE_BATCH_SIZE)]
-    row_of = {n: i for i, n in enumerate(ids)}
     for k, chunk in enumerate(chunks):
-        histories = {n: {"start": start_day, "values": [float(v) for v in node_hist[row_of[n]]]} for n in chunk}
+        histories = {
+            n: {"start": start_day, "values": node_hist[k * NODE_BATCH_SIZE + i].tolist()} for i, n in enumerate(chunk)
+        }
         key = _key(client_id, run.run_id, f"history-{runs_repo.batch_id(first_index + k)}.json")
         objects.put_json(settings.data_bucket, key, histories)
     buffer = io.BytesIO()
-    np.save(buffer, bottom[:, -tail:].astype(np.float32), allow_pickle=False)
+    np.save(buffer, tails, allow_pickle=False)
     objects.put_bytes(settings.data_bucket, _key(client_id, run.run_id, "tail.npy"), buffer.getvalue())
     plan = {
         "levels": levels,
-        "skus": list(structure.skus),
-        "paths": {s: [found.get(s, {}).get(level) for level in levels] for s in structure.skus},
+        "skus": kept,  # the rows of tail.npy
+        "paths": {s: [found.get(s, {}).get(level) for level in levels] for s in kept},
         "node_batches": [runs_repo.batch_id(first_index + k) for k in range(len(chunks))],
     }
     objects.put_json(settings.data_bucket, _key(client_id, run.run_id, "plan.json"), plan)
