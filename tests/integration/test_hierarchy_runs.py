@@ -174,21 +174,18 @@ def test_given_a_reconciliation_dying_midway_and_dead_lettered_then_partial_with
     run = start_run(pipe, client, {**RUN, "hierarchy": "product"}, role="analyst")
     pipe.drain()
     assert read_run(pipe, client, run["run_id"])["status"] == "RUNNING" and asked  # settled, waiting to reconcile
-    writes = {"n": 0}
-    real_write = hierarchy_repo.put_result_document
+    real_write = hierarchy_repo.put_result_documents
 
-    def dies_after_two(*args: Any, **kwargs: Any) -> None:
-        writes["n"] += 1
-        if writes["n"] > 2:
-            raise RuntimeError("the function died")
-        real_write(*args, **kwargs)
+    def dies_after_two(table: str, client_id: str, run_id: str, shards: int, rewritten: Any) -> None:
+        real_write(table, client_id, run_id, shards, list(rewritten)[:2])
+        raise RuntimeError("the function died")
 
-    monkeypatch.setattr(hierarchy_repo, "put_result_document", dies_after_two)
+    monkeypatch.setattr(hierarchy_repo, "put_result_documents", dies_after_two)
     with pytest.raises(RuntimeError):
         hierarchy.reconcile_run(get_settings(), client, run["run_id"])
     before = {s.sku: s.document for s in runs_repo.iter_results(pipe.table, client, run["run_id"], 1)}
     assert sum("base_forecast" in d for d in before.values()) == 2  # two SKUs were rewritten, then it died
-    monkeypatch.setattr(hierarchy_repo, "put_result_document", real_write)
+    monkeypatch.setattr(hierarchy_repo, "put_result_documents", real_write)
     message = BatchMessage(client_id=client, run_id=run["run_id"], batch_id=hierarchy.RECONCILE)
     pipe.sqs.send_message(QueueUrl=pipe.queue("ForecastDLQ"), MessageBody=message.model_dump_json())
     pipe.deliver("ForecastDLQ", dead_letters, pipe.receive("ForecastDLQ"))
@@ -215,3 +212,30 @@ def test_given_node_base_forecasts_missing_then_their_skus_summed_stand_in_and_i
     assert done["status"] == "SUCCEEDED", done
     nodes = _assert_coherent(pipe, client, run["run_id"])
     assert done["summary"]["reconciliation"]["base_fallbacks"] == len(nodes)
+
+
+def test_given_a_sticky_adjustment_then_a_hierarchy_run_keeps_carrying_it_after_reconciliation(pipe: Pipeline) -> None:
+    from urllib.parse import quote
+
+    client = "hier-g"
+    skus = _tenant(pipe, client, 6)
+    first = start_run(pipe, client, RUN, role="analyst")
+    pipe.drain()
+    path = f"{F}/runs/{first['run_id']}/results/{quote(skus[0], safe='')}"
+    status, result, _ = pipe.api("GET", path, client, role="viewer")
+    assert status == 200, result
+    day = result["forecast"][0]["date"]
+    body = {"start": day, "end": day, "add": 100, "reason": "promotion", "sticky": True, "expires": "2099-01-01"}
+    headers = {"If-Match": result["etag"]}
+    assert pipe.api("POST", f"{path}/adjustments", client, role="analyst", body=body, headers=headers)[0] == 201
+    later = start_run(pipe, client, {**RUN, "hierarchy": "product"}, role="analyst")
+    pipe.drain()
+    assert read_run(pipe, client, later["run_id"])["status"] == "SUCCEEDED"
+    status, carried, _ = pipe.api(
+        "GET", f"{F}/runs/{later['run_id']}/results/{quote(skus[0], safe='')}", client, role="viewer"
+    )
+    assert status == 200 and carried["adjustments"] == 1
+    stored = runs_repo.get_result(pipe.table, client, later["run_id"], 1, skus[0])
+    assert stored is not None and stored.document["reconciled"]
+    # The sticky add applies to the base mean it was carried onto, and it is still there.
+    assert carried["forecast"][0]["final"] == pytest.approx(stored.document["base_forecast"][0]["mean"] + 100)

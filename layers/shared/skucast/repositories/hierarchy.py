@@ -18,8 +18,9 @@ from typing import Any
 from boto3.dynamodb.conditions import Key
 
 from skucast.aws import table
-from skucast.records import RunStatus
+from skucast.records import RunStatus, StoredResult
 from skucast.repositories import dynamo
+from skucast.repositories import runs as runs_repo
 from skucast.repositories.keys import node_depth_prefix, node_sk, nodes_pk, run_sk, tenant_pk
 from skucast.repositories.runs import result_key
 
@@ -80,6 +81,18 @@ def put_result_document(table_name: str, client_id: str, run_id: str, shards: in
         ExpressionAttributeNames={"#d": "document"},
         ExpressionAttributeValues={":d": dynamo.pack_json(document)},
     )
+
+
+def put_result_documents(
+    table_name: str, client_id: str, run_id: str, shards: int, rewritten: Iterable[tuple[StoredResult, dict[str, Any]]]
+) -> None:
+    """Rewrite SKU results' documents of a RUNNING run, 25 to a BatchWriteItem: each item is
+    written whole again with its new document and the sticky adjustments it carried in (a running
+    run has no adjustments of its own yet: those come after it finishes)."""
+    with table(table_name).batch_writer(overwrite_by_pkeys=["pk", "sk"]) as writer:
+        for stored, document in rewritten:
+            overlay = (list(stored.final or ()), stored.carried) if stored.final is not None else None
+            writer.put_item(Item=runs_repo.result_item(client_id, run_id, shards, document, overlay))
 
 
 def mark_reconciled(table_name: str, client_id: str, run_id: str, outcome: dict[str, Any]) -> bool:

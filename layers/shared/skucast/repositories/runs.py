@@ -407,7 +407,7 @@ def settle_batch(
         raise ValueError(f"a batch settles at most {MAX_RESULTS_PER_SETTLE} results in one transaction")
     overlays = overlays or {}
     actions: list[dict[str, Any]] = [
-        {"Put": {"Item": _result_item(client_id, run_id, shards, result, overlays.get(sku))}}
+        {"Put": {"Item": result_item(client_id, run_id, shards, result, overlays.get(sku))}}
         for sku, result in by_sku.items()
     ]
     actions += [
@@ -554,12 +554,13 @@ def put_results(table_name: str, client_id: str, run_id: str, shards: int, resul
     """Results written outside a settle (benchmarks seeding a finished run): idempotent overwrite."""
     with table(table_name).batch_writer(overwrite_by_pkeys=["pk", "sk"]) as writer:
         for result in results:
-            writer.put_item(Item=_result_item(client_id, run_id, shards, result))
+            writer.put_item(Item=result_item(client_id, run_id, shards, result))
 
 
-def _result_item(
+def result_item(
     client_id: str, run_id: str, shards: int, result: dict[str, Any], overlay: Overlay | None = None
 ) -> dict[str, Any]:
+    """A result's whole item: its document and the sticky adjustments it carries (`overlay`)."""
     return {**result_key(client_id, run_id, shards, result["sku"]), **_packed(result), **_overlay(overlay)}
 
 

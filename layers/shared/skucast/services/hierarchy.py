@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -395,13 +396,16 @@ def _reconcile(settings: Settings, client_id: str, run: RunRecord) -> dict[str, 
     ]
     repo.put_nodes(settings.table_name, client_id, run_id, nodes)
     row = {sku: structure.n_nodes + j for j, sku in enumerate(structure.skus)}
-    for stored in runs_repo.iter_results(settings.table_name, client_id, run_id, run.result_shards):
-        if stored.sku not in row:
-            continue
-        base = _base(stored)
-        rewritten = {**stored.document, "base_forecast": base, "reconciled": out.method}
-        rewritten["forecast"] = _points([p["date"] for p in base], out.mean, out.bounds, row[stored.sku])
-        repo.put_result_document(settings.table_name, client_id, run_id, run.result_shards, rewritten)
+
+    def rewritten() -> Iterator[tuple[StoredResult, dict[str, Any]]]:
+        for stored in runs_repo.iter_results(settings.table_name, client_id, run_id, run.result_shards):
+            if stored.sku in row:
+                base = _base(stored)
+                document = {**stored.document, "base_forecast": base, "reconciled": out.method}
+                document["forecast"] = _points([p["date"] for p in base], out.mean, out.bounds, row[stored.sku])
+                yield stored, document
+
+    repo.put_result_documents(settings.table_name, client_id, run_id, run.result_shards, rewritten())
     return {
         "method": out.method,
         "nodes": structure.n_nodes,
