@@ -394,6 +394,9 @@ def _reconcile(settings: Settings, client_id: str, run: RunRecord) -> dict[str, 
         }
         for i, node in enumerate(structure.nodes)
     ]
+    now = runs_repo.get_run(settings.table_name, client_id, run_id)
+    if now is None or now.status is not RunStatus.RUNNING:  # cancelled meanwhile: its results stay as they are
+        return {"error": {"code": "run_stopped", "message": "The run stopped before its reconciliation was written."}}
     repo.put_nodes(settings.table_name, client_id, run_id, nodes)
     row = {sku: structure.n_nodes + j for j, sku in enumerate(structure.skus)}
 
