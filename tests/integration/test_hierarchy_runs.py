@@ -239,3 +239,18 @@ def test_given_a_sticky_adjustment_then_a_hierarchy_run_keeps_carrying_it_after_
     assert stored is not None and stored.document["reconciled"]
     # The sticky add applies to the base mean it was carried onto, and it is still there.
     assert carried["forecast"][0]["final"] == pytest.approx(stored.document["base_forecast"][0]["mean"] + 100)
+
+
+def test_given_a_node_with_more_children_than_an_item_lists_then_they_are_counted_and_capped(
+    pipe: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from skucast.services import hierarchy
+
+    client = "hier-h"
+    _tenant(pipe, client, 6)
+    monkeypatch.setattr(hierarchy, "MAX_CHILDREN", 1)
+    run = start_run(pipe, client, {**RUN, "hierarchy": "product"}, role="analyst")
+    pipe.drain()
+    [total] = _nodes(pipe, client, run["run_id"], "total")
+    status, node, _ = pipe.api("GET", f"{F}/runs/{run['run_id']}/nodes/{total['node_id']}", client, role="viewer")
+    assert status == 200 and len(node["children"]) == 1 and node["children_total"] == 2  # Drinks, Snacks

@@ -97,8 +97,11 @@ class NodeResult(BaseModel):
     reconciliation: str | None = Field(default=None, description='what reconciled it, e.g. "min_trace(mint_shrink)"')
     parent: str | None = None
     children: list[str] | None = Field(
-        default=None, description="GET of one node: its children's node ids, or SKUs at the deepest level"
+        default=None,
+        description="GET of one node: its children's node ids, or SKUs at the deepest level (at most 5,000: "
+        "children_total counts them all; GET /skus?attr.<name>=<value> lists every SKU of a node)",
     )
+    children_total: int | None = Field(default=None, description="GET of one node: how many children it has")
 
 
 class NodeList(BaseModel):

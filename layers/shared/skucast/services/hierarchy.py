@@ -59,6 +59,10 @@ if TYPE_CHECKING:  # scipy and hierarchicalforecast: only the worker loads them,
 NODE_BATCH_SIZE = 40  # nodes per message: a node is one series to the engine, as a SKU is
 RECONCILE = "reconcile"  # the batch id of a run's reconciliation message
 READ_CHUNK = 100  # SKUs whose stored series are read at once while aggregating
+# Children a node's item lists (node ids, or SKUs under the deepest level): a node item stays far
+# below DynamoDB's 400 KB whatever the hierarchy's fan-out; `children_total` counts them all, and
+# GET /skus?attr.<name>=<value> lists every SKU of a node.
+MAX_CHILDREN = 5_000
 
 
 # ---------------------------------------------------------------- POST /runs
@@ -386,7 +390,8 @@ def _reconcile(settings: Settings, client_id: str, run: RunRecord) -> dict[str, 
             "key": node.key_dict(),
             "skus": node.skus,
             "parent": node.parent,
-            "children": list(node.children),
+            "children": list(node.children[:MAX_CHILDREN]),
+            "children_total": len(node.children),
             "forecast": _points(got.dates, out.mean, out.bounds, i),
             "base_forecast": _points(got.dates, got.mean, got.bands, i),
             "base_method": got.base_methods.get(node.node_id),
@@ -447,6 +452,7 @@ def _node(doc: dict[str, Any], with_children: bool) -> NodeResult:
         reconciliation=doc.get("reconciliation"),
         parent=doc.get("parent"),
         children=doc.get("children") if with_children else None,
+        children_total=doc.get("children_total", len(doc.get("children") or ())) if with_children else None,
     )
 
 
