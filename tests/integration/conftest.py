@@ -15,6 +15,7 @@ from aws_lambda_powertools.utilities import parameters
 from moto import mock_aws
 
 from skucast import aws
+from skucast.observability import metrics
 from skucast.settings import get_settings
 from skucast_local import moto_fast
 from skucast_local.emulator import LOCAL_CREDENTIALS, REGION, Provisioned, provision
@@ -48,6 +49,9 @@ def provisioned(monkeypatch: pytest.MonkeyPatch) -> Iterator[Provisioned]:
 
 
 def _forget_cached_state() -> None:
+    # Services called outside a handler add metrics that no log_metrics flushes; past 100 the
+    # provider serializes them with the namespace it was built without, and the next call fails.
+    metrics.clear_metrics()
     aws.reset_clients()
     get_settings.cache_clear()
     parameters.clear_caches()
