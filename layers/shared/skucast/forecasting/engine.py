@@ -165,6 +165,7 @@ class EngineConfig:
     # which a driver-aware single must beat the driver-aware ensemble (methods.DRIVER_POLICY).
     drivers: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: MappingProxyType(dict(DRIVER_POLICY)))
     driver_margin: float = DRIVER_MARGIN
+    driver_anchor: bool = True  # False: driver-aware candidates compete on backtest score alone
 
 
 def _error(sku: str, code: str, message: str) -> SkuForecast:
@@ -325,7 +326,9 @@ def _with_drivers(
         {e.name: (e.final, e.windows) for e in external.values()},
     )
     assert ex.X.shape == (y.size, k)
-    plan = dataclasses.replace(plan, exog=ex, drivers=drivers, driver_margin=config.driver_margin)
+    plan = dataclasses.replace(
+        plan, exog=ex, drivers=drivers, driver_margin=config.driver_margin, driver_anchor=config.driver_anchor
+    )
     return _Drivers(plan, design.names if design else (), external, warnings)
 
 
