@@ -222,3 +222,11 @@ def test_given_a_driver_aware_anchor_then_others_must_beat_it_by_their_margin() 
     assert backtest.rank({"ets": 0.8, "theta": 0.9}, 1.0)[0] == "ets"
     assert backtest.rank({"ets": 0.8, "ensemble": 0.85}, 0.2) == ["ensemble", "ets"]
     assert backtest.rank({"ets": 0.6, "ensemble": 0.85}, 0.2) == ["ets", "ensemble"]
+
+
+def test_given_an_external_candidate_named_like_a_method_then_it_is_not_used() -> None:
+    y = np.random.default_rng(0).poisson(50, 60).astype(float)
+    shadow = ExternalForecast("ets_zza", np.zeros(4), {0: np.zeros(4)})
+    spec = ForecastSpec(horizon=4, frequency="W")
+    r = forecast_one(SeriesInput("a", START, y, "W", external=(shadow,)), spec)
+    _same(r, forecast_one(SeriesInput("a", START, y, "W"), spec))

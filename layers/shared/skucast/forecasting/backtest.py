@@ -116,7 +116,10 @@ def _driver_x(plan: Plan, origin: int, h: int) -> tuple[np.ndarray, np.ndarray]:
 def _is_driver(name: str, plan: Plan) -> bool:
     if plan.exog is None:
         return False
-    return name == ENSEMBLE_X or name in plan.exog.external or (name in METHODS and METHODS[name].coef is not None)
+    if name in plan.exog.external:
+        return True
+    has_x = plan.exog.X.shape[1] > 0
+    return has_x and (name == ENSEMBLE_X or (name in METHODS and METHODS[name].coef is not None))
 
 
 def _fit_lift(y: np.ndarray, X: np.ndarray, Xf: np.ndarray, plan: Plan, h: int, forms: dict) -> _Window | None:
