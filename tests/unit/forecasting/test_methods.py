@@ -13,7 +13,7 @@ from skucast.forecasting.methods import (
     policy_for,
 )
 
-SLOW = {"auto_arima", "auto_ets", "auto_theta", "auto_ces"}
+SLOW = {"auto_arima", "auto_ets", "auto_theta", "auto_ces", "arima_x", "mstl_x"}  # the _x ones: test_exog.py
 
 
 def test_given_every_demand_class_when_policy_looked_up_then_registered_candidates_exist():

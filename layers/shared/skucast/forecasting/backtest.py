@@ -63,6 +63,9 @@ class Plan:
     exog: Exog | None = None  # the SKU's usable drivers; None: history only
     drivers: tuple[str, ...] = ()  # driver-aware candidates (ENSEMBLE_X, regression methods, externals)
     driver_margin: float = 0.0  # share by which a driver-aware single must beat the anchor ensemble
+    # Anchor selection on ENSEMBLE_X (else the driver-aware candidates only compete on their
+    # backtest score against the history-only ensemble; bench/accuracy/REPORT.md "Drivers").
+    driver_anchor: bool = True
 
 
 @dataclass
@@ -113,7 +116,10 @@ def _driver_x(plan: Plan, origin: int, h: int) -> tuple[np.ndarray, np.ndarray]:
 def _is_driver(name: str, plan: Plan) -> bool:
     if plan.exog is None:
         return False
-    return name == ENSEMBLE_X or name in plan.exog.external or (name in METHODS and METHODS[name].coef is not None)
+    if name in plan.exog.external:
+        return True
+    has_x = plan.exog.X.shape[1] > 0
+    return has_x and (name == ENSEMBLE_X or (name in METHODS and METHODS[name].coef is not None))
 
 
 def _fit_lift(y: np.ndarray, X: np.ndarray, Xf: np.ndarray, plan: Plan, h: int, forms: dict) -> _Window | None:
@@ -349,6 +355,8 @@ def rank(
 def _order(scores: dict[str, float | None], plan: Plan) -> list[str]:
     if not plan.drivers:
         return rank(scores, plan.ensemble_margin)
+    if not plan.driver_anchor:
+        return rank(scores, plan.ensemble_margin, ENSEMBLE, {d: 0.0 for d in plan.drivers})
     anchor = ENSEMBLE_X if scores.get(ENSEMBLE_X) is not None else ENSEMBLE
     margins = {d: plan.driver_margin for d in plan.drivers if d != anchor}
     return rank(scores, plan.ensemble_margin, anchor, margins)

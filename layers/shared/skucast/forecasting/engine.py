@@ -31,6 +31,7 @@ from skucast.forecasting.methods import (
     DRIVER_POLICY,
     ENSEMBLE,
     ENSEMBLE_MARGIN,
+    ENSEMBLE_X,
     FREQUENCY_POLICY,
     METHODS,
     SEASON_LENGTHS,
@@ -165,6 +166,7 @@ class EngineConfig:
     # which a driver-aware single must beat the driver-aware ensemble (methods.DRIVER_POLICY).
     drivers: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: MappingProxyType(dict(DRIVER_POLICY)))
     driver_margin: float = DRIVER_MARGIN
+    driver_anchor: bool = True  # False: driver-aware candidates compete on backtest score alone
 
 
 def _error(sku: str, code: str, message: str) -> SkuForecast:
@@ -311,21 +313,23 @@ def _with_drivers(
         design, warnings = exog.align(
             dict(f.values), dict(f.kinds), f.known_in_advance, y.size, hist.first, spec.frequency, plan.horizon
         )
-    external = {e.name: e for e in item.external} if hist.skip == 0 else {}
+    # (an external candidate named like a method would shadow it: not used)
+    reserved = {*METHODS, ENSEMBLE, ENSEMBLE_X}
+    external = {e.name: e for e in item.external if e.name not in reserved} if hist.skip == 0 else {}
     if design is None and not external:
         return _Drivers(plan, (), {}, warnings) if warnings else None
     auto = spec.method == "auto"
     drivers = tuple(config.drivers.get(plan.demand_class, ())) if auto and design is not None else ()
     drivers += tuple(external) if auto else ()
-    k = len(design.names) if design else 0
     ex = Exog(
         design.X if design else np.zeros((y.size, 0)),
         design.future if design else np.zeros((plan.horizon, 0)),
         design.kinds if design else (),
         {e.name: (e.final, e.windows) for e in external.values()},
     )
-    assert ex.X.shape == (y.size, k)
-    plan = dataclasses.replace(plan, exog=ex, drivers=drivers, driver_margin=config.driver_margin)
+    plan = dataclasses.replace(
+        plan, exog=ex, drivers=drivers, driver_margin=config.driver_margin, driver_anchor=config.driver_anchor
+    )
     return _Drivers(plan, design.names if design else (), external, warnings)
 
 
