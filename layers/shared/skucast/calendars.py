@@ -23,7 +23,7 @@ import datetime as dt
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 
 from skucast.drivers import period_start
@@ -164,15 +164,17 @@ def parse_calendar(holiday_codes: Sequence[str], events: Sequence[dict[str, Any]
 
 def holiday_dates(codes: Iterable[str], start: dt.date, end: dt.date) -> set[dt.date]:
     """Every public holiday between start and end (inclusive) in any of the codes."""
+    return {d for code in codes for d in _holidays_of(code, start.year, end.year) if start <= d <= end}
+
+
+@lru_cache(maxsize=256)
+def _holidays_of(code: str, first_year: int, last_year: int) -> frozenset[dt.date]:
+    """One code's holidays over whole years: cached, since every SKU of a run asks for the same
+    ones (the package builds its tables in Python, milliseconds a call)."""
     import holidays
 
-    years = list(range(start.year, end.year + 1))
-    found: set[dt.date] = set()
-    for code in codes:
-        country, _, sub = code.partition("-")
-        table = holidays.country_holidays(country, subdiv=sub or None, years=years)
-        found |= {d for d in table if start <= d <= end}
-    return found
+    country, _, sub = code.partition("-")
+    return frozenset(holidays.country_holidays(country, subdiv=sub or None, years=range(first_year, last_year + 1)))
 
 
 def periods(start: dt.date, end: dt.date, freq: str, week_start: int = 0) -> list[dt.date]:
