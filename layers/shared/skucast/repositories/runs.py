@@ -199,6 +199,8 @@ def run_record(item: dict[str, Any]) -> RunRecord:
         error=plain.get("error"),
         repairs=dynamo.count(plain, "repairs"),
         adjustments_made=dynamo.count(plain, "adjustments_made"),
+        shards_total=dynamo.count(plain, "shards_total"),
+        shards_settled=dynamo.count(plain, "shards_settled"),
     )
 
 
@@ -313,10 +315,16 @@ def note_repair(table_name: str, client_id: str, run_id: str, max_repairs: int, 
 
 # ---------------------------------------------------------------- batches
 def put_batches(
-    table_name: str, client_id: str, run_id: str, batches: list[list[str]], carried: Iterable[int] = ()
+    table_name: str,
+    client_id: str,
+    run_id: str,
+    batches: list[list[str]],
+    carried: Iterable[int] = (),
+    shards: list[str | None] | None = None,
 ) -> None:
     """Idempotent: a retried plan writes the same ids with the same SKUs. The batches at the
-    indexes `carried` hold SKUs that carry sticky adjustments (repositories/adjustments.py)."""
+    indexes `carried` hold SKUs that carry sticky adjustments (repositories/adjustments.py);
+    `shards[i]`: the training shard whose global model predicts batch i (None: no global model)."""
     flagged = set(carried)
     with table(table_name).batch_writer() as writer:
         for index, skus in enumerate(batches):
@@ -328,6 +336,8 @@ def put_batches(
             }
             if index in flagged:
                 item["carried"] = True
+            if shards and shards[index] is not None:
+                item["shard"] = shards[index]
             writer.put_item(Item=item)
 
 
@@ -349,6 +359,7 @@ def batch_record(item: dict[str, Any]) -> BatchRecord:
         record=plain.get("record"),
         claim=plain.get("claim") or None,
         carried=bool(plain.get("carried")),
+        shard=plain.get("shard") or None,
     )
 
 
