@@ -78,16 +78,6 @@ def offsets(spec: ForecastSpec) -> list[int]:
 
 
 # ---------------------------------------------------------------- data layout
-def _calendar(day: dt.date, name: str) -> float:
-    if name == "dayofweek":
-        return float(day.weekday())
-    if name == "dayofmonth":
-        return float(day.day)
-    if name == "weekofyear":
-        return float(day.isocalendar()[1])
-    return float(day.month)
-
-
 def _missing_value(kind: str) -> float:
     return 0.0 if kind in ("holiday", "event") else float("nan")
 
@@ -103,35 +93,62 @@ def _feature_names(features: Mapping[str, Features], skus: Sequence[str]) -> tup
     return sorted(kinds), kinds
 
 
-def _columns(n_features: int, frequency: str) -> list[str]:
-    # Neutral names: LightGBM refuses JSON characters (event names carry ':') in feature names.
-    return [f"x{i}" for i in range(n_features)] + [f"cal_{c}" for c in CALENDAR[frequency]]
+@dataclass(frozen=True)
+class _Block:
+    """Periods `first`..`first+count-1` of one SKU whose period 0 starts on `start`."""
+
+    sku: str
+    start: dt.date
+    first: int
+    count: int
 
 
-def _exog_rows(
-    sku: str,
-    start: dt.date,
-    first: int,
-    count: int,
+def _dates(block: _Block, frequency: str) -> np.ndarray:
+    steps = np.arange(block.first, block.first + block.count)
+    if frequency == "M":
+        return (np.datetime64(block.start, "M") + steps).astype("datetime64[D]")
+    return np.datetime64(block.start, "D") + steps * (7 if frequency == "W" else 1)
+
+
+def _frame(
+    blocks: Sequence[_Block],
     names: Sequence[str],
     kinds: Mapping[str, str],
-    features: Features | None,
+    features: Mapping[str, Features],
     frequency: str,
-) -> list[tuple[Any, ...]]:
-    """Rows (sku, ds, features..., calendar...) for periods `first`..`first+count-1` of a SKU
-    whose period 0 starts on `start`."""
-    rows = []
-    values = features.values if features is not None else {}
-    for ds in range(first, first + count):
-        day = next_period(start, frequency, ds)
-        key = day.isoformat()
-        row: list[Any] = [sku, ds]
-        for name in names:
-            v = values.get(name, {}).get(key)
-            row.append(float(v) if v is not None else _missing_value(kinds[name]))
-        row.extend(_calendar(day, c) for c in CALENDAR[frequency])
-        rows.append(tuple(row))
-    return rows
+) -> Any:
+    """The exogenous frame (unique_id, ds, x0.., cal_..) of these blocks, built column-wise: a
+    shard is hundreds of thousands of rows."""
+    import pandas as pd
+
+    counts = [b.count for b in blocks]
+    dates = np.concatenate([_dates(b, frequency) for b in blocks]) if blocks else np.zeros(0, "datetime64[D]")
+    iso = dates.astype(str).tolist()
+    columns: dict[str, Any] = {
+        "unique_id": np.repeat(np.array([b.sku for b in blocks], dtype=object), counts),
+        "ds": np.concatenate([np.arange(b.first, b.first + b.count) for b in blocks]) if blocks else [],
+    }
+    offsets = np.concatenate([[0], np.cumsum(counts)])
+    for i, name in enumerate(names):
+        missing = _missing_value(kinds[name])
+        col = np.full(len(iso), missing)
+        for j, block in enumerate(blocks):
+            f = features.get(block.sku)
+            values = f.values.get(name) if f is not None else None
+            if values:
+                lo, hi = int(offsets[j]), int(offsets[j + 1])
+                col[lo:hi] = [values.get(d, missing) for d in iso[lo:hi]]
+        columns[f"x{i}"] = col
+    index = pd.DatetimeIndex(dates)
+    position = {
+        "dayofweek": index.dayofweek,
+        "dayofmonth": index.day,
+        "weekofyear": index.isocalendar().week.to_numpy() if len(index) else index.day,
+        "month": index.month,
+    }
+    for c in CALENDAR[frequency]:
+        columns[f"cal_{c}"] = np.asarray(position[c], dtype=np.float64)
+    return pd.DataFrame(columns)
 
 
 @dataclass(frozen=True)
@@ -185,29 +202,27 @@ def train(
     config: GlobalConfig = GlobalConfig(),
 ) -> bytes:
     """Fit the shard's models (final and per backtest window) and serialize them."""
-    import pandas as pd
     from mlforecast import MLForecast
 
     series = _eligible(items, spec, config)
     names, kinds = _feature_names(features, list(series))
-    columns = _columns(len(names), spec.frequency)
     freq = spec.frequency
+    # One frame of every SKU's whole history; each origin's model trains on the rows before it.
+    full = _frame([_Block(sku, s.start, 0, s.y.size) for sku, s in series.items()], names, kinds, features, freq)
+    lengths = np.repeat(np.array([s.y.size for s in series.values()]), [s.y.size for s in series.values()])
+    y_all = np.concatenate([s.y for s in series.values()]) if series else np.zeros(0)
     models: dict[int, dict[str, Any]] = {}
     for offset in offsets(spec):
-        ids, ys, exog, scales = [], [], [], {}
-        for sku, s in series.items():
-            n = s.y.size - offset
-            if n < config.min_periods[freq]:
-                continue
-            scale = _scale(s.y[:n])
-            scales[sku] = scale
-            ids.append(np.full(n, sku, dtype=object))
-            ys.append(s.y[:n] / scale)
-            exog.extend(_exog_rows(sku, s.start, 0, n, names, kinds, features.get(sku), freq))
+        scales = {
+            sku: _scale(s.y[: s.y.size - offset])
+            for sku, s in series.items()
+            if s.y.size - offset >= config.min_periods[freq]
+        }
         if not scales:
             continue
-        frame = pd.DataFrame(exog, columns=["unique_id", "ds", *columns])
-        frame["y"] = np.concatenate(ys)
+        keep = (full["ds"].to_numpy() < lengths - offset) & full["unique_id"].isin(list(scales)).to_numpy()
+        frame = full[keep].reset_index(drop=True)
+        frame["y"] = y_all[keep] / frame["unique_id"].map(scales).to_numpy(dtype=np.float64)
         fcst = MLForecast(models={"lgb": _regressor(config)}, freq=1, lags=list(LAGS[freq]), num_threads=1)
         with warnings.catch_warnings():  # NaN lags at a series' start are what LightGBM should see
             warnings.filterwarnings("ignore", message="Found null values")
@@ -280,12 +295,10 @@ def _predict_model(
     import pandas as pd
 
     freq, names, kinds = payload["frequency"], payload["features"], payload["kinds"]
-    rows = []
-    for sku in ids:
-        start = dt.date.fromisoformat(payload["starts"][sku])
-        end = payload["lengths"][sku] - offset
-        rows.extend(_exog_rows(sku, start, end, h, names, kinds, features.get(sku), freq))
-    x_df = pd.DataFrame(rows, columns=["unique_id", "ds", *_columns(len(names), freq)])
+    blocks = [
+        _Block(sku, dt.date.fromisoformat(payload["starts"][sku]), payload["lengths"][sku] - offset, h) for sku in ids
+    ]
+    x_df = _frame(blocks, names, kinds, features, freq)
     steps: list[pd.DataFrame] = []
 
     def keep(x: pd.DataFrame) -> pd.DataFrame:
@@ -316,13 +329,15 @@ def _effects(
     """Each feature's LightGBM contribution over the final horizon, in units, per SKU. The
     callback's frames hold one row per SKU (in `ids` order) per horizon step. Only the features
     the SKU has are reported (a driver it has no values for says nothing about it)."""
+    import pandas as pd
+
     regressor = fcst.models_["lgb"]
     order = list(fcst.ts.features_order_)
     positions = [order.index(f"x{i}") for i in range(len(names))]
-    total = np.zeros((len(ids), len(names)))
-    for x in steps:
-        contrib = np.asarray(regressor.predict(x[order], pred_contrib=True))
-        total += contrib[:, positions]
+    # One call for the whole horizon (TreeSHAP is per row; the call overhead is not).
+    rows = pd.concat([x[order] for x in steps], ignore_index=True)
+    contrib = np.asarray(regressor.predict(rows, pred_contrib=True))[:, positions]
+    total = contrib.reshape(len(steps), len(ids), len(names)).sum(axis=0)
     effects = {}
     for row, sku in enumerate(ids):
         own = total[row] * scales[sku]
