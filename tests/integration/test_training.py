@@ -143,3 +143,26 @@ def test_a_run_without_features_trains_nothing(pipe: Pipeline, trained: Counter[
     assert read_run(pipe, client, run_id)["status"] == "SUCCEEDED"
     assert not trained and list(training_repo.iter_shards(pipe.table, client, run_id)) == []
     assert all(b.shard is None for b in runs_repo.iter_batches(pipe.table, client, run_id))
+
+
+def test_given_a_lost_training_message_then_the_sweeper_sends_it_again_and_the_run_completes(
+    pipe: Pipeline, trained: Counter[tuple[str, ...]]
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from forecast_worker.planner import handler as planner
+    from skucast.services import scheduling
+
+    client, _ = _tenant(pipe, "acme")
+    run_id = start_run(pipe, client, RUN)["run_id"]
+    pipe.deliver("PlanQueue", planner, pipe.receive("PlanQueue", 1))
+    lost = pipe.receive("TrainQueue", 1)[0]  # never delivered to a trainer
+    pipe.sqs.delete_message(QueueUrl=pipe.queue("TrainQueue"), ReceiptHandle=lost["ReceiptHandle"])
+    pipe.drain()
+    assert read_run(pipe, client, run_id)["status"] == "RUNNING"  # two shards trained, one waits
+    assert len(trained) == 2
+    later = datetime.now(UTC) + timedelta(hours=1)
+    assert scheduling.sweep_stalled_runs(get_settings(), later) == {"repaired": 1, "failed": 0}
+    pipe.drain()
+    assert read_run(pipe, client, run_id)["status"] == "SUCCEEDED"
+    assert sorted(trained.values()) == [1, 1, 1]  # the re-sent shard trained; the others not again
