@@ -243,14 +243,20 @@ def model_run(run_id: str, params: Mapping[str, Any]) -> str:
     return str(params.get("models_from") or run_id)
 
 
+class _Missing(LookupError):
+    pass
+
+
 @functools.lru_cache(maxsize=2)
-def _cached_models(bucket: str, key: str) -> Mapping[str, Any] | None:
+def _cached_models(bucket: str, key: str) -> Mapping[str, Any]:
     """A shard's models, deserialized once per container: a worker's next batch is most often of
-    the same shard."""
+    the same shard. A missing object raises (and so is not cached)."""
     from skucast.forecasting import global_model
 
     body = objects.get_bytes(bucket, key)
-    return global_model.load(body) if body is not None else None
+    if body is None:
+        raise _Missing(key)
+    return global_model.load(body)
 
 
 def external_forecasts(
@@ -265,8 +271,9 @@ def external_forecasts(
     """The shard's global model on these SKUs ({} when its models are missing: history only)."""
     from skucast.forecasting import global_model
 
-    models = _cached_models(settings.data_bucket, shard_model_key(client_id, model_run_id, shard_id))
-    if models is None:
+    try:
+        models = _cached_models(settings.data_bucket, shard_model_key(client_id, model_run_id, shard_id))
+    except _Missing:
         logger.warning("shard models missing", extra={"shard": shard_id})
         return {}
     return global_model.predict(models, inputs, features, spec)
