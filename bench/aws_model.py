@@ -389,7 +389,7 @@ def scoring_markdown(m: dict[str, Any]) -> list[str]:
 TRAINING_SKUS = 100_000
 TRAINING_ASSUMPTIONS = {
     "skus": TRAINING_SKUS,
-    "drivers": "two (a promotion flag, a price) and the holiday count, as bench/training.py's shard",
+    "drivers": "two drivers (a promotion flag, a price) and the holiday count, as bench/training.py's shard",
     "history_days": 364,
     "horizon_days": 28,
     "backtest_windows": "1 (so three models per shard: the final one and two windows)",
@@ -445,7 +445,7 @@ def training_markdown(m: dict[str, Any]) -> list[str]:
     a = m["assumptions"]
     lines = [
         f"A {a['skus']:,}-SKU tenant with {a['drivers']}; {a['history_days']} days of history, "
-        f"{a['horizon_days']}-day horizon, {a['backtest_windows']}:",
+        f"{a['horizon_days']}-day horizon, backtest windows: {a['backtest_windows']}:",
         "",
         f"- {m['shards']} shards of {m['shard_skus']:,} SKUs, each {m['shard_train_cpu_seconds']:.0f} CPU-s "
         f"and {m['shard_peak_mb']:.0f} MB peak (fits, bench/training.py), trained in parallel "

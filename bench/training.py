@@ -15,9 +15,10 @@ Contenders, in the same process run, interleaved, medians of CPU time:
 - prediction: `global_model.predict` for one forecast batch (40 SKUs: the three models' horizons
   and the final horizon's per-feature contributions) against bare: the same three
   `MLForecast.predict` calls on frames built from arrays and the same `pred_contrib` call.
-- peak memory: `global_model.train` alone in a fresh subprocess per shard size (ru_maxrss, less
-  the process's size before training); a linear fit gives the shard size that fits Lambda's 10 GB
-  and 15 minutes with the margins stated.
+- peak memory: `global_model.train` alone in a fresh subprocess per shard size: the process's
+  peak (VmHWM: interpreter, libraries, the shard's inputs as the trainer holds them, training and
+  serialization) and its size before training; a linear fit gives the shard size that fits
+  Lambda's 10 GB and 15 minutes with the margins stated.
 """
 
 from __future__ import annotations
@@ -27,7 +28,6 @@ import datetime as dt
 import json
 import os
 import pickle
-import resource
 import statistics
 import subprocess
 import sys
@@ -204,11 +204,20 @@ def compare(n: int, reps: int) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------- memory, in a fresh process per size
+def _status_mb(field: str) -> float:
+    """A /proc/self/status figure in MB: VmRSS (now) or VmHWM (this process's peak since exec;
+    ru_maxrss is not, it carries the parent's high-water mark across fork and exec)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
 def _memory_child(n: int) -> None:
     from skucast.forecasting import global_model
 
     items, features, _, spec = shard(n)
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    before = _status_mb("VmRSS")  # the interpreter, the libraries and the shard's inputs
     t = time.perf_counter()
     c = time.process_time()
     models = global_model.train(items, features, spec)
@@ -217,7 +226,7 @@ def _memory_child(n: int) -> None:
             {
                 "skus": n,
                 "rss_before_mb": round(before, 1),
-                "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+                "peak_rss_mb": round(_status_mb("VmHWM"), 1),
                 "train_wall_s": round(time.perf_counter() - t, 2),
                 "train_cpu_s": round(time.process_time() - c, 2),
                 "model_mb": round(len(pickle.dumps(models)) / 1e6, 2),
@@ -265,7 +274,7 @@ def main(argv: list[str] | None = None) -> int:
         _memory_child(args.memory_child)
         return 0
     n, reps = (300, 2) if args.quick else (1000, 3)
-    sizes = [200, 400] if args.quick else [500, 1000, 2000]
+    sizes = [200, 400] if args.quick else [500, 2000, 4000]
     result = {"compare": compare(n, reps), "memory": memory(sizes)}
     from skucast.settings import Settings
 

@@ -59,7 +59,7 @@ class Settings(BaseSettings):
     run_progress_timeout_seconds: int = Field(default=900, ge=1)
     # SKUs per training shard of the global model: one TrainFunction invocation trains one shard
     # (its memory and time measured in `make bench`, bench/README.md "Training").
-    training_shard_skus: int = Field(default=2000, ge=1, le=100_000)
+    training_shard_skus: int = Field(default=5000, ge=1, le=100_000)
     # TEST-ONLY fault hook: training a shard that holds this SKU raises, so tests can exercise
     # the retry -> dead-letter -> training_failed path on the local stack. Never set in a deployment.
     test_fail_training_sku: str = ""
