@@ -101,6 +101,8 @@ def test_given_small_shards_and_one_failing_when_a_run_trains_then_each_sku_uses
     assert failed == set(SKUS[20:30])
     assert {by_sku[s]["error"]["code"] for s in failed} == {"training_failed"}
     assert all(len(by_sku[s]["forecast"]) == 14 for s in set(SKUS) - failed)
+    # Each forecast SKU's backtest scored its shard's global-model candidate beside the per-SKU fits.
+    assert all("global_lgbm" in by_sku[s]["candidates"] for s in set(SKUS) - failed)
 
     # Four shards, each its own training message; the failing one retried, then dead-lettered.
     stats = stack.stats()

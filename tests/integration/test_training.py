@@ -92,7 +92,10 @@ def test_a_run_with_features_trains_its_shards_first_and_each_batch_uses_its_sha
     for batch in runs_repo.iter_batches(pipe.table, client, run_id):
         assert batch.shard is not None and {shard_map[s] for s in batch.skus} == {batch.shard}
         assert batch.record and batch.record["global_model"] == {"shard": batch.shard, "skus": len(batch.skus)}
-    assert len(read_results(pipe, client, run_id)) == 30
+    # The engine scored each SKU's global-model candidate in its backtest, beside the per-SKU fits.
+    served = read_results(pipe, client, run_id)
+    assert len(served) == 30
+    assert all("global_lgbm" in r["candidates"] for r in served), [r["candidates"] for r in served][:2]
 
 
 def test_a_duplicate_training_message_trains_once(pipe: Pipeline, trained: Counter[tuple[str, ...]]) -> None:

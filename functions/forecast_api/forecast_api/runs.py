@@ -15,11 +15,12 @@ from skucast.schemas.forecast import (
     ExportRequest,
     ResultList,
     Run,
+    RunComparison,
     RunList,
     RunStatusQuery,
     SkuResult,
 )
-from skucast.services import exports, runs
+from skucast.services import compare, exports, runs
 from skucast.settings import get_settings
 
 router = APIGatewayRouter()
@@ -39,9 +40,7 @@ DemandClass = Annotated[
     },
 )
 def start_run(request: Annotated[CreateRunRequest, Body()]) -> Response[Run]:
-    key = router.current_event.headers.get("Idempotency-Key") or router.current_event.headers.get(
-        "idempotency-key"
-    )
+    key = router.current_event.headers.get("Idempotency-Key") or router.current_event.headers.get("idempotency-key")
     run = runs.create_run(get_settings(), current_tenant(router), request, idempotency_key=key)
     return Response(
         status_code=202,
@@ -121,3 +120,19 @@ def get_result(run_id: str, sku: str) -> Response[SkuResult]:
 )
 def export_run(run_id: str, request: Annotated[ExportRequest, Body()]) -> ExportLink:
     return exports.export_run(get_settings(), current_tenant(router), run_id, request.format)
+
+
+@router.get(
+    "/runs/<run_id>/compare",
+    summary="Per-SKU and total deltas of this run against another (e.g. a scenario against its base)",
+    tags=["runs"],
+    middlewares=[requires("viewer")],
+    responses={409: {"description": "one of the runs has not finished"}},
+)
+def compare_runs(
+    run_id: str,
+    to: Annotated[str, Query(min_length=1, max_length=64, description="the run compared against (the base)")],
+    limit: Limit = 100,
+    cursor: Cursor = None,
+) -> RunComparison:
+    return compare.compare_runs(get_settings(), current_tenant(router), run_id, to, limit, cursor)

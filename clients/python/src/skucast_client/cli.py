@@ -115,6 +115,9 @@ def run_text(run: dict[str, Any]) -> str:
         f"run {run['run_id']}  {run['status']}  ({run.get('trigger')}, created {run.get('created_at')})",
         f"  SKUs: {p.get('skus_done', 0)} done, {p.get('skus_failed', 0)} failed, {p.get('skus_total', 0)} total",
     ]
+    if run.get("base_run_id"):
+        changes = (run.get("scenario") or {}).get("changes") or []
+        lines.append(f"  what-if of {run['base_run_id']}: {len(changes)} change(s)")
     if s.get("by_class"):
         lines.append("  classes: " + ", ".join(f"{k} {v}" for k, v in s["by_class"].items()))
     if s.get("by_method"):
@@ -397,13 +400,89 @@ def cmd_run(args: argparse.Namespace) -> int:
         name=args.name,
         as_of=args.as_of,
         history_cleaning=args.history_cleaning,
+        drivers=_drivers_choice(args.drivers),
     )
+    return _started(args, client, run)
+
+
+def _drivers_choice(raw: str | None) -> str | list[str] | None:
+    if raw is None or raw in ("auto", "none"):
+        return raw
+    return [name.strip() for name in raw.split(",") if name.strip()]
+
+
+def _started(args: argparse.Namespace, client: Client, run: dict[str, Any]) -> int:
     if not args.wait:
         emit(args, run, run["run_id"])
         return EXIT_OK
     run = client.wait_run(run["run_id"], progress=not args.no_progress and not args.json, timeout=args.timeout)
     emit(args, run, run_text(run))
     return _run_exit(run)
+
+
+def _json_list(path: str | None, what: str) -> list[dict[str, Any]]:
+    if not path:
+        return []
+    try:
+        return list(json.loads(Path(path).read_text(encoding="utf-8")))
+    except (OSError, ValueError, TypeError) as exc:
+        raise UsageError(f"cannot read {what} from {path}: {exc}") from None
+
+
+def _operation(text: str) -> tuple[str, float]:
+    name, sep, value = text.partition("=")
+    try:
+        if not sep or not name.strip():
+            raise ValueError
+        return name.strip(), float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected DRIVER=NUMBER, got {text!r}") from None
+
+
+def cmd_what_if(args: argparse.Namespace) -> int:
+    changes = _json_list(args.changes, "changes")
+    inline = [("set", v) for v in args.set or []] + [("multiply", v) for v in args.multiply or []]
+    inline += [("add", v) for v in args.add or []]
+    if inline and not (args.start and args.end):
+        raise UsageError("--set/--multiply/--add need --start and --end")
+    for operation, (driver, value) in inline:
+        change: dict[str, Any] = {"driver": driver, "start": args.start, "end": args.end, operation: value}
+        if args.sku:
+            change["skus"] = args.sku
+        changes.append(change)
+    client = make_client(args)
+    run = client.what_if(args.base_run_id, changes, _json_list(args.events, "events"), name=args.name)
+    return _started(args, client, run)
+
+
+def _signed(value: Any, digits: str = ".4g") -> str:
+    return "" if value is None else f"{value:+{digits}}"
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    totals, items = make_client(args).compare_items(args.run_id, args.to)
+    rows = [
+        [i["sku"], i["run_total"], i["to_total"], _signed(i["delta"]), _signed(i["delta_pct"], ".1f")] for i in items
+    ]
+    if args.output:
+        import csv
+
+        with open(args.output, "w", newline="", encoding="utf-8") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(["sku", "run_total", "to_total", "delta", "delta_pct"])
+            writer.writerows([[i[k] for k in ("sku", "run_total", "to_total", "delta", "delta_pct")] for i in items])
+        emit(args, {"path": args.output, "rows": len(items)}, f"{len(items)} rows written to {args.output}")
+        return EXIT_OK
+    shown = rows[: args.top] if args.top else rows
+    pct = totals.get("delta_pct")
+    text = (
+        f"{args.run_id} vs {args.to}: {totals['run']:.6g} vs {totals['to']:.6g}, delta {_signed(totals['delta'])}"
+        + (f" ({pct:+.1f}%)" if pct is not None else "")
+        + f" over {len(items)} SKUs\n"
+        + table(shown, ["sku", "run", "to", "delta", "delta %"])
+    )
+    emit(args, {"run_id": args.run_id, "to": args.to, "totals": totals, "items": items}, text)
+    return EXIT_OK
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -715,10 +794,33 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["none", "flagged"],
         help="flagged: replace the points ingestion flagged as outliers before fitting (default none)",
     )
+    p.add_argument(
+        "--drivers", help="auto (default: each SKU's drivers with values, and the calendar), none, or NAME,NAME"
+    )
     p.add_argument("--name")
     p.add_argument("--wait", action="store_true", help="wait for the run (progress bar); exit 3 unless SUCCEEDED")
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("--timeout", type=float)
+
+    p = add("what-if", cmd_what_if, "a scenario run: a finished run forecast again with future drivers changed")
+    p.add_argument("base_run_id", metavar="BASE_RUN")
+    for op, example in (("set", "promo=1"), ("multiply", "price=0.9"), ("add", "price=-0.5")):
+        p.add_argument(f"--{op}", action="append", type=_operation, metavar="DRIVER=X", help=f"e.g. {example}")
+    p.add_argument("--start", help="first day the --set/--multiply/--add apply (YYYY-MM-DD)")
+    p.add_argument("--end", help="last day they apply (YYYY-MM-DD)")
+    p.add_argument("--sku", action="append", help="they apply to this SKU only (repeatable; default all)")
+    p.add_argument("--changes", help="a JSON file: [{driver, start, end, set|multiply|add, skus?}]")
+    p.add_argument("--events", help="a JSON file: [{name, dates: [YYYY-MM-DD...], skus?}]")
+    p.add_argument("--name")
+    p.add_argument("--wait", action="store_true", help="wait for the run (progress bar); exit 3 unless SUCCEEDED")
+    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--timeout", type=float)
+
+    p = add("compare", cmd_compare, "per-SKU and total deltas of a run against another (a scenario vs its base)")
+    p.add_argument("run_id", metavar="RUN")
+    p.add_argument("--to", required=True, metavar="RUN", help="the run compared against")
+    p.add_argument("--top", type=int, default=20, help="rows shown (0: all; --json and -o have every row)")
+    p.add_argument("-o", "--output", help="write every row as CSV here")
 
     p = add("status", cmd_status, "show a run")
     p.add_argument("run_id", metavar="RUN")

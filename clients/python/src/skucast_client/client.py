@@ -26,6 +26,7 @@ import httpx
 from skucast_client import errors
 from skucast_client.frames import (
     attributes_csv_gz,
+    compare_frame,
     demand_csv_gz,
     drivers_csv_gz,
     forecast_frame,
@@ -414,11 +415,13 @@ class Client:
         idempotency_key: str | None = None,
         as_of: str | None = None,
         history_cleaning: str | None = None,
+        drivers: str | Sequence[str] | None = None,
     ) -> dict[str, Any]:
         """POST /runs (202). Retries are safe: an Idempotency-Key is always sent. `as_of`
         (YYYY-MM-DD) is the forecast origin; default the end of the tenant's data.
         `history_cleaning="flagged"` fits on the history with the points ingestion flagged as
-        outliers replaced (default "none")."""
+        outliers replaced (default "none"). `drivers`: "auto" (the server's default: each SKU's
+        declared drivers with values, and the calendar), "none", or driver names."""
         body: dict[str, Any] = {
             "horizon": horizon,
             "frequency": frequency,
@@ -435,8 +438,63 @@ class Client:
             body["as_of"] = as_of
         if history_cleaning:
             body["history_cleaning"] = history_cleaning
+        if drivers is not None:
+            body["drivers"] = drivers if isinstance(drivers, str) else list(drivers)
         key = idempotency_key or uuid.uuid4().hex
         return dict(self._json("POST", f"{API}/runs", json=body, headers={"Idempotency-Key": key}))
+
+    def create_run(self, horizon: int | None = None, **kwargs: Any) -> dict[str, Any]:
+        """POST /runs: `start_run(horizon, ...)`, or with `scenario=` a what-if run of a finished
+        base run (`what_if`'s arguments as a dict: {base_run_id, changes?, events?})."""
+        scenario = kwargs.pop("scenario", None)
+        if scenario is not None:
+            return self.what_if(**scenario, **kwargs)
+        if horizon is None:
+            raise TypeError("create_run needs a horizon (or a scenario)")
+        return self.start_run(horizon, **kwargs)
+
+    def what_if(
+        self,
+        base_run_id: str,
+        changes: Sequence[dict[str, Any]] = (),
+        events: Sequence[dict[str, Any]] = (),
+        *,
+        name: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> dict[str, Any]:
+        """A scenario run (202): the base run (finished SUCCEEDED/PARTIAL) forecast again with
+        future drivers and events changed, reusing its models. `changes`: `{driver, start, end,
+        set|multiply|add, skus?}` (dates may be date objects); `events`: `{name, dates, skus?}`.
+        It takes every other parameter from the base run. No change: the base's forecast exactly."""
+        scenario: dict[str, Any] = {
+            "base_run_id": base_run_id,
+            "changes": [{**c, "start": _day(c["start"]), "end": _day(c["end"])} for c in changes],
+            "events": [{**e, "dates": [_day(d) for d in e.get("dates", [])]} for e in events],
+        }
+        body: dict[str, Any] = {"scenario": scenario, **({"name": name} if name else {})}
+        key = idempotency_key or uuid.uuid4().hex
+        return dict(self._json("POST", f"{API}/runs", json=body, headers={"Idempotency-Key": key}))
+
+    def compare_items(self, run_id: str, to: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        """GET /runs/{run_id}/compare?to=: the totals and every page's items."""
+        items: list[dict[str, Any]] = []
+        totals: dict[str, Any] = {}
+        cursor: str | None = None
+        while True:
+            params = {"to": to, "limit": 1000, **({"cursor": cursor} if cursor else {})}
+            page = self._json("GET", f"{API}/runs/{run_id}/compare", params=params)
+            totals = dict(page["totals"])
+            items += page["items"]
+            cursor = page.get("next_cursor")
+            if not cursor:
+                return totals, items
+
+    def compare(self, run_id: str, to: str) -> Any:
+        """Per-SKU deltas of run `run_id` against run `to` (e.g. a scenario against its base) as a
+        DataFrame `sku, run_total, to_total, delta, delta_pct`, biggest absolute delta first;
+        `frame.attrs["totals"]` is `{run, to, delta, delta_pct}`."""
+        totals, items = self.compare_items(run_id, to)
+        return compare_frame(run_id, to, totals, items)
 
     def run(self, run_id: str) -> dict[str, Any]:
         return dict(self._json("GET", f"{API}/runs/{run_id}"))
@@ -587,6 +645,7 @@ class Client:
         poll_interval: float = 1.0,
         as_of: str | None = None,
         history_cleaning: str | None = None,
+        drivers: str | Sequence[str] | None = None,
     ) -> Any:
         """Run a forecast and return its DataFrame:
         `unique_id, ds, forecast, forecast-lo-<L>..., forecast-hi-<L>..., final, method, demand_class`
@@ -603,6 +662,7 @@ class Client:
             name=name,
             as_of=as_of,
             history_cleaning=history_cleaning,
+            drivers=drivers,
         )
         run = self.wait_run(started["run_id"], progress=progress, timeout=timeout, poll_interval=poll_interval)
         if run["status"] in ("FAILED", "CANCELLED"):

@@ -205,3 +205,16 @@ def read_table(data: bytes) -> Any:
     if data[:4] == b"PAR1":
         return pd.read_parquet(io.BytesIO(data))
     return pd.read_csv(io.BytesIO(data))
+
+
+COMPARE_COLUMNS = ["sku", "run_total", "to_total", "delta", "delta_pct"]
+
+
+def compare_frame(run_id: str, to: str, totals: dict[str, Any], items: Sequence[dict[str, Any]]) -> Any:
+    """GET /runs/{run_id}/compare's items as a DataFrame (biggest absolute delta first, as served);
+    `attrs` holds `run_id`, `to` and `totals` ({run, to, delta, delta_pct})."""
+    pd = _pandas()
+    frame = pd.DataFrame([[i.get(c) for c in COMPARE_COLUMNS] for i in items], columns=COMPARE_COLUMNS)
+    frame["delta_pct"] = frame["delta_pct"].astype("float64")  # null (a base total of 0) is NaN
+    frame.attrs.update(run_id=run_id, to=to, totals=dict(totals))
+    return frame

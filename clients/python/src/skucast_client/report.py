@@ -5,6 +5,12 @@ Sections: run summary, demand-class mix, method mix, accuracy (run-level backtes
 per class / per method), and for chosen SKUs (or the adjusted ones and the worst fits by backtest
 MASE) a chart of history + forecast + interval bands, with the adjusted final forecast drawn
 dashed beside the mean and a dot on each adjusted period. Works from plain dicts (no pandas needed).
+
+Drivers (#19): each chart shades the periods of a promotion (a flag driver at 1 for that SKU; in a
+scenario run, as its changes set them), of a public holiday (the tenant's calendar codes, when the
+optional `holidays` package is installed beside the client: the API does not list holiday dates)
+and of the tenant's and the scenario's events; below it, the drivers the forecast used, what each
+adds over the horizon (units and share) and its warnings.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ import math
 import statistics
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from skucast_client.client import Client
@@ -31,6 +38,18 @@ CLASS_COLOURS = {
 PALETTE = ("#1971c2", "#e67700", "#2b8a3e", "#c2255c", "#5f3dc4", "#0c8599", "#a61e4d", "#5c940d", "#868e96")
 HISTORY_PERIODS = {"D": 182, "W": 104, "M": 36}  # history shown before the forecast
 FINAL_COLOUR = "#e8590c"  # the adjusted final forecast, and the dots on adjusted periods
+SHADE_COLOURS = {"promotion": "#fab005", "holiday": "#fa5252", "event": "#7950f2"}
+
+
+@dataclass(frozen=True)
+class Shade:
+    """A span of days shaded on a chart: [start, end] inclusive, what it is and its label."""
+
+    start: dt.date
+    end: dt.date
+    kind: str  # "promotion" | "holiday" | "event"
+    label: str
+
 
 CSS = """
 body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,Helvetica,Arial,sans-serif;color:#212529;
@@ -241,8 +260,10 @@ def forecast_chart(
     levels: Sequence[int],
     width: int = 1040,
     height: int = 260,
+    shades: Sequence[Shade] = (),
 ) -> str:
-    """History (line), forecast mean (line) and interval bands (filled paths, widest palest)."""
+    """History (line), forecast mean (line) and interval bands (filled paths, widest palest), over
+    shaded promotion, holiday and event periods."""
     fc: list[Point] = [(dt.date.fromisoformat(p["date"]), p) for p in result.get("forecast") or []]
     left, right, top, bottom = 56, 16, 12, 28
     dates = [d for d, _ in history] + [d for d, _ in fc]
@@ -267,6 +288,7 @@ def forecast_chart(
         f'viewBox="0 0 {width} {height}" preserveAspectRatio="xMidYMid meet" role="img">',
         f'<rect x="{left}" y="{top}" width="{width - left - right}" height="{height - top - bottom}" fill="#fff"/>',
     ]
+    out += _shade_rects(shades, x0, x1, x, top, height - bottom)
     for t in ticks:
         out.append(
             f'<line class="grid" x1="{left}" x2="{width - right}" y1="{y(t):.1f}" y2="{y(t):.1f}" stroke="#e9ecef"/>'
@@ -311,8 +333,163 @@ def forecast_chart(
         )
         + "</g>"
     )
+    out += _shade_legend(shades, left + 8, top + 26)
     out.append("</svg>")
     return "".join(out)
+
+
+def _shade_rects(
+    shades: Sequence[Shade], x0: int, x1: int, x: Callable[[dt.date], float], top: float, bottom: float
+) -> list[str]:
+    """One translucent column per shaded span within the chart's dates (its last day included)."""
+    out = []
+    for shade in shades:
+        first, last = max(shade.start.toordinal(), x0), min(shade.end.toordinal() + 1, x1)
+        if first >= last and not (first == last == shade.start.toordinal()):
+            continue
+        left_x = x(dt.date.fromordinal(first))
+        right_x = max(x(dt.date.fromordinal(last)), left_x + 2.0)
+        out.append(
+            f'<rect class="shade shade-{_e(shade.kind)}" x="{left_x:.1f}" y="{top}" width="{right_x - left_x:.1f}" '
+            f'height="{bottom - top}" fill="{SHADE_COLOURS.get(shade.kind, "#adb5bd")}" fill-opacity="0.18">'
+            f"<title>{_e(shade.label)}: {shade.start.isoformat()}"
+            + (f" to {shade.end.isoformat()}" if shade.end != shade.start else "")
+            + "</title></rect>"
+        )
+    return out
+
+
+def _shade_legend(shades: Sequence[Shade], x: float, y: float) -> list[str]:
+    kinds = [k for k in SHADE_COLOURS if any(s.kind == k for s in shades)]
+    if not kinds:
+        return []
+    parts = [f'<g class="shade-legend" transform="translate({x},{y})">']
+    parts.append(f'<rect width="{20 + 95 * len(kinds)}" height="18" fill="#fff" fill-opacity="0.85"/>')
+    for i, kind in enumerate(kinds):
+        parts.append(
+            f'<rect x="{4 + 95 * i}" y="3" width="18" height="12" fill="{SHADE_COLOURS[kind]}" fill-opacity="0.35"/>'
+            f'<text x="{26 + 95 * i}" y="13">{kind}</text>'
+        )
+    parts.append("</g>")
+    return parts
+
+
+# ---------------------------------------------------------------- drivers: shading and effects
+def _spans(days: Iterable[dt.date]) -> list[tuple[dt.date, dt.date]]:
+    """Consecutive days joined into [start, end] spans."""
+    spans: list[list[dt.date]] = []
+    for day in sorted(set(days)):
+        if spans and (day - spans[-1][1]).days == 1:
+            spans[-1][1] = day
+        else:
+            spans.append([day, day])
+    return [(a, b) for a, b in spans]
+
+
+def _days(start: dt.date, end: dt.date) -> Iterable[dt.date]:
+    day = start
+    while day <= end:
+        yield day
+        day += dt.timedelta(days=1)
+
+
+def promotion_days(
+    values: Mapping[str, Sequence[Mapping[str, Any]]],
+    flags: Iterable[str],
+    sku: str,
+    scenario: Mapping[str, Any] | None = None,
+    first_forecast: dt.date | None = None,
+) -> dict[str, set[dt.date]]:
+    """Per flag driver, the days it is 1 for this SKU: its stored values, then a scenario's `set`
+    changes on the days from the first forecast day (what the scenario run forecast with)."""
+    out: dict[str, set[dt.date]] = {}
+    for name in flags:
+        days = {dt.date.fromisoformat(p["date"]) for p in values.get(name, ()) if float(p["value"]) == 1.0}
+        for change in (scenario or {}).get("changes") or ():
+            if change.get("driver") != name or change.get("set") is None:
+                continue
+            if change.get("skus") is not None and sku not in change["skus"]:
+                continue
+            start, end = dt.date.fromisoformat(change["start"]), dt.date.fromisoformat(change["end"])
+            if first_forecast is not None:
+                start = max(start, first_forecast)
+            changed = set(_days(start, end))
+            days = days | changed if float(change["set"]) == 1.0 else days - changed
+        if days:
+            out[name] = days
+    return out
+
+
+def holiday_days(codes: Sequence[str], start: dt.date, end: dt.date) -> dict[dt.date, str]:
+    """Public holidays in the codes between start and end, when the `holidays` package is
+    installed ({} otherwise: the API does not list holiday dates)."""
+    try:
+        import holidays
+    except ImportError:
+        return {}
+    found: dict[dt.date, str] = {}
+    years = list(range(start.year, end.year + 1))
+    for code in codes:
+        country, _, sub = code.partition("-")
+        try:
+            table = holidays.country_holidays(country, subdiv=sub or None, years=years)
+        except (KeyError, NotImplementedError):
+            continue
+        found.update({d: str(n) for d, n in table.items() if start <= d <= end and d not in found})
+    return found
+
+
+def chart_shades(
+    sku: str,
+    driver_values: Mapping[str, Sequence[Mapping[str, Any]]],
+    flags: Iterable[str],
+    calendar: Mapping[str, Any],
+    scenario: Mapping[str, Any] | None,
+    start: dt.date,
+    end: dt.date,
+    first_forecast: dt.date | None = None,
+) -> list[Shade]:
+    """The shaded spans of one SKU's chart between start and end."""
+    shades = [
+        Shade(a, b, "promotion", name)
+        for name, days in promotion_days(driver_values, flags, sku, scenario, first_forecast).items()
+        for a, b in _spans(d for d in days if start <= d <= end)
+    ]
+    holidays_found = holiday_days(list(calendar.get("holidays") or ()), start, end)
+    shades += [Shade(d, d, "holiday", name) for d, name in sorted(holidays_found.items())]
+    events = [*(calendar.get("events") or ()), *((scenario or {}).get("events") or ())]
+    for event in events:
+        if event.get("skus") is not None and sku not in event["skus"]:
+            continue
+        days = [dt.date.fromisoformat(d) for d in event.get("dates") or ()]
+        shades += [Shade(a, b, "event", str(event["name"])) for a, b in _spans(d for d in days if start <= d <= end)]
+    return shades
+
+
+def effects_table(result: Mapping[str, Any]) -> str:
+    """The drivers a SKU's forecast used, what each adds over the horizon, and its warnings."""
+    used, effects, warnings = (
+        result.get("drivers_used") or [],
+        result.get("effects") or [],
+        result.get("warnings") or [],
+    )
+    if not (used or effects or warnings):
+        return ""
+    parts = ['<div class="effects">']
+    if used:
+        parts.append(f"<p>drivers used: {_e(', '.join(used))}</p>")
+    if effects:
+        rows = [{"name": e.get("name"), "units": e.get("units"), "share": e.get("share")} for e in effects]
+        parts.append(
+            _table(
+                rows,
+                [("name", "driver / holiday / event", _e), ("units", "adds (units)", _fmt), ("share", "share", _pct)],
+            )
+        )
+    for w in warnings:
+        parts.append(f'<p class="warning">{_e(w.get("code"))}: {_e(w.get("message"))}</p>')
+    parts.append("</div>")
+    return "".join(parts)
 
 
 def _final_marks(fc: Sequence[Point], x: Callable[[dt.date], float], y: Callable[[float], float]) -> list[str]:
@@ -425,8 +602,10 @@ def build_report(
     title: str | None = None,
     generated_at: dt.datetime | None = None,
     accuracy: Mapping[str, Any] | None = None,
+    shades: Mapping[str, Sequence[Shade]] | None = None,
 ) -> str:
-    """The report's HTML. `histories` maps each charted SKU to its daily points `[{date, quantity}]`."""
+    """The report's HTML. `histories` maps each charted SKU to its daily points `[{date, quantity}]`;
+    `shades` each charted SKU to its promotion, holiday and event spans (`chart_shades`)."""
     params = run.get("params") or {}
     frequency = str(params.get("frequency", "D"))
     levels = [int(v) for v in params.get("levels", [80, 95])]
@@ -519,7 +698,12 @@ def build_report(
             + (f" · error {_e((r.get('error') or {}).get('code'))}" if r.get("error") else "")
             + _adjusted_note(r)
             + "</p>"
-            + (forecast_chart(r, hist, levels) if r.get("forecast") else "<p>no forecast</p>")
+            + (
+                forecast_chart(r, hist, levels, shades=(shades or {}).get(sku, ()))
+                if r.get("forecast")
+                else "<p>no forecast</p>"
+            )
+            + effects_table(r)
             + "</div>"
         )
     out.append("</section>")
@@ -560,8 +744,35 @@ def write_report(
     chosen = choose_skus(results, skus, worst)
     histories = {sku: client.demand(sku) for sku in chosen}
     accuracy = client.accuracy(run_id) if run.get("status") in ("SUCCEEDED", "PARTIAL") else None
+    shades = _shades_for(client, run, results, chosen, histories)
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    html_text = build_report(run, results, histories, chosen, title=title, accuracy=accuracy)
+    html_text = build_report(run, results, histories, chosen, title=title, accuracy=accuracy, shades=shades)
     target.write_text(html_text, encoding="utf-8")
     return {"path": str(target), "run": run, "charted": chosen}
+
+
+def _shades_for(
+    client: Client,
+    run: Mapping[str, Any],
+    results: Sequence[dict[str, Any]],
+    chosen: Sequence[str],
+    histories: Mapping[str, Sequence[dict[str, Any]]],
+) -> dict[str, list[Shade]]:
+    """Each charted SKU's shaded spans, over its history and forecast."""
+    if run.get("params", {}).get("drivers") == "none" or not chosen:
+        return {}
+    flags = [d["name"] for d in client.drivers() if d.get("kind") == "flag"]
+    calendar = client.calendar()
+    by_sku = {r["sku"]: r for r in results}
+    out: dict[str, list[Shade]] = {}
+    for sku in chosen:
+        forecast = (by_sku.get(sku) or {}).get("forecast") or []
+        dates = [p["date"] for p in histories.get(sku, ())] + [p["date"] for p in forecast]
+        if not dates:
+            continue
+        start, end = dt.date.fromisoformat(min(dates)), dt.date.fromisoformat(max(dates)) + dt.timedelta(days=31)
+        values = client.sku_drivers(sku) if flags else {}
+        first = dt.date.fromisoformat(forecast[0]["date"]) if forecast else None
+        out[sku] = chart_shades(sku, values, flags, calendar, run.get("scenario"), start, end, first)
+    return out

@@ -86,6 +86,11 @@ def run_skus_key(client_id: str, run_id: str) -> str:
     return f"runs/{client_id}/{run_id}/skus.json"
 
 
+def compare_key(client_id: str, run_id: str, to: str) -> str:
+    """Two finished runs' per-SKU totals, computed once (their means never change afterwards)."""
+    return f"runs/{client_id}/{run_id}/comparisons/{to}.json"
+
+
 def export_key(client_id: str, run_id: str, extension: str, revision: int = 0) -> str:
     """One object per (run, format, revision): a finished run's results change only by adjustments,
     each of which counts a new revision of the run, so an export is reused until the next one."""

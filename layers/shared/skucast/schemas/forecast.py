@@ -71,8 +71,51 @@ class RunParams(_Request):
         return list(dict.fromkeys(skus))
 
 
+DriversChoice = Literal["auto", "none"] | list[Annotated[str, StringConstraints(min_length=1, max_length=40)]]
+# A finite number: NaN and the infinities are refused where they are parsed (a 422 naming the field).
+Finite = Annotated[float, Field(allow_inf_nan=False, ge=-1e15, le=1e15)]
+
+
+class ScenarioChange(_Request):
+    """One change to a driver's future values (skucast/scenarios.py checks the rules)."""
+
+    driver: str = Field(min_length=1, max_length=40, description="a declared driver")
+    skus: list[Exact] | None = Field(default=None, min_length=1, description="the SKUs it changes; omitted: all")
+    start: dt.date = Field(description="the first day changed")
+    end: dt.date = Field(description="the last day changed")
+    set: Finite | None = Field(default=None, description="the value becomes this (a flag: 0 or 1)")
+    multiply: Finite | None = Field(default=None, description="the value is multiplied by this")
+    add: Finite | None = Field(default=None, description="this is added to the value")
+
+
+class ScenarioEvent(_Request):
+    name: str = Field(min_length=1, max_length=100)
+    # Dates stay strings here: skucast/calendars.py parses them and names the bad one.
+    dates: list[str] = Field(min_length=1, max_length=1000, description="YYYY-MM-DD")
+    skus: list[Exact] | None = Field(default=None, min_length=1, description="the SKUs it concerns; omitted: all")
+
+
+class ScenarioRequest(_Request):
+    base_run_id: str = Field(min_length=1, max_length=64, description="a finished run (SUCCEEDED or PARTIAL)")
+    changes: list[ScenarioChange] = Field(default_factory=list, max_length=100)
+    events: list[ScenarioEvent] = Field(default_factory=list, max_length=100)
+
+
 class CreateRunRequest(RunParams):
+    # Required unless the run is a scenario, which takes its base run's horizon.
+    horizon: int | None = Field(default=None, ge=1, le=366, description="periods at `frequency`")  # type: ignore[assignment]
     name: Exact | None = Field(default=None, max_length=200)
+    drivers: DriversChoice = Field(
+        default="auto",
+        description="auto: each SKU uses the declared drivers it has values for, and the calendar; none: history "
+        "only; or the names of the declared drivers to use",
+    )
+    scenario: ScenarioRequest | None = Field(
+        default=None,
+        description="a what-if run: the base run's parameters (horizon, frequency, levels, method, SKUs, as_of, "
+        "drivers, history_cleaning, backtest_windows) with these future driver values and events changed. "
+        "A parameter sent with another value than the base run's is refused (422)",
+    )
 
 
 class RunProgress(BaseModel):
@@ -93,6 +136,13 @@ class Run(BaseModel):
     progress: RunProgress
     summary: dict[str, Any] | None = None
     error: dict[str, str] | None = None
+    scenario: dict[str, Any] | None = Field(
+        default=None, description="a what-if run's changes (a scenario of a scenario: its base's changes first)"
+    )
+    base_run_id: str | None = Field(default=None, description="the run a what-if run changes")
+    models_from: str | None = Field(
+        default=None, description="the run whose trained global models a what-if run reuses (no retraining)"
+    )
 
 
 class RunList(BaseModel):
@@ -122,10 +172,42 @@ class SkuResult(BaseModel):
     etag: str | None = Field(
         default=None, description="the result's ETag: send it as If-Match to adjust this version of it"
     )
+    drivers_used: list[str] = Field(default_factory=list, description="the drivers and calendar features it used")
+    effects: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="[{name, units, share}]: what each driver, holiday or event adds over the horizon, in units "
+        "and as a share of the total; empty when none was used",
+    )
+    warnings: list[dict[str, str]] = Field(
+        default_factory=list, description="[{code, message}], e.g. a known-in-advance driver without future values"
+    )
 
 
 class ResultList(BaseModel):
     items: list[SkuResult]
+    next_cursor: str | None
+
+
+class CompareTotals(BaseModel):
+    run: float = Field(description="the run's forecast (sum of `mean`) over the SKUs both runs forecast")
+    to: float
+    delta: float = Field(description="run - to")
+    delta_pct: float | None = Field(description="100 * delta / to; null when `to` is 0")
+
+
+class CompareItem(BaseModel):
+    sku: str
+    run_total: float
+    to_total: float
+    delta: float
+    delta_pct: float | None
+
+
+class RunComparison(BaseModel):
+    run_id: str
+    to: str
+    totals: CompareTotals
+    items: list[CompareItem] = Field(description="biggest absolute delta first")
     next_cursor: str | None
 
 

@@ -10,6 +10,7 @@ tenant's cost is bounded. Messages name the tenant as their group (SQS fair queu
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from collections import Counter
@@ -28,7 +29,7 @@ from skucast.repositories import catalog, demand, events, objects, queues
 from skucast.repositories import runs as repo
 from skucast.repositories.keys import client_id_of, run_id_of, run_skus_key
 from skucast.schemas.messages import BatchMessage, PlanMessage
-from skucast.services import adjustments, anomalies, scoring, training
+from skucast.services import adjustments, anomalies, features, scoring, training
 from skucast.services.runs import fail_run, progress_deadline, tier_of
 from skucast.settings import Settings
 
@@ -103,7 +104,14 @@ def plan_run(message: PlanMessage, settings: Settings) -> None:
 
 
 def _run_skus(settings: Settings, client_id: str, run_id: str, params: dict[str, Any]) -> tuple[list[str], str | None]:
-    """The run's SKUs, and the end of the tenant's data: the latest date of any of its SKUs."""
+    """The run's SKUs, and the end of the tenant's data: the latest date of any of its SKUs.
+    A scenario run forecasts exactly its base run's SKUs, in the base's batches (its origin is
+    the base's, in its params)."""
+    scenario = params.get("scenario")
+    if scenario:
+        base = scenario["base_run_id"]
+        base_skus = [s for b in repo.iter_batches(settings.table_name, client_id, base) for s in b.skus]
+        return base_skus, params.get("as_of")
     every_sku = params.get("skus") == "all"
     skus: list[str] = []
     data_end: str | None = None
@@ -288,6 +296,9 @@ def forecast_skus(
     stored = demand.get_stored_series(settings.table_name, client_id, skus)
     cleaning = params.get("history_cleaning", "none") == "flagged"
     inputs = [series_input(s, stored[s], cleaning) for s in skus if s in stored]
+    # Drivers and calendar at the run's frequency, a scenario's changes applied to the future.
+    found = features.features_for(settings, client_id, params, inputs, as_of)
+    inputs = [dataclasses.replace(i, features=found.get(i.sku)) for i in inputs]
     cleaned = {s: anomalies.flagged_positions(item).size if cleaning else 0 for s, item in stored.items()}
     spec = training.run_spec(params, as_of)
     predicted = None
@@ -317,6 +328,10 @@ def forecast_skus(
             # What scoring against actuals needs from run time (services/scoring.py).
             "scale": f.scale,
             "naive": f.naive,
+            # Drivers (#19): what the forecast used, what each feature adds, and what was assumed.
+            "drivers_used": f.drivers_used,
+            "effects": f.effects,
+            "warnings": f.warnings,
         }
         if cleaning:
             result["history_cleaned"] = cleaned[sku]

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import hashlib
 from datetime import datetime, timedelta
 from typing import Any
 
-from skucast import clock, ids, tiers
+from skucast import clock, ids, scenarios, tiers
 from skucast.adjustments import etag
 from skucast.errors import Conflict, FieldError, NotFound, NotReady, Unprocessable
 from skucast.forecasting.catalogue import method_names
@@ -29,7 +30,7 @@ from skucast.schemas.forecast import (
     SkuResult,
 )
 from skucast.schemas.messages import PlanMessage
-from skucast.services import alerts
+from skucast.services import alerts, drivers
 from skucast.settings import Settings
 
 IDEMPOTENCY_SECONDS = 24 * 3600
@@ -45,11 +46,13 @@ def tier_of(settings: Settings, client_id: str) -> tiers.TierLimits:
     return tiers.limits_for(client.get("tier") if client else None)
 
 
-def check_params(params: RunParams, limits: tiers.TierLimits) -> None:
+def check_params(params: RunParams | CreateRunRequest, limits: tiers.TierLimits) -> None:
     errors = []
+    if params.horizon is None:
+        errors.append(FieldError("horizon", "missing", "A run needs a horizon (a scenario run takes its base run's)."))
     if params.method not in method_names():
         errors.append(FieldError("method", "unknown_method", "Not a method of GET /methods."))
-    if params.horizon > limits.max_horizon.limit(params.frequency):
+    if params.horizon is not None and params.horizon > limits.max_horizon.limit(params.frequency):
         most = limits.max_horizon.describe(params.frequency)
         errors.append(FieldError("horizon", "over_tier_limit", f"Your tier forecasts up to {most} ahead."))
     if params.as_of is not None and params.as_of > clock.today() + timedelta(days=1):
@@ -75,11 +78,15 @@ def create_run(
     trigger: Trigger = "api",
 ) -> Run:
     limits = tier_of(settings, client_id)
-    check_params(request, limits)
     now = clock.now()
     run_id = ids.new_sortable_id("run")
-    params = request.model_dump(mode="json", exclude={"name", "skus"})
-    params["skus"] = len(request.skus) if request.skus is not None else "all"
+    if request.scenario is not None:
+        params = scenario_params(settings, client_id, request)
+    else:
+        check_params(request, limits)
+        check_drivers(settings, client_id, request.drivers)
+        params = request.model_dump(mode="json", exclude={"name", "skus", "scenario"})
+        params["skus"] = len(request.skus) if request.skus is not None else "all"
     if request.skus is not None:
         objects.put_json(settings.data_bucket, run_skus_key(client_id, run_id), request.skus)
     run = RunRecord(
@@ -117,6 +124,68 @@ def create_run(
         raise NotReady("The run could not be queued; try again.") from None
     metrics.add_metric(name="RunsStarted", unit="Count", value=1)
     return get_run(settings, client_id, run_id)
+
+
+def check_drivers(settings: Settings, client_id: str, choice: str | list[str]) -> None:
+    """`drivers` as a list names declared drivers only (422 naming each other one)."""
+    if isinstance(choice, str):
+        return
+    declared = drivers.declared(settings, client_id)
+    errors = [
+        FieldError(f"drivers[{i}]", "undeclared_driver", f"{name!r} is not a declared driver")
+        for i, name in enumerate(choice)
+        if name not in declared
+    ]
+    if errors:
+        raise Unprocessable("The run names drivers that are not declared.", errors=errors)
+
+
+def scenario_params(settings: Settings, client_id: str, request: CreateRunRequest) -> dict[str, Any]:
+    """A what-if run's parameters: its base run's, with the scenario (skucast/scenarios.py has
+    the rules). The base must be the caller's (404 otherwise, like any other tenant's run) and
+    finished with results (SUCCEEDED or PARTIAL: 409 otherwise)."""
+    assert request.scenario is not None
+    sent = request.scenario.model_dump(mode="json", exclude_none=True)
+    base_id = request.scenario.base_run_id
+    base = repo.get_run(settings.table_name, client_id, base_id) if ids.is_id(base_id, "run") else None
+    if base is None:
+        raise NotFound(
+            "No such base run.",
+            errors=[FieldError("scenario.base_run_id", "unknown_run", "no run of yours has this id")],
+        )
+    if base.status not in (RunStatus.SUCCEEDED, RunStatus.PARTIAL):
+        raise Conflict(
+            f"The base run is {base.status}: a scenario changes a run that finished SUCCEEDED or PARTIAL.",
+            errors=[FieldError("scenario.base_run_id", "base_not_finished", f"the base run is {base.status}")],
+        )
+    inherited = {**base.params, "as_of": base.as_of, "drivers": base.params.get("drivers", "auto")}
+    asked = request.model_dump(mode="json", include=request.model_fields_set - {"name", "scenario"})
+    declared = {n: r.kind for n, r in drivers.declared(settings, client_id).items()}
+    origin = dt.date.fromisoformat(base.as_of) if base.as_of else None
+    changes = [c.model_dump() for c in request.scenario.changes]  # dates as dates for the checks
+    errors = [
+        *scenarios.inherited_conflicts(asked, inherited),
+        *scenarios.check_changes(changes, declared, scenarios.BaseRun(origin, inherited["drivers"])),
+        *scenarios.check_events(sent.get("events", [])),
+    ]
+    if scenarios.sku_references(sent) > scenarios.MAX_SCENARIO_SKUS:
+        errors.append(
+            FieldError(
+                "scenario",
+                "too_many_skus",
+                f"at most {scenarios.MAX_SCENARIO_SKUS} SKU references over all changes and events "
+                "(a change without skus covers every SKU)",
+            )
+        )
+    if errors:
+        raise Unprocessable("The scenario cannot be run as asked.", errors=errors)
+    base_params = {k: v for k, v in inherited.items() if k not in ("scenario", "models_from")}
+    return {
+        **base_params,
+        "scenario": scenarios.stacked(base.params.get("scenario"), sent),
+        # The run whose trained global models this one reuses: the first non-scenario run up the chain.
+        "models_from": base.params.get("models_from") or base.run_id,
+    }
 
 
 def fail_run(settings: Settings, client_id: str, run_id: str, code: str, message: str) -> bool:
@@ -162,6 +231,9 @@ def to_run(run: RunRecord) -> Run:
         progress=RunProgress(skus_total=run.skus_total, skus_done=run.skus_done, skus_failed=run.skus_failed),
         summary=run.summary,
         error=run.error,
+        scenario=run.params.get("scenario"),
+        base_run_id=(run.params.get("scenario") or {}).get("base_run_id"),
+        models_from=run.params.get("models_from"),
     )
 
 
@@ -224,6 +296,10 @@ def to_result(run_id: str, stored: StoredResult) -> SkuResult:
         adjustments=stored.version + len(stored.carried),
         history_cleaned=item.get("history_cleaned"),
         etag=etag(run_id, stored.sku, stored.version),
+        # Results written before drivers existed used none.
+        drivers_used=item.get("drivers_used") or [],
+        effects=item.get("effects") or [],
+        warnings=item.get("warnings") or [],
     )
 
 

@@ -91,8 +91,10 @@ def scoring_entry(run: RunRecord) -> ScoringEntry:
 
 
 def index_actions(run: RunRecord, status: RunStatus, client_id: str) -> list[dict[str, Any]]:
-    """What the transaction finishing `run` with `status` adds: its scoring index entry."""
-    if status not in (RunStatus.SUCCEEDED, RunStatus.PARTIAL):
+    """What the transaction finishing `run` with `status` adds: its scoring index entry. A what-if
+    run (a scenario) is not a forecast of record: it is not scored, and does not push the run it
+    changes out of the newest runs that actuals score."""
+    if status not in (RunStatus.SUCCEEDED, RunStatus.PARTIAL) or run.params.get("scenario"):
         return []
     return [repo.index_action(client_id, scoring_entry(run))]
 

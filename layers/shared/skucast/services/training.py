@@ -288,17 +288,12 @@ def with_global_model(
     inputs: Sequence[SeriesInput],
     as_of: str | None,
 ) -> tuple[list[SeriesInput], int]:
-    """The batch's inputs with their features and their shard's global-model candidate; and how
-    many SKUs the shard's model predicted."""
+    """The batch's inputs (their features already set: services/batches.forecast_skus) with their
+    shard's global-model candidate; and how many SKUs the shard's model predicted."""
     spec = run_spec(params, as_of)
-    features = features_of(settings, client_id, params, inputs, as_of)
+    features = {item.sku: item.features for item in inputs if item.features is not None}
     external = external_forecasts(settings, client_id, model_run(run_id, params), shard_id, inputs, features, spec)
     out = [
-        dataclasses.replace(
-            item,
-            features=features.get(item.sku, item.features),
-            external=(external[item.sku],) if item.sku in external else item.external,
-        )
-        for item in inputs
+        dataclasses.replace(item, external=(external[item.sku],)) if item.sku in external else item for item in inputs
     ]
     return out, len(external)
