@@ -199,6 +199,7 @@ def run_record(item: dict[str, Any]) -> RunRecord:
         error=plain.get("error"),
         repairs=dynamo.count(plain, "repairs"),
         adjustments_made=dynamo.count(plain, "adjustments_made"),
+        reconciliation=plain.get("reconciliation"),
         shards_total=dynamo.count(plain, "shards_total"),
         shards_settled=dynamo.count(plain, "shards_settled"),
     )
@@ -320,12 +321,15 @@ def put_batches(
     run_id: str,
     batches: list[list[str]],
     carried: Iterable[int] = (),
+    node_batches: Iterable[int] = (),
     shards: list[str | None] | None = None,
 ) -> None:
     """Idempotent: a retried plan writes the same ids with the same SKUs. The batches at the
-    indexes `carried` hold SKUs that carry sticky adjustments (repositories/adjustments.py);
-    `shards[i]`: the training shard whose global model predicts batch i (None: no global model)."""
+    indexes `carried` hold SKUs that carry sticky adjustments (repositories/adjustments.py); those
+    at `node_batches` hold a hierarchy run's node ids (services/hierarchy.py); `shards[i]`: the
+    training shard whose global model predicts batch i (None, or past its end: none)."""
     flagged = set(carried)
+    nodes = set(node_batches)
     with table(table_name).batch_writer() as writer:
         for index, skus in enumerate(batches):
             item: dict[str, Any] = {
@@ -336,7 +340,9 @@ def put_batches(
             }
             if index in flagged:
                 item["carried"] = True
-            if shards and shards[index] is not None:
+            if index in nodes:
+                item["kind"] = "nodes"
+            if shards and index < len(shards) and shards[index] is not None:
                 item["shard"] = shards[index]
             writer.put_item(Item=item)
 
@@ -359,6 +365,7 @@ def batch_record(item: dict[str, Any]) -> BatchRecord:
         record=plain.get("record"),
         claim=plain.get("claim") or None,
         carried=bool(plain.get("carried")),
+        kind=str(plain.get("kind") or "skus"),
         shard=plain.get("shard") or None,
     )
 
@@ -407,7 +414,7 @@ def settle_batch(
         raise ValueError(f"a batch settles at most {MAX_RESULTS_PER_SETTLE} results in one transaction")
     overlays = overlays or {}
     actions: list[dict[str, Any]] = [
-        {"Put": {"Item": _result_item(client_id, run_id, shards, result, overlays.get(sku))}}
+        {"Put": {"Item": result_item(client_id, run_id, shards, result, overlays.get(sku))}}
         for sku, result in by_sku.items()
     ]
     actions += [
@@ -554,12 +561,13 @@ def put_results(table_name: str, client_id: str, run_id: str, shards: int, resul
     """Results written outside a settle (benchmarks seeding a finished run): idempotent overwrite."""
     with table(table_name).batch_writer(overwrite_by_pkeys=["pk", "sk"]) as writer:
         for result in results:
-            writer.put_item(Item=_result_item(client_id, run_id, shards, result))
+            writer.put_item(Item=result_item(client_id, run_id, shards, result))
 
 
-def _result_item(
+def result_item(
     client_id: str, run_id: str, shards: int, result: dict[str, Any], overlay: Overlay | None = None
 ) -> dict[str, Any]:
+    """A result's whole item: its document and the sticky adjustments it carries (`overlay`)."""
     return {**result_key(client_id, run_id, shards, result["sku"]), **_packed(result), **_overlay(overlay)}
 
 
