@@ -28,7 +28,7 @@ OUT = ROOT / "bench" / "out"
 for _p in (ROOT / "layers" / "shared", ROOT / "local"):  # as `make bench` sets PYTHONPATH
     if str(_p) not in sys.path:
         sys.path.insert(0, str(_p))
-SECTIONS = ("worker", "ingest", "ingest_limits", "scoring", "api", "coldstart", "scaling", "anomalies")
+SECTIONS = ("worker", "ingest", "ingest_limits", "scoring", "api", "coldstart", "scaling", "anomalies", "training")
 TIMEOUTS = {
     "worker": 900,
     "ingest": 900,
@@ -38,6 +38,7 @@ TIMEOUTS = {
     "coldstart": 600,
     "scaling": 2400,
     "anomalies": 900,
+    "training": 1200,
 }
 # One SKU per row through the ingest handler: the sizes fitted, by mode (bench/ingest_skus.py).
 INGEST_LIMIT_SIZES = {
@@ -250,6 +251,7 @@ def summary(results: dict[str, Any], model: dict[str, Any] | None) -> list[dict[
     rows.append(_ingest_limits_row(results.get("ingest_limits", {})))
 
     rows += _anomalies_rows(results.get("anomalies", {}))
+    rows += _training_rows(results.get("training", {}))
     sc = results.get("scoring", {})
     if sc.get("status") == "ok":
         d2, wru = sc["days"]["day2"], sc["aws_model"]["days"]["day2"]
@@ -384,6 +386,14 @@ def markdown(meta: dict[str, Any], results: dict[str, Any], model: dict[str, Any
         L += SECTION_TEXT[name](r)
     if model:
         L += ["", "## AWS model", "", *aws_model.markdown(model)]
+    t = results.get("training", {})
+    if t.get("status") == "ok":
+        L += [
+            "",
+            "## AWS model: the global model's training stage",
+            "",
+            *aws_model.training_markdown(aws_model.training_model(t)),
+        ]
     L += ["", "## Bottlenecks and what would move them", "", *bottlenecks(results, model)]
     return "\n".join(L) + "\n"
 
@@ -609,6 +619,79 @@ def _scoring(r: dict[str, Any]) -> list[str]:
     return scoring_markdown(r)
 
 
+TRAINING_TARGET = 1.2  # issue #19: training stage and per-SKU prediction vs bare mlforecast/LightGBM
+
+
+def _training_rows(r: dict[str, Any]) -> list[dict[str, Any]]:
+    if r.get("status") != "ok":
+        status = r.get("status", "not run")
+        return [
+            {"what": "global model vs bare mlforecast/LightGBM", "figure": status, "target": "<= 1.2x", "met": None}
+        ]
+    c, m = r["compare"], r["memory"]
+    med = c["median"]
+    ratios = [
+        _ratio_row(
+            f"global model training stage vs bare mlforecast/LightGBM ({c['skus']:,}-SKU shard, 3 models; "
+            "bench/training.py)",
+            c["ratio_train"],
+            TRAINING_TARGET,
+            lambda: f"{c['ratio_train']:.2f}x CPU ({med['train']:.1f} s vs {med['bare_train']:.1f} s)",
+            "not measured",
+        ),
+        _ratio_row(
+            "global model prediction per SKU vs bare (a 40-SKU batch: 3 models + contributions)",
+            c["ratio_predict"],
+            TRAINING_TARGET,
+            lambda: (
+                f"{c['ratio_predict']:.2f}x CPU ({c['predict_seconds_per_sku'] * 1000:.0f} ms/SKU; "
+                f"contributions {c['contributions_share_of_predict']:.0%} of it)"
+            ),
+            "not measured",
+        ),
+    ]
+    for row in ratios:  # _ratio_row prints whole-number targets
+        row["target"] = f"<= {TRAINING_TARGET}x"
+    return [
+        *ratios,
+        {
+            "what": "peak memory of one training shard (fresh process, fit a + b*N)",
+            "figure": f"{m['peak_mb_fit']['intercept']:.0f} MB + {m['peak_mb_fit']['per_sku'] * 1000:.0f} KB/SKU; "
+            f"default shard {r['default_shard_skus']:,} SKUs (fits: {m['max_shard_by_memory']:,} by memory, "
+            f"{m['max_shard_by_time']:,} by time at {m['margins']['memory']} / {m['margins']['time']})",
+            "target": "default within both",
+            "met": r["default_shard_skus"] <= min(m["max_shard_by_memory"], m["max_shard_by_time"]),
+        },
+    ]
+
+
+def _training(r: dict[str, Any]) -> list[str]:
+    c, m = r["compare"], r["memory"]
+    L = [
+        f"A {c['skus']:,}-SKU daily shard ({c['rows_per_model']:,} rows in the final model; two drivers and "
+        f"holidays), {c['reps']} reps, CPU seconds (medians):",
+        "",
+        "| contender | median CPU s | reps |",
+        "|---|---:|---|",
+    ]
+    for k, v in c["median"].items():
+        L.append(f"| {k} | {v:.3f} | {', '.join(f'{x:.2f}' for x in c['cpu_seconds'][k])} |")
+    L += [
+        "",
+        f"Training {c['ratio_train']:.2f}x bare, prediction {c['ratio_predict']:.2f}x bare (target <= 1.2x); "
+        f"models {c['model_mb']:.1f} MB per shard; loading them {c['median']['load']:.3f} s (once per container).",
+        "",
+        "| shard SKUs | peak RSS MB | before training MB | train CPU s | wall s | models MB |",
+        "|---:|---:|---:|---:|---:|---:|",
+    ]
+    for p in m["points"]:
+        L.append(
+            f"| {p['skus']:,} | {p['peak_rss_mb']:.0f} | {p['rss_before_mb']:.0f} | {p['train_cpu_s']:.1f} | "
+            f"{p['train_wall_s']:.1f} | {p['model_mb']:.1f} |"
+        )
+    return L
+
+
 SECTION_TEXT = {
     "worker": _worker,
     "ingest": _ingest,
@@ -618,6 +701,7 @@ SECTION_TEXT = {
     "coldstart": _coldstart,
     "scaling": _scaling,
     "anomalies": _anomalies,
+    "training": _training,
 }
 
 

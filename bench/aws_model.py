@@ -379,3 +379,91 @@ def scoring_markdown(m: dict[str, Any]) -> list[str]:
             f"(${m['ingest_usd_per_million_rows']:.2f} per 1M rows)."
         )
     return lines
+
+
+# ---------------------------------------------------------------- the global model's training stage
+# bench/training.py measures one training shard (CPU and peak memory per shard size, fitted as
+# a + b*N) and one batch's prediction; this turns them into a 100,000-SKU tenant's run with two
+# drivers (and the calendar) on AWS: the shards train in parallel, so the stage takes about one
+# shard's time; the workers then predict every SKU with its shard's model.
+TRAINING_SKUS = 100_000
+TRAINING_ASSUMPTIONS = {
+    "skus": TRAINING_SKUS,
+    "drivers": "two drivers (a promotion flag, a price) and the holiday count, as bench/training.py's shard",
+    "history_days": 364,
+    "horizon_days": 28,
+    "backtest_windows": "1 (so three models per shard: the final one and two windows)",
+    "train_memory_mb": 4096,  # TrainFunction's MemorySize (template.yaml)
+    "worker_memory_mb": 2048,  # ForecastWorkerFunction's MemorySize
+    "train_concurrency": 500,  # TrainQueue's MaximumConcurrency (WorkerConcurrency)
+    "lambda_vcpu_equals_bench_core": True,  # LightGBM runs with num_threads=1 (determinism)
+    "cold_start_seconds": 10,  # image pull + imports of a TrainFunction container (not measured here)
+    "queue_latency_seconds": 2,  # TrainQueue -> invocation, and the last shard's settle -> batches
+    "s3_get_per_thousand": 0.0004,
+    "model_gets_per_batch": 1,  # worst case: a worker container's cache (2 shards) misses every batch
+    "batch_skus": 40,
+}
+
+
+def training_model(measured: dict[str, Any], shard_skus: int | None = None) -> dict[str, Any]:
+    a, p = TRAINING_ASSUMPTIONS, PRICES
+    mem, cmp = measured["memory"], measured["compare"]
+    size = int(shard_skus or measured["default_shard_skus"])
+    shards = math.ceil(TRAINING_SKUS / size)
+    shard_cpu = mem["train_cpu_fit"]["intercept"] + mem["train_cpu_fit"]["per_sku"] * size
+    shard_peak = mem["peak_mb_fit"]["intercept"] + mem["peak_mb_fit"]["per_sku"] * size
+    waves = math.ceil(shards / a["train_concurrency"])
+    stage_seconds = waves * (a["cold_start_seconds"] + shard_cpu) + a["queue_latency_seconds"]
+    train_gb_s = shards * (a["cold_start_seconds"] + shard_cpu) * a["train_memory_mb"] / 1024
+    predict_s = cmp["predict_seconds_per_sku"] * TRAINING_SKUS
+    batches = math.ceil(TRAINING_SKUS / a["batch_skus"])
+    cost = {
+        "training_lambda_compute": train_gb_s * p["lambda_gb_second"],
+        "training_requests_and_messages": shards
+        * (p["lambda_per_million_requests"] + 3 * p["sqs_per_million_requests"])
+        / 1e6,
+        "model_puts": (shards + 1) / 1000 * p["s3_put_per_thousand"],
+        "model_gets": batches * a["model_gets_per_batch"] / 1000 * a["s3_get_per_thousand"],
+        "prediction_lambda_compute": predict_s * a["worker_memory_mb"] / 1024 * p["lambda_gb_second"],
+    }
+    return {
+        "assumptions": a,
+        "shard_skus": size,
+        "shards": shards,
+        "shard_train_cpu_seconds": round(shard_cpu, 1),
+        "shard_peak_mb": round(shard_peak, 0),
+        "stage_seconds": round(stage_seconds, 1),
+        "train_lambda_gb_seconds": round(train_gb_s, 0),
+        "prediction_seconds_per_sku": cmp["predict_seconds_per_sku"],
+        "prediction_lambda_seconds": round(predict_s, 0),
+        "cost_usd": {k: round(v, 4) for k, v in cost.items()},
+        "total_usd": round(sum(cost.values()), 3),
+    }
+
+
+def training_markdown(m: dict[str, Any]) -> list[str]:
+    a = m["assumptions"]
+    lines = [
+        f"A {a['skus']:,}-SKU tenant with {a['drivers']}; {a['history_days']} days of history, "
+        f"{a['horizon_days']}-day horizon, backtest windows: {a['backtest_windows']}:",
+        "",
+        f"- {m['shards']} shards of {m['shard_skus']:,} SKUs, each {m['shard_train_cpu_seconds']:.0f} CPU-s "
+        f"and {m['shard_peak_mb']:.0f} MB peak (fits, bench/training.py), trained in parallel "
+        f"(TrainQueue concurrency {a['train_concurrency']}): **the training stage takes "
+        f"{m['stage_seconds'] / 60:.1f} min** (one shard, with a {a['cold_start_seconds']} s cold start), "
+        f"before the forecast batches start;",
+        f"- prediction adds {m['prediction_seconds_per_sku'] * 1000:.0f} ms CPU per SKU to the workers "
+        f"({m['prediction_lambda_seconds']:,.0f} Lambda-seconds at {a['worker_memory_mb']} MB).",
+        "",
+        "| cost item | USD |",
+        "|---|---:|",
+    ]
+    lines += [f"| {k} | {v:.4f} |" for k, v in m["cost_usd"].items()]
+    lines += [
+        f"| **training stage + prediction, per run** | **{m['total_usd']:.2f}** |",
+        "",
+        "Assumptions:",
+        "",
+    ]
+    lines += [f"- `{k}` = {v}" for k, v in a.items()]
+    return lines

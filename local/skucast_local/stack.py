@@ -19,7 +19,13 @@ from skucast_local.template import Template, TemplateError, load
 
 # Function settings (skucast.settings) the template leaves at their default, which the stack's own
 # environment may set for every function: tests use them to reach size limits with small data.
-TUNABLE_SETTINGS = ("SKUCAST_EXPORT_SYNC_MAX_SKUS", "SKUCAST_RUN_PROGRESS_TIMEOUT_SECONDS")
+TUNABLE_SETTINGS = (
+    "SKUCAST_EXPORT_SYNC_MAX_SKUS",
+    "SKUCAST_RUN_PROGRESS_TIMEOUT_SECONDS",
+    "SKUCAST_TRAINING_SHARD_SKUS",
+    # Test-only: the training fault hook (settings.test_fail_training_sku).
+    "SKUCAST_TEST_FAIL_TRAINING_SKU",
+)
 
 
 class StackError(Exception):

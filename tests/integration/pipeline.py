@@ -13,6 +13,7 @@ from typing import Any
 import boto3
 import numpy as np
 import pytest
+from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 
 from skucast.ingestion.series import DemandSeries
 from skucast.repositories import catalog, demand
@@ -140,9 +141,12 @@ class Pipeline:
         return failed
 
     def drain(self, duplicate: bool = False, max_rounds: int = 500) -> int:
-        """Pump the plan and forecast queues until both are empty; returns deliveries made."""
+        """Pump the plan, training (and its dead letters) and forecast queues until all are empty;
+        returns deliveries made."""
         from forecast_worker.app import handler as worker
         from forecast_worker.planner import handler as planner
+        from forecast_worker.train_dead_letters import handler as train_dead_letters
+        from forecast_worker.trainer import handler as trainer
 
         deliveries = 0
         for _ in range(max_rounds):
@@ -150,6 +154,21 @@ class Pipeline:
             if plans:
                 self.deliver("PlanQueue", planner, plans)
                 deliveries += 1
+                continue
+            for queue, handler in (("TrainQueue", trainer), ("TrainDLQ", train_dead_letters)):
+                shards = self.receive(queue, 1)
+                if shards:
+                    try:
+                        if duplicate:
+                            self.deliver(queue, handler, shards)
+                        self.deliver(queue, handler, shards)
+                    except BatchProcessingError:
+                        pass  # the invocation failed: the message stays, SQS redrives it after 3 receives
+                    deliveries += 1
+                    break
+            else:
+                shards = []
+            if shards:
                 continue
             batch = self.receive("ForecastQueue", 4)
             if not batch:

@@ -69,6 +69,9 @@ class RunRecord:
     adjustments_made: int = 0
     # A hierarchy run's reconciliation once done ({method, nodes} or {error}); None before.
     reconciliation: dict[str, Any] | None = None
+    # Training shards of the run's global model (services/training.py); 0 when it uses none.
+    shards_total: int = 0
+    shards_settled: int = 0
 
     @property
     def active(self) -> bool:
@@ -87,6 +90,11 @@ class RunRecord:
     def all_settled(self) -> bool:
         return self.batches_done >= self.batches_total
 
+    @property
+    def trained(self) -> bool:
+        """Every training shard settled (trained or failed): its batches may be sent."""
+        return self.shards_settled >= self.shards_total
+
 
 @dataclass(frozen=True)
 class BatchRecord:
@@ -100,10 +108,30 @@ class BatchRecord:
     carried: bool = False  # some of its SKUs carry sticky adjustments (repositories/adjustments.py)
     # "skus", or "nodes": a hierarchy run's batch of aggregate nodes (`skus` holds node ids).
     kind: str = "skus"
+    shard: str | None = None  # the training shard whose global model predicts its SKUs
 
     @property
     def pending(self) -> bool:
         return self.status is BatchStatus.PENDING
+
+
+class ShardStatus(StrEnum):
+    PENDING = "PENDING"
+    TRAINED = "TRAINED"
+    FAILED = "FAILED"  # failed every retry: its SKUs get a `training_failed` error
+
+
+@dataclass(frozen=True)
+class ShardRecord:
+    """One training shard of a run: its batches (a batch never spans two shards) and status.
+    `lease`: until when a trainer holds it (a duplicate message meanwhile does not train it)."""
+
+    shard_id: str
+    status: ShardStatus
+    first_batch: int
+    batches: int
+    skus: int
+    lease: str | None = None
 
 
 class UploadStatus(StrEnum):

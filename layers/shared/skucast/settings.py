@@ -31,6 +31,7 @@ class Settings(BaseSettings):
     data_bucket: str
     plan_queue_url: str
     forecast_queue_url: str
+    train_queue_url: str
     export_queue_url: str
     parked_queue_url: str
     signing_keys_secret_id: str
@@ -56,6 +57,12 @@ class Settings(BaseSettings):
     # A run with no progress for this long is repaired, then failed, by the sweeper (a batch takes
     # seconds; services/batches.py sweep_stalled). Tests shorten it to fail a run in seconds.
     run_progress_timeout_seconds: int = Field(default=900, ge=1)
+    # SKUs per training shard of the global model: one TrainFunction invocation trains one shard
+    # (its memory and time measured in `make bench`, bench/README.md "Training").
+    training_shard_skus: int = Field(default=5000, ge=1, le=100_000)
+    # TEST-ONLY fault hook: training a shard that holds this SKU raises, so tests can exercise
+    # the retry -> dead-letter -> training_failed path on the local stack. Never set in a deployment.
+    test_fail_training_sku: str = ""
     # Ingestion: an upload rejecting a larger share of its rows is REJECTED whole, nothing written.
     max_rejected_share: float = Field(default=0.10, ge=0.0, le=1.0)
     # Distinct SKUs one upload may store (more: REJECTED `too_many_skus`, nothing stored): its merge

@@ -23,6 +23,7 @@ ENV = {
     "SKUCAST_DATA_BUCKET": "bucket",
     "SKUCAST_PLAN_QUEUE_URL": "https://sqs/plan",
     "SKUCAST_FORECAST_QUEUE_URL": "https://sqs/forecast",
+    "SKUCAST_TRAIN_QUEUE_URL": "https://sqs/train",
     "SKUCAST_SIGNING_KEYS_SECRET_ID": "signing-keys",
     "SKUCAST_SERVICE_KEY_SECRET_ID": "service-key",
     "SKUCAST_USAGE_PLAN_PREFIX": "unit-",

@@ -8,6 +8,7 @@ FULL = {
     "SKUCAST_DATA_BUCKET": "b",
     "SKUCAST_PLAN_QUEUE_URL": "https://q/plan",
     "SKUCAST_FORECAST_QUEUE_URL": "https://q/forecast",
+    "SKUCAST_TRAIN_QUEUE_URL": "https://q/train",
     "SKUCAST_EXPORT_QUEUE_URL": "https://q/export",
     "SKUCAST_PARKED_QUEUE_URL": "https://q/parked",
     "SKUCAST_SIGNING_KEYS_SECRET_ID": "arn:keys",

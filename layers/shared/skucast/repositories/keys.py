@@ -234,6 +234,34 @@ def batch_id_of(sk: str) -> str:
     return _after_prefix(BATCH_PREFIX, sk)
 
 
+# A run's training shards (the global model: services/training.py), one partition per run beside
+# its batches; each shard's fitted models and the run's SKU -> shard map live in the data bucket.
+SHARD_PREFIX = f"SHARD{SEP}"
+
+
+def shards_pk(client_id: str, run_id: str) -> str:
+    return tenant_scoped_pk(client_id, "RUN", run_id, "SHARDS")
+
+
+def shard_sk(shard_id: str) -> str:
+    return SHARD_PREFIX + _id(shard_id)
+
+
+def shard_id_of(sk: str) -> str:
+    return _after_prefix(SHARD_PREFIX, sk)
+
+
+def shard_model_key(client_id: str, run_id: str, shard_id: str) -> str:
+    """One training shard's serialized global models (forecasting/global_model.py)."""
+    return f"models/{client_id}/{run_id}/{shard_id}.pkl"
+
+
+def shard_map_key(client_id: str, run_id: str) -> str:
+    """Which training shard each SKU of the run belongs to ({sku: shard_id}): scenario runs
+    reusing the run's models read it."""
+    return f"models/{client_id}/{run_id}/shards.json"
+
+
 def results_pk(client_id: str, run_id: str, shard: int) -> str:
     """One run's results are spread over `result_shards` partitions (see services/runs.py)."""
     return tenant_scoped_pk(client_id, "RUN", run_id, "RESULTS", str(shard))

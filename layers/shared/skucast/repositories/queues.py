@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from skucast.aws import client
-from skucast.schemas.messages import BatchMessage, ExportMessage, PlanMessage
+from skucast.schemas.messages import BatchMessage, ExportMessage, PlanMessage, TrainMessage
 
 
-def _send(queue_url: str, message: BatchMessage | ExportMessage | PlanMessage) -> None:
+def _send(queue_url: str, message: BatchMessage | ExportMessage | PlanMessage | TrainMessage) -> None:
     client("sqs").send_message(
         QueueUrl=queue_url, MessageBody=message.model_dump_json(), MessageGroupId=message.client_id
     )
@@ -17,6 +17,10 @@ def send_plan(queue_url: str, message: PlanMessage) -> None:
 
 
 def send_batch(queue_url: str, message: BatchMessage) -> None:
+    _send(queue_url, message)
+
+
+def send_train(queue_url: str, message: TrainMessage) -> None:
     _send(queue_url, message)
 
 

@@ -200,6 +200,8 @@ def run_record(item: dict[str, Any]) -> RunRecord:
         repairs=dynamo.count(plain, "repairs"),
         adjustments_made=dynamo.count(plain, "adjustments_made"),
         reconciliation=plain.get("reconciliation"),
+        shards_total=dynamo.count(plain, "shards_total"),
+        shards_settled=dynamo.count(plain, "shards_settled"),
     )
 
 
@@ -320,10 +322,12 @@ def put_batches(
     batches: list[list[str]],
     carried: Iterable[int] = (),
     node_batches: Iterable[int] = (),
+    shards: list[str | None] | None = None,
 ) -> None:
     """Idempotent: a retried plan writes the same ids with the same SKUs. The batches at the
     indexes `carried` hold SKUs that carry sticky adjustments (repositories/adjustments.py); those
-    at `node_batches` hold a hierarchy run's node ids (services/hierarchy.py)."""
+    at `node_batches` hold a hierarchy run's node ids (services/hierarchy.py); `shards[i]`: the
+    training shard whose global model predicts batch i (None, or past its end: none)."""
     flagged = set(carried)
     nodes = set(node_batches)
     with table(table_name).batch_writer() as writer:
@@ -338,6 +342,8 @@ def put_batches(
                 item["carried"] = True
             if index in nodes:
                 item["kind"] = "nodes"
+            if shards and index < len(shards) and shards[index] is not None:
+                item["shard"] = shards[index]
             writer.put_item(Item=item)
 
 
@@ -360,6 +366,7 @@ def batch_record(item: dict[str, Any]) -> BatchRecord:
         claim=plain.get("claim") or None,
         carried=bool(plain.get("carried")),
         kind=str(plain.get("kind") or "skus"),
+        shard=plain.get("shard") or None,
     )
 
 

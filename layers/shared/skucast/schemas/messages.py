@@ -18,6 +18,17 @@ class BatchMessage(BaseModel):
     batch_id: str = Field(pattern=ID_PATTERN)
 
 
+class TrainMessage(BaseModel):
+    """Train one training shard of a run's global model (services/training.py)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    schema_version: Literal[1] = 1
+    client_id: str = Field(pattern=ID_PATTERN)
+    run_id: str = Field(pattern=ID_PATTERN)
+    shard_id: str = Field(pattern=ID_PATTERN)
+
+
 class PlanMessage(BaseModel):
     """Plan a QUEUED run: split its SKUs into batches and send the first ones."""
 

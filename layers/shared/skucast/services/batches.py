@@ -11,7 +11,6 @@ tenant's cost is bounded. Messages name the tenant as their group (SQS fair queu
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 import math
 import time
 from collections import Counter
@@ -30,7 +29,7 @@ from skucast.repositories import catalog, demand, events, objects, queues
 from skucast.repositories import runs as repo
 from skucast.repositories.keys import client_id_of, run_id_of, run_skus_key
 from skucast.schemas.messages import BatchMessage, PlanMessage
-from skucast.services import adjustments, anomalies, features, hierarchy, scoring
+from skucast.services import adjustments, anomalies, features, hierarchy, scoring, training
 from skucast.services.runs import fail_run, progress_deadline, tier_of
 from skucast.settings import Settings
 
@@ -57,13 +56,17 @@ def plan_run(message: PlanMessage, settings: Settings) -> None:
     client_id, run_id = message.client_id, message.run_id
     run = repo.get_run(settings.table_name, client_id, run_id)
     if run is not None and run.status is RunStatus.RUNNING:
-        continue_tenant(settings, client_id, run_id)  # a retry after a failure past the plan itself
+        if not run.trained:  # a retry after a failure past the plan itself: the shards may be unsent
+            training.send_training(settings, client_id, run_id)
+        continue_tenant(settings, client_id, run_id)
         return
     if run is None or run.status is not RunStatus.QUEUED:
         logger.info("plan skipped", extra={"status": run and run.status.value})
         return  # the run was cancelled (or failed) before planning
     skus, data_end = _run_skus(settings, client_id, run_id, run.params)
-    batches = [skus[i : i + BATCH_SIZE] for i in range(0, len(skus), BATCH_SIZE)]
+    # Batches carved inside the global model's training shards, when the run trains one.
+    layout = training.plan(settings, client_id, run_id, run.params, skus)
+    batches = list(layout.batches)
     # The sticky adjustments saved before this moment are carried into the run (services/adjustments.py).
     carrying = adjustments.plan_carried(settings, client_id, run, skus)
     flagged = [i for i, batch in enumerate(batches) if carrying.intersection(batch)]
@@ -73,7 +76,7 @@ def plan_run(message: PlanMessage, settings: Settings) -> None:
         node_batches = hierarchy.plan_nodes(settings, client_id, run, skus, as_of, len(batches))
     node_indexes = range(len(batches), len(batches) + len(node_batches))
     batches += node_batches
-    repo.put_batches(settings.table_name, client_id, run_id, batches, flagged, node_indexes)
+    repo.put_batches(settings.table_name, client_id, run_id, batches, flagged, node_indexes, shards=layout.batch_shards)
     started = repo.transition(
         settings.table_name,
         client_id,
@@ -89,6 +92,8 @@ def plan_run(message: PlanMessage, settings: Settings) -> None:
             "batches_done": 0,
             "batches_sent": 0,
             "result_shards": result_shards(len(skus)),
+            "shards_total": len(layout.shards),
+            "shards_settled": 0,
             # One origin for every SKU of the run: as asked, else the end of the tenant's data.
             "as_of": run.params.get("as_of") or data_end,
         },
@@ -99,6 +104,8 @@ def plan_run(message: PlanMessage, settings: Settings) -> None:
         now = repo.get_run(settings.table_name, client_id, run_id)
         started = now is not None and now.status is RunStatus.RUNNING
     if started:
+        if layout.shards:
+            training.send_training(settings, client_id, run_id)
         continue_tenant(settings, client_id, run_id)
 
 
@@ -145,6 +152,9 @@ def batch_slots(settings: Settings, limits: tiers.TierLimits) -> int:
 def _dispatch(settings: Settings, client_id: str, run_id: str, limits: tiers.TierLimits) -> bool:
     """Send this run's next batches into free slots; False when the tenant has no slot left."""
     slots = batch_slots(settings, limits)
+    run = repo.get_run(settings.table_name, client_id, run_id)
+    if run is not None and run.status is RunStatus.RUNNING and not run.trained:
+        return True  # still training: its batches wait, the tenant's other runs may go
     while True:
         index = repo.claim_next_batch(settings.table_name, client_id, run_id, slots)
         if index is None:
@@ -234,8 +244,17 @@ def process_batch(message: BatchMessage, settings: Settings) -> None:
         record = hierarchy.forecast_nodes(settings, client_id, run, batch)
         _settle(settings, client_id, run, batch_id, BatchStatus.DONE, [], 0, 0, record)
         return
+    model_run = training.model_run(run_id, run.params)
+    if batch.shard is not None and training.shard_failed(settings, client_id, model_run, batch.shard):
+        why = "The global model of this SKU's training shard failed every retry."
+        results = [error_result(s, "training_failed", why) for s in batch.skus]
+        record = {"training_failed": True}
+        _settle(settings, client_id, run, batch_id, BatchStatus.FAILED, results, 0, len(results), record)
+        return
     started = time.perf_counter()
-    results, record = forecast_skus(settings, client_id, run.params, list(batch.skus), run.as_of)
+    results, record = forecast_skus(
+        settings, client_id, run.params, list(batch.skus), run.as_of, shard=batch.shard, run_id=run_id
+    )
     if results:
         metrics.add_metric(name="SecondsPerSku", unit="Seconds", value=(time.perf_counter() - started) / len(results))
     failed = sum(1 for r in results if r.get("error"))
@@ -281,11 +300,19 @@ def _settle(
 
 
 def forecast_skus(
-    settings: Settings, client_id: str, params: dict[str, Any], skus: list[str], as_of: str | None = None
+    settings: Settings,
+    client_id: str,
+    params: dict[str, Any],
+    skus: list[str],
+    as_of: str | None = None,
+    *,
+    shard: str | None = None,
+    run_id: str = "",
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """The engine on these SKUs' stored series from the run's origin `as_of` (ISO date; None:
-    each SKU's own last period): one result per SKU, and the batch's partial sums."""
-    from skucast.forecasting.engine import EngineConfig, ForecastSpec, forecast_batch
+    each SKU's own last period): one result per SKU, and the batch's partial sums. `shard`: the
+    training shard whose global model (of run `run_id`, or the run it reuses) adds a candidate."""
+    from skucast.forecasting.engine import EngineConfig, forecast_batch
 
     stored = demand.get_stored_series(settings.table_name, client_id, skus)
     cleaning = params.get("history_cleaning", "none") == "flagged"
@@ -294,14 +321,10 @@ def forecast_skus(
     found = features.features_for(settings, client_id, params, inputs, as_of)
     inputs = [dataclasses.replace(i, features=found.get(i.sku)) for i in inputs]
     cleaned = {s: anomalies.flagged_positions(item).size if cleaning else 0 for s, item in stored.items()}
-    spec = ForecastSpec(
-        as_of=dt.date.fromisoformat(as_of) if as_of else None,
-        horizon=int(params["horizon"]),
-        frequency=str(params.get("frequency", "D")),
-        levels=tuple(int(v) for v in params.get("levels", (80, 95))),
-        method=str(params.get("method", "auto")),
-        backtest_windows=int(params.get("backtest_windows", 1)),
-    )
+    spec = training.run_spec(params, as_of)
+    predicted = None
+    if shard is not None and inputs:
+        inputs, predicted = training.with_global_model(settings, client_id, run_id, params, shard, inputs, as_of)
     config = EngineConfig(classification=settings.classification)  # as the catalog classifies
     forecasts = {f.sku: f for f in forecast_batch(inputs, spec, config)} if inputs else {}
     results: list[dict[str, Any]] = []
@@ -357,6 +380,8 @@ def forecast_skus(
     }
     if cleaning:
         record["points_cleaned"] = points_cleaned
+    if predicted is not None:  # which shard's model predicted how many of this batch's SKUs
+        record["global_model"] = {"shard": shard, "skus": predicted}
     return results, record
 
 
@@ -435,6 +460,7 @@ def _resend(settings: Settings, client_id: str, run_id: str, status: RunStatus) 
     if status is RunStatus.QUEUED:
         queues.send_plan(settings.plan_queue_url, PlanMessage(client_id=client_id, run_id=run_id))
         return
+    training.send_training(settings, client_id, run_id)  # shards whose training message was lost
     for batch_id in repo.claimed_unsettled_batches(settings.table_name, client_id, run_id):
         queues.send_batch(
             settings.forecast_queue_url, BatchMessage(client_id=client_id, run_id=run_id, batch_id=batch_id)
