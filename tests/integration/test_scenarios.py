@@ -93,6 +93,11 @@ def test_given_a_no_change_scenario_then_every_forecast_point_equals_the_base_ru
         assert isinstance(result["warnings"], list)
     totals, items = _compare(pipe, client, run["run_id"], base["run_id"])
     assert totals["totals"]["delta"] == 0 and totals["totals"]["delta_pct"] in (0, None)
+    # Without `to`: a scenario run against its base; a run that is no scenario must name one.
+    status, default, _ = pipe.api("GET", f"{F}/runs/{run['run_id']}/compare", client, role="viewer")
+    assert status == 200 and default["to"] == base["run_id"] and default["totals"] == totals["totals"]
+    status, problem, _ = pipe.api("GET", f"{F}/runs/{base['run_id']}/compare", client, role="viewer")
+    assert status == 422 and _fields(problem) == [("to", "missing")], problem
     assert sorted(i["sku"] for i in items) == sorted(theirs) and all(i["delta"] == 0 for i in items)
 
 
