@@ -24,7 +24,7 @@ from scipy import stats
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "layers" / "shared"))
 
-from bench.accuracy import drift
+from bench.accuracy import drift, drivers
 from bench.accuracy.scoring import mase as _mase
 from bench.accuracy.scoring import smape as _smape
 from skucast.forecasting import EngineConfig, ForecastSpec, SeriesInput, forecast_batch
@@ -653,6 +653,7 @@ def _markdown(res: dict, quick: bool, seconds: float) -> str:
             )
             lines.append(f"| {m} | {v['mase']:.3f} | {v['wape']:.3f} | {v['rel_err']:.3f} | {cov} |")
     lines += _weekly_lines(res.get("weekly")) + _monthly_lines(res.get("monthly")) + drift.lines(res.get("drift"))
+    lines += drivers.lines(res.get("drivers"))
     lines += [
         "",
         "## Speed (daily, 730 days, horizon 28, 1 backtest window, levels 80/95; CPU seconds, 1 core)",
@@ -669,7 +670,17 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="every 4th competition series, smaller suites")
     parser.add_argument(
         "--only",
-        choices=("speed", "daily", "daily_trend", "intermittent", "competition", "monthly", "weekly", "drift"),
+        choices=(
+            "speed",
+            "daily",
+            "daily_trend",
+            "intermittent",
+            "competition",
+            "monthly",
+            "weekly",
+            "drift",
+            "drivers",
+        ),
         help="run one section",
     )
     parser.add_argument(
@@ -701,6 +712,7 @@ def main() -> None:
         "monthly": lambda: monthly(8 if args.quick else 1),
         "weekly": lambda: weekly(40 if args.quick else 100),
         "drift": lambda: drift.run(8 if args.quick else 1),
+        "drivers": lambda: drivers.run(60 if args.quick else 300),
     }
     res = {k: run() for k, run in sections.items() if args.only in (None, k)}
     md = _markdown(res, args.quick, time.perf_counter() - t0)

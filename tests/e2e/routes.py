@@ -118,8 +118,10 @@ class Tenant:
 ISO_SKU = 'SKU ISO/1 日本茶,"%#'
 
 
-def start_run(tenant: Tenant, skus: list[str] | None = None) -> str:
-    body = {"horizon": 7, "skus": skus or [ISO_SKU], "backtest_windows": 0}
+def start_run(tenant: Tenant, skus: list[str] | None = None, hierarchy: str | None = None) -> str:
+    body: dict[str, Any] = {"horizon": 7, "skus": skus or [ISO_SKU], "backtest_windows": 0}
+    if hierarchy:
+        body["hierarchy"] = hierarchy
     r = tenant.http.post("/api/v1/forecast/runs", json=body, headers=tenant.headers)
     assert r.status_code == 202, r.text
     tenant.created_ids.add(r.json()["run_id"])
@@ -199,12 +201,39 @@ def declare_driver(tenant: Tenant) -> str:
     return "iso_price"
 
 
+_iso_sku = once(store_sku)
+
+
+def start_hierarchy_run(tenant: Tenant) -> str:
+    """A run of the stored ISO_SKU with a one-level hierarchy over it: a run as any other (results,
+    exports, adjustments), and it has nodes (what /runs/{run_id}/nodes/{node_id} takes)."""
+    _iso_sku(tenant)
+    records = [{"sku": ISO_SKU, "attributes": {"iso_level": "x"}}]
+    r = tenant.http.post("/api/v1/forecast/attributes", json={"records": records}, headers=tenant.headers)
+    assert r.status_code == 200 and r.json()["status"] == "SUCCEEDED", r.text
+    r = tenant.http.put(
+        "/api/v1/forecast/hierarchies/iso_nodes", json={"levels": ["iso_level"]}, headers=tenant.headers
+    )
+    assert r.status_code in (200, 201), r.text
+    return start_run(tenant, hierarchy="iso_nodes")
+
+
+def node_of_run(tenant: Tenant) -> str:
+    """The total node of the tenant's run (ID_SOURCES' run_id), once it has finished."""
+    run_id = ID_SOURCES["run_id"](tenant)
+    finish(tenant, run_id, 300)
+    r = tenant.http.get(f"/api/v1/forecast/runs/{run_id}/nodes", params={"level": "total"}, headers=tenant.headers)
+    assert r.status_code == 200 and r.json()["items"], r.text
+    return str(r.json()["items"][0]["node_id"])
+
+
 IdSource = Callable[[Tenant], str]
 ID_SOURCES: dict[str, IdSource] = {
     "alert_id": schedule_missed_alert,
     "key_id": lambda tenant: str(tenant.create_api_key()["key_id"]),
-    "run_id": once(start_run),
-    "sku": once(store_sku),
+    "run_id": once(start_hierarchy_run),
+    "node_id": node_of_run,
+    "sku": _iso_sku,
     "upload_id": create_upload,
     "name": declare_driver,
 }

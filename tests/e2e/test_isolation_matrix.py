@@ -34,6 +34,7 @@ NONEXISTENT = {
     "upload_id": "upl_" + "0" * 20,
     "sku": "SKU NOT/STORED %#日本",
     "name": "no_such_driver",
+    "node_id": "n_" + "0" * 24,
 }
 
 

@@ -33,8 +33,10 @@ def list_routes() -> set[str]:
     }
 
 
-def _finished_run(tenant: Tenant) -> str:
-    body = {"horizon": 3, "method": "naive", "backtest_windows": 0, "levels": [80], "skus": SKUS}
+def _finished_run(tenant: Tenant, hierarchy: str | None = None) -> str:
+    body: dict[str, Any] = {"horizon": 3, "method": "naive", "backtest_windows": 0, "levels": [80], "skus": SKUS}
+    if hierarchy:
+        body["hierarchy"] = hierarchy
     r = tenant.http.post(f"{F}/runs", json=body, headers=tenant.headers)
     assert r.status_code == 202, r.text
     run_id = str(r.json()["run_id"])
@@ -54,7 +56,13 @@ def _setup(tenant: Tenant) -> tuple[dict[str, str], str]:
     records = [{"sku": s, "date": "2024-01-01", "quantity": 1 + i} for i, s in enumerate(SKUS)]
     r = tenant.http.post(f"{F}/demand", json={"records": records}, headers=tenant.headers)
     assert r.status_code == 200, r.text
-    run_id, other_run_id = _finished_run(tenant), _finished_run(tenant)
+    # The first run has a hierarchy (total and two categories): its nodes are a list too.
+    attributes = [{"sku": s, "attributes": {"category": "odd" if i % 2 else "even"}} for i, s in enumerate(SKUS)]
+    r = tenant.http.post(f"{F}/attributes", json={"records": attributes}, headers=tenant.headers)
+    assert r.status_code == 200, r.text
+    r = tenant.http.put(f"{F}/hierarchies/cur", json={"levels": ["category"]}, headers=tenant.headers)
+    assert r.status_code == 201, r.text
+    run_id, other_run_id = _finished_run(tenant, "cur"), _finished_run(tenant)
     create_upload(tenant)
     tenant.create_user("viewer")
     tenant.create_api_key()
@@ -88,6 +96,7 @@ LIST_SOURCES: set[str] = {
     "/api/auth/users",
     f"{F}/accuracy",
     f"{F}/runs",
+    f"{F}/runs/{{run_id}}/nodes",
     f"{F}/runs/{{run_id}}/results",
     f"{F}/runs/{{run_id}}/compare",
     f"{F}/runs/{{run_id}}/results/{{sku}}/adjustments",

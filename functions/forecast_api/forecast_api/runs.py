@@ -1,4 +1,4 @@
-"""Forecast runs: start, read, list, cancel, results, export."""
+"""Forecast runs: start, read, list, cancel, results, a hierarchy run's nodes, export."""
 
 from __future__ import annotations
 
@@ -13,6 +13,8 @@ from skucast.schemas.forecast import (
     CreateRunRequest,
     ExportLink,
     ExportRequest,
+    NodeList,
+    NodeResult,
     ResultList,
     Run,
     RunComparison,
@@ -20,10 +22,11 @@ from skucast.schemas.forecast import (
     RunStatusQuery,
     SkuResult,
 )
-from skucast.services import compare, exports, runs
+from skucast.services import compare, exports, hierarchy, runs
 from skucast.settings import get_settings
 
 router = APIGatewayRouter()
+NodeLevel = Annotated[str | None, Query(min_length=1, max_length=64, alias="level")]
 DemandClass = Annotated[
     str | None, Query(pattern="^(smooth|erratic|intermittent|lumpy|new|inactive)$", alias="demand_class")
 ]
@@ -92,6 +95,26 @@ def list_results(
     run_id: str, limit: Limit = 100, cursor: Cursor = None, demand_class: DemandClass = None
 ) -> ResultList:
     return runs.list_results(get_settings(), current_tenant(router), run_id, limit, cursor, demand_class)
+
+
+@router.get(
+    "/runs/<run_id>/nodes",
+    summary="A hierarchy run's reconciled nodes, one level (?level=total|<attribute>) or all, page by page",
+    tags=["runs"],
+    middlewares=[requires("viewer")],
+)
+def list_nodes(run_id: str, limit: Limit = 100, cursor: Cursor = None, level: NodeLevel = None) -> NodeList:
+    return hierarchy.list_nodes(get_settings(), current_tenant(router), run_id, level, limit, cursor)
+
+
+@router.get(
+    "/runs/<run_id>/nodes/<node_id>",
+    summary="One node of a hierarchy run, with its children's ids",
+    tags=["runs"],
+    middlewares=[requires("viewer")],
+)
+def get_node(run_id: str, node_id: str) -> NodeResult:
+    return hierarchy.get_node(get_settings(), current_tenant(router), run_id, node_id)
 
 
 @router.get(

@@ -67,6 +67,8 @@ class RunRecord:
     repairs: int = 0
     # Adjustments made to its results after it finished: the revision its exports are keyed by.
     adjustments_made: int = 0
+    # A hierarchy run's reconciliation once done ({method, nodes} or {error}); None before.
+    reconciliation: dict[str, Any] | None = None
 
     @property
     def active(self) -> bool:
@@ -96,6 +98,8 @@ class BatchRecord:
     record: dict[str, Any] | None = None  # the batch's counts and metric sums, once settled
     claim: str | None = None  # the token of the sender that claimed it
     carried: bool = False  # some of its SKUs carry sticky adjustments (repositories/adjustments.py)
+    # "skus", or "nodes": a hierarchy run's batch of aggregate nodes (`skus` holds node ids).
+    kind: str = "skus"
 
     @property
     def pending(self) -> bool:

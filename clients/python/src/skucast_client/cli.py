@@ -401,6 +401,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         as_of=args.as_of,
         history_cleaning=args.history_cleaning,
         drivers=_drivers_choice(args.drivers),
+        hierarchy=args.hierarchy,
+        reconciliation=args.reconciliation,
     )
     return _started(args, client, run)
 
@@ -546,6 +548,30 @@ def cmd_results(args: argparse.Namespace) -> int:
         emit(args, {"path": args.output, "rows": len(rows)}, f"{len(rows)} rows written to {args.output}")
         return EXIT_OK
     emit(args, items, table(rows, header))
+    return EXIT_OK
+
+
+def cmd_nodes(args: argparse.Namespace) -> int:
+    client = make_client(args)
+    if args.node:
+        node = client.node(args.run_id, args.node)
+        items = [node]
+    else:
+        items = client.node_items(args.run_id, args.level)
+    levels = sorted(
+        {int(k[3:]) for n in items for p in (n.get("forecast") or [])[:1] for k in p if k.startswith("lo_")}
+    )
+    header = ["node_id", "level", "key", "skus", "date", "mean", *[f"{s}_{lv}" for lv in levels for s in ("lo", "hi")]]
+    rows = []
+    for n in items:
+        key = " / ".join("unassigned" if v is None else str(v) for v in n["key"].values()) or "total"
+        for p in n.get("forecast") or []:
+            bands = [p.get(f"{s}_{lv}") for lv in levels for s in ("lo", "hi")]
+            rows.append([n["node_id"], n["level"], key, n["skus"], p["date"], p["mean"], *bands])
+    text = table(rows, header)
+    if args.node:
+        text += f"\nchildren: {', '.join(items[0].get('children') or [])}"
+    emit(args, items[0] if args.node else items, text)
     return EXIT_OK
 
 
@@ -798,6 +824,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--drivers", help="auto (default: each SKU's drivers with values, and the calendar), none, or NAME,NAME"
     )
+    p.add_argument("--hierarchy", help="a declared hierarchy: its nodes are forecast and reconciled with the SKUs")
+    p.add_argument("--reconciliation", choices=["min_trace", "bottom_up"], help="with --hierarchy (default min_trace)")
     p.add_argument("--name")
     p.add_argument("--wait", action="store_true", help="wait for the run (progress bar); exit 3 unless SUCCEEDED")
     p.add_argument("--no-progress", action="store_true")
@@ -834,6 +862,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run_id", metavar="RUN")
     p.add_argument("--sku", action="append", help="only this SKU (repeatable)")
     p.add_argument("-o", "--output", help="write a CSV here instead of printing")
+
+    p = add("nodes", cmd_nodes, "show a hierarchy run's reconciled nodes")
+    p.add_argument("run_id", metavar="RUN")
+    p.add_argument("--level", help='one level: "total" or an attribute of the hierarchy (default all)')
+    p.add_argument("--node", help="one node by id, with its children")
 
     p = add("adjust", cmd_adjust, "adjust a finished run's forecast of one SKU over a date range")
     p.add_argument("run_id", metavar="RUN")

@@ -31,6 +31,7 @@ from skucast_client.frames import (
     drivers_csv_gz,
     forecast_frame,
     is_dataframe,
+    nodes_frame,
     read_table,
 )
 from skucast_client.frames import skus_frame as _skus_frame
@@ -416,12 +417,16 @@ class Client:
         as_of: str | None = None,
         history_cleaning: str | None = None,
         drivers: str | Sequence[str] | None = None,
+        hierarchy: str | None = None,
+        reconciliation: str | None = None,
     ) -> dict[str, Any]:
         """POST /runs (202). Retries are safe: an Idempotency-Key is always sent. `as_of`
         (YYYY-MM-DD) is the forecast origin; default the end of the tenant's data.
         `history_cleaning="flagged"` fits on the history with the points ingestion flagged as
         outliers replaced (default "none"). `drivers`: "auto" (the server's default: each SKU's
-        declared drivers with values, and the calendar), "none", or driver names."""
+        declared drivers with values, and the calendar), "none", or driver names. `hierarchy`: a
+        declared hierarchy whose nodes are forecast and reconciled with the SKUs
+        (`reconciliation`: "min_trace" by default, or "bottom_up"); read them with `nodes()`."""
         body: dict[str, Any] = {
             "horizon": horizon,
             "frequency": frequency,
@@ -440,6 +445,10 @@ class Client:
             body["history_cleaning"] = history_cleaning
         if drivers is not None:
             body["drivers"] = drivers if isinstance(drivers, str) else list(drivers)
+        if hierarchy:
+            body["hierarchy"] = hierarchy
+        if reconciliation:
+            body["reconciliation"] = reconciliation
         key = idempotency_key or uuid.uuid4().hex
         return dict(self._json("POST", f"{API}/runs", json=body, headers={"Idempotency-Key": key}))
 
@@ -545,6 +554,21 @@ class Client:
     def results(self, run_id: str, demand_class: str | None = None) -> list[dict[str, Any]]:
         """Every result of a run (all pages): `{sku, demand_class, method, forecast, metrics, error}`."""
         return list(self._pages(f"{API}/runs/{run_id}/results", {"demand_class": demand_class}))
+
+    def node_items(self, run_id: str, level: str | None = None) -> list[dict[str, Any]]:
+        """A hierarchy run's reconciled nodes (all pages), of one level ("total" or an attribute) or all:
+        `{node_id, level, key, skus, forecast, parent, ...}`."""
+        return list(self._pages(f"{API}/runs/{run_id}/nodes", {"level": level}))
+
+    def node(self, run_id: str, node_id: str) -> dict[str, Any]:
+        """One node with its children's ids (node ids, or SKUs under the deepest level)."""
+        return dict(self._json("GET", f"{API}/runs/{run_id}/nodes/{_segment(node_id)}"))
+
+    def nodes(self, run_id: str, level: str | None = None) -> Any:
+        """A hierarchy run's nodes as hierarchicalforecast shapes its output: one row per node and
+        period, `unique_id` (the node id), `ds`, `mean`, `lo-<L>`..., `hi-<L>`..., and `level`;
+        `frame.attrs["keys"]` maps each node id to its key ({attribute: value}, null: unassigned)."""
+        return nodes_frame(self.node_items(run_id, level))
 
     def result(self, run_id: str, sku: str) -> dict[str, Any]:
         return dict(self._json("GET", f"{API}/runs/{run_id}/results/{_segment(sku)}"))

@@ -81,6 +81,27 @@ def forecast_frame(results: Sequence[dict[str, Any]], levels: Sequence[int] | No
     return frame
 
 
+def nodes_frame(items: Sequence[dict[str, Any]]) -> Any:
+    """Nodes (`GET /runs/{id}/nodes` items) -> hierarchicalforecast's long shape:
+    `unique_id` (node id), `ds`, `mean`, `lo-<L>`..., `hi-<L>`..., `level`."""
+    pd = _pandas()
+    levels = levels_of(items)
+    bands = [f"lo-{lv}" for lv in reversed(levels)] + [f"hi-{lv}" for lv in levels]
+    columns = ["unique_id", "ds", "mean", *bands, "level"]
+    rows = []
+    for item in items:
+        for p in item.get("forecast") or []:
+            values = [p.get(f"lo_{lv}") for lv in reversed(levels)] + [p.get(f"hi_{lv}") for lv in levels]
+            rows.append([item["node_id"], p["date"], p["mean"], *values, item["level"]])
+    frame = pd.DataFrame(rows, columns=columns)
+    frame["ds"] = pd.to_datetime(frame["ds"], format="%Y-%m-%d")
+    for col in ["mean", *bands]:
+        frame[col] = frame[col].astype("float64")
+    frame = frame.sort_values(["unique_id", "ds"], kind="stable").reset_index(drop=True)
+    frame.attrs["keys"] = {item["node_id"]: item["key"] for item in items}
+    return frame
+
+
 def adjustments_frame(items: Iterable[dict[str, Any]]) -> Any:
     """Adjustments (`GET .../results/{sku}/adjustments` items) -> one row per adjustment, in the
     order they apply: `operation` is set/add/multiply and `value` its number, `at` a UTC

@@ -2,16 +2,22 @@
 
 Works on plain arrays at the run's frequency (no dates), so the accuracy bench can drive it with
 competition data too. Window j (0 = most recent) trains on y[:n - (j+1)h] and tests on the next h.
+
+Drivers (`Plan.exog`, see exog.py): the driver-aware candidates (`Plan.drivers`) see X alongside y;
+window j trains on y[:o] and X[:o] and predicts with X[o:o+h] (o = n - (j+1)h), the final forecast
+with the future block. An external candidate (a global model fitted elsewhere) brings its own
+window forecasts by j; a missing one is a failed window.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from skucast.forecasting.exog import delift, fit_lift, lift_effects, linear_effects, references, relift
 from skucast.forecasting.intervals import (
     Bounds,
     conformal_bounds,
@@ -21,12 +27,23 @@ from skucast.forecasting.intervals import (
     scale_bounds,
     width_multipliers,
 )
-from skucast.forecasting.methods import ENSEMBLE, FALLBACK, METHODS, SPARSE, Form, predict
+from skucast.forecasting.methods import ENSEMBLE, ENSEMBLE_X, FALLBACK, METHODS, SPARSE, Form, predict
 from skucast.forecasting.metrics import MetricSums, naive_scale
 
 MIN_TRAIN = 6  # fewest periods a backtest window may train on
 # Most backtest windows fitted only to calibrate native intervals (a 95% interval needs 19 points).
 MAX_CALIBRATION_WINDOWS = 2
+
+
+@dataclass(frozen=True)
+class Exog:
+    """A SKU's drivers as the driver-aware candidates see them."""
+
+    X: np.ndarray  # (n, k) over the history y
+    future: np.ndarray  # (horizon, k) over the forecast periods
+    kinds: tuple[str, ...]
+    # External candidates: name -> (final forecast over the horizon, {window j: its forecast}).
+    external: Mapping[str, tuple[np.ndarray, Mapping[int, np.ndarray]]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -43,6 +60,9 @@ class Plan:
     ensemble_margin: float = 0.0  # a single method must beat the ensemble's score by this share
     combination: str = "median"  # how the ensemble combines its members' forecasts: median | mean
     conformal: bool = True  # calibrate native intervals at the conformal quantile (else the empirical one)
+    exog: Exog | None = None  # the SKU's usable drivers; None: history only
+    drivers: tuple[str, ...] = ()  # driver-aware candidates (ENSEMBLE_X, regression methods, externals)
+    driver_margin: float = 0.0  # share by which a driver-aware single must beat the anchor ensemble
 
 
 @dataclass
@@ -53,6 +73,7 @@ class Outcome:
     metric_sums: MetricSums
     scores: dict[str, float | None]
     reason: str
+    effects: np.ndarray | None = None  # (horizon, k): what each driver adds per period (exog.py)
 
 
 @dataclass
@@ -61,6 +82,8 @@ class _Window:
     mean: np.ndarray
     bounds: Bounds | None
     form: Form | None = None
+    effects: np.ndarray | None = None  # (h, k) per period and driver
+    forms: dict[str, Form | None] | None = None  # ENSEMBLE_X: the forms its members chose
 
 
 @dataclass
@@ -78,9 +101,82 @@ def _fit(name: str, y: np.ndarray, plan: Plan, h: int, form: Form | None = None)
     return _Window(y.size, p.mean, p.bounds, p.form)
 
 
+def _driver_x(plan: Plan, origin: int, h: int) -> tuple[np.ndarray, np.ndarray]:
+    """X to train on and X over the h periods to predict, for a fit on y[:origin]."""
+    ex = plan.exog
+    assert ex is not None
+    if origin >= ex.X.shape[0]:
+        return ex.X, ex.future[:h]
+    return ex.X[:origin], ex.X[origin : origin + h]
+
+
+def _is_driver(name: str, plan: Plan) -> bool:
+    if plan.exog is None:
+        return False
+    return name == ENSEMBLE_X or name in plan.exog.external or (name in METHODS and METHODS[name].coef is not None)
+
+
+def _fit_lift(y: np.ndarray, X: np.ndarray, Xf: np.ndarray, plan: Plan, h: int, forms: dict) -> _Window | None:
+    """ENSEMBLE_X: the class's candidates fitted on the history without the drivers' estimated
+    lift, combined as auto combines them, the future lift put back (exog.py)."""
+    assert plan.exog is not None
+    lift = fit_lift(y, X, plan.exog.kinds, plan.season_length)
+    if lift is None:
+        return None
+    base = delift(y, X, lift)
+    members = [_fit(c, base, plan, h, forms.get(c)) for c in plan.candidates]
+    ok = [m for m in members if m is not None]
+    comb = ok[0] if len(plan.candidates) == 1 and ok else _combine(members, plan.combination)
+    if comb is None:
+        return None
+    bounds = None
+    if comb.bounds is not None:
+        bounds = {lv: (relift(lo, Xf, lift), relift(hi, Xf, lift)) for lv, (lo, hi) in comb.bounds.items()}
+    chosen = {c: m.form for c, m in zip(plan.candidates, members, strict=True) if m is not None}
+    return _Window(y.size, relift(comb.mean, Xf, lift), bounds, None, lift_effects(comb.mean, Xf, lift), chosen)
+
+
+def _fit_driver(name: str, y: np.ndarray, plan: Plan, h: int, final: _Window | None, j: int | None) -> _Window | None:
+    """A driver-aware candidate's fit on y (window j, or the final fit when j is None)."""
+    assert plan.exog is not None
+    if name in plan.exog.external:
+        final_mean, windows = plan.exog.external[name]
+        mean = final_mean if j is None else windows.get(j)
+        if mean is None:
+            return None
+        mean = np.asarray(mean, dtype=np.float64)
+        if mean.shape != (h,) or not np.all(np.isfinite(mean)):
+            return None
+        return _Window(y.size, np.maximum(mean, 0.0), None)
+    X, Xf = _driver_x(plan, y.size, h)
+    if name == ENSEMBLE_X:
+        return _fit_lift(y, X, Xf, plan, h, (final.forms or {}) if final else {})
+    ref = references(X, plan.exog.kinds)
+    try:
+        p = predict(name, y, h, plan.season_length, plan.levels, final.form if final else None, X - ref, Xf - ref)
+    except Exception:  # one bad fit only drops this candidate/window
+        return None
+    effects = linear_effects(p.coef, Xf, ref) if p.coef is not None and p.coef.size == X.shape[1] else None
+    return _Window(y.size, p.mean, p.bounds, p.form, effects)
+
+
+def _fit_any(name: str, y: np.ndarray, plan: Plan, h: int, final: _Window | None, j: int | None) -> _Window | None:
+    if _is_driver(name, plan):
+        return _fit_driver(name, y, plan, h, final, j)
+    return _fit(name, y, plan, h, final.form if final else None)
+
+
+def _native(name: str, plan: Plan) -> bool:
+    if name in METHODS:
+        return METHODS[name].native
+    if name == ENSEMBLE_X:
+        return _all_native(plan)
+    return False  # an external candidate: conformal intervals from its backtest errors
+
+
 def _window_count(n: int, plan: Plan) -> int:
     wanted = plan.backtest_windows
-    if wanted == 0 and (len(plan.candidates) > 1 or plan.ensemble or not _all_native(plan)):
+    if wanted == 0 and (len(plan.candidates) > 1 or plan.ensemble or not _all_native(plan) or plan.drivers):
         wanted = 1  # selection and conformal calibration need one window even if none is reported
     return max(0, min(wanted, (n - MIN_TRAIN) // plan.horizon))
 
@@ -122,12 +218,11 @@ def _run_backtests(y: np.ndarray, plan: Plan, k: int, finals: dict[str, _Window 
     h = plan.horizon
     extra = 1 if (y.size - MIN_TRAIN) // h > k else 0  # one older window calibrates conformal bounds
     native_count = _calibration_windows(y.size, plan, k)
-    for name in plan.candidates:
-        count = native_count if METHODS[name].native else k + extra
+    for name in (*plan.candidates, *plan.drivers):
+        count = native_count if _native(name, plan) else k + extra
         final = finals.get(name)
-        form = final.form if final else None
-        wins = [_fit(name, y[: y.size - (j + 1) * h], plan, h, form) for j in range(count)]
-        if not METHODS[name].native:
+        wins = [_fit_any(name, y[: y.size - (j + 1) * h], plan, h, final, j) for j in range(count)]
+        if not _native(name, plan):
             for j, w in enumerate(wins):
                 if w is not None and j + 1 < len(wins):
                     w.bounds = _conformal(w.mean, y, wins[j + 1 :], plan)
@@ -193,7 +288,7 @@ def _final(name: str, y: np.ndarray, plan: Plan, runs: _Runs, fits: dict[str, _W
 
 def _scaled(name: str, plan: Plan) -> bool:
     """Whether `name`'s intervals are its models' own, scaled by backtest errors (else conformal)."""
-    return _all_native(plan) if name == ENSEMBLE else METHODS[name].native
+    return _all_native(plan) if name == ENSEMBLE else _native(name, plan)
 
 
 def _calibration_points(y: np.ndarray, windows: Sequence[_Window | None], h: int) -> list[tuple]:
@@ -213,28 +308,50 @@ def _held_out_bounds(window: tuple, older: list[tuple], plan: Plan) -> Bounds:
 def _final_fit(name: str, y: np.ndarray, plan: Plan, runs: _Runs, fits: dict[str, _Window | None]) -> _Window | None:
     """One method's full-history fit (made once per run), with conformal bounds if it has none."""
     if name not in fits:
-        fits[name] = _fit(name, y, plan, plan.horizon)
+        fits[name] = _fit_any(name, y, plan, plan.horizon, None, None)
     w = fits[name]
     if w is None:
         return None
-    w = _Window(w.origin, w.mean, w.bounds, w.form)
+    w = _Window(w.origin, w.mean, w.bounds, w.form, w.effects)
     if w.bounds is None:
         w.bounds = _conformal(w.mean, y, runs.windows.get(name, []), plan)
     return w
 
 
-def rank(scores: dict[str, float | None], ensemble_margin: float = 0.0) -> list[str]:
+def rank(
+    scores: dict[str, float | None],
+    ensemble_margin: float = 0.0,
+    anchor: str = ENSEMBLE,
+    margins: Mapping[str, float] | None = None,
+) -> list[str]:
     """Scored candidates best first; ties go to the earlier candidate (deterministic).
 
-    The ensemble stays first unless a single method beats its score by more than
-    `ensemble_margin` (relative): one backtest window is a noisy judge, the median is robust.
+    The anchor (the ensemble; for a SKU with drivers, the driver-aware ensemble) stays first
+    unless a candidate beats its score by more than its margin (relative; `margins` per
+    candidate, else `ensemble_margin`): one backtest window is a noisy judge, the ensemble is robust.
     """
     ranked = [name for _, _, name in sorted((s, i, n) for i, (n, s) in enumerate(scores.items()) if s is not None)]
-    ens = scores.get(ENSEMBLE)
-    if ens is not None and ranked[0] != ENSEMBLE and scores[ranked[0]] > (1 - ensemble_margin) * ens:  # type: ignore[operator]
-        ranked.remove(ENSEMBLE)
-        ranked.insert(0, ENSEMBLE)
+    ens = scores.get(anchor)
+    if ens is None or ranked[0] == anchor:
+        return ranked
+    for name in ranked:
+        if name == anchor:
+            break
+        if scores[name] <= (1 - (margins or {}).get(name, ensemble_margin)) * ens:  # type: ignore[operator]
+            ranked.remove(name)
+            ranked.insert(0, name)
+            return ranked
+    ranked.remove(anchor)
+    ranked.insert(0, anchor)
     return ranked
+
+
+def _order(scores: dict[str, float | None], plan: Plan) -> list[str]:
+    if not plan.drivers:
+        return rank(scores, plan.ensemble_margin)
+    anchor = ENSEMBLE_X if scores.get(ENSEMBLE_X) is not None else ENSEMBLE
+    margins = {d: plan.driver_margin for d in plan.drivers if d != anchor}
+    return rank(scores, plan.ensemble_margin, anchor, margins)
 
 
 def _backtest(
@@ -242,7 +359,8 @@ def _backtest(
 ) -> tuple[int, _Runs, float, dict[str, float | None], dict[str, _Window | None]]:
     """Full-history fits first (a searching method's chosen form is refitted in the windows),
     then the backtest windows and their scores."""
-    fits = {name: _fit(name, y, plan, plan.horizon) for name in plan.candidates}
+    fits = {name: _fit_any(name, y, plan, plan.horizon, None, None) for name in plan.candidates}
+    fits |= {name: _fit_any(name, y, plan, plan.horizon, None, None) for name in plan.drivers}
     k = _window_count(y.size, plan)
     runs = _run_backtests(y, plan, k, fits)
     scale = naive_scale(y[: y.size - k * plan.horizon], plan.season_length) or 1.0
@@ -253,14 +371,14 @@ def _backtest(
 def run(y: np.ndarray, plan: Plan) -> Outcome:
     """Backtest the candidates, pick the best, forecast with it (falling back on failure)."""
     k, runs, scale, scores, fits = _backtest(y, plan)
-    order = rank(scores, plan.ensemble_margin) or list(plan.candidates)
+    order = _order(scores, plan) or list(plan.candidates)
     for name in [*order, FALLBACK]:
         final = _final(name, y, plan, runs, fits)
         if final is not None:
             reason = _reason(name, order, scores, k, plan, fallback=name not in order)
             sums = _metric_sums(y, runs.windows.get(name, []), plan, scale if k else None, _scaled(name, plan))
             bounds = order_bounds(final.mean, final.bounds or {})
-            return Outcome(name, final.mean, bounds, sums, scores, reason)
+            return Outcome(name, final.mean, bounds, sums, scores, reason, final.effects)
     raise RuntimeError("every candidate and the fallback failed")
 
 
@@ -268,13 +386,13 @@ def candidate_forecasts(y: np.ndarray, plan: Plan) -> tuple[dict[str, float | No
     """Every candidate's backtest score and final forecast, for the accuracy bench to compare
     selection, ensemble and single methods on the same fits."""
     _, runs, _, scores, fits = _backtest(y, plan)
-    finals = {c: _final(c, y, plan, runs, fits) for c in plan.candidates}
+    finals = {c: _final(c, y, plan, runs, fits) for c in (*plan.candidates, *plan.drivers)}
     if ENSEMBLE in runs.windows:
         finals[ENSEMBLE] = _final(ENSEMBLE, y, plan, runs, fits)
     out: dict[str, Outcome | None] = {}
     for name, w in finals.items():
         bounds = order_bounds(w.mean, w.bounds or {}) if w else {}
-        out[name] = Outcome(name, w.mean, bounds, MetricSums(), scores, "") if w else None
+        out[name] = Outcome(name, w.mean, bounds, MetricSums(), scores, "", w.effects) if w else None
     return scores, out
 
 
@@ -306,6 +424,13 @@ def _reason(name: str, order: list[str], scores: dict[str, float | None], k: int
         return (
             f"ensemble ({plan.combination} of {', '.join(plan.candidates)}) backtest {scores[ENSEMBLE]:.3f}; "
             f"best single {best[1]} {best[0]:.3f} did not beat it by {plan.ensemble_margin:.0%}"
+        )
+    if name == ENSEMBLE_X and order and order[0] == ENSEMBLE_X and scores.get(ENSEMBLE_X) is not None:
+        others = [(v, n) for n, v in scores.items() if v is not None and n != ENSEMBLE_X]
+        detail = f"; best other {min(others)[1]} {min(others)[0]:.3f} did not beat it by its margin" if others else ""
+        return (
+            f"ensemble_x ({plan.combination} of {', '.join(plan.candidates)} on the history without the drivers' "
+            f"lift, the future lift added back) backtest {scores[ENSEMBLE_X]:.3f}{detail}"
         )
     if len(scores) <= 1:
         return f"{name} requested" if k else f"{name} requested; history too short to backtest"

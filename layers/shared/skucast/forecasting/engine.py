@@ -15,7 +15,8 @@ from types import MappingProxyType
 
 import numpy as np
 
-from skucast.forecasting.backtest import Outcome, Plan, run
+from skucast.forecasting import exog
+from skucast.forecasting.backtest import Exog, Outcome, Plan, run
 from skucast.forecasting.classification import (
     ClassificationConfig,
     classify_periods,
@@ -26,6 +27,8 @@ from skucast.forecasting.methods import (
     COMBINATION,
     CONFORMAL_CALIBRATION,
     DEFAULT_POLICY,
+    DRIVER_MARGIN,
+    DRIVER_POLICY,
     ENSEMBLE,
     ENSEMBLE_MARGIN,
     FREQUENCY_POLICY,
@@ -158,6 +161,10 @@ class EngineConfig:
     ensemble_margin: Mapping[str, float] = field(default_factory=lambda: MappingProxyType(dict(ENSEMBLE_MARGIN)))
     conformal: Mapping[str, bool] = field(default_factory=lambda: MappingProxyType(dict(CONFORMAL_CALIBRATION)))
     max_history: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({"D": 364, "W": 520, "M": 144}))
+    # For a SKU with usable drivers: auto's driver-aware candidates per class, and the margin by
+    # which a driver-aware single must beat the driver-aware ensemble (methods.DRIVER_POLICY).
+    drivers: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: MappingProxyType(dict(DRIVER_POLICY)))
+    driver_margin: float = DRIVER_MARGIN
 
 
 def _error(sku: str, code: str, message: str) -> SkuForecast:
@@ -283,6 +290,58 @@ def _rows(outcome: Outcome, first: dt.date, frequency: str) -> list[dict]:
 MAX_SKIP_PERIODS = 366
 
 
+@dataclass(frozen=True)
+class _Drivers:
+    plan: Plan
+    names: tuple[str, ...]  # the design's features, in X's column order
+    external: Mapping[str, ExternalForecast]
+    warnings: list[dict]
+
+
+def _with_drivers(
+    item: SeriesInput, hist: History, y: np.ndarray, plan: Plan, spec: ForecastSpec, config: EngineConfig
+) -> _Drivers | None:
+    """The plan with the SKU's usable drivers and external candidates; None when it has neither
+    (the SKU then takes the history-only path unchanged). External candidates are aligned with
+    the run's first forecast period, so a SKU forecast across an unknown gap does not use them."""
+    design: exog.Design | None = None
+    warnings: list[dict] = []
+    if item.features is not None and hist.y.size:
+        f = item.features
+        design, warnings = exog.align(
+            dict(f.values), dict(f.kinds), f.known_in_advance, y.size, hist.first, spec.frequency, plan.horizon
+        )
+    external = {e.name: e for e in item.external} if hist.skip == 0 else {}
+    if design is None and not external:
+        return _Drivers(plan, (), {}, warnings) if warnings else None
+    auto = spec.method == "auto"
+    drivers = tuple(config.drivers.get(plan.demand_class, ())) if auto and design is not None else ()
+    drivers += tuple(external) if auto else ()
+    k = len(design.names) if design else 0
+    ex = Exog(
+        design.X if design else np.zeros((y.size, 0)),
+        design.future if design else np.zeros((plan.horizon, 0)),
+        design.kinds if design else (),
+        {e.name: (e.final, e.windows) for e in external.values()},
+    )
+    assert ex.X.shape == (y.size, k)
+    plan = dataclasses.replace(plan, exog=ex, drivers=drivers, driver_margin=config.driver_margin)
+    return _Drivers(plan, design.names if design else (), external, warnings)
+
+
+def _effects(outcome: Outcome, drivers: _Drivers, skip: int) -> list[dict]:
+    """What each driver adds over the shown horizon, in units and as a share of the forecast."""
+    total = float(np.sum(outcome.mean[skip:]))
+    if outcome.method in drivers.external:
+        units = [(str(e["name"]), float(e["units"])) for e in drivers.external[outcome.method].effects]
+    elif outcome.effects is not None and outcome.effects.shape[1] == len(drivers.names):
+        sums = outcome.effects[skip:].sum(axis=0)
+        units = [(name, float(u)) for name, u in zip(drivers.names, sums, strict=True)]
+    else:
+        return []
+    return [{"name": n, "units": u, "share": u / total if total > 0 else 0.0} for n, u in units if u != 0.0]
+
+
 def forecast_one(item: SeriesInput, spec: ForecastSpec, config: EngineConfig = EngineConfig()) -> SkuForecast:
     hist = _history(item, spec)
     if isinstance(hist, SkuForecast):
@@ -300,6 +359,9 @@ def forecast_one(item: SeriesInput, spec: ForecastSpec, config: EngineConfig = E
         y = np.zeros(1)
     # Across an unknown gap the model forecasts skip + horizon periods; the run shows the last ones.
     plan = dataclasses.replace(_plan(y, cls.demand_class, spec, config), horizon=spec.horizon + hist.skip)
+    drivers = _with_drivers(item, hist, y, plan, spec, config) if item.features is not None or item.external else None
+    if drivers is not None:
+        plan = drivers.plan
     try:
         outcome = run(y, plan)
     except Exception as exc:  # defensive: run() already falls back, this keeps the batch alive
@@ -307,6 +369,7 @@ def forecast_one(item: SeriesInput, spec: ForecastSpec, config: EngineConfig = E
     metrics = outcome.metric_sums.finalize() if spec.backtest_windows and outcome.metric_sums.n_points else {}
     season = SEASON_LENGTHS[spec.frequency]
     naive = seasonal_naive(y, season, plan.horizon)[hist.skip :]
+    effects = _effects(outcome, drivers, hist.skip) if drivers is not None else []
     return SkuForecast(
         item.sku,
         cls.demand_class,
@@ -319,6 +382,9 @@ def forecast_one(item: SeriesInput, spec: ForecastSpec, config: EngineConfig = E
         None,
         naive_scale(y, season),
         [float(v) for v in naive],
+        [e["name"] for e in effects],
+        effects,
+        drivers.warnings if drivers is not None else [],
     )
 
 

@@ -25,6 +25,9 @@ def _sf() -> Any:
 
 SEASON_LENGTHS = {"D": 7, "W": 52, "M": 12}
 ENSEMBLE = "ensemble"
+# The driver-aware ensemble: the class's candidates on the history without the drivers' estimated
+# lift, combined, the future lift added back (exog.py, bench/accuracy/REPORT.md "Drivers").
+ENSEMBLE_X = "ensemble_x"
 SMOOTH_LIKE = ("smooth", "erratic")
 SPARSE = ("intermittent", "lumpy")
 
@@ -46,6 +49,9 @@ class Method:
     # ETS(M,Ad,A)) as a builder taking the season length. Backtest windows refit that form
     # instead of searching again, at a fraction of the cost.
     chosen_form: Callable[[Any], Callable[[int], Any]] | None = None
+    # Takes the drivers as regressors (X, X_future); without them it runs on the history alone.
+    # `coef`: from the fitted model, the regressors' coefficients (for the effects).
+    coef: Callable[[Any], np.ndarray] | None = None
 
 
 @dataclass(frozen=True)
@@ -61,6 +67,7 @@ class Prediction:
     mean: np.ndarray
     bounds: dict[int, tuple[np.ndarray, np.ndarray]] | None  # level -> (lo, hi); None = not native
     form: Form | None = None  # what a searching method chose (None for the others, or when refitting a form)
+    coef: np.ndarray | None = None  # a regression method's coefficients on the regressors
 
 
 class _Zero:
@@ -82,6 +89,12 @@ def _ets_form(fitted: Any) -> Callable[[int], Any]:
 def _ces_form(fitted: Any) -> Callable[[int], Any]:
     kind = fitted.model_["seasontype"]
     return lambda m: _sf().AutoCES(season_length=m, model=kind)
+
+
+def _arima_coef(model: dict) -> np.ndarray:
+    """statsforecast's ARIMA names its regressors' coefficients ex_1, ex_2, ..."""
+    coef = model["coef"]
+    return np.array([coef[f"ex_{i}"] for i in range(1, sum(k.startswith("ex_") for k in coef) + 1)], float)
 
 
 def _window_average(m: int, n: int) -> Any:
@@ -173,6 +186,22 @@ _METHODS: tuple[Method, ...] = (
         lambda m, n: _sf().AutoARIMA(season_length=m),
         True,
     ),
+    Method(
+        "arima_x",
+        "AutoARIMA with the SKU's known-in-advance drivers and calendar as regressors (slow).",
+        lambda m, n: _sf().AutoARIMA(season_length=m),
+        True,
+        coef=lambda fitted: _arima_coef(fitted.model_),
+    ),
+    Method(
+        "mstl_x",
+        "STL season + AutoARIMA with the drivers and calendar as regressors on the remainder.",
+        lambda m, n: _sf().MSTL(season_length=m, trend_forecaster=_sf().AutoARIMA()) if m > 1 else _sf().AutoARIMA(),
+        True,
+        coef=lambda fitted: _arima_coef(
+            fitted.trend_forecaster.model_ if hasattr(fitted, "trend_forecaster") else fitted.model_
+        ),
+    ),
     Method("croston", "Croston's method.", lambda m, n: _sf().CrostonClassic(), False),
     Method("croston_sba", "Croston with the Syntetos-Boylan bias correction.", lambda m, n: _sf().CrostonSBA(), False),
     Method("croston_optimized", "Croston with optimized smoothing.", lambda m, n: _sf().CrostonOptimized(), False),
@@ -222,6 +251,14 @@ ENSEMBLE_MARGIN: dict[str, float] = {"D": 0.2, "W": 1.0, "M": 1.0}
 # backtest's).
 CONFORMAL_CALIBRATION: dict[str, bool] = {"D": False, "W": False, "M": True}
 FALLBACK = "historic_average"
+# Drivers (bench/accuracy/REPORT.md, "Drivers"): for a SKU with usable drivers, auto adds these
+# driver-aware candidates for its class and anchors selection on ENSEMBLE_X (a history-only
+# candidate must beat it by ENSEMBLE_MARGIN); a driver-aware single (a regression method, an
+# external global model) must beat it by DRIVER_MARGIN. Sparse and new SKUs keep the history-only
+# candidates (a log-scale regression on mostly-zero demand estimates nothing useful); external
+# candidates join every class.
+DRIVER_POLICY: dict[str, tuple[str, ...]] = {"smooth": (ENSEMBLE_X,), "erratic": (ENSEMBLE_X,)}
+DRIVER_MARGIN = 0.1
 
 
 def policy_for(
@@ -275,21 +312,33 @@ def effective_season(season_length: int, n_obs: int) -> int:
 
 
 def predict(
-    name: str, y: np.ndarray, h: int, season_length: int, levels: Sequence[int], form: Form | None = None
+    name: str,
+    y: np.ndarray,
+    h: int,
+    season_length: int,
+    levels: Sequence[int],
+    form: Form | None = None,
+    X: np.ndarray | None = None,
+    X_future: np.ndarray | None = None,
 ) -> Prediction:
     """Fit `name` on y and forecast h steps; never-negative mean, native bounds when available.
     With the `form` an earlier fit of a searching method chose, refit that form (when the series
-    still supports the same season); a search reports the form it chose.
+    still supports the same season); a search reports the form it chose. A regression method
+    given X (n, k) and X_future (h, k) fits them as regressors and reports their coefficients.
 
     Raises on model failure or non-finite output: callers fall back per series.
     """
     method = METHODS[name]
     season = effective_season(season_length, y.size)
     want = list(levels) if method.native and levels else None
-    chosen = None
+    chosen, coef = None, None
     with warnings.catch_warnings(), np.errstate(all="ignore"):
         warnings.simplefilter("ignore")
-        if form is not None and form.season_length == season:
+        if method.coef is not None and X is not None and X_future is not None:
+            fitted = method.build(season, y.size).fit(y=y, X=X)
+            out = fitted.predict(h=h, X=X_future, level=want)
+            coef = method.coef(fitted)
+        elif form is not None and form.season_length == season:
             out = form.build(season).forecast(y=y, h=h, level=want)
         elif method.chosen_form is not None:
             fitted = method.build(season, y.size).fit(y=y)
@@ -305,4 +354,4 @@ def predict(
         bounds = {lv: (np.asarray(out[f"lo-{lv}"], float), np.asarray(out[f"hi-{lv}"], float)) for lv in want}
         if not all(np.all(np.isfinite(lo)) and np.all(np.isfinite(hi)) for lo, hi in bounds.values()):
             bounds = None
-    return Prediction(np.maximum(mean, 0.0), bounds, chosen)
+    return Prediction(np.maximum(mean, 0.0), bounds, chosen, coef)

@@ -243,6 +243,30 @@ def result_shard(sku: str, shards: int) -> int:
     return zlib.crc32(sku.encode("utf-8")) % shards
 
 
+# ---------------------------------------------------------------- hierarchy runs
+NODE_PREFIX = f"NODE{SEP}"
+
+
+def nodes_pk(client_id: str, run_id: str) -> str:
+    """A hierarchy run's reconciled node results (services/hierarchy.py)."""
+    return tenant_scoped_pk(client_id, "RUN", run_id, "NODES")
+
+
+def node_depth_prefix(depth: int) -> str:
+    return f"{NODE_PREFIX}{depth:02d}{SEP}"
+
+
+def node_sk(depth: int, node_id: str) -> str:
+    """Nodes sort by depth (total first), so one level is one key range."""
+    return node_depth_prefix(depth) + node_id
+
+
+def run_hierarchy_key(client_id: str, run_id: str, name: str) -> str:
+    """A hierarchy run's working objects: its plan, node histories and node base forecasts per
+    node batch, and the SKUs' recent history for the reconciliation's residuals."""
+    return f"runs/{client_id}/{run_id}/hierarchy/{name}"
+
+
 # ---------------------------------------------------------------- adjustments
 ADJUSTMENT_PREFIX = f"ADJ{SEP}"
 

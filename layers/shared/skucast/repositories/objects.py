@@ -24,6 +24,19 @@ def get_json(bucket: str, key: str) -> Any | None:
     return json.loads(body)
 
 
+def put_bytes(bucket: str, key: str, body: bytes) -> None:
+    client("s3").put_object(Bucket=bucket, Key=key, Body=body, ContentType="application/octet-stream")
+
+
+def get_bytes(bucket: str, key: str) -> bytes | None:
+    try:
+        return bytes(client("s3").get_object(Bucket=bucket, Key=key)["Body"].read())
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+            return None
+        raise
+
+
 def exists(bucket: str, key: str) -> bool:
     try:
         client("s3").head_object(Bucket=bucket, Key=key)

@@ -199,6 +199,7 @@ def run_record(item: dict[str, Any]) -> RunRecord:
         error=plain.get("error"),
         repairs=dynamo.count(plain, "repairs"),
         adjustments_made=dynamo.count(plain, "adjustments_made"),
+        reconciliation=plain.get("reconciliation"),
     )
 
 
@@ -313,11 +314,18 @@ def note_repair(table_name: str, client_id: str, run_id: str, max_repairs: int, 
 
 # ---------------------------------------------------------------- batches
 def put_batches(
-    table_name: str, client_id: str, run_id: str, batches: list[list[str]], carried: Iterable[int] = ()
+    table_name: str,
+    client_id: str,
+    run_id: str,
+    batches: list[list[str]],
+    carried: Iterable[int] = (),
+    node_batches: Iterable[int] = (),
 ) -> None:
     """Idempotent: a retried plan writes the same ids with the same SKUs. The batches at the
-    indexes `carried` hold SKUs that carry sticky adjustments (repositories/adjustments.py)."""
+    indexes `carried` hold SKUs that carry sticky adjustments (repositories/adjustments.py); those
+    at `node_batches` hold a hierarchy run's node ids (services/hierarchy.py)."""
     flagged = set(carried)
+    nodes = set(node_batches)
     with table(table_name).batch_writer() as writer:
         for index, skus in enumerate(batches):
             item: dict[str, Any] = {
@@ -328,6 +336,8 @@ def put_batches(
             }
             if index in flagged:
                 item["carried"] = True
+            if index in nodes:
+                item["kind"] = "nodes"
             writer.put_item(Item=item)
 
 
@@ -349,6 +359,7 @@ def batch_record(item: dict[str, Any]) -> BatchRecord:
         record=plain.get("record"),
         claim=plain.get("claim") or None,
         carried=bool(plain.get("carried")),
+        kind=str(plain.get("kind") or "skus"),
     )
 
 
@@ -396,7 +407,7 @@ def settle_batch(
         raise ValueError(f"a batch settles at most {MAX_RESULTS_PER_SETTLE} results in one transaction")
     overlays = overlays or {}
     actions: list[dict[str, Any]] = [
-        {"Put": {"Item": _result_item(client_id, run_id, shards, result, overlays.get(sku))}}
+        {"Put": {"Item": result_item(client_id, run_id, shards, result, overlays.get(sku))}}
         for sku, result in by_sku.items()
     ]
     actions += [
@@ -543,12 +554,13 @@ def put_results(table_name: str, client_id: str, run_id: str, shards: int, resul
     """Results written outside a settle (benchmarks seeding a finished run): idempotent overwrite."""
     with table(table_name).batch_writer(overwrite_by_pkeys=["pk", "sk"]) as writer:
         for result in results:
-            writer.put_item(Item=_result_item(client_id, run_id, shards, result))
+            writer.put_item(Item=result_item(client_id, run_id, shards, result))
 
 
-def _result_item(
+def result_item(
     client_id: str, run_id: str, shards: int, result: dict[str, Any], overlay: Overlay | None = None
 ) -> dict[str, Any]:
+    """A result's whole item: its document and the sticky adjustments it carries (`overlay`)."""
     return {**result_key(client_id, run_id, shards, result["sku"]), **_packed(result), **_overlay(overlay)}
 
 

@@ -51,6 +51,16 @@ class RunParams(_Request):
         "are replaced by their robust fitted value before fitting; each result says how many "
         "(history_cleaned) and the run's summary the total (points_cleaned). The stored demand is unchanged",
     )
+    hierarchy: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=64,
+        description="a declared hierarchy (PUT /hierarchies/{name}): every node is forecast too and the forecasts "
+        "are reconciled so that children add up to their parent at every level and date (GET /runs/{id}/nodes)",
+    )
+    reconciliation: Literal["bottom_up", "min_trace"] | None = Field(
+        default=None, description="with `hierarchy`: how the forecasts are reconciled (default min_trace)"
+    )
 
     @field_validator("levels")
     @classmethod
@@ -116,6 +126,30 @@ class CreateRunRequest(RunParams):
         "drivers, history_cleaning, backtest_windows) with these future driver values and events changed. "
         "A parameter sent with another value than the base run's is refused (422)",
     )
+
+
+class NodeResult(BaseModel):
+    node_id: str = Field(description="stable and URL-safe: a hash of the node's key")
+    level: str = Field(description='"total" or the attribute of the node\'s level')
+    key: dict[str, str | None] = Field(
+        description="the node's attribute values, top to bottom; null: the SKUs missing that attribute (unassigned)"
+    )
+    skus: int = Field(description="SKUs under the node")
+    forecast: list[dict[str, Any]] = Field(description="reconciled: `date`, `mean`, `lo_<level>`, `hi_<level>`")
+    base_method: str | None = Field(default=None, description="the engine's method for the node's own base forecast")
+    reconciliation: str | None = Field(default=None, description='what reconciled it, e.g. "min_trace(mint_shrink)"')
+    parent: str | None = None
+    children: list[str] | None = Field(
+        default=None,
+        description="GET of one node: its children's node ids, or SKUs at the deepest level (at most 5,000: "
+        "children_total counts them all; GET /skus?attr.<name>=<value> lists every SKU of a node)",
+    )
+    children_total: int | None = Field(default=None, description="GET of one node: how many children it has")
+
+
+class NodeList(BaseModel):
+    items: list[NodeResult]
+    next_cursor: str | None
 
 
 class RunProgress(BaseModel):

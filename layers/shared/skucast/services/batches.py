@@ -30,7 +30,7 @@ from skucast.repositories import catalog, demand, events, objects, queues
 from skucast.repositories import runs as repo
 from skucast.repositories.keys import client_id_of, run_id_of, run_skus_key
 from skucast.schemas.messages import BatchMessage, PlanMessage
-from skucast.services import adjustments, anomalies, features, scoring
+from skucast.services import adjustments, anomalies, features, hierarchy, scoring
 from skucast.services.runs import fail_run, progress_deadline, tier_of
 from skucast.settings import Settings
 
@@ -67,7 +67,13 @@ def plan_run(message: PlanMessage, settings: Settings) -> None:
     # The sticky adjustments saved before this moment are carried into the run (services/adjustments.py).
     carrying = adjustments.plan_carried(settings, client_id, run, skus)
     flagged = [i for i, batch in enumerate(batches) if carrying.intersection(batch)]
-    repo.put_batches(settings.table_name, client_id, run_id, batches, flagged)
+    node_batches: list[list[str]] = []
+    if run.params.get("hierarchy"):  # a hierarchy run's node batches follow its SKU batches
+        as_of = run.params.get("as_of") or data_end
+        node_batches = hierarchy.plan_nodes(settings, client_id, run, skus, as_of, len(batches))
+    node_indexes = range(len(batches), len(batches) + len(node_batches))
+    batches += node_batches
+    repo.put_batches(settings.table_name, client_id, run_id, batches, flagged, node_indexes)
     started = repo.transition(
         settings.table_name,
         client_id,
@@ -153,15 +159,23 @@ def maybe_complete(settings: Settings, client_id: str, run_id: str) -> None:
     run = repo.get_run(settings.table_name, client_id, run_id)
     if run is None or run.status is not RunStatus.RUNNING or not run.all_settled:
         return
+    if run.params.get("hierarchy") and run.reconciliation is None:
+        hierarchy.request_reconciliation(settings, client_id, run_id)  # it completes the run when done
+        return
     summary = summarise(repo.iter_batches(settings.table_name, client_id, run_id))
     status = RunStatus.PARTIAL if run.skus_failed else RunStatus.SUCCEEDED
+    fields: dict[str, Any] = {"finished_at": now_iso(), "summary": summary}
+    if run.reconciliation is not None:
+        summary["reconciliation"] = run.reconciliation
+        if run.reconciliation.get("error"):  # the base SKU forecasts stand, unreconciled
+            status, fields["error"] = RunStatus.PARTIAL, run.reconciliation["error"]
     finished = repo.transition(
         settings.table_name,
         client_id,
         run_id,
         to=status,
         allowed_from=(RunStatus.RUNNING,),
-        set_fields={"finished_at": now_iso(), "summary": summary},
+        set_fields=fields,
         release_active=True,
         also=scoring.index_actions(run, status, client_id),  # actuals arriving later score it
     )
@@ -202,6 +216,9 @@ def summarise(batches: Iterable[BatchRecord]) -> dict[str, Any]:
 # ---------------------------------------------------------------- one batch
 def process_batch(message: BatchMessage, settings: Settings) -> None:
     client_id, run_id, batch_id = message.client_id, message.run_id, message.batch_id
+    if batch_id == hierarchy.RECONCILE:
+        hierarchy.reconcile_run(settings, client_id, run_id)
+        return
     run = repo.get_run(settings.table_name, client_id, run_id)
     batch = repo.get_batch(settings.table_name, client_id, run_id, batch_id) if run else None
     if run is None or batch is None:
@@ -212,6 +229,10 @@ def process_batch(message: BatchMessage, settings: Settings) -> None:
         return
     if run.status is not RunStatus.RUNNING:
         repo.skip_batch(settings.table_name, client_id, run_id, batch_id)  # cancelled or failed run
+        return
+    if batch.kind == "nodes":  # a hierarchy run's node batch: base forecasts to the bucket, no SKU counts
+        record = hierarchy.forecast_nodes(settings, client_id, run, batch)
+        _settle(settings, client_id, run, batch_id, BatchStatus.DONE, [], 0, 0, record)
         return
     started = time.perf_counter()
     results, record = forecast_skus(settings, client_id, run.params, list(batch.skus), run.as_of)
@@ -368,12 +389,18 @@ def error_result(sku: str, code: str, message: str) -> dict[str, Any]:
 def record_dead_letter(message: BatchMessage, settings: Settings) -> None:
     """A batch that failed every retry: its SKUs get an error result, the run goes on (PARTIAL)."""
     client_id, run_id, batch_id = message.client_id, message.run_id, message.batch_id
+    if batch_id == hierarchy.RECONCILE:
+        hierarchy.reconciliation_dead_lettered(settings, client_id, run_id)
+        return
     run = repo.get_run(settings.table_name, client_id, run_id)
     batch = repo.get_batch(settings.table_name, client_id, run_id, batch_id) if run else None
     if run is None or batch is None or not batch.pending:
         return
     if run.status is not RunStatus.RUNNING:
         repo.skip_batch(settings.table_name, client_id, run_id, batch_id)
+        return
+    if batch.kind == "nodes":  # its nodes take their SKUs' summed base forecasts (services/hierarchy.py)
+        _settle(settings, client_id, run, batch_id, BatchStatus.FAILED, [], 0, 0, {"dead_lettered": True})
         return
     skus = list(batch.skus)
     results = [error_result(s, "batch_failed", "This SKU's batch failed every retry.") for s in skus]

@@ -30,7 +30,7 @@ from skucast.schemas.forecast import (
     SkuResult,
 )
 from skucast.schemas.messages import PlanMessage
-from skucast.services import alerts, drivers
+from skucast.services import alerts, drivers, hierarchy
 from skucast.settings import Settings
 
 IDEMPOTENCY_SECONDS = 24 * 3600
@@ -81,12 +81,13 @@ def create_run(
     now = clock.now()
     run_id = ids.new_sortable_id("run")
     if request.scenario is not None:
-        params = scenario_params(settings, client_id, request)
+        params = scenario_params(settings, client_id, request)  # the base run's, hierarchy included
     else:
         check_params(request, limits)
         check_drivers(settings, client_id, request.drivers)
-        params = request.model_dump(mode="json", exclude={"name", "skus", "scenario"})
+        params = request.model_dump(mode="json", exclude={"name", "skus", "scenario", "hierarchy", "reconciliation"})
         params["skus"] = len(request.skus) if request.skus is not None else "all"
+        params.update(hierarchy.run_params(settings, client_id, request))  # {} without a hierarchy
     if request.skus is not None:
         objects.put_json(settings.data_bucket, run_skus_key(client_id, run_id), request.skus)
     run = RunRecord(

@@ -1,0 +1,280 @@
+"""Hierarchies of SKUs: the summing matrix, node histories, and reconciled forecasts.
+
+Pure domain code (no AWS). A hierarchy is an ordered list of attributes, top to bottom; its
+nodes are "total", then every prefix of the levels' values (category, category/subcategory, ...),
+and the SKUs at the bottom. A SKU without a value for a level sits under the `None` value at that
+level - the "unassigned" node, whose key holds null for that attribute - never dropped.
+
+Reconciliation (Nixtla's hierarchicalforecast, on arrays):
+- `bottom_up`: BottomUpSparse.
+- `min_trace`: MinTrace("mint_shrink", nonnegative=True) while the series fit a dense covariance
+  (DENSE_MAX series) and in-sample residuals exist; else MinTraceSparse("wls_var" with residuals,
+  "wls_struct" without, nonnegative=True). A dense shrunk covariance of 100,000 series would be
+  80 GB: at scale only a diagonal W is possible. When mint_shrink is ill-conditioned (the library
+  raises) the sparse wls_struct is used instead; `Reconciled.method` says which one ran.
+- Residuals: the in-sample one-step residuals of the seasonal-naive fit over the last
+  RESIDUAL_PERIODS periods (naive where the history is shorter than two seasons). Seasonal naive
+  is linear, so a node's residuals are the sum of its SKUs': coherent by construction.
+- Intervals: hierarchicalforecast's Normality sampler with its default diagonal covariance. With
+  a bottom-up projection - bottom_up, and non-negative MinTrace, whose P the library replaces by
+  bottom-up's after its QP - that is var(node) = sum of its SKUs' variances; computed here with
+  the sparse S (tests/unit/forecasting/test_reconciliation.py checks it equals the library's
+  Normality). Each series' sigma is read from its base band (hi - mean) / z at each level; the
+  reconciled band is mean +- z * sigma, floored at 0. Its median is the reconciled mean, so the
+  medians add up as the means do.
+Every reconciled value is S times the reconciled SKU forecasts, so children add up to their
+parent at every node and date up to float rounding.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from statistics import NormalDist
+
+import numpy as np
+from scipy import sparse
+
+TOTAL = "total"
+SKU_LEVEL = "sku"
+METHODS = ("bottom_up", "min_trace")
+DENSE_MAX = 3_000  # series (nodes + SKUs) up to which MinTrace's dense shrunk covariance is used
+RESIDUAL_PERIODS = 104  # most recent in-sample residuals MinTrace estimates its covariance from
+
+Key = tuple[tuple[str, str | None], ...]
+
+
+def node_id(key: Key) -> str:
+    """Stable and URL-safe: a hash of the node's (attribute, value) path, so the same node of the
+    same attributes has the same id in every run and hierarchy."""
+    text = json.dumps([list(pair) for pair in key], ensure_ascii=False, separators=(",", ":"))
+    return "n_" + hashlib.sha256(text.encode("utf-8")).hexdigest()[:24]
+
+
+@dataclass(frozen=True)
+class Node:
+    node_id: str
+    depth: int  # 0: total; d: the first d levels
+    level: str  # "total" or the attribute of its depth
+    key: Key
+    parent: str | None
+    children: tuple[str, ...]  # node ids; SKUs at the deepest aggregate level
+    skus: int
+
+    def key_dict(self) -> dict[str, str | None]:
+        return dict(self.key)
+
+
+@dataclass(frozen=True)
+class Structure:
+    levels: tuple[str, ...]
+    nodes: tuple[Node, ...]  # aggregate nodes, top-down: S's first rows in this order
+    skus: tuple[str, ...]  # S's columns and last rows
+    S: sparse.csr_matrix  # (len(nodes) + len(skus)) x len(skus), 0/1
+
+    @property
+    def n_nodes(self) -> int:
+        return len(self.nodes)
+
+    def level_rows(self) -> dict[str, np.ndarray]:
+        """hierarchicalforecast's `tags` by row index: level name -> rows of S."""
+        tags: dict[str, list[int]] = {}
+        for row, node in enumerate(self.nodes):
+            tags.setdefault(node.level, []).append(row)
+        tags[SKU_LEVEL] = list(range(self.n_nodes, self.n_nodes + len(self.skus)))
+        return {k: np.asarray(v) for k, v in tags.items()}
+
+
+def _sort_value(value: str | None) -> tuple[int, str]:
+    return (1, "") if value is None else (0, value)  # the unassigned node after the named ones
+
+
+def build_structure(
+    levels: Sequence[str], skus: Sequence[str], attributes: Mapping[str, Mapping[str, str]]
+) -> Structure:
+    """The hierarchy's nodes and sparse summing matrix over `skus` (duplicates once, in sorted
+    order). A SKU missing an attribute of `levels` sits under that level's unassigned node."""
+    levels = tuple(levels)
+    bottom = sorted(set(skus))
+    paths = {s: tuple(attributes.get(s, {}).get(level) for level in levels) for s in bottom}
+    bottom.sort(key=lambda s: ([_sort_value(v) for v in paths[s]], s))
+    rows: list[int] = []
+    cols: list[int] = []
+    nodes: list[Node] = []
+    for depth in range(len(levels) + 1):
+        groups: dict[tuple[str | None, ...], list[int]] = {}
+        for col, sku in enumerate(bottom):
+            groups.setdefault(paths[sku][:depth], []).append(col)
+        for prefix in sorted(groups, key=lambda p: [_sort_value(v) for v in p]):
+            row = len(nodes)
+            key: Key = tuple(zip(levels[:depth], prefix, strict=True))
+            members = groups[prefix]
+            rows.extend([row] * len(members))
+            cols.extend(members)
+            nodes.append(
+                Node(
+                    node_id=node_id(key),
+                    depth=depth,
+                    level=levels[depth - 1] if depth else TOTAL,
+                    key=key,
+                    parent=node_id(key[:-1]) if depth else None,
+                    children=(),
+                    skus=len(members),
+                )
+            )
+    nodes = _with_children(nodes, levels, bottom, paths)
+    n_nodes, n_skus = len(nodes), len(bottom)
+    rows.extend(range(n_nodes, n_nodes + n_skus))
+    cols.extend(range(n_skus))
+    S = sparse.csr_matrix((np.ones(len(rows)), (np.asarray(rows), np.asarray(cols))), shape=(n_nodes + n_skus, n_skus))
+    return Structure(levels, tuple(nodes), tuple(bottom), S)
+
+
+def _with_children(
+    nodes: list[Node], levels: tuple[str, ...], bottom: list[str], paths: Mapping[str, tuple[str | None, ...]]
+) -> list[Node]:
+    children: dict[str, list[str]] = {n.node_id: [] for n in nodes}
+    for node in nodes:
+        if node.parent is not None:
+            children[node.parent].append(node.node_id)
+    for sku in bottom:
+        children[node_id(tuple(zip(levels, paths[sku], strict=True)))].append(sku)
+    out = []
+    for node in nodes:
+        kids = children[node.node_id]
+        out.append(Node(node.node_id, node.depth, node.level, node.key, node.parent, tuple(kids), node.skus))
+    return out
+
+
+def aggregate(structure: Structure, bottom: np.ndarray) -> np.ndarray:
+    """Node values (n_nodes x T) from the SKUs' (n_skus x T, in structure.skus order)."""
+    return np.asarray(structure.S[: structure.n_nodes] @ np.asarray(bottom, dtype=np.float64))
+
+
+def insample_residuals(history: np.ndarray, season: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """(y_insample, y_hat_insample) for every series (rows), the seasonal-naive one-step fit over
+    the last RESIDUAL_PERIODS periods; naive when shorter than two seasons; None when fewer than
+    3 periods."""
+    history = np.asarray(history, dtype=np.float64)
+    lag = season if history.shape[1] >= 2 * season else 1
+    width = min(RESIDUAL_PERIODS, history.shape[1] - lag)
+    if width < 2:
+        return None
+    actual = history[:, -width:]
+    fitted = history[:, -width - lag : history.shape[1] - lag]
+    return actual, fitted
+
+
+@dataclass(frozen=True)
+class Reconciled:
+    mean: np.ndarray  # (n_nodes + n_skus) x h, S's row order
+    bounds: dict[int, tuple[np.ndarray, np.ndarray]]  # level -> (lo, hi), same shape
+    method: str  # what ran, e.g. "min_trace(mint_shrink)"
+
+
+def sigma_from_bounds(mean: np.ndarray, bounds: Mapping[int, tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
+    """Each series' standard deviation implied by its base bands: the mean over levels of the
+    upper half-width over z (the lower side may be floored at 0). Zero without bands."""
+    if not bounds:
+        return np.zeros_like(mean)
+    parts = [np.maximum(hi - mean, 0.0) / NormalDist().inv_cdf(0.5 + lv / 200) for lv, (_, hi) in bounds.items()]
+    return np.mean(parts, axis=0)
+
+
+def reconcile(
+    structure: Structure,
+    mean: np.ndarray,
+    sigma: np.ndarray,
+    method: str,
+    levels: Sequence[int],
+    residuals: tuple[np.ndarray, np.ndarray] | None = None,
+) -> Reconciled:
+    """Reconcile base forecasts of every row of S (`mean`, `sigma`: (n_nodes + n_skus) x h).
+    Raises ValueError for shapes that do not fit, or when no reconciliation succeeds."""
+    S = structure.S
+    n_all = S.shape[0]
+    mean = np.nan_to_num(np.asarray(mean, dtype=np.float64))
+    sigma = np.nan_to_num(np.asarray(sigma, dtype=np.float64))
+    if mean.shape[0] != n_all or sigma.shape != mean.shape:
+        raise ValueError(f"base forecasts of {mean.shape[0]} series for a hierarchy of {n_all}")
+    if method not in METHODS:
+        raise ValueError(f"unknown reconciliation {method!r}")
+    if mean.shape[1] == 0:
+        bottom, used = mean[structure.n_nodes :], method
+    elif method == "bottom_up":
+        bottom, used = _bottom_up(structure, mean), "bottom_up"
+    else:
+        bottom, used = _min_trace(structure, mean, residuals)
+    bottom = np.maximum(bottom, 0.0)
+    rec_mean = np.asarray(S @ bottom)
+    # Diagonal Normality with a bottom-up projection: a node's variance is its SKUs' summed.
+    sd = np.sqrt(np.asarray(S @ (sigma[structure.n_nodes :] ** 2)))
+    bounds = {}
+    for lv in sorted(set(levels)):
+        z = NormalDist().inv_cdf(0.5 + lv / 200)
+        bounds[lv] = (np.maximum(rec_mean - z * sd, 0.0), rec_mean + z * sd)
+    return Reconciled(rec_mean, bounds, used)
+
+
+def _bottom_up(structure: Structure, mean: np.ndarray) -> np.ndarray:
+    from hierarchicalforecast.methods import BottomUpSparse
+
+    out = BottomUpSparse().fit_predict(S=structure.S, y_hat=mean)["mean"]
+    return np.asarray(out)[structure.n_nodes :]
+
+
+def _min_trace(
+    structure: Structure, mean: np.ndarray, residuals: tuple[np.ndarray, np.ndarray] | None
+) -> tuple[np.ndarray, str]:
+    from hierarchicalforecast.methods import MinTrace, MinTraceSparse
+
+    n_all = structure.S.shape[0]
+    usable = residuals is not None and residuals[0].shape[1] >= 2 and _varies(residuals)
+    attempts: list[tuple[str, object, bool]] = []
+    if usable and n_all <= DENSE_MAX:
+        attempts.append(("mint_shrink", MinTrace("mint_shrink", nonnegative=True), True))
+    if usable:
+        attempts.append(("wls_var", MinTraceSparse("wls_var", nonnegative=True), True))
+    attempts.append(("wls_struct", MinTraceSparse("wls_struct", nonnegative=True), False))
+    failures = []
+    for name, reconciler, needs_residuals in attempts:
+        dense = name == "mint_shrink"
+        kwargs = {}
+        if needs_residuals and residuals is not None:
+            kwargs = {"y_insample": residuals[0], "y_hat_insample": residuals[1]}
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # "Replacing negative forecasts with zero": expected
+                S = structure.S.toarray() if dense else structure.S
+                out = reconciler.fit_predict(S=S, y_hat=mean, **kwargs)["mean"]  # type: ignore[attr-defined]
+        except Exception as exc:  # the library raises bare Exceptions for ill-conditioned problems
+            failures.append(f"{name}: {exc}")
+            continue
+        bottom = np.asarray(out)[structure.n_nodes :]
+        if np.all(np.isfinite(bottom)):
+            return bottom, f"min_trace({name})"
+        failures.append(f"{name}: non-finite result")
+    raise ValueError("; ".join(failures))
+
+
+def _varies(residuals: tuple[np.ndarray, np.ndarray]) -> bool:
+    """wls_var needs every series' residual variance above the library's 1e-8 floor."""
+    diff = residuals[0] - residuals[1]
+    return bool(diff.shape[1] >= 2 and np.all(np.nanvar(diff, axis=1, ddof=1) > 1e-8))
+
+
+def children_sum_gap(structure: Structure, values: np.ndarray) -> float:
+    """The largest relative gap, over nodes and dates, between a node and the sum of its children
+    (what coherence means; 0.0 when exact)."""
+    index = {n.node_id: i for i, n in enumerate(structure.nodes)}
+    index.update({s: structure.n_nodes + j for j, s in enumerate(structure.skus)})
+    worst = 0.0
+    for i, node in enumerate(structure.nodes):
+        kids = [index[c] for c in node.children]
+        total = values[kids].sum(axis=0) if kids else np.zeros(values.shape[1])
+        scale = np.maximum(np.abs(values[i]), 1e-12)
+        worst = max(worst, float(np.max(np.abs(total - values[i]) / scale, initial=0.0)))
+    return worst

@@ -1,0 +1,112 @@
+"""A hierarchy run over the local stack's real HTTP: demand and an attributes CSV through the
+presigned POST (SKU names with spaces and unicode, one SKU without a brand), a hierarchy declared,
+a run with it, nodes read at each level with the client (hierarchicalforecast's frame) and over
+HTTP, coherence checked over HTTP (each node's children - nodes, or SKU results at the deepest
+level - add up to it at every date), the CLI's verb, and another tenant seeing none of it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import numpy as np
+import pytest
+
+from tests.e2e.conftest import RunningStack
+from tests.e2e.routes import Tenant, wait
+
+pytestmark = pytest.mark.e2e
+F = "/api/v1/forecast"
+SKUS = ["Tee shirt 日本 M", "Mug large blue", "Ça coûte 1/2", "Café ☕ kit", "Plain sku"]
+ATTRS = [("Apparel", "Nippon"), ("Kitchen", "Acme"), ("Kitchen", "Ça & Co"), ("Kitchen", "Acme"), ("Apparel", "")]
+
+
+def _upload_attributes(tenant: Tenant, content: bytes) -> dict[str, Any]:
+    import httpx
+
+    r = tenant.http.post(f"{F}/uploads", json={"filename": "items.csv", "kind": "attributes"}, headers=tenant.headers)
+    assert r.status_code == 201, r.text
+    ticket = r.json()
+    sent = httpx.post(ticket["url"], data=ticket["fields"], files={"file": ("items.csv", content)}, timeout=60)
+    assert sent.status_code in (200, 201, 204), sent.text
+
+    def finished() -> dict[str, Any] | None:
+        report = tenant.http.get(f"{F}/uploads/{ticket['upload_id']}", headers=tenant.headers).json()
+        return report if report["status"] not in ("AWAITING_FILE", "PROCESSING") else None
+
+    return dict(wait(finished, 120, "the attributes upload to be ingested"))
+
+
+def _means(points: list[dict[str, Any]]) -> np.ndarray:
+    return np.array([p["mean"] for p in points])
+
+
+def test_a_hierarchy_run_reads_back_coherent_at_every_level_and_only_for_its_tenant(
+    stack: RunningStack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import pandas as pd
+    from skucast_client import Client, cli
+
+    tenant = Tenant.sign_up(stack, http=stack.http())
+    rng = np.random.default_rng(5)
+    days = pd.date_range("2024-01-01", periods=120, freq="D")
+    demand = pd.DataFrame(
+        [{"unique_id": s, "ds": d, "y": float(rng.poisson(4 + 3 * i))} for i, s in enumerate(SKUS) for d in days]
+    )
+    lines = "".join(f'"{s}",{c},{b}\n' for s, (c, b) in zip(SKUS, ATTRS, strict=True))
+    with Client(stack.api, email=tenant.email, password=tenant.password) as sc:
+        sc.upload_demand(demand)
+        report = _upload_attributes(tenant, f"sku,category,brand\n{lines}".encode())
+        assert (report["status"], report["rows_accepted"]) == ("SUCCEEDED", len(SKUS))
+        sc.declare_hierarchy("product", ["category", "brand"])
+        started = sc.start_run(7, "D", hierarchy="product", backtest_windows=1)
+        run = sc.wait_run(started["run_id"], progress=False, timeout=300)
+        assert run["status"] == "SUCCEEDED", run
+        assert run["params"]["hierarchy_levels"] == ["category", "brand"]
+        frame = sc.nodes(run["run_id"])
+        by_level = {lv: sc.nodes(run["run_id"], lv) for lv in ("total", "category", "brand")}
+    run_id = run["run_id"]
+    assert list(frame.columns) == ["unique_id", "ds", "mean", "lo-95", "lo-80", "hi-80", "hi-95", "level"]
+    assert len(frame) == sum(len(f) for f in by_level.values()) == (1 + 2 + 4) * 7
+    assert by_level["total"]["unique_id"].nunique() == 1
+    assert {k["category"] for k in by_level["category"].attrs["keys"].values()} == {"Apparel", "Kitchen"}
+    # "Plain sku" has no brand: it sits under Apparel's unassigned node.
+    assert {"category": "Apparel", "brand": None} in by_level["brand"].attrs["keys"].values()
+
+    # Coherence over HTTP: every node is its children's sum at every date.
+    results = {}
+    for sku in SKUS:
+        r = tenant.http.get(f"{F}/runs/{run_id}/results/{quote(sku, safe='')}", headers=tenant.headers)
+        assert r.status_code == 200, r.text
+        results[sku] = _means(r.json()["forecast"])
+    for node_id in frame["unique_id"].unique():
+        r = tenant.http.get(f"{F}/runs/{run_id}/nodes/{node_id}", headers=tenant.headers)
+        assert r.status_code == 200, r.text
+        node = r.json()
+        kids = []
+        for child in node["children"]:
+            if child in results:
+                kids.append(results[child])
+            else:
+                got = tenant.http.get(f"{F}/runs/{run_id}/nodes/{child}", headers=tenant.headers).json()
+                kids.append(_means(got["forecast"]))
+        parent = _means(node["forecast"])
+        assert np.all(np.abs(np.sum(kids, axis=0) - parent) <= 1e-6 * np.maximum(parent, 1e-9)), node["key"]
+
+    # Another tenant sees none of it.
+    other = Tenant.sign_up(stack, http=stack.http())
+    assert other.http.get(f"{F}/runs/{run_id}/nodes", headers=other.headers).status_code == 404
+    some = str(frame["unique_id"].iloc[0])
+    assert other.http.get(f"{F}/runs/{run_id}/nodes/{some}", headers=other.headers).status_code == 404
+    assert other.http.get(f"{F}/runs", headers=other.headers).json()["items"] == []
+
+    # The CLI's verb over the same stack.
+    monkeypatch.setenv("SKUCAST_CONFIG", str(tmp_path / "config.json"))
+    monkeypatch.setenv("SKUCAST_PASSWORD", tenant.password)
+    assert cli.main(["--api", stack.api, "login", "--email", tenant.email]) == 0
+    capsys.readouterr()
+    assert cli.main(["nodes", run_id, "--level", "category"]) == 0
+    out = capsys.readouterr().out
+    assert "Apparel" in out and "Kitchen" in out
+    assert cli.main(["nodes", run_id, "--level", "colour"]) == 1  # 422: not a level of the hierarchy

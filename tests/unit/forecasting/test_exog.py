@@ -1,0 +1,224 @@
+import dataclasses
+import datetime as dt
+
+import numpy as np
+import pytest
+
+from skucast.forecasting import ForecastSpec, SeriesInput, backtest, exog, forecast_batch
+from skucast.forecasting.backtest import Exog, Plan, run
+from skucast.forecasting.engine import ExternalForecast, Features, forecast_one
+from skucast.forecasting.methods import ENSEMBLE_X, Prediction
+
+START = dt.date(2023, 1, 2)  # a Monday
+FIRST = dt.date(2023, 1, 30)  # the period after a 4-week history from START
+
+
+def _iso(i: int) -> str:
+    return (START + dt.timedelta(weeks=i)).isoformat()
+
+
+def _align(values: dict, kinds: dict, known=None, n: int = 4, ahead: int = 2):
+    return exog.align(values, kinds, frozenset(known if known is not None else values), n, FIRST, "W", ahead)
+
+
+# ------------------------------------------------------------------ alignment rules
+def test_given_features_when_aligned_then_rows_are_the_history_periods_then_the_future_ones() -> None:
+    promo = {_iso(i): float(i % 2) for i in range(6)}
+    design, warnings = _align({"promo": promo}, {"promo": "flag"})
+    assert design is not None and warnings == []
+    assert design.X[:, 0].tolist() == [0, 1, 0, 1] and design.future[:, 0].tolist() == [0, 1]
+
+
+def test_given_a_trimmed_history_when_aligned_then_only_its_last_periods_are_rows() -> None:
+    # n = 2: the history the engine fits is the two weeks before FIRST (max_history trimming)
+    price = {_iso(i): float(i) for i in range(6)}
+    design, _ = _align({"price": price}, {"price": "numeric"}, n=2)
+    assert design is not None and design.X[:, 0].tolist() == [2, 3] and design.future[:, 0].tolist() == [4, 5]
+
+
+def test_given_numeric_gaps_then_the_last_value_carries_forward_and_back_fills_before_the_first() -> None:
+    price = {_iso(1): 5.0, _iso(3): 4.0, _iso(4): 4.5, _iso(5): 4.5}
+    design, _ = _align({"price": price}, {"price": "numeric"})
+    assert design is not None and design.X[:, 0].tolist() == [5, 5, 5, 4]
+
+
+def test_given_flag_and_calendar_gaps_then_they_are_zero() -> None:
+    values = {"promo": {_iso(1): 1.0, _iso(4): 0.0, _iso(5): 1.0}, "holiday": {_iso(2): 1.0}}
+    design, warnings = _align(values, {"promo": "flag", "holiday": "holiday"})
+    assert design is not None and design.names == ("holiday", "promo")
+    assert design.X.tolist() == [[0, 0], [0, 1], [1, 0], [0, 0]]
+    assert design.future.tolist() == [[0, 0], [0, 1]]
+    assert warnings == []  # the calendar lists its days: a week it does not list has no holiday
+
+
+def test_given_constant_or_not_known_in_advance_features_then_they_are_not_used() -> None:
+    values = {
+        "flat": {_iso(i): 3.0 for i in range(6)},
+        "never": {_iso(4): 1.0},  # a flag never on in the history: nothing to estimate
+        "weather": {_iso(i): float(i) for i in range(6)},  # not known in advance
+    }
+    kinds = {"flat": "numeric", "never": "flag", "weather": "numeric"}
+    design, warnings = _align(values, kinds, known={"flat", "never"})
+    assert design is None and warnings == []
+
+
+def test_given_a_driver_without_future_values_then_a_warning_says_what_was_assumed() -> None:
+    values = {"price": {_iso(i): 4.0 + i for i in range(4)}, "promo": {_iso(0): 1.0, _iso(2): 1.0}}
+    design, warnings = _align(values, {"price": "numeric", "promo": "flag"}, ahead=3)
+    assert design is not None
+    assert design.future.tolist() == [[7, 0], [7, 0], [7, 0]]
+    assert [w["code"] for w in warnings] == ["driver_future_missing", "driver_future_missing"]
+    price, promo = warnings
+    assert "'price'" in price["message"] and "3 forecast period(s) from 2023-01-30" in price["message"]
+    assert "last known value 7 carried forward" in price["message"]
+    assert "'promo'" in promo["message"] and "0 (off)" in promo["message"]
+
+
+def test_given_a_driver_without_future_values_when_forecast_then_the_sku_carries_the_warning() -> None:
+    rng = np.random.default_rng(3)
+    n = 104
+    promo = (rng.random(n) < 0.15).astype(float)
+    y = rng.poisson(50 * (1 + 0.8 * promo)).astype(float)
+    features = Features({"promo": {_iso(i): promo[i] for i in range(n)}}, {"promo": "flag"}, frozenset({"promo"}))
+    r = forecast_one(SeriesInput("a", START, y, "W", features=features), ForecastSpec(horizon=4, frequency="W"))
+    assert r.error is None and [w["code"] for w in r.warnings] == ["driver_future_missing"]
+    assert "'promo'" in r.warnings[0]["message"]
+
+
+# ------------------------------------------------------------------ the lift model and its effects
+def _promoted(n: int, beta: float, seed: int = 0, force: dict | None = None) -> tuple[np.ndarray, ...]:
+    """(demand, promotion flag, demand without promotions): weekly, seasonal, a promotion
+    multiplying demand by exp(beta), 5 % log-normal noise."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(n)
+    promo = (rng.random(n) < 0.15).astype(float)
+    for i, v in (force or {}).items():
+        promo[i] = v
+    base = 200 * (1 + 0.3 * np.sin(2 * np.pi * t / 52)) * (1 + 0.002 * t) * np.exp(rng.normal(0, 0.05, n))
+    return base * np.exp(beta * promo), promo, base
+
+
+def test_given_a_known_promotion_coefficient_then_the_lift_model_recovers_it() -> None:
+    y, promo, _ = _promoted(156, 0.5)
+    lift = exog.fit_lift(y, promo[:, None], ("flag",), 52)
+    assert lift is not None and lift.beta[0] == pytest.approx(0.5, abs=0.03)
+
+
+def test_given_a_lift_then_effects_are_the_forecast_minus_the_forecast_without_each_feature() -> None:
+    lift = exog.Lift(np.array([0.5, -2.0]), np.array([0.0, 10.0]))
+    future = np.array([[1.0, 10.0], [0.0, 9.0], [1.0, 11.0]])  # promo on, price at / below / above its mean
+    base = np.full(3, 99.0)  # (1 + base) = 100
+    effects = exog.lift_effects(base, future, lift)
+    forecast = exog.relift(base, future, lift)
+    assert forecast == pytest.approx([100 * np.exp(0.5) - 1, 100 * np.exp(2.0) - 1, 100 * np.exp(0.5 - 2.0) - 1])
+    promo_on = forecast + 1
+    assert effects[:, 0] == pytest.approx([promo_on[0] - 100, 0.0, promo_on[2] - 100 * np.exp(-2.0)])
+    assert effects[:, 1] == pytest.approx([0.0, promo_on[1] - 100, promo_on[2] - 100 * np.exp(0.5)])
+    assert exog.delift(forecast, future, lift) == pytest.approx(base)
+
+
+def test_given_a_promoted_sku_when_forecast_then_the_promotion_effect_is_recovered_in_units_and_share() -> None:
+    n, h = 156, 13
+    y, promo, base = _promoted(n + h, 0.5, seed=1, force={n + 2: 1.0, n + 7: 1.0, n + 3: 0.0})
+    values = {"promo": {_iso(i): promo[i] for i in range(n + h)}}
+    features = Features(values, {"promo": "flag"}, frozenset({"promo"}))
+    r = forecast_one(SeriesInput("a", START, y[:n], "W", features=features), ForecastSpec(horizon=h, frequency="W"))
+    assert r.method == ENSEMBLE_X and r.drivers_used == ["promo"]
+    mean = np.array([p["mean"] for p in r.forecast])
+    (effect,) = r.effects
+    # the forecast minus the forecast without the promotion, at the true coefficient 0.5
+    at_true = np.sum(mean * promo[n:]) * (1 - np.exp(-0.5))
+    assert effect["name"] == "promo" and effect["units"] == pytest.approx(at_true, rel=0.03)
+    assert effect["units"] == pytest.approx(np.sum(y[n:] - base[n:]), rel=0.2)  # the baseline forecast's own error
+    assert effect["share"] == pytest.approx(effect["units"] / mean.sum())
+
+
+# ------------------------------------------------------------------ a SKU without drivers: today's path, exactly
+def _same(a, b) -> None:
+    assert dataclasses.asdict(a) == dataclasses.asdict(b)
+
+
+def test_given_no_usable_feature_then_the_result_is_identical_to_no_features() -> None:
+    rng = np.random.default_rng(5)
+    y = rng.poisson(40 * (1 + 0.3 * np.sin(np.arange(130) / 8))).astype(float)
+    spec = ForecastSpec(horizon=13, frequency="W", backtest_windows=2)
+    unusable = Features(
+        {"flat": {_iso(i): 2.0 for i in range(143)}, "weather": {_iso(i): float(i) for i in range(143)}},
+        {"flat": "numeric", "weather": "numeric"},
+        frozenset({"flat"}),
+    )
+    inputs = [
+        SeriesInput("a", START, y, "W"),
+        SeriesInput("a", START, y, "W", features=Features({}, {})),
+        SeriesInput("a", START, y, "W", features=unusable),
+    ]
+    plain, empty, none_usable = forecast_batch(inputs, spec)
+    assert plain.drivers_used == [] and plain.effects == [] and plain.warnings == []
+    _same(plain, empty)
+    _same(plain, none_usable)
+
+
+# ------------------------------------------------------------------ X threaded through the backtest
+def test_given_a_regression_candidate_then_each_window_trains_on_x_before_its_origin_and_predicts_with_x_after(
+    monkeypatch,
+) -> None:
+    n, h = 40, 5
+    X = np.arange(n, dtype=float)[:, None] * 2
+    future = np.arange(n, n + h, dtype=float)[:, None] * 2
+    calls = []
+
+    def fake(name, y, hh, season, levels, form=None, X=None, X_future=None):
+        calls.append((y.size, X, X_future))
+        return Prediction(np.full(hh, y.mean()), None, None, np.array([1.0]))
+
+    monkeypatch.setattr(backtest, "predict", fake)
+    plan = Plan(h, 1, (80,), ("arima_x",), False, 2, exog=Exog(X, future, ("numeric",)))
+    out = run(np.arange(n, dtype=float), plan)
+    assert out.method == "arima_x"
+    for size, x_train, x_future in calls:
+        ref = X[:size].mean()
+        assert x_train.ravel().tolist() == (X[:size, 0] - ref).tolist()
+        expected = X[size : size + h, 0] if size < n else future[:, 0]
+        assert x_future.ravel().tolist() == (expected - ref).tolist()
+    assert sorted({c[0] for c in calls}) == [n - 2 * h, n - h, n]
+    # coefficient x (value - reference) per period
+    assert out.effects is not None and out.effects[:, 0].tolist() == (future[:, 0] - X.mean()).tolist()
+
+
+def test_given_an_external_candidate_then_its_windows_are_scored_and_a_missing_one_fails_it() -> None:
+    rng = np.random.default_rng(2)
+    n, h = 104, 13
+    y = rng.poisson(60, n + h).astype(float)
+    spec = ForecastSpec(horizon=h, frequency="W", backtest_windows=2)
+    exact = ExternalForecast(
+        "global",
+        y[n:],
+        {0: y[n - h : n], 1: y[n - 2 * h : n - h], 2: y[n - 3 * h : n - 2 * h]},
+        ({"name": "promo", "units": 12.0},),
+    )
+    r = forecast_one(SeriesInput("a", START, y[:n], "W", external=(exact,)), spec)
+    assert r.method == "global" and r.candidates["global"] == 0.0
+    assert r.effects == [{"name": "promo", "units": 12.0, "share": pytest.approx(12.0 / y[n:].sum())}]
+    assert r.drivers_used == ["promo"]
+    gappy = dataclasses.replace(exact, windows={0: exact.windows[0]})
+    r = forecast_one(SeriesInput("a", START, y[:n], "W", external=(gappy,)), spec)
+    assert r.candidates["global"] is None and r.method != "global" and r.effects == []
+
+
+def test_given_a_feature_constant_over_a_window_then_the_lift_gives_it_no_effect_there() -> None:
+    y, promo, _ = _promoted(120, 0.5)
+    X = np.column_stack([promo, np.full(120, 4.0)])  # a price that only changes later
+    lift = exog.fit_lift(y, X, ("flag", "numeric"), 52)
+    assert lift is not None and lift.beta[1] == 0.0 and lift.beta[0] == pytest.approx(0.5, abs=0.05)
+
+
+def test_given_a_driver_aware_anchor_then_others_must_beat_it_by_their_margin() -> None:
+    scores = {"ets": 0.80, "ensemble": 0.90, ENSEMBLE_X: 1.0, "global": 0.85}
+    # a history-only candidate must beat the anchor by the ensemble margin, a driver-aware one by its own
+    assert backtest.rank(scores, 0.3, ENSEMBLE_X, {"global": 0.1})[0] == "global"
+    assert backtest.rank(scores, 0.1, ENSEMBLE_X, {"global": 0.2})[0] == "ets"
+    assert backtest.rank(scores, 1.0, ENSEMBLE_X, {"global": 0.2})[0] == ENSEMBLE_X
+    # without an anchor score, plain ranking; the default anchor keeps today's rule
+    assert backtest.rank({"ets": 0.8, "theta": 0.9}, 1.0)[0] == "ets"
+    assert backtest.rank({"ets": 0.8, "ensemble": 0.85}, 0.2) == ["ensemble", "ets"]
+    assert backtest.rank({"ets": 0.6, "ensemble": 0.85}, 0.2) == ["ets", "ensemble"]
