@@ -45,9 +45,22 @@ def params(route: Route) -> list[str]:
     return PARAM.findall(route.path)
 
 
+# (method, path) -> the query parameters a route requires, as templates of the same values: GET
+# .../compare?to= names a second run (the same tenant's, or another's / none in isolation tests).
+REQUIRED_QUERIES: dict[tuple[str, str], dict[str, str]] = {
+    ("GET", "/api/v1/forecast/runs/{run_id}/compare"): {"to": "{run_id}"},
+}
+
+
 def fill(route: Route, values: dict[str, str]) -> str:
-    """The route's path with these values, each URL-encoded as one segment (a SKU may hold '/')."""
-    return PARAM.sub(lambda m: quote(values[m.group(1)], safe=""), route.path)
+    """The route's path with these values, each URL-encoded as one segment (a SKU may hold '/'),
+    and the query it requires (REQUIRED_QUERIES) filled from the same values."""
+    path = PARAM.sub(lambda m: quote(values[m.group(1)], safe=""), route.path)
+    query = REQUIRED_QUERIES.get((route.method, route.path))
+    if not query:
+        return path
+    filled = {k: PARAM.sub(lambda m: values[m.group(1)], v) for k, v in query.items()}
+    return path + "?" + "&".join(f"{k}={quote(v, safe='')}" for k, v in filled.items())
 
 
 @dataclass

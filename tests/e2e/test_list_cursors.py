@@ -40,11 +40,15 @@ def _finished_run(tenant: Tenant, hierarchy: str | None = None) -> str:
     r = tenant.http.post(f"{F}/runs", json=body, headers=tenant.headers)
     assert r.status_code == 202, r.text
     run_id = str(r.json()["run_id"])
+    _wait_succeeded(tenant, run_id)
+    return run_id
+
+
+def _wait_succeeded(tenant: Tenant, run_id: str) -> None:
     deadline = time.monotonic() + 180
     while tenant.http.get(f"{F}/runs/{run_id}", headers=tenant.headers).json()["status"] != "SUCCEEDED":
         assert time.monotonic() < deadline, "run did not finish"
         time.sleep(0.3)
-    return run_id
 
 
 def _setup(tenant: Tenant) -> tuple[dict[str, str], str]:
@@ -76,6 +80,12 @@ def _setup(tenant: Tenant) -> tuple[dict[str, str], str]:
     for slot in ("2020-01-01T03:00:00Z", "2021-01-01T03:00:00Z"):  # two alerts (two skipped stretches)
         schedule_missed_alert(tenant, slot)
     urls = {route: route.replace("{run_id}", run_id).replace("{sku}", SKUS[0]) for route in LIST_SOURCES}
+    # A scenario of the first run: its comparison with its base (the default `to`) lists the SKUs.
+    r = tenant.http.post(f"{F}/runs", json={"scenario": {"base_run_id": run_id}}, headers=tenant.headers)
+    assert r.status_code == 202, r.text
+    scenario_id = str(r.json()["run_id"])
+    _wait_succeeded(tenant, scenario_id)
+    urls[f"{F}/runs/{{run_id}}/compare"] = f"{F}/runs/{scenario_id}/compare"
     return urls, other_run_id
 
 
@@ -88,6 +98,7 @@ LIST_SOURCES: set[str] = {
     f"{F}/runs",
     f"{F}/runs/{{run_id}}/nodes",
     f"{F}/runs/{{run_id}}/results",
+    f"{F}/runs/{{run_id}}/compare",
     f"{F}/runs/{{run_id}}/results/{{sku}}/adjustments",
     f"{F}/skus",
     f"{F}/uploads",

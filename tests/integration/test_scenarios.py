@@ -93,6 +93,11 @@ def test_given_a_no_change_scenario_then_every_forecast_point_equals_the_base_ru
         assert isinstance(result["warnings"], list)
     totals, items = _compare(pipe, client, run["run_id"], base["run_id"])
     assert totals["totals"]["delta"] == 0 and totals["totals"]["delta_pct"] in (0, None)
+    # Without `to`: a scenario run against its base; a run that is no scenario must name one.
+    status, default, _ = pipe.api("GET", f"{F}/runs/{run['run_id']}/compare", client, role="viewer")
+    assert status == 200 and default["to"] == base["run_id"] and default["totals"] == totals["totals"]
+    status, problem, _ = pipe.api("GET", f"{F}/runs/{base['run_id']}/compare", client, role="viewer")
+    assert status == 422 and _fields(problem) == [("to", "missing")], problem
     assert sorted(i["sku"] for i in items) == sorted(theirs) and all(i["delta"] == 0 for i in items)
 
 
@@ -192,3 +197,37 @@ def test_given_bad_scenarios_then_each_is_a_problem_naming_its_field(pipe: Pipel
     # The same values as the base run's are no override: accepted.
     status, run = _post(pipe, client, {**scenario(), "horizon": 14, "frequency": "D"})
     assert status == 202, run
+
+
+def test_given_a_price_cut_then_the_engine_sees_the_base_features_with_the_future_price_cut(
+    pipe: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The worker hands the engine each SKU's features (services/features.py); a scenario's change
+    reaches only its future periods. The real engine runs: this only records what it was given."""
+    from skucast.forecasting import engine
+
+    seen: dict[str, dict[str, Any]] = {}
+    real = engine.forecast_batch
+
+    def recording(inputs: Any, spec: Any, config: Any = None) -> Any:
+        for item in inputs:
+            seen.setdefault(item.sku, {})[len(seen.get(item.sku, {}))] = item.features
+        return real(inputs, spec, config) if config is not None else real(inputs, spec)
+
+    monkeypatch.setattr(engine, "forecast_batch", recording)
+    client = "cli_seen"
+    base = _tenant(pipe, client, n=3)
+    cut = {"driver": "price", "start": AFTER, "end": LATER, "multiply": 0.9}
+    status, run = _post(pipe, client, {"scenario": {"base_run_id": base["run_id"], "changes": [cut]}})
+    assert status == 202, run
+    pipe.drain()
+    assert len(seen) == 3 and all(len(runs) == 2 for runs in seen.values()), seen
+    for sku, runs in seen.items():
+        before, after = runs[0], runs[1]  # the base run's inputs, then the scenario's
+        assert before is not None and after is not None, sku
+        assert set(before.values) >= {"price", "promo"} and before.kinds["promo"] == "flag"
+        for period, value in before.values["price"].items():
+            expected = value * 0.9 if period >= AFTER else value  # history untouched
+            assert after.values["price"][period] == pytest.approx(expected), (sku, period)
+        assert after.values["promo"] == before.values["promo"]
+        assert after.values["price"][AFTER] == pytest.approx(9.0) and before.values["price"][AFTER] == 10.0

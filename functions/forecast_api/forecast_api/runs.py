@@ -154,7 +154,14 @@ def export_run(run_id: str, request: Annotated[ExportRequest, Body()]) -> Export
 )
 def compare_runs(
     run_id: str,
-    to: Annotated[str, Query(min_length=1, max_length=64, description="the run compared against (the base)")],
+    to: Annotated[
+        str | None,
+        Query(
+            min_length=1,
+            max_length=64,
+            description="the run compared against; default, for a scenario run, its base run (else 422)",
+        ),
+    ] = None,
     limit: Limit = 100,
     cursor: Cursor = None,
 ) -> RunComparison:

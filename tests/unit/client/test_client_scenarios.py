@@ -22,7 +22,7 @@ RUN = {"run_id": "run_2", "status": "QUEUED", "trigger": "api", "params": {}, "c
 
 def _pages(request: httpx.Request) -> httpx.Response:
     """Two pages: the cursor of the first brings the second."""
-    assert request.url.params["to"] == "run_1"
+    assert request.url.params.get("to", "run_1") == "run_1"  # default: the scenario's base
     totals = {"run": 30.0, "to": 25.0, "delta": 5.0, "delta_pct": 20.0}
     if "cursor" not in request.url.params:
         items = [{"sku": "B é", "run_total": 20.0, "to_total": 14.0, "delta": 6.0, "delta_pct": 100 * 6 / 14}]
@@ -71,6 +71,8 @@ def test_compare_is_every_page_as_a_frame_with_the_totals() -> None:
     assert math.isnan(frame["delta_pct"].iloc[2])
     assert frame.attrs["totals"] == {"run": 30.0, "to": 25.0, "delta": 5.0, "delta_pct": 20.0}
     assert frame["delta"].sum() == frame.attrs["totals"]["delta"]
+    assert api.client().compare("run_2").attrs["to"] == "run_1"  # the base the server compared with
+    assert "to" not in api.requests[-1].url.params
 
 
 def test_cli_run_drivers_what_if_and_compare(

@@ -462,7 +462,8 @@ def _signed(value: Any, digits: str = ".4g") -> str:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    totals, items = make_client(args).compare_items(args.run_id, args.to)
+    meta, items = make_client(args).compare_items(args.run_id, args.to)
+    totals = meta["totals"]
     rows = [
         [i["sku"], i["run_total"], i["to_total"], _signed(i["delta"]), _signed(i["delta_pct"], ".1f")] for i in items
     ]
@@ -478,12 +479,12 @@ def cmd_compare(args: argparse.Namespace) -> int:
     shown = rows[: args.top] if args.top else rows
     pct = totals.get("delta_pct")
     text = (
-        f"{args.run_id} vs {args.to}: {totals['run']:.6g} vs {totals['to']:.6g}, delta {_signed(totals['delta'])}"
+        f"{meta['run_id']} vs {meta['to']}: {totals['run']:.6g} vs {totals['to']:.6g}, delta {_signed(totals['delta'])}"
         + (f" ({pct:+.1f}%)" if pct is not None else "")
         + f" over {len(items)} SKUs\n"
         + table(shown, ["sku", "run", "to", "delta", "delta %"])
     )
-    emit(args, {"run_id": args.run_id, "to": args.to, "totals": totals, "items": items}, text)
+    emit(args, {**meta, "items": items}, text)
     return EXIT_OK
 
 
@@ -846,7 +847,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("compare", cmd_compare, "per-SKU and total deltas of a run against another (a scenario vs its base)")
     p.add_argument("run_id", metavar="RUN")
-    p.add_argument("--to", required=True, metavar="RUN", help="the run compared against")
+    p.add_argument("--to", metavar="RUN", help="the run compared against (default, for a scenario run: its base)")
     p.add_argument("--top", type=int, default=20, help="rows shown (0: all; --json and -o have every row)")
     p.add_argument("-o", "--output", help="write every row as CSV here")
 

@@ -484,26 +484,29 @@ class Client:
         key = idempotency_key or uuid.uuid4().hex
         return dict(self._json("POST", f"{API}/runs", json=body, headers={"Idempotency-Key": key}))
 
-    def compare_items(self, run_id: str, to: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-        """GET /runs/{run_id}/compare?to=: the totals and every page's items."""
+    def compare_items(self, run_id: str, to: str | None = None) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        """GET /runs/{run_id}/compare?to=: `{run_id, to, totals}` and every page's items. Without
+        `to`, a scenario run is compared with its base run."""
         items: list[dict[str, Any]] = []
-        totals: dict[str, Any] = {}
         cursor: str | None = None
         while True:
-            params = {"to": to, "limit": 1000, **({"cursor": cursor} if cursor else {})}
+            params: dict[str, Any] = {
+                "limit": 1000,
+                **({"to": to} if to else {}),
+                **({"cursor": cursor} if cursor else {}),
+            }
             page = self._json("GET", f"{API}/runs/{run_id}/compare", params=params)
-            totals = dict(page["totals"])
             items += page["items"]
             cursor = page.get("next_cursor")
             if not cursor:
-                return totals, items
+                return {"run_id": page["run_id"], "to": page["to"], "totals": dict(page["totals"])}, items
 
-    def compare(self, run_id: str, to: str) -> Any:
-        """Per-SKU deltas of run `run_id` against run `to` (e.g. a scenario against its base) as a
-        DataFrame `sku, run_total, to_total, delta, delta_pct`, biggest absolute delta first;
+    def compare(self, run_id: str, to: str | None = None) -> Any:
+        """Per-SKU deltas of run `run_id` against run `to` (default, for a scenario run: its base)
+        as a DataFrame `sku, run_total, to_total, delta, delta_pct`, biggest absolute delta first;
         `frame.attrs["totals"]` is `{run, to, delta, delta_pct}`."""
-        totals, items = self.compare_items(run_id, to)
-        return compare_frame(run_id, to, totals, items)
+        meta, items = self.compare_items(run_id, to)
+        return compare_frame(meta["run_id"], meta["to"], meta["totals"], items)
 
     def run(self, run_id: str) -> dict[str, Any]:
         return dict(self._json("GET", f"{API}/runs/{run_id}"))

@@ -1,5 +1,5 @@
 """GET /runs/{run_id}/compare?to=: per-SKU and total deltas of two runs of the tenant (the
-arithmetic is skucast/scenarios.py's `compare`).
+arithmetic is skucast/scenarios.py's `compare`); without `to`, a scenario run against its base.
 
 Both runs must have finished (409 otherwise): a finished run's means never change (adjustments
 change `final`), so the comparison is computed once, kept in the data bucket, and its pages are
@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from skucast import scenarios
-from skucast.errors import Conflict
+from skucast.errors import Conflict, FieldError, Unprocessable
 from skucast.pagination import decode_cursor, encode_cursor
 from skucast.records import RunRecord
 from skucast.repositories import objects
@@ -43,9 +43,15 @@ def _computed(settings: Settings, client_id: str, run: RunRecord, to: RunRecord)
 
 
 def compare_runs(
-    settings: Settings, client_id: str, run_id: str, to_id: str, limit: int, cursor: str | None
+    settings: Settings, client_id: str, run_id: str, to_id: str | None, limit: int, cursor: str | None
 ) -> RunComparison:
+    """`to_id` None: a scenario run against its base run."""
     run = load_run(settings, client_id, run_id)
+    if to_id is None:
+        to_id = (run.params.get("scenario") or {}).get("base_run_id")
+        if to_id is None:
+            why = "Name the run to compare with: ?to=<run_id> (only a scenario run has a default, its base)."
+            raise Unprocessable(why, errors=[FieldError("to", "missing", "required unless the run is a scenario")])
     to = load_run(settings, client_id, to_id)
     for which in (run, to):
         if not which.finished:
