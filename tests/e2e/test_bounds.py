@@ -20,7 +20,7 @@ import pytest
 from skucast import tiers
 from tests.conftest import ROOT
 from tests.e2e.conftest import RunningStack
-from tests.e2e.routes import Tenant, finish, start_run, store_sku
+from tests.e2e.routes import REQUIRED_QUERIES, Tenant, finish, start_run, store_sku
 
 F = "/api/v1/forecast"
 OPENAPI = ROOT / "functions" / "forecast_api" / "forecast_api" / "openapi.json"
@@ -134,12 +134,14 @@ def test_given_page_sizes_outside_1_to_1000_on_every_list_then_422(stack: Runnin
         assert {f"{F}/runs", f"{F}/skus", f"{F}/uploads", "/api/auth/users"} <= set(lists), lists
         for path in lists:
             concrete = path.format(**values)
+            # What the route requires besides (compare's `to`: here the run itself).
+            required = {k: v.format(**values) for k, v in REQUIRED_QUERIES.get(("GET", path), {}).items()}
             for limit in ("0", "1001", "-1", "99999999999999999999", "ten", "1.5"):
-                r = http.get(concrete, params={"limit": limit}, headers=tenant.headers)
+                r = http.get(concrete, params={"limit": limit, **required}, headers=tenant.headers)
                 problem = _problem(r, 422)
                 assert any(e["field"] == "limit" for e in problem.get("errors", [])), (path, limit, problem)
             for limit in ("1", "1000"):
-                r = http.get(concrete, params={"limit": limit}, headers=tenant.headers)
+                r = http.get(concrete, params={"limit": limit, **required}, headers=tenant.headers)
                 assert r.status_code == 200, (path, limit, r.text)
                 assert len(r.json()["items"]) <= int(limit)
 
@@ -224,9 +226,7 @@ def test_given_json_nested_past_the_bound_on_any_json_route_then_400_problem_not
             ("POST", f"{F}/demand", tenant.headers),
         ):
             for body in (deep, '{"email": ' + deep + "}"):
-                r = http.request(
-                    method, path, content=body, headers={**headers, "Content-Type": "application/json"}
-                )
+                r = http.request(method, path, content=body, headers={**headers, "Content-Type": "application/json"})
                 problem = _problem(r, 400)
                 assert "deeper than" in problem["detail"], (path, problem)
         # Nesting within the bound is parsed as before: here a body that is merely invalid.
