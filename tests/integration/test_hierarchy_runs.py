@@ -254,3 +254,25 @@ def test_given_a_node_with_more_children_than_an_item_lists_then_they_are_counte
     [total] = _nodes(pipe, client, run["run_id"], "total")
     status, node, _ = pipe.api("GET", f"{F}/runs/{run['run_id']}/nodes/{total['node_id']}", client, role="viewer")
     assert status == 200 and len(node["children"]) == 1 and node["children_total"] == 2  # Drinks, Snacks
+
+
+def test_given_a_scenario_of_a_hierarchy_run_then_it_forecasts_the_base_skus_and_reconciles_alike(
+    pipe: Pipeline,
+) -> None:
+    """A scenario inherits its base's hierarchy and forecasts exactly the base's SKUs: not the
+    node ids of the base's node batches (#19 beside #21)."""
+    client = "hier-s"
+    _tenant(pipe, client, 6)
+    base = start_run(pipe, client, {**RUN, "hierarchy": "product", "reconciliation": "bottom_up"}, role="analyst")
+    pipe.drain()
+    status, run, _ = pipe.api(
+        "POST", f"{F}/runs", client, role="analyst", body={"scenario": {"base_run_id": base["run_id"]}}
+    )
+    assert status == 202, run
+    pipe.drain()
+    done = read_run(pipe, client, run["run_id"])
+    assert done["status"] == "SUCCEEDED", done
+    assert done["progress"]["skus_total"] == read_run(pipe, client, base["run_id"])["progress"]["skus_total"] == 6
+    mine = {n["node_id"]: n["forecast"] for n in _nodes(pipe, client, run["run_id"])}
+    theirs = {n["node_id"]: n["forecast"] for n in _nodes(pipe, client, base["run_id"])}
+    assert mine == theirs  # no change: every node's forecast equals its base's

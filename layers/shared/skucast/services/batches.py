@@ -116,7 +116,9 @@ def _run_skus(settings: Settings, client_id: str, run_id: str, params: dict[str,
     scenario = params.get("scenario")
     if scenario:
         base = scenario["base_run_id"]
-        base_skus = [s for b in repo.iter_batches(settings.table_name, client_id, base) for s in b.skus]
+        batches = repo.iter_batches(settings.table_name, client_id, base)
+        # Only its SKU batches: a hierarchy run's node batches list nodes, which it plans afresh.
+        base_skus = [s for b in batches if b.kind == "skus" for s in b.skus]
         return base_skus, params.get("as_of")
     every_sku = params.get("skus") == "all"
     skus: list[str] = []
