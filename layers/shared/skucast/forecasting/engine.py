@@ -12,6 +12,7 @@ import datetime as dt
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
+from typing import Any
 
 import numpy as np
 
@@ -73,6 +74,19 @@ class ForecastSpec:
             raise ValueError("levels must be integers in 50..99")
         if self.method != "auto" and self.method not in METHODS and self.method != ENSEMBLE:
             raise ValueError(f"unknown method {self.method!r}")
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, Any], as_of: str | None) -> ForecastSpec:
+        """A run's stored parameters and its origin (ISO; None: each SKU's own last period) as the
+        engine's spec: one reading for the forecast batches, the training stage and node batches."""
+        return cls(
+            as_of=dt.date.fromisoformat(as_of) if as_of else None,
+            horizon=int(params["horizon"]),
+            frequency=str(params.get("frequency", "D")),
+            levels=tuple(int(v) for v in params.get("levels", (80, 95))),
+            method=str(params.get("method", "auto")),
+            backtest_windows=int(params.get("backtest_windows", 1)),
+        )
 
 
 @dataclass(frozen=True)

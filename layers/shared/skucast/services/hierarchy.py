@@ -95,14 +95,7 @@ def _key(client_id: str, run_id: str, name: str) -> str:
 def _spec(params: dict[str, Any], as_of: str | None) -> Any:
     from skucast.forecasting.engine import ForecastSpec
 
-    return ForecastSpec(
-        as_of=dt.date.fromisoformat(as_of) if as_of else None,
-        horizon=int(params["horizon"]),
-        frequency=str(params.get("frequency", "D")),
-        levels=tuple(int(v) for v in params.get("levels", (80, 95))),
-        method=str(params.get("method", "auto")),
-        backtest_windows=int(params.get("backtest_windows", 1)),
-    )
+    return ForecastSpec.from_params(params, as_of)
 
 
 def _run_first(as_of: dt.date, frequency: str) -> dt.date:

@@ -141,14 +141,7 @@ def send_training(settings: Settings, client_id: str, run_id: str) -> int:
 def run_spec(params: Mapping[str, Any], as_of: str | None) -> ForecastSpec:
     from skucast.forecasting.engine import ForecastSpec
 
-    return ForecastSpec(
-        as_of=dt.date.fromisoformat(as_of) if as_of else None,
-        horizon=int(params["horizon"]),
-        frequency=str(params.get("frequency", "D")),
-        levels=tuple(int(v) for v in params.get("levels", (80, 95))),
-        method=str(params.get("method", "auto")),
-        backtest_windows=int(params.get("backtest_windows", 1)),
-    )
+    return ForecastSpec.from_params(params, as_of)
 
 
 def features_of(
