@@ -23,6 +23,7 @@ import json
 import math
 import time
 import zlib
+from collections.abc import Iterator
 from decimal import Context, Decimal
 from typing import Any
 
@@ -90,6 +91,21 @@ def get(table_name: str, pk: str, sk: str) -> dict[str, Any] | None:
     """Strongly consistent: credentials revoked a moment ago must read as revoked."""
     item = table(table_name).get_item(Key={"pk": pk, "sk": sk}, ConsistentRead=True).get("Item")
     return dict(item) if item else None
+
+
+def query_prefix(table_name: str, pk: str, sk_prefix: str) -> Iterator[dict[str, Any]]:
+    """Every item of partition `pk` whose sort key starts with `sk_prefix`, page after page,
+    strongly consistent (what a run's own bookkeeping reads back)."""
+    kwargs: dict[str, Any] = {
+        "KeyConditionExpression": Key("pk").eq(pk) & Key("sk").begins_with(sk_prefix),
+        "ConsistentRead": True,
+    }
+    while True:
+        answer = table(table_name).query(**kwargs)
+        yield from (dict(i) for i in answer.get("Items", []))
+        if "LastEvaluatedKey" not in answer:
+            return
+        kwargs["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
 
 
 def page(

@@ -376,16 +376,8 @@ def get_batch(table_name: str, client_id: str, run_id: str, batch: str) -> Batch
 
 
 def iter_batches(table_name: str, client_id: str, run_id: str) -> Iterator[BatchRecord]:
-    kwargs: dict[str, Any] = {
-        "KeyConditionExpression": Key("pk").eq(batches_pk(client_id, run_id)) & Key("sk").begins_with(BATCH_PREFIX),
-        "ConsistentRead": True,
-    }
-    while True:
-        page = table(table_name).query(**kwargs)
-        yield from (batch_record(dict(i)) for i in page.get("Items", []))
-        if "LastEvaluatedKey" not in page:
-            return
-        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    items = dynamo.query_prefix(table_name, batches_pk(client_id, run_id), BATCH_PREFIX)
+    return (batch_record(i) for i in items)
 
 
 def settle_batch(

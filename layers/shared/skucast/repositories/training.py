@@ -16,8 +16,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from boto3.dynamodb.conditions import Key
-
 from skucast.aws import table
 from skucast.records import RunStatus, ShardRecord, ShardStatus
 from skucast.repositories import dynamo
@@ -76,16 +74,8 @@ def get_shard(table_name: str, client_id: str, run_id: str, shard: str) -> Shard
 
 
 def iter_shards(table_name: str, client_id: str, run_id: str) -> Iterator[ShardRecord]:
-    kwargs: dict[str, Any] = {
-        "KeyConditionExpression": Key("pk").eq(shards_pk(client_id, run_id)) & Key("sk").begins_with(SHARD_PREFIX),
-        "ConsistentRead": True,
-    }
-    while True:
-        page = table(table_name).query(**kwargs)
-        yield from (shard_record(dict(i)) for i in page.get("Items", []))
-        if "LastEvaluatedKey" not in page:
-            return
-        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    items = dynamo.query_prefix(table_name, shards_pk(client_id, run_id), SHARD_PREFIX)
+    return (shard_record(i) for i in items)
 
 
 def take_lease(table_name: str, client_id: str, run_id: str, shard: str, now: str, until: str) -> bool:
