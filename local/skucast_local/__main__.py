@@ -34,6 +34,8 @@ def main(argv: list[str] | None = None) -> int:
         f"{len(info['routes'])} routes, {len(info['sqs'])} queue subscriptions, {len(info['s3'])} S3 "
         f"notifications, {len(info['schedules'])} schedules; function logs in {stack.config.state_dir}/logs"
     )
+    built = "" if info["console_built"] else "  (not built yet: run `make console`)"
+    print(f"console: open {info['console']} in a browser{built}")
     print("ready (Ctrl-C to stop)", flush=True)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -21,6 +21,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
+from skucast_local.console import ConsoleFiles, is_console_path
 from skucast_local.containers import Invocation
 from skucast_local.emulator import ACCOUNT, REGION, Resolver
 from skucast_local.template import Route, Template
@@ -154,8 +155,16 @@ class UsagePlans:
 
 
 class Gateway:
-    def __init__(self, template: Template, resolver: Resolver, invoke: Invoker, plans: UsagePlans) -> None:
+    def __init__(
+        self,
+        template: Template,
+        resolver: Resolver,
+        invoke: Invoker,
+        plans: UsagePlans,
+        console: ConsoleFiles | None = None,
+    ) -> None:
         self.template = template
+        self.console = console  # the web console's files at `/` (CloudFront's job on AWS)
         self.routes = [*template.routes, *template.any_routes]
         self.invoke = invoke
         self.plans = plans
@@ -178,6 +187,9 @@ class Gateway:
         return match_route(self.routes, method, path)
 
     def handle(self, method: str, raw_path: str, headers: list[tuple[str, str]], body: bytes, source_ip: str) -> Reply:
+        if self.console and method in ("GET", "HEAD") and is_console_path(raw_path):
+            static = self.console.reply(raw_path)
+            return Reply(static.status, static.headers, static.body)
         request_id = str(uuid.uuid4())
         if len(body) > MAX_BODY:
             return self.gateway_response("REQUEST_TOO_LARGE", request_id)
@@ -353,9 +365,7 @@ def match_route(routes: list[Route], method: str, path: str) -> tuple[Route, dic
 
 def _specificity(resource: str) -> tuple[int, ...]:
     """Orders the resource paths one request path matches: literal segments first, then {param}."""
-    return tuple(
-        0 if s.endswith("+}") else 1 if s.startswith("{") else 2 for s in resource.strip("/").split("/")
-    )
+    return tuple(0 if s.endswith("+}") else 1 if s.startswith("{") else 2 for s in resource.strip("/").split("/"))
 
 
 def _body(body: bytes) -> tuple[str | None, bool]:

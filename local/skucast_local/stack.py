@@ -13,6 +13,7 @@ from typing import Any
 from skucast_local import emulator as emu
 from skucast_local import gateway as gw
 from skucast_local import pumps, signing_keys
+from skucast_local.console import ConsoleFiles
 from skucast_local.containers import FunctionPool, Invocation
 from skucast_local.control import serve_control
 from skucast_local.template import Template, TemplateError, load
@@ -126,11 +127,16 @@ class LocalStack:
             emu.Resolver(self.template, self.provisioned.resources),
             self.invoke,
             gw.UsagePlans(self.emulator.client("apigateway")),
+            ConsoleFiles(self.console_dist),
         )
         server = gw.serve(self.gateway, c.host, c.api_port)
         self._closers.append(server.shutdown)
         control = serve_control(self, c.host, c.control_port)
         self._closers.append(control.shutdown)
+
+    @property
+    def console_dist(self) -> Path:
+        return self.config.root / "console" / "dist"
 
     def _layer_paths(self, t: Template) -> list[str]:
         paths = []
@@ -224,6 +230,8 @@ class LocalStack:
         c = self.config
         return {
             "api": f"http://{c.host}:{c.api_port}",
+            "console": f"http://{c.host}:{c.api_port}/",
+            "console_built": (self.console_dist / "index.html").is_file(),
             "aws": self.provisioned.endpoint,
             "control": f"http://{c.host}:{c.control_port}",
             "routes": sorted(f"{r.method} {r.path}" for r in [*self.template.routes, *self.template.any_routes]),

@@ -77,16 +77,15 @@ def test_given_a_wrong_method_without_credentials_on_a_tenant_route_then_405_rev
         r = http.delete("/api/v1/forecast/runs")
         document = http.get("/api/openapi.json").json()
     assert r.status_code == 405
-    assert _allow(r.headers["allow"]) == {m.upper() for m in document["paths"]["/api/v1/forecast/runs"]} | {
-        "OPTIONS"
-    }
+    assert _allow(r.headers["allow"]) == {m.upper() for m in document["paths"]["/api/v1/forecast/runs"]} | {"OPTIONS"}
 
 
 @pytest.mark.parametrize(
     ("method", "path"),
     [
-        ("GET", "/"),
+        ("POST", "/"),  # GET / is the console (tests/unit/local/test_console_files.py)
         ("DELETE", "/api"),
+        ("GET", "/api"),
         ("GET", "/api/v2/anything"),
         ("POST", "/api/monitoring/health/extra"),
         ("DELETE", "/api/v1/forecast/runs/r1/nothing"),
