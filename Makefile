@@ -7,7 +7,7 @@ UV ?= uv
 SAM_VERSION := 1.170.0
 RUN := $(UV) run --frozen
 
-.PHONY: help bootstrap up demo test unit integration e2e lint typecheck validate openapi allowed-methods constraints bench clean
+.PHONY: help bootstrap up demo test unit integration e2e lint typecheck validate openapi allowed-methods constraints bench clean deploy-console
 
 help:
 	@echo "make demo     run the main job end to end on the local stack"
@@ -69,6 +69,21 @@ e2e: bootstrap
 
 bench: bootstrap
 	$(RUN) python -m bench
+
+# The console on AWS, after `sam deploy --stack-name $(STACK)`: console/dist into the stack's
+# ConsoleBucket (hashed assets first, kept for pages still open; then index.html and the rest,
+# revalidated on every load), then one invalidation. Needs the AWS CLI and credentials.
+STACK ?= skucast
+AWS ?= aws
+deploy-console: console
+	@set -euo pipefail; \
+	out() { $(AWS) cloudformation describe-stacks --stack-name $(STACK) --output text \
+	  --query "Stacks[0].Outputs[?OutputKey=='$$1'].OutputValue"; }; \
+	bucket=$$(out ConsoleBucketName); distribution=$$(out ConsoleDistributionId); \
+	$(AWS) s3 sync console/dist/assets "s3://$$bucket/assets" --cache-control "public,max-age=31536000,immutable"; \
+	$(AWS) s3 sync console/dist "s3://$$bucket" --delete --exclude "assets/*" --cache-control "no-cache"; \
+	$(AWS) cloudfront create-invalidation --distribution-id "$$distribution" --paths "/*" >/dev/null; \
+	echo "console deployed: $$(out ConsoleUrl)"
 
 clean:
 	rm -rf .local demo-output .pytest_cache .mypy_cache .ruff_cache .hypothesis .aws-sam
