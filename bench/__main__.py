@@ -28,7 +28,18 @@ OUT = ROOT / "bench" / "out"
 for _p in (ROOT / "layers" / "shared", ROOT / "local"):  # as `make bench` sets PYTHONPATH
     if str(_p) not in sys.path:
         sys.path.insert(0, str(_p))
-SECTIONS = ("worker", "ingest", "ingest_limits", "scoring", "api", "coldstart", "scaling", "anomalies", "training")
+SECTIONS = (
+    "worker",
+    "ingest",
+    "ingest_limits",
+    "scoring",
+    "api",
+    "coldstart",
+    "scaling",
+    "anomalies",
+    "training",
+    "console",
+)
 TIMEOUTS = {
     "worker": 900,
     "ingest": 900,
@@ -39,6 +50,7 @@ TIMEOUTS = {
     "scaling": 2400,
     "anomalies": 900,
     "training": 1200,
+    "console": 1800,
 }
 # One SKU per row through the ingest handler: the sizes fitted, by mode (bench/ingest_skus.py).
 INGEST_LIMIT_SIZES = {
@@ -252,6 +264,7 @@ def summary(results: dict[str, Any], model: dict[str, Any] | None) -> list[dict[
 
     rows += _anomalies_rows(results.get("anomalies", {}))
     rows += _training_rows(results.get("training", {}))
+    rows += _console_rows(results.get("console", {}))
     sc = results.get("scoring", {})
     if sc.get("status") == "ok":
         d2, wru = sc["days"]["day2"], sc["aws_model"]["days"]["day2"]
@@ -622,6 +635,55 @@ def _scoring(r: dict[str, Any]) -> list[str]:
 TRAINING_TARGET = 1.2  # issue #19: training stage and per-SKU prediction vs bare mlforecast/LightGBM
 
 
+def _console_rows(r: dict[str, Any]) -> list[dict[str, Any]]:
+    """The console's budgets (#22): its scripts gzipped, and the SKU list's first page."""
+    if r.get("status") != "ok":
+        status = r.get("status", "not run")
+        return [{"what": "console (bench/console.py)", "figure": status, "target": "<= 300 KB; <= 1 s", "met": None}]
+    rows = []
+    js = r["js"]
+    size = js["status"]
+    if js["status"] == "ok":
+        size = f"{js['gzip_bytes'] / 1024:.1f} KB ({js['raw_bytes'] / 1024:.0f} KB raw, {len(js['files'])} files)"
+    rows.append(
+        {
+            "what": "console JavaScript, gzipped (console/dist/assets/*.js)",
+            "figure": size,
+            "target": "<= 300 KB",
+            "met": js.get("met"),
+        }
+    )
+    up = r.get("upload") or {}
+    for key, what in (("api", "GET /skus?limit=50 through the gateway"), ("screen", "SKUs screen, first 50 rows")):
+        m = r.get(key) or {}
+        figure = (
+            f"median {m['median_s'] * 1000:.0f} ms, p95 {m['p95_s'] * 1000:.0f} ms (n={m['n']})"
+            if "median_s" in m
+            else m.get("detail") or up.get("status") or "not measured"
+        )
+        rows.append(
+            {
+                "what": f"{what}, {r['skus']:,} SKUs in the catalog (one CSV upload: {up.get('seconds', '?')} s)",
+                "figure": figure,
+                "target": "<= 1 s",
+                "met": m.get("met"),
+            }
+        )
+    return rows
+
+
+def _console(r: dict[str, Any]) -> list[str]:
+    return [
+        f"{r['skus']:,} SKUs x 3 weekly points uploaded as one CSV ({r.get('file_bytes', 0) / 1e6:.1f} MB) through "
+        f"the presigned POST and ingestion: {(r.get('upload') or {}).get('seconds', '?')} s "
+        f"({(r.get('upload') or {}).get('status', '?')}). Figures in the summary; samples in console.json.",
+        "",
+        "| script | raw bytes | gzip bytes |",
+        "|---|---:|---:|",
+        *(f"| {k} | {v['raw']:,} | {v['gzip']:,} |" for k, v in (r["js"].get("files") or {}).items()),
+    ]
+
+
 def _training_rows(r: dict[str, Any]) -> list[dict[str, Any]]:
     if r.get("status") != "ok":
         status = r.get("status", "not run")
@@ -702,6 +764,7 @@ SECTION_TEXT = {
     "scaling": _scaling,
     "anomalies": _anomalies,
     "training": _training,
+    "console": _console,
 }
 
 

@@ -309,7 +309,24 @@ def _run(config: StackConfig, started: float) -> int:
     finally:
         stack.stop()
     print(f"\ndemo: OK in {time.monotonic() - started:.0f}s")
+    print(console_hint(os.environ))
     return 0
+
+
+def console_hint(env: dict[str, str] | os._Environ[str]) -> str:
+    """How to open the web console: the demo's stack (and its tenant) is gone once it ends."""
+    port = env.get("SKUCAST_API_PORT") or "3000"
+    base = f"http://127.0.0.1:{port}"
+    return "\n".join(
+        [
+            "",
+            "The web console: run `make up`, then open " + base + "/ in a browser.",
+            "  `make up` prints the operator key (or set SKUCAST_SERVICE_KEY); create a tenant and sign in with it:",
+            f"  curl -s {base}/api/auth/clients -H 'X-Service-Key: <key>' -H 'Content-Type: application/json' \\",
+            """    -d '{"name": "Demo", "admin_email": "me@example.com", "admin_password": "a long password"}'""",
+            "  (the demo's own tenant lived in its stack, which has stopped.)",
+        ]
+    )
 
 
 if __name__ == "__main__":
