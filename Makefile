@@ -7,12 +7,13 @@ UV ?= uv
 SAM_VERSION := 1.170.0
 RUN := $(UV) run --frozen
 
-.PHONY: help bootstrap up demo test unit integration e2e lint typecheck validate openapi allowed-methods constraints bench clean deploy-console
+.PHONY: help bootstrap console up demo test unit integration e2e lint typecheck validate openapi allowed-methods constraints bench clean deploy-console
 
 help:
 	@echo "make demo     run the main job end to end on the local stack"
 	@echo "make test     run the whole test suite (what CI runs)"
 	@echo "make up       serve the API on 127.0.0.1:\$${SKUCAST_API_PORT:-3000} until Ctrl-C"
+	@echo "make console  build the web console (console/dist; make up serves it at /)"
 	@echo "make lint     ruff + mypy;  make validate: sam validate --lint + cfn-lint"
 	@echo "make unit | integration | e2e   one layer of the tests (make test runs them all)"
 
@@ -20,10 +21,24 @@ bootstrap:
 	@command -v $(UV) >/dev/null 2>&1 || python3 -m pip install --quiet --user uv
 	@$(UV) sync --frozen --quiet
 
-up: bootstrap
+# The web console (console/): `npm ci` only when the lockfile changed, the build only when a
+# source (or the OpenAPI document its types come from) changed; so a fresh clone builds it once.
+CONSOLE_SOURCES := $(shell find console/src console/scripts -type f ! -name openapi.d.ts 2>/dev/null) \
+	console/index.html console/vite.config.ts console/tsconfig.json console/package.json \
+	functions/forecast_api/forecast_api/openapi.json
+console: console/dist/index.html
+
+console/node_modules/.package-lock.json: console/package-lock.json
+	@command -v npm >/dev/null 2>&1 || { echo "the console needs Node.js >= 20.19 and npm (apt-get install nodejs npm)"; exit 1; }
+	cd console && npm ci --no-audit --no-fund --loglevel=error
+
+console/dist/index.html: console/node_modules/.package-lock.json $(CONSOLE_SOURCES)
+	cd console && npm run --silent build
+
+up: bootstrap console
 	@$(RUN) python -m skucast_local
 
-demo: bootstrap
+demo: bootstrap console
 	@$(RUN) python -m skucast_local.demo
 
 lint: bootstrap
@@ -52,7 +67,7 @@ constraints:
 	   $(UV) export --frozen --no-dev --no-hashes --no-emit-project --no-header --format requirements-txt; \
 	 } > $(CONSTRAINTS)
 
-test: bootstrap validate lint
+test: bootstrap console validate lint
 	@command -v chromium >/dev/null 2>&1 || (apt-get update && apt-get install -y --no-install-recommends chromium)
 	$(RUN) pytest
 
@@ -63,7 +78,7 @@ unit: bootstrap
 integration: bootstrap
 	$(RUN) pytest tests/integration
 
-e2e: bootstrap
+e2e: bootstrap console
 	@command -v chromium >/dev/null 2>&1 || (apt-get update && apt-get install -y --no-install-recommends chromium)
 	$(RUN) pytest tests/e2e
 
@@ -86,4 +101,4 @@ deploy-console: console
 	echo "console deployed: $$(out ConsoleUrl)"
 
 clean:
-	rm -rf .local demo-output .pytest_cache .mypy_cache .ruff_cache .hypothesis .aws-sam
+	rm -rf .local demo-output .pytest_cache .mypy_cache .ruff_cache .hypothesis .aws-sam console/dist

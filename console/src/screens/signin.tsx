@@ -1,0 +1,59 @@
+import { useState } from "preact/hooks";
+import { signIn } from "../api";
+import { navigate } from "../router";
+import { setMe } from "../session";
+import { Field, ProblemAlert, useAction } from "../ui";
+
+/** Where to go after signing in: the page that asked (same origin paths only). */
+function nextPath(): string {
+  const next = new URLSearchParams(window.location.search).get("next");
+  return next && next.startsWith("/") && !next.startsWith("//") && !next.startsWith("/signin") ? next : "/";
+}
+
+export function SignIn() {
+  const [email, setEmail] = useState("");
+  const [password, setPassword] = useState("");
+  const { busy, problem, run } = useAction();
+  const onSubmit = async (event: Event) => {
+    event.preventDefault();
+    const me = await run(() => signIn(email.trim(), password));
+    if (me) {
+      setMe(me);
+      navigate(nextPath(), true);
+    }
+  };
+  return (
+    <main id="main" class="signin">
+      <h1>Sign in to skucast</h1>
+      <form onSubmit={onSubmit} class="card">
+        <Field label="Email" id="signin-email">
+          <input
+            id="signin-email"
+            type="email"
+            autocomplete="username"
+            required
+            value={email}
+            onInput={(event) => setEmail(event.currentTarget.value)}
+          />
+        </Field>
+        <Field label="Password" id="signin-password">
+          <input
+            id="signin-password"
+            type="password"
+            autocomplete="current-password"
+            required
+            value={password}
+            onInput={(event) => setPassword(event.currentTarget.value)}
+          />
+        </Field>
+        <ProblemAlert problem={problem} />
+        <button type="submit" class="primary" disabled={busy}>
+          Sign in
+        </button>
+        <p class="muted small">
+          Your session lives in this tab only: reloading the page asks you to sign in again.
+        </p>
+      </form>
+    </main>
+  );
+}

@@ -1,0 +1,207 @@
+import { useEffect, useRef, useState } from "preact/hooks";
+import { FORECAST, enc, get, type Page, type Sku, type SkuDemand } from "../api";
+import { Sparkline } from "../chart";
+import { Link, navigate, useLocation } from "../router";
+import { Empty, Field, Loading, Pager, ProblemAlert, fmtNumber, useCursorPages, useLoad } from "../ui";
+
+const CLASSES = ["smooth", "erratic", "intermittent", "lumpy", "new", "inactive"];
+const PAGE_SIZE = 50;
+const SPARK_DAYS = 91;
+
+// Sparklines load lazily, a few at a time, for rows that scroll into view: a page never asks
+// for 50 series at once, and a series is asked once per session.
+const sparkCache = new Map<string, Promise<number[]>>();
+let active = 0;
+const waiting: (() => void)[] = [];
+const MAX_PARALLEL = 4;
+
+function slot<T>(work: () => Promise<T>): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const start = () => {
+      active++;
+      work()
+        .then(resolve, reject)
+        .finally(() => {
+          active--;
+          waiting.shift()?.();
+        });
+    };
+    if (active < MAX_PARALLEL) start();
+    else waiting.push(start);
+  });
+}
+
+function sparkValues(sku: Sku): Promise<number[]> {
+  const key = `${sku.sku}\u0000${sku.last_date}`;
+  let values = sparkCache.get(key);
+  if (!values) {
+    const end = sku.last_date ?? undefined;
+    const start = end ? new Date(Date.parse(`${end}T00:00:00Z`) - SPARK_DAYS * 86400e3).toISOString().slice(0, 10) : undefined;
+    values = slot(() => get<SkuDemand>(`${FORECAST}/skus/${enc(sku.sku)}/demand`, { start, end })).then((demand) =>
+      demand.points.map((point) => point.quantity),
+    );
+    values.catch(() => sparkCache.delete(key));
+    sparkCache.set(key, values);
+  }
+  return values;
+}
+
+function LazySpark({ sku }: { sku: Sku }) {
+  const ref = useRef<HTMLSpanElement>(null);
+  const [values, setValues] = useState<number[] | null>(null);
+  useEffect(() => {
+    const element = ref.current;
+    if (!element || !sku.last_date) return;
+    let cancelled = false;
+    const observer = new IntersectionObserver((entries) => {
+      if (!entries.some((entry) => entry.isIntersecting)) return;
+      observer.disconnect();
+      sparkValues(sku).then(
+        (loaded) => !cancelled && setValues(loaded),
+        () => !cancelled && setValues([]),
+      );
+    });
+    observer.observe(element);
+    return () => {
+      cancelled = true;
+      observer.disconnect();
+    };
+  }, [sku.sku, sku.last_date]);
+  return (
+    <span ref={ref} class="spark-cell">
+      {values ? <Sparkline values={values} label={`Last ${SPARK_DAYS} days of ${sku.sku}`} /> : <span class="muted">…</span>}
+    </span>
+  );
+}
+
+export function Skus() {
+  const { query } = useLocation();
+  const demandClass = query.get("class") ?? "";
+  const attrName = query.get("attr") ?? "";
+  const attrValue = query.get("value") ?? "";
+  const [search, setSearch] = useState(query.get("q") ?? "");
+  const [attrDraft, setAttrDraft] = useState(attrName);
+  const [valueDraft, setValueDraft] = useState(attrValue);
+  const filterKey = `${demandClass}|${attrName}|${attrValue}`;
+  const pages = useCursorPages(filterKey);
+  const loaded = useLoad(() => {
+    const filters: Record<string, string | number | undefined> = {
+      limit: PAGE_SIZE,
+      cursor: pages.cursor ?? undefined,
+      demand_class: demandClass || undefined,
+    };
+    if (attrName && attrValue) filters[`attr.${attrName}`] = attrValue;
+    return get<Page<Sku>>(`${FORECAST}/skus`, filters);
+  }, [filterKey, pages.cursor]);
+
+  // Filters live in the URL, so a filtered list can be linked and the back button works.
+  const setFilters = (changes: Record<string, string>) => {
+    const params = new URLSearchParams(window.location.search);
+    for (const [key, value] of Object.entries(changes)) {
+      if (value) params.set(key, value);
+      else params.delete(key);
+    }
+    const text = params.toString();
+    navigate(`/skus${text ? `?${text}` : ""}`, true);
+  };
+
+  // The API has no name search: the box filters the page at hand (case-insensitive substring).
+  const needle = search.trim().toLowerCase();
+  const items = (loaded.data?.items ?? []).filter((sku) => !needle || sku.sku.toLowerCase().includes(needle));
+
+  return (
+    <>
+      <h1>SKUs</h1>
+      <form
+        class="filters card"
+        onSubmit={(event) => {
+          event.preventDefault();
+          setFilters({ attr: attrDraft.trim(), value: valueDraft });
+        }}
+      >
+        <Field label="Search SKU" id="sku-search" hint="Filters the SKUs of this page by name">
+          <input id="sku-search" type="search" value={search} onInput={(event) => setSearch(event.currentTarget.value)} />
+        </Field>
+        <Field label="Demand class" id="sku-class">
+          <select id="sku-class" value={demandClass} onChange={(event) => setFilters({ class: event.currentTarget.value })}>
+            <option value="">All classes</option>
+            {CLASSES.map((name) => (
+              <option key={name} value={name}>
+                {name}
+              </option>
+            ))}
+          </select>
+        </Field>
+        <Field label="Attribute" id="sku-attr">
+          <input id="sku-attr" value={attrDraft} placeholder="category" onInput={(event) => setAttrDraft(event.currentTarget.value)} />
+        </Field>
+        <Field label="Value" id="sku-attr-value">
+          <input id="sku-attr-value" value={valueDraft} onInput={(event) => setValueDraft(event.currentTarget.value)} />
+        </Field>
+        <div class="actions">
+          <button type="submit">Apply filter</button>
+          {attrName ? (
+            <button
+              type="button"
+              onClick={() => {
+                setAttrDraft("");
+                setValueDraft("");
+                setFilters({ attr: "", value: "" });
+              }}
+            >
+              Clear filter
+            </button>
+          ) : null}
+        </div>
+      </form>
+      <ProblemAlert problem={loaded.problem} />
+      {loaded.loading ? <Loading what="SKUs" /> : null}
+      {loaded.data && !loaded.loading ? (
+        items.length === 0 ? (
+          <Empty>
+            {needle || demandClass || attrName
+              ? "No SKU on this page matches."
+              : "No SKUs yet: upload a demand file on the Uploads screen."}
+          </Empty>
+        ) : (
+          <table class="skus">
+            <caption>SKUs</caption>
+            <thead>
+              <tr>
+                <th scope="col">SKU</th>
+                <th scope="col">Class</th>
+                <th scope="col" class="num">
+                  Periods
+                </th>
+                <th scope="col">Last date</th>
+                <th scope="col" class="num">
+                  Total
+                </th>
+                <th scope="col">Last {SPARK_DAYS} days</th>
+              </tr>
+            </thead>
+            <tbody>
+              {items.map((sku) => (
+                <tr key={sku.sku}>
+                  <td>
+                    <Link href={`/skus/${enc(sku.sku)}`}>{sku.sku}</Link>
+                  </td>
+                  <td>{sku.demand_class ?? "—"}</td>
+                  <td class="num">{fmtNumber(sku.n_periods, 0)}</td>
+                  <td>{sku.last_date ?? "—"}</td>
+                  <td class="num">{fmtNumber(sku.total_quantity)}</td>
+                  <td>
+                    <LazySpark sku={sku} />
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        )
+      ) : null}
+      {loaded.data ? (
+        <Pager page={pages.page} nextCursor={loaded.data.next_cursor} onNext={pages.next} onPrevious={pages.previous} />
+      ) : null}
+    </>
+  );
+}

@@ -1,0 +1,248 @@
+import { useEffect, useRef, useState } from "preact/hooks";
+import { FORECAST, can, enc, get, post, postFile, type Page, type Upload, type UploadTicket } from "../api";
+import { useMe } from "../session";
+import { Empty, Field, Loading, Pager, ProblemAlert, Section, fmtNumber, fmtTime, toProblem, useCursorPages, useLoad } from "../ui";
+import type { Problem } from "../api";
+
+const KINDS = ["demand", "drivers", "attributes"] as const;
+type Kind = (typeof KINDS)[number];
+const PENDING = new Set(["AWAITING_FILE", "PROCESSING"]);
+const POLL_MS = 1000;
+
+function RejectedRows({ upload }: { upload: Upload }) {
+  const errors = upload.errors ?? [];
+  if (!errors.length) return null;
+  return (
+    <table>
+      <caption>Rejected rows</caption>
+      <thead>
+        <tr>
+          <th scope="col" class="num">
+            Row
+          </th>
+          <th scope="col">Column</th>
+          <th scope="col">Code</th>
+          <th scope="col">Message</th>
+        </tr>
+      </thead>
+      <tbody>
+        {errors.map((error, index) => (
+          <tr key={index}>
+            <td class="num">{error.row ?? "—"}</td>
+            <td>{error.column ?? "—"}</td>
+            <td>
+              <code>{error.code}</code>
+            </td>
+            <td>{error.message}</td>
+          </tr>
+        ))}
+      </tbody>
+    </table>
+  );
+}
+
+function Report({ upload }: { upload: Upload }) {
+  return (
+    <div class="report">
+      <p>
+        <strong data-testid="upload-status" class={`status status-${upload.status.toLowerCase()}`}>
+          {upload.status}
+        </strong>{" "}
+        {upload.filename ?? upload.upload_id}: {fmtNumber(upload.rows_accepted ?? 0, 0)} of {fmtNumber(upload.rows_total ?? 0, 0)} rows
+        accepted, {fmtNumber(upload.rows_rejected ?? 0, 0)} rejected, {fmtNumber(upload.skus_touched ?? 0, 0)} SKUs touched
+        {upload.granularity ? ` (grain ${upload.granularity})` : ""}.
+      </p>
+      {upload.warnings?.length ? (
+        <ul class="warnings">
+          {upload.warnings.map((warning, index) => (
+            <li key={index}>{warning.message}</li>
+          ))}
+        </ul>
+      ) : null}
+      <RejectedRows upload={upload} />
+      {(upload.rows_rejected ?? 0) > (upload.errors?.length ?? 0) ? (
+        <p class="muted small">The first {upload.errors?.length ?? 0} rejected rows are listed.</p>
+      ) : null}
+    </div>
+  );
+}
+
+function PastUploads({ refreshKey }: { refreshKey: number }) {
+  const pages = useCursorPages(String(refreshKey));
+  const loaded = useLoad(() => get<Page<Upload>>(`${FORECAST}/uploads`, { limit: 20, cursor: pages.cursor ?? undefined }), [
+    pages.cursor,
+    refreshKey,
+  ]);
+  return (
+    <Section title="Past uploads">
+      {loaded.loading ? <Loading /> : null}
+      <ProblemAlert problem={loaded.problem} />
+      {loaded.data ? (
+        loaded.data.items.length === 0 ? (
+          <Empty>No uploads yet.</Empty>
+        ) : (
+          <>
+            <table>
+              <caption>Past uploads</caption>
+              <thead>
+                <tr>
+                  <th scope="col">Created</th>
+                  <th scope="col">File</th>
+                  <th scope="col">Kind</th>
+                  <th scope="col">Status</th>
+                  <th scope="col" class="num">
+                    Accepted
+                  </th>
+                  <th scope="col" class="num">
+                    Rejected
+                  </th>
+                </tr>
+              </thead>
+              <tbody>
+                {loaded.data.items.map((upload) => (
+                  <tr key={upload.upload_id}>
+                    <td>{fmtTime(upload.created_at)}</td>
+                    <td>{upload.filename ?? upload.upload_id}</td>
+                    <td>{upload.kind ?? "demand"}</td>
+                    <td>
+                      <span class={`status status-${upload.status.toLowerCase()}`}>{upload.status}</span>
+                    </td>
+                    <td class="num">{fmtNumber(upload.rows_accepted ?? 0, 0)}</td>
+                    <td class="num">{fmtNumber(upload.rows_rejected ?? 0, 0)}</td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+            <Pager page={pages.page} nextCursor={loaded.data.next_cursor} onNext={pages.next} onPrevious={pages.previous} />
+          </>
+        )
+      ) : null}
+    </Section>
+  );
+}
+
+export function Uploads() {
+  const me = useMe();
+  const [kind, setKind] = useState<Kind>("demand");
+  const [file, setFile] = useState<File | null>(null);
+  const [dragging, setDragging] = useState(false);
+  const [progress, setProgress] = useState<number | null>(null);
+  const [phase, setPhase] = useState<string>("");
+  const [upload, setUpload] = useState<Upload | null>(null);
+  const [problem, setProblem] = useState<Problem | null>(null);
+  const [busy, setBusy] = useState(false);
+  const [refreshKey, setRefreshKey] = useState(0);
+  const input = useRef<HTMLInputElement>(null);
+  const alive = useRef(true);
+  useEffect(
+    () => () => {
+      alive.current = false;
+    },
+    [],
+  );
+
+  const mayUpload = can(me?.role, "analyst");
+  const onSubmit = async (event: Event) => {
+    event.preventDefault();
+    if (!file) {
+      setProblem({ status: 0, title: "Choose a file to upload first." });
+      return;
+    }
+    setBusy(true);
+    setProblem(null);
+    setUpload(null);
+    setProgress(0);
+    try {
+      setPhase("Asking for an upload slot…");
+      const ticket = await post<UploadTicket>(`${FORECAST}/uploads`, { filename: file.name, kind });
+      setPhase("Sending the file…");
+      await postFile(ticket, file, (fraction) => alive.current && setProgress(fraction));
+      setPhase("Processing…");
+      // Ingestion runs after the file lands; its report is final once it leaves the pending states.
+      let report = await get<Upload>(`${FORECAST}/uploads/${enc(ticket.upload_id)}`);
+      while (alive.current && PENDING.has(report.status)) {
+        setUpload(report);
+        await new Promise((resolve) => setTimeout(resolve, POLL_MS));
+        report = await get<Upload>(`${FORECAST}/uploads/${enc(ticket.upload_id)}`);
+      }
+      setUpload(report);
+      setPhase("");
+      setRefreshKey((value) => value + 1);
+    } catch (error) {
+      setProblem(toProblem(error));
+      setPhase("");
+    } finally {
+      setBusy(false);
+    }
+  };
+  const onDrop = (event: DragEvent) => {
+    event.preventDefault();
+    setDragging(false);
+    const dropped = event.dataTransfer?.files?.[0];
+    if (dropped) setFile(dropped);
+  };
+
+  return (
+    <>
+      <h1>Uploads</h1>
+      {mayUpload ? (
+        <form class="card" onSubmit={onSubmit}>
+          <div class="row">
+            <Field label="Kind" id="upload-kind">
+              <select id="upload-kind" value={kind} onChange={(event) => setKind(event.currentTarget.value as Kind)}>
+                {KINDS.map((name) => (
+                  <option key={name} value={name}>
+                    {name}
+                  </option>
+                ))}
+              </select>
+            </Field>
+            <Field label="File" id="upload-file" hint="CSV (optionally gzip) or Parquet: sku, date, quantity for demand">
+              <input
+                ref={input}
+                id="upload-file"
+                type="file"
+                accept=".csv,.gz,.parquet,text/csv"
+                onChange={(event) => setFile(event.currentTarget.files?.[0] ?? null)}
+              />
+            </Field>
+          </div>
+          <div
+            class={`dropzone${dragging ? " dragging" : ""}`}
+            onDragOver={(event) => {
+              event.preventDefault();
+              setDragging(true);
+            }}
+            onDragLeave={() => setDragging(false)}
+            onDrop={onDrop}
+            data-testid="dropzone"
+          >
+            {file ? `Selected: ${file.name} (${fmtNumber(file.size / 1024, 1)} KB)` : "…or drop a file here"}
+          </div>
+          <div class="actions">
+            <button type="submit" class="primary" disabled={busy}>
+              Upload
+            </button>
+            {progress !== null ? (
+              <span class="progress-label">
+                <span>{phase || "Sent"}</span>
+                <progress max={1} value={progress} aria-label="Upload progress" />
+              </span>
+            ) : null}
+          </div>
+          <ProblemAlert problem={problem} />
+        </form>
+      ) : (
+        <p class="muted">Your role can read uploads but not send them.</p>
+      )}
+      {upload ? (
+        <Section title="Upload report">
+          <div aria-live="polite">
+            <Report upload={upload} />
+          </div>
+        </Section>
+      ) : null}
+      <PastUploads refreshKey={refreshKey} />
+    </>
+  );
+}
