@@ -272,6 +272,7 @@ def test_an_adjusted_week_shows_in_the_chart_the_history_and_the_export(
     finals = [float(x) for x in (chart.get_attribute("data-final") or "").strip("[]").split(",")]
     expected = [p["mean"] + 40 if i < 7 else p["mean"] for i, p in enumerate(state["forecast"])]
     assert finals == pytest.approx(expected, abs=0.01)
+    screens.capture(admin, "sku-adjusted")
 
     admin.get_by_role("navigation").get_by_role("link", name="Runs", exact=True).click()
     admin.get_by_role("link", name=state["run_id"]).first.click()
@@ -328,5 +329,6 @@ def test_another_tenants_sku_url_shows_not_found(
 
 def test_every_screen_has_no_serious_or_critical_accessibility_violation(screens: Screens) -> None:
     expected = {"signin", "overview", "uploads", "runs", "runs-new", "run", "skus", "sku", "sku-adjust", "settings"}
+    expected |= {"sku-adjusted", "sku-adjust-forbidden", "not-found"}
     assert expected <= set(screens.violations), f"screens not reached: {expected - set(screens.violations)}"
     assert {name: v for name, v in screens.violations.items() if v} == {}

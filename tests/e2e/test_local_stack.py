@@ -64,7 +64,7 @@ def test_parity_every_template_route_is_served_and_nothing_else(stack: RunningSt
         # A path it does not serve, whatever the method (a path it serves answers the methods it
         # lacks with 405: test_method_not_allowed.py).
         for method, path in [
-            ("GET", "/"),
+            ("POST", "/"),  # GET / is the web console (tests/unit/local/test_console_files.py)
             ("GET", "/api"),
             ("POST", "/api/monitoring/health/extra"),
             ("DELETE", "/api/monitoring"),
@@ -78,6 +78,10 @@ def test_parity_every_template_route_is_served_and_nothing_else(stack: RunningSt
             assert r.headers["content-type"] == "application/problem+json"
             assert r.headers.get("x-amzn-ErrorType") == "MISSING_AUTHENTICATION_TOKEN"
         assert served_paths
+        # Outside /api a GET is the console's (a file of console/dist, else index.html), never a route.
+        console = http.get("/skus/x1")
+        assert console.headers.get("x-amzn-ErrorType") is None
+        assert console.headers["content-type"].startswith("text/html")
 
 
 def test_parity_queue_subscriptions_notifications_and_schedules(stack: RunningStack) -> None:
