@@ -104,7 +104,7 @@ function LatestRuns() {
                   <td>
                     <span class={`status status-${run.status.toLowerCase()}`}>{run.status}</span>
                   </td>
-                  <td>{fmtTime(run.created_at)}</td>
+                  <td class="time">{fmtTime(run.created_at)}</td>
                 </tr>
               ))}
             </tbody>
@@ -162,7 +162,7 @@ function OpenAlerts() {
                   <td>{alert.kind.replace(/_/g, " ")}</td>
                   <td>{alert.sku ? <Link href={`/skus/${encodeURIComponent(alert.sku)}`}>{alert.sku}</Link> : "—"}</td>
                   <td>{alert.run_id ? <Link href={`/runs/${encodeURIComponent(alert.run_id)}`}>{alert.run_id}</Link> : "—"}</td>
-                  <td>{fmtTime(alert.created_at)}</td>
+                  <td class="time">{fmtTime(alert.created_at)}</td>
                   <td>{describe(alert)}</td>
                   {mayAcknowledge ? (
                     <td>

@@ -93,7 +93,7 @@ export function Runs() {
                   <td>
                     {String(run.params.horizon ?? "—")} {String(run.params.frequency ?? "")}
                   </td>
-                  <td>{fmtTime(run.created_at)}</td>
+                  <td class="time">{fmtTime(run.created_at)}</td>
                   <td class="num">{fmtNumber(run.progress.skus_total ?? 0, 0)}</td>
                 </tr>
               ))}

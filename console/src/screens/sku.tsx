@@ -96,7 +96,18 @@ function chartData({ demand, result }: ChartInput): uPlot.AlignedData {
   ];
 }
 
-function chartOptions(shades: Shade[]): Omit<uPlot.Options, "width" | "height"> {
+/** The first view: recent history (3x the horizon, at least 120 days) and the forecast. */
+function recentView(data: uPlot.AlignedData): [number, number] | null {
+  const xs = data[0] as number[];
+  const forecastXs = xs.filter((_, index) => data[2][index] !== null);
+  if (xs.length < 2 || !forecastXs.length) return null;
+  const first = forecastXs[0];
+  const last = forecastXs[forecastXs.length - 1];
+  const from = first - Math.max(3 * (last - first), 120 * DAY);
+  return from > xs[0] ? [from, last] : null;
+}
+
+function chartOptions(shades: Shade[], view: [number, number] | null): Omit<uPlot.Options, "width" | "height"> {
   const band = (stroke: string) => ({ stroke, width: 1, points: { show: false } });
   return {
     scales: { x: { time: true } },
@@ -122,6 +133,8 @@ function chartOptions(shades: Shade[]): Omit<uPlot.Options, "width" | "height"> 
       { series: [6, 7], fill: "rgba(31,95,168,0.22)" },
     ],
     hooks: {
+      // Opens on the recent past and the forecast; drag to zoom, double-click for all history.
+      ready: [(plot: uPlot) => view && plot.setScale("x", { min: view[0], max: view[1] })],
       // Driver (promotion) and event periods shaded behind the lines.
       drawClear: [
         (plot: uPlot) => {
@@ -243,7 +256,7 @@ function AdjustmentsTable({ items }: { items: Adjustment[] }) {
       <tbody>
         {items.map((adjustment) => (
           <tr key={adjustment.adjustment_id}>
-            <td>{fmtTime(adjustment.at)}</td>
+            <td class="time">{fmtTime(adjustment.at)}</td>
             <td>{adjustment.by}</td>
             <td>{adjustment.start}</td>
             <td>{adjustment.end}</td>
@@ -414,7 +427,7 @@ export function SkuDetail({ sku, forced }: { sku: string; forced: boolean }) {
     [contextLoad.data],
   );
   const data = useMemo(() => chartData({ demand: demandLoad.data, result, shades }), [demandLoad.data, result, shades]);
-  const options = useMemo(() => chartOptions(shades), [shades]);
+  const options = useMemo(() => chartOptions(shades, recentView(data)), [shades, data]);
   const chartAttributes = useMemo(() => {
     const points = (result?.forecast ?? []) as ForecastPoint[];
     const series = ["history"];
@@ -542,7 +555,7 @@ export function SkuDetail({ sku, forced }: { sku: string; forced: boolean }) {
             data={data}
             options={options}
             height={340}
-            description={`History, ${result?.method ? `the ${result.method} forecast` : "the forecast"} with its 80 % and 95 % bands, the final forecast after adjustments (dashed), anomalies (red dots), promotion periods (green) and events (amber).`}
+            description={`History, ${result?.method ? `the ${result.method} forecast` : "the forecast"} with its 80 % and 95 % bands, the final forecast after adjustments (dashed), anomalies (red dots), promotion periods (green) and events (amber). Drag across the chart to zoom; double-click to see all history.`}
           />
         ) : null}
         {result ? (

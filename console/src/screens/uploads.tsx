@@ -101,7 +101,7 @@ function PastUploads({ refreshKey }: { refreshKey: number }) {
               <tbody>
                 {loaded.data.items.map((upload) => (
                   <tr key={upload.upload_id}>
-                    <td>{fmtTime(upload.created_at)}</td>
+                    <td class="time">{fmtTime(upload.created_at)}</td>
                     <td>{upload.filename ?? upload.upload_id}</td>
                     <td>{upload.kind ?? "demand"}</td>
                     <td>
