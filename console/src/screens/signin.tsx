@@ -13,10 +13,11 @@ function nextPath(): string {
 export function SignIn() {
   const [email, setEmail] = useState("");
   const [password, setPassword] = useState("");
+  const [clientId, setClientId] = useState("");
   const { busy, problem, run } = useAction();
   const onSubmit = async (event: Event) => {
     event.preventDefault();
-    const me = await run(() => signIn(email.trim(), password));
+    const me = await run(() => signIn(email.trim(), password, clientId.trim() || undefined));
     if (me) {
       setMe(me);
       navigate(nextPath(), true);
@@ -46,6 +47,12 @@ export function SignIn() {
             onInput={(event) => setPassword(event.currentTarget.value)}
           />
         </Field>
+        <details>
+          <summary>One email in several accounts?</summary>
+          <Field label="Client ID" id="signin-client" hint="The account to sign in to, when your email has several">
+            <input id="signin-client" value={clientId} onInput={(event) => setClientId(event.currentTarget.value)} />
+          </Field>
+        </details>
         <ProblemAlert problem={problem} />
         <button type="submit" class="primary" disabled={busy}>
           Sign in
