@@ -69,6 +69,17 @@ interface ChartInput {
   shades: Shade[];
 }
 
+/** The final forecast where it departs from the mean, joined to the mean on either side. */
+function finalColumn(xs: number[], forecast: Map<number, ForecastPoint>): (number | null)[] {
+  const changed = xs.map((x) => {
+    const point = forecast.get(x);
+    return point !== undefined && num(point.final) !== null && num(point.final) !== num(point.mean);
+  });
+  return xs.map((x, index) =>
+    changed[index] || changed[index - 1] || changed[index + 1] ? (num(forecast.get(x)?.final) ?? null) : null,
+  );
+}
+
 function chartData({ demand, result }: ChartInput): uPlot.AlignedData {
   const history = new Map<number, number>();
   const anomalies = new Map<number, number>();
@@ -87,7 +98,7 @@ function chartData({ demand, result }: ChartInput): uPlot.AlignedData {
     xs,
     column((x) => history.get(x) ?? null),
     column((x) => num(forecast.get(x)?.mean)),
-    adjusted ? column((x) => num(forecast.get(x)?.final)) : column(() => null),
+    adjusted ? finalColumn(xs, forecast) : column(() => null),
     bound("hi_95"),
     bound("lo_95"),
     bound("hi_80"),
