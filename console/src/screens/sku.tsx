@@ -430,12 +430,11 @@ export function SkuDetail({ sku, forced }: { sku: string; forced: boolean }) {
 
   const result = resultLoad.data?.result;
   const frequency = (run?.params.frequency as string | undefined) ?? "D";
+  // A driver value of a weekly or monthly SKU covers its whole period; an event is one day.
+  const grainStep = stepOf(skuLoad.data?.granularity);
   const shades = useMemo(
-    () => [
-      ...spans(contextLoad.data?.driverDates ?? [], DAY, "driver"),
-      ...spans(contextLoad.data?.eventDates ?? [], DAY, "event"),
-    ],
-    [contextLoad.data],
+    () => [...spans(contextLoad.data?.driverDates ?? [], grainStep, "driver"), ...spans(contextLoad.data?.eventDates ?? [], DAY, "event")],
+    [contextLoad.data, grainStep],
   );
   const data = useMemo(() => chartData({ demand: demandLoad.data, result, shades }), [demandLoad.data, result, shades]);
   const options = useMemo(() => chartOptions(shades, recentView(data)), [shades, data]);
