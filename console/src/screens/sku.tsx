@@ -1,4 +1,4 @@
-import { useMemo, useState } from "preact/hooks";
+import { useEffect, useMemo, useState } from "preact/hooks";
 import type uPlot from "uplot";
 import {
   ApiError,
@@ -290,7 +290,9 @@ function AdjustForm({
   firstDate,
   onSaved,
   onCancel,
+  ready,
 }: {
+  ready: boolean;
   runId: string | undefined;
   sku: string;
   etag: string | null;
@@ -300,6 +302,13 @@ function AdjustForm({
 }) {
   const [start, setStart] = useState(firstDate);
   const [end, setEnd] = useState(firstDate);
+  // The result may arrive after the form opened (a deep link): fill the dates it lacks, keep
+  // whatever the user typed.
+  useEffect(() => {
+    if (!firstDate) return;
+    setStart((current) => current || firstDate);
+    setEnd((current) => current || firstDate);
+  }, [firstDate]);
   const [operation, setOperation] = useState<Operation>("set");
   const [value, setValue] = useState("");
   const [reason, setReason] = useState<(typeof REASONS)[number]>("promotion");
@@ -373,7 +382,7 @@ function AdjustForm({
         </p>
       ) : null}
       <div class="actions">
-        <button type="submit" class="primary" disabled={action.busy}>
+        <button type="submit" class="primary" disabled={action.busy || !ready}>
           Save adjustment
         </button>
         <button type="button" onClick={onCancel}>
@@ -537,9 +546,12 @@ export function SkuDetail({ sku, forced }: { sku: string; forced: boolean }) {
         ) : null}
       </div>
 
+      {showForm && !runsLoad.loading && !runId ? (
+        <p class="muted">No finished run forecasts this SKU yet: there is nothing to adjust.</p>
+      ) : null}
       {showForm ? (
         <AdjustForm
-          key={`${runId}-${forecastPoints[0]?.date ?? ""}`}
+          ready={!runsLoad.loading && !resultLoad.loading && !!runId}
           runId={runId}
           sku={skuLoad.data?.sku ?? sku}
           etag={resultLoad.data?.etag ?? null}
