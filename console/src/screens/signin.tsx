@@ -1,14 +1,8 @@
 import { useState } from "preact/hooks";
 import { signIn } from "../api";
-import { navigate } from "../router";
+import { navigate, safeNext } from "../router";
 import { setMe } from "../session";
 import { Field, ProblemAlert, useAction } from "../ui";
-
-/** Where to go after signing in: the page that asked (same origin paths only). */
-function nextPath(): string {
-  const next = new URLSearchParams(window.location.search).get("next");
-  return next && next.startsWith("/") && !next.startsWith("//") && !next.startsWith("/signin") ? next : "/";
-}
 
 export function SignIn() {
   const [email, setEmail] = useState("");
@@ -20,7 +14,7 @@ export function SignIn() {
     const me = await run(() => signIn(email.trim(), password, clientId.trim() || undefined));
     if (me) {
       setMe(me);
-      navigate(nextPath(), true);
+      navigate(safeNext(new URLSearchParams(window.location.search).get("next")), true);
     }
   };
   return (
