@@ -1,4 +1,4 @@
-import { useEffect, useMemo, useState } from "preact/hooks";
+import { useEffect, useMemo, useRef, useState } from "preact/hooks";
 import type uPlot from "uplot";
 import {
   ApiError,
@@ -302,6 +302,9 @@ function AdjustForm({
 }) {
   const [start, setStart] = useState(firstDate);
   const [end, setEnd] = useState(firstDate);
+  // Opened from the "Adjust" button (which it replaces): keyboard focus goes to its first field.
+  const fromInput = useRef<HTMLInputElement>(null);
+  useEffect(() => fromInput.current?.focus(), []);
   // The result may arrive after the form opened (a deep link): fill the dates it lacks, keep
   // whatever the user typed.
   useEffect(() => {
@@ -341,7 +344,7 @@ function AdjustForm({
       <h2 id="adjust-heading">Adjust the forecast</h2>
       <div class="row">
         <Field label="From" id="adjust-from">
-          <input id="adjust-from" type="date" required value={start} onInput={(event) => setStart(event.currentTarget.value)} />
+          <input ref={fromInput} id="adjust-from" type="date" required value={start} onInput={(event) => setStart(event.currentTarget.value)} />
         </Field>
         <Field label="To" id="adjust-to">
           <input id="adjust-to" type="date" required value={end} onInput={(event) => setEnd(event.currentTarget.value)} />
