@@ -69,6 +69,7 @@ constraints:
 
 test: bootstrap console validate lint
 	@command -v chromium >/dev/null 2>&1 || (apt-get update && apt-get install -y --no-install-recommends chromium)
+	cd console && npm test --silent
 	$(RUN) pytest
 
 # One layer of the suite at a time, for a quick loop; `make test` is what CI runs.

@@ -201,13 +201,13 @@ export async function del(path: string): Promise<void> {
 
 export const enc = encodeURIComponent;
 
-export async function signIn(email: string, password: string): Promise<Me> {
+export async function signIn(email: string, password: string, clientId?: string): Promise<Me> {
   let response: Response;
   try {
     response = await fetch(`${AUTH}/login`, {
       method: "POST",
       headers: { "Content-Type": "application/json", Accept: "application/json" },
-      body: JSON.stringify({ email, password }),
+      body: JSON.stringify(clientId ? { email, password, client_id: clientId } : { email, password }),
     });
   } catch (error) {
     throw networkProblem(error);

@@ -99,6 +99,9 @@ export function App() {
   useEffect(() => {
     const name = path === "/" ? "Overview" : (segments(path)[0] ?? "");
     document.title = `skucast · ${name}`;
+    // A new screen: move focus to its content, as a page load would, for keyboard and screen readers.
+    const main = document.getElementById("main");
+    if (main && document.activeElement && document.activeElement !== document.body) main.focus({ preventScroll: true });
   }, [path]);
   if (path === "/signin") return <SignIn />;
   if (!signedIn) return null;

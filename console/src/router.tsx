@@ -45,6 +45,13 @@ export function segments(path: string): string[] {
     });
 }
 
+/** A `next` target after sign-in: a same-origin path only (no `//host`, no scheme, not /signin). */
+export function safeNext(next: string | null): string {
+  if (!next || !next.startsWith("/") || next.startsWith("//") || next.startsWith("/\\")) return "/";
+  if (next === "/signin" || next.startsWith("/signin?") || next.startsWith("/signin/")) return "/";
+  return next;
+}
+
 type LinkProps = Omit<JSX.HTMLAttributes<HTMLAnchorElement>, "href"> & { href: string; children: ComponentChildren };
 
 export function Link({ href, children, ...rest }: LinkProps) {

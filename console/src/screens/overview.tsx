@@ -4,7 +4,7 @@ import { FORECAST, can, get, post, type AccuracyItem, type Alert, type Page, typ
 import { Chart } from "../chart";
 import { Link } from "../router";
 import { useMe } from "../session";
-import { Empty, Loading, ProblemAlert, Section, fmtTime, useAction, useLoad } from "../ui";
+import { Empty, Loading, ProblemAlert, Section, fmtPct, fmtTime, useAction, useLoad } from "../ui";
 
 function isoMonthsAgo(months: number): string {
   const date = new Date();
@@ -13,45 +13,61 @@ function isoMonthsAgo(months: number): string {
   return date.toISOString().slice(0, 10);
 }
 
+interface PeriodAccuracy {
+  period: string;
+  points: number;
+  forecast: number;
+  naive: number;
+  final: number;
+}
+
 /** WAPE per month over all runs, weighted by the points each scored (forecast, naive, final). */
-function accuracySeries(items: AccuracyItem[]): uPlot.AlignedData | null {
-  const byPeriod = new Map<string, { weight: number; forecast: number; naive: number; final: number }>();
+function byPeriod(items: AccuracyItem[]): PeriodAccuracy[] {
+  const rows = new Map<string, PeriodAccuracy>();
   for (const item of items) {
-    const weight = item.points_scored || 1;
-    const row = byPeriod.get(item.period) ?? { weight: 0, forecast: 0, naive: 0, final: 0 };
     if (item.metrics?.wape == null) continue;
-    row.weight += weight;
+    const weight = item.points_scored || 1;
+    const row = rows.get(item.period) ?? { period: item.period, points: 0, forecast: 0, naive: 0, final: 0 };
+    row.points += weight;
     row.forecast += item.metrics.wape * weight;
     row.naive += (item.naive?.wape ?? item.metrics.wape) * weight;
     row.final += (item.final?.wape ?? item.metrics.wape) * weight;
-    byPeriod.set(item.period, row);
+    rows.set(item.period, row);
   }
-  const periods = [...byPeriod.keys()].sort();
-  if (periods.length === 0) return null;
-  const xs = periods.map((period) => Date.parse(`${period.slice(0, 7)}-01T00:00:00Z`) / 1000);
-  const pick = (key: "forecast" | "naive" | "final") => periods.map((period) => {
-    const row = byPeriod.get(period)!;
-    return (row[key] / row.weight) * 100;
-  });
-  return [xs, pick("forecast"), pick("naive"), pick("final")];
+  return [...rows.values()]
+    .sort((a, b) => a.period.localeCompare(b.period))
+    .map((row) => ({ ...row, forecast: row.forecast / row.points, naive: row.naive / row.points, final: row.final / row.points }));
 }
 
-const ACCURACY_OPTIONS: Omit<uPlot.Options, "width" | "height"> = {
-  scales: { x: { time: true } },
+function accuracySeries(rows: PeriodAccuracy[]): uPlot.AlignedData {
+  const xs = rows.map((row) => Date.parse(`${row.period.slice(0, 7)}-01T00:00:00Z`) / 1000);
+  return [xs, rows.map((row) => row.forecast * 100), rows.map((row) => row.naive * 100), rows.map((row) => row.final * 100)];
+}
+
+const MONTH = 31 * 86400;
+function accuracyOptions(data: uPlot.AlignedData): Omit<uPlot.Options, "width" | "height"> {
+  const xs = data[0] as number[];
+  const top = Math.max(10, ...(data.slice(1).flat() as number[]).filter(Number.isFinite)) * 1.15;
+  return {
+  // A month or two of scores still gets a readable axis (uPlot would spread one point over years).
+  scales: { x: { time: true, range: (): uPlot.Range.MinMax => [xs[0] - MONTH, xs[xs.length - 1] + MONTH] }, y: { range: (): uPlot.Range.MinMax => [0, top] } },
   axes: [{}, { label: "WAPE %" }],
   series: [
     {},
-    { label: "Forecast", stroke: "#1f5fa8", width: 2, points: { show: true } },
-    { label: "Seasonal naive", stroke: "#6b6b6b", dash: [4, 4], points: { show: true } },
-    { label: "Final (adjusted)", stroke: "#b5470b", width: 2, points: { show: true } },
+    { label: "Forecast", stroke: "#1f5fa8", width: 2, points: { show: true, size: 8 } },
+    { label: "Seasonal naive", stroke: "#6b6b6b", dash: [4, 4], points: { show: true, size: 8 } },
+    { label: "Final (adjusted)", stroke: "#b5470b", width: 2, points: { show: true, size: 8 } },
   ],
-};
+  };
+}
 
 function AccuracyOverTime() {
   const from = isoMonthsAgo(12);
   const to = new Date().toISOString().slice(0, 10);
   const loaded = useLoad(() => get<Page<AccuracyItem>>(`${FORECAST}/accuracy`, { from, to, by: "run", limit: 1000 }), []);
-  const data = useMemo(() => (loaded.data ? accuracySeries(loaded.data.items) : null), [loaded.data]);
+  const rows = useMemo(() => (loaded.data ? byPeriod(loaded.data.items) : []), [loaded.data]);
+  const data = useMemo(() => (rows.length ? accuracySeries(rows) : null), [rows]);
+  const options = useMemo(() => (data ? accuracyOptions(data) : null), [data]);
   return (
     <Section title="Accuracy over time">
       {loaded.loading ? <Loading /> : null}
@@ -59,14 +75,47 @@ function AccuracyOverTime() {
       {!loaded.loading && !loaded.problem && !data ? (
         <Empty>No accuracy yet: runs are scored once actuals arrive for the dates they forecast.</Empty>
       ) : null}
-      {data ? (
+      {data && options ? (
         <Chart
           label="Accuracy over time"
           data={data}
-          options={ACCURACY_OPTIONS}
+          options={options}
           height={240}
           description="WAPE against actuals per month: the forecast, the seasonal-naive benchmark and the final (adjusted) forecast. Lower is better."
         />
+      ) : null}
+      {rows.length ? (
+        <table class="compact">
+          <caption>Accuracy by month</caption>
+          <thead>
+            <tr>
+              <th scope="col">Month</th>
+              <th scope="col" class="num">
+                Forecast WAPE
+              </th>
+              <th scope="col" class="num">
+                Seasonal naive WAPE
+              </th>
+              <th scope="col" class="num">
+                Final WAPE
+              </th>
+              <th scope="col" class="num">
+                Points scored
+              </th>
+            </tr>
+          </thead>
+          <tbody>
+            {rows.map((row) => (
+              <tr key={row.period}>
+                <td>{row.period}</td>
+                <td class="num">{fmtPct(row.forecast)}</td>
+                <td class="num">{fmtPct(row.naive)}</td>
+                <td class="num">{fmtPct(row.final)}</td>
+                <td class="num">{row.points}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
       ) : null}
     </Section>
   );
@@ -104,7 +153,7 @@ function LatestRuns() {
                   <td>
                     <span class={`status status-${run.status.toLowerCase()}`}>{run.status}</span>
                   </td>
-                  <td>{fmtTime(run.created_at)}</td>
+                  <td class="time">{fmtTime(run.created_at)}</td>
                 </tr>
               ))}
             </tbody>
@@ -118,12 +167,22 @@ function LatestRuns() {
   );
 }
 
+/** An alert's detail in a sentence: the fields each kind carries, else its first few. */
 function describe(alert: Alert): string {
   const detail = alert.detail as Record<string, unknown>;
+  const number = (value: unknown) => (typeof value === "number" ? String(Math.round(value * 1000) / 1000) : String(value));
   if (typeof detail.message === "string") return detail.message;
+  const parts: string[] = [];
+  if (detail.direction) parts.push(`demand ${String(detail.direction)} the forecast's band`);
+  if (detail.periods) parts.push(`for ${number(detail.periods)} periods`);
+  if (detail.start && detail.end) parts.push(`${String(detail.start)} to ${String(detail.end)}`);
+  if (detail.wape != null) parts.push(`WAPE ${number(detail.wape)}`);
+  if (detail.threshold != null) parts.push(`threshold ${number(detail.threshold)}`);
+  if (parts.length) return parts.join(", ");
   return Object.entries(detail)
+    .filter(([, value]) => typeof value !== "object")
     .slice(0, 4)
-    .map(([key, value]) => `${key}: ${typeof value === "number" ? Math.round(value * 1000) / 1000 : String(value)}`)
+    .map(([key, value]) => `${key}: ${number(value)}`)
     .join(", ");
 }
 
@@ -162,7 +221,7 @@ function OpenAlerts() {
                   <td>{alert.kind.replace(/_/g, " ")}</td>
                   <td>{alert.sku ? <Link href={`/skus/${encodeURIComponent(alert.sku)}`}>{alert.sku}</Link> : "—"}</td>
                   <td>{alert.run_id ? <Link href={`/runs/${encodeURIComponent(alert.run_id)}`}>{alert.run_id}</Link> : "—"}</td>
-                  <td>{fmtTime(alert.created_at)}</td>
+                  <td class="time">{fmtTime(alert.created_at)}</td>
                   <td>{describe(alert)}</td>
                   {mayAcknowledge ? (
                     <td>
@@ -185,10 +244,8 @@ export function Overview() {
   return (
     <>
       <h1>Overview</h1>
-      <div class="grid">
-        <LatestRuns />
-        <OpenAlerts />
-      </div>
+      <LatestRuns />
+      <OpenAlerts />
       <AccuracyOverTime />
     </>
   );

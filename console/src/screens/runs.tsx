@@ -93,7 +93,7 @@ export function Runs() {
                   <td>
                     {String(run.params.horizon ?? "—")} {String(run.params.frequency ?? "")}
                   </td>
-                  <td>{fmtTime(run.created_at)}</td>
+                  <td class="time">{fmtTime(run.created_at)}</td>
                   <td class="num">{fmtNumber(run.progress.skus_total ?? 0, 0)}</td>
                 </tr>
               ))}
@@ -114,7 +114,7 @@ export function NewRun() {
   const [hierarchy, setHierarchy] = useState("");
   const [base, setBase] = useState("");
   const [name, setName] = useState("");
-  const [change, setChange] = useState({ driver: "", start: "", end: "", multiply: "" });
+  const [change, setChange] = useState({ driver: "", start: "", end: "", operation: "set", value: "" });
   const choices = useLoad(async () => {
     const [methods, driverList, hierarchies, runs] = await Promise.all([
       all<Method>(`${FORECAST}/methods`),
@@ -134,8 +134,8 @@ export function NewRun() {
     if (hierarchy) body.hierarchy = hierarchy;
     if (base) {
       body.scenario = { base_run_id: base, changes: [] };
-      if (change.driver && change.start && change.end && change.multiply) {
-        body.scenario.changes = [{ driver: change.driver, start: change.start, end: change.end, multiply: Number(change.multiply) }];
+      if (change.driver && change.start && change.end && change.value !== "") {
+        body.scenario.changes = [{ driver: change.driver, start: change.start, end: change.end, [change.operation]: Number(change.value) }];
       }
     }
     const created = await action.run(() => post<Run>(`${FORECAST}/runs`, body, { "Idempotency-Key": crypto.randomUUID() }));
@@ -239,14 +239,15 @@ export function NewRun() {
               <Field label="Change to" id="change-end">
                 <input id="change-end" type="date" value={change.end} onInput={(event) => setChange({ ...change, end: event.currentTarget.value })} />
               </Field>
-              <Field label="Multiply driver by" id="change-multiply">
-                <input
-                  id="change-multiply"
-                  type="number"
-                  step="any"
-                  value={change.multiply}
-                  onInput={(event) => setChange({ ...change, multiply: event.currentTarget.value })}
-                />
+              <Field label="Change operation" id="change-operation" hint="a flag driver takes set 0 or 1">
+                <select id="change-operation" value={change.operation} onChange={(event) => setChange({ ...change, operation: event.currentTarget.value })}>
+                  <option value="set">set</option>
+                  <option value="multiply">multiply</option>
+                  <option value="add">add</option>
+                </select>
+              </Field>
+              <Field label="Change value" id="change-value">
+                <input id="change-value" type="number" step="any" value={change.value} onInput={(event) => setChange({ ...change, value: event.currentTarget.value })} />
               </Field>
             </div>
           </fieldset>

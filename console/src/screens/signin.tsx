@@ -1,25 +1,20 @@
 import { useState } from "preact/hooks";
 import { signIn } from "../api";
-import { navigate } from "../router";
+import { navigate, safeNext } from "../router";
 import { setMe } from "../session";
 import { Field, ProblemAlert, useAction } from "../ui";
-
-/** Where to go after signing in: the page that asked (same origin paths only). */
-function nextPath(): string {
-  const next = new URLSearchParams(window.location.search).get("next");
-  return next && next.startsWith("/") && !next.startsWith("//") && !next.startsWith("/signin") ? next : "/";
-}
 
 export function SignIn() {
   const [email, setEmail] = useState("");
   const [password, setPassword] = useState("");
+  const [clientId, setClientId] = useState("");
   const { busy, problem, run } = useAction();
   const onSubmit = async (event: Event) => {
     event.preventDefault();
-    const me = await run(() => signIn(email.trim(), password));
+    const me = await run(() => signIn(email.trim(), password, clientId.trim() || undefined));
     if (me) {
       setMe(me);
-      navigate(nextPath(), true);
+      navigate(safeNext(new URLSearchParams(window.location.search).get("next")), true);
     }
   };
   return (
@@ -46,6 +41,12 @@ export function SignIn() {
             onInput={(event) => setPassword(event.currentTarget.value)}
           />
         </Field>
+        <details>
+          <summary>One email in several accounts?</summary>
+          <Field label="Client ID" id="signin-client" hint="The account to sign in to, when your email has several">
+            <input id="signin-client" value={clientId} onInput={(event) => setClientId(event.currentTarget.value)} />
+          </Field>
+        </details>
         <ProblemAlert problem={problem} />
         <button type="submit" class="primary" disabled={busy}>
           Sign in

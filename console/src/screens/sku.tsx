@@ -1,4 +1,4 @@
-import { useMemo, useState } from "preact/hooks";
+import { useEffect, useMemo, useRef, useState } from "preact/hooks";
 import type uPlot from "uplot";
 import {
   ApiError,
@@ -69,6 +69,17 @@ interface ChartInput {
   shades: Shade[];
 }
 
+/** The final forecast where it departs from the mean, joined to the mean on either side. */
+function finalColumn(xs: number[], forecast: Map<number, ForecastPoint>): (number | null)[] {
+  const changed = xs.map((x) => {
+    const point = forecast.get(x);
+    return point !== undefined && num(point.final) !== null && num(point.final) !== num(point.mean);
+  });
+  return xs.map((x, index) =>
+    changed[index] || changed[index - 1] || changed[index + 1] ? (num(forecast.get(x)?.final) ?? null) : null,
+  );
+}
+
 function chartData({ demand, result }: ChartInput): uPlot.AlignedData {
   const history = new Map<number, number>();
   const anomalies = new Map<number, number>();
@@ -87,7 +98,7 @@ function chartData({ demand, result }: ChartInput): uPlot.AlignedData {
     xs,
     column((x) => history.get(x) ?? null),
     column((x) => num(forecast.get(x)?.mean)),
-    adjusted ? column((x) => num(forecast.get(x)?.final)) : column(() => null),
+    adjusted ? finalColumn(xs, forecast) : column(() => null),
     bound("hi_95"),
     bound("lo_95"),
     bound("hi_80"),
@@ -96,7 +107,18 @@ function chartData({ demand, result }: ChartInput): uPlot.AlignedData {
   ];
 }
 
-function chartOptions(shades: Shade[]): Omit<uPlot.Options, "width" | "height"> {
+/** The first view: recent history (3x the horizon, at least 120 days) and the forecast. */
+function recentView(data: uPlot.AlignedData): [number, number] | null {
+  const xs = data[0] as number[];
+  const forecastXs = xs.filter((_, index) => data[2][index] !== null);
+  if (xs.length < 2 || !forecastXs.length) return null;
+  const first = forecastXs[0];
+  const last = forecastXs[forecastXs.length - 1];
+  const from = first - Math.max(3 * (last - first), 120 * DAY);
+  return from > xs[0] ? [from, last] : null;
+}
+
+function chartOptions(shades: Shade[], view: [number, number] | null): Omit<uPlot.Options, "width" | "height"> {
   const band = (stroke: string) => ({ stroke, width: 1, points: { show: false } });
   return {
     scales: { x: { time: true } },
@@ -122,6 +144,8 @@ function chartOptions(shades: Shade[]): Omit<uPlot.Options, "width" | "height"> 
       { series: [6, 7], fill: "rgba(31,95,168,0.22)" },
     ],
     hooks: {
+      // Opens on the recent past and the forecast; drag to zoom, double-click for all history.
+      ready: [(plot: uPlot) => view && plot.setScale("x", { min: view[0], max: view[1] })],
       // Driver (promotion) and event periods shaded behind the lines.
       drawClear: [
         (plot: uPlot) => {
@@ -243,7 +267,7 @@ function AdjustmentsTable({ items }: { items: Adjustment[] }) {
       <tbody>
         {items.map((adjustment) => (
           <tr key={adjustment.adjustment_id}>
-            <td>{fmtTime(adjustment.at)}</td>
+            <td class="time">{fmtTime(adjustment.at)}</td>
             <td>{adjustment.by}</td>
             <td>{adjustment.start}</td>
             <td>{adjustment.end}</td>
@@ -266,7 +290,9 @@ function AdjustForm({
   firstDate,
   onSaved,
   onCancel,
+  ready,
 }: {
+  ready: boolean;
   runId: string | undefined;
   sku: string;
   etag: string | null;
@@ -276,6 +302,16 @@ function AdjustForm({
 }) {
   const [start, setStart] = useState(firstDate);
   const [end, setEnd] = useState(firstDate);
+  // Opened from the "Adjust" button (which it replaces): keyboard focus goes to its first field.
+  const fromInput = useRef<HTMLInputElement>(null);
+  useEffect(() => fromInput.current?.focus(), []);
+  // The result may arrive after the form opened (a deep link): fill the dates it lacks, keep
+  // whatever the user typed.
+  useEffect(() => {
+    if (!firstDate) return;
+    setStart((current) => current || firstDate);
+    setEnd((current) => current || firstDate);
+  }, [firstDate]);
   const [operation, setOperation] = useState<Operation>("set");
   const [value, setValue] = useState("");
   const [reason, setReason] = useState<(typeof REASONS)[number]>("promotion");
@@ -308,7 +344,7 @@ function AdjustForm({
       <h2 id="adjust-heading">Adjust the forecast</h2>
       <div class="row">
         <Field label="From" id="adjust-from">
-          <input id="adjust-from" type="date" required value={start} onInput={(event) => setStart(event.currentTarget.value)} />
+          <input ref={fromInput} id="adjust-from" type="date" required value={start} onInput={(event) => setStart(event.currentTarget.value)} />
         </Field>
         <Field label="To" id="adjust-to">
           <input id="adjust-to" type="date" required value={end} onInput={(event) => setEnd(event.currentTarget.value)} />
@@ -349,7 +385,7 @@ function AdjustForm({
         </p>
       ) : null}
       <div class="actions">
-        <button type="submit" class="primary" disabled={action.busy}>
+        <button type="submit" class="primary" disabled={action.busy || !ready}>
           Save adjustment
         </button>
         <button type="button" onClick={onCancel}>
@@ -406,15 +442,14 @@ export function SkuDetail({ sku, forced }: { sku: string; forced: boolean }) {
 
   const result = resultLoad.data?.result;
   const frequency = (run?.params.frequency as string | undefined) ?? "D";
+  // A driver value of a weekly or monthly SKU covers its whole period; an event is one day.
+  const grainStep = stepOf(skuLoad.data?.granularity);
   const shades = useMemo(
-    () => [
-      ...spans(contextLoad.data?.driverDates ?? [], DAY, "driver"),
-      ...spans(contextLoad.data?.eventDates ?? [], DAY, "event"),
-    ],
-    [contextLoad.data],
+    () => [...spans(contextLoad.data?.driverDates ?? [], grainStep, "driver"), ...spans(contextLoad.data?.eventDates ?? [], DAY, "event")],
+    [contextLoad.data, grainStep],
   );
   const data = useMemo(() => chartData({ demand: demandLoad.data, result, shades }), [demandLoad.data, result, shades]);
-  const options = useMemo(() => chartOptions(shades), [shades]);
+  const options = useMemo(() => chartOptions(shades, recentView(data)), [shades, data]);
   const chartAttributes = useMemo(() => {
     const points = (result?.forecast ?? []) as ForecastPoint[];
     const series = ["history"];
@@ -514,9 +549,12 @@ export function SkuDetail({ sku, forced }: { sku: string; forced: boolean }) {
         ) : null}
       </div>
 
+      {showForm && !runsLoad.loading && !runId ? (
+        <p class="muted">No finished run forecasts this SKU yet: there is nothing to adjust.</p>
+      ) : null}
       {showForm ? (
         <AdjustForm
-          key={`${runId}-${forecastPoints[0]?.date ?? ""}`}
+          ready={!runsLoad.loading && !resultLoad.loading && !!runId}
           runId={runId}
           sku={skuLoad.data?.sku ?? sku}
           etag={resultLoad.data?.etag ?? null}
@@ -542,7 +580,7 @@ export function SkuDetail({ sku, forced }: { sku: string; forced: boolean }) {
             data={data}
             options={options}
             height={340}
-            description={`History, ${result?.method ? `the ${result.method} forecast` : "the forecast"} with its 80 % and 95 % bands, the final forecast after adjustments (dashed), anomalies (red dots), promotion periods (green) and events (amber).`}
+            description={`History, ${result?.method ? `the ${result.method} forecast` : "the forecast"} with its 80 % and 95 % bands, the final forecast after adjustments (dashed), anomalies (red dots), promotion periods (green) and events (amber). Drag across the chart to zoom; double-click to see all history.`}
           />
         ) : null}
         {result ? (
