@@ -25,13 +25,12 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
+from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from tests.conftest import ROOT
 from tests.e2e.conftest import RunningStack
 from tests.e2e.routes import Tenant
 
-playwright_api = pytest.importorskip("playwright.sync_api")  # a dev dependency: never skipped under uv sync
-Browser, Page, expect = playwright_api.Browser, playwright_api.Page, playwright_api.expect
 expect.set_options(timeout=30_000)  # a loaded 2-core machine: waits end as soon as the page is right
 
 pytestmark = pytest.mark.e2e
@@ -101,7 +100,7 @@ def browser() -> Iterator[Browser]:
     assert (DIST / "index.html").is_file(), "the console is not built: run make console"
     assert AXE.is_file(), "axe-core is not installed: run make console (npm ci in console/)"
     assert shutil.which("chromium"), "chromium is not installed (make test installs Debian's chromium package)"
-    with playwright_api.sync_playwright() as p:
+    with sync_playwright() as p:
         launched = p.chromium.launch(executable_path=shutil.which("chromium"), args=CHROMIUM_ARGS)
         yield launched
         launched.close()
