@@ -9,7 +9,7 @@
      p95 of 30 calls after one warm-up;
    - the screen: Debian's chromium (Playwright) signs in, then goes Overview -> SKUs by the nav
      link, timed from the click until the table captioned "SKUs" shows 50 rows (in the page's
-     own clock), median of 7 after one warm-up.
+     own clock), median of 7 after two warm-ups.
    Both against the 1 s budget. Reported, never asserted: bench/out/console.json.
 """
 
@@ -33,6 +33,9 @@ DIST = ROOT / "console" / "dist"
 JS_BUDGET_BYTES = 300 * 1024
 FIRST_PAGE_BUDGET_S = 1.0
 PAGE = 50
+# Screen visits before timing: the first ones start function containers (the listing's, and the
+# sparklines' four at a time), which a user's session has warm after a minute.
+WARMUPS = 2
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -123,14 +126,14 @@ def screen_first_page(tenant: Tenant, reps: int = 7) -> dict[str, Any]:
         page.get_by_role("button", name="Sign in").click()
         page.get_by_role("heading", name="Overview").wait_for()
         rows = page.locator("table:has(caption:text-is('SKUs')) tbody tr")
-        for i in range(reps + 1):
+        for i in range(reps + WARMUPS):
             page.get_by_role("link", name="Overview", exact=True).click()
             page.get_by_role("heading", name="Overview").wait_for()
             began = page.evaluate("performance.now()")
             page.get_by_role("link", name="SKUs", exact=True).click()
             rows.nth(PAGE - 1).wait_for(timeout=30_000)
             shown = page.evaluate("performance.now()")
-            if i:
+            if i >= WARMUPS:
                 samples.append((shown - began) / 1000)
         browser.close()
     return _stats(samples)
