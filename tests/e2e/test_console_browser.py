@@ -153,6 +153,7 @@ def nav(page: Page, name: str) -> None:
 def test_sign_in_refuses_a_wrong_password_then_opens_the_overview(
     browser: Browser, stack: RunningStack, tenant: Tenant, screens: Screens, admin: Page
 ) -> None:
+    assert any(line.startswith(f"console: open {stack.api}/ ") for line in stack.output), "make up prints the URL"
     page = browser.new_page(base_url=stack.api)
     page.goto("/signin")
     expect(page.get_by_role("button", name="Sign in")).to_be_visible()
