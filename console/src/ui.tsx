@@ -141,16 +141,24 @@ export function Field({ label, children, id, hint }: { label: string; id: string
   );
 }
 
-/** Previous/next over an opaque cursor: a stack of the cursors that opened each page. */
+/**
+ * Previous/next over an opaque cursor: a stack of the cursors that opened each page. A new
+ * resetKey (other filters) starts again from the first page in the same render, so a cursor is
+ * never sent with filters it was not issued for.
+ */
 export function useCursorPages(resetKey: string) {
-  const [stack, setStack] = useState<(string | null)[]>([null]);
-  useEffect(() => setStack([null]), [resetKey]);
+  const [state, setState] = useState<{ key: string; stack: (string | null)[] }>({ key: resetKey, stack: [null] });
+  const stack = state.key === resetKey ? state.stack : [null];
+  // Remember the reset, so that coming back to earlier filters starts at their first page too.
+  useEffect(() => {
+    if (state.key !== resetKey) setState({ key: resetKey, stack: [null] });
+  }, [state.key, resetKey]);
   const cursor = stack[stack.length - 1];
   return {
     cursor,
     page: stack.length,
-    next: (nextCursor: string) => setStack((current) => [...current, nextCursor]),
-    previous: () => setStack((current) => (current.length > 1 ? current.slice(0, -1) : current)),
+    next: (nextCursor: string) => setState({ key: resetKey, stack: [...stack, nextCursor] }),
+    previous: () => setState({ key: resetKey, stack: stack.length > 1 ? stack.slice(0, -1) : stack }),
   };
 }
 

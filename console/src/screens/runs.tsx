@@ -39,6 +39,12 @@ import {
 
 const POLL_MS = 1500;
 
+/** A fresh key per submitted form (randomUUID needs a secure context; getRandomValues does not). */
+function idempotencyKey(): string {
+  if (typeof crypto.randomUUID === "function") return crypto.randomUUID();
+  return Array.from(crypto.getRandomValues(new Uint8Array(16)), (byte) => byte.toString(16).padStart(2, "0")).join("");
+}
+
 function StatusBadge({ status }: { status: string }) {
   return <span class={`status status-${status.toLowerCase()}`}>{status}</span>;
 }
@@ -138,7 +144,7 @@ export function NewRun() {
         body.scenario.changes = [{ driver: change.driver, start: change.start, end: change.end, [change.operation]: Number(change.value) }];
       }
     }
-    const created = await action.run(() => post<Run>(`${FORECAST}/runs`, body, { "Idempotency-Key": crypto.randomUUID() }));
+    const created = await action.run(() => post<Run>(`${FORECAST}/runs`, body, { "Idempotency-Key": idempotencyKey() }));
     if (created) navigate(`/runs/${enc(created.run_id)}`);
   };
   const data = choices.data;
