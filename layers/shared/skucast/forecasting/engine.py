@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
@@ -110,12 +110,17 @@ class ExternalForecast:
     first forecast period; `windows[j]` the horizon from backtest origin j (0 = most recent, the
     origin `horizon * (j + 1)` periods before the first forecast period), predicted by a model
     trained only on data before that origin. `effects`: what each feature adds over the final
-    horizon, [{name, units}]."""
+    horizon, [{name, units}]; or `explain`, which computes them when asked (only for a SKU whose
+    forecast is this candidate: the contributions cost more than the prediction itself)."""
 
     name: str
     final: np.ndarray
     windows: Mapping[int, np.ndarray] = field(default_factory=dict)
     effects: tuple[dict, ...] = ()
+    explain: Callable[[], tuple[dict, ...]] | None = None
+
+    def feature_effects(self) -> tuple[dict, ...]:
+        return self.explain() if self.explain is not None else self.effects
 
 
 @dataclass(frozen=True)
@@ -351,7 +356,7 @@ def _effects(outcome: Outcome, drivers: _Drivers, skip: int) -> list[dict]:
     """What each driver adds over the shown horizon, in units and as a share of the forecast."""
     total = float(np.sum(outcome.mean[skip:]))
     if outcome.method in drivers.external:
-        units = [(str(e["name"]), float(e["units"])) for e in drivers.external[outcome.method].effects]
+        units = [(str(e["name"]), float(e["units"])) for e in drivers.external[outcome.method].feature_effects()]
     elif outcome.effects is not None and outcome.effects.shape[1] == len(drivers.names):
         sums = outcome.effects[skip:].sum(axis=0)
         units = [(name, float(u)) for name, u in zip(drivers.names, sums, strict=True)]
