@@ -40,11 +40,12 @@ def test_given_a_few_points_when_forecast_then_the_level_is_scaled_from_them_and
     none, _, level0 = analog.forecast(profile, np.array([]), horizon=4)
     assert level0 == pytest.approx(profile.level)
     np.testing.assert_allclose(none, profile.level * profile.shape[:4])
-    # Three points of a SKU at 10x the unit curve: its own level, shrunk toward the group's by 3 / 5.
+    # Three points of a SKU at 10x the unit curve: its own level, shrunk toward the group's.
     own = 10 * CURVE[:3]
     mean, bounds, level = analog.forecast(profile, own, horizon=5)
     own_level = 10 * float(np.mean(CURVE[:8]))
-    expected = np.exp(0.6 * np.log(own_level) + 0.4 * np.log(profile.level))
+    w = 3 / (3 + analog.SHRINK)
+    expected = np.exp(w * np.log(own_level) + (1 - w) * np.log(profile.level))
     assert level == pytest.approx(expected)
     np.testing.assert_allclose(mean, level * profile.shape[3:8])
     for lo, hi in bounds.values():

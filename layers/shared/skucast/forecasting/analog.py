@@ -22,12 +22,16 @@ of its **group**: the established SKUs sharing its attribute values.
 - **Forecast** (`forecast`): profile at the SKU's ages (its age at the first forecast period
   onwards) x a level. The SKU's own level is the ratio of its observed demand to the profile at
   the same ages (sum over sum); with few points it is shrunk toward the group's level
-  geometrically, weight n / (n + SHRINK) for n observed periods (0 points: the group's level).
+  geometrically, weight n / (n + SHRINK) for n observed periods (0 points: the group's level;
+  a SKU never sold yet is taken to launch in the first forecast period).
 - **Intervals**: at each age, the members' quantiles (for each level L, (1 - L/100)/2 and its
   mirror) of demand over their own early level, and of demand over the group's level, blended
-  with the same weight and times the SKU's level: with no points this is the members' own
-  spread of demand at that age; with many, the spread of the shape around its own level. Bands
-  are clipped to lo <= mean <= hi and lo >= 0.
+  by n / (n + BAND_SHRINK) and times the SKU's level: with no points this is the members' own
+  spread of demand at that age; with many, the spread of the shape around its own level. A
+  level from a few points is itself uncertain, so the bands lean longer on the group's spread
+  than the mean does. Bands are clipped to lo <= mean <= hi and lo >= 0. On the launch suite
+  (bench/accuracy/REPORT.md) they cover a little under their level: a group's few members
+  cannot show its tails.
 
 Pure domain code: no AWS. The run's profile step (services/analog.py) builds the profiles, the
 engine applies them (engine.forecast_one).
@@ -44,7 +48,10 @@ import numpy as np
 MIN_GROUP = 5  # established members a group needs
 MAX_MEMBERS = 100  # members read per group (first by SHA-256 of the SKU)
 MIN_AT_AGE = 3  # members with data at an age for the profile to be measured there
-SHRINK = 2.0  # pseudo-points of the group's level when scaling a SKU's own level
+SHRINK = 1.0  # pseudo-points of the group's level when scaling a SKU's own level
+# ...and when blending the bands: a level from a few points is itself uncertain, so the bands lean
+# longer on the members' spread of demand around the group's level (bench: launch suite coverage).
+BAND_SHRINK = 10.0
 METHOD = "analog"
 
 
@@ -154,6 +161,7 @@ def forecast(
         level = float(np.exp(weight * np.log(own_level) + (1 - weight) * np.log(profile.level)))
     ages = np.arange(n + skip, n + skip + horizon)
     mean = level * _at(profile.shape, ages)
+    weight = n / (n + BAND_SHRINK)
     bounds: dict[int, tuple[np.ndarray, np.ndarray]] = {}
     for lv in sorted(set(levels)):
         if lv not in profile.own or lv not in profile.group_bands:

@@ -380,7 +380,9 @@ def forecast_one(item: SeriesInput, spec: ForecastSpec, config: EngineConfig = E
         )
     y = hist.y[-config.max_history.get(spec.frequency, hist.y.size) :] if hist.y.size else hist.y
     cls = classify_periods(y, config.classification, spec.frequency)
-    if cls.demand_class == "new" and item.analog is not None and spec.method in ("auto", ANALOG):
+    # A new SKU with a group borrows its launch profile; so does one never sold yet (described by
+    # its attributes, listed with zero rows): it is taken to launch in the first forecast period.
+    if (cls.demand_class == "new" or y.size == 0) and item.analog is not None and spec.method in ("auto", ANALOG):
         return _analog(item.sku, item.analog, y, hist, spec)
     if y.size == 0:  # never sold: nothing to fit, the forecast is zero
         y = np.zeros(1)

@@ -7,7 +7,8 @@ Bounded design:
   later change does not alter it.
 - **Profile step** (`plan_profiles`, in the planner before any batch is sent): from the
   catalog (no series read) it finds the run's **targets** - its SKUs with attributes that are
-  new by the catalog's class or younger than `early` periods - and the **established** SKUs
+  new by the catalog's class, younger than `early` periods, or never sold (listed with zero
+  rows: taken to launch in the run's first forecast period) - and the **established** SKUs
   (launched after the tenant's data starts, at least `early` periods old at the origin). Each
   target takes its group (analog.GroupIndex.choose); only the members of the groups chosen are
   read, at most analog.MAX_MEMBERS per group (deterministic sample) and MAX_READS series per run
@@ -65,6 +66,11 @@ def _age(first: str, as_of: dt.date, frequency: str) -> int:
     return periods_from(start, period_start(as_of, frequency), frequency) + 1
 
 
+def _young(entry: Any, age: int, early: int) -> bool:
+    """New by the catalog's class or by age, or never sold (zero rows only)."""
+    return entry.demand_class == "new" or age < early or not entry.total_quantity
+
+
 def plan_profiles(settings: Settings, client_id: str, run: RunRecord, skus: list[str], as_of: str | None) -> None:
     """Build the run's group profiles and store them (see the module's docstring)."""
     from skucast.forecasting.engine import ForecastSpec, history_at_frequency
@@ -93,7 +99,7 @@ def plan_profiles(settings: Settings, client_id: str, run: RunRecord, skus: list
     targets = [
         s
         for s in sorted(run_skus.intersection(found))
-        if s not in established and (s not in entries or entries[s].demand_class == "new" or ages[s] < early)
+        if s not in established and (s not in entries or _young(entries[s], ages[s], early))
     ]
     index = analog.GroupIndex(established)
     groups: dict[str, tuple[dict[str, str], list[str], int]] = {}  # id -> group, members, ages
