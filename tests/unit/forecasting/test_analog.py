@@ -3,6 +3,7 @@ choice, and the engine using it only for new SKUs that have a group."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 
 import numpy as np
@@ -96,3 +97,15 @@ def test_given_a_new_sku_with_a_profile_then_the_engine_forecasts_it_by_analog_a
         SeriesInput("n1", start, new.values, "W", analog=profile), ForecastSpec(4, "W", method="naive")
     )
     assert named.method == "naive"
+
+
+def test_given_a_sku_never_sold_with_a_profile_then_it_launches_in_the_first_forecast_period() -> None:
+    profile = analog.build_profile({"category": "Kitchen"}, _members([1, 2, 4, 8, 16]), ages=20, early=8)
+    assert profile is not None
+    start = dt.date(2024, 1, 1)
+    listed = SeriesInput("soon", start, np.zeros(3), "W", analog=profile)  # zero rows only
+    out = forecast_one(listed, ForecastSpec(horizon=4, frequency="W"))
+    assert out.method == "analog" and out.analog is not None and out.analog["level"] == pytest.approx(profile.level)
+    np.testing.assert_allclose([p["mean"] for p in out.forecast], profile.level * profile.shape[:4])
+    assert out.forecast[0]["date"] == "2024-01-22"  # the period after its last (zero) row
+    assert forecast_one(dataclasses.replace(listed, analog=None), ForecastSpec(4, "W")).method == "zero"

@@ -82,25 +82,23 @@ def plan_profiles(settings: Settings, client_id: str, run: RunRecord, skus: list
     spec = ForecastSpec.from_params(params, as_of)
     assert spec.as_of is not None
     early = settings.classification.min_periods(spec.frequency)
+    entries = {e.sku: e for e in catalog.iter_entries(settings.table_name, client_id) if e.first_date}
+    ages = {s: _age(str(e.first_date), spec.as_of, spec.frequency) for s, e in entries.items()}
+    young = sorted(s for s in set(skus) if s in entries and _young(entries[s], ages[s], early))
+    if not young:  # nothing new in this run: no attributes read, no object (workers find none)
+        return
     try:
         found = attributes.attributes_as_of(settings, client_id, int(params["attributes_version"]))
     except VersionGone:  # a SKU's kept history no longer reaches the run's version
         logger.warning("attributes version gone: no analog forecasts in this run")
         return
-    entries = {e.sku: e for e in catalog.iter_entries(settings.table_name, client_id) if e.first_date}
-    data_start = min((e.first_date for e in entries.values() if e.first_date), default=None)
-    ages = {s: _age(str(e.first_date), spec.as_of, spec.frequency) for s, e in entries.items()}
+    data_start = min(str(e.first_date) for e in entries.values())
     established = {
         s: attrs
         for s, attrs in found.items()
-        if s in entries and str(entries[s].first_date) > str(data_start) and ages[s] >= early
+        if s in entries and str(entries[s].first_date) > data_start and ages[s] >= early
     }
-    run_skus = set(skus)
-    targets = [
-        s
-        for s in sorted(run_skus.intersection(found))
-        if s not in established and (s not in entries or _young(entries[s], ages[s], early))
-    ]
+    targets = [s for s in young if s in found and s not in established]
     index = analog.GroupIndex(established)
     groups: dict[str, tuple[dict[str, str], list[str], int]] = {}  # id -> group, members, ages
     assigned: dict[str, str] = {}
