@@ -175,7 +175,7 @@ def score(suite: Sequence[LaunchSku], forecasts: Mapping[str, Mapping[str, np.nd
         out[label] = row
     for label in ("all", "1 weeks", "2 weeks", "3 weeks"):
         row = out[label]
-        row["change"] = row["analog"] / row["new_policy"] - 1 if row.get("analog") and row.get("new_policy") else None
+        row["change"] = _change(row)
     with_history = [s for s in launches if s.history_weeks]
     actual = np.concatenate([s.test for s in with_history])
     out["1-3 weeks"] = {"n": len(with_history)}
@@ -184,12 +184,18 @@ def score(suite: Sequence[LaunchSku], forecasts: Mapping[str, Mapping[str, np.nd
             actual, np.concatenate([found.get(s.sku, np.zeros(TEST_WEEKS)) for s in with_history])
         )
     r = out["1-3 weeks"]
-    r["change"] = r["analog"] / r["new_policy"] - 1 if r.get("analog") and r.get("new_policy") else None
+    r["change"] = _change(r)
     out["verdict"] = {
         "all": out["all"]["change"] is not None and out["all"]["change"] <= -TARGET,
         "1-3 weeks": r["change"] is not None and r["change"] <= -TARGET,
     }
     return out
+
+
+def _change(row: Mapping[str, Any]) -> float | None:
+    """analog's WAPE relative to the new policy's (-0.2: 20 % lower)."""
+    new, got = row.get("new_policy"), row.get("analog")
+    return got / new - 1 if got is not None and new else None
 
 
 def coverage(suite: Sequence[LaunchSku], bands: Mapping[str, Mapping[str, np.ndarray]]) -> dict[str, float | None]:
