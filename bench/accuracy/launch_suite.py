@@ -168,7 +168,7 @@ def score(suite: Sequence[LaunchSku], forecasts: Mapping[str, Mapping[str, np.nd
         *((f"{k} weeks", [s for s in launches if s.history_weeks == k]) for k in range(4)),
     ):
         actual = np.concatenate([s.test for s in chosen]) if chosen else np.zeros(0)
-        row = {"n": len(chosen)}
+        row: dict[str, Any] = {"n": len(chosen)}
         for variant, found in forecasts.items():
             got = np.concatenate([found.get(s.sku, np.zeros(TEST_WEEKS)) for s in chosen]) if chosen else np.zeros(0)
             row[variant] = wape(actual, got)
