@@ -12,10 +12,12 @@ Bounded design:
   (launched after the tenant's data starts, at least `early` periods old at the origin). Each
   target takes its group (analog.GroupIndex.choose); only the members of the groups chosen are
   read, at most analog.MAX_MEMBERS per group (deterministic sample) and MAX_READS series per run
-  in all (groups past that keep the `new` policy, logged). One object per run (keys.run_analog_key)
+  in all (groups past that keep the `new` policy, logged; so does a group whose series hold
+  fewer than analog.MIN_GROUP usable launches - the choice is made from the catalog, the coarser
+  group is not tried). One object per run (keys.run_analog_key)
   holds each group's profile and each target's group: its size is bounded by the groups chosen
-  (ages x (1 + 4 x levels) floats each), not by the catalog. Planning reads every SKU's
-  attributes once (as the hierarchy plan does) and the catalog pages.
+  (ages x (1 + 4 x levels) floats each), not by the catalog. Planning reads the catalog pages
+  and, when the run has young SKUs, every SKU's attributes once (as the hierarchy plan does).
 - **Workers** (`profiles_for`): a batch reads that one object and gives each of its targets its
   group's profile; the engine uses it when the SKU is `new` at the run's frequency (a target the
   engine classes otherwise, or a SKU new at the run's frequency the catalog did not class new,
