@@ -25,7 +25,9 @@ of its **group**: the established SKUs sharing its attribute values.
   geometrically, weight n / (n + SHRINK) for n observed periods (0 points: the group's level;
   a SKU never sold yet is taken to launch in the first forecast period).
 - **Intervals**: at each age, the members' quantiles (for each level L, (1 - L/100)/2 and its
-  mirror) of demand over their own early level, and of demand over the group's level, blended
+  mirror; pooled with the neighbouring ages as ratios to each age's median, since a dozen members
+  alone cannot show the tails) of demand over their own early level, and of demand over the
+  group's level, blended
   by n / (n + BAND_SHRINK) and times the SKU's level: with no points this is the members' own
   spread of demand at that age; with many, the spread of the shape around its own level. A
   level from a few points is itself uncertain, so the bands lean longer on the group's spread
@@ -52,6 +54,7 @@ SHRINK = 1.0  # pseudo-points of the group's level when scaling a SKU's own leve
 # ...and when blending the bands: a level from a few points is itself uncertain, so the bands lean
 # longer on the members' spread of demand around the group's level (bench: launch suite coverage).
 BAND_SHRINK = 10.0
+POOL_AGES = 1  # band quantiles pool the members' values at this many ages either side
 METHOD = "analog"
 
 
@@ -131,15 +134,32 @@ def build_profile(
     over_group = grid / group_level
     shape = np.zeros(ages)
     shape[:measured] = np.nanmedian(normalised[:, :measured], axis=0)
-    own: dict[int, tuple[np.ndarray, np.ndarray]] = {}
-    grouped: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+    own = _bands(normalised[:, :measured], levels, ages)
+    grouped = _bands(over_group[:, :measured], levels, ages)
+    return Profile(dict(group), len(usable), _carry(shape, measured), group_level, own, grouped)
+
+
+def _bands(values: np.ndarray, levels: Iterable[int], ages: int) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+    """Per level, the members' quantiles at each age: of their values over the median at that
+    age, pooled over the POOL_AGES ages either side (a few members alone cannot show a group's
+    tails), times that median. Ages past the measured ones repeat the last."""
+    measured = values.shape[1]
+    median = np.nanmedian(values, axis=0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratios = values / np.where(median > 0, median, np.nan)
+    out: dict[int, tuple[np.ndarray, np.ndarray]] = {}
     for lv in sorted(set(levels)):
         tail = (1 - lv / 100) / 2
-        for source, out in ((normalised, own), (over_group, grouped)):
-            lo, hi = np.zeros(ages), np.zeros(ages)
-            lo[:measured], hi[:measured] = np.nanquantile(source[:, :measured], [tail, 1 - tail], axis=0)
-            out[lv] = (_carry(lo, measured), _carry(hi, measured))
-    return Profile(dict(group), len(usable), _carry(shape, measured), group_level, own, grouped)
+        lo, hi = np.zeros(ages), np.zeros(ages)
+        for a in range(measured):
+            pooled = ratios[:, max(0, a - POOL_AGES) : a + POOL_AGES + 1]
+            pooled = pooled[np.isfinite(pooled)]
+            if median[a] > 0 and pooled.size:
+                lo[a], hi[a] = median[a] * np.quantile(pooled, [tail, 1 - tail])
+            else:  # no demand at this age for most members: the plain quantiles
+                lo[a], hi[a] = np.nanquantile(values[:, a], [tail, 1 - tail])
+        out[lv] = (_carry(lo, measured), _carry(hi, measured))
+    return out
 
 
 def _at(values: np.ndarray, ages: np.ndarray) -> np.ndarray:
