@@ -6,6 +6,8 @@ export SAM_CLI_TELEMETRY := 0
 UV ?= uv
 SAM_VERSION := 1.170.0
 RUN := $(UV) run --frozen
+# make test: e2e on one worker (one local stack), unit and integration on the other meanwhile.
+TEST_WORKERS ?= 2
 
 .PHONY: help bootstrap console up demo test unit integration e2e lint typecheck validate openapi allowed-methods constraints bench clean deploy-console
 
@@ -70,7 +72,7 @@ constraints:
 test: bootstrap console validate lint
 	@command -v chromium >/dev/null 2>&1 || (apt-get update && apt-get install -y --no-install-recommends chromium)
 	cd console && npm test --silent
-	$(RUN) pytest
+	$(RUN) pytest -n $(TEST_WORKERS) --dist loadgroup
 
 # One layer of the suite at a time, for a quick loop; `make test` is what CI runs.
 unit: bootstrap

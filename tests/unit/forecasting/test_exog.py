@@ -244,3 +244,36 @@ def test_given_mstl_x_with_a_promotion_regressor_then_the_forecast_carries_a_pos
     assert p.bounds is not None and all(np.all(lo <= p.mean) and np.all(p.mean <= hi) for lo, hi in p.bounds.values())
     promoted = promo[n:] > 0
     assert promoted.any() and p.mean[promoted].mean() > p.mean[~promoted].mean() + 10
+
+
+# ------------------------------------------------------------------ history-only candidates that cannot win
+def _weekly_promoted() -> tuple[SeriesInput, ForecastSpec]:
+    n, h = 130, 8
+    y, promo, _ = _promoted(n + h, 0.5, seed=3)
+    values = {"promo": {_iso(i): promo[i] for i in range(n + h)}}
+    item = SeriesInput("a", START, y[:n], "W", features=Features(values, {"promo": "flag"}, frozenset({"promo"})))
+    return item, ForecastSpec(horizon=h, frequency="W", backtest_windows=1)
+
+
+def test_given_drivers_at_a_margin_of_100_percent_then_only_driver_aware_candidates_are_fitted_and_nothing_else_changes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    item, spec = _weekly_promoted()
+    lean = forecast_one(item, spec)
+    assert lean.method == ENSEMBLE_X and set(lean.candidates) == {ENSEMBLE_X}
+    monkeypatch.setattr(backtest, "_anchor_cannot_lose", lambda plan: False)
+    full = forecast_one(item, spec)
+    assert set(full.candidates) > {ENSEMBLE_X, "ets_zza", "ensemble"}  # the others were scored, and lost
+    assert full.candidates[ENSEMBLE_X] == lean.candidates[ENSEMBLE_X]
+    for field in ("method", "forecast", "metrics", "effects", "drivers_used", "naive", "scale"):
+        assert getattr(lean, field) == getattr(full, field), field
+
+
+def test_given_the_driver_aware_anchor_fails_then_the_history_only_candidates_are_fitted_after_all(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    item, spec = _weekly_promoted()
+    monkeypatch.setattr(backtest, "fit_lift", lambda *args: None)  # ensemble_x cannot fit
+    r = forecast_one(item, spec)
+    assert r.method != ENSEMBLE_X and r.candidates[ENSEMBLE_X] is None
+    assert {"ets_zza", "ensemble"} <= {name for name, score in r.candidates.items() if score is not None}

@@ -65,11 +65,11 @@ def test_given_planned_promotions_when_predicted_then_promoted_days_are_forecast
     for item in items:
         ext = out[item.sku]
         assert ext.final[3:7].mean() > 1.4 * np.delete(ext.final, range(3, 7)).mean()
-        (effect,) = ext.effects
+        (effect,) = ext.feature_effects()
         assert effect["name"] == "promo"
         assert effect["units"] > 0
     # A high-volume SKU's effect in units is far larger than a low-volume one's (scaled back).
-    assert out["sku-03"].effects[0]["units"] > 10 * out["sku-00"].effects[0]["units"]
+    assert out["sku-03"].feature_effects()[0]["units"] > 10 * out["sku-00"].feature_effects()[0]["units"]
 
 
 def test_given_a_window_model_when_predicting_then_it_never_saw_the_data_after_its_origin():
@@ -90,7 +90,7 @@ def test_given_the_same_model_and_inputs_when_predicted_twice_or_in_another_batc
     again = global_model.predict(models, items[5:7], features, SPEC)
     for sku in again:
         assert first[sku].final.tobytes() == again[sku].final.tobytes()
-        assert first[sku].effects == again[sku].effects
+        assert first[sku].feature_effects() == again[sku].feature_effects()
     # And training is deterministic: the same shard trains the same model.
     retrained = global_model.train(items, features, SPEC, SMALL)
     assert global_model.predict(retrained, items, features, SPEC)["sku-01"].final.tobytes() == (
@@ -132,7 +132,7 @@ def test_given_weekly_and_monthly_runs_when_trained_then_they_predict_at_that_fr
         out = global_model.predict(global_model.train(items, {}, spec, config), items, {}, spec)
         assert sorted(out) == [i.sku for i in items]
         assert out[items[0].sku].final.shape == (h,)
-        assert out[items[0].sku].effects == ()  # no features: nothing to explain
+        assert out[items[0].sku].feature_effects() == ()  # no features: nothing to explain
 
 
 def test_given_models_for_another_horizon_when_predicting_then_no_candidate(trained):

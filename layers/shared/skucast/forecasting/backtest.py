@@ -218,13 +218,17 @@ def _calibration_windows(n: int, plan: Plan, k: int) -> int:
     return max(k, min(needed, MAX_CALIBRATION_WINDOWS, (n - MIN_TRAIN) // plan.horizon))
 
 
-def _run_backtests(y: np.ndarray, plan: Plan, k: int, finals: dict[str, _Window | None]) -> _Runs:
-    """Each candidate's backtest windows; a searching method refits the form its final fit chose."""
-    runs = _Runs()
+def _run_backtests(
+    y: np.ndarray, plan: Plan, k: int, finals: dict[str, _Window | None], names: Sequence[str], runs: _Runs
+) -> _Runs:
+    """Each of `names`' backtest windows (added to `runs`); a searching method refits the form its
+    final fit chose."""
     h = plan.horizon
     extra = 1 if (y.size - MIN_TRAIN) // h > k else 0  # one older window calibrates conformal bounds
     native_count = _calibration_windows(y.size, plan, k)
-    for name in (*plan.candidates, *plan.drivers):
+    for name in names:
+        if name in runs.windows:
+            continue
         count = native_count if _native(name, plan) else k + extra
         final = finals.get(name)
         wins = [_fit_any(name, y[: y.size - (j + 1) * h], plan, h, final, j) for j in range(count)]
@@ -233,7 +237,7 @@ def _run_backtests(y: np.ndarray, plan: Plan, k: int, finals: dict[str, _Window 
                 if w is not None and j + 1 < len(wins):
                     w.bounds = _conformal(w.mean, y, wins[j + 1 :], plan)
         runs.windows[name] = wins
-    if plan.ensemble and len(plan.candidates) > 1:
+    if plan.ensemble and len(plan.candidates) > 1 and all(c in runs.windows for c in plan.candidates):
         count = max(len(runs.windows[c]) for c in plan.candidates)
         runs.windows[ENSEMBLE] = [
             _combine([_at(runs.windows[c], j) for c in plan.candidates], plan.combination) for j in range(count)
@@ -362,18 +366,39 @@ def _order(scores: dict[str, float | None], plan: Plan) -> list[str]:
     return rank(scores, plan.ensemble_margin, anchor, margins)
 
 
+def _anchor_cannot_lose(plan: Plan) -> bool:
+    """Whether no history-only candidate can beat the driver-aware anchor: at a frequency whose
+    ENSEMBLE_MARGIN is 100 % (W and M) one would need a backtest error of exactly zero. Fitting
+    them (the final fit and every window) would then only fill their scores in `candidates`, at
+    about half the SKU's cost, so they are fitted only if the anchor fails."""
+    return plan.driver_anchor and ENSEMBLE_X in plan.drivers and plan.ensemble_margin >= 1.0
+
+
 def _backtest(
-    y: np.ndarray, plan: Plan
+    y: np.ndarray, plan: Plan, every_candidate: bool = False
 ) -> tuple[int, _Runs, float, dict[str, float | None], dict[str, _Window | None]]:
     """Full-history fits first (a searching method's chosen form is refitted in the windows),
-    then the backtest windows and their scores."""
-    fits = {name: _fit_any(name, y, plan, plan.horizon, None, None) for name in plan.candidates}
-    fits |= {name: _fit_any(name, y, plan, plan.horizon, None, None) for name in plan.drivers}
+    then the backtest windows and their scores: the driver-aware candidates alone while the
+    anchor cannot lose, else (or when asked) every candidate."""
     k = _window_count(y.size, plan)
-    runs = _run_backtests(y, plan, k, fits)
+    fits: dict[str, _Window | None] = {}
+    runs = _Runs()
+    scores: dict[str, float | None] = {}
     scale = naive_scale(y[: y.size - k * plan.horizon], plan.season_length) or 1.0
-    scores = {name: _score(y, wins, k, plan, scale) for name, wins in runs.windows.items()}
-    return k, runs, scale, scores, fits
+    stages = [(*plan.candidates, *plan.drivers)]
+    if _anchor_cannot_lose(plan) and not every_candidate:
+        stages.insert(0, plan.drivers)
+    for names in stages:
+        for name in names:
+            if name not in fits:
+                fits[name] = _fit_any(name, y, plan, plan.horizon, None, None)
+        _run_backtests(y, plan, k, fits, names, runs)
+        scores = {name: _score(y, wins, k, plan, scale) for name, wins in runs.windows.items()}
+        if fits.get(ENSEMBLE_X) is not None and scores.get(ENSEMBLE_X) is not None:
+            break  # the anchor stands: nothing else can be chosen over it
+    # (scores in the order the candidates were declared, as rank() breaks ties by that order)
+    order = [*plan.candidates, *plan.drivers, ENSEMBLE]
+    return k, runs, scale, {n: scores[n] for n in sorted(scores, key=order.index)}, fits
 
 
 def run(y: np.ndarray, plan: Plan) -> Outcome:
@@ -393,7 +418,7 @@ def run(y: np.ndarray, plan: Plan) -> Outcome:
 def candidate_forecasts(y: np.ndarray, plan: Plan) -> tuple[dict[str, float | None], dict[str, Outcome | None]]:
     """Every candidate's backtest score and final forecast, for the accuracy bench to compare
     selection, ensemble and single methods on the same fits."""
-    _, runs, _, scores, fits = _backtest(y, plan)
+    _, runs, _, scores, fits = _backtest(y, plan, every_candidate=True)
     finals = {c: _final(c, y, plan, runs, fits) for c in (*plan.candidates, *plan.drivers)}
     if ENSEMBLE in runs.windows:
         finals[ENSEMBLE] = _final(ENSEMBLE, y, plan, runs, fits)

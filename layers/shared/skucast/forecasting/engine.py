@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
 import numpy as np
 
-from skucast.forecasting import exog
+from skucast.forecasting import analog, exog
+from skucast.forecasting.analog import Profile as AnalogProfile
 from skucast.forecasting.backtest import Exog, Outcome, Plan, run
 from skucast.forecasting.classification import (
     ClassificationConfig,
@@ -25,6 +26,7 @@ from skucast.forecasting.classification import (
     trim_leading_zeros,
 )
 from skucast.forecasting.methods import (
+    ANALOG,
     COMBINATION,
     CONFORMAL_CALIBRATION,
     DEFAULT_POLICY,
@@ -72,7 +74,7 @@ class ForecastSpec:
             raise ValueError("backtest_windows must be in 0..5")
         if any(not 50 <= lv <= 99 for lv in self.levels):
             raise ValueError("levels must be integers in 50..99")
-        if self.method != "auto" and self.method not in METHODS and self.method != ENSEMBLE:
+        if self.method not in ("auto", ENSEMBLE, ANALOG) and self.method not in METHODS:
             raise ValueError(f"unknown method {self.method!r}")
 
     @classmethod
@@ -110,12 +112,17 @@ class ExternalForecast:
     first forecast period; `windows[j]` the horizon from backtest origin j (0 = most recent, the
     origin `horizon * (j + 1)` periods before the first forecast period), predicted by a model
     trained only on data before that origin. `effects`: what each feature adds over the final
-    horizon, [{name, units}]."""
+    horizon, [{name, units}]; or `explain`, which computes them when asked (only for a SKU whose
+    forecast is this candidate: the contributions cost more than the prediction itself)."""
 
     name: str
     final: np.ndarray
     windows: Mapping[int, np.ndarray] = field(default_factory=dict)
     effects: tuple[dict, ...] = ()
+    explain: Callable[[], tuple[dict, ...]] | None = None
+
+    def feature_effects(self) -> tuple[dict, ...]:
+        return self.explain() if self.explain is not None else self.effects
 
 
 @dataclass(frozen=True)
@@ -129,6 +136,9 @@ class SeriesInput:
     recorded: np.ndarray | None = None
     features: Features | None = None  # None: history only
     external: tuple[ExternalForecast, ...] = ()
+    # The launch profile of the SKU's attribute group (analog.py), when the run found one: used if
+    # the SKU is `new` at the run's frequency and the run's method is auto or analog.
+    analog: AnalogProfile | None = None
 
 
 @dataclass
@@ -153,6 +163,8 @@ class SkuForecast:
     drivers_used: list[str] = field(default_factory=list)
     effects: list[dict] = field(default_factory=list)
     warnings: list[dict] = field(default_factory=list)
+    # An analog forecast: {group: {<attribute>: value}, members: n, level: units per period}.
+    analog: dict | None = None
 
 
 @dataclass(frozen=True)
@@ -271,7 +283,7 @@ def history_at_frequency(item: SeriesInput, spec: ForecastSpec) -> History | Non
 
 def _plan(y: np.ndarray, demand_class: str, spec: ForecastSpec, config: EngineConfig) -> Plan:
     policy = policy_for(spec.frequency, {**DEFAULT_POLICY, **config.policy}, config.frequency_policy)
-    if spec.method == "auto":
+    if spec.method in ("auto", ANALOG):  # analog: auto, except new SKUs with a group (forecast_one)
         candidates = tuple(policy[demand_class])
         ensemble = config.ensemble and len(candidates) > 1
     elif spec.method == ENSEMBLE:
@@ -332,7 +344,7 @@ def _with_drivers(
     external = {e.name: e for e in item.external if e.name not in reserved} if hist.skip == 0 else {}
     if design is None and not external:
         return _Drivers(plan, (), {}, warnings) if warnings else None
-    auto = spec.method == "auto"
+    auto = spec.method in ("auto", ANALOG)
     drivers = tuple(config.drivers.get(plan.demand_class, ())) if auto and design is not None else ()
     drivers += tuple(external) if auto else ()
     ex = Exog(
@@ -351,7 +363,7 @@ def _effects(outcome: Outcome, drivers: _Drivers, skip: int) -> list[dict]:
     """What each driver adds over the shown horizon, in units and as a share of the forecast."""
     total = float(np.sum(outcome.mean[skip:]))
     if outcome.method in drivers.external:
-        units = [(str(e["name"]), float(e["units"])) for e in drivers.external[outcome.method].effects]
+        units = [(str(e["name"]), float(e["units"])) for e in drivers.external[outcome.method].feature_effects()]
     elif outcome.effects is not None and outcome.effects.shape[1] == len(drivers.names):
         sums = outcome.effects[skip:].sum(axis=0)
         units = [(name, float(u)) for name, u in zip(drivers.names, sums, strict=True)]
@@ -373,6 +385,10 @@ def forecast_one(item: SeriesInput, spec: ForecastSpec, config: EngineConfig = E
         )
     y = hist.y[-config.max_history.get(spec.frequency, hist.y.size) :] if hist.y.size else hist.y
     cls = classify_periods(y, config.classification, spec.frequency)
+    # A new SKU with a group borrows its launch profile; so does one never sold yet (described by
+    # its attributes, listed with zero rows): it is taken to launch in the first forecast period.
+    if (cls.demand_class == "new" or y.size == 0) and item.analog is not None and spec.method in ("auto", ANALOG):
+        return _analog(item.sku, item.analog, y, hist, spec)
     if y.size == 0:  # never sold: nothing to fit, the forecast is zero
         y = np.zeros(1)
     # Across an unknown gap the model forecasts skip + horizon periods; the run shows the last ones.
@@ -403,6 +419,35 @@ def forecast_one(item: SeriesInput, spec: ForecastSpec, config: EngineConfig = E
         [e["name"] for e in effects],
         effects,
         drivers.warnings if drivers is not None else [],
+    )
+
+
+def _analog(sku: str, profile: analog.Profile, y: np.ndarray, hist: History, spec: ForecastSpec) -> SkuForecast:
+    """A new SKU forecast from its group's launch profile (analog.py): no backtest (too little
+    history to hold out), intervals from the members' spread at each age."""
+    levels = tuple(sorted(set(spec.levels)))
+    mean, bounds, level = analog.forecast(profile, y, spec.horizon, hist.skip, levels)
+    rows = []
+    for i, value in enumerate(mean):
+        row: dict = {"date": next_period(hist.first, spec.frequency, hist.skip + i).isoformat(), "mean": float(value)}
+        for lv, (lo, hi) in bounds.items():
+            row[f"lo_{lv}"], row[f"hi_{lv}"] = float(lo[i]), float(hi[i])
+        rows.append(row)
+    season = SEASON_LENGTHS[spec.frequency]
+    group = ", ".join(f"{k}={v}" for k, v in profile.group.items())
+    return SkuForecast(
+        sku,
+        "new",
+        ANALOG,
+        rows,
+        {},
+        MetricSums(),
+        {},
+        f"new SKU: launch profile of {profile.members} established SKUs with {group}, at its age",
+        None,
+        naive_scale(y, season),
+        [float(v) for v in seasonal_naive(y, season, spec.horizon + hist.skip)[hist.skip :]],
+        analog={"group": dict(profile.group), "members": profile.members, "level": level},
     )
 
 

@@ -22,9 +22,10 @@ Why these choices:
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import pickle
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
@@ -268,15 +269,15 @@ def predict(
         ids = [sku for sku in wanted if sku in model["scales"]]
         if not ids:
             continue
-        means, effects = _predict_model(payload, model, offset, ids, features, h)
+        means, explainer = _predict_model(payload, model, offset, ids, features, h)
         for sku, mean in means.items():
             if offset == 0:
                 out[sku]["final"] = mean
-                out[sku]["effects"] = effects.get(sku, ())
+                out[sku]["explain"] = explainer.bind(sku) if explainer else None
             else:
                 out[sku]["windows"][offset // h - 1] = mean
     return {
-        sku: ExternalForecast(NAME, o["final"], dict(o["windows"]), tuple(o["effects"]))
+        sku: ExternalForecast(NAME, o["final"], dict(o["windows"]), explain=o["explain"])
         for sku, o in out.items()
         if "final" in o
     }
@@ -289,9 +290,9 @@ def _predict_model(
     ids: list[str],
     features: Mapping[str, Features],
     h: int,
-) -> tuple[dict[str, np.ndarray], dict[str, tuple[dict, ...]]]:
+) -> tuple[dict[str, np.ndarray], _Explainer | None]:
     """One origin's model on `ids` (sorted): the means in units, and for the final model
-    (offset 0) each SKU's feature effects."""
+    (offset 0) what explains each SKU's forecast, computed when asked."""
     import pandas as pd
 
     freq, names, kinds = payload["frequency"], payload["features"], payload["kinds"]
@@ -315,33 +316,42 @@ def _predict_model(
     values = pred["lgb"].to_numpy(dtype=np.float64).reshape(len(ids), h)
     scales = model["scales"]
     means = {sku: np.maximum(values[row] * scales[sku], 0.0) for row, sku in enumerate(ids)}
-    return means, (_effects(fcst, steps, ids, names, scales, features) if explain else {})
+    return means, (_Explainer(fcst, steps, ids, names, scales, features) if explain else None)
 
 
-def _effects(
-    fcst: Any,
-    steps: Sequence[Any],
-    ids: Sequence[str],
-    names: Sequence[str],
-    scales: Mapping[str, float],
-    features: Mapping[str, Features],
-) -> dict[str, tuple[dict, ...]]:
-    """Each feature's LightGBM contribution over the final horizon, in units, per SKU. The
-    callback's frames hold one row per SKU (in `ids` order) per horizon step. Only the features
-    the SKU has are reported (a driver it has no values for says nothing about it)."""
-    import pandas as pd
+@dataclass
+class _Explainer:
+    """Each feature's LightGBM contribution over the final horizon, in units, for one SKU when
+    asked: TreeSHAP (`pred_contrib`) costs several times the prediction, and only the SKUs whose
+    forecast is the global model's need it. The callback's frames hold one row per SKU (in `ids`
+    order) per horizon step. Only the features the SKU has are reported (a driver it has no
+    values for says nothing about it)."""
 
-    regressor = fcst.models_["lgb"]
-    order = list(fcst.ts.features_order_)
-    positions = [order.index(f"x{i}") for i in range(len(names))]
-    # One call for the whole horizon (TreeSHAP is per row; the call overhead is not).
-    rows = pd.concat([x[order] for x in steps], ignore_index=True)
-    contrib = np.asarray(regressor.predict(rows, pred_contrib=True))[:, positions]
-    total = contrib.reshape(len(steps), len(ids), len(names)).sum(axis=0)
-    effects = {}
-    for row, sku in enumerate(ids):
-        own = total[row] * scales[sku]
-        f = features.get(sku)
+    fcst: Any
+    steps: Sequence[Any]
+    ids: Sequence[str]
+    names: Sequence[str]
+    scales: Mapping[str, float]
+    features: Mapping[str, Features]
+    row_of: dict[str, int] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.row_of = {sku: row for row, sku in enumerate(self.ids)}
+
+    def bind(self, sku: str) -> Callable[[], tuple[dict, ...]]:
+        return functools.partial(self.effects, sku)
+
+    def effects(self, sku: str) -> tuple[dict, ...]:
+        import pandas as pd
+
+        regressor = self.fcst.models_["lgb"]
+        order = list(self.fcst.ts.features_order_)
+        positions = [order.index(f"x{i}") for i in range(len(self.names))]
+        row = self.row_of[sku]
+        # One call for the SKU's whole horizon (TreeSHAP is per row; the call overhead is not).
+        rows = pd.concat([x[order].iloc[[row]] for x in self.steps], ignore_index=True)
+        total = np.asarray(regressor.predict(rows, pred_contrib=True))[:, positions].sum(axis=0)
+        own = total * self.scales[sku]
+        f = self.features.get(sku)
         has = set(f.values) if f is not None else set()
-        effects[sku] = tuple({"name": name, "units": float(own[i])} for i, name in enumerate(names) if name in has)
-    return effects
+        return tuple({"name": name, "units": float(own[i])} for i, name in enumerate(self.names) if name in has)

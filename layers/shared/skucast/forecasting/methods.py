@@ -28,6 +28,9 @@ ENSEMBLE = "ensemble"
 # The driver-aware ensemble: the class's candidates on the history without the drivers' estimated
 # lift, combined, the future lift added back (exog.py, bench/accuracy/REPORT.md "Drivers").
 ENSEMBLE_X = "ensemble_x"
+# New SKUs with attributes: the launch profile of similar SKUs (analog.py). Not a statsforecast
+# model: the engine applies it to `new` SKUs whose run found an attribute group for them.
+ANALOG = "analog"
 SMOOTH_LIKE = ("smooth", "erratic")
 SPARSE = ("intermittent", "lumpy")
 
@@ -271,7 +274,7 @@ def policy_for(
 
 
 def method_names() -> list[str]:
-    return [*METHODS, ENSEMBLE]
+    return [*METHODS, ENSEMBLE, ANALOG]
 
 
 def list_methods(
@@ -301,6 +304,14 @@ def list_methods(
             ENSEMBLE,
             "Median of the class's default candidates.",
             tuple(c for c, names in policy.items() if len(names) > 1),
+        )
+    )
+    infos.append(
+        MethodInfo(
+            ANALOG,
+            "New SKUs with attributes: the launch profile of established SKUs sharing their attribute values, "
+            "scaled to the SKU's own few points; the other SKUs as auto.",
+            ("new",),
         )
     )
     return infos

@@ -295,6 +295,12 @@ def run_hierarchy_key(client_id: str, run_id: str, name: str) -> str:
     return f"runs/{client_id}/{run_id}/hierarchy/{name}"
 
 
+def run_analog_key(client_id: str, run_id: str) -> str:
+    """A run's analog profiles: the launch profile of each attribute group its new SKUs borrow
+    from, and which group each of those SKUs takes (services/analog.py)."""
+    return f"runs/{client_id}/{run_id}/analog/profiles.json"
+
+
 # ---------------------------------------------------------------- adjustments
 ADJUSTMENT_PREFIX = f"ADJ{SEP}"
 

@@ -184,6 +184,12 @@ class RunList(BaseModel):
     next_cursor: str | None
 
 
+class AnalogSource(BaseModel):
+    group: dict[str, str] = Field(description="the attribute values the SKU shares with its group's members")
+    members: int = Field(description="established SKUs whose launches made the profile")
+    level: float = Field(description="the SKU's level: units per period at the profile's early level (1.0)")
+
+
 class SkuResult(BaseModel):
     sku: str
     demand_class: str | None
@@ -214,6 +220,11 @@ class SkuResult(BaseModel):
     )
     warnings: list[dict[str, str]] = Field(
         default_factory=list, description="[{code, message}], e.g. a known-in-advance driver without future values"
+    )
+    analog: AnalogSource | None = Field(
+        default=None,
+        description="a new SKU forecast by `method: analog`: the attribute group it borrowed its launch profile "
+        "from; null otherwise",
     )
 
 

@@ -29,7 +29,7 @@ from skucast.repositories import catalog, demand, events, objects, queues
 from skucast.repositories import runs as repo
 from skucast.repositories.keys import client_id_of, run_id_of, run_skus_key
 from skucast.schemas.messages import BatchMessage, PlanMessage
-from skucast.services import adjustments, anomalies, features, hierarchy, scoring, training
+from skucast.services import adjustments, analog, anomalies, features, hierarchy, scoring, training
 from skucast.services.runs import fail_run, progress_deadline, tier_of
 from skucast.settings import Settings
 
@@ -64,6 +64,8 @@ def plan_run(message: PlanMessage, settings: Settings) -> None:
         logger.info("plan skipped", extra={"status": run and run.status.value})
         return  # the run was cancelled (or failed) before planning
     skus, data_end = _run_skus(settings, client_id, run_id, run.params)
+    # New SKUs' group profiles, before any batch can read them (services/analog.py).
+    analog.plan_profiles(settings, client_id, run, skus, run.params.get("as_of") or data_end)
     # Batches carved inside the global model's training shards, when the run trains one.
     layout = training.plan(settings, client_id, run_id, run.params, skus)
     batches = list(layout.batches)
@@ -322,6 +324,8 @@ def forecast_skus(
     # Drivers and calendar at the run's frequency, a scenario's changes applied to the future.
     found = features.features_for(settings, client_id, params, inputs, as_of)
     inputs = [dataclasses.replace(i, features=found.get(i.sku)) for i in inputs]
+    # New SKUs with an attribute group: their group's launch profile (the run's profile step).
+    inputs = analog.with_profiles(inputs, analog.profiles_for(settings, client_id, run_id, params))
     cleaned = {s: anomalies.flagged_positions(item).size if cleaning else 0 for s, item in stored.items()}
     spec = training.run_spec(params, as_of)
     predicted = None
@@ -356,6 +360,8 @@ def forecast_skus(
             "effects": f.effects,
             "warnings": f.warnings,
         }
+        if f.analog is not None:  # which group a new SKU's forecast was borrowed from (#21)
+            result["analog"] = f.analog
         if cleaning:
             result["history_cleaned"] = cleaned[sku]
         # A poison series fails alone: a result (or its share of the batch's sums) that the store

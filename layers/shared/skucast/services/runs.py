@@ -30,7 +30,7 @@ from skucast.schemas.forecast import (
     SkuResult,
 )
 from skucast.schemas.messages import PlanMessage
-from skucast.services import alerts, drivers, hierarchy
+from skucast.services import alerts, analog, drivers, hierarchy
 from skucast.settings import Settings
 
 IDEMPOTENCY_SECONDS = 24 * 3600
@@ -88,6 +88,8 @@ def create_run(
         params = request.model_dump(mode="json", exclude={"name", "skus", "scenario", "hierarchy", "reconciliation"})
         params["skus"] = len(request.skus) if request.skus is not None else "all"
         params.update(hierarchy.run_params(settings, client_id, request))  # {} without a hierarchy
+        if "attributes_version" not in params:  # new SKUs' groups are read as of it (services/analog.py)
+            params.update(analog.run_params(settings, client_id, request))
     if request.skus is not None:
         objects.put_json(settings.data_bucket, run_skus_key(client_id, run_id), request.skus)
     run = RunRecord(
@@ -301,6 +303,7 @@ def to_result(run_id: str, stored: StoredResult) -> SkuResult:
         drivers_used=item.get("drivers_used") or [],
         effects=item.get("effects") or [],
         warnings=item.get("warnings") or [],
+        analog=item.get("analog"),
     )
 
 
