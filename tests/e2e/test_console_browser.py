@@ -6,8 +6,10 @@ export; a viewer sees no "Adjust" button and the forced adjust path shows the AP
 tenant's SKU URL shows "Not found". Every screen is screenshot into artifacts/console-<screen>.png
 and checked by axe-core (no serious or critical violation: the last test).
 
-The tests of this module run in order on one browser and share its pages (one sign-in each, one
-small upload, one run): each step is the next thing a user does. Needs the console's build
+One test runs the steps in order on one browser and shares its pages (one sign-in each, one small
+upload, one run): each step is the next thing a user does. One test, not one per step: a
+distributed run (pytest-xdist) may send the tests of a module to different workers, each with its
+own stack, and a step needs what the one before it did. Needs the console's build
 (`make console`, which `make test` runs) and chromium (installed by `make test`).
 """
 
@@ -150,7 +152,7 @@ def nav(page: Page, name: str) -> None:
     expect(page.get_by_role("heading", name=name, exact=True)).to_be_visible()
 
 
-def test_sign_in_refuses_a_wrong_password_then_opens_the_overview(
+def step_sign_in_refuses_a_wrong_password_then_opens_the_overview(
     browser: Browser, stack: RunningStack, tenant: Tenant, screens: Screens, admin: Page
 ) -> None:
     assert any(line.startswith(f"console: open {stack.api}/ ") for line in stack.output), "make up prints the URL"
@@ -173,7 +175,7 @@ def test_sign_in_refuses_a_wrong_password_then_opens_the_overview(
     screens.capture(admin, "overview")
 
 
-def test_an_upload_with_a_bad_row_shows_it_in_rejected_rows(admin: Page, screens: Screens, tenant: Tenant) -> None:
+def step_an_upload_with_a_bad_row_shows_it_in_rejected_rows(admin: Page, screens: Screens, tenant: Tenant) -> None:
     data, bad_row = demand_csv()
     nav(admin, "Uploads")
     admin.get_by_label("Kind", exact=True).select_option("demand")
@@ -195,7 +197,7 @@ def test_an_upload_with_a_bad_row_shows_it_in_rejected_rows(admin: Page, screens
     screens.capture(admin, "uploads")
 
 
-def test_a_run_started_from_the_console_reaches_succeeded(admin: Page, screens: Screens, state: dict[str, Any]) -> None:
+def step_a_run_started_from_the_console_reaches_succeeded(admin: Page, screens: Screens, state: dict[str, Any]) -> None:
     nav(admin, "Runs")
     screens.capture(admin, "runs")
     admin.get_by_role("link", name="New run").click()
@@ -217,7 +219,7 @@ def _chart(page: Page) -> Any:
     return page.get_by_role("img", name="History and forecast")
 
 
-def test_a_sku_shows_history_forecast_and_bands(
+def step_a_sku_shows_history_forecast_and_bands(
     admin: Page, screens: Screens, state: dict[str, Any], tenant: Tenant
 ) -> None:
     nav(admin, "SKUs")
@@ -247,7 +249,7 @@ def test_a_sku_shows_history_forecast_and_bands(
     screens.capture(admin, "sku")
 
 
-def test_an_adjusted_week_shows_in_the_chart_the_history_and_the_export(
+def step_an_adjusted_week_shows_in_the_chart_the_history_and_the_export(
     admin: Page, screens: Screens, state: dict[str, Any]
 ) -> None:
     week = state["forecast"][:7]
@@ -286,7 +288,7 @@ def test_an_adjusted_week_shows_in_the_chart_the_history_and_the_export(
         assert float(ours[point["date"]]["final"]) == pytest.approx(want, abs=0.01), point["date"]
 
 
-def test_a_viewer_sees_no_adjust_button_and_a_forced_adjust_shows_403(
+def step_a_viewer_sees_no_adjust_button_and_a_forced_adjust_shows_403(
     browser: Browser, stack: RunningStack, tenant: Tenant, screens: Screens
 ) -> None:
     user, _ = tenant.create_user("viewer")
@@ -311,7 +313,7 @@ def test_a_viewer_sees_no_adjust_button_and_a_forced_adjust_shows_403(
         page.context.close()
 
 
-def test_another_tenants_sku_url_shows_not_found(
+def step_another_tenants_sku_url_shows_not_found(
     browser: Browser, stack: RunningStack, tenant: Tenant, other_tenant: Tenant, screens: Screens, admin: Page
 ) -> None:
     page = sign_in(browser, stack, tenant.email, tenant.password, f"/skus/{quote(OTHER_TENANT_SKU, safe='')}")
@@ -327,8 +329,27 @@ def test_another_tenants_sku_url_shows_not_found(
     screens.capture(admin, "settings")
 
 
-def test_every_screen_has_no_serious_or_critical_accessibility_violation(screens: Screens) -> None:
+def step_every_screen_has_no_serious_or_critical_accessibility_violation(screens: Screens) -> None:
     expected = {"signin", "overview", "uploads", "runs", "runs-new", "run", "skus", "sku", "sku-adjust", "settings"}
     expected |= {"sku-adjusted", "sku-adjust-forbidden", "not-found"}
     assert expected <= set(screens.violations), f"screens not reached: {expected - set(screens.violations)}"
     assert {name: v for name, v in screens.violations.items() if v} == {}
+
+
+def test_a_planner_session_in_the_console(
+    browser: Browser,
+    stack: RunningStack,
+    tenant: Tenant,
+    other_tenant: Tenant,
+    admin: Page,
+    screens: Screens,
+    state: dict[str, Any],
+) -> None:
+    step_sign_in_refuses_a_wrong_password_then_opens_the_overview(browser, stack, tenant, screens, admin)
+    step_an_upload_with_a_bad_row_shows_it_in_rejected_rows(admin, screens, tenant)
+    step_a_run_started_from_the_console_reaches_succeeded(admin, screens, state)
+    step_a_sku_shows_history_forecast_and_bands(admin, screens, state, tenant)
+    step_an_adjusted_week_shows_in_the_chart_the_history_and_the_export(admin, screens, state)
+    step_a_viewer_sees_no_adjust_button_and_a_forced_adjust_shows_403(browser, stack, tenant, screens)
+    step_another_tenants_sku_url_shows_not_found(browser, stack, tenant, other_tenant, screens, admin)
+    step_every_screen_has_no_serious_or_critical_accessibility_violation(screens)
