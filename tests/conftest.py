@@ -6,20 +6,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 ROOT = Path(__file__).resolve().parents[1]
 EVENTS = ROOT / "events"
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Under xdist (`make test` runs `pytest -n 2 --dist loadgroup`) every e2e test goes to one
-    worker, in file order, on the one local stack that worker starts; the other worker runs the
-    unit, integration and infra tests meanwhile (the stack's waits leave a core free)."""
-    e2e = ROOT / "tests" / "e2e"
-    for item in items:
-        if item.path.is_relative_to(e2e):
-            item.add_marker(pytest.mark.xdist_group("e2e"))
 
 
 def load_event(name: str) -> dict[str, Any]:
