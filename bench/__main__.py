@@ -28,7 +28,18 @@ OUT = ROOT / "bench" / "out"
 for _p in (ROOT / "layers" / "shared", ROOT / "local"):  # as `make bench` sets PYTHONPATH
     if str(_p) not in sys.path:
         sys.path.insert(0, str(_p))
-SECTIONS = ("worker", "ingest", "ingest_limits", "scoring", "api", "coldstart", "scaling", "anomalies", "training")
+SECTIONS = (
+    "worker",
+    "ingest",
+    "ingest_limits",
+    "scoring",
+    "api",
+    "coldstart",
+    "scaling",
+    "anomalies",
+    "training",
+    "hierarchy",
+)
 TIMEOUTS = {
     "worker": 900,
     "ingest": 900,
@@ -39,6 +50,7 @@ TIMEOUTS = {
     "scaling": 2400,
     "anomalies": 900,
     "training": 1200,
+    "hierarchy": 1500,
 }
 # One SKU per row through the ingest handler: the sizes fitted, by mode (bench/ingest_skus.py).
 INGEST_LIMIT_SIZES = {
@@ -252,6 +264,7 @@ def summary(results: dict[str, Any], model: dict[str, Any] | None) -> list[dict[
 
     rows += _anomalies_rows(results.get("anomalies", {}))
     rows += _training_rows(results.get("training", {}))
+    rows += _hierarchy_rows(results.get("hierarchy", {}))
     sc = results.get("scoring", {})
     if sc.get("status") == "ok":
         d2, wru = sc["days"]["day2"], sc["aws_model"]["days"]["day2"]
@@ -692,6 +705,49 @@ def _training(r: dict[str, Any]) -> list[str]:
     return L
 
 
+def _hierarchy_rows(r: dict[str, Any]) -> list[dict[str, Any]]:
+    if r.get("status") != "ok":
+        figure = r.get("status", "not run")
+        return [
+            {
+                "what": "hierarchy reconciliation vs bare hierarchicalforecast",
+                "figure": figure,
+                "target": "<= 1.2x",
+                "met": None,
+            }
+        ]
+    rows = []
+    for method, c in r["compare"].items():
+        sk, bare = c["skucast"], c["bare"]
+        rows.append(
+            {
+                "what": f"reconciling {r['skus']:,} SKUs under three levels, `{method}` ({sk['method']}) vs bare "
+                "hierarchicalforecast (bench/hierarchy.py)",
+                "figure": f"{c['time_ratio']:.2f}x time ({sk['seconds']:.1f} s vs {bare['seconds']:.1f} s), "
+                f"{c['peak_ratio']:.2f}x peak ({sk['peak_mb']:.0f} MB vs {bare['peak_mb']:.0f} MB)",
+                "target": "<= 1.2x",
+                "met": max(c["time_ratio"], c["peak_ratio"]) <= 1.2,
+            }
+        )
+    m = r["model"]
+    rows.append(
+        {
+            "what": f"AWS model: reconciling {m['assumptions']['skus']:,} SKUs under three levels in one invocation",
+            "figure": f"~{m['peak_mb']:,.0f} MB peak, ~{m['one_invocation_seconds']:,.0f} s "
+            f"(solve ~{m['solve_seconds']:,.0f} s + DynamoDB ~{m['io_seconds']:,.0f} s)",
+            "target": "10 GB / 900 s, else fan out",
+            "met": m["fits_one_invocation"],
+        }
+    )
+    return rows
+
+
+def _hierarchy(r: dict[str, Any]) -> list[str]:
+    from bench.hierarchy import markdown as hierarchy_markdown
+
+    return hierarchy_markdown(r)
+
+
 SECTION_TEXT = {
     "worker": _worker,
     "ingest": _ingest,
@@ -702,6 +758,7 @@ SECTION_TEXT = {
     "scaling": _scaling,
     "anomalies": _anomalies,
     "training": _training,
+    "hierarchy": _hierarchy,
 }
 
 
