@@ -3,7 +3,9 @@ each in its own subprocess, then bench/out/report.md and bench/out/report.json.
 
 Sections: worker overhead, ingestion (bench/ingest.py, when present), API latency, cold start and
 size, scaling and fairness on the local stack, anomaly flagging and history cleaning
-(bench/anomalies.py), and the AWS model computed from the worker's measurements. Not part of
+(bench/anomalies.py), the global model's training (bench/training.py), reconciling a
+100,000-SKU hierarchy against bare hierarchicalforecast with the AWS model for 1,000,000 SKUs
+(bench/hierarchy.py), and the AWS model computed from the worker's measurements. Not part of
 `make test`: ratios are measured against their floor in the same run, never asserted on time.
 """
 
@@ -734,9 +736,10 @@ def _hierarchy_rows(r: dict[str, Any]) -> list[dict[str, Any]]:
         {
             "what": f"AWS model: reconciling {m['assumptions']['skus']:,} SKUs under three levels in one invocation",
             "figure": f"~{m['peak_mb']:,.0f} MB peak, ~{m['one_invocation_seconds']:,.0f} s "
-            f"(solve ~{m['solve_seconds']:,.0f} s + DynamoDB ~{m['io_seconds']:,.0f} s)",
-            "target": "10 GB / 900 s, else fan out",
-            "met": m["fits_one_invocation"],
+            f"(solve ~{m['solve_seconds']:,.0f} s + DynamoDB ~{m['io_seconds']:,.0f} s): "
+            + ("fits one invocation" if m["fits_one_invocation"] else "fan out (per period, per result shard)"),
+            "target": "reported (10 GB / 2/3 of 900 s per invocation)",
+            "met": None,
         }
     )
     return rows
