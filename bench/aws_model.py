@@ -481,7 +481,7 @@ HIERARCHY_ASSUMPTIONS = {
     "memory_headroom": 1.25,  # Lambda memory asked for over the predicted peak
     # A stage that must finish in one attempt gets a third of the timeout spare (retries, latency
     # spikes, an extrapolation 10x past the largest measured size)
-    "time_margin": 2 / 3,
+    "time_margin": 0.667,
     "lambda_vcpu_equals_bench_core": True,  # the QP solver is single-threaded
     "aws_call_latency_seconds": 0.010,  # as the run model: per DynamoDB call, in-region, sequential
     "result_item_kb": 3.0,  # a SKU result after reconciliation: forecast + base_forecast, h = 28, 2 levels
