@@ -467,3 +467,136 @@ def training_markdown(m: dict[str, Any]) -> list[str]:
     ]
     lines += [f"- `{k}` = {v}" for k, v in a.items()]
     return lines
+
+
+# ---------------------------------------------------------------- hierarchy reconciliation (#21)
+HIERARCHY_SKUS = 1_000_000
+HIERARCHY_ASSUMPTIONS = {
+    "skus": HIERARCHY_SKUS,
+    "levels": "three (10 categories, 100 subcategories, 1,000 brands) + total, as bench/hierarchy.py's case",
+    "horizon": 28,
+    "band_levels": 2,
+    "lambda_max_memory_mb": 10_240,
+    "lambda_timeout_seconds": 900,
+    "memory_headroom": 1.25,  # Lambda memory asked for over the predicted peak
+    # A stage that must finish in one attempt gets a third of the timeout spare (retries, latency
+    # spikes, an extrapolation 10x past the largest measured size)
+    "time_margin": 0.667,
+    "lambda_vcpu_equals_bench_core": True,  # the QP solver is single-threaded
+    "aws_call_latency_seconds": 0.010,  # as the run model: per DynamoDB call, in-region, sequential
+    "result_item_kb": 3.0,  # a SKU result after reconciliation: forecast + base_forecast, h = 28, 2 levels
+    "query_page_mb": 1.0,  # DynamoDB returns at most 1 MB per Query page
+    "batch_write_items": 25,  # BatchWriteItem
+    "result_shards_max": 512,  # a run's result partitions (runs.result_shards)
+    "excluded": "the plan's aggregation of node histories (reads every SKU's series: its own stage, "
+    "not measured at scale here) and the node batches' forecasts (same engine cost per series as SKUs)",
+}
+
+
+def _power_fit(xs: list[float], ys: list[float]) -> tuple[float, float]:
+    """y = c * x^k by least squares in logs: (c, k)."""
+    lx, ly = [math.log(x) for x in xs], [math.log(max(y, 1e-9)) for y in ys]
+    mx, my = sum(lx) / len(lx), sum(ly) / len(ly)
+    var = sum((x - mx) ** 2 for x in lx)
+    k = sum((x - mx) * (y - my) for x, y in zip(lx, ly, strict=True)) / var if var else 1.0
+    return math.exp(my - k * mx), k
+
+
+def _linear_fit(xs: list[float], ys: list[float]) -> tuple[float, float]:
+    """y = a + b * x by least squares: (a, b)."""
+    mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
+    var = sum((x - mx) ** 2 for x in xs)
+    b = sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / var if var else 0.0
+    return my - b * mx, b
+
+
+def hierarchy_model(measured: dict[str, Any]) -> dict[str, Any]:
+    """The reconciliation stage of a 1,000,000-SKU run under three levels, from bench/hierarchy.py's
+    measured scaling (skucast's min_trace, fresh processes): memory fitted a + b*N, solve time
+    c*N^k; the stage's DynamoDB reads and rewrites of every SKU result at the stated latency;
+    whether one invocation fits Lambda's 10 GB and 15 minutes, and the fan-out plan otherwise."""
+    a = HIERARCHY_ASSUMPTIONS
+    points = measured["scaling"]
+    xs = [float(p["skus"]) for p in points]
+    mem_a, mem_b = _linear_fit(xs, [float(p["peak_mb"]) for p in points])
+    t_c, t_k = _power_fit(xs, [float(p["seconds"]) for p in points])
+    n = float(a["skus"])
+    last = points[-1]
+    nodes = int(last["nodes"])  # the same 1,111 nodes whatever the SKUs, in this shape
+    nnz = round(last["s_nonzeros"] / last["skus"] * n)
+    s_mb = (nnz * (8 + 4) + (n + nodes + 1) * 4) / 2**20
+    peak_mb = mem_a + mem_b * n
+    solve = t_c * n**t_k
+    result_mb = n * a["result_item_kb"] / 1024
+    reads = math.ceil(result_mb / a["query_page_mb"]) * 2  # read for the bases, read again to rewrite
+    writes = math.ceil(n / a["batch_write_items"])
+    io_seconds = (reads + writes) * a["aws_call_latency_seconds"]
+    total = solve + io_seconds
+    memory_needed = math.ceil(peak_mb * a["memory_headroom"] / 64) * 64
+    fits_memory = memory_needed <= a["lambda_max_memory_mb"]
+    fits_time = total <= a["lambda_timeout_seconds"] * a["time_margin"]
+    h = int(a["horizon"])
+    per_period_solve = solve / h
+    per_shard_writes = math.ceil(n / a["result_shards_max"] / a["batch_write_items"])
+    return {
+        "assumptions": a,
+        "points": [{k: p[k] for k in ("skus", "series", "seconds", "peak_mb")} for p in points],
+        "memory_fit_mb": {"intercept": round(mem_a, 1), "per_sku_kb": round(mem_b * 1024, 3)},
+        "time_fit": {"c": t_c, "exponent": round(t_k, 3)},
+        "series": int(n) + nodes,
+        "nodes": nodes,
+        "s_nonzeros": nnz,
+        "s_mb": round(s_mb, 1),
+        "peak_mb": round(peak_mb, 0),
+        "lambda_memory_mb_needed": memory_needed,
+        "solve_seconds": round(solve, 0),
+        "io_calls": reads + writes,
+        "io_seconds": round(io_seconds, 0),
+        "one_invocation_seconds": round(total, 0),
+        "fits_memory": fits_memory,
+        "fits_time": fits_time,
+        "fits_one_invocation": fits_memory and fits_time,
+        "fan_out": {
+            "period_messages": h,
+            "per_period_solve_seconds": round(per_period_solve, 1),
+            "per_period_input_mb": round((n + nodes) * 8 * 2 / 2**20, 1),  # the period's means and sigmas
+            "rewrite_messages": a["result_shards_max"],
+            "per_shard_rewrite_seconds": round(per_shard_writes * a["aws_call_latency_seconds"] * 2, 1),
+        },
+    }
+
+
+def hierarchy_markdown(m: dict[str, Any]) -> list[str]:
+    a, f = m["assumptions"], m["fan_out"]
+    pts = ", ".join(f"{p['skus']:,}: {p['seconds']:.1f} s / {p['peak_mb']:.0f} MB" for p in m["points"])
+    verdict = "fits" if m["fits_one_invocation"] else "does not fit"
+    lines = [
+        f"**AWS model: reconciling {a['skus']:,} SKUs under {a['levels']}** (`aws_model.hierarchy_model`):",
+        "",
+        f"- Measured (skucast `min_trace`, solve time / peak RSS): {pts}. Fits: peak "
+        f"{m['memory_fit_mb']['intercept']:.0f} MB + {m['memory_fit_mb']['per_sku_kb']:.2f} KB per SKU; "
+        f"solve time ~ N^{m['time_fit']['exponent']:.2f}.",
+        f"- {m['series']:,} series ({m['nodes']:,} nodes); the sparse S holds {m['s_nonzeros']:,} entries, "
+        f"{m['s_mb']:.0f} MB (a dense S would be {m['series'] * a['skus'] * 8 / 2**40:,.1f} TB).",
+        f"- One invocation: peak ~{m['peak_mb']:,.0f} MB, so a {m['lambda_memory_mb_needed']:,} MB function "
+        f"({'within' if m['fits_memory'] else 'over'} Lambda's {a['lambda_max_memory_mb']:,} MB); solve "
+        f"~{m['solve_seconds']:,.0f} s plus {m['io_calls']:,} sequential DynamoDB calls (~{m['io_seconds']:,.0f} s: "
+        f"every result read twice and rewritten, {a['batch_write_items']} a BatchWriteItem) = "
+        f"~{m['one_invocation_seconds']:,.0f} s against the {a['lambda_timeout_seconds']} s timeout "
+        f"({a['time_margin']:.0%} of it at most): **one reconciliation invocation {verdict}**"
+        + ("." if m["fits_one_invocation"] else "; the fan-out plan below is needed.")
+        + " Today the stage runs in ForecastWorkerFunction (2,048 MB, 120 s): at this size it needs a "
+        "function of its own either way.",
+    ]
+    # The plan that lifts the single invocation's limits, whatever the verdict.
+    lines.append(
+        f"- Fan-out plan: the non-negative MinTrace QP is independent per forecast period, so "
+        f"{f['period_messages']} period messages each solve one period (~{f['per_period_solve_seconds']:.0f} s "
+        f"if the solve splits evenly, reading ~{f['per_period_input_mb']:.0f} MB of that period's means and "
+        f"sigmas), then {f['rewrite_messages']} rewrite messages, one per result shard "
+        f"(~{f['per_shard_rewrite_seconds']:.0f} s of DynamoDB calls each), each settling exactly once "
+        "like a batch (the node results are a few thousand items, written once all periods are solved)."
+    )
+    lines += ["", "Assumptions:", ""]
+    lines += [f"- `{k}` = {v}" for k, v in a.items()]
+    return lines

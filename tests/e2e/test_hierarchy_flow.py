@@ -2,7 +2,8 @@
 presigned POST (SKU names with spaces and unicode, one SKU without a brand), a hierarchy declared,
 a run with it, nodes read at each level with the client (hierarchicalforecast's frame) and over
 HTTP, coherence checked over HTTP (each node's children - nodes, or SKU results at the deepest
-level - add up to it at every date), the CLI's verb, and another tenant seeing none of it."""
+level - add up to it at every date), exports per level adding up to the total, the report's
+level charts, the CLI's verbs, and another tenant seeing none of it."""
 
 from __future__ import annotations
 
@@ -47,6 +48,7 @@ def test_a_hierarchy_run_reads_back_coherent_at_every_level_and_only_for_its_ten
 ) -> None:
     import pandas as pd
     from skucast_client import Client, cli
+    from skucast_client.report import write_report
 
     tenant = Tenant.sign_up(stack, http=stack.http())
     rng = np.random.default_rng(5)
@@ -66,6 +68,9 @@ def test_a_hierarchy_run_reads_back_coherent_at_every_level_and_only_for_its_ten
         assert run["params"]["hierarchy_levels"] == ["category", "brand"]
         frame = sc.nodes(run["run_id"])
         by_level = {lv: sc.nodes(run["run_id"], lv) for lv in ("total", "category", "brand")}
+        # (The SKU export's sums are checked in tests/integration/test_hierarchy_runs.py.)
+        exports = {lv: sc.export_frame(run["run_id"], level=lv) for lv in ("total", "category", "brand")}
+        page = Path(write_report(sc, run["run_id"], tmp_path / "report.html")["path"]).read_text(encoding="utf-8")
     run_id = run["run_id"]
     assert list(frame.columns) == ["unique_id", "ds", "mean", "lo-95", "lo-80", "hi-80", "hi-95", "level"]
     assert len(frame) == sum(len(f) for f in by_level.values()) == (1 + 2 + 4) * 7
@@ -73,6 +78,20 @@ def test_a_hierarchy_run_reads_back_coherent_at_every_level_and_only_for_its_ten
     assert {k["category"] for k in by_level["category"].attrs["keys"].values()} == {"Apparel", "Kitchen"}
     # "Plain sku" has no brand: it sits under Apparel's unassigned node.
     assert {"category": "Apparel", "brand": None} in by_level["brand"].attrs["keys"].values()
+
+    # The report's level charts: the total, and both categories with histories summed from their SKUs'.
+    levels_part = page[page.index('id="hierarchy"') : page.index('id="charts"')]
+    assert 'data-level="total"' in levels_part and 'data-level="category"' in levels_part
+    assert levels_part.count('class="node-history"') == levels_part.count('class="node-forecast"') == 2
+    assert ">Apparel<" in levels_part and ">Kitchen<" in levels_part
+
+    # Exported per level: each level's rows add up to the total at every date, keys as sent.
+    total = exports["total"].set_index("date")["mean"]
+    assert list(exports["brand"].columns)[:4] == ["node_id", "level", "category", "brand"]
+    assert set(exports["brand"]["brand"].dropna()) == {"Nippon", "Acme", "Ça & Co"}
+    for lv in ("category", "brand"):
+        sums = exports[lv].groupby("date")["mean"].sum().loc[total.index]
+        assert np.allclose(sums, total, rtol=1e-6), lv
 
     # Coherence over HTTP: every node is its children's sum at every date.
     results = {}
@@ -110,3 +129,7 @@ def test_a_hierarchy_run_reads_back_coherent_at_every_level_and_only_for_its_ten
     out = capsys.readouterr().out
     assert "Apparel" in out and "Kitchen" in out
     assert cli.main(["nodes", run_id, "--level", "colour"]) == 1  # 422: not a level of the hierarchy
+    out_csv = tmp_path / "category.csv"
+    assert cli.main(["export", run_id, "--level", "category", "-o", str(out_csv)]) == 0
+    assert out_csv.read_text(encoding="utf-8").splitlines()[0].startswith("node_id,level,category,date,mean")
+    assert cli.main(["export", run_id, "--level", "colour", "-o", str(tmp_path / "x.csv")]) == 1

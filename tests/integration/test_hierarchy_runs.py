@@ -5,14 +5,18 @@ and another tenant."""
 
 from __future__ import annotations
 
+import io
 from typing import Any
 
+import boto3
 import numpy as np
+import pandas as pd
 import pytest
 
 from skucast.forecasting import reconciliation
 from skucast.repositories import runs as runs_repo
-from skucast_local.emulator import Provisioned
+from skucast.repositories.keys import export_key, node_export_key
+from skucast_local.emulator import REGION, Provisioned
 from tests.integration.pipeline import Pipeline, demand_mix, read_results, read_run, start_run
 
 F = "/api/v1/forecast"
@@ -125,6 +129,48 @@ def test_given_bottom_up_then_skus_keep_their_base_forecast_and_nodes_are_their_
             base = np.maximum(_means(s.document["base_forecast"]), 0)
             assert np.allclose(_means(s.document["forecast"]), base)
 
+    # Exported per level: each level's rows add up to the total at every date, as the SKUs' do.
+    def exported(level: str | None, file_format: str = "csv") -> Any:
+        body = {"format": file_format, **({"level": level} if level else {})}
+        status, link, _ = pipe.api("POST", f"{F}/runs/{run['run_id']}/export", client, role="viewer", body=body)
+        assert status == 200, link
+        depth = ["total", "category", "brand"].index(level) if level not in (None, "sku") else None
+        key = (
+            export_key(client, run["run_id"], file_format)
+            if depth is None
+            else node_export_key(client, run["run_id"], depth, file_format)
+        )
+        assert key in link["url"]
+        raw = boto3.client("s3", region_name=REGION).get_object(Bucket=pipe.p.resources["DataBucket"].ref, Key=key)
+        data = raw["Body"].read()
+        return (
+            pd.read_csv(io.BytesIO(data), keep_default_na=False)
+            if file_format == "csv"
+            else pd.read_parquet(io.BytesIO(data))
+        )
+
+    total = exported("total")
+    assert list(total.columns) == ["node_id", "level", "date", "mean", "lo_80", "hi_80", "lo_95", "hi_95"]
+    by_date = total.set_index("date")["mean"]
+    category, brand, skus = exported("category"), exported("brand", "parquet"), exported(None)
+    assert list(brand.columns)[:4] == ["node_id", "level", "category", "brand"]
+    assert brand["brand"].isna().any()  # the unassigned node: a null key value, never dropped
+    assert set(category["category"]) == {"Drinks", "Snacks"}
+    brand["date"] = brand["date"].astype(str)
+    for frame in (category, brand, skus):
+        sums = frame.groupby("date")["mean"].sum()
+        assert np.allclose(sums.loc[by_date.index], by_date, rtol=1e-6)
+    assert exported("sku").equals(skus)
+    for level, code in (("store", "unknown_level"), ("Category", "unknown_level")):
+        status, problem, _ = pipe.api(
+            "POST", f"{F}/runs/{run['run_id']}/export", client, role="viewer", body={"level": level}
+        )
+        assert status == 422 and problem["errors"][0] == {**problem["errors"][0], "field": "level", "code": code}
+    assert (
+        pipe.api("POST", f"{F}/runs/{run['run_id']}/export", "hier-other", role="viewer", body={"level": "total"})[0]
+        == 404
+    )
+
 
 def test_given_an_undeclared_hierarchy_or_a_reconciliation_alone_then_422_naming_it(pipe: Pipeline) -> None:
     client = "hier-c"
@@ -136,6 +182,12 @@ def test_given_an_undeclared_hierarchy_or_a_reconciliation_alone_then_422_naming
         "POST", f"{F}/runs", client, role="analyst", body={**RUN, "reconciliation": "bottom_up"}
     )
     assert status == 422 and problem["errors"][0]["field"] == "reconciliation"
+    # A level to export from a run without a hierarchy is named before the run has even finished.
+    plain = start_run(pipe, client, RUN, role="analyst")
+    status, problem, _ = pipe.api(
+        "POST", f"{F}/runs/{plain['run_id']}/export", client, role="viewer", body={"level": "total"}
+    )
+    assert status == 422 and (problem["errors"][0]["field"], problem["errors"][0]["code"]) == ("level", "no_hierarchy")
 
 
 def test_given_a_reconciliation_that_cannot_solve_then_the_run_is_partial_with_base_forecasts(

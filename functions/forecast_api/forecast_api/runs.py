@@ -138,11 +138,12 @@ def get_result(run_id: str, sku: str) -> Response[SkuResult]:
         409: {
             "description": "the run has not finished, or a big run's export is being prepared "
             "(problem type export-preparing, with Retry-After: ask again then)"
-        }
+        },
+        422: {"description": "a `level` on a run without a hierarchy, or not a level of its hierarchy"},
     },
 )
 def export_run(run_id: str, request: Annotated[ExportRequest, Body()]) -> ExportLink:
-    return exports.export_run(get_settings(), current_tenant(router), run_id, request.format)
+    return exports.export_run(get_settings(), current_tenant(router), run_id, request.format, request.level)
 
 
 @router.get(

@@ -688,8 +688,9 @@ def cmd_accuracy(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    path = make_client(args).export(args.run_id, args.output, args.format)
-    emit(args, {"path": str(path), "format": args.format}, f"{args.format} export written to {path}")
+    path = make_client(args).export(args.run_id, args.output, args.format, level=args.level)
+    what = f"{args.format} export" + (f" of level {args.level}" if args.level else "")
+    emit(args, {"path": str(path), "format": args.format, "level": args.level}, f"{what} written to {path}")
     return EXIT_OK
 
 
@@ -904,6 +905,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("export", cmd_export, "download the run's export")
     p.add_argument("run_id", metavar="RUN")
     p.add_argument("--format", choices=("csv", "parquet"), default="csv")
+    p.add_argument("--level", help="a hierarchy run's nodes of one level: total or an attribute (default: the SKUs)")
     p.add_argument("-o", "--output", required=True)
 
     p = add("report", cmd_report, "write a self-contained HTML report of a run")

@@ -564,11 +564,16 @@ class Client:
         """One node with its children's ids (node ids, or SKUs under the deepest level)."""
         return dict(self._json("GET", f"{API}/runs/{run_id}/nodes/{_segment(node_id)}"))
 
-    def nodes(self, run_id: str, level: str | None = None) -> Any:
+    def nodes(self, run_id: str, level: str | None = None, *, skus: bool = False) -> Any:
         """A hierarchy run's nodes as hierarchicalforecast shapes its output: one row per node and
         period, `unique_id` (the node id), `ds`, `mean`, `lo-<L>`..., `hi-<L>`..., and `level`;
-        `frame.attrs["keys"]` maps each node id to its key ({attribute: value}, null: unassigned)."""
-        return nodes_frame(self.node_items(run_id, level))
+        `frame.attrs["keys"]` maps each node id to its key ({attribute: value}, null: unassigned)
+        and `frame.attrs["tags"]` each level to its unique_ids (hierarchicalforecast's `tags`).
+        `skus=True` (all levels only) adds the reconciled SKU results as the bottom level
+        (`unique_id` the SKU, `level` "sku"): every series of the hierarchy in one frame."""
+        if skus and level is not None:
+            raise ValueError("skus=True reads every level: leave level out")
+        return nodes_frame(self.node_items(run_id, level), self.results(run_id) if skus else ())
 
     def result(self, run_id: str, sku: str) -> dict[str, Any]:
         return dict(self._json("GET", f"{API}/runs/{run_id}/results/{_segment(sku)}"))
@@ -707,18 +712,23 @@ class Client:
             )
         return frame
 
-    def export_link(self, run_id: str, format: str = "csv", *, timeout: float = 1800.0) -> dict[str, Any]:
+    def export_link(
+        self, run_id: str, format: str = "csv", *, level: str | None = None, timeout: float = 1800.0
+    ) -> dict[str, Any]:
         """POST /runs/{run_id}/export: `{url, expires_in}`, a presigned download of the export.
+        `level`: a hierarchy run's nodes of one level ("total" or an attribute of its hierarchy;
+        "sku" or None: the SKU results).
 
         A big run's export is prepared off the request path: the API answers 409 (problem type
         `export-preparing`) with `Retry-After` until it is written; this waits, honouring it, up
         to `timeout` seconds (then `WaitTimeoutError`). Any other 409 (run not finished) raises."""
         if format not in ("csv", "parquet"):
             raise ValueError("format is 'csv' or 'parquet'")
+        body = {"format": format, **({"level": level} if level is not None else {})}
         started, waited = time.monotonic(), 0.0
         while True:
             try:
-                return dict(self._json("POST", f"{API}/runs/{run_id}/export", json={"format": format}))
+                return dict(self._json("POST", f"{API}/runs/{run_id}/export", json=body))
             except errors.ConflictError as exc:
                 if not str(exc.problem.get("type", "")).endswith(EXPORT_PREPARING):
                     raise
@@ -729,10 +739,20 @@ class Client:
             self._sleep(delay)
             waited += delay
 
-    def export(self, run_id: str, path: str | Path, format: str = "csv", *, timeout: float = 1800.0) -> Path:
+    def export(
+        self,
+        run_id: str,
+        path: str | Path,
+        format: str = "csv",
+        *,
+        level: str | None = None,
+        timeout: float = 1800.0,
+    ) -> Path:
         """Download a finished run's export (csv or parquet) to `path`, waiting up to `timeout`
-        seconds while a big run's export is prepared (`export_link`); returns the path."""
-        link = self.export_link(run_id, format, timeout=timeout)
+        seconds while a big run's export is prepared (`export_link`); returns the path. `level`:
+        a hierarchy run's nodes of one level (rows node_id, level, one column per key attribute,
+        date, mean, bands); None or "sku": the SKU results."""
+        link = self.export_link(run_id, format, level=level, timeout=timeout)
         target = Path(path)
         target.parent.mkdir(parents=True, exist_ok=True)
         try:
@@ -750,12 +770,13 @@ class Client:
             raise errors.TransportError(f"downloading the export failed: {exc}") from exc
         return target
 
-    def export_frame(self, run_id: str, format: str = "parquet") -> Any:
-        """The server's export as a DataFrame (its own flat columns: sku, date, mean, lo_80, ...)."""
+    def export_frame(self, run_id: str, format: str = "parquet", *, level: str | None = None) -> Any:
+        """The server's export as a DataFrame (its own flat columns: sku, date, mean, lo_80, ...;
+        with `level`, that level's nodes: node_id, level, key attributes, date, mean, ...)."""
         import tempfile
 
         with tempfile.TemporaryDirectory() as tmp:
-            path = self.export(run_id, Path(tmp) / f"export.{format}", format)
+            path = self.export(run_id, Path(tmp) / f"export.{format}", format, level=level)
             return read_table(path.read_bytes())
 
     # ------------------------------------------------------------------ schedule

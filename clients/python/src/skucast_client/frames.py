@@ -81,15 +81,23 @@ def forecast_frame(results: Sequence[dict[str, Any]], levels: Sequence[int] | No
     return frame
 
 
-def nodes_frame(items: Sequence[dict[str, Any]]) -> Any:
+def nodes_frame(items: Sequence[dict[str, Any]], sku_results: Sequence[dict[str, Any]] = ()) -> Any:
     """Nodes (`GET /runs/{id}/nodes` items) -> hierarchicalforecast's long shape:
-    `unique_id` (node id), `ds`, `mean`, `lo-<L>`..., `hi-<L>`..., `level`."""
+    `unique_id` (node id), `ds`, `mean`, `lo-<L>`..., `hi-<L>`..., `level`. With `sku_results`
+    (`GET /runs/{id}/results` items) the SKUs follow as the bottom level (`unique_id` the SKU,
+    `level` "sku"; failed ones left out), so the frame holds every series of the hierarchy.
+    `frame.attrs`: "keys" maps node ids to keys; "tags" each level to its unique_ids, top down,
+    as hierarchicalforecast's `tags` (e.g. for `hierarchicalforecast.evaluation.evaluate`)."""
     pd = _pandas()
-    levels = levels_of(items)
+    bottom = [
+        {**r, "node_id": r["sku"], "level": "sku"} for r in sku_results if r.get("forecast") and not r.get("error")
+    ]
+    series = [*items, *bottom]
+    levels = levels_of(series)
     bands = [f"lo-{lv}" for lv in reversed(levels)] + [f"hi-{lv}" for lv in levels]
     columns = ["unique_id", "ds", "mean", *bands, "level"]
     rows = []
-    for item in items:
+    for item in series:
         for p in item.get("forecast") or []:
             values = [p.get(f"lo_{lv}") for lv in reversed(levels)] + [p.get(f"hi_{lv}") for lv in levels]
             rows.append([item["node_id"], p["date"], p["mean"], *values, item["level"]])
@@ -99,6 +107,10 @@ def nodes_frame(items: Sequence[dict[str, Any]]) -> Any:
         frame[col] = frame[col].astype("float64")
     frame = frame.sort_values(["unique_id", "ds"], kind="stable").reset_index(drop=True)
     frame.attrs["keys"] = {item["node_id"]: item["key"] for item in items}
+    tags: dict[str, list[str]] = {}
+    for item in series:  # the API lists nodes top down (total, then each level), SKUs last
+        tags.setdefault(str(item["level"]), []).append(str(item["node_id"]))
+    frame.attrs["tags"] = {level: sorted(ids) for level, ids in tags.items()}
     return frame
 
 

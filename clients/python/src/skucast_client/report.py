@@ -11,6 +11,13 @@ scenario run, as its changes set them), of a public holiday (the tenant's calend
 optional `holidays` package is installed beside the client: the API does not list holiday dates)
 and of the tenant's and the scenario's events; below it, the drivers the forecast used, what each
 adds over the horizon (units and share) and its warnings.
+
+Hierarchies (#21): a hierarchy run adds level charts - the total (history, reconciled forecast,
+bands) and its first level's nodes on one chart (each node's history and reconciled forecast in
+its colour, the largest MAX_LEVEL_NODES by forecast volume). The API serves no node history: a
+node's is the sum of its SKUs' (`GET /skus/{sku}/demand` of each, the SKUs found under the
+deepest nodes), fetched for runs of at most NODE_HISTORY_SKUS SKUs; a bigger run's level charts
+show the forecasts alone and say so.
 """
 
 from __future__ import annotations
@@ -39,6 +46,8 @@ PALETTE = ("#1971c2", "#e67700", "#2b8a3e", "#c2255c", "#5f3dc4", "#0c8599", "#a
 HISTORY_PERIODS = {"D": 182, "W": 104, "M": 36}  # history shown before the forecast
 FINAL_COLOUR = "#e8590c"  # the adjusted final forecast, and the dots on adjusted periods
 SHADE_COLOURS = {"promotion": "#fab005", "holiday": "#fa5252", "event": "#7950f2"}
+MAX_LEVEL_NODES = 9  # nodes drawn on the first level's chart (one colour each)
+NODE_HISTORY_SKUS = 200  # the most SKUs whose histories are fetched to sum the nodes' histories
 
 
 @dataclass(frozen=True)
@@ -593,6 +602,143 @@ def actuals_section(accuracy: Mapping[str, Any] | None) -> list[str]:
     return out
 
 
+@dataclass(frozen=True)
+class LevelCharts:
+    """What a hierarchy run's level charts draw: the run's hierarchy levels, the total node and
+    the first level's nodes (`GET /runs/{id}/nodes` items), each node's history at the run's
+    frequency (empty when not fetched) and a note on what is left out."""
+
+    levels: Sequence[str]
+    total: Mapping[str, Any] | None
+    first: Sequence[Mapping[str, Any]]
+    histories: Mapping[str, Sequence[tuple[dt.date, float]]]
+    note: str | None = None
+
+
+def node_label(node: Mapping[str, Any]) -> str:
+    """A node's value at its own level ("unassigned" for the SKUs missing it; "total")."""
+    if node.get("level") == "total":
+        return "total"
+    value = (node.get("key") or {}).get(node.get("level"))
+    return "unassigned" if value is None else str(value)
+
+
+def _axes(
+    ticks: Sequence[float],
+    days: tuple[int, int],
+    x: Callable[[dt.date], float],
+    y: Callable[[float], float],
+    edges: tuple[float, float],
+    height: int,
+) -> list[str]:
+    """Horizontal grid lines with their values, and seven dates along the bottom."""
+    out = []
+    for t in ticks:
+        out.append(
+            f'<line class="grid" x1="{edges[0]}" x2="{edges[1]}" y1="{y(t):.1f}" y2="{y(t):.1f}" stroke="#e9ecef"/>'
+        )
+        out.append(f'<text x="{edges[0] - 6}" y="{y(t) + 4:.1f}" text-anchor="end">{_fmt(float(t))}</text>')
+    span = max(1, days[1] - days[0])
+    for i in range(7):
+        d = dt.date.fromordinal(days[0] + round(span * i / 6))
+        anchor = "start" if i == 0 else "end" if i == 6 else "middle"
+        out.append(f'<text x="{x(d):.1f}" y="{height - 8}" text-anchor="{anchor}">{d.isoformat()}</text>')
+    return out
+
+
+def level_chart(
+    nodes: Sequence[Mapping[str, Any]],
+    histories: Mapping[str, Sequence[tuple[dt.date, float]]],
+    width: int = 1040,
+    height: int = 300,
+) -> str:
+    """Several nodes on one chart: each node's history (thin) and reconciled forecast (thick) in
+    its own colour, a legend naming them."""
+    lines: list[tuple[str, str, list[tuple[dt.date, float]], list[tuple[dt.date, float]]]] = []
+    for i, node in enumerate(nodes):
+        fc = [(dt.date.fromisoformat(p["date"]), float(p["mean"])) for p in node.get("forecast") or []]
+        hist = list(histories.get(str(node["node_id"]), ()))
+        lines.append((node_label(node), PALETTE[i % len(PALETTE)], hist, fc))
+    dates = [d for _, _, h, f in lines for d, _ in [*h, *f]]
+    values = [v for _, _, h, f in lines for _, v in [*h, *f]]
+    if not dates:
+        return "<p>no data</p>"
+    left, right, top, bottom = 56, 16, 12 + 18 * math.ceil(len(lines) / 5), 28
+    x0, x1 = min(dates).toordinal(), max(dates).toordinal()
+    ticks = _nice_ticks(min(0.0, min(values)), max(values) or 1.0)
+    y_lo, y_hi = ticks[0], ticks[-1]
+
+    def x(d: dt.date) -> float:
+        return left + (width - left - right) * ((d.toordinal() - x0) / max(1, x1 - x0))
+
+    def y(v: float) -> float:
+        return top + (height - top - bottom) * (1 - (v - y_lo) / ((y_hi - y_lo) or 1))
+
+    out = [
+        f'<svg class="level-chart" xmlns="http://www.w3.org/2000/svg" width="100%" '
+        f'viewBox="0 0 {width} {height}" preserveAspectRatio="xMidYMid meet" role="img">',
+        f'<rect x="{left}" y="{top}" width="{width - left - right}" height="{height - top - bottom}" fill="#fff"/>',
+    ]
+    out += _axes(ticks, (x0, x1), x, y, (left, width - right), height)
+    starts = [f[0][0] for _, _, _, f in lines if f]
+    if starts:
+        cut = x(min(starts))
+        out.append(
+            f'<line class="cutover" x1="{cut:.1f}" x2="{cut:.1f}" y1="{top}" y2="{height - bottom}" '
+            'stroke="#adb5bd" stroke-dasharray="4 3"/>'
+        )
+    for i, (label, colour, hist, fc) in enumerate(lines):
+        if hist:
+            d_hist = " L".join(f"{x(d):.1f},{y(v):.1f}" for d, v in hist)
+            out.append(
+                f'<path class="node-history" d="M{d_hist}" fill="none" stroke="{colour}" stroke-width="1" '
+                f'stroke-opacity="0.6"><title>{_e(label)}: history</title></path>'
+            )
+        if fc:
+            joined = hist[-1:] + fc
+            d_fc = " L".join(f"{x(d):.1f},{y(v):.1f}" for d, v in joined)
+            out.append(
+                f'<path class="node-forecast" d="M{d_fc}" fill="none" stroke="{colour}" stroke-width="2.2">'
+                f"<title>{_e(label)}: reconciled forecast</title></path>"
+            )
+        lx, ly = left + 8 + 200 * (i % 5), 6 + 18 * (i // 5)
+        short = label if len(label) <= 24 else label[:23] + "…"
+        out.append(
+            f'<g class="legend"><line x1="{lx}" x2="{lx + 18}" y1="{ly + 6}" y2="{ly + 6}" stroke="{colour}" '
+            f'stroke-width="2.2"/><text x="{lx + 22}" y="{ly + 10}">{_e(short)}</text></g>'
+        )
+    out.append("</svg>")
+    return "".join(out)
+
+
+def hierarchy_section(charts: LevelCharts, levels: Sequence[int]) -> list[str]:
+    """The level charts of a hierarchy run: the total, then its first level's nodes."""
+    hierarchy = " → ".join(["total", *charts.levels, "SKU"])
+    out = [
+        '<section id="hierarchy"><h2>Hierarchy levels</h2>',
+        f'<p class="sub">{_e(hierarchy)}: reconciled forecasts, which add up from the SKUs to the total '
+        "at every date." + (f" {_e(charts.note)}" if charts.note else "") + "</p>",
+    ]
+    if charts.total is not None:
+        total = charts.total
+        hist = list(charts.histories.get(str(total["node_id"]), ()))
+        out.append(
+            f'<div class="chart" data-level="total"><h3>total</h3><p>{_fmt(total.get("skus"))} SKUs · '
+            f"reconciliation {_e(total.get('reconciliation'))} · base method {_e(total.get('base_method'))}</p>"
+            + forecast_chart(dict(total), hist, levels)
+            + "</div>"
+        )
+    if charts.first and charts.levels:
+        out.append(
+            f'<div class="chart" data-level="{_e(charts.levels[0])}"><h3>{_e(charts.levels[0])}</h3>'
+            f"<p>{len(charts.first)} nodes shown, by forecast volume</p>"
+            + level_chart(charts.first, charts.histories)
+            + "</div>"
+        )
+    out.append("</section>")
+    return out
+
+
 def build_report(
     run: dict[str, Any],
     results: Sequence[dict[str, Any]],
@@ -603,9 +749,11 @@ def build_report(
     generated_at: dt.datetime | None = None,
     accuracy: Mapping[str, Any] | None = None,
     shades: Mapping[str, Sequence[Shade]] | None = None,
+    hierarchy: LevelCharts | None = None,
 ) -> str:
     """The report's HTML. `histories` maps each charted SKU to its daily points `[{date, quantity}]`;
-    `shades` each charted SKU to its promotion, holiday and event spans (`chart_shades`)."""
+    `shades` each charted SKU to its promotion, holiday and event spans (`chart_shades`);
+    `hierarchy` a hierarchy run's level charts (`level_charts`)."""
     params = run.get("params") or {}
     frequency = str(params.get("frequency", "D"))
     levels = [int(v) for v in params.get("levels", [80, 95])]
@@ -673,6 +821,8 @@ def build_report(
         out.append("<p>No backtest in this run (backtest_windows = 0).</p>")
     out.append("</section>")
     out += actuals_section(accuracy)
+    if hierarchy is not None:
+        out += hierarchy_section(hierarchy, levels)
 
     by_sku = {r["sku"]: r for r in results}
     out.append('<section id="charts"><h2>Forecasts</h2>')
@@ -745,9 +895,12 @@ def write_report(
     histories = {sku: client.demand(sku) for sku in chosen}
     accuracy = client.accuracy(run_id) if run.get("status") in ("SUCCEEDED", "PARTIAL") else None
     shades = _shades_for(client, run, results, chosen, histories)
+    charts = level_charts(client, run, results)
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    html_text = build_report(run, results, histories, chosen, title=title, accuracy=accuracy, shades=shades)
+    html_text = build_report(
+        run, results, histories, chosen, title=title, accuracy=accuracy, shades=shades, hierarchy=charts
+    )
     target.write_text(html_text, encoding="utf-8")
     return {"path": str(target), "run": run, "charted": chosen}
 
@@ -776,3 +929,69 @@ def _shades_for(
         first = dt.date.fromisoformat(forecast[0]["date"]) if forecast else None
         out[sku] = chart_shades(sku, values, flags, calendar, run.get("scenario"), start, end, first)
     return out
+
+
+def _volume(node: Mapping[str, Any]) -> float:
+    return sum(float(p.get("mean") or 0.0) for p in node.get("forecast") or [])
+
+
+def level_charts(client: Client, run: Mapping[str, Any], results: Sequence[dict[str, Any]]) -> LevelCharts | None:
+    """A hierarchy run's level charts: its nodes (GET /runs/{id}/nodes) and, for a run of at most
+    NODE_HISTORY_SKUS SKUs, each drawn node's history summed from its SKUs' (the SKUs under each
+    deepest node, GET /runs/{id}/nodes/{node_id}); None for a run without a hierarchy or nodes."""
+    params = run.get("params") or {}
+    levels = [str(v) for v in params.get("hierarchy_levels") or []]
+    if not levels or run.get("status") not in ("SUCCEEDED", "PARTIAL"):
+        return None
+    run_id = str(run["run_id"])
+    nodes = client.node_items(run_id)
+    if not nodes:
+        return None
+    total = next((n for n in nodes if n.get("level") == "total"), None)
+    first_all = sorted((n for n in nodes if n.get("level") == levels[0]), key=lambda n: -_volume(n))
+    first = first_all[:MAX_LEVEL_NODES]
+    notes = []
+    if len(first_all) > len(first):
+        notes.append(f"The first level's chart shows its {len(first)} largest of {len(first_all)} nodes.")
+    forecast_skus = [r["sku"] for r in results if r.get("forecast") and not r.get("error")]
+    histories: dict[str, list[tuple[dt.date, float]]] = {}
+    if len(forecast_skus) > NODE_HISTORY_SKUS:
+        notes.append(
+            f"Node histories are not drawn: they are summed from the SKUs' and this run has "
+            f"{len(forecast_skus):,} (more than {NODE_HISTORY_SKUS})."
+        )
+    elif total is not None:
+        histories = _node_histories(client, run, nodes, levels, [total, *first])
+    return LevelCharts(levels, total, first, histories, " ".join(notes) or None)
+
+
+def _node_histories(
+    client: Client,
+    run: Mapping[str, Any],
+    nodes: Sequence[Mapping[str, Any]],
+    levels: Sequence[str],
+    drawn: Sequence[Mapping[str, Any]],
+) -> dict[str, list[tuple[dt.date, float]]]:
+    """The drawn nodes' histories at the run's frequency: each one the sum of the histories of
+    the SKUs under it, up to the day before the forecast."""
+    frequency = str((run.get("params") or {}).get("frequency", "D"))
+    parent = {str(n["node_id"]): n.get("parent") for n in nodes}
+    wanted = {str(n["node_id"]) for n in drawn}
+    deepest = [n for n in nodes if n.get("level") == levels[-1]]
+    sums: dict[str, dict[dt.date, float]] = {node: {} for node in wanted}
+    first_day = min((dt.date.fromisoformat(p["date"]) for n in drawn for p in n.get("forecast") or []), default=None)
+    until = first_day - dt.timedelta(days=1) if first_day else None
+    for leaf in deepest:
+        chain, at = [], str(leaf["node_id"])
+        while at:
+            chain.append(at)
+            at = parent.get(at) or ""
+        targets = [c for c in chain if c in wanted]
+        if not targets:
+            continue
+        for sku in client.node(str(run["run_id"]), str(leaf["node_id"])).get("children") or []:
+            for day, value in history_at(client.demand(sku), frequency, until):
+                for target in targets:
+                    sums[target][day] = sums[target].get(day, 0.0) + value
+    keep = HISTORY_PERIODS.get(frequency, 182)
+    return {node: sorted(points.items())[-keep:] for node, points in sums.items()}

@@ -196,8 +196,7 @@ def reconcile(
     Raises ValueError for shapes that do not fit, or when no reconciliation succeeds."""
     S = structure.S
     n_all = S.shape[0]
-    mean = np.nan_to_num(np.asarray(mean, dtype=np.float64))
-    sigma = np.nan_to_num(np.asarray(sigma, dtype=np.float64))
+    mean, sigma = _finite(mean), _finite(sigma)
     if mean.shape[0] != n_all or sigma.shape != mean.shape:
         raise ValueError(f"base forecasts of {mean.shape[0]} series for a hierarchy of {n_all}")
     if method not in METHODS:
@@ -210,13 +209,25 @@ def reconcile(
         bottom, used = _min_trace(structure, mean, residuals)
     bottom = np.maximum(bottom, 0.0)
     rec_mean = np.asarray(S @ bottom)
+    del bottom
     # Diagonal Normality with a bottom-up projection: a node's variance is its SKUs' summed.
-    sd = np.sqrt(np.asarray(S @ (sigma[structure.n_nodes :] ** 2)))
+    # In place where possible: at 100,000 SKUs each array of every series is 23 MB (h = 28).
+    sd = np.asarray(S @ np.square(sigma[structure.n_nodes :]))
+    np.sqrt(sd, out=sd)
     bounds = {}
     for lv in sorted(set(levels)):
         z = NormalDist().inv_cdf(0.5 + lv / 200)
-        bounds[lv] = (np.maximum(rec_mean - z * sd, 0.0), rec_mean + z * sd)
+        half = np.multiply(sd, z)
+        lo = np.subtract(rec_mean, half)
+        np.maximum(lo, 0.0, out=lo)
+        bounds[lv] = (lo, np.add(rec_mean, half, out=half))
     return Reconciled(rec_mean, bounds, used)
+
+
+def _finite(values: np.ndarray) -> np.ndarray:
+    """float64 with NaN/inf replaced (as np.nan_to_num), copied only when something is replaced."""
+    values = np.asarray(values, dtype=np.float64)
+    return values if np.isfinite(values).all() else np.nan_to_num(values)
 
 
 def _bottom_up(structure: Structure, mean: np.ndarray) -> np.ndarray:

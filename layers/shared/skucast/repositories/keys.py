@@ -99,6 +99,12 @@ def export_key(client_id: str, run_id: str, extension: str, revision: int = 0) -
     return f"exports/{client_id}/{run_id}/export.{extension}"
 
 
+def node_export_key(client_id: str, run_id: str, depth: int, extension: str) -> str:
+    """One object per (run, hierarchy depth, format): a run's nodes are written once, when it is
+    reconciled, and never adjusted, so the export of a level never changes."""
+    return f"exports/{client_id}/{run_id}/nodes-d{depth}.{extension}"
+
+
 # ---------------------------------------------------------------- demand
 # Series are sharded by SKU so one tenant's bulk ingest spreads over partitions (each takes
 # 1,000 WCU/s); the catalog (pages of many SKUs, listed in SKU order) is one partition per tenant.

@@ -258,6 +258,13 @@ class RunComparison(BaseModel):
 
 class ExportRequest(_Request):
     format: Literal["csv", "parquet"] = "csv"
+    level: str | None = Field(
+        default=None,
+        max_length=64,
+        description='a hierarchy run\'s nodes of one level: "total" or an attribute of its hierarchy, one row per '
+        "node and date (node_id, level, one column per key attribute, date, mean, bands); "
+        '"sku" or none: the SKU results',
+    )
 
 
 class ExportLink(BaseModel):
