@@ -145,7 +145,9 @@ def build(template: Template) -> dict[str, Any]:
                 responses["200"]["content"] = MEDIA[(method, path)]
             _problem_responses(operation, codes)
     schemas = document.setdefault("components", {}).setdefault("schemas", {})
-    for unused in ("HTTPValidationError", "ValidationError"):
+    # Powertools' own validation-error schemas: nothing refers to them (ResponseValidationError
+    # would leave a dangling $ref to ValidationError once that is removed).
+    for unused in ("HTTPValidationError", "ValidationError", "ResponseValidationError"):
         schemas.pop(unused, None)
     schemas["Problem"] = PROBLEM_SCHEMA
     return document

@@ -172,6 +172,20 @@ def test_the_committed_openapi_document_matches_the_code_and_the_template(templa
     assert {r.path for r in template.any_routes} == set(paths)
 
 
+def test_every_reference_in_the_openapi_document_resolves() -> None:
+    """A dangling $ref breaks code generators (the console's types are generated from it)."""
+    import json
+
+    document = json.loads(openapi.OUTPUT.read_text(encoding="utf-8"))
+    refs = set(re.findall(r'"\$ref": "#/([^"]+)"', json.dumps(document)))
+    assert refs, "the document uses references"
+    for ref in refs:
+        node: Any = document
+        for part in ref.split("/"):
+            assert isinstance(node, dict) and part in node, f"#/{ref} does not resolve"
+            node = node[part]
+
+
 METHOD_NOT_ALLOWED = "MethodNotAllowedFunction"
 
 
