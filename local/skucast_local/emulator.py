@@ -252,12 +252,21 @@ def _redrive_target(res: dict[str, Any]) -> str | None:
     return None
 
 
+def _cors_rule(rule: dict[str, Any]) -> dict[str, Any]:
+    renamed = {"MaxAge": "MaxAgeSeconds", "ExposedHeaders": "ExposeHeaders"}
+    return {renamed.get(key, key): value for key, value in rule.items()}
+
+
 def _buckets(client: ClientFactory, t: Template, r: Resolver, out: dict[str, Physical]) -> dict[str, str]:
     s3, sqs = client("s3"), client("sqs")
     for logical, res in t.resources("AWS::S3::Bucket").items():
         props = r.resolve(res.get("Properties") or {})
         name = props.get("BucketName") or f"{STACK}-{logical}".lower()
         s3.create_bucket(Bucket=name)
+        cors = (props.get("CorsConfiguration") or {}).get("CorsRules")
+        if cors:  # CloudFormation's names for the rules, S3 API's in put_bucket_cors
+            rules = [_cors_rule(rule) for rule in cors]
+            s3.put_bucket_cors(Bucket=name, CORSConfiguration={"CORSRules": rules})
         out[logical] = Physical(ref=name, attrs={"Arn": f"arn:aws:s3:::{name}"})
     internal: dict[str, str] = {}
     by_bucket: dict[str, list[dict[str, Any]]] = {}

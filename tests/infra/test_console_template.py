@@ -94,3 +94,10 @@ def test_the_console_url_is_an_output(template: Template) -> None:
     assert {"ConsoleBucketName", "ConsoleDistributionId"} <= set(outputs)
     makefile = (ROOT / "Makefile").read_text()
     assert "deploy-console:" in makefile and "create-invalidation" in makefile
+
+
+def test_the_upload_bucket_takes_the_consoles_presigned_posts_from_its_origin(template: Template) -> None:
+    """The console posts files to the presigned POST with upload progress (a CORS preflight): the
+    data bucket must answer POST from another origin, or uploads from the console fail on AWS."""
+    (rule,) = _props(template, "DataBucket")["CorsConfiguration"]["CorsRules"]
+    assert rule["AllowedMethods"] == ["POST"] and rule["AllowedOrigins"] == ["*"] and rule["AllowedHeaders"] == ["*"]
