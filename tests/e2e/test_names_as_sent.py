@@ -73,6 +73,10 @@ def test_given_names_that_spell_json_or_need_encoding_then_list_and_get_find_eac
         for path in (f"{F}/skus/{quote(name, safe='')}", f"{F}/skus/{quote(name, safe='')}/demand"):
             r = tenant.http.get(path, headers=tenant.headers)
             assert r.status_code == 200 and r.json()["sku"] == name, (path, r.text)
+    # A name's beginning finds it, exactly as sent (case, spaces, unicode, quotes).
+    for prefix in ("日本", 'Comma, "', " WS", "WS", "N", "n", "Infinity Scarf", "Nothing"):
+        found = tenant.http.get(f"{F}/skus", params={"prefix": prefix}, headers=tenant.headers).json()["items"]
+        assert [s["sku"] for s in found] == sorted(n for n in NAMES if n.startswith(prefix)), prefix
 
 
 def test_given_a_run_over_those_names_then_params_results_and_each_result_hold_them_as_sent(

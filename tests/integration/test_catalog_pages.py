@@ -107,6 +107,34 @@ def test_given_a_rare_class_when_listed_then_short_pages_with_a_cursor_reach_eve
     assert catalog.page_entries(table, "cli_none", 5, None, None, max_pages=3) == ([], None)
 
 
+def test_given_a_prefix_then_listing_reads_only_its_range_and_pages_through_every_match(
+    table: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(catalog, "MAX_PAGE_ENTRIES", 10)
+    names = [f"{word} {i:02d}" for word in ("Blue", "Blue Mug", "Bluebell", "Green", "blue") for i in range(12)]
+    catalog.merge_entries(table, "cli_prefix", [_entry(n) for n in names], None)
+    read: list[str] = []
+    walk = catalog.pages_from
+
+    def counting(*args: Any) -> Any:
+        for page in walk(*args):
+            read.append(page.first)
+            yield page
+
+    monkeypatch.setattr(catalog, "pages_from", counting)
+    found, cursor = [], None
+    while True:
+        items, cursor = catalog.page_entries(table, "cli_prefix", 5, cursor, None, max_pages=3, prefix="Blue M")
+        found += [e.sku for e in items]
+        if cursor is None:
+            break
+    assert found == [n for n in sorted(names) if n.startswith("Blue M")]  # case as stored: not "blue"
+    # Its range, not the catalog: no page before the one holding "Blue M", none after its end.
+    assert read and "" not in read and not any(first.startswith(("Bluebell", "Green", "blue")) for first in read)
+    assert catalog.page_entries(table, "cli_prefix", 5, None, None, 3, prefix="Zz")[0] == []
+    assert [e.sku for e in catalog.page_entries(table, "cli_prefix", 100, None, None, 9, prefix="")[0]] == sorted(names)
+
+
 def test_given_a_page_item_when_stored_then_it_is_compact(table: str) -> None:
     catalog.merge_entries(table, "cli_size", [_entry(f"SKU-{i:05d}") for i in range(1000)], None)
     ddb = boto3.resource("dynamodb", region_name="us-east-1").Table(table)

@@ -22,7 +22,8 @@ router = APIGatewayRouter()
     description="Filter by item attribute with `attr.<name>=<value>` query parameters (several: all must "
     "hold; values compared exactly as stored). A name no SKU holds matches nothing; a name that is not a "
     "valid attribute name is 422. A filtered page may be short (even empty) with a next_cursor: each "
-    "request reads a bounded number of catalog pages.",
+    "request reads a bounded number of catalog pages. `prefix` keeps the SKUs whose name starts with it "
+    "(compared exactly as stored, case included): a range of the catalog, read from its start.",
     tags=["skus"],
     middlewares=[requires("viewer")],
 )
@@ -30,9 +31,10 @@ def list_skus(
     limit: Limit = 100,
     cursor: Cursor = None,
     demand_class: Annotated[DemandClassName | None, Query()] = None,
+    prefix: Annotated[str, Query(max_length=1024)] = "",
 ) -> SkuList:
     filters = attributes.parse_filters(router.current_event.query_string_parameters)
-    return demand.list_skus(get_settings(), current_tenant(router), limit, cursor, demand_class, filters)
+    return demand.list_skus(get_settings(), current_tenant(router), limit, cursor, demand_class, filters, prefix)
 
 
 @router.get("/skus/<sku>", summary="One SKU of the catalog", tags=["skus"], middlewares=[requires("viewer")])

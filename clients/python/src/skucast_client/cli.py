@@ -334,7 +334,7 @@ def cmd_set_calendar(args: argparse.Namespace) -> int:
 
 
 def cmd_skus(args: argparse.Namespace) -> int:
-    items = make_client(args).skus(args.demand_class, dict(args.attr or []))
+    items = make_client(args).skus(args.demand_class, dict(args.attr or []), args.prefix)
     rows = [
         [
             i["sku"],
@@ -797,6 +797,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name", metavar="NAME")
 
     p = add("skus", cmd_skus, "list SKUs with their demand class")
+    p.add_argument("--prefix", default="", help="only SKUs whose name starts with this (exactly as stored)")
     p.add_argument(
         "--attr", action="append", type=_attribute_filter, metavar="NAME=VALUE", help="attribute filter (repeatable)"
     )

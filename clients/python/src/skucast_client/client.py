@@ -378,11 +378,11 @@ class Client:
         return dict(self._json("POST", f"{API}/demand", json=body))
 
     def skus(
-        self, demand_class: str | None = None, attributes: Mapping[str, str] | None = None
+        self, demand_class: str | None = None, attributes: Mapping[str, str] | None = None, prefix: str = ""
     ) -> list[dict[str, Any]]:
         """The catalog, each SKU with its `attributes`; `attributes` filters (all must hold, exact
-        values), e.g. `{"category": "Desserts"}`."""
-        params: dict[str, Any] = {"demand_class": demand_class}
+        values), e.g. `{"category": "Desserts"}`; `prefix`: SKUs whose name starts with it."""
+        params: dict[str, Any] = {"demand_class": demand_class, "prefix": prefix or None}
         params |= {f"attr.{k}": v for k, v in (attributes or {}).items()}
         return list(self._pages(f"{API}/skus", params))
 

@@ -202,23 +202,26 @@ def page_entries(
     demand_class: str | None,
     max_pages: int,
     keep: Callable[[list[str]], set[str]] | None = None,
+    prefix: str = "",
 ) -> tuple[list[CatalogEntry], str | None]:
     """Up to `limit` entries after `after_sku` in SKU order, of one class if given, and the SKU to
     continue after (None at the end). Reads at most `max_pages` pages: a rare class in a big
     catalog returns a short (even empty) page with a cursor rather than reading every page.
     `max_pages` is at least 2: the page holding `after_sku` may have nothing after it.
     `keep`, if given, is asked once per page which of its candidate SKUs (in order) pass a further
-    filter (the attribute filters of GET /skus: one read per page)."""
+    filter (the attribute filters of GET /skus: one read per page). `prefix`: only SKUs starting
+    with it - a range of the catalog's order, so reading starts there and ends after it."""
     if max_pages < 2:
         raise ValueError("max_pages must be at least 2")
     found: list[CatalogEntry] = []
     read = 0
-    for page in pages_from(table_name, client_id, after_sku or ""):
+    for page in pages_from(table_name, client_id, max(after_sku or "", prefix)):
         read += 1
         candidates = [
             e["sku"]
             for e in page.entries
             if (after_sku is None or e["sku"] > after_sku)
+            and e["sku"].startswith(prefix)
             and (demand_class is None or e["demand_class"] == demand_class)
         ]
         kept = set(candidates) if keep is None or not candidates else keep(candidates)
@@ -230,11 +233,18 @@ def page_entries(
                 if len(found) == limit:
                     more = entry is not page.entries[-1] or page.next is not None
                     return found, (entry["sku"] if more else None)
+        if prefix and page.entries and _past(page.entries[-1]["sku"], prefix):
+            return found, None  # the prefix's range ends in this page
         if read >= max_pages and page.next is not None:
             # Everything up to this page's last SKU is seen; a cursor never goes backwards.
             seen = page.entries[-1]["sku"] if page.entries else ""
             return found, max(seen, after_sku or "")
     return found, None
+
+
+def _past(sku: str, prefix: str) -> bool:
+    """Whether `sku` sorts after every name that starts with `prefix`."""
+    return sku > prefix and not sku.startswith(prefix)
 
 
 # ---------------------------------------------------------------- writing (under the merge lock)

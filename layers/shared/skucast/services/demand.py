@@ -278,16 +278,20 @@ def list_skus(
     cursor: str | None,
     demand_class: str | None,
     filters: Mapping[str, str] | None = None,
+    prefix: str = "",
 ) -> SkuList:
     """A page of the catalog, each SKU with its attributes; `filters` (attribute name -> value,
-    all must hold) are checked per catalog page with one range read of that page's attributes."""
+    all must hold) are checked per catalog page with one range read of that page's attributes;
+    `prefix`: SKUs whose name starts with it (exactly as stored, case included)."""
     after = decode_after(cursor, "skus")
     keep = None
     if filters:
         if not attributes.filters_can_match(settings, client_id, filters):
             return SkuList(items=[], next_cursor=None)
         keep = attributes.keep_matching(settings, client_id, filters)
-    items, last = catalog.page_entries(settings.table_name, client_id, limit, after, demand_class, LIST_MAX_PAGES, keep)
+    items, last = catalog.page_entries(
+        settings.table_name, client_id, limit, after, demand_class, LIST_MAX_PAGES, keep, prefix
+    )
     held = attributes.current_of(settings, client_id, [i.sku for i in items])
     return SkuList(items=[_to_sku(i, held.get(i.sku)) for i in items], next_cursor=encode_after("skus", last))
 
