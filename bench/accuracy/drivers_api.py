@@ -101,6 +101,7 @@ def score(suite: Sequence[DriverSku], auto: Mapping[str, Any], none: Mapping[str
     }
     effect_errors: list[float] = []
     uplift_errors: list[float] = []
+    by_method: dict[str, list[float]] = {}  # effect errors by the method the SKU's forecast chose
     missing = 0
     for item in suite:
         name = sku_name(item)
@@ -116,6 +117,7 @@ def score(suite: Sequence[DriverSku], auto: Mapping[str, Any], none: Mapping[str
         if item.promo_test.any() and true > 0:
             estimated = effects.get(name, {}).get("promo", 0.0)
             effect_errors.append(abs(estimated - true) / true)
+            by_method.setdefault(str(methods.get(name)), []).append(abs(estimated - true) / true)
             # The same effect as an uplift over the promotion weeks' baseline (demand without the
             # promotion): what the model learned about promotions, apart from how well it
             # forecasts the baseline level (whose error the effect in units also carries).
@@ -138,6 +140,9 @@ def score(suite: Sequence[DriverSku], auto: Mapping[str, Any], none: Mapping[str
             "within_20pct": float(np.mean(errors <= TARGET_EFFECT)) if errors.size else None,
             "median_relative_error": float(np.median(errors)) if errors.size else None,
         }
+    out["promo_effect_by_method"] = {
+        m: {"skus": len(e), "within_20pct": float(np.mean(np.array(e) <= TARGET_EFFECT))} for m, e in by_method.items()
+    }
     out["methods"] = dict(sorted(_count(methods.values()).items()))
     driven, elsewhere, effect = out["driven"]["change"], out["elsewhere"]["change"], out["promo_effect"]["within_20pct"]
     out["verdict"] = {
@@ -227,6 +232,9 @@ def markdown(res: Mapping[str, Any]) -> str:
         f"(target >= 80 %: {mark[v['promo_effect']]}); median relative error {_num(pe['median_relative_error'])}.",
         f"The same effect as an uplift over the promotion weeks' baseline: within 20 % of the true uplift for "
         f"{share(pu)} of {pu['skus']}; median relative error {_num(pu['median_relative_error'])}.",
+        "By the method chosen: "
+        + "; ".join(f"{m} {share(r)} of {r['skus']}" for m, r in sorted(res.get("promo_effect_by_method", {}).items()))
+        + ".",
         "",
         f"Methods chosen (drivers auto): {res['methods']}. Timings: "
         + ", ".join(f"{k} {t:.0f}" for k, t in res["timings"].items())
