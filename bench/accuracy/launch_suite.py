@@ -32,7 +32,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import datetime as dt
-import json
 import sys
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -46,6 +45,7 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT / "layers" / "shared") not in sys.path:
     sys.path.insert(0, str(ROOT / "layers" / "shared"))
 
+from bench.accuracy.report_files import write_report  # noqa: E402
 from skucast.forecasting import analog  # noqa: E402
 from skucast.forecasting.engine import (  # noqa: E402
     EngineConfig,
@@ -64,7 +64,6 @@ BRANDS = 3
 ESTABLISHED = 12
 OLD = 3
 LAUNCHES = 8
-OUT = ROOT / "bench" / "out"
 TARGET = 0.20  # analog's WAPE at least this much lower than the new policy's
 
 
@@ -300,11 +299,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--categories", type=int, default=CATEGORIES)
     args = parser.parse_args(argv)
     res = engine(generate(args.seed, args.categories))
-    OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / "accuracy_launch.json").write_text(json.dumps(res, indent=2, default=str))
-    md = markdown(res, "Analog forecasts for launches, engine")
-    (OUT / "accuracy_launch.md").write_text(md)
-    print(md)
+    write_report("accuracy_launch", res, markdown(res, "Analog forecasts for launches, engine"))
     return 0 if res["verdict"]["all"] else 1
 
 
