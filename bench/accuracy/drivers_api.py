@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import sys
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -33,14 +32,9 @@ from typing import Any
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[2]
-for _path in (ROOT / "layers" / "shared", ROOT / "local"):  # as the Makefile's PYTHONPATH
-    if str(_path) not in sys.path:
-        sys.path.insert(0, str(_path))
-
-from bench.accuracy.driver_suite import HISTORY_WEEKS, TEST_WEEKS, DriverSku, generate, weeks  # noqa: E402
-from bench.accuracy.report_files import write_report  # noqa: E402
-from bench.accuracy.through_api import BenchError, on_local_stack, sign_up  # noqa: E402
+from bench.accuracy.driver_suite import HISTORY_WEEKS, TEST_WEEKS, DriverSku, generate, weeks
+from bench.accuracy.report_files import write_report
+from bench.accuracy.through_api import BenchError, on_local_stack, sign_up
 
 HORIZON = TEST_WEEKS
 TARGET_DRIVEN = 0.15  # at least this much lower WAPE over promotion and holiday weeks

@@ -21,7 +21,6 @@ import argparse
 import csv
 import datetime as dt
 import json
-import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -29,12 +28,7 @@ from typing import Any
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[2]
-for _path in (ROOT / "layers" / "shared", ROOT / "local"):  # as the Makefile's PYTHONPATH
-    if str(_path) not in sys.path:
-        sys.path.insert(0, str(_path))
-
-from bench.accuracy.launch_suite import (  # noqa: E402
+from bench.accuracy.launch_suite import (
     HISTORY_WEEKS,
     START,
     TEST_WEEKS,
@@ -44,8 +38,8 @@ from bench.accuracy.launch_suite import (  # noqa: E402
     markdown,
     score,
 )
-from bench.accuracy.report_files import write_report  # noqa: E402
-from bench.accuracy.through_api import BenchError, on_local_stack, sign_up  # noqa: E402
+from bench.accuracy.report_files import write_report
+from bench.accuracy.through_api import BenchError, on_local_stack, sign_up
 
 
 def sku_name(item: LaunchSku) -> str:

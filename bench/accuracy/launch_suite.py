@@ -32,29 +32,23 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import datetime as dt
-import sys
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[2]
-if str(ROOT / "layers" / "shared") not in sys.path:
-    sys.path.insert(0, str(ROOT / "layers" / "shared"))
-
-from bench.accuracy.report_files import write_report  # noqa: E402
-from skucast.forecasting import analog  # noqa: E402
-from skucast.forecasting.engine import (  # noqa: E402
+from bench.accuracy.report_files import write_report
+from skucast.forecasting import analog
+from skucast.forecasting.engine import (
     EngineConfig,
     ForecastSpec,
     SeriesInput,
     forecast_batch,
     history_at_frequency,
 )
-from skucast.forecasting.thresholds import ClassificationConfig  # noqa: E402
+from skucast.forecasting.thresholds import ClassificationConfig
 
 START = dt.date(2024, 1, 1)  # a Monday
 HISTORY_WEEKS = 80

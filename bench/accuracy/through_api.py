@@ -50,14 +50,10 @@ from typing import Any, TextIO
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[2]
-for _path in (ROOT / "layers" / "shared", ROOT / "local"):  # as the Makefile's PYTHONPATH
-    if str(_path) not in sys.path:
-        sys.path.insert(0, str(_path))
-
-from bench.accuracy.bare import BARE_MODELS, LEVELS, BareRun, Forecast, cost, covered, run_model  # noqa: E402
-from bench.accuracy.report_files import OUT, write_report  # noqa: E402
-from bench.accuracy.scoring import mase, smape  # noqa: E402
+from bench.accuracy import ROOT
+from bench.accuracy.bare import BARE_MODELS, LEVELS, BareRun, Forecast, cost, covered, run_model
+from bench.accuracy.report_files import OUT, write_report
+from bench.accuracy.scoring import mase, smape
 
 LAST_TRAIN_MONTH = dt.date(2025, 12, 1)  # the last training month of every series
 SEASON = 12
