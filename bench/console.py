@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from bench._common import ROOT, emit
+from bench.chromium import CHROMIUM_ARGS
 from bench.scaling import Stack, Tenant
 
 DIST = ROOT / "console" / "dist"
@@ -36,14 +37,6 @@ PAGE = 50
 # Screen visits before timing: the first ones start function containers (the listing's, and the
 # sparklines' four at a time), which a user's session has warm after a minute.
 WARMUPS = 2
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
 
 def js_size(dist: Path = DIST) -> dict[str, Any]:

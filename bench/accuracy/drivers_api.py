@@ -25,9 +25,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
-import sys
-import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -35,15 +32,10 @@ from typing import Any
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[2]
-for _path in (ROOT / "layers" / "shared", ROOT / "local"):  # as the Makefile's PYTHONPATH
-    if str(_path) not in sys.path:
-        sys.path.insert(0, str(_path))
+from bench.accuracy.driver_suite import HISTORY_WEEKS, TEST_WEEKS, DriverSku, generate, weeks
+from bench.accuracy.report_files import write_report
+from bench.accuracy.through_api import BenchError, on_local_stack, sign_up
 
-from bench.accuracy.driver_suite import HISTORY_WEEKS, TEST_WEEKS, DriverSku, generate, weeks  # noqa: E402
-from bench.accuracy.through_api import BenchError, sign_up  # noqa: E402
-
-OUT = ROOT / "bench" / "out"
 HORIZON = TEST_WEEKS
 TARGET_DRIVEN = 0.15  # at least this much lower WAPE over promotion and holiday weeks
 TARGET_ELSEWHERE = 0.01  # at most this much higher WAPE over the other weeks
@@ -247,32 +239,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.accuracy.drivers_api", description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=300, help="SKUs of the suite (default 300)")
     args = parser.parse_args(argv)
-    from skucast_local.demo import ThreadRouted, stack_config
-    from skucast_local.stack import LocalStack, StackError
-
-    config = stack_config()
-    state = config.state_dir or ROOT / ".local"
-    (state / "logs").mkdir(parents=True, exist_ok=True)
     suite = generate(args.n)
-    out, err = sys.stdout, sys.stderr
-    with (state / "logs" / "accuracy-drivers-stack.log").open("a", encoding="utf-8") as log:
-        sys.stdout, sys.stderr = ThreadRouted(out, log), ThreadRouted(err, log)
-        stack = LocalStack(config)
-        try:
-            stack.start()
-            with tempfile.TemporaryDirectory(prefix="skucast-drivers-api-") as tmp:
-                res = through_api(stack, suite, Path(tmp))
-        except StackError as exc:
-            print(f"bench.accuracy.drivers_api: the local stack did not start: {exc}", file=err)
-            return 1
-        finally:
-            stack.stop()
-            sys.stdout, sys.stderr = out, err
-    OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / "accuracy_drivers_api.json").write_text(json.dumps(res, indent=2, default=str))
-    md = markdown(res)
-    (OUT / "accuracy_drivers_api.md").write_text(md)
-    print(md)
+    res = on_local_stack(
+        "bench.accuracy.drivers_api", "accuracy-drivers-stack.log", lambda stack, tmp: through_api(stack, suite, tmp)
+    )
+    if res is None:
+        return 1
+    write_report("accuracy_drivers_api", res, markdown(res))
     return 0 if all(res["verdict"].values()) else 1
 
 

@@ -33,14 +33,13 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from bench.accuracy.report_files import write_report
 from bench.accuracy.scoring import mase
 
 START = dt.date(2023, 1, 2)  # a Monday: the engine's weeks start on Mondays
@@ -49,7 +48,6 @@ TEST_WEEKS = 13
 SEASON = 52
 LEVELS = ("category", "subcategory")
 LEVEL_NAMES = ("total", "category", "subcategory", "sku")
-OUT = Path(__file__).resolve().parents[1] / "out"
 
 
 @dataclass(frozen=True)
@@ -298,11 +296,7 @@ def main() -> None:
         res = run([21], categories=2, subcategories=2, skus_per_subcategory=4)
     else:
         res = run(list(range(21, 21 + args.seeds)))
-    OUT.mkdir(exist_ok=True)
-    (OUT / "hierarchy_accuracy.json").write_text(json.dumps(res, indent=2))
-    text = markdown(res)
-    (OUT / "hierarchy_accuracy.md").write_text(text)
-    print(text)
+    write_report("hierarchy_accuracy", res, markdown(res))
 
 
 if __name__ == "__main__":

@@ -21,8 +21,6 @@ import argparse
 import csv
 import datetime as dt
 import json
-import sys
-import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -30,12 +28,7 @@ from typing import Any
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[2]
-for _path in (ROOT / "layers" / "shared", ROOT / "local"):  # as the Makefile's PYTHONPATH
-    if str(_path) not in sys.path:
-        sys.path.insert(0, str(_path))
-
-from bench.accuracy.launch_suite import (  # noqa: E402
+from bench.accuracy.launch_suite import (
     HISTORY_WEEKS,
     START,
     TEST_WEEKS,
@@ -45,9 +38,8 @@ from bench.accuracy.launch_suite import (  # noqa: E402
     markdown,
     score,
 )
-from bench.accuracy.through_api import BenchError, sign_up  # noqa: E402
-
-OUT = ROOT / "bench" / "out"
+from bench.accuracy.report_files import write_report
+from bench.accuracy.through_api import BenchError, on_local_stack, sign_up
 
 
 def sku_name(item: LaunchSku) -> str:
@@ -139,32 +131,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.accuracy.launch_api", description=__doc__.splitlines()[0])
     parser.add_argument("--seed", type=int, default=21)
     args = parser.parse_args(argv)
-    from skucast_local.demo import ThreadRouted, stack_config
-    from skucast_local.stack import LocalStack, StackError
-
-    config = stack_config()
-    state = config.state_dir or ROOT / ".local"
-    (state / "logs").mkdir(parents=True, exist_ok=True)
     suite = generate(args.seed)
-    out, err = sys.stdout, sys.stderr
-    with (state / "logs" / "accuracy-launch-stack.log").open("a", encoding="utf-8") as log:
-        sys.stdout, sys.stderr = ThreadRouted(out, log), ThreadRouted(err, log)
-        stack = LocalStack(config)
-        try:
-            stack.start()
-            with tempfile.TemporaryDirectory(prefix="skucast-launch-api-") as tmp:
-                res = through_api(stack, suite, Path(tmp))
-        except StackError as exc:
-            print(f"bench.accuracy.launch_api: the local stack did not start: {exc}", file=err)
-            return 1
-        finally:
-            stack.stop()
-            sys.stdout, sys.stderr = out, err
-    OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / "accuracy_launch_api.json").write_text(json.dumps(res, indent=2, default=str))
-    md = markdown(res, "Analog forecasts for launches through the product")
-    (OUT / "accuracy_launch_api.md").write_text(md)
-    print(md)
+    res = on_local_stack(
+        "bench.accuracy.launch_api", "accuracy-launch-stack.log", lambda stack, tmp: through_api(stack, suite, tmp)
+    )
+    if res is None:
+        return 1
+    write_report("accuracy_launch_api", res, markdown(res, "Analog forecasts for launches through the product"))
     return 0 if res["verdict"]["all"] else 1
 
 

@@ -32,29 +32,23 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import datetime as dt
-import json
-import sys
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[2]
-if str(ROOT / "layers" / "shared") not in sys.path:
-    sys.path.insert(0, str(ROOT / "layers" / "shared"))
-
-from skucast.forecasting import analog  # noqa: E402
-from skucast.forecasting.engine import (  # noqa: E402
+from bench.accuracy.report_files import write_report
+from skucast.forecasting import analog
+from skucast.forecasting.engine import (
     EngineConfig,
     ForecastSpec,
     SeriesInput,
     forecast_batch,
     history_at_frequency,
 )
-from skucast.forecasting.thresholds import ClassificationConfig  # noqa: E402
+from skucast.forecasting.thresholds import ClassificationConfig
 
 START = dt.date(2024, 1, 1)  # a Monday
 HISTORY_WEEKS = 80
@@ -64,7 +58,6 @@ BRANDS = 3
 ESTABLISHED = 12
 OLD = 3
 LAUNCHES = 8
-OUT = ROOT / "bench" / "out"
 TARGET = 0.20  # analog's WAPE at least this much lower than the new policy's
 
 
@@ -300,11 +293,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--categories", type=int, default=CATEGORIES)
     args = parser.parse_args(argv)
     res = engine(generate(args.seed, args.categories))
-    OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / "accuracy_launch.json").write_text(json.dumps(res, indent=2, default=str))
-    md = markdown(res, "Analog forecasts for launches, engine")
-    (OUT / "accuracy_launch.md").write_text(md)
-    print(md)
+    write_report("accuracy_launch", res, markdown(res, "Analog forecasts for launches, engine"))
     return 0 if res["verdict"]["all"] else 1
 
 

@@ -38,28 +38,23 @@ import contextlib
 import csv
 import dataclasses
 import datetime as dt
-import json
 import sys
 import tempfile
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[2]
-for _path in (ROOT / "layers" / "shared", ROOT / "local"):  # as the Makefile's PYTHONPATH
-    if str(_path) not in sys.path:
-        sys.path.insert(0, str(_path))
+from bench.accuracy import ROOT
+from bench.accuracy.bare import BARE_MODELS, LEVELS, BareRun, Forecast, cost, covered, run_model
+from bench.accuracy.report_files import OUT, write_report
+from bench.accuracy.scoring import mase, smape
 
-from bench.accuracy.bare import BARE_MODELS, LEVELS, BareRun, Forecast, cost, covered, run_model  # noqa: E402
-from bench.accuracy.scoring import mase, smape  # noqa: E402
-
-OUT = ROOT / "bench" / "out"
 LAST_TRAIN_MONTH = dt.date(2025, 12, 1)  # the last training month of every series
 SEASON = 12
 FREQUENCY = "M"
@@ -790,6 +785,46 @@ def markdown(res: dict[str, Any]) -> str:
 
 
 # ---------------------------------------------------------------- entry point
+@contextlib.contextmanager
+def stack_output_logged(log_name: str) -> Iterator[tuple[Any, TextIO]]:
+    """A local stack's config (free ports, as `make demo`) while this process's output is split:
+    the main thread's to the console, the stack's threads' to <state>/logs/<log_name>. Yields the
+    config and the console's stderr (for saying why the stack did not start)."""
+    from skucast_local.demo import ThreadRouted, stack_config
+
+    config = stack_config()
+    state = config.state_dir or ROOT / ".local"
+    (state / "logs").mkdir(parents=True, exist_ok=True)
+    out, err = sys.stdout, sys.stderr
+    with (state / "logs" / log_name).open("a", encoding="utf-8") as log:
+        sys.stdout, sys.stderr = ThreadRouted(out, log), ThreadRouted(err, log)
+        try:
+            yield config, err
+        finally:
+            sys.stdout, sys.stderr = out, err
+
+
+def on_local_stack(prog: str, log_name: str, work: Callable[[Any, Path], dict[str, Any]]) -> dict[str, Any] | None:
+    """`work(stack, workdir)` with the local stack up in this process (its output to
+    <state>/logs/<log_name>) and a fresh temporary directory, the stack stopped after. None when
+    the stack did not start, said on stderr as `prog` (the bench's module, which also names the
+    temporary directory: bench.accuracy.drivers_api -> skucast-drivers-api-...)."""
+    from skucast_local.stack import LocalStack, StackError
+
+    with stack_output_logged(log_name) as (config, err):
+        stack = LocalStack(config)
+        try:
+            stack.start()
+            prefix = "skucast-" + prog.rsplit(".", 1)[-1].replace("_", "-") + "-"
+            with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
+                return work(stack, Path(tmp))
+        except StackError as exc:
+            print(f"{prog}: the local stack did not start: {exc}", file=err)
+            return None
+        finally:
+            stack.stop()
+
+
 def run_all(config: Any, datasets: Sequence[DataSet], quick: bool, bare: Sequence[str] = BARE_MODELS) -> dict[str, Any]:
     """The local stack up in this process (free ports, as `make demo`), every data set through it,
     the bare models beside; with more than one data set, every policy pooled over them too."""
@@ -847,28 +882,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     chosen = [d for d in DATASETS if not args.dataset or d.name in args.dataset]
-    from skucast_local.demo import ThreadRouted, stack_config
     from skucast_local.stack import StackError
 
-    config = stack_config()
-    state = config.state_dir or ROOT / ".local"
-    (state / "logs").mkdir(parents=True, exist_ok=True)
-    out, err = sys.stdout, sys.stderr
-    with (state / "logs" / "accuracy-api-stack.log").open("a", encoding="utf-8") as log:
-        sys.stdout, sys.stderr = ThreadRouted(out, log), ThreadRouted(err, log)
+    with stack_output_logged("accuracy-api-stack.log") as (config, err):
         try:
             res = run_all(config, chosen, args.quick, args.bare)
         except StackError as exc:
             print(f"bench.accuracy --through-api: the local stack did not start: {exc}", file=err)
             return 1
-        finally:
-            sys.stdout, sys.stderr = out, err
-    md = markdown(res)
     stem = "accuracy_api_quick" if args.quick else "accuracy_api"
-    OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / f"{stem}.json").write_text(json.dumps(res, indent=2, default=str))
-    (OUT / f"{stem}.md").write_text(md)
-    print(md)
+    write_report(stem, res, markdown(res))
     print(f"written: {OUT / stem}.md and .json")
     complete = all("comparison" in r and not r["api_error"] for r in res["datasets"].values())
     return 0 if complete else 1

@@ -260,19 +260,29 @@ def wait(predicate: Any, timeout: float, what: str) -> Any:
     raise AssertionError(f"timed out waiting for {what}")
 
 
-def upload(tenant: Tenant, data: bytes) -> dict[str, Any]:
-    http = tenant.http
-    r = http.post("/api/v1/forecast/uploads", json={"filename": "demand.csv"}, headers=tenant.headers)
+def csv_cell(value: str) -> str:
+    """A CSV field as a spreadsheet writes it: quoted when it holds a comma or a quote."""
+    return '"' + value.replace('"', '""') + '"' if any(c in value for c in ',"') else value
+
+
+def upload(tenant: Tenant, data: bytes, kind: str = "demand", headers: dict[str, str] | None = None) -> dict[str, Any]:
+    """A `kind` file (demand, attributes or drivers) through the presigned POST, by the tenant's
+    admin or whoever `headers` sign in; its upload report once ingested or rejected."""
+    http, headers = tenant.http, headers or tenant.headers
+    filename = f"{kind}.csv"
+    # Demand is the default kind: asked for as most clients do, without naming it.
+    body = {"filename": filename, **({"kind": kind} if kind != "demand" else {})}
+    r = http.post("/api/v1/forecast/uploads", json=body, headers=headers)
     assert r.status_code == 201, r.text
     ticket = r.json()
-    posted = httpx.post(ticket["url"], data=ticket["fields"], files={"file": ("demand.csv", data)}, timeout=120)
+    posted = httpx.post(ticket["url"], data=ticket["fields"], files={"file": (filename, data)}, timeout=120)
     assert posted.status_code in (200, 201, 204), posted.text
 
     def finished() -> dict[str, Any] | None:
-        report = http.get(f"/api/v1/forecast/uploads/{ticket['upload_id']}", headers=tenant.headers).json()
+        report = http.get(f"/api/v1/forecast/uploads/{ticket['upload_id']}", headers=headers).json()
         return report if report["status"] not in ("AWAITING_FILE", "PROCESSING") else None
 
-    return dict(wait(finished, 300, "the upload to be ingested"))
+    return dict(wait(finished, 300, f"the {kind} upload to be ingested"))
 
 
 def run_to_end(tenant: Tenant, body: dict[str, Any], timeout: float = 900) -> dict[str, Any]:

@@ -14,30 +14,12 @@ import httpx
 import pytest
 
 from tests.e2e.conftest import RunningStack
-from tests.e2e.routes import Tenant, wait
+from tests.e2e.routes import Tenant, csv_cell, upload
 
 pytestmark = pytest.mark.e2e
 F = "/api/v1/forecast"
 SKUS = ["Tee shirt 日本 M", 'Mug "Large", blue', "Ça coûte 1/2"]
 NEW_ITEM = "Launch 2027 \u2013 ☕ kit"  # attributes before any sale (an en dash, as exports write it)
-
-
-def _csv_cell(value: str) -> str:
-    return '"' + value.replace('"', '""') + '"' if any(c in value for c in ',"') else value
-
-
-def _upload(tenant: Tenant, content: bytes) -> dict[str, Any]:
-    r = tenant.http.post(f"{F}/uploads", json={"filename": "items.csv", "kind": "attributes"}, headers=tenant.headers)
-    assert r.status_code == 201, r.text
-    ticket = r.json()
-    sent = httpx.post(ticket["url"], data=ticket["fields"], files={"file": ("items.csv", content)}, timeout=60)
-    assert sent.status_code in (200, 201, 204), sent.text
-
-    def finished() -> dict[str, Any] | None:
-        report = tenant.http.get(f"{F}/uploads/{ticket['upload_id']}", headers=tenant.headers).json()
-        return report if report["status"] not in ("AWAITING_FILE", "PROCESSING") else None
-
-    return dict(wait(finished, 120, "the attributes upload to be ingested"))
 
 
 def _attributes_of(tenant: Tenant, sku: str, **params: Any) -> httpx.Response:
@@ -63,7 +45,7 @@ ROWS = [
     (SKUS[2], "Kitchen", "Ça & Co", ""),
     (NEW_ITEM, "Kitchen", "Café ☕", "Store 2"),
 ]
-FILE = ("sku,category,brand,store\n" + "".join(",".join(map(_csv_cell, row)) + "\n" for row in ROWS)).encode()
+FILE = ("sku,category,brand,store\n" + "".join(",".join(map(csv_cell, row)) + "\n" for row in ROWS)).encode()
 
 
 @pytest.fixture(scope="module")
@@ -74,7 +56,7 @@ def tenant(stack: RunningStack) -> Tenant:
     ]
     r = tenant.http.post(f"{F}/demand", json={"records": records}, headers=tenant.headers)
     assert r.status_code == 200 and r.json()["status"] == "SUCCEEDED", r.text
-    report = _upload(tenant, FILE)
+    report = upload(tenant, FILE, "attributes")
     assert (report["kind"], report["status"], report["rows_accepted"], report["skus_touched"]) == (
         "attributes",
         "SUCCEEDED",
@@ -111,7 +93,7 @@ def test_skus_filter_by_attributes_with_paging(tenant: Tenant) -> None:
 
 def test_given_a_later_upload_then_the_earlier_version_is_still_readable(tenant: Tenant) -> None:
     before = _attributes_of(tenant, SKUS[0]).json()
-    report = _upload(tenant, f"sku,category\n{_csv_cell(SKUS[0])},Apparel & shoes\n".encode())
+    report = upload(tenant, f"sku,category\n{csv_cell(SKUS[0])},Apparel & shoes\n".encode(), "attributes")
     assert report["status"] == "SUCCEEDED", report
     after = _attributes_of(tenant, SKUS[0]).json()
     assert after["attributes"]["category"] == "Apparel & shoes" and after["version"] > before["version"]
@@ -124,7 +106,7 @@ def test_given_a_later_upload_then_the_earlier_version_is_still_readable(tenant:
 
 def test_a_rejected_file_changes_nothing(tenant: Tenant) -> None:
     before = tenant.http.get(f"{F}/attributes", headers=tenant.headers).json()
-    report = _upload(tenant, f"sku,Category\n{_csv_cell(SKUS[1])},Garden\n".encode())
+    report = upload(tenant, f"sku,Category\n{csv_cell(SKUS[1])},Garden\n".encode(), "attributes")
     assert report["status"] == "REJECTED"
     assert (report["errors"][0]["code"], report["errors"][0]["column"]) == ("invalid_attribute_name", "Category")
     assert tenant.http.get(f"{F}/attributes", headers=tenant.headers).json() == before
@@ -199,7 +181,7 @@ def test_the_client_uploads_a_frame_filters_skus_and_declares_hierarchies(
     monkeypatch.setenv("SKUCAST_PASSWORD", tenant.password)
     assert cli.main(["--api", stack.api, "login", "--email", tenant.email]) == 0
     items_file = tmp_path / "items.csv"
-    items_file.write_text(f"sku,store\n{_csv_cell(SKUS[1])},North\n", encoding="utf-8")
+    items_file.write_text(f"sku,store\n{csv_cell(SKUS[1])},North\n", encoding="utf-8")
     assert cli.main(["upload-attributes", str(items_file)]) == 0
     capsys.readouterr()
     assert cli.main(["skus", "--attr", "store=North"]) == 0

@@ -29,6 +29,7 @@ from urllib.parse import quote
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
+from bench.chromium import CHROMIUM_ARGS
 from tests.conftest import ROOT
 from tests.e2e.conftest import RunningStack
 from tests.e2e.routes import Tenant
@@ -39,14 +40,6 @@ pytestmark = pytest.mark.e2e
 DIST = ROOT / "console" / "dist"
 AXE = ROOT / "console" / "node_modules" / "axe-core" / "axe.min.js"
 ARTIFACTS = ROOT / "artifacts"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 SKU = "Bolt M8 Ø5 ü-ß"  # spaces and unicode: the URL, the heading and the export must keep it
 OTHERS = ["Nut M8", "Washer 8"]
 OTHER_TENANT_SKU = "B-ONLY 1"

@@ -8,38 +8,19 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
-from typing import Any
 from urllib.parse import quote
 
 import httpx
 import pytest
 
 from tests.e2e.conftest import RunningStack
-from tests.e2e.routes import Tenant, wait
+from tests.e2e.routes import Tenant, csv_cell, upload
 
 pytestmark = pytest.mark.e2e
 F = "/api/v1/forecast"
 SKUS = ["Tee shirt 日本 M", 'Mug "Large", blue', "Ça coûte 1/2"]
 TODAY = dt.date.today()
 PAST, NEXT = (TODAY - dt.timedelta(days=3)).isoformat(), (TODAY + dt.timedelta(days=20)).isoformat()
-
-
-def _csv_cell(value: str) -> str:
-    return '"' + value.replace('"', '""') + '"' if any(c in value for c in ',"') else value
-
-
-def _upload(tenant: Tenant, headers: dict[str, str], content: bytes) -> dict[str, Any]:
-    r = tenant.http.post(f"{F}/uploads", json={"filename": "drivers.csv", "kind": "drivers"}, headers=headers)
-    assert r.status_code == 201, r.text
-    ticket = r.json()
-    sent = httpx.post(ticket["url"], data=ticket["fields"], files={"file": ("drivers.csv", content)}, timeout=60)
-    assert sent.status_code in (200, 201, 204), sent.text
-
-    def finished() -> dict[str, Any] | None:
-        report = tenant.http.get(f"{F}/uploads/{ticket['upload_id']}", headers=headers).json()
-        return report if report["status"] not in ("AWAITING_FILE", "PROCESSING") else None
-
-    return dict(wait(finished, 120, "the drivers upload to be ingested"))
 
 
 def _drivers_of(tenant: Tenant, sku: str, headers: dict[str, str] | None = None) -> httpx.Response:
@@ -66,8 +47,8 @@ def test_given_declared_drivers_when_a_file_is_uploaded_then_each_value_reads_ba
         (SKUS[1], NEXT, "3.99", "1"),
         (SKUS[2], NEXT, "", "0"),
     ]
-    content = "sku,date,price,promo\n" + "".join(f"{_csv_cell(s)},{d},{p},{f}\n" for s, d, p, f in rows)
-    report = _upload(tenant, analyst, content.encode())
+    content = "sku,date,price,promo\n" + "".join(f"{csv_cell(s)},{d},{p},{f}\n" for s, d, p, f in rows)
+    report = upload(tenant, content.encode(), "drivers", analyst)
     assert (report["status"], report["kind"], report["rows_accepted"], report["skus_touched"]) == (
         "SUCCEEDED",
         "drivers",
@@ -100,12 +81,12 @@ def test_given_declared_drivers_when_a_file_is_uploaded_then_each_value_reads_ba
         "updated_at": None,
     }
     # The same file again: the same values.
-    assert _upload(tenant, analyst, content.encode())["status"] == "SUCCEEDED"
+    assert upload(tenant, content.encode(), "drivers", analyst)["status"] == "SUCCEEDED"
     assert _drivers_of(tenant, SKUS[1], viewer).json() == r.json()
 
 
 def test_given_an_undeclared_column_then_the_file_is_rejected_naming_it_and_nothing_is_stored(tenant: Tenant) -> None:
-    report = _upload(tenant, tenant.headers, f"sku,date,price,discount\nNEVER-STORED,{PAST},1,0.1\n".encode())
+    report = upload(tenant, f"sku,date,price,discount\nNEVER-STORED,{PAST},1,0.1\n".encode(), "drivers", tenant.headers)
     assert report["status"] == "REJECTED"
     assert [(e["column"], e["code"]) for e in report["errors"]] == [("discount", "undeclared_driver")]
     assert "discount" in report["errors"][0]["message"]
@@ -115,7 +96,7 @@ def test_given_an_undeclared_column_then_the_file_is_rejected_naming_it_and_noth
 def test_given_bad_values_then_each_is_a_row_error_naming_the_problem(tenant: Tenant) -> None:
     good = "".join(f"GOOD-{i},{PAST},1,0\n" for i in range(40))
     bad = f"BAD-1,{PAST},NaN,\nBAD-2,{PAST},Infinity,\nBAD-3,{PAST},,2\nBAD-4,2026-02-30,1,\n"
-    report = _upload(tenant, tenant.headers, ("sku,date,price,promo\n" + bad + good).encode())
+    report = upload(tenant, ("sku,date,price,promo\n" + bad + good).encode(), "drivers", tenant.headers)
     assert report["status"] == "PARTIAL"
     assert [(e["row"], e["column"], e["code"]) for e in report["errors"]] == [
         (2, "price", "value_not_finite"),
@@ -225,7 +206,7 @@ def test_the_client_declares_uploads_a_frame_and_sets_the_calendar(
     assert cli.main(["drivers"]) == 0
     assert "price" in capsys.readouterr().out
     drivers_file = tmp_path / "drivers.csv"
-    drivers_file.write_text(f"sku,date,price\n{_csv_cell(SKUS[1])},{NEXT},2.5\n", encoding="utf-8")
+    drivers_file.write_text(f"sku,date,price\n{csv_cell(SKUS[1])},{NEXT},2.5\n", encoding="utf-8")
     assert cli.main(["upload-drivers", str(drivers_file)]) == 0
     assert cli.main(["set-calendar", "--holiday", "ZZ"]) == 1  # 422: unknown code
     assert cli.main(["delete-driver", "display"]) == 0

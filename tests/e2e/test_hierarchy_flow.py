@@ -15,28 +15,12 @@ import numpy as np
 import pytest
 
 from tests.e2e.conftest import RunningStack
-from tests.e2e.routes import Tenant, wait
+from tests.e2e.routes import Tenant, upload
 
 pytestmark = pytest.mark.e2e
 F = "/api/v1/forecast"
 SKUS = ["Tee shirt 日本 M", "Mug large blue", "Ça coûte 1/2", "Café ☕ kit", "Plain sku"]
 ATTRS = [("Apparel", "Nippon"), ("Kitchen", "Acme"), ("Kitchen", "Ça & Co"), ("Kitchen", "Acme"), ("Apparel", "")]
-
-
-def _upload_attributes(tenant: Tenant, content: bytes) -> dict[str, Any]:
-    import httpx
-
-    r = tenant.http.post(f"{F}/uploads", json={"filename": "items.csv", "kind": "attributes"}, headers=tenant.headers)
-    assert r.status_code == 201, r.text
-    ticket = r.json()
-    sent = httpx.post(ticket["url"], data=ticket["fields"], files={"file": ("items.csv", content)}, timeout=60)
-    assert sent.status_code in (200, 201, 204), sent.text
-
-    def finished() -> dict[str, Any] | None:
-        report = tenant.http.get(f"{F}/uploads/{ticket['upload_id']}", headers=tenant.headers).json()
-        return report if report["status"] not in ("AWAITING_FILE", "PROCESSING") else None
-
-    return dict(wait(finished, 120, "the attributes upload to be ingested"))
 
 
 def _means(points: list[dict[str, Any]]) -> np.ndarray:
@@ -59,7 +43,7 @@ def test_a_hierarchy_run_reads_back_coherent_at_every_level_and_only_for_its_ten
     lines = "".join(f'"{s}",{c},{b}\n' for s, (c, b) in zip(SKUS, ATTRS, strict=True))
     with Client(stack.api, email=tenant.email, password=tenant.password) as sc:
         sc.upload_demand(demand)
-        report = _upload_attributes(tenant, f"sku,category,brand\n{lines}".encode())
+        report = upload(tenant, f"sku,category,brand\n{lines}".encode(), "attributes")
         assert (report["status"], report["rows_accepted"]) == ("SUCCEEDED", len(SKUS))
         sc.declare_hierarchy("product", ["category", "brand"])
         started = sc.start_run(7, "D", hierarchy="product", backtest_windows=1)

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from bench.chromium import CHROMIUM_ARGS
 from skucast_local.sample_data import generate
 from tests.conftest import ROOT
 from tests.e2e.conftest import RunningStack
@@ -43,8 +44,7 @@ def chromium(profile: Path, *args: str) -> subprocess.CompletedProcess[bytes]:
     binary = shutil.which("chromium")
     assert binary, "chromium is not installed (make test installs Debian's chromium package)"
     flags = [
-        "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run", "--hide-scrollbars",
+        "--headless", *CHROMIUM_ARGS, "--hide-scrollbars",
         f"--user-data-dir={profile}",
         # no network at all: every host resolves to nothing and every fetch goes to a dead proxy
         "--host-resolver-rules=MAP * ~NOTFOUND", "--proxy-server=127.0.0.1:9",

@@ -212,16 +212,22 @@ def read_run(pipe: Pipeline, client: str, run_id: str) -> dict[str, Any]:
     return run
 
 
-def read_results(pipe: Pipeline, client: str, run_id: str, **query: str) -> list[dict[str, Any]]:
+def read_pages(pipe: Pipeline, client: str, path: str, **query: str) -> list[dict[str, Any]]:
+    """Every item of a paged listing, as a viewer following next_cursor; small pages (`limit` 7
+    unless `query` says) so that a test's few items still take several."""
     items, cursor = [], None
     while True:
         q = {"limit": "7", **query, **({"cursor": cursor} if cursor else {})}
-        status, page, _ = pipe.api("GET", f"/api/v1/forecast/runs/{run_id}/results", client, role="viewer", query=q)
+        status, page, _ = pipe.api("GET", path, client, role="viewer", query=q)
         assert status == 200, page
         items += page["items"]
         cursor = page["next_cursor"]
         if not cursor:
             return items
+
+
+def read_results(pipe: Pipeline, client: str, run_id: str, **query: str) -> list[dict[str, Any]]:
+    return read_pages(pipe, client, f"/api/v1/forecast/runs/{run_id}/results", **query)
 
 
 # ---------------------------------------------------------------- faults

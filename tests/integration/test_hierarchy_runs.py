@@ -17,7 +17,7 @@ from skucast.forecasting import reconciliation
 from skucast.repositories import runs as runs_repo
 from skucast.repositories.keys import export_key, node_export_key
 from skucast_local.emulator import REGION, Provisioned
-from tests.integration.pipeline import Pipeline, demand_mix, read_results, read_run, start_run
+from tests.integration.pipeline import Pipeline, demand_mix, read_pages, read_results, read_run, start_run
 
 F = "/api/v1/forecast"
 RUN = {"horizon": 7, "frequency": "D", "levels": [80, 95], "backtest_windows": 1}
@@ -52,15 +52,7 @@ def _tenant(pipe: Pipeline, client: str, n: int = 9) -> list[str]:
 
 
 def _nodes(pipe: Pipeline, client: str, run_id: str, level: str | None = None) -> list[dict[str, Any]]:
-    items, cursor = [], None
-    while True:
-        query = {"limit": "3", **({"level": level} if level else {}), **({"cursor": cursor} if cursor else {})}
-        status, page, _ = pipe.api("GET", f"{F}/runs/{run_id}/nodes", client, role="viewer", query=query)
-        assert status == 200, page
-        items += page["items"]
-        cursor = page["next_cursor"]
-        if not cursor:
-            return items
+    return read_pages(pipe, client, f"{F}/runs/{run_id}/nodes", limit="3", **({"level": level} if level else {}))
 
 
 def _means(points: list[dict[str, Any]]) -> np.ndarray:

@@ -214,6 +214,79 @@ def _nice_ticks(lo: float, hi: float, n: int = 5) -> list[float]:
     return [round(i * step, 10) for i in range(first, last + 1)]  # spans [lo, hi]
 
 
+@dataclass(frozen=True)
+class _Plot:
+    """A time chart's drawing area: the SVG's width x height less its margins, dates from the
+    first to the last left to right, values on nice ticks from 0 (or the lowest, when below) to
+    the highest bottom up."""
+
+    width: int
+    height: int
+    left: int
+    right: int
+    top: int
+    bottom: int
+    days: tuple[int, int]  # the first and the last date's ordinals
+    ticks: list[float]
+
+    @classmethod
+    def over(
+        cls,
+        dates: Sequence[dt.date],
+        values: Sequence[float],
+        width: int,
+        height: int,
+        margins: tuple[int, int, int, int],
+    ) -> _Plot:
+        """The area that holds these dates and values; `margins`: left, right, top, bottom."""
+        left, right, top, bottom = margins
+        ticks = _nice_ticks(min(0.0, min(values)), max(values) or 1.0)
+        days = (min(dates).toordinal(), max(dates).toordinal())
+        return cls(width, height, left, right, top, bottom, days, ticks)
+
+    def x(self, d: dt.date) -> float:
+        x0, x1 = self.days
+        return self.left + (self.width - self.left - self.right) * ((d.toordinal() - x0) / max(1, x1 - x0))
+
+    def y(self, v: float) -> float:
+        y_lo, y_hi = self.ticks[0], self.ticks[-1]
+        return self.top + (self.height - self.top - self.bottom) * (1 - (v - y_lo) / ((y_hi - y_lo) or 1))
+
+    def svg(self, css_class: str) -> list[str]:
+        """The opening <svg> (scales to the page's width) and the area's white background."""
+        width, height, left, right, top, bottom = self.width, self.height, self.left, self.right, self.top, self.bottom
+        return [
+            f'<svg class="{css_class}" xmlns="http://www.w3.org/2000/svg" width="100%" '
+            f'viewBox="0 0 {width} {height}" preserveAspectRatio="xMidYMid meet" role="img">',
+            f'<rect x="{left}" y="{top}" width="{width - left - right}" height="{height - top - bottom}" fill="#fff"/>',
+        ]
+
+    def axes(self) -> list[str]:
+        """Horizontal grid lines with their values, and seven dates along the bottom."""
+        out = []
+        for t in self.ticks:
+            out.append(
+                f'<line class="grid" x1="{self.left}" x2="{self.width - self.right}" y1="{self.y(t):.1f}" '
+                f'y2="{self.y(t):.1f}" stroke="#e9ecef"/>'
+            )
+            out.append(f'<text x="{self.left - 6}" y="{self.y(t) + 4:.1f}" text-anchor="end">{_fmt(float(t))}</text>')
+        x0, x1 = self.days
+        span = max(1, x1 - x0)
+        for i in range(7):
+            d = dt.date.fromordinal(x0 + round(span * i / 6))
+            anchor = "start" if i == 0 else "end" if i == 6 else "middle"
+            out.append(f'<text x="{self.x(d):.1f}" y="{self.height - 8}" text-anchor="{anchor}">{d.isoformat()}</text>')
+        return out
+
+    def cutover(self, day: dt.date) -> str:
+        """The dashed vertical line where the forecast starts."""
+        at = self.x(day)
+        return (
+            f'<line class="cutover" x1="{at:.1f}" x2="{at:.1f}" y1="{self.top}" y2="{self.height - self.bottom}" '
+            'stroke="#adb5bd" stroke-dasharray="4 3"/>'
+        )
+
+
 def _period_start(day: dt.date, frequency: str) -> dt.date:
     if frequency == "W":
         return day - dt.timedelta(days=day.weekday())
@@ -282,42 +355,17 @@ def forecast_chart(
         values += [float(p[k]) for k in p if k.startswith(("lo_", "hi_")) and p[k] is not None]
     if not dates:
         return "<p>no data</p>"
-    x0, x1 = min(dates).toordinal(), max(dates).toordinal()
-    ticks = _nice_ticks(min(0.0, min(values)), max(values) or 1.0)
-    y_lo, y_hi = ticks[0], ticks[-1]
-
-    def x(d: dt.date) -> float:
-        return left + (width - left - right) * ((d.toordinal() - x0) / max(1, x1 - x0))
-
-    def y(v: float) -> float:
-        return top + (height - top - bottom) * (1 - (v - y_lo) / ((y_hi - y_lo) or 1))
-
-    out = [
-        f'<svg class="forecast-chart" xmlns="http://www.w3.org/2000/svg" width="100%" '
-        f'viewBox="0 0 {width} {height}" preserveAspectRatio="xMidYMid meet" role="img">',
-        f'<rect x="{left}" y="{top}" width="{width - left - right}" height="{height - top - bottom}" fill="#fff"/>',
-    ]
-    out += _shade_rects(shades, x0, x1, x, top, height - bottom)
-    for t in ticks:
-        out.append(
-            f'<line class="grid" x1="{left}" x2="{width - right}" y1="{y(t):.1f}" y2="{y(t):.1f}" stroke="#e9ecef"/>'
-        )
-        out.append(f'<text x="{left - 6}" y="{y(t) + 4:.1f}" text-anchor="end">{_fmt(float(t))}</text>')
-    span = max(1, x1 - x0)
-    for i in range(7):
-        d = dt.date.fromordinal(x0 + round(span * i / 6))
-        anchor = "start" if i == 0 else "end" if i == 6 else "middle"
-        out.append(f'<text x="{x(d):.1f}" y="{height - 8}" text-anchor="{anchor}">{d.isoformat()}</text>')
+    plot = _Plot.over(dates, values, width, height, (left, right, top, bottom))
+    x, y = plot.x, plot.y
+    out = plot.svg("forecast-chart")
+    out += _shade_rects(shades, *plot.days, x, top, height - bottom)
+    out += plot.axes()
     out += _bands(fc, levels, x, y)
     if history:
         d_hist = " L".join(f"{x(d):.1f},{y(v):.1f}" for d, v in history)
         out.append(f'<path class="history" d="M{d_hist}" fill="none" stroke="#495057" stroke-width="1.2"/>')
     if fc:
-        start = x(fc[0][0])
-        out.append(
-            f'<line class="cutover" x1="{start:.1f}" x2="{start:.1f}" y1="{top}" y2="{height - bottom}" '
-            'stroke="#adb5bd" stroke-dasharray="4 3"/>'
-        )
+        out.append(plot.cutover(fc[0][0]))
         joined = ([history[-1]] if history else []) + [(d, float(p["mean"])) for d, p in fc]
         d_fc = " L".join(f"{x(d):.1f},{y(v):.1f}" for d, v in joined)
         out.append(f'<path class="forecast" d="M{d_fc}" fill="none" stroke="#1971c2" stroke-width="2"/>')
@@ -623,29 +671,6 @@ def node_label(node: Mapping[str, Any]) -> str:
     return "unassigned" if value is None else str(value)
 
 
-def _axes(
-    ticks: Sequence[float],
-    days: tuple[int, int],
-    x: Callable[[dt.date], float],
-    y: Callable[[float], float],
-    edges: tuple[float, float],
-    height: int,
-) -> list[str]:
-    """Horizontal grid lines with their values, and seven dates along the bottom."""
-    out = []
-    for t in ticks:
-        out.append(
-            f'<line class="grid" x1="{edges[0]}" x2="{edges[1]}" y1="{y(t):.1f}" y2="{y(t):.1f}" stroke="#e9ecef"/>'
-        )
-        out.append(f'<text x="{edges[0] - 6}" y="{y(t) + 4:.1f}" text-anchor="end">{_fmt(float(t))}</text>')
-    span = max(1, days[1] - days[0])
-    for i in range(7):
-        d = dt.date.fromordinal(days[0] + round(span * i / 6))
-        anchor = "start" if i == 0 else "end" if i == 6 else "middle"
-        out.append(f'<text x="{x(d):.1f}" y="{height - 8}" text-anchor="{anchor}">{d.isoformat()}</text>')
-    return out
-
-
 def level_chart(
     nodes: Sequence[Mapping[str, Any]],
     histories: Mapping[str, Sequence[tuple[dt.date, float]]],
@@ -663,30 +688,14 @@ def level_chart(
     values = [v for _, _, h, f in lines for _, v in [*h, *f]]
     if not dates:
         return "<p>no data</p>"
-    left, right, top, bottom = 56, 16, 12 + 18 * math.ceil(len(lines) / 5), 28
-    x0, x1 = min(dates).toordinal(), max(dates).toordinal()
-    ticks = _nice_ticks(min(0.0, min(values)), max(values) or 1.0)
-    y_lo, y_hi = ticks[0], ticks[-1]
-
-    def x(d: dt.date) -> float:
-        return left + (width - left - right) * ((d.toordinal() - x0) / max(1, x1 - x0))
-
-    def y(v: float) -> float:
-        return top + (height - top - bottom) * (1 - (v - y_lo) / ((y_hi - y_lo) or 1))
-
-    out = [
-        f'<svg class="level-chart" xmlns="http://www.w3.org/2000/svg" width="100%" '
-        f'viewBox="0 0 {width} {height}" preserveAspectRatio="xMidYMid meet" role="img">',
-        f'<rect x="{left}" y="{top}" width="{width - left - right}" height="{height - top - bottom}" fill="#fff"/>',
-    ]
-    out += _axes(ticks, (x0, x1), x, y, (left, width - right), height)
+    left, top = 56, 12 + 18 * math.ceil(len(lines) / 5)  # the legend's rows (five nodes each) above
+    plot = _Plot.over(dates, values, width, height, (left, 16, top, 28))
+    x, y = plot.x, plot.y
+    out = plot.svg("level-chart")
+    out += plot.axes()
     starts = [f[0][0] for _, _, _, f in lines if f]
     if starts:
-        cut = x(min(starts))
-        out.append(
-            f'<line class="cutover" x1="{cut:.1f}" x2="{cut:.1f}" y1="{top}" y2="{height - bottom}" '
-            'stroke="#adb5bd" stroke-dasharray="4 3"/>'
-        )
+        out.append(plot.cutover(min(starts)))
     for i, (label, colour, hist, fc) in enumerate(lines):
         if hist:
             d_hist = " L".join(f"{x(d):.1f},{y(v):.1f}" for d, v in hist)
