@@ -1,7 +1,7 @@
 // Shared pieces: loading, problems, tables, formatting.
 import type { ComponentChildren } from "preact";
 import { useCallback, useEffect, useRef, useState } from "preact/hooks";
-import { ApiError, type Problem } from "./api";
+import { ApiError, FORECAST, get, type Page, type Problem, type Run } from "./api";
 
 export function toProblem(error: unknown): Problem {
   if (error instanceof ApiError) return error.problem;
@@ -162,29 +162,159 @@ export function useCursorPages(resetKey: string) {
   };
 }
 
-export function Pager({
-  page,
-  nextCursor,
-  onNext,
-  onPrevious,
-}: {
-  page: number;
-  nextCursor: string | null | undefined;
-  onNext: (cursor: string) => void;
-  onPrevious: () => void;
-}) {
+export type CursorPages = ReturnType<typeof useCursorPages>;
+
+/** A cursor-paged list: the pages and the load of the current one (resetKey as in useCursorPages). */
+export function usePagedLoad<T>(resetKey: string, load: (cursor: string | undefined) => Promise<Page<T>>, deps: unknown[]) {
+  const pages = useCursorPages(resetKey);
+  const loaded = useLoad(() => load(pages.cursor ?? undefined), [...deps, pages.cursor]);
+  return { pages, loaded };
+}
+
+export function Pager({ pages, page }: { pages: CursorPages; page: Page<unknown> }) {
+  const nextCursor = page.next_cursor;
   return (
     <div class="pager">
-      <button type="button" onClick={onPrevious} disabled={page <= 1}>
+      <button type="button" onClick={pages.previous} disabled={pages.page <= 1}>
         Previous page
       </button>
-      <span class="muted">Page {page}</span>
-      <button type="button" onClick={() => nextCursor && onNext(nextCursor)} disabled={!nextCursor}>
+      <span class="muted">Page {pages.page}</span>
+      <button type="button" onClick={() => nextCursor && pages.next(nextCursor)} disabled={!nextCursor}>
         Next page
       </button>
     </div>
   );
 }
 
+/**
+ * A load's states in one place: "Loading…", its problem, then the data, or the empty note when
+ * isEmpty says so. `problem` replaces the load's own (e.g. to add an action's, or hide a 404);
+ * `note` stands between the problem and the data; `pages` adds the pager under the data when
+ * there is any.
+ */
+export function LoadState<T>({
+  loaded,
+  what,
+  problem = loaded.problem,
+  note,
+  pages,
+  empty,
+  isEmpty,
+  children,
+}: {
+  loaded: Loaded<T>;
+  what?: string;
+  problem?: Problem | null;
+  note?: ComponentChildren;
+  pages?: CursorPages;
+  empty?: ComponentChildren;
+  isEmpty?: (data: T) => boolean;
+  children: (data: T) => ComponentChildren;
+}) {
+  const data = loaded.data;
+  return (
+    <>
+      {loaded.loading ? <Loading what={what} /> : null}
+      <ProblemAlert problem={problem} />
+      {note}
+      {data ? (
+        isEmpty?.(data) ? (
+          <Empty>{empty}</Empty>
+        ) : (
+          <>
+            {children(data)}
+            {pages ? <Pager pages={pages} page={data as unknown as Page<unknown>} /> : null}
+          </>
+        )
+      ) : null}
+    </>
+  );
+}
+
+export const noItems = (page: Page<unknown> | unknown[]) => (Array.isArray(page) ? page : page.items).length === 0;
+
+/** A column heading: its text, right-aligned (class "num") when it heads numbers. */
+export type Column = string | { label: ComponentChildren; num: true } | false | null;
+
+export const num = (label: ComponentChildren): Column => ({ label, num: true });
+
+/** A data table: caption, one header row (falsy columns left out, e.g. an admin-only "Action"), rows. */
+export function Table({
+  caption,
+  columns,
+  class: className,
+  children,
+}: {
+  caption: ComponentChildren;
+  columns: Column[];
+  class?: string;
+  children: ComponentChildren;
+}) {
+  return (
+    <table class={className}>
+      <caption>{caption}</caption>
+      <thead>
+        <tr>
+          {columns.map((column, index) =>
+            !column ? null : typeof column === "string" ? (
+              <th key={index} scope="col">
+                {column}
+              </th>
+            ) : (
+              <th key={index} scope="col" class="num">
+                {column.label}
+              </th>
+            ),
+          )}
+        </tr>
+      </thead>
+      <tbody>{children}</tbody>
+    </table>
+  );
+}
+
+/** A row's button in its own cell, named for the row ("Delete driver promo"). */
+export function RowButton({ label, onClick, disabled, children }: { label?: string; onClick: () => void; disabled?: boolean; children: ComponentChildren }) {
+  return (
+    <td>
+      <button type="button" onClick={onClick} disabled={disabled} aria-label={label}>
+        {children}
+      </button>
+    </td>
+  );
+}
+
+/** One term of a facts list (`dl.facts`). */
+export function Fact({ term, children }: { term: string; children: ComponentChildren }) {
+  return (
+    <div>
+      <dt>{term}</dt>
+      <dd>{children}</dd>
+    </div>
+  );
+}
+
+export function StatusBadge({ status }: { status: string }) {
+  return <span class={`status status-${status.toLowerCase()}`}>{status}</span>;
+}
+
 export const FINAL_RUN = new Set(["SUCCEEDED", "PARTIAL", "FAILED", "CANCELLED"]);
 export const FORECAST_READY = new Set(["SUCCEEDED", "PARTIAL"]);
+
+/** The finished runs that have a forecast to show (the latest 50, newest first). */
+export function finishedRuns(): Promise<Run[]> {
+  return get<Page<Run>>(`${FORECAST}/runs`, { limit: 50 }).then((page) => page.items.filter((run) => FORECAST_READY.has(run.status)));
+}
+
+/** A run as a choice: "name · id", or the id alone. */
+export function runLabel(run: Run): string {
+  return `${run.name ? `${run.name} · ` : ""}${run.run_id}`;
+}
+
+/** The sum of a forecast's points (`key`, else the mean). */
+export function forecastTotal(points: unknown[], key: "mean" | "final"): number {
+  return (points as Record<string, unknown>[]).reduce((sum, point) => {
+    const value = point[key] ?? point.mean;
+    return sum + (typeof value === "number" ? value : 0);
+  }, 0);
+}

@@ -2,22 +2,10 @@
 // concurrent calls), sign-out when the refresh is refused, problem documents, and no storage.
 // Run: npm test (bundles api.ts with esbuild, then node's test runner).
 import assert from "node:assert/strict";
-import { mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { beforeEach, test } from "node:test";
-import { pathToFileURL } from "node:url";
-import { build } from "esbuild";
+import { bundled } from "./bundle.mjs";
 
-const out = join(mkdtempSync(join(tmpdir(), "skucast-console-")), "api.mjs");
-await build({
-  entryPoints: [new URL("../src/api.ts", import.meta.url).pathname],
-  bundle: true,
-  format: "esm",
-  platform: "neutral",
-  outfile: out,
-  logLevel: "silent",
-});
+const apiModule = await bundled("api.ts");
 
 // Storage a script could read: the module must never touch it.
 const touched = [];
@@ -40,7 +28,7 @@ globalThis.fetch = async (url, init = {}) => {
   return new Response(answer.status === 204 ? null : text, { status: answer.status, statusText: answer.statusText ?? "", headers: answer.headers });
 };
 
-const api = await import(pathToFileURL(out).href);
+const api = await import(apiModule);
 const ME = { user_id: "u1", email: "a@b.c", client_id: "c1", role: "analyst", kind: "user" };
 
 function route(key, ...answers) {

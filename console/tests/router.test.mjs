@@ -1,25 +1,10 @@
 // src/router.tsx's pure parts: path segments decoded one by one, and the sign-in `next` target
 // kept to same-origin paths (no open redirect through /signin?next=//elsewhere).
 import assert from "node:assert/strict";
-import { mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { test } from "node:test";
-import { pathToFileURL } from "node:url";
-import { build } from "esbuild";
+import { bundled } from "./bundle.mjs";
 
-const out = join(mkdtempSync(join(tmpdir(), "skucast-console-")), "router.mjs");
-await build({
-  entryPoints: [new URL("../src/router.tsx", import.meta.url).pathname],
-  bundle: true,
-  format: "esm",
-  platform: "neutral",
-  jsx: "automatic",
-  jsxImportSource: "preact",
-  outfile: out,
-  logLevel: "silent",
-});
-const { safeNext, segments } = await import(pathToFileURL(out).href);
+const { safeNext, segments } = await import(await bundled("router.tsx", { jsx: "automatic", jsxImportSource: "preact" }));
 
 test("a SKU with a slash, spaces, quotes and unicode is one segment", () => {
   const sku = 'Blue "Mug" 12/oz café ☕';

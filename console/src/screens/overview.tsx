@@ -3,8 +3,9 @@ import type uPlot from "uplot";
 import { FORECAST, can, get, post, type AccuracyItem, type Alert, type Page, type Run } from "../api";
 import { Chart } from "../chart";
 import { Link } from "../router";
+import { RunCells } from "./runs";
 import { useMe } from "../session";
-import { Empty, Loading, ProblemAlert, Section, fmtPct, fmtTime, useAction, useLoad } from "../ui";
+import { Empty, Loading, LoadState, ProblemAlert, RowButton, Section, Table, fmtPct, fmtTime, noItems, num, useAction, useLoad } from "../ui";
 
 function isoMonthsAgo(months: number): string {
   const date = new Date();
@@ -85,37 +86,17 @@ function AccuracyOverTime() {
         />
       ) : null}
       {rows.length ? (
-        <table class="compact">
-          <caption>Accuracy by month</caption>
-          <thead>
-            <tr>
-              <th scope="col">Month</th>
-              <th scope="col" class="num">
-                Forecast WAPE
-              </th>
-              <th scope="col" class="num">
-                Seasonal naive WAPE
-              </th>
-              <th scope="col" class="num">
-                Final WAPE
-              </th>
-              <th scope="col" class="num">
-                Points scored
-              </th>
+        <Table class="compact" caption="Accuracy by month" columns={["Month", num("Forecast WAPE"), num("Seasonal naive WAPE"), num("Final WAPE"), num("Points scored")]}>
+          {rows.map((row) => (
+            <tr key={row.period}>
+              <td>{row.period}</td>
+              <td class="num">{fmtPct(row.forecast)}</td>
+              <td class="num">{fmtPct(row.naive)}</td>
+              <td class="num">{fmtPct(row.final)}</td>
+              <td class="num">{row.points}</td>
             </tr>
-          </thead>
-          <tbody>
-            {rows.map((row) => (
-              <tr key={row.period}>
-                <td>{row.period}</td>
-                <td class="num">{fmtPct(row.forecast)}</td>
-                <td class="num">{fmtPct(row.naive)}</td>
-                <td class="num">{fmtPct(row.final)}</td>
-                <td class="num">{row.points}</td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
+          ))}
+      </Table>
       ) : null}
     </Section>
   );
@@ -125,41 +106,26 @@ function LatestRuns() {
   const loaded = useLoad(() => get<Page<Run>>(`${FORECAST}/runs`, { limit: 10 }), []);
   return (
     <Section title="Runs">
-      {loaded.loading ? <Loading /> : null}
-      <ProblemAlert problem={loaded.problem} />
-      {loaded.data ? (
-        loaded.data.items.length === 0 ? (
-          <Empty>
+      <LoadState
+        loaded={loaded}
+        isEmpty={noItems}
+        empty={
+          <>
             No runs yet. <Link href="/runs/new">Start one</Link> after an upload.
-          </Empty>
-        ) : (
-          <table>
-            <caption>Latest runs</caption>
-            <thead>
-              <tr>
-                <th scope="col">Run</th>
-                <th scope="col">Name</th>
-                <th scope="col">Status</th>
-                <th scope="col">Created</th>
+          </>
+        }
+      >
+        {(page) => (
+          <Table caption="Latest runs" columns={["Run", "Name", "Status", "Created"]}>
+            {page.items.map((run) => (
+              <tr key={run.run_id}>
+                <RunCells run={run} />
+                <td class="time">{fmtTime(run.created_at)}</td>
               </tr>
-            </thead>
-            <tbody>
-              {loaded.data.items.map((run) => (
-                <tr key={run.run_id}>
-                  <td>
-                    <Link href={`/runs/${encodeURIComponent(run.run_id)}`}>{run.run_id}</Link>
-                  </td>
-                  <td>{run.name ?? "—"}</td>
-                  <td>
-                    <span class={`status status-${run.status.toLowerCase()}`}>{run.status}</span>
-                  </td>
-                  <td class="time">{fmtTime(run.created_at)}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        )
-      ) : null}
+            ))}
+          </Table>
+        )}
+      </LoadState>
       <p>
         <Link href="/runs">All runs</Link>
       </p>
@@ -197,45 +163,26 @@ function OpenAlerts() {
   const mayAcknowledge = can(me?.role, "analyst");
   return (
     <Section title="Alerts">
-      {loaded.loading ? <Loading /> : null}
-      <ProblemAlert problem={loaded.problem ?? action.problem} />
-      {loaded.data ? (
-        loaded.data.items.length === 0 ? (
-          <Empty>No open alerts.</Empty>
-        ) : (
-          <table>
-            <caption>Open alerts</caption>
-            <thead>
-              <tr>
-                <th scope="col">Kind</th>
-                <th scope="col">SKU</th>
-                <th scope="col">Run</th>
-                <th scope="col">Created</th>
-                <th scope="col">Detail</th>
-                {mayAcknowledge ? <th scope="col">Action</th> : null}
+      <LoadState loaded={loaded} problem={loaded.problem ?? action.problem} isEmpty={noItems} empty="No open alerts.">
+        {(page) => (
+          <Table caption="Open alerts" columns={["Kind", "SKU", "Run", "Created", "Detail", mayAcknowledge && "Action"]}>
+            {page.items.map((alert) => (
+              <tr key={alert.alert_id}>
+                <td>{alert.kind.replace(/_/g, " ")}</td>
+                <td>{alert.sku ? <Link href={`/skus/${encodeURIComponent(alert.sku)}`}>{alert.sku}</Link> : "—"}</td>
+                <td>{alert.run_id ? <Link href={`/runs/${encodeURIComponent(alert.run_id)}`}>{alert.run_id}</Link> : "—"}</td>
+                <td class="time">{fmtTime(alert.created_at)}</td>
+                <td>{describe(alert)}</td>
+                {mayAcknowledge ? (
+                  <RowButton onClick={() => acknowledge(alert)} disabled={action.busy}>
+                    Acknowledge
+                  </RowButton>
+                ) : null}
               </tr>
-            </thead>
-            <tbody>
-              {loaded.data.items.map((alert) => (
-                <tr key={alert.alert_id}>
-                  <td>{alert.kind.replace(/_/g, " ")}</td>
-                  <td>{alert.sku ? <Link href={`/skus/${encodeURIComponent(alert.sku)}`}>{alert.sku}</Link> : "—"}</td>
-                  <td>{alert.run_id ? <Link href={`/runs/${encodeURIComponent(alert.run_id)}`}>{alert.run_id}</Link> : "—"}</td>
-                  <td class="time">{fmtTime(alert.created_at)}</td>
-                  <td>{describe(alert)}</td>
-                  {mayAcknowledge ? (
-                    <td>
-                      <button type="button" onClick={() => acknowledge(alert)} disabled={action.busy}>
-                        Acknowledge
-                      </button>
-                    </td>
-                  ) : null}
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        )
-      ) : null}
+            ))}
+          </Table>
+        )}
+      </LoadState>
     </Section>
   );
 }

@@ -1,3 +1,4 @@
+import type { ComponentChildren } from "preact";
 import { useEffect, useState } from "preact/hooks";
 import {
   ApiError,
@@ -18,23 +19,31 @@ import {
   type RunComparison,
   type SkuResult,
 } from "../api";
+import { InputField, SelectField, useForm } from "../forms";
 import { Link, navigate } from "../router";
 import { useMe } from "../session";
 import {
-  Empty,
   FINAL_RUN,
+  Fact,
   FORECAST_READY,
-  Field,
   Loading,
+  LoadState,
   Pager,
   ProblemAlert,
   Section,
+  StatusBadge,
+  Table,
+  finishedRuns,
   fmtNumber,
   fmtPct,
   fmtTime,
+  forecastTotal,
+  noItems,
+  num,
+  runLabel,
   useAction,
-  useCursorPages,
   useLoad,
+  usePagedLoad,
 } from "../ui";
 
 const POLL_MS = 1500;
@@ -45,14 +54,25 @@ function idempotencyKey(): string {
   return Array.from(crypto.getRandomValues(new Uint8Array(16)), (byte) => byte.toString(16).padStart(2, "0")).join("");
 }
 
-function StatusBadge({ status }: { status: string }) {
-  return <span class={`status status-${status.toLowerCase()}`}>{status}</span>;
+/** A run's first cells in a list: its id (a link to it), its name and its status (then `children`). */
+export function RunCells({ run, children }: { run: Run; children?: ComponentChildren }) {
+  return (
+    <>
+      <td>
+        <Link href={`/runs/${enc(run.run_id)}`}>{run.run_id}</Link>
+      </td>
+      <td>{run.name ?? "—"}</td>
+      <td>
+        <StatusBadge status={run.status} />
+        {children}
+      </td>
+    </>
+  );
 }
 
 export function Runs() {
   const me = useMe();
-  const pages = useCursorPages("runs");
-  const loaded = useLoad(() => get<Page<Run>>(`${FORECAST}/runs`, { limit: 25, cursor: pages.cursor ?? undefined }), [pages.cursor]);
+  const { pages, loaded } = usePagedLoad("runs", (cursor) => get<Page<Run>>(`${FORECAST}/runs`, { limit: 25, cursor }), []);
   return (
     <>
       <h1>Runs</h1>
@@ -63,70 +83,39 @@ export function Runs() {
           </Link>
         </p>
       ) : null}
-      {loaded.loading ? <Loading what="runs" /> : null}
-      <ProblemAlert problem={loaded.problem} />
-      {loaded.data ? (
-        loaded.data.items.length === 0 ? (
-          <Empty>No runs yet.</Empty>
-        ) : (
-          <table>
-            <caption>Runs</caption>
-            <thead>
-              <tr>
-                <th scope="col">Run</th>
-                <th scope="col">Name</th>
-                <th scope="col">Status</th>
-                <th scope="col">Trigger</th>
-                <th scope="col">Horizon</th>
-                <th scope="col">Created</th>
-                <th scope="col" class="num">
-                  SKUs
-                </th>
+      <LoadState loaded={loaded} what="runs" isEmpty={noItems} empty="No runs yet.">
+        {(page) => (
+          <Table caption="Runs" columns={["Run", "Name", "Status", "Trigger", "Horizon", "Created", num("SKUs")]}>
+            {page.items.map((run) => (
+              <tr key={run.run_id}>
+                <RunCells run={run}>{run.base_run_id ? <span class="muted"> scenario</span> : null}</RunCells>
+                <td>{run.trigger}</td>
+                <td>
+                  {String(run.params.horizon ?? "—")} {String(run.params.frequency ?? "")}
+                </td>
+                <td class="time">{fmtTime(run.created_at)}</td>
+                <td class="num">{fmtNumber(run.progress.skus_total ?? 0, 0)}</td>
               </tr>
-            </thead>
-            <tbody>
-              {loaded.data.items.map((run) => (
-                <tr key={run.run_id}>
-                  <td>
-                    <Link href={`/runs/${enc(run.run_id)}`}>{run.run_id}</Link>
-                  </td>
-                  <td>{run.name ?? "—"}</td>
-                  <td>
-                    <StatusBadge status={run.status} />
-                    {run.base_run_id ? <span class="muted"> scenario</span> : null}
-                  </td>
-                  <td>{run.trigger}</td>
-                  <td>
-                    {String(run.params.horizon ?? "—")} {String(run.params.frequency ?? "")}
-                  </td>
-                  <td class="time">{fmtTime(run.created_at)}</td>
-                  <td class="num">{fmtNumber(run.progress.skus_total ?? 0, 0)}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        )
-      ) : null}
-      {loaded.data ? <Pager page={pages.page} nextCursor={loaded.data.next_cursor} onNext={pages.next} onPrevious={pages.previous} /> : null}
+            ))}
+          </Table>
+        )}
+      </LoadState>
+      {loaded.data ? <Pager pages={pages} page={loaded.data} /> : null}
     </>
   );
 }
 
 export function NewRun() {
-  const [horizon, setHorizon] = useState("28");
-  const [frequency, setFrequency] = useState("D");
-  const [method, setMethod] = useState("auto");
-  const [drivers, setDrivers] = useState("auto");
-  const [hierarchy, setHierarchy] = useState("");
-  const [base, setBase] = useState("");
-  const [name, setName] = useState("");
-  const [change, setChange] = useState({ driver: "", start: "", end: "", operation: "set", value: "" });
+  const { form, text, choice } = useForm({ horizon: "28", frequency: "D", method: "auto", drivers: "auto", hierarchy: "", base: "", name: "" });
+  const { horizon, frequency, method, drivers, hierarchy, base, name } = form;
+  const scenario = useForm({ driver: "", start: "", end: "", operation: "set", value: "" });
+  const change = scenario.form;
   const choices = useLoad(async () => {
     const [methods, driverList, hierarchies, runs] = await Promise.all([
       all<Method>(`${FORECAST}/methods`),
       all<Driver>(`${FORECAST}/drivers`).catch(() => [] as Driver[]),
       all<Hierarchy>(`${FORECAST}/hierarchies`).catch(() => [] as Hierarchy[]),
-      get<Page<Run>>(`${FORECAST}/runs`, { limit: 50 }).then((page) => page.items.filter((run) => FORECAST_READY.has(run.status))),
+      finishedRuns(),
     ]);
     return { methods, drivers: driverList, hierarchies, runs };
   }, []);
@@ -158,103 +147,80 @@ export function NewRun() {
       <ProblemAlert problem={choices.problem} />
       <form class="card" onSubmit={onSubmit}>
         <div class="row">
-          <Field label="Horizon" id="run-horizon" hint={base ? "A scenario takes its base run's horizon" : "Periods ahead"}>
-            <input
-              id="run-horizon"
-              type="number"
-              min={1}
-              max={366}
-              required={!base}
-              disabled={!!base}
-              value={horizon}
-              onInput={(event) => setHorizon(event.currentTarget.value)}
-            />
-          </Field>
-          <Field label="Frequency" id="run-frequency">
-            <select id="run-frequency" value={frequency} onChange={(event) => setFrequency(event.currentTarget.value)}>
-              <option value="D">Daily (D)</option>
-              <option value="W">Weekly (W)</option>
-              <option value="M">Monthly (M)</option>
-            </select>
-          </Field>
-          <Field label="Method" id="run-method">
-            <select id="run-method" value={method} onChange={(event) => setMethod(event.currentTarget.value)}>
-              <option value="auto">auto (chosen per SKU by backtest)</option>
-              {(data?.methods ?? [])
-                .filter((item) => item.name !== "auto")
-                .map((item) => (
-                  <option key={item.name} value={item.name}>
-                    {item.name}
-                  </option>
-                ))}
-            </select>
-          </Field>
-          <Field label="Drivers" id="run-drivers">
-            <select id="run-drivers" value={drivers} onChange={(event) => setDrivers(event.currentTarget.value)}>
-              <option value="auto">auto (every driver with values, and the calendar)</option>
-              <option value="none">none</option>
-              {(data?.drivers ?? []).map((driver) => (
-                <option key={driver.name} value={driver.name}>
-                  only {driver.name}
-                </option>
-              ))}
-            </select>
-          </Field>
-          <Field label="Hierarchy" id="run-hierarchy">
-            <select id="run-hierarchy" value={hierarchy} onChange={(event) => setHierarchy(event.currentTarget.value)}>
-              <option value="">none</option>
-              {(data?.hierarchies ?? []).map((item) => (
-                <option key={item.name} value={item.name}>
-                  {item.name} ({item.levels.join(" › ")})
-                </option>
-              ))}
-            </select>
-          </Field>
-          <Field label="Scenario base" id="run-base" hint="Optional: a what-if run of a finished run">
-            <select id="run-base" value={base} onChange={(event) => setBase(event.currentTarget.value)}>
-              <option value="">none (a new forecast)</option>
-              {(data?.runs ?? []).map((run) => (
-                <option key={run.run_id} value={run.run_id}>
-                  {run.name ? `${run.name} · ` : ""}
-                  {run.run_id}
-                </option>
-              ))}
-            </select>
-          </Field>
-          <Field label="Name" id="run-name">
-            <input id="run-name" value={name} maxLength={200} onInput={(event) => setName(event.currentTarget.value)} />
-          </Field>
+          <InputField
+            label="Horizon"
+            id="run-horizon"
+            hint={base ? "A scenario takes its base run's horizon" : "Periods ahead"}
+            type="number"
+            min={1}
+            max={366}
+            required={!base}
+            disabled={!!base}
+            {...text("horizon")}
+          />
+          <SelectField
+            label="Frequency"
+            id="run-frequency"
+            options={[
+              ["D", "Daily (D)"],
+              ["W", "Weekly (W)"],
+              ["M", "Monthly (M)"],
+            ]}
+            {...choice("frequency")}
+          />
+          <SelectField
+            label="Method"
+            id="run-method"
+            options={(data?.methods ?? []).filter((item) => item.name !== "auto").map((item) => item.name)}
+            {...choice("method")}
+          >
+            <option value="auto">auto (chosen per SKU by backtest)</option>
+          </SelectField>
+          <SelectField
+            label="Drivers"
+            id="run-drivers"
+            options={(data?.drivers ?? []).map((driver) => [driver.name, `only ${driver.name}`] as const)}
+            {...choice("drivers")}
+          >
+            <option value="auto">auto (every driver with values, and the calendar)</option>
+            <option value="none">none</option>
+          </SelectField>
+          <SelectField
+            label="Hierarchy"
+            id="run-hierarchy"
+            options={(data?.hierarchies ?? []).map((item) => [item.name, `${item.name} (${item.levels.join(" › ")})`] as const)}
+            {...choice("hierarchy")}
+          >
+            <option value="">none</option>
+          </SelectField>
+          <SelectField
+            label="Scenario base"
+            id="run-base"
+            hint="Optional: a what-if run of a finished run"
+            options={(data?.runs ?? []).map((run) => [run.run_id, runLabel(run)] as const)}
+            {...choice("base")}
+          >
+            <option value="">none (a new forecast)</option>
+          </SelectField>
+          <InputField label="Name" id="run-name" maxLength={200} {...text("name")} />
         </div>
         {base ? (
           <fieldset>
             <legend>Scenario change (optional)</legend>
             <div class="row">
-              <Field label="Driver to change" id="change-driver">
-                <select id="change-driver" value={change.driver} onChange={(event) => setChange({ ...change, driver: event.currentTarget.value })}>
-                  <option value="">none</option>
-                  {(data?.drivers ?? []).map((driver) => (
-                    <option key={driver.name} value={driver.name}>
-                      {driver.name}
-                    </option>
-                  ))}
-                </select>
-              </Field>
-              <Field label="Change from" id="change-start">
-                <input id="change-start" type="date" value={change.start} onInput={(event) => setChange({ ...change, start: event.currentTarget.value })} />
-              </Field>
-              <Field label="Change to" id="change-end">
-                <input id="change-end" type="date" value={change.end} onInput={(event) => setChange({ ...change, end: event.currentTarget.value })} />
-              </Field>
-              <Field label="Change operation" id="change-operation" hint="a flag driver takes set 0 or 1">
-                <select id="change-operation" value={change.operation} onChange={(event) => setChange({ ...change, operation: event.currentTarget.value })}>
-                  <option value="set">set</option>
-                  <option value="multiply">multiply</option>
-                  <option value="add">add</option>
-                </select>
-              </Field>
-              <Field label="Change value" id="change-value">
-                <input id="change-value" type="number" step="any" value={change.value} onInput={(event) => setChange({ ...change, value: event.currentTarget.value })} />
-              </Field>
+              <SelectField label="Driver to change" id="change-driver" options={(data?.drivers ?? []).map((driver) => driver.name)} {...scenario.choice("driver")}>
+                <option value="">none</option>
+              </SelectField>
+              <InputField label="Change from" id="change-start" type="date" {...scenario.text("start")} />
+              <InputField label="Change to" id="change-end" type="date" {...scenario.text("end")} />
+              <SelectField
+                label="Change operation"
+                id="change-operation"
+                hint="a flag driver takes set 0 or 1"
+                options={["set", "multiply", "add"]}
+                {...scenario.choice("operation")}
+              />
+              <InputField label="Change value" id="change-value" type="number" step="any" {...scenario.text("value")} />
             </div>
           </fieldset>
         ) : null}
@@ -270,62 +236,33 @@ export function NewRun() {
 }
 
 function Results({ runId }: { runId: string }) {
-  const pages = useCursorPages(runId);
-  const loaded = useLoad(
-    () => get<Page<SkuResult>>(`${FORECAST}/runs/${enc(runId)}/results`, { limit: 50, cursor: pages.cursor ?? undefined }),
-    [runId, pages.cursor],
+  const { pages, loaded } = usePagedLoad(
+    runId,
+    (cursor) => get<Page<SkuResult>>(`${FORECAST}/runs/${enc(runId)}/results`, { limit: 50, cursor }),
+    [runId],
   );
-  const total = (result: SkuResult, key: "mean" | "final") =>
-    (result.forecast as Record<string, unknown>[]).reduce((sum, point) => {
-      const value = point[key] ?? point.mean;
-      return sum + (typeof value === "number" ? value : 0);
-    }, 0);
   return (
     <Section title="Results">
-      {loaded.loading ? <Loading what="results" /> : null}
-      <ProblemAlert problem={loaded.problem} />
-      {loaded.data ? (
-        loaded.data.items.length === 0 ? (
-          <Empty>No results yet.</Empty>
-        ) : (
-          <table>
-            <caption>Results</caption>
-            <thead>
-              <tr>
-                <th scope="col">SKU</th>
-                <th scope="col">Class</th>
-                <th scope="col">Method</th>
-                <th scope="col" class="num">
-                  Forecast total
-                </th>
-                <th scope="col" class="num">
-                  Final total
-                </th>
-                <th scope="col" class="num">
-                  Adjustments
-                </th>
-                <th scope="col">Error</th>
+      <LoadState loaded={loaded} what="results" isEmpty={noItems} empty="No results yet.">
+        {(page) => (
+          <Table caption="Results" columns={["SKU", "Class", "Method", num("Forecast total"), num("Final total"), num("Adjustments"), "Error"]}>
+            {page.items.map((result) => (
+              <tr key={result.sku}>
+                <td>
+                  <Link href={`/skus/${enc(result.sku)}?run=${enc(runId)}`}>{result.sku}</Link>
+                </td>
+                <td>{result.demand_class ?? "—"}</td>
+                <td>{result.method ?? "—"}</td>
+                <td class="num">{fmtNumber(forecastTotal(result.forecast, "mean"))}</td>
+                <td class="num">{fmtNumber(forecastTotal(result.forecast, "final"))}</td>
+                <td class="num">{result.adjustments ?? 0}</td>
+                <td>{result.error ? `${result.error.code ?? ""} ${result.error.message ?? ""}` : ""}</td>
               </tr>
-            </thead>
-            <tbody>
-              {loaded.data.items.map((result) => (
-                <tr key={result.sku}>
-                  <td>
-                    <Link href={`/skus/${enc(result.sku)}?run=${enc(runId)}`}>{result.sku}</Link>
-                  </td>
-                  <td>{result.demand_class ?? "—"}</td>
-                  <td>{result.method ?? "—"}</td>
-                  <td class="num">{fmtNumber(total(result, "mean"))}</td>
-                  <td class="num">{fmtNumber(total(result, "final"))}</td>
-                  <td class="num">{result.adjustments ?? 0}</td>
-                  <td>{result.error ? `${result.error.code ?? ""} ${result.error.message ?? ""}` : ""}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        )
-      ) : null}
-      {loaded.data ? <Pager page={pages.page} nextCursor={loaded.data.next_cursor} onNext={pages.next} onPrevious={pages.previous} /> : null}
+            ))}
+          </Table>
+        )}
+      </LoadState>
+      {loaded.data ? <Pager pages={pages} page={loaded.data} /> : null}
     </Section>
   );
 }
@@ -399,33 +336,16 @@ function Comparison({ run }: { run: Run }) {
             Total {fmtNumber(loaded.data.totals.run)} against {fmtNumber(loaded.data.totals.to)} in the base: {loaded.data.totals.delta >= 0 ? "+" : ""}
             {fmtNumber(loaded.data.totals.delta)} ({fmtPct(loaded.data.totals.delta_pct == null ? null : loaded.data.totals.delta_pct / 100)}).
           </p>
-          <table>
-            <caption>Comparison with base run</caption>
-            <thead>
-              <tr>
-                <th scope="col">SKU</th>
-                <th scope="col" class="num">
-                  This run
-                </th>
-                <th scope="col" class="num">
-                  Base
-                </th>
-                <th scope="col" class="num">
-                  Delta
-                </th>
+          <Table caption="Comparison with base run" columns={["SKU", num("This run"), num("Base"), num("Delta")]}>
+            {loaded.data.items.map((item) => (
+              <tr key={item.sku}>
+                <td>{item.sku}</td>
+                <td class="num">{fmtNumber(item.run_total)}</td>
+                <td class="num">{fmtNumber(item.to_total)}</td>
+                <td class="num">{fmtNumber(item.delta)}</td>
               </tr>
-            </thead>
-            <tbody>
-              {loaded.data.items.map((item) => (
-                <tr key={item.sku}>
-                  <td>{item.sku}</td>
-                  <td class="num">{fmtNumber(item.run_total)}</td>
-                  <td class="num">{fmtNumber(item.to_total)}</td>
-                  <td class="num">{fmtNumber(item.delta)}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
+            ))}
+          </Table>
         </>
       ) : null}
     </Section>
@@ -439,13 +359,11 @@ function Nodes({ run }: { run: Run }) {
     [hierarchyName],
   );
   const [level, setLevel] = useState("total");
-  const pages = useCursorPages(level);
-  const nodes = useLoad(
-    () =>
-      hierarchyName
-        ? get<Page<NodeResult>>(`${FORECAST}/runs/${enc(run.run_id)}/nodes`, { level, limit: 50, cursor: pages.cursor ?? undefined })
-        : Promise.resolve(null),
-    [run.run_id, hierarchyName, level, pages.cursor],
+  const { pages, loaded: nodes } = usePagedLoad(
+    level,
+    (cursor) =>
+      hierarchyName ? get<Page<NodeResult>>(`${FORECAST}/runs/${enc(run.run_id)}/nodes`, { level, limit: 50, cursor }) : Promise.resolve({ items: [] }),
+    [run.run_id, hierarchyName, level],
   );
   if (!hierarchyName) return null;
   const levels = ["total", ...(hierarchy.data?.levels ?? [])];
@@ -461,91 +379,44 @@ function Nodes({ run }: { run: Run }) {
           ))}
         </select>
       </div>
-      {nodes.loading ? <Loading /> : null}
-      <ProblemAlert problem={nodes.problem} />
-      {nodes.data ? (
-        nodes.data.items.length === 0 ? (
-          <Empty>No nodes at this level.</Empty>
-        ) : (
-          <>
-            <table>
-              <caption>Nodes</caption>
-              <thead>
-                <tr>
-                  <th scope="col">Node</th>
-                  <th scope="col" class="num">
-                    SKUs
-                  </th>
-                  <th scope="col" class="num">
-                    Forecast total
-                  </th>
-                </tr>
-              </thead>
-              <tbody>
-                {nodes.data.items.map((node) => (
-                  <tr key={node.node_id}>
-                    <td>
-                      {Object.entries(node.key)
-                        .map(([key, value]) => `${key}=${value}`)
-                        .join(", ") || node.level}
-                    </td>
-                    <td class="num">{node.skus}</td>
-                    <td class="num">
-                      {fmtNumber((node.forecast as Record<string, unknown>[]).reduce((sum, point) => sum + (typeof point.mean === "number" ? point.mean : 0), 0))}
-                    </td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-            <Pager page={pages.page} nextCursor={nodes.data.next_cursor} onNext={pages.next} onPrevious={pages.previous} />
-          </>
-        )
-      ) : null}
+      <LoadState loaded={nodes} pages={pages} isEmpty={noItems} empty="No nodes at this level.">
+        {(page) => (
+          <Table caption="Nodes" columns={["Node", num("SKUs"), num("Forecast total")]}>
+            {page.items.map((node) => (
+              <tr key={node.node_id}>
+                <td>
+                  {Object.entries(node.key)
+                    .map(([key, value]) => `${key}=${value}`)
+                    .join(", ") || node.level}
+                </td>
+                <td class="num">{node.skus}</td>
+                <td class="num">{fmtNumber(forecastTotal(node.forecast, "mean"))}</td>
+              </tr>
+            ))}
+          </Table>
+        )}
+      </LoadState>
     </Section>
   );
 }
 
 function RunAccuracySection({ runId }: { runId: string }) {
   const loaded = useLoad(() => get<RunAccuracy>(`${FORECAST}/runs/${enc(runId)}/accuracy`), [runId]);
-  const rows: [string, RunAccuracy["metrics"]][] = loaded.data
-    ? [
-        ["Forecast", loaded.data.metrics],
-        ["Seasonal naive", loaded.data.naive],
-        ["Final (adjusted)", loaded.data.final],
-      ]
-    : [];
   return (
     <Section title="Accuracy against actuals">
-      {loaded.loading ? <Loading /> : null}
-      <ProblemAlert problem={loaded.problem} />
-      {loaded.data && !loaded.data.metrics ? <Empty>No actuals have arrived for this run's dates yet.</Empty> : null}
-      {loaded.data?.metrics ? (
-        <table>
-          <caption>
-            Run accuracy ({loaded.data.skus_scored ?? 0} SKUs, actuals through {loaded.data.actuals_through ?? "—"})
-          </caption>
-          <thead>
-            <tr>
-              <th scope="col">Forecast</th>
-              <th scope="col" class="num">
-                WAPE
-              </th>
-              <th scope="col" class="num">
-                MASE
-              </th>
-              <th scope="col" class="num">
-                Bias
-              </th>
-              <th scope="col" class="num">
-                80 % coverage
-              </th>
-              <th scope="col" class="num">
-                95 % coverage
-              </th>
-            </tr>
-          </thead>
-          <tbody>
-            {rows.map(([label, metrics]) => (
+      <LoadState loaded={loaded} isEmpty={(accuracy) => !accuracy.metrics} empty="No actuals have arrived for this run's dates yet.">
+        {(accuracy) => (
+          <Table
+            caption={`Run accuracy (${accuracy.skus_scored ?? 0} SKUs, actuals through ${accuracy.actuals_through ?? "—"})`}
+            columns={["Forecast", num("WAPE"), num("MASE"), num("Bias"), num("80 % coverage"), num("95 % coverage")]}
+          >
+            {(
+              [
+                ["Forecast", accuracy.metrics],
+                ["Seasonal naive", accuracy.naive],
+                ["Final (adjusted)", accuracy.final],
+              ] as const
+            ).map(([label, metrics]) => (
               <tr key={label}>
                 <th scope="row">{label}</th>
                 <td class="num">{fmtPct(metrics?.wape)}</td>
@@ -555,9 +426,9 @@ function RunAccuracySection({ runId }: { runId: string }) {
                 <td class="num">{fmtPct(metrics?.coverage_95)}</td>
               </tr>
             ))}
-          </tbody>
-        </table>
-      ) : null}
+          </Table>
+        )}
+      </LoadState>
     </Section>
   );
 }
@@ -613,20 +484,13 @@ export function RunDetail({ runId }: { runId: string }) {
             <dl class="facts">
               {["horizon", "frequency", "method", "drivers", "hierarchy", "as_of"].map((key) =>
                 run.params[key] !== undefined && run.params[key] !== null ? (
-                  <div key={key}>
-                    <dt>{key.replace("_", " ")}</dt>
-                    <dd>{typeof run.params[key] === "object" ? JSON.stringify(run.params[key]) : String(run.params[key])}</dd>
-                  </div>
+                  <Fact key={key} term={key.replace("_", " ")}>
+                    {typeof run.params[key] === "object" ? JSON.stringify(run.params[key]) : String(run.params[key])}
+                  </Fact>
                 ) : null,
               )}
-              <div>
-                <dt>created</dt>
-                <dd>{fmtTime(run.created_at)}</dd>
-              </div>
-              <div>
-                <dt>finished</dt>
-                <dd>{fmtTime(run.finished_at)}</dd>
-              </div>
+              <Fact term="created">{fmtTime(run.created_at)}</Fact>
+              <Fact term="finished">{fmtTime(run.finished_at)}</Fact>
             </dl>
             {run.error ? <p class="problem">{Object.values(run.error).join(": ")}</p> : null}
             <div class="actions">

@@ -13,7 +13,6 @@ import {
   type CalendarOut,
   type Driver,
   type ForecastPoint,
-  type Page,
   type Run,
   type Sku,
   type SkuDemand,
@@ -24,7 +23,8 @@ import { NotFound } from "./notfound";
 import { Chart, dateToSeconds } from "../chart";
 import { Link, navigate, useLocation } from "../router";
 import { useMe } from "../session";
-import { Empty, FORECAST_READY, Field, Loading, ProblemAlert, Section, fmtNumber, fmtPct, fmtTime, useAction, useLoad } from "../ui";
+import { CheckField, InputField, Saved, SelectField } from "../forms";
+import { Empty, Fact, Field, LoadState, Loading, ProblemAlert, Section, Table, finishedRuns, fmtNumber, fmtPct, fmtTime, num as numColumn, runLabel, useAction, useLoad } from "../ui";
 
 const REASONS = ["promotion", "event", "supply", "customer_info", "correction", "other"] as const;
 const OPERATIONS = ["set", "add", "multiply"] as const;
@@ -205,33 +205,16 @@ function AccuracySection({ result, demand, run }: { result?: SkuResult; demand?:
       {!scored ? (
         <Empty>No actuals yet for the periods this run forecast; they are scored as demand arrives.</Empty>
       ) : (
-        <table>
-          <caption>Accuracy of this SKU against actuals ({scored.periods} periods)</caption>
-          <thead>
-            <tr>
-              <th scope="col">Forecast</th>
-              <th scope="col" class="num">
-                WAPE
-              </th>
-              <th scope="col" class="num">
-                MAE
-              </th>
-              <th scope="col" class="num">
-                Bias
-              </th>
+        <Table caption={`Accuracy of this SKU against actuals (${scored.periods} periods)`} columns={["Forecast", numColumn("WAPE"), numColumn("MAE"), numColumn("Bias")]}>
+          {(["forecast", "final"] as const).map((key) => (
+            <tr key={key}>
+              <th scope="row">{key === "forecast" ? "Statistical" : "Final (adjusted)"}</th>
+              <td class="num">{fmtPct(scored[key].wape)}</td>
+              <td class="num">{fmtNumber(scored[key].mae, 2)}</td>
+              <td class="num">{fmtNumber(scored[key].bias, 2)}</td>
             </tr>
-          </thead>
-          <tbody>
-            {(["forecast", "final"] as const).map((key) => (
-              <tr key={key}>
-                <th scope="row">{key === "forecast" ? "Statistical" : "Final (adjusted)"}</th>
-                <td class="num">{fmtPct(scored[key].wape)}</td>
-                <td class="num">{fmtNumber(scored[key].mae, 2)}</td>
-                <td class="num">{fmtNumber(scored[key].bias, 2)}</td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
+          ))}
+        </Table>
       )}
     </Section>
   );
@@ -247,39 +230,21 @@ function operationOf(adjustment: Adjustment): string {
 function AdjustmentsTable({ items }: { items: Adjustment[] }) {
   if (!items.length) return <Empty>No adjustments of this SKU in this run.</Empty>;
   return (
-    <table>
-      <caption>Adjustments</caption>
-      <thead>
-        <tr>
-          <th scope="col">At</th>
-          <th scope="col">By</th>
-          <th scope="col">From</th>
-          <th scope="col">To</th>
-          <th scope="col">Operation</th>
-          <th scope="col">Reason</th>
-          <th scope="col">Comment</th>
-          <th scope="col">Sticky</th>
-          <th scope="col" class="num">
-            Periods changed
-          </th>
+    <Table caption="Adjustments" columns={["At", "By", "From", "To", "Operation", "Reason", "Comment", "Sticky", numColumn("Periods changed")]}>
+      {items.map((adjustment) => (
+        <tr key={adjustment.adjustment_id}>
+          <td class="time">{fmtTime(adjustment.at)}</td>
+          <td>{adjustment.by}</td>
+          <td>{adjustment.start}</td>
+          <td>{adjustment.end}</td>
+          <td>{operationOf(adjustment)}</td>
+          <td>{adjustment.reason}</td>
+          <td>{adjustment.comment ?? ""}</td>
+          <td>{adjustment.sticky ? (adjustment.carried_from ? `yes (from ${adjustment.carried_from})` : "yes") : "no"}</td>
+          <td class="num">{adjustment.changes.length}</td>
         </tr>
-      </thead>
-      <tbody>
-        {items.map((adjustment) => (
-          <tr key={adjustment.adjustment_id}>
-            <td class="time">{fmtTime(adjustment.at)}</td>
-            <td>{adjustment.by}</td>
-            <td>{adjustment.start}</td>
-            <td>{adjustment.end}</td>
-            <td>{operationOf(adjustment)}</td>
-            <td>{adjustment.reason}</td>
-            <td>{adjustment.comment ?? ""}</td>
-            <td>{adjustment.sticky ? (adjustment.carried_from ? `yes (from ${adjustment.carried_from})` : "yes") : "no"}</td>
-            <td class="num">{adjustment.changes.length}</td>
-          </tr>
-        ))}
-      </tbody>
-    </table>
+      ))}
+    </Table>
   );
 }
 
@@ -346,44 +311,29 @@ function AdjustForm({
         <Field label="From" id="adjust-from">
           <input ref={fromInput} id="adjust-from" type="date" required value={start} onInput={(event) => setStart(event.currentTarget.value)} />
         </Field>
-        <Field label="To" id="adjust-to">
-          <input id="adjust-to" type="date" required value={end} onInput={(event) => setEnd(event.currentTarget.value)} />
-        </Field>
-        <Field label="Operation" id="adjust-operation">
-          <select id="adjust-operation" value={operation} onChange={(event) => setOperation(event.currentTarget.value as Operation)}>
-            {OPERATIONS.map((name) => (
-              <option key={name} value={name}>
-                {name}
-              </option>
-            ))}
-          </select>
-        </Field>
-        <Field label="Value" id="adjust-value">
-          <input id="adjust-value" type="number" step="any" required value={value} onInput={(event) => setValue(event.currentTarget.value)} />
-        </Field>
-        <Field label="Reason" id="adjust-reason">
-          <select id="adjust-reason" value={reason} onChange={(event) => setReason(event.currentTarget.value as (typeof REASONS)[number])}>
-            {REASONS.map((name) => (
-              <option key={name} value={name}>
-                {name.replace("_", " ")}
-              </option>
-            ))}
-          </select>
-        </Field>
+        <InputField label="To" id="adjust-to" type="date" required value={end} onInput={(event) => setEnd(event.currentTarget.value)} />
+        <SelectField
+          label="Operation"
+          id="adjust-operation"
+          options={OPERATIONS}
+          value={operation}
+          onChange={(event) => setOperation(event.currentTarget.value as Operation)}
+        />
+        <InputField label="Value" id="adjust-value" type="number" step="any" required value={value} onInput={(event) => setValue(event.currentTarget.value)} />
+        <SelectField
+          label="Reason"
+          id="adjust-reason"
+          options={REASONS.map((name) => [name, name.replace("_", " ")] as const)}
+          value={reason}
+          onChange={(event) => setReason(event.currentTarget.value as (typeof REASONS)[number])}
+        />
       </div>
       <Field label="Comment" id="adjust-comment">
         <textarea id="adjust-comment" rows={2} maxLength={1000} value={comment} onInput={(event) => setComment(event.currentTarget.value)} />
       </Field>
-      <div class="check">
-        <input id="adjust-sticky" type="checkbox" checked={sticky} onChange={(event) => setSticky(event.currentTarget.checked)} />
-        <label for="adjust-sticky">Sticky (also apply to later runs)</label>
-      </div>
+      <CheckField label="Sticky (also apply to later runs)" id="adjust-sticky" checked={sticky} onChange={(event) => setSticky(event.currentTarget.checked)} />
       <ProblemAlert problem={action.problem} />
-      {saved ? (
-        <p role="status" class="ok">
-          Adjustment saved.
-        </p>
-      ) : null}
+      <Saved show={saved}>Adjustment saved.</Saved>
       <div class="actions">
         <button type="submit" class="primary" disabled={action.busy || !ready}>
           Save adjustment
@@ -401,10 +351,7 @@ export function SkuDetail({ sku, forced }: { sku: string; forced: boolean }) {
   const { query } = useLocation();
   const [adjustOpen, setAdjustOpen] = useState(false);
   const skuLoad = useLoad(() => get<Sku>(`${FORECAST}/skus/${enc(sku)}`), [sku]);
-  const runsLoad = useLoad(
-    () => get<Page<Run>>(`${FORECAST}/runs`, { limit: 50 }).then((page) => page.items.filter((run) => FORECAST_READY.has(run.status))),
-    [],
-  );
+  const runsLoad = useLoad(finishedRuns, []);
   const runs = runsLoad.data ?? [];
   const runId = query.get("run") ?? runs[0]?.run_id;
   const run = runs.find((candidate) => candidate.run_id === runId);
@@ -498,33 +445,17 @@ export function SkuDetail({ sku, forced }: { sku: string; forced: boolean }) {
       <ProblemAlert problem={skuLoad.problem} />
       {skuLoad.data ? (
         <dl class="facts">
-          <div>
-            <dt>Class</dt>
-            <dd>{skuLoad.data.demand_class ?? "—"}</dd>
-          </div>
-          <div>
-            <dt>Grain</dt>
-            <dd>{skuLoad.data.granularity ?? "D"}</dd>
-          </div>
-          <div>
-            <dt>Periods</dt>
-            <dd>{fmtNumber(skuLoad.data.n_periods, 0)}</dd>
-          </div>
-          <div>
-            <dt>History</dt>
-            <dd>
-              {skuLoad.data.first_date ?? "—"} to {skuLoad.data.last_date ?? "—"}
-            </dd>
-          </div>
-          <div>
-            <dt>Total</dt>
-            <dd>{fmtNumber(skuLoad.data.total_quantity)}</dd>
-          </div>
+          <Fact term="Class">{skuLoad.data.demand_class ?? "—"}</Fact>
+          <Fact term="Grain">{skuLoad.data.granularity ?? "D"}</Fact>
+          <Fact term="Periods">{fmtNumber(skuLoad.data.n_periods, 0)}</Fact>
+          <Fact term="History">
+            {skuLoad.data.first_date ?? "—"} to {skuLoad.data.last_date ?? "—"}
+          </Fact>
+          <Fact term="Total">{fmtNumber(skuLoad.data.total_quantity)}</Fact>
           {Object.entries(skuLoad.data.attributes ?? {}).map(([name, value]) => (
-            <div key={name}>
-              <dt>{name}</dt>
-              <dd>{value}</dd>
-            </div>
+            <Fact key={name} term={name}>
+              {value}
+            </Fact>
           ))}
         </dl>
       ) : null}
@@ -536,8 +467,7 @@ export function SkuDetail({ sku, forced }: { sku: string; forced: boolean }) {
             {runs.length === 0 ? <option value="">No finished run</option> : null}
             {runs.map((candidate) => (
               <option key={candidate.run_id} value={candidate.run_id}>
-                {candidate.name ? `${candidate.name} · ` : ""}
-                {candidate.run_id} · {fmtTime(candidate.created_at)}
+                {runLabel(candidate)} · {fmtTime(candidate.created_at)}
               </option>
             ))}
           </select>
@@ -601,48 +531,32 @@ export function SkuDetail({ sku, forced }: { sku: string; forced: boolean }) {
 
       {forecastPoints.length ? (
         <Section title="Forecast">
-          <table class="compact">
-            <caption>Forecast by period</caption>
-            <thead>
-              <tr>
-                <th scope="col">Date</th>
-                <th scope="col" class="num">
-                  Forecast
-                </th>
-                <th scope="col" class="num">
-                  Final
-                </th>
-                <th scope="col" class="num">
-                  80 % interval
-                </th>
-                <th scope="col" class="num">
-                  95 % interval
-                </th>
+          <Table
+            class="compact"
+            caption="Forecast by period"
+            columns={["Date", numColumn("Forecast"), numColumn("Final"), numColumn("80 % interval"), numColumn("95 % interval")]}
+          >
+            {forecastPoints.map((point) => (
+              <tr key={point.date} class={num(point.final) !== num(point.mean) ? "adjusted" : undefined}>
+                <td>{point.date}</td>
+                <td class="num">{fmtNumber(num(point.mean), 2)}</td>
+                <td class="num">{fmtNumber(num(point.final) ?? num(point.mean), 2)}</td>
+                <td class="num">
+                  {fmtNumber(num(point.lo_80), 1)} – {fmtNumber(num(point.hi_80), 1)}
+                </td>
+                <td class="num">
+                  {fmtNumber(num(point.lo_95), 1)} – {fmtNumber(num(point.hi_95), 1)}
+                </td>
               </tr>
-            </thead>
-            <tbody>
-              {forecastPoints.map((point) => (
-                <tr key={point.date} class={num(point.final) !== num(point.mean) ? "adjusted" : undefined}>
-                  <td>{point.date}</td>
-                  <td class="num">{fmtNumber(num(point.mean), 2)}</td>
-                  <td class="num">{fmtNumber(num(point.final) ?? num(point.mean), 2)}</td>
-                  <td class="num">
-                    {fmtNumber(num(point.lo_80), 1)} – {fmtNumber(num(point.hi_80), 1)}
-                  </td>
-                  <td class="num">
-                    {fmtNumber(num(point.lo_95), 1)} – {fmtNumber(num(point.hi_95), 1)}
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
+            ))}
+          </Table>
         </Section>
       ) : null}
 
       <Section title="Adjustment history">
-        {adjustmentsLoad.loading ? <Loading /> : null}
-        <ProblemAlert problem={adjustmentsLoad.problem?.status === 404 ? null : adjustmentsLoad.problem} />
-        {adjustmentsLoad.data ? <AdjustmentsTable items={adjustmentsLoad.data} /> : null}
+        <LoadState loaded={adjustmentsLoad} problem={adjustmentsLoad.problem?.status === 404 ? null : adjustmentsLoad.problem}>
+          {(items) => <AdjustmentsTable items={items} />}
+        </LoadState>
       </Section>
 
       <AccuracySection result={result} demand={demandLoad.data} run={run} />

@@ -2,7 +2,8 @@ import { useEffect, useRef, useState } from "preact/hooks";
 import { FORECAST, enc, get, type Page, type Sku, type SkuDemand } from "../api";
 import { Sparkline } from "../chart";
 import { Link, navigate, useLocation } from "../router";
-import { Empty, Field, Loading, Pager, ProblemAlert, fmtNumber, useCursorPages, useLoad } from "../ui";
+import { InputField, SelectField } from "../forms";
+import { Empty, Loading, Pager, ProblemAlert, Table, fmtNumber, num, usePagedLoad } from "../ui";
 
 const CLASSES = ["smooth", "erratic", "intermittent", "lumpy", "new", "inactive"];
 const PAGE_SIZE = 50;
@@ -83,16 +84,15 @@ export function Skus() {
   const [attrDraft, setAttrDraft] = useState(attrName);
   const [valueDraft, setValueDraft] = useState(attrValue);
   const filterKey = `${demandClass}|${attrName}|${attrValue}`;
-  const pages = useCursorPages(filterKey);
-  const loaded = useLoad(() => {
-    const filters: Record<string, string | number | undefined> = {
-      limit: PAGE_SIZE,
-      cursor: pages.cursor ?? undefined,
-      demand_class: demandClass || undefined,
-    };
-    if (attrName && attrValue) filters[`attr.${attrName}`] = attrValue;
-    return get<Page<Sku>>(`${FORECAST}/skus`, filters);
-  }, [filterKey, pages.cursor]);
+  const { pages, loaded } = usePagedLoad(
+    filterKey,
+    (cursor) => {
+      const filters: Record<string, string | number | undefined> = { limit: PAGE_SIZE, cursor, demand_class: demandClass || undefined };
+      if (attrName && attrValue) filters[`attr.${attrName}`] = attrValue;
+      return get<Page<Sku>>(`${FORECAST}/skus`, filters);
+    },
+    [filterKey],
+  );
 
   // Filters live in the URL, so a filtered list can be linked and the back button works.
   const setFilters = (changes: Record<string, string>) => {
@@ -119,25 +119,19 @@ export function Skus() {
           setFilters({ attr: attrDraft.trim(), value: valueDraft });
         }}
       >
-        <Field label="Search SKU" id="sku-search" hint="Filters the SKUs of this page by name">
-          <input id="sku-search" type="search" value={search} onInput={(event) => setSearch(event.currentTarget.value)} />
-        </Field>
-        <Field label="Demand class" id="sku-class">
-          <select id="sku-class" value={demandClass} onChange={(event) => setFilters({ class: event.currentTarget.value })}>
-            <option value="">All classes</option>
-            {CLASSES.map((name) => (
-              <option key={name} value={name}>
-                {name}
-              </option>
-            ))}
-          </select>
-        </Field>
-        <Field label="Attribute" id="sku-attr">
-          <input id="sku-attr" value={attrDraft} placeholder="category" onInput={(event) => setAttrDraft(event.currentTarget.value)} />
-        </Field>
-        <Field label="Value" id="sku-attr-value">
-          <input id="sku-attr-value" value={valueDraft} onInput={(event) => setValueDraft(event.currentTarget.value)} />
-        </Field>
+        <InputField
+          label="Search SKU"
+          id="sku-search"
+          hint="Filters the SKUs of this page by name"
+          type="search"
+          value={search}
+          onInput={(event) => setSearch(event.currentTarget.value)}
+        />
+        <SelectField label="Demand class" id="sku-class" options={CLASSES} value={demandClass} onChange={(event) => setFilters({ class: event.currentTarget.value })}>
+          <option value="">All classes</option>
+        </SelectField>
+        <InputField label="Attribute" id="sku-attr" value={attrDraft} placeholder="category" onInput={(event) => setAttrDraft(event.currentTarget.value)} />
+        <InputField label="Value" id="sku-attr-value" value={valueDraft} onInput={(event) => setValueDraft(event.currentTarget.value)} />
         <div class="actions">
           <button type="submit">Apply filter</button>
           {attrName ? (
@@ -164,44 +158,25 @@ export function Skus() {
               : "No SKUs yet: upload a demand file on the Uploads screen."}
           </Empty>
         ) : (
-          <table class="skus">
-            <caption>SKUs</caption>
-            <thead>
-              <tr>
-                <th scope="col">SKU</th>
-                <th scope="col">Class</th>
-                <th scope="col" class="num">
-                  Periods
-                </th>
-                <th scope="col">Last date</th>
-                <th scope="col" class="num">
-                  Total
-                </th>
-                <th scope="col">Last {SPARK_DAYS} days</th>
+          <Table class="skus" caption="SKUs" columns={["SKU", "Class", num("Periods"), "Last date", num("Total"), `Last ${SPARK_DAYS} days`]}>
+            {items.map((sku) => (
+              <tr key={sku.sku}>
+                <td>
+                  <Link href={`/skus/${enc(sku.sku)}`}>{sku.sku}</Link>
+                </td>
+                <td>{sku.demand_class ?? "—"}</td>
+                <td class="num">{fmtNumber(sku.n_periods, 0)}</td>
+                <td>{sku.last_date ?? "—"}</td>
+                <td class="num">{fmtNumber(sku.total_quantity)}</td>
+                <td>
+                  <LazySpark sku={sku} />
+                </td>
               </tr>
-            </thead>
-            <tbody>
-              {items.map((sku) => (
-                <tr key={sku.sku}>
-                  <td>
-                    <Link href={`/skus/${enc(sku.sku)}`}>{sku.sku}</Link>
-                  </td>
-                  <td>{sku.demand_class ?? "—"}</td>
-                  <td class="num">{fmtNumber(sku.n_periods, 0)}</td>
-                  <td>{sku.last_date ?? "—"}</td>
-                  <td class="num">{fmtNumber(sku.total_quantity)}</td>
-                  <td>
-                    <LazySpark sku={sku} />
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
+            ))}
+          </Table>
         )
       ) : null}
-      {loaded.data ? (
-        <Pager page={pages.page} nextCursor={loaded.data.next_cursor} onNext={pages.next} onPrevious={pages.previous} />
-      ) : null}
+      {loaded.data ? <Pager pages={pages} page={loaded.data} /> : null}
     </>
   );
 }

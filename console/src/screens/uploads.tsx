@@ -2,7 +2,8 @@ import { useEffect, useRef, useState } from "preact/hooks";
 import { FORECAST, can, enc, get, post, postFile, type Page, type Upload, type UploadTicket } from "../api";
 import { useLocation } from "../router";
 import { useMe } from "../session";
-import { Empty, Field, Loading, Pager, ProblemAlert, Section, fmtNumber, fmtTime, toProblem, useCursorPages, useLoad } from "../ui";
+import { InputField, SelectField } from "../forms";
+import { LoadState, ProblemAlert, Section, StatusBadge, Table, fmtNumber, fmtTime, noItems, num, toProblem, usePagedLoad } from "../ui";
 import type { Problem } from "../api";
 
 const KINDS = ["demand", "drivers", "attributes"] as const;
@@ -14,31 +15,18 @@ function RejectedRows({ upload }: { upload: Upload }) {
   const errors = upload.errors ?? [];
   if (!errors.length) return null;
   return (
-    <table>
-      <caption>Rejected rows</caption>
-      <thead>
-        <tr>
-          <th scope="col" class="num">
-            Row
-          </th>
-          <th scope="col">Column</th>
-          <th scope="col">Code</th>
-          <th scope="col">Message</th>
+    <Table caption="Rejected rows" columns={[num("Row"), "Column", "Code", "Message"]}>
+      {errors.map((error, index) => (
+        <tr key={index}>
+          <td class="num">{error.row ?? "—"}</td>
+          <td>{error.column ?? "—"}</td>
+          <td>
+            <code>{error.code}</code>
+          </td>
+          <td>{error.message}</td>
         </tr>
-      </thead>
-      <tbody>
-        {errors.map((error, index) => (
-          <tr key={index}>
-            <td class="num">{error.row ?? "—"}</td>
-            <td>{error.column ?? "—"}</td>
-            <td>
-              <code>{error.code}</code>
-            </td>
-            <td>{error.message}</td>
-          </tr>
-        ))}
-      </tbody>
-    </table>
+      ))}
+    </Table>
   );
 }
 
@@ -69,55 +57,27 @@ function Report({ upload }: { upload: Upload }) {
 }
 
 function PastUploads({ refreshKey }: { refreshKey: number }) {
-  const pages = useCursorPages(String(refreshKey));
-  const loaded = useLoad(() => get<Page<Upload>>(`${FORECAST}/uploads`, { limit: 20, cursor: pages.cursor ?? undefined }), [
-    pages.cursor,
-    refreshKey,
-  ]);
+  const { pages, loaded } = usePagedLoad(String(refreshKey), (cursor) => get<Page<Upload>>(`${FORECAST}/uploads`, { limit: 20, cursor }), [refreshKey]);
   return (
     <Section title="Past uploads">
-      {loaded.loading ? <Loading /> : null}
-      <ProblemAlert problem={loaded.problem} />
-      {loaded.data ? (
-        loaded.data.items.length === 0 ? (
-          <Empty>No uploads yet.</Empty>
-        ) : (
-          <>
-            <table>
-              <caption>Past uploads</caption>
-              <thead>
-                <tr>
-                  <th scope="col">Created</th>
-                  <th scope="col">File</th>
-                  <th scope="col">Kind</th>
-                  <th scope="col">Status</th>
-                  <th scope="col" class="num">
-                    Accepted
-                  </th>
-                  <th scope="col" class="num">
-                    Rejected
-                  </th>
-                </tr>
-              </thead>
-              <tbody>
-                {loaded.data.items.map((upload) => (
-                  <tr key={upload.upload_id}>
-                    <td class="time">{fmtTime(upload.created_at)}</td>
-                    <td>{upload.filename ?? upload.upload_id}</td>
-                    <td>{upload.kind ?? "demand"}</td>
-                    <td>
-                      <span class={`status status-${upload.status.toLowerCase()}`}>{upload.status}</span>
-                    </td>
-                    <td class="num">{fmtNumber(upload.rows_accepted ?? 0, 0)}</td>
-                    <td class="num">{fmtNumber(upload.rows_rejected ?? 0, 0)}</td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-            <Pager page={pages.page} nextCursor={loaded.data.next_cursor} onNext={pages.next} onPrevious={pages.previous} />
-          </>
-        )
-      ) : null}
+      <LoadState loaded={loaded} pages={pages} isEmpty={noItems} empty="No uploads yet.">
+        {(page) => (
+          <Table caption="Past uploads" columns={["Created", "File", "Kind", "Status", num("Accepted"), num("Rejected")]}>
+            {page.items.map((upload) => (
+              <tr key={upload.upload_id}>
+                <td class="time">{fmtTime(upload.created_at)}</td>
+                <td>{upload.filename ?? upload.upload_id}</td>
+                <td>{upload.kind ?? "demand"}</td>
+                <td>
+                  <StatusBadge status={upload.status} />
+                </td>
+                <td class="num">{fmtNumber(upload.rows_accepted ?? 0, 0)}</td>
+                <td class="num">{fmtNumber(upload.rows_rejected ?? 0, 0)}</td>
+              </tr>
+            ))}
+          </Table>
+        )}
+      </LoadState>
     </Section>
   );
 }
@@ -133,7 +93,6 @@ export function Uploads() {
   const [problem, setProblem] = useState<Problem | null>(null);
   const [busy, setBusy] = useState(false);
   const [refreshKey, setRefreshKey] = useState(0);
-  const input = useRef<HTMLInputElement>(null);
   const alive = useRef(true);
   useEffect(
     () => () => {
@@ -191,24 +150,15 @@ export function Uploads() {
       {mayUpload ? (
         <form class="card" onSubmit={onSubmit}>
           <div class="row">
-            <Field label="Kind" id="upload-kind">
-              <select id="upload-kind" value={kind} onChange={(event) => setKind(event.currentTarget.value as Kind)}>
-                {KINDS.map((name) => (
-                  <option key={name} value={name}>
-                    {name}
-                  </option>
-                ))}
-              </select>
-            </Field>
-            <Field label="File" id="upload-file" hint="CSV (optionally gzip) or Parquet: sku, date, quantity for demand">
-              <input
-                ref={input}
-                id="upload-file"
-                type="file"
-                accept=".csv,.gz,.parquet,text/csv"
-                onChange={(event) => setFile(event.currentTarget.files?.[0] ?? null)}
-              />
-            </Field>
+            <SelectField label="Kind" id="upload-kind" options={KINDS} value={kind} onChange={(event) => setKind(event.currentTarget.value as Kind)} />
+            <InputField
+              label="File"
+              id="upload-file"
+              hint="CSV (optionally gzip) or Parquet: sku, date, quantity for demand"
+              type="file"
+              accept=".csv,.gz,.parquet,text/csv"
+              onChange={(event) => setFile(event.currentTarget.files?.[0] ?? null)}
+            />
           </div>
           <div
             class={`dropzone${dragging ? " dragging" : ""}`}
