@@ -8,6 +8,7 @@ import { Empty, Loading, Pager, ProblemAlert, Table, fmtNumber, num, usePagedLoa
 const CLASSES = ["smooth", "erratic", "intermittent", "lumpy", "new", "inactive"];
 const PAGE_SIZE = 50;
 const SPARK_DAYS = 91;
+const SEARCH_PAUSE_MS = 300; // after the last keystroke, one request
 
 // Sparklines load lazily, a few at a time, for rows that scroll into view: a page never asks
 // for 50 series at once, and a series is asked once per session.
@@ -80,14 +81,20 @@ export function Skus() {
   const demandClass = query.get("class") ?? "";
   const attrName = query.get("attr") ?? "";
   const attrValue = query.get("value") ?? "";
-  const [search, setSearch] = useState(query.get("q") ?? "");
+  const prefix = query.get("q") ?? "";
+  const [search, setSearch] = useState(prefix);
   const [attrDraft, setAttrDraft] = useState(attrName);
   const [valueDraft, setValueDraft] = useState(attrValue);
-  const filterKey = `${demandClass}|${attrName}|${attrValue}`;
+  const filterKey = `${demandClass}|${attrName}|${attrValue}|${prefix}`;
   const { pages, loaded } = usePagedLoad(
     filterKey,
     (cursor) => {
-      const filters: Record<string, string | number | undefined> = { limit: PAGE_SIZE, cursor, demand_class: demandClass || undefined };
+      const filters: Record<string, string | number | undefined> = {
+        limit: PAGE_SIZE,
+        cursor,
+        demand_class: demandClass || undefined,
+        prefix: prefix || undefined,
+      };
       if (attrName && attrValue) filters[`attr.${attrName}`] = attrValue;
       return get<Page<Sku>>(`${FORECAST}/skus`, filters);
     },
@@ -105,9 +112,14 @@ export function Skus() {
     navigate(`/skus${text ? `?${text}` : ""}`, true);
   };
 
-  // The API has no name search: the box filters the page at hand (case-insensitive substring).
-  const needle = search.trim().toLowerCase();
-  const items = (loaded.data?.items ?? []).filter((sku) => !needle || sku.sku.toLowerCase().includes(needle));
+  // The search asks the API for the SKUs whose name starts with the text (exactly as stored: the
+  // catalog is in SKU order, so a prefix is a range of it), once typing pauses.
+  useEffect(() => {
+    if (search === prefix) return;
+    const timer = setTimeout(() => setFilters({ q: search }), SEARCH_PAUSE_MS);
+    return () => clearTimeout(timer);
+  }, [search]);
+  const items = loaded.data?.items ?? [];
 
   return (
     <>
@@ -122,7 +134,7 @@ export function Skus() {
         <InputField
           label="Search SKU"
           id="sku-search"
-          hint="Filters the SKUs of this page by name"
+          hint="SKUs whose name starts with this (case as stored)"
           type="search"
           value={search}
           onInput={(event) => setSearch(event.currentTarget.value)}
@@ -153,8 +165,8 @@ export function Skus() {
       {loaded.data && !loaded.loading ? (
         items.length === 0 ? (
           <Empty>
-            {needle || demandClass || attrName
-              ? "No SKU on this page matches."
+            {prefix || demandClass || attrName
+              ? "No SKU matches."
               : "No SKUs yet: upload a demand file on the Uploads screen."}
           </Empty>
         ) : (
