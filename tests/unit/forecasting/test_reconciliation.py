@@ -95,7 +95,7 @@ def test_given_incoherent_base_forecasts_when_min_trace_then_mint_shrink_runs_an
     assert rec.children_sum_gap(structure, mean) > 1e-3  # the base forecasts did not add up
     assert rec.children_sum_gap(structure, out.mean) < 1e-9
     assert np.all(out.mean >= 0)
-    assert np.all(out.bounds[80][0] <= out.mean) and np.all(out.bounds[95][1] >= out.bounds[80][1])
+    assert np.all(out.bands()[80][0] <= out.mean) and np.all(out.bands()[95][1] >= out.bands()[80][1])
 
 
 def test_given_no_residuals_when_min_trace_then_the_structural_weights_are_the_documented_fallback():
@@ -126,9 +126,21 @@ def test_given_base_sigmas_when_reconciled_then_bands_are_the_librarys_normality
         S=structure.S.toarray(), y_hat=mean, sigmah=sigma, level=[80], intervals_method="normality"
     )
     lo, hi = theirs["quantiles"][:, :, 0], theirs["quantiles"][:, :, 1]  # quantiles 0.1, 0.9
-    assert np.allclose(ours.bounds[80][1], hi)
+    assert np.allclose(ours.bands()[80][1], hi)
     # Ours floors the lower bound at 0 (demand is never negative); the library's does not.
-    assert np.allclose(ours.bounds[80][0], np.maximum(lo, 0))
+    assert np.allclose(ours.bands()[80][0], np.maximum(lo, 0))
+
+
+def test_given_a_reconciliation_when_one_rows_bands_are_made_then_they_are_that_row_of_the_full_bands():
+    structure = _structure()
+    mean, sigma, residuals = _bases(structure, 5)
+    out = rec.reconcile(structure, mean, sigma, "min_trace", [95, 80], residuals)
+    full = out.bands()
+    assert list(full) == [80, 95]
+    for row in (0, structure.n_nodes, out.mean.shape[0] - 1):
+        for lv, (lo, hi) in out.bands(row).items():
+            assert np.array_equal(lo, full[lv][0][row]) and np.array_equal(hi, full[lv][1][row])
+            assert np.all(hi > out.mean[row])  # sigma 2.0 everywhere: a band of positive width
 
 
 def test_given_base_bands_when_sigma_is_read_then_it_is_the_upper_half_width_over_z():
@@ -182,6 +194,6 @@ def test_given_random_hierarchies_and_forecasts_when_reconciled_then_children_su
     assert rec.children_sum_gap(structure, out.mean) <= 1e-6
     # The bands are symmetric around the mean before the floor at 0: their median is the mean,
     # coherent as the mean is.
-    for lo, hi in out.bounds.values():
+    for lo, hi in out.bands().values():
         assert np.all(lo <= out.mean + 1e-9) and np.all(hi >= out.mean - 1e-9)
     assert np.all(out.mean >= 0)

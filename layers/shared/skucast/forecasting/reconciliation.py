@@ -20,8 +20,8 @@ Reconciliation (Nixtla's hierarchicalforecast, on arrays):
   bottom-up's after its QP - that is var(node) = sum of its SKUs' variances; computed here with
   the sparse S (tests/unit/forecasting/test_reconciliation.py checks it equals the library's
   Normality). Each series' sigma is read from its base band (hi - mean) / z at each level; the
-  reconciled band is mean +- z * sigma, floored at 0. Its median is the reconciled mean, so the
-  medians add up as the means do.
+  reconciled band is mean +- z * sigma, floored at 0, made per row as results are written. Its
+  median is the reconciled mean, so the medians add up as the means do.
 Every reconciled value is S times the reconciled SKU forecasts, so children add up to their
 parent at every node and date up to float rounding.
 """
@@ -171,8 +171,21 @@ def insample_residuals(history: np.ndarray, season: int) -> tuple[np.ndarray, np
 @dataclass(frozen=True)
 class Reconciled:
     mean: np.ndarray  # (n_nodes + n_skus) x h, S's row order
-    bounds: dict[int, tuple[np.ndarray, np.ndarray]]  # level -> (lo, hi), same shape
+    sd: np.ndarray  # each series' standard deviation, same shape (diagonal Normality, bottom-up projection)
+    levels: tuple[int, ...]  # the band levels, in percent
     method: str  # what ran, e.g. "min_trace(mint_shrink)"
+
+    def bands(self, rows: int | slice | np.ndarray = slice(None)) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+        """level -> (lo, hi) of `rows`: mean +- z * sd, the lower bound floored at 0. Made on demand
+        for the rows being written: at 100,000 SKUs every band array of every series is 23 MB."""
+        mean, sd = self.mean[rows], self.sd[rows]
+        out = {}
+        for lv in self.levels:
+            half = np.multiply(sd, NormalDist().inv_cdf(0.5 + lv / 200))
+            lo = np.subtract(mean, half)
+            np.maximum(lo, 0.0, out=lo)
+            out[lv] = (lo, np.add(mean, half, out=half))
+        return out
 
 
 def sigma_from_bounds(mean: np.ndarray, bounds: Mapping[int, tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
@@ -211,17 +224,9 @@ def reconcile(
     rec_mean = np.asarray(S @ bottom)
     del bottom
     # Diagonal Normality with a bottom-up projection: a node's variance is its SKUs' summed.
-    # In place where possible: at 100,000 SKUs each array of every series is 23 MB (h = 28).
     sd = np.asarray(S @ np.square(sigma[structure.n_nodes :]))
     np.sqrt(sd, out=sd)
-    bounds = {}
-    for lv in sorted(set(levels)):
-        z = NormalDist().inv_cdf(0.5 + lv / 200)
-        half = np.multiply(sd, z)
-        lo = np.subtract(rec_mean, half)
-        np.maximum(lo, 0.0, out=lo)
-        bounds[lv] = (lo, np.add(rec_mean, half, out=half))
-    return Reconciled(rec_mean, bounds, used)
+    return Reconciled(rec_mean, sd, tuple(sorted(set(levels))), used)
 
 
 def _finite(values: np.ndarray) -> np.ndarray:

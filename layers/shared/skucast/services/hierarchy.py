@@ -270,16 +270,22 @@ def reconciliation_dead_lettered(settings: Settings, client_id: str, run_id: str
     maybe_complete(settings, client_id, run_id)
 
 
-def _points(
-    dates: list[str], mean: np.ndarray, bounds: dict[int, tuple[np.ndarray, np.ndarray]], row: int
-) -> list[dict[str, Any]]:
+Bands = dict[int, tuple[np.ndarray, np.ndarray]]  # level -> (lo, hi)
+
+
+def _points(dates: list[str], mean: np.ndarray, bounds: Bands) -> list[dict[str, Any]]:
+    """One series' forecast points from its mean and (lo, hi) per level (1-D, per period)."""
     points = []
     for t, day in enumerate(dates):
-        point: dict[str, Any] = {"date": day, "mean": float(mean[row, t])}
+        point: dict[str, Any] = {"date": day, "mean": float(mean[t])}
         for lv, (lo, hi) in bounds.items():
-            point[f"lo_{lv}"], point[f"hi_{lv}"] = float(lo[row, t]), float(hi[row, t])
+            point[f"lo_{lv}"], point[f"hi_{lv}"] = float(lo[t]), float(hi[t])
         points.append(point)
     return points
+
+
+def _row(bands: Bands, i: int) -> Bands:
+    return {lv: (lo[i], hi[i]) for lv, (lo, hi) in bands.items()}
 
 
 def _values(points: list[dict[str, Any]], levels: list[int], horizon: int) -> np.ndarray:
@@ -385,8 +391,8 @@ def _reconcile(settings: Settings, client_id: str, run: RunRecord) -> dict[str, 
             "parent": node.parent,
             "children": list(node.children[:MAX_CHILDREN]),
             "children_total": len(node.children),
-            "forecast": _points(got.dates, out.mean, out.bounds, i),
-            "base_forecast": _points(got.dates, got.mean, got.bands, i),
+            "forecast": _points(got.dates, out.mean[i], out.bands(i)),
+            "base_forecast": _points(got.dates, got.mean[i], _row(got.bands, i)),
             "base_method": got.base_methods.get(node.node_id),
             "reconciliation": out.method,
         }
@@ -403,7 +409,8 @@ def _reconcile(settings: Settings, client_id: str, run: RunRecord) -> dict[str, 
             if stored.sku in row:
                 base = _base(stored)
                 document = {**stored.document, "base_forecast": base, "reconciled": out.method}
-                document["forecast"] = _points([p["date"] for p in base], out.mean, out.bounds, row[stored.sku])
+                i = row[stored.sku]
+                document["forecast"] = _points([p["date"] for p in base], out.mean[i], out.bands(i))
                 yield stored, document
 
     repo.put_result_documents(settings.table_name, client_id, run_id, run.result_shards, rewritten())
