@@ -402,6 +402,9 @@ TRAINING_ASSUMPTIONS = {
     "s3_get_per_thousand": 0.0004,
     "model_gets_per_batch": 1,  # worst case: a worker container's cache (2 shards) misses every batch
     "batch_skus": 40,
+    # Batches in which some SKU's forecast is the global model's, so whose effects are made (for the
+    # whole batch at once); the model takes every batch - an upper bound.
+    "explained_share": 1.0,
 }
 
 
@@ -415,7 +418,8 @@ def training_model(measured: dict[str, Any], shard_skus: int | None = None) -> d
     waves = math.ceil(shards / a["train_concurrency"])
     stage_seconds = waves * (a["cold_start_seconds"] + shard_cpu) + a["queue_latency_seconds"]
     train_gb_s = shards * (a["cold_start_seconds"] + shard_cpu) * a["train_memory_mb"] / 1024
-    predict_s = cmp["predict_seconds_per_sku"] * TRAINING_SKUS
+    explain_per_sku = cmp.get("explain_seconds_per_sku", 0.0) * a["explained_share"]
+    predict_s = (cmp["predict_seconds_per_sku"] + explain_per_sku) * TRAINING_SKUS
     batches = math.ceil(TRAINING_SKUS / a["batch_skus"])
     cost = {
         "training_lambda_compute": train_gb_s * p["lambda_gb_second"],
@@ -435,6 +439,7 @@ def training_model(measured: dict[str, Any], shard_skus: int | None = None) -> d
         "stage_seconds": round(stage_seconds, 1),
         "train_lambda_gb_seconds": round(train_gb_s, 0),
         "prediction_seconds_per_sku": cmp["predict_seconds_per_sku"],
+        "explain_seconds_per_sku": round(explain_per_sku, 4),
         "prediction_lambda_seconds": round(predict_s, 0),
         "cost_usd": {k: round(v, 4) for k, v in cost.items()},
         "total_usd": round(sum(cost.values()), 3),
@@ -452,8 +457,10 @@ def training_markdown(m: dict[str, Any]) -> list[str]:
         f"(TrainQueue concurrency {a['train_concurrency']}): **the training stage takes "
         f"{m['stage_seconds'] / 60:.1f} min** (one shard, with a {a['cold_start_seconds']} s cold start), "
         f"before the forecast batches start;",
-        f"- prediction adds {m['prediction_seconds_per_sku'] * 1000:.0f} ms CPU per SKU to the workers "
-        f"({m['prediction_lambda_seconds']:,.0f} Lambda-seconds at {a['worker_memory_mb']} MB).",
+        f"- prediction adds {m['prediction_seconds_per_sku'] * 1000:.0f} ms CPU per SKU to the workers, and "
+        f"the explanations {m.get('explain_seconds_per_sku', 0.0) * 1000:.0f} ms per SKU of a batch in which one "
+        f"SKU's forecast is the global model's ({m['prediction_lambda_seconds']:,.0f} Lambda-seconds at "
+        f"{a['worker_memory_mb']} MB).",
         "",
         "| cost item | USD |",
         "|---|---:|",

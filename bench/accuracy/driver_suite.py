@@ -19,7 +19,8 @@ per week is
   the number of public-holiday days in the week): demand x (1 + v x k_name)^days, the SKU's
   holiday effect v uniform -0.3..+0.6 and k_name uniform 0.8..1.2 per SKU and holiday (the same
   holiday acts alike every year; different holidays differ a little, as they do).
-- noise: negative binomial around mu_t, r = 20 (even SKUs) or 5 (odd SKUs, noisier).
+- noise: negative binomial around mu_t, r = 200 (even SKUs) or 15 (odd SKUs, noisier) by default
+  (`dispersion`).
 
 The true effect of a driver over the test window is the expected demand with it minus the same
 expected demand without it (the other drivers as they are): for promotions, mu_t - mu_t / promo_t
@@ -53,6 +54,7 @@ class DriverSku:
     holiday_test: np.ndarray  # bool (TEST_WEEKS,): a week with a public holiday
     true_effects: dict[str, float]  # feature -> units over the test window (promo, holiday)
     truth: dict[str, float]  # the SKU's parameters: uplift, elasticity, holiday_effect
+    promo_mult_test: np.ndarray  # (TEST_WEEKS,) each week's promotion factor 1 + u x j (1: none)
 
 
 def weeks() -> list[dt.date]:
@@ -130,6 +132,7 @@ def generate(n: int = 300, seed: int = 19, dispersion: tuple[float, float] = (20
                     "holiday": float(np.sum(mu[test] - mu[test] / holiday_mult[test])),
                 },
                 {"uplift": uplift, "elasticity": elasticity, "holiday_effect": effect},
+                promo_mult[test],
             )
         )
     return suite

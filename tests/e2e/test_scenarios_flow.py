@@ -187,8 +187,13 @@ def test_given_driven_demand_then_results_name_the_drivers_used_and_their_effect
         assert [e["name"] for e in r["effects"]] == r["drivers_used"]
         for effect in r["effects"]:
             assert math.isfinite(effect["units"]) and math.isfinite(effect["share"]), effect
-    assert sum(1 for r in used if "price" in r["drivers_used"]) >= 0.8 * N_WEEKLY
-    assert any("promo" in r["drivers_used"] for r in used)
+    # Effects are counterfactual (the forecast minus the forecast with the driver at its reference):
+    # a planned promotion adds demand; the future price is the usual 10, about its historical mean,
+    # so wherever it is listed it moves the forecast little.
+    promo_effects = [e for r in used for e in r["effects"] if e["name"] == "promo"]
+    assert promo_effects and all(e["units"] > 0 for e in promo_effects), promo_effects
+    price_shares = [e["share"] for r in used for e in r["effects"] if e["name"] == "price"]
+    assert all(abs(share) < 0.05 for share in price_shares), price_shares
 
 
 def test_given_a_scenario_with_no_change_then_every_forecast_point_equals_its_base(weekly: World) -> None:

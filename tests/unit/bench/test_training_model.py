@@ -11,7 +11,7 @@ from bench import aws_model
 def _measured() -> dict:
     return {
         "default_shard_skus": 2000,
-        "compare": {"predict_seconds_per_sku": 0.05},
+        "compare": {"predict_seconds_per_sku": 0.04, "explain_seconds_per_sku": 0.01},
         "memory": {
             "peak_mb_fit": {"intercept": 300.0, "per_sku": 0.5},
             "train_cpu_fit": {"intercept": 5.0, "per_sku": 0.02},
@@ -31,7 +31,8 @@ def test_given_shards_in_parallel_then_the_stage_takes_one_shards_time_and_costs
     assert math.isclose(
         m["cost_usd"]["training_lambda_compute"], gb_s * aws_model.PRICES["lambda_gb_second"], rel_tol=1e-3
     )
-    # Prediction: 0.05 s a SKU on 2 GB workers.
+    # Prediction: 0.04 s a SKU on 2 GB workers, and 0.01 s of explanations for every SKU (the bound).
+    assert a["explained_share"] == 1.0
     assert m["prediction_lambda_seconds"] == 5000
     assert math.isclose(m["total_usd"], sum(m["cost_usd"].values()), abs_tol=1e-3)
 

@@ -293,65 +293,86 @@ def _predict_model(
 ) -> tuple[dict[str, np.ndarray], _Explainer | None]:
     """One origin's model on `ids` (sorted): the means in units, and for the final model
     (offset 0) what explains each SKU's forecast, computed when asked."""
-    import pandas as pd
-
     freq, names, kinds = payload["frequency"], payload["features"], payload["kinds"]
     blocks = [
         _Block(sku, dt.date.fromisoformat(payload["starts"][sku]), payload["lengths"][sku] - offset, h) for sku in ids
     ]
     x_df = _frame(blocks, names, kinds, features, freq)
-    steps: list[pd.DataFrame] = []
+    fcst, scales = model["fcst"], model["scales"]
+    means = _recursive(fcst, x_df, ids, h, scales)
+    if offset != 0 or not names:
+        return means, None
+    firsts = {b.sku: str(_dates(b, freq)[0]) for b in blocks}
+    return means, _Explainer(fcst, x_df, ids, names, kinds, scales, features, means, firsts, h)
 
-    def keep(x: pd.DataFrame) -> pd.DataFrame:
-        steps.append(x.copy())
-        return x
 
-    fcst = model["fcst"]
-    explain = offset == 0 and bool(names)
+def _recursive(fcst: Any, x_df: Any, ids: list[str], h: int, scales: Mapping[str, float]) -> dict[str, np.ndarray]:
+    """The model's recursive forecast of `ids` (sorted) over `h` periods, in units, never negative."""
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Found null values")
-        pred = fcst.predict(h, X_df=x_df, ids=ids, before_predict_callback=keep if explain else None)
+        pred = fcst.predict(h, X_df=x_df, ids=ids)
     if list(pred["unique_id"].to_numpy()[::h]) != ids:  # mlforecast answers in its sorted id order, as ours
         raise RuntimeError("unexpected id order in the global model's predictions")
     values = pred["lgb"].to_numpy(dtype=np.float64).reshape(len(ids), h)
-    scales = model["scales"]
-    means = {sku: np.maximum(values[row] * scales[sku], 0.0) for row, sku in enumerate(ids)}
-    return means, (_Explainer(fcst, steps, ids, names, scales, features) if explain else None)
+    return {sku: np.maximum(values[row] * scales[sku], 0.0) for row, sku in enumerate(ids)}
 
 
 @dataclass
 class _Explainer:
-    """Each feature's LightGBM contribution over the final horizon, in units, for one SKU when
-    asked: TreeSHAP (`pred_contrib`) costs several times the prediction, and only the SKUs whose
-    forecast is the global model's need it. The callback's frames hold one row per SKU (in `ids`
-    order) per horizon step. Only the features the SKU has are reported (a driver it has no
-    values for says nothing about it)."""
+    """What each feature adds to a SKU's final forecast, in units over the horizon: the forecast
+    minus the model's forecast with that feature at its reference (0 for a flag, a holiday or an
+    event; the SKU's mean over its history for a numeric driver), predicted again through the
+    recursive lags - the definition the per-SKU driver models use (exog.lift_effects). Not
+    LightGBM's per-feature contributions (`pred_contrib`): a lag model spreads a promotion over its
+    lag features, so the promotion's own contribution missed most of its effect
+    (bench/accuracy/REPORT.md, "Drivers"). Made when the first SKU of the batch asks (only SKUs
+    whose forecast is the global model's do), for the whole batch at once: one more prediction
+    per feature. Only the features a SKU has are reported."""
 
     fcst: Any
-    steps: Sequence[Any]
-    ids: Sequence[str]
+    x_df: Any  # the final horizon's exogenous frame: h rows per SKU, in `ids` order
+    ids: list[str]
     names: Sequence[str]
+    kinds: Mapping[str, str]
     scales: Mapping[str, float]
     features: Mapping[str, Features]
-    row_of: dict[str, int] = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.row_of = {sku: row for row, sku in enumerate(self.ids)}
+    means: Mapping[str, np.ndarray]
+    firsts: Mapping[str, str]  # each SKU's first forecast period (ISO)
+    h: int
+    made: dict[str, tuple[dict, ...]] | None = None
 
     def bind(self, sku: str) -> Callable[[], tuple[dict, ...]]:
         return functools.partial(self.effects, sku)
 
     def effects(self, sku: str) -> tuple[dict, ...]:
-        import pandas as pd
+        if self.made is None:
+            self.made = self._all()
+        return self.made[sku]
 
-        regressor = self.fcst.models_["lgb"]
-        order = list(self.fcst.ts.features_order_)
-        positions = [order.index(f"x{i}") for i in range(len(self.names))]
-        row = self.row_of[sku]
-        # One call for the SKU's whole horizon (TreeSHAP is per row; the call overhead is not).
-        rows = pd.concat([x[order].iloc[[row]] for x in self.steps], ignore_index=True)
-        total = np.asarray(regressor.predict(rows, pred_contrib=True))[:, positions].sum(axis=0)
-        own = total * self.scales[sku]
+    def _all(self) -> dict[str, tuple[dict, ...]]:
+        out: dict[str, list[dict]] = {sku: [] for sku in self.ids}
+        for i, name in enumerate(self.names):
+            has = [row for row, sku in enumerate(self.ids) if name in self._values(sku)]
+            if not has:
+                continue
+            column = self.x_df[f"x{i}"].to_numpy(dtype=np.float64).reshape(len(self.ids), self.h).copy()
+            for row in has:
+                column[row] = self._reference(self.ids[row], name)
+            without = _recursive(
+                self.fcst, self.x_df.assign(**{f"x{i}": column.ravel()}), self.ids, self.h, self.scales
+            )
+            for row in has:
+                sku = self.ids[row]
+                out[sku].append({"name": name, "units": float(np.sum(self.means[sku] - without[sku]))})
+        return {sku: tuple(effects) for sku, effects in out.items()}
+
+    def _values(self, sku: str) -> Mapping[str, Mapping[str, float]]:
         f = self.features.get(sku)
-        has = set(f.values) if f is not None else set()
-        return tuple({"name": name, "units": float(own[i])} for i, name in enumerate(self.names) if name in has)
+        return f.values if f is not None else {}
+
+    def _reference(self, sku: str, name: str) -> float:
+        if self.kinds[name] != "numeric":
+            return 0.0
+        first = self.firsts[sku]
+        past = [v for day, v in self._values(sku)[name].items() if day < first and np.isfinite(v)]
+        return float(np.mean(past)) if past else float("nan")  # no history: missing, as LightGBM saw none
