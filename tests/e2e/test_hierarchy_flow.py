@@ -1,9 +1,10 @@
 """A hierarchy run over the local stack's real HTTP: demand and an attributes CSV through the
 presigned POST (SKU names with spaces and unicode, one SKU without a brand), a hierarchy declared,
 a run with it, nodes read at each level with the client (hierarchicalforecast's frame) and over
-HTTP, coherence checked over HTTP (each node's children - nodes, or SKU results at the deepest
-level - add up to it at every date), exports per level adding up to the total, the report's
-level charts, the CLI's verbs, and another tenant seeing none of it."""
+HTTP, each with its base forecast beside the reconciled one, coherence checked over HTTP (each
+node's children - nodes, or SKU results at the deepest level - add up to it at every date),
+exports per level adding up to the total, the report's level charts, the CLI's verbs, and
+another tenant seeing none of it."""
 
 from __future__ import annotations
 
@@ -51,6 +52,7 @@ def test_a_hierarchy_run_reads_back_coherent_at_every_level_and_only_for_its_ten
         assert run["status"] == "SUCCEEDED", run
         assert run["params"]["hierarchy_levels"] == ["category", "brand"]
         frame = sc.nodes(run["run_id"])
+        listed = sc.node_items(run["run_id"])
         by_level = {lv: sc.nodes(run["run_id"], lv) for lv in ("total", "category", "brand")}
         # (The SKU export's sums are checked in tests/integration/test_hierarchy_runs.py.)
         exports = {lv: sc.export_frame(run["run_id"], level=lv) for lv in ("total", "category", "brand")}
@@ -77,6 +79,15 @@ def test_a_hierarchy_run_reads_back_coherent_at_every_level_and_only_for_its_ten
         sums = exports[lv].groupby("date")["mean"].sum().loc[total.index]
         assert np.allclose(sums, total, rtol=1e-6), lv
 
+    # Each node answers its own base forecast beside the reconciled one, over the run's dates;
+    # MinTrace moved some of them (the base forecasts do not add up on their own).
+    assert len(listed) == 1 + 2 + 4
+    for item in listed:
+        assert [p["date"] for p in item["base_forecast"]] == [p["date"] for p in item["forecast"]], item["key"]
+        assert {"mean", "lo_80", "hi_95"} <= set(item["base_forecast"][0])
+    moved = [np.max(np.abs(_means(n["forecast"]) - _means(n["base_forecast"]))) for n in listed]
+    assert run["params"]["reconciliation"] == "min_trace" and max(moved) > 1e-3, moved
+
     # Coherence over HTTP: every node is its children's sum at every date.
     results = {}
     for sku in SKUS:
@@ -87,6 +98,7 @@ def test_a_hierarchy_run_reads_back_coherent_at_every_level_and_only_for_its_ten
         r = tenant.http.get(f"{F}/runs/{run_id}/nodes/{node_id}", headers=tenant.headers)
         assert r.status_code == 200, r.text
         node = r.json()
+        assert len(node["base_forecast"]) == 7, node["key"]
         kids = []
         for child in node["children"]:
             if child in results:

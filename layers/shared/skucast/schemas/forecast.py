@@ -136,6 +136,10 @@ class NodeResult(BaseModel):
     )
     skus: int = Field(description="SKUs under the node")
     forecast: list[dict[str, Any]] = Field(description="reconciled: `date`, `mean`, `lo_<level>`, `hi_<level>`")
+    base_forecast: list[dict[str, Any]] | None = Field(
+        default=None,
+        description="the node's own forecast before reconciliation: `date`, `mean`, `lo_<level>`, `hi_<level>`",
+    )
     base_method: str | None = Field(default=None, description="the engine's method for the node's own base forecast")
     reconciliation: str | None = Field(default=None, description='what reconciled it, e.g. "min_trace(mint_shrink)"')
     parent: str | None = None

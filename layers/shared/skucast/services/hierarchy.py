@@ -448,6 +448,7 @@ def _node(doc: dict[str, Any], with_children: bool) -> NodeResult:
         key=doc["key"],
         skus=doc["skus"],
         forecast=doc["forecast"],
+        base_forecast=doc.get("base_forecast"),
         base_method=doc.get("base_method"),
         reconciliation=doc.get("reconciliation"),
         parent=doc.get("parent"),
