@@ -54,6 +54,7 @@ from bench.accuracy.hierarchy_suite import (
     generate,
     level_table,
     verdict,
+    verdict_lines,
 )
 from bench.accuracy.report_files import write_report
 from bench.accuracy.scoring import mase
@@ -283,12 +284,7 @@ def markdown(res: dict[str, Any]) -> str:
             pairs = [(row[f"mase_{k}"], api[f"mase_{k}"]) for k in KINDS]
             cells = " | ".join(f"{e:.3f} / {a:.3f} ({100 * (a / e - 1):+.2f} %)" for e, a in pairs)
             lines.append(f"| {level} | {cells} |")
-    v = res["verdict"]
-    lines += [
-        "",
-        f"- MinTrace better than base at every upper level: **{'yes' if v['upper_levels_better'] else 'no'}**",
-        f"- SKU level within +2 % MASE of base: **{'yes' if v['bottom_within_2pct'] else 'no'}**",
-    ]
+    lines += verdict_lines(res["verdict"])
     return "\n".join(lines) + "\n"
 
 

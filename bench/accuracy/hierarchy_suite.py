@@ -262,6 +262,15 @@ def verdict(table: dict[str, dict[str, Any]]) -> dict[str, bool]:
     return {"upper_levels_better": upper, "bottom_within_2pct": table["sku"]["min_trace_vs_base_pct"] <= 2.0}
 
 
+def verdict_lines(v: dict[str, bool]) -> list[str]:
+    """The verdicts against #21's accuracy line, as the reports print them."""
+    return [
+        "",
+        f"- MinTrace better than base at every upper level: **{'yes' if v['upper_levels_better'] else 'no'}**",
+        f"- SKU level within +2 % MASE of base: **{'yes' if v['bottom_within_2pct'] else 'no'}**",
+    ]
+
+
 def markdown(res: dict[str, Any]) -> str:
     lines = [
         f"Seeds {res['seeds']}, {res['series']} series in all "
@@ -290,12 +299,7 @@ def markdown(res: dict[str, Any]) -> str:
         for level, row in res["levels"].items():
             cells = " | ".join(f"{row[v]:.3f}" for v in variants)
             lines.append(f"| {level} | {row['mase_base']:.3f} | {row['mase_min_trace']:.3f} | {cells} |")
-    v = res["verdict"]
-    lines += [
-        "",
-        f"- MinTrace better than base at every upper level: **{'yes' if v['upper_levels_better'] else 'no'}**",
-        f"- SKU level within +2 % MASE of base: **{'yes' if v['bottom_within_2pct'] else 'no'}**",
-    ]
+    lines += verdict_lines(res["verdict"])
     return "\n".join(lines) + "\n"
 
 
