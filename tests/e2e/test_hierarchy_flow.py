@@ -89,11 +89,16 @@ def test_a_hierarchy_run_reads_back_coherent_at_every_level_and_only_for_its_ten
     assert run["params"]["reconciliation"] == "min_trace" and max(moved) > 1e-3, moved
 
     # Coherence over HTTP: every node is its children's sum at every date.
-    results = {}
+    # A SKU result answers its own base forecast too; MinTrace moved some SKU off it.
+    results, sku_moved = {}, []
     for sku in SKUS:
         r = tenant.http.get(f"{F}/runs/{run_id}/results/{quote(sku, safe='')}", headers=tenant.headers)
         assert r.status_code == 200, r.text
-        results[sku] = _means(r.json()["forecast"])
+        body = r.json()
+        results[sku] = _means(body["forecast"])
+        assert [p["date"] for p in body["base_forecast"]] == [p["date"] for p in body["forecast"]], sku
+        sku_moved.append(np.max(np.abs(results[sku] - _means(body["base_forecast"]))))
+    assert max(sku_moved) > 1e-3, sku_moved
     for node_id in frame["unique_id"].unique():
         r = tenant.http.get(f"{F}/runs/{run_id}/nodes/{node_id}", headers=tenant.headers)
         assert r.status_code == 200, r.text

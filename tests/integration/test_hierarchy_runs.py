@@ -200,6 +200,7 @@ def test_given_a_reconciliation_that_cannot_solve_then_the_run_is_partial_with_b
     assert _nodes(pipe, client, run["run_id"]) == []
     results = read_results(pipe, client, run["run_id"])
     assert len(results) == 6 and all(r["forecast"] for r in results if not r["error"])
+    assert all(r["base_forecast"] is None for r in results)  # nothing reconciled: forecast is the base
 
 
 def test_given_a_reconciliation_dying_midway_and_dead_lettered_then_partial_with_every_base_forecast_back(

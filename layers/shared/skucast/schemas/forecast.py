@@ -230,6 +230,11 @@ class SkuResult(BaseModel):
         description="a new SKU forecast by `method: analog`: the attribute group it borrowed its launch profile "
         "from; null otherwise",
     )
+    base_forecast: list[dict[str, Any]] | None = Field(
+        default=None,
+        description="a run with a hierarchy: the SKU's own forecast before reconciliation (`date`, `mean`, "
+        "`lo_<level>`, `hi_<level>`); `forecast` is the reconciled one. Null otherwise",
+    )
 
 
 class ResultList(BaseModel):

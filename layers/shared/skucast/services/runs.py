@@ -304,6 +304,7 @@ def to_result(run_id: str, stored: StoredResult) -> SkuResult:
         effects=item.get("effects") or [],
         warnings=item.get("warnings") or [],
         analog=item.get("analog"),
+        base_forecast=item.get("base_forecast"),
     )
 
 
