@@ -22,8 +22,9 @@ lag 52; a level's figure the mean over its series pooled over seeds): base = the
 run B's. The nodes' actuals are the suite's SKUs summed by the key each node answers.
 
 Two checks that the comparison is fair, printed with the figures: run C's SKU forecasts are the
-SKU base forecasts (the engine is deterministic; bottom-up keeps SKU base forecasts, so C is
-compared with B's SKU forecasts), and runs A and B answer the same node base forecasts. Beside
+SKU base forecasts (the engine is deterministic; C is compared with B's SKU forecasts, which
+bottom-up keeps, and with the `base_forecast` each SKU result of run A answers), and runs A and
+B answer the same node base forecasts. Beside
 it (unless --no-engine), hierarchy_suite.evaluate on the same seeds in this process: the
 engine-level figures, which should agree closely.
 
@@ -193,6 +194,13 @@ def _seed(stack: Any, seed: int, workdir: Path) -> dict[str, Any]:
         # The engine is deterministic and bottom-up keeps the SKUs' base forecasts: C == B at the SKUs.
         "sku_base_vs_bottom_up_max_abs": max_abs_diff(skus["base"], skus["bottom_up"], "sku", "forecast"),
         "node_base_a_vs_b_max_abs": max_abs_diff(nodes["min_trace"], nodes["bottom_up"], "node_id", "base_forecast"),
+        # ...and run A answers each SKU's own base forecast beside its reconciled one: C == A's base.
+        "sku_base_vs_a_base_max_abs": max_abs_diff(
+            skus["base"],
+            [{"sku": r["sku"], "forecast": r["base_forecast"]} for r in skus["min_trace"]],
+            "sku",
+            "forecast",
+        ),
     }
     return {
         "scores": score_seed(suite, nodes, skus),
@@ -267,6 +275,8 @@ def markdown(res: dict[str, Any]) -> str:
         "",
         f"- Run C's SKU forecasts (no hierarchy) against run B's (bottom-up keeps the SKU base forecasts): "
         f"max |difference| {c['sku_base_vs_bottom_up_max_abs']:.2e} units",
+        f"- Run C's SKU forecasts against the SKU base forecasts run A answers (`base_forecast`): max "
+        f"|difference| {c['sku_base_vs_a_base_max_abs']:.2e} units",
         f"- The nodes' base forecasts answered by runs A and B: max |difference| "
         f"{c['node_base_a_vs_b_max_abs']:.2e} units",
     ]
