@@ -137,7 +137,7 @@ def evaluate(suite: Suite) -> dict[str, Any]:
     sigma = rec.sigma_from_bounds(mean, bands)
     # The service's residuals: the SKUs' last 104 + 52 weeks, nodes' summed from them.
     tail = bottom_hist[:, -(rec.RESIDUAL_PERIODS + SEASON) :]
-    residuals = rec.insample_residuals(np.vstack([rec.aggregate(structure, tail), tail]), SEASON)
+    residuals = rec.insample_residuals(np.vstack([rec.aggregate(structure, tail), tail]))
     out = {"base": mean}
     used = {}
     for method in ("min_trace", "bottom_up"):

@@ -82,9 +82,41 @@ def _bases(structure: rec.Structure, seed: int, horizon: int = 6) -> tuple[np.nd
     rng = np.random.default_rng(seed)
     hist = rng.poisson(6, size=(len(structure.skus), 60)).astype(float)
     all_hist = np.vstack([rec.aggregate(structure, hist), hist])
-    residuals = rec.insample_residuals(all_hist, 7)
+    residuals = rec.insample_residuals(all_hist)
     mean = np.maximum(all_hist[:, -horizon:] + rng.normal(0, 3, size=(all_hist.shape[0], horizon)), 0)
     return mean, np.full_like(mean, 2.0), residuals
+
+
+def _ses(y: np.ndarray, weight: float, warm: int) -> np.ndarray:
+    """Simple exponential smoothing's one-step forecasts of y[warm:], the level started at the
+    mean of y[:warm] (written out period by period, as a textbook would)."""
+    level, out = y[:warm].mean(), []
+    for t in range(1, y.size):
+        level = level + weight * (y[t - 1] - level)
+        if t >= warm:
+            out.append(level)
+    return np.array(out)
+
+
+def test_given_a_random_walk_and_noise_around_a_level_when_residuals_then_each_row_is_ses_with_its_best_weight():
+    rng = np.random.default_rng(3)
+    walk = 100 + np.cumsum(rng.normal(0, 5, 120))  # best followed closely: a large weight
+    noisy = 50 + rng.normal(0, 5, 120)  # best averaged: a small weight
+    actual, fitted = rec.insample_residuals(np.vstack([walk, noisy]))
+    warm = rec.SES_WARMUP
+    assert actual.tolist() == np.vstack([walk, noisy])[:, warm:].tolist()
+    best = []
+    for row, y in enumerate([walk, noisy]):
+        sse = {w: np.square(y[warm:] - _ses(y, w, warm)).sum() for w in rec.SES_WEIGHTS}
+        best.append(min(sse, key=sse.__getitem__))
+        np.testing.assert_allclose(fitted[row], _ses(y, best[row], warm))
+    assert best[0] >= 0.7 and best[1] <= 0.1
+
+
+def test_given_very_short_histories_when_residuals_then_none_below_three_periods_and_a_shorter_warm_up_above():
+    assert rec.insample_residuals(np.ones((2, 2))) is None
+    actual, fitted = rec.insample_residuals(np.array([[1.0, 2.0, 4.0, 8.0]]))
+    assert actual.shape == fitted.shape == (1, 2)
 
 
 def test_given_incoherent_base_forecasts_when_min_trace_then_mint_shrink_runs_and_the_result_adds_up():
@@ -180,7 +212,7 @@ def hierarchies(draw: st.DrawFn) -> tuple[rec.Structure, np.ndarray, np.ndarray,
     mean = rng.gamma(1.0, scale, size=(n_all, horizon)) * rng.integers(0, 2, size=(n_all, 1))
     sigma = rng.uniform(0, scale, size=(n_all, horizon))
     hist = rng.poisson(5, size=(len(structure.skus), 30)).astype(float)
-    fitted = rec.insample_residuals(np.vstack([rec.aggregate(structure, hist), hist]), 7)
+    fitted = rec.insample_residuals(np.vstack([rec.aggregate(structure, hist), hist]))
     residuals = draw(st.sampled_from([None, fitted]))
     method = draw(st.sampled_from(rec.METHODS))
     return structure, mean, sigma, residuals, method

@@ -12,9 +12,14 @@ Reconciliation (Nixtla's hierarchicalforecast, on arrays):
   "wls_struct" without, nonnegative=True). A dense shrunk covariance of 100,000 series would be
   80 GB: at scale only a diagonal W is possible. When mint_shrink is ill-conditioned (the library
   raises) the sparse wls_struct is used instead; `Reconciled.method` says which one ran.
-- Residuals: the in-sample one-step residuals of the seasonal-naive fit over the last
-  RESIDUAL_PERIODS periods (naive where the history is shorter than two seasons). Seasonal naive
-  is linear, so a node's residuals are the sum of its SKUs': coherent by construction.
+- Residuals: the in-sample one-step residuals of simple exponential smoothing, each series with
+  its own smoothing weight (the grid value with the least in-sample squared error), over the
+  periods the service keeps (RESIDUAL_PERIODS + one season) after a short warm-up. MinTrace wants
+  the base models' one-step residuals (Wickramasuriya et al. 2019); a smoothed level is a cheap,
+  vectorised stand-in that, like the engine's fits, follows a smooth aggregate closely and
+  averages a noisy SKU, so W trusts each in proportion. It replaced seasonal-naive residuals,
+  whose year-on-year differences carry an aggregate's trend and season changes and so made W
+  distrust the upper levels (bench/accuracy/REPORT.md, "Residuals for W").
 - Intervals: hierarchicalforecast's Normality sampler with its default diagonal covariance. With
   a bottom-up projection - bottom_up, and non-negative MinTrace, whose P the library replaces by
   bottom-up's after its QP - that is var(node) = sum of its SKUs' variances; computed here with
@@ -42,7 +47,9 @@ TOTAL = "total"
 SKU_LEVEL = "sku"
 METHODS = ("bottom_up", "min_trace")
 DENSE_MAX = 3_000  # series (nodes + SKUs) up to which MinTrace's dense shrunk covariance is used
-RESIDUAL_PERIODS = 104  # most recent in-sample residuals MinTrace estimates its covariance from
+RESIDUAL_PERIODS = 104  # the service keeps this many recent periods (plus one season) for the residuals
+SES_WEIGHTS = (0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)  # smoothing weights tried per series
+SES_WARMUP = 8  # periods whose mean starts the smoothed level; their residuals are not used
 
 Key = tuple[tuple[str, str | None], ...]
 
@@ -154,18 +161,41 @@ def aggregate(structure: Structure, bottom: np.ndarray) -> np.ndarray:
     return np.asarray(structure.S[: structure.n_nodes] @ np.asarray(bottom, dtype=np.float64))
 
 
-def insample_residuals(history: np.ndarray, season: int) -> tuple[np.ndarray, np.ndarray] | None:
-    """(y_insample, y_hat_insample) for every series (rows), the seasonal-naive one-step fit over
-    the last RESIDUAL_PERIODS periods; naive when shorter than two seasons; None when fewer than
-    3 periods."""
+def insample_residuals(history: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """(y_insample, y_hat_insample) for every series (rows): simple exponential smoothing's
+    one-step fit, each row with the SES_WEIGHTS value of least squared error over the periods
+    after the warm-up (whose mean starts the level); None when fewer than 3 periods."""
     history = np.asarray(history, dtype=np.float64)
-    lag = season if history.shape[1] >= 2 * season else 1
-    width = min(RESIDUAL_PERIODS, history.shape[1] - lag)
-    if width < 2:
+    n = history.shape[1]
+    if n < 3:
         return None
-    actual = history[:, -width:]
-    fitted = history[:, -width - lag : history.shape[1] - lag]
-    return actual, fitted
+    warm = min(SES_WARMUP, n - 2)
+    start = history[:, :warm].mean(axis=1)
+    best_sse = np.full(history.shape[0], np.inf)
+    best_weight = np.ones(history.shape[0])
+    for weight in SES_WEIGHTS:
+        sse = _ses_pass(history, start, warm, weight)
+        better = sse < best_sse
+        best_sse[better], best_weight[better] = sse[better], weight
+    fitted = np.empty((history.shape[0], n - warm))
+    _ses_pass(history, start, warm, best_weight, fitted)
+    return history[:, warm:], fitted
+
+
+def _ses_pass(
+    history: np.ndarray, start: np.ndarray, warm: int, weight: float | np.ndarray, fitted: np.ndarray | None = None
+) -> np.ndarray:
+    """One smoothing pass over the periods from `warm` on: the squared one-step errors summed per
+    row; each period's one-step forecast written to `fitted` when given."""
+    level = start.copy()
+    sse = np.zeros(history.shape[0])
+    for t in range(1, history.shape[1]):
+        level += weight * (history[:, t - 1] - level)
+        if t >= warm:
+            if fitted is not None:
+                fitted[:, t - warm] = level
+            sse += np.square(history[:, t] - level)
+    return sse
 
 
 @dataclass(frozen=True)

@@ -374,7 +374,7 @@ def _reconcile(settings: Settings, client_id: str, run: RunRecord) -> dict[str, 
         return {"method": method, "nodes": 0, "skus": 0}
     structure = got.structure
     sigma = rec.sigma_from_bounds(got.mean, got.bands)
-    residuals = _residuals(settings, client_id, run_id, structure, plan["skus"], str(params.get("frequency", "D")))
+    residuals = _residuals(settings, client_id, run_id, structure, plan["skus"]) if method == "min_trace" else None
     try:
         out = rec.reconcile(structure, got.mean, sigma, method, sorted(got.bands), residuals)
     except ValueError as exc:
@@ -423,7 +423,7 @@ def _reconcile(settings: Settings, client_id: str, run: RunRecord) -> dict[str, 
 
 
 def _residuals(
-    settings: Settings, client_id: str, run_id: str, structure: rec.Structure, planned: list[str], frequency: str
+    settings: Settings, client_id: str, run_id: str, structure: rec.Structure, planned: list[str]
 ) -> tuple[np.ndarray, np.ndarray] | None:
     from skucast.forecasting import reconciliation as rec
 
@@ -433,7 +433,7 @@ def _residuals(
     tail = np.load(io.BytesIO(raw), allow_pickle=False).astype(np.float64)
     index = {s: i for i, s in enumerate(planned)}
     bottom = tail[[index[s] for s in structure.skus]]
-    return rec.insample_residuals(np.vstack([rec.aggregate(structure, bottom), bottom]), SEASON_LENGTHS[frequency])
+    return rec.insample_residuals(np.vstack([rec.aggregate(structure, bottom), bottom]))
 
 
 # ---------------------------------------------------------------- GET /runs/{id}/nodes
