@@ -6,9 +6,10 @@ bench/out/hierarchy_accuracy.{md,json}. Engine level, beside the product (hierar
 measures the same suite through the API, where nodes answer their base forecast too): the
 bench runs the product's own stages on arrays - the engine's `forecast_batch` on every SKU's
 history and on every node's summed history with the run's spec (what services/hierarchy.py does
-in its node batches), the service's residuals (seasonal-naive one-step over the last 104 + 52
-weeks, nodes' summed from their SKUs'), `sigma_from_bounds` and `reconciliation.reconcile` -
-without DynamoDB, S3 or queues in between (tests/e2e/test_hierarchy_flow.py covers that path).
+in its node batches), the service's residuals (each series' smoothed-level one-step residuals
+over the SKUs' last 104 + 52 weeks, the nodes' summed from their SKUs'), `sigma_from_bounds` and
+`reconciliation.reconcile` - without DynamoDB, S3 or queues in between
+(tests/e2e/test_hierarchy_flow.py covers that path).
 
 The generator (weekly, dated Mondays from 2023-01-02; 156 weeks of history, 13 to score) builds
 total -> category -> subcategory -> SKU with shared and idiosyncratic signals:
