@@ -3,7 +3,8 @@ sign in; upload a demand file with a bad row and see it in "Rejected rows"; star
 it reach SUCCEEDED; open a SKU whose name has a space and unicode and see history, forecast and
 bands; adjust a week with a reason and see it in the chart, the "Adjustments" table and the CSV
 export; a viewer sees no "Adjust" button and the forced adjust path shows the API's 403; another
-tenant's SKU URL shows "Not found". Every screen is screenshot into artifacts/console-<screen>.png
+tenant's SKU URL shows "Not found"; a hierarchy run started from the console shows each node's
+reconciled and base forecast totals. Every screen is screenshot into artifacts/console-<screen>.png
 and checked by axe-core (no serious or critical violation: the last test).
 
 One test runs the steps in order on one browser and shares its pages (one sign-in each, one small
@@ -322,9 +323,55 @@ def step_another_tenants_sku_url_shows_not_found(
     screens.capture(admin, "settings")
 
 
+def _node_totals(items: list[dict[str, Any]], key: str) -> dict[str, float]:
+    return {", ".join(f"{k}={v}" for k, v in n["key"].items()): sum(p["mean"] for p in n[key]) for n in items}
+
+
+def step_a_hierarchy_run_shows_each_nodes_reconciled_and_base_totals(
+    admin: Page, screens: Screens, tenant: Tenant
+) -> None:
+    """Attributes and a hierarchy set up over the API; the run started from the console with the
+    hierarchy; the "Nodes" table at the category level shows each node's reconciled and base
+    forecast totals, as the API answers them."""
+    records = [{"sku": SKU, "attributes": {"category": "Fasteners"}}]
+    records += [{"sku": OTHERS[0], "attributes": {"category": "Fasteners"}}]
+    records += [{"sku": OTHERS[1], "attributes": {"category": "Washers & co"}}]
+    r = tenant.http.post("/api/v1/forecast/attributes", json={"records": records}, headers=tenant.headers)
+    assert r.status_code == 200 and r.json()["status"] == "SUCCEEDED", r.text
+    r = tenant.http.put("/api/v1/forecast/hierarchies/product", json={"levels": ["category"]}, headers=tenant.headers)
+    assert r.status_code in (200, 201), r.text
+
+    nav(admin, "Runs")
+    admin.get_by_role("link", name="New run").click()
+    admin.get_by_label("Horizon", exact=True).fill(str(HORIZON))
+    admin.get_by_label("Hierarchy", exact=True).select_option("product")
+    admin.get_by_role("button", name="Start run").click()
+    admin.wait_for_url(re.compile(r"/runs/(?!new$)[^/]+$"))
+    run_id = admin.url.rsplit("/", 1)[1]
+    expect(admin.get_by_test_id("run-status")).to_contain_text("SUCCEEDED", timeout=SLOW)
+    r = tenant.http.get(f"/api/v1/forecast/runs/{run_id}/nodes", params={"level": "category"}, headers=tenant.headers)
+    assert r.status_code == 200, r.text
+    items = r.json()["items"]
+    reconciled, base = _node_totals(items, "forecast"), _node_totals(items, "base_forecast")
+    assert set(reconciled) == {"category=Fasteners", "category=Washers & co"}
+
+    region = admin.get_by_role("region", name="Hierarchy nodes")
+    region.get_by_label("Level", exact=True).select_option("category")
+    table = region.locator("table", has=admin.locator("caption", has_text="Nodes"))
+    expect(table.locator("thead")).to_contain_text("Base forecast total")
+    expect(table.locator("tbody tr")).to_have_count(2)
+    expect(table.locator("tbody")).to_contain_text("Washers & co")
+    for row in table.locator("tbody tr").all():
+        cells = [c.strip() for c in row.locator("td").all_inner_texts()]
+        node = cells[0]
+        assert float(cells[2].replace(",", "")) == pytest.approx(reconciled[node], abs=0.051), (node, cells)
+        assert float(cells[3].replace(",", "")) == pytest.approx(base[node], abs=0.051), (node, cells)
+    screens.capture(admin, "run-hierarchy")
+
+
 def step_every_screen_has_no_serious_or_critical_accessibility_violation(screens: Screens) -> None:
     expected = {"signin", "overview", "uploads", "runs", "runs-new", "run", "skus", "sku", "sku-adjust", "settings"}
-    expected |= {"sku-adjusted", "sku-adjust-forbidden", "not-found"}
+    expected |= {"sku-adjusted", "sku-adjust-forbidden", "not-found", "run-hierarchy"}
     assert expected <= set(screens.violations), f"screens not reached: {expected - set(screens.violations)}"
     assert {name: v for name, v in screens.violations.items() if v} == {}
 
@@ -345,4 +392,5 @@ def test_a_planner_session_in_the_console(
     step_an_adjusted_week_shows_in_the_chart_the_history_and_the_export(admin, screens, state)
     step_a_viewer_sees_no_adjust_button_and_a_forced_adjust_shows_403(browser, stack, tenant, screens)
     step_another_tenants_sku_url_shows_not_found(browser, stack, tenant, other_tenant, screens, admin)
+    step_a_hierarchy_run_shows_each_nodes_reconciled_and_base_totals(admin, screens, tenant)
     step_every_screen_has_no_serious_or_critical_accessibility_violation(screens)

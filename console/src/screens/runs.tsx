@@ -381,7 +381,7 @@ function Nodes({ run }: { run: Run }) {
       </div>
       <LoadState loaded={nodes} pages={pages} isEmpty={noItems} empty="No nodes at this level.">
         {(page) => (
-          <Table caption="Nodes" columns={["Node", num("SKUs"), num("Forecast total")]}>
+          <Table caption="Nodes" columns={["Node", num("SKUs"), num("Forecast total"), num("Base forecast total")]}>
             {page.items.map((node) => (
               <tr key={node.node_id}>
                 <td>
@@ -391,6 +391,8 @@ function Nodes({ run }: { run: Run }) {
                 </td>
                 <td class="num">{node.skus}</td>
                 <td class="num">{fmtNumber(forecastTotal(node.forecast, "mean"))}</td>
+                {/* the node's own forecast before reconciliation: how far reconciling moved it */}
+                <td class="num">{node.base_forecast ? fmtNumber(forecastTotal(node.base_forecast, "mean")) : "—"}</td>
               </tr>
             ))}
           </Table>
