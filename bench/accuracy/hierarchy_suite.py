@@ -60,9 +60,23 @@ class Suite:
     intermittent: np.ndarray  # bool per SKU
 
 
-def generate(seed: int = 21, categories: int = 4, subcategories: int = 3, skus_per_subcategory: int = 8) -> Suite:
-    """The seeded hierarchy described in the module docstring."""
+def generate(
+    seed: int = 21,
+    categories: int = 4,
+    subcategories: int = 3,
+    skus_per_subcategory: int = 8,
+    noise_seed: int | None = None,
+) -> Suite:
+    """The seeded hierarchy described in the module docstring.
+
+    With `noise_seed`, a replicate of the seed's suite (hierarchy_floor.py): the same parameters
+    (seasons, trends, levels, r, p, which SKUs are intermittent), the stochastic parts (AR(1)
+    shocks, occurrence, Poisson and negative binomial draws) from a generator seeded by
+    `noise_seed`. `rng` still makes its own draws with the seed's own shapes and they are thrown
+    away: Poisson and negative binomial draws consume a number of uniforms that depends on the
+    mean, so this keeps `rng`'s stream, hence every parameter, the seed's."""
     rng = np.random.default_rng(seed)
+    noise = None if noise_seed is None else np.random.default_rng(noise_seed)
     total = HISTORY_WEEKS + TEST_WEEKS
     t = np.arange(total, dtype=float)
     skus: list[str] = []
@@ -76,20 +90,31 @@ def generate(seed: int = 21, categories: int = 4, subcategories: int = 3, skus_p
             season = 1 + amp * np.sin(2 * np.pi * t / 52.18 + phase_c + rng.normal(0, 0.3))
             trend = np.maximum(1 + (trend_c + rng.normal(0, 0.05)) * t / 52.18, 0.1)
             shock = np.zeros(total)
+            replicate = np.zeros(total)
             for k in range(1, total):
                 shock[k] = 0.7 * shock[k - 1] + rng.normal(0, 0.08)
+                if noise is not None:
+                    replicate[k] = 0.7 * replicate[k - 1] + noise.normal(0, 0.08)
             shape = season * trend * np.exp(shock)
+            noise_shape = season * trend * np.exp(replicate)
             for k in range(skus_per_subcategory):
                 sku = f"sku-c{c}-s{s}-{k:02d}"
                 sparse = rng.random() < 0.25
                 if sparse:
-                    mu = rng.uniform(0.5, 3) * shape
+                    level = rng.uniform(0.5, 3)
+                    mu = level * shape
                     p = rng.uniform(0.15, 0.45)
                     y = np.where(rng.random(total) < p, rng.poisson(mu / p), 0).astype(float)
+                    if noise is not None:
+                        y = np.where(noise.random(total) < p, noise.poisson(level * noise_shape / p), 0).astype(float)
                 else:
-                    mu = np.exp(rng.uniform(np.log(2), np.log(60))) * shape
+                    level = np.exp(rng.uniform(np.log(2), np.log(60)))
+                    mu = level * shape
                     r = rng.uniform(3, 30)
                     y = rng.negative_binomial(r, r / (r + mu)).astype(float)
+                    if noise is not None:
+                        mu = level * noise_shape
+                        y = noise.negative_binomial(r, r / (r + mu)).astype(float)
                 skus.append(sku)
                 attributes[sku] = {"category": f"cat-{c}", "subcategory": f"cat-{c}/sub-{s}"}
                 rows.append(y)
@@ -106,9 +131,28 @@ def _bands(points: list[dict[str, Any]], levels: tuple[int, ...]) -> tuple[np.nd
     return mean, bands
 
 
-def evaluate(suite: Suite) -> dict[str, Any]:
-    """Base, MinTrace and bottom-up forecasts of every series of one suite, as the product makes
-    them; MASE per series, by level."""
+@dataclass(frozen=True)
+class Base:
+    """One suite's base forecasts of every series (nodes first, S's row order), as the product
+    makes them, with what reconciliation takes beside them."""
+
+    structure: Any
+    names: list[str]
+    all_hist: np.ndarray
+    all_test: np.ndarray
+    mean: np.ndarray
+    sigma: np.ndarray
+    residuals: Any
+    levels_pct: Any
+    methods: list[str]
+    engine_seconds: float
+    spec: Any
+    last: dt.date
+
+
+def base_forecasts(suite: Suite) -> Base:
+    """The engine's `forecast_batch` on every node's summed history and every SKU's, the run's
+    spec; sigma from the bands and the service's seasonal-naive residuals."""
     from skucast.forecasting import reconciliation as rec
     from skucast.forecasting.engine import EngineConfig, ForecastSpec, SeriesInput, forecast_batch
 
@@ -139,6 +183,31 @@ def evaluate(suite: Suite) -> dict[str, Any]:
     # The service's residuals: the SKUs' last 104 + 52 weeks, nodes' summed from them.
     tail = bottom_hist[:, -(rec.RESIDUAL_PERIODS + SEASON) :]
     residuals = rec.insample_residuals(np.vstack([rec.aggregate(structure, tail), tail]))
+    return Base(
+        structure,
+        names,
+        all_hist,
+        all_test,
+        mean,
+        sigma,
+        residuals,
+        levels_pct,
+        sorted({f.method for f in forecasts}),
+        engine_seconds,
+        spec,
+        last,
+    )
+
+
+def evaluate(suite: Suite) -> dict[str, Any]:
+    """Base, MinTrace and bottom-up forecasts of every series of one suite, as the product makes
+    them; MASE per series, by level."""
+    from skucast.forecasting import reconciliation as rec
+    from skucast.forecasting.engine import EngineConfig, ForecastSpec, SeriesInput, forecast_batch
+
+    b = base_forecasts(suite)
+    structure, names, all_hist, all_test = b.structure, b.names, b.all_hist, b.all_test
+    mean, sigma, residuals, levels_pct, last = b.mean, b.sigma, b.residuals, b.levels_pct, b.last
     out = {"base": mean}
     used = {}
     for method in ("min_trace", "bottom_up"):
@@ -170,13 +239,12 @@ def evaluate(suite: Suite) -> dict[str, Any]:
         kind: [mase(all_hist[r], all_test[r], values[r], SEASON) for r in intermittent_rows]
         for kind, values in out.items()
     }
-    methods = {f.method for f in forecasts}
     return {
         "scores": scores,
         "reconciliation": used,
         "series": len(names),
-        "engine_seconds": engine_seconds,
-        "base_methods": sorted(methods),
+        "engine_seconds": b.engine_seconds,
+        "base_methods": b.methods,
         "coherence_gap": rec.children_sum_gap(structure, out["min_trace"]),
     }
 
