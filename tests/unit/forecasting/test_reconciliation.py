@@ -113,6 +113,27 @@ def test_given_a_random_walk_and_noise_around_a_level_when_residuals_then_each_r
     assert best[0] >= 0.7 and best[1] <= 0.1
 
 
+def test_given_smoothing_residuals_when_taken_ahead_then_each_block_is_the_k_step_error_of_the_level():
+    rng = np.random.default_rng(4)
+    history = rng.poisson(20, size=(3, 40)).astype(float)
+    actual, fitted = rec.insample_residuals(history)
+    ahead_actual, ahead_fitted = rec.ahead_residuals((actual, fitted))
+    width, warm = actual.shape[1], rec.SES_WARMUP
+    assert ahead_actual.shape == ahead_fitted.shape
+    assert ahead_actual.shape[1] == sum(width - k + 1 for k in range(1, rec.MINT_STEPS + 1))
+    # Block k pairs the demand k - 1 periods after t with the level the one-step forecast of t
+    # used: the forecast of y[warm + j + k - 1] made k periods before it.
+    start = 0
+    for k in range(1, rec.MINT_STEPS + 1):
+        n = width - k + 1
+        assert ahead_actual[:, start : start + n].tolist() == history[:, warm + k - 1 :].tolist()
+        assert ahead_fitted[:, start : start + n].tolist() == fitted[:, :n].tolist()
+        start += n
+    # A short history takes as many steps as it has periods for.
+    short = rec.ahead_residuals((actual[:, :3], fitted[:, :3]))
+    assert short[0].shape[1] == 3 + 2
+
+
 def test_given_very_short_histories_when_residuals_then_none_below_three_periods_and_a_shorter_warm_up_above():
     assert rec.insample_residuals(np.ones((2, 2))) is None
     actual, fitted = rec.insample_residuals(np.array([[1.0, 2.0, 4.0, 8.0]]))
