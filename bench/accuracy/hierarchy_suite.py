@@ -152,7 +152,7 @@ class Base:
 
 def base_forecasts(suite: Suite) -> Base:
     """The engine's `forecast_batch` on every node's summed history and every SKU's, the run's
-    spec; sigma from the bands and the service's seasonal-naive residuals."""
+    spec; sigma from the bands and the service's residuals (`service_residuals`)."""
     from skucast.forecasting import reconciliation as rec
     from skucast.forecasting.engine import EngineConfig, ForecastSpec, SeriesInput, forecast_batch
 
@@ -180,9 +180,7 @@ def base_forecasts(suite: Suite) -> Base:
         for lv in levels_pct:
             bands[lv][0][i], bands[lv][1][i] = b[lv]
     sigma = rec.sigma_from_bounds(mean, bands)
-    # The service's residuals: the SKUs' last 104 + 52 weeks, nodes' summed from them.
-    tail = bottom_hist[:, -(rec.RESIDUAL_PERIODS + SEASON) :]
-    residuals = rec.insample_residuals(np.vstack([rec.aggregate(structure, tail), tail]))
+    residuals = service_residuals(structure, bottom_hist)
     return Base(
         structure,
         names,
@@ -197,6 +195,15 @@ def base_forecasts(suite: Suite) -> Base:
         spec,
         last,
     )
+
+
+def service_residuals(structure: Any, bottom_hist: np.ndarray) -> Any:
+    """The residuals the service's stage computes: from the SKUs' last 104 + 52 weeks, the nodes'
+    histories summed from them (reconciliation.insample_residuals)."""
+    from skucast.forecasting import reconciliation as rec
+
+    tail = bottom_hist[:, -(rec.RESIDUAL_PERIODS + SEASON) :]
+    return rec.insample_residuals(np.vstack([rec.aggregate(structure, tail), tail]))
 
 
 def evaluate(suite: Suite) -> dict[str, Any]:
