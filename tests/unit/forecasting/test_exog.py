@@ -117,6 +117,50 @@ def test_given_a_lift_then_effects_are_the_forecast_minus_the_forecast_without_e
     assert exog.delift(forecast, future, lift) == pytest.approx(base)
 
 
+def test_given_a_season_the_lift_model_keeps_the_fourier_pairs_aicc_asks_for() -> None:
+    rng = np.random.default_rng(3)
+    t = np.arange(156)
+    promo = (rng.random(156) < 0.15).astype(float)[:, None]
+    noise = np.exp(rng.normal(0, 0.05, 156))
+    smooth = 200 * (1 + 0.3 * np.sin(2 * np.pi * t / 52)) * noise
+    flat = 200 * noise
+    peaked = 200 * (0.8 + 1.5 * np.exp(20 * (np.cos(2 * np.pi * t / 52) - 1))) * noise
+    pairs = {
+        name: exog.fit_lift(y, promo, ("flag",), 52).season.size // 2
+        for name, y in [("smooth", smooth), ("flat", flat), ("peaked", peaked)]
+    }  # type: ignore[union-attr]
+    assert pairs["flat"] == 0 and 1 <= pairs["smooth"] <= 2 and pairs["peaked"] > pairs["smooth"]
+
+
+def test_given_a_fitted_season_then_deseason_and_reseason_are_inverse_and_the_season_repeats() -> None:
+    y, promo, _ = _promoted(156, 0.5)
+    lift = exog.fit_lift(y, promo[:, None], ("flag",), 52)
+    assert lift is not None and lift.season.size > 0
+    assert exog.reseason(exog.deseason(y, lift), lift, 0) == pytest.approx(y)
+    # a year on, the season is the same: the forecast of periods 156.. is seasoned as 104..
+    assert exog.season(lift, 156, 170) == pytest.approx(exog.season(lift, 104, 118))
+    # the fitted season follows the true 1 + 0.3 sin one: its log swings about +-0.3
+    assert np.ptp(exog.season(lift, 0, 52)) == pytest.approx(
+        np.ptp(np.log(1 + 0.3 * np.sin(2 * np.pi * np.arange(52) / 52))), rel=0.15
+    )
+
+
+def test_given_weekly_drivers_then_ensemble_x_forecasts_the_yearly_season_in_full() -> None:
+    # statsforecast's ETS fits no 52-week season: ensemble_x's members fit the history without the
+    # lift regression's season and it is put back, so the forecast swings as the true season does.
+    n, h = 156, 26
+    y, promo, _ = _promoted(n + h, 0.5, seed=2)
+    promo[n:] = 0.0
+    values = {"promo": {_iso(i): promo[i] for i in range(n + h)}}
+    features = Features(values, {"promo": "flag"}, frozenset({"promo"}))
+    r = forecast_one(SeriesInput("a", START, y[:n], "W", features=features), ForecastSpec(horizon=h, frequency="W"))
+    assert r.method == ENSEMBLE_X
+    mean = np.array([p["mean"] for p in r.forecast])
+    truth = 200 * (1 + 0.3 * np.sin(2 * np.pi * np.arange(n, n + h) / 52)) * (1 + 0.002 * np.arange(n, n + h))
+    assert np.ptp(mean) / np.ptp(truth) == pytest.approx(1.0, abs=0.15)
+    assert np.mean(np.abs(mean / truth - 1)) < 0.05
+
+
 def test_given_a_promoted_sku_when_forecast_then_the_promotion_effect_is_recovered_in_units_and_share() -> None:
     n, h = 156, 13
     y, promo, base = _promoted(n + h, 0.5, seed=1, force={n + 2: 1.0, n + 7: 1.0, n + 3: 0.0})

@@ -13,11 +13,20 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from skucast.forecasting.exog import delift, fit_lift, lift_effects, linear_effects, references, relift
+from skucast.forecasting.exog import (
+    delift,
+    deseason,
+    fit_lift,
+    lift_effects,
+    linear_effects,
+    references,
+    relift,
+    reseason,
+)
 from skucast.forecasting.intervals import (
     Bounds,
     conformal_bounds,
@@ -27,7 +36,16 @@ from skucast.forecasting.intervals import (
     scale_bounds,
     width_multipliers,
 )
-from skucast.forecasting.methods import ENSEMBLE, ENSEMBLE_X, FALLBACK, METHODS, SPARSE, Form, predict
+from skucast.forecasting.methods import (
+    ENSEMBLE,
+    ENSEMBLE_X,
+    FALLBACK,
+    METHODS,
+    NATIVE_SEASON_MAX,
+    SPARSE,
+    Form,
+    predict,
+)
 from skucast.forecasting.metrics import MetricSums, naive_scale
 
 MIN_TRAIN = 6  # fewest periods a backtest window may train on
@@ -124,22 +142,35 @@ def _is_driver(name: str, plan: Plan) -> bool:
 
 def _fit_lift(y: np.ndarray, X: np.ndarray, Xf: np.ndarray, plan: Plan, h: int, forms: dict) -> _Window | None:
     """ENSEMBLE_X: the class's candidates fitted on the history without the drivers' estimated
-    lift, combined as auto combines them, the future lift put back (exog.py)."""
+    lift, combined as auto combines them, the future lift put back (exog.py). A season longer
+    than the candidates can fit (weekly data's year) is the lift regression's too: they fit the
+    history without it, as non-seasonal models, and it is put back on their forecast."""
     assert plan.exog is not None
     lift = fit_lift(y, X, plan.exog.kinds, plan.season_length)
     if lift is None:
         return None
     base = delift(y, X, lift)
-    members = [_fit(c, base, plan, h, forms.get(c)) for c in plan.candidates]
+    long_season = plan.season_length > NATIVE_SEASON_MAX
+    members_plan = replace(plan, season_length=1) if long_season else plan
+    if long_season:
+        base = deseason(base, lift)
+    members = [_fit(c, base, members_plan, h, forms.get(c)) for c in plan.candidates]
     ok = [m for m in members if m is not None]
     comb = ok[0] if len(plan.candidates) == 1 and ok else _combine(members, plan.combination)
     if comb is None:
         return None
+
+    def baseline(v: np.ndarray) -> np.ndarray:
+        return reseason(v, lift, y.size) if long_season else v
+
+    mean = baseline(comb.mean)
     bounds = None
     if comb.bounds is not None:
-        bounds = {lv: (relift(lo, Xf, lift), relift(hi, Xf, lift)) for lv, (lo, hi) in comb.bounds.items()}
+        bounds = {
+            lv: (relift(baseline(lo), Xf, lift), relift(baseline(hi), Xf, lift)) for lv, (lo, hi) in comb.bounds.items()
+        }
     chosen = {c: m.form for c, m in zip(plan.candidates, members, strict=True) if m is not None}
-    return _Window(y.size, relift(comb.mean, Xf, lift), bounds, None, lift_effects(comb.mean, Xf, lift), chosen)
+    return _Window(y.size, relift(mean, Xf, lift), bounds, None, lift_effects(mean, Xf, lift), chosen)
 
 
 def _fit_driver(name: str, y: np.ndarray, plan: Plan, h: int, final: _Window | None, j: int | None) -> _Window | None:

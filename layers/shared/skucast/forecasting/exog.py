@@ -16,13 +16,15 @@ Alignment (`align`), at the run's frequency:
   forward (numeric) or 0, off (flag). The calendar lists its days: a period it does not list has
   no holiday or event, so a calendar gap is not a warning.
 
-Baseline + lift (`fit_lift`): log(1 + y) = intercept + linear trend + Fourier terms of the season
-(when the history holds two seasons) + sum_f beta_f (x_f - ref_f), by least squares. ref_f is 0 for
-flags and calendar features and the history mean for numeric drivers (a price's effect is what
-its deviation from its usual level does). The multiplicative form matches how promotions (an
+Baseline + lift (`fit_lift`): log(1 + y) = intercept + linear trend + K Fourier pairs of the season
+(when the history holds two seasons) + sum_f beta_f (x_f - ref_f), by least squares; K from 0 to
+FOURIER_TERMS[season] by least AICc (a smooth season takes a pair or two, a peaked one more; no
+season, none). ref_f is 0 for flags and calendar features and the history mean for numeric drivers
+(a price's effect is what its deviation from its usual level does). The multiplicative form matches how promotions (an
 uplift in %) and prices (constant elasticity) act. `delift` takes the estimated lift out of the
 history (the baseline the usual candidates then fit, no longer polluted by promotion spikes);
-`relift` puts the future drivers' lift back on a baseline forecast. A feature's effect per
+`relift` puts the future drivers' lift back on a baseline forecast. `deseason` / `reseason` do the
+same with the fitted season, for seasons too long for the usual candidates to fit (backtest.py). A feature's effect per
 period is the forecast minus the forecast without that feature (the others as they are), the
 same definition the accuracy bench uses for the true effect.
 """
@@ -30,7 +32,7 @@ same definition the accuracy bench uses for the true effect.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -39,6 +41,7 @@ from skucast.forecasting.periods import next_period
 CALENDAR_KINDS = ("holiday", "event")
 # Fewest history periods, beyond the regression's parameters, to estimate driver effects from.
 MIN_DOF = 12
+# Most Fourier pairs fit_lift tries per season length (AICc picks how many of them it keeps).
 FOURIER_TERMS = {52: 5, 12: 4, 7: 3}
 
 
@@ -112,15 +115,30 @@ def align(
 class Lift:
     beta: np.ndarray  # (k,) effect of one unit of (x - ref) on log(1 + y)
     ref: np.ndarray  # (k,)
+    # The fitted season: coefficients of the Fourier pairs (sin, cos) 1..K on log(1 + y).
+    season: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    season_length: int = 1
 
 
-def _base_terms(n: int, season_length: int) -> np.ndarray:
+def _fourier(start: int, stop: int, season_length: int, pairs: int) -> np.ndarray:
+    """Fourier pairs 1..`pairs` of the season over periods start..stop - 1: (periods, 2 x pairs)."""
+    t = np.arange(start, stop, dtype=np.float64)
+    cols = []
+    for k in range(1, pairs + 1):
+        cols += [np.sin(2 * np.pi * k * t / season_length), np.cos(2 * np.pi * k * t / season_length)]
+    return np.column_stack(cols) if cols else np.zeros((t.size, 0))
+
+
+def _design(n: int, season_length: int, pairs: int, drivers: np.ndarray) -> np.ndarray:
     t = np.arange(n, dtype=np.float64)
-    cols = [np.ones(n), t / max(n, 1)]
-    if season_length > 1 and n >= 2 * season_length:
-        for k in range(1, FOURIER_TERMS.get(season_length, 3) + 1):
-            cols += [np.sin(2 * np.pi * k * t / season_length), np.cos(2 * np.pi * k * t / season_length)]
-    return np.column_stack(cols)
+    return np.column_stack([np.ones(n), t / max(n, 1), _fourier(0, n, season_length, pairs), drivers])
+
+
+def _aicc(z: np.ndarray, design: np.ndarray) -> tuple[float, np.ndarray]:
+    coef, *_ = np.linalg.lstsq(design, z, rcond=None)
+    n, p = design.shape[0], design.shape[1] + 1  # + the residual variance
+    rss = max(float(np.sum((z - design @ coef) ** 2)), 1e-12)
+    return n * np.log(rss / n) + 2 * p + 2 * p * (p + 1) / max(n - p - 1, 1), coef
 
 
 def references(X: np.ndarray, kinds: tuple[str, ...]) -> np.ndarray:
@@ -128,22 +146,24 @@ def references(X: np.ndarray, kinds: tuple[str, ...]) -> np.ndarray:
 
 
 def fit_lift(y: np.ndarray, X: np.ndarray, kinds: tuple[str, ...], season_length: int) -> Lift | None:
-    """Least-squares driver coefficients on log(1 + y); None when the history is too short to
-    support them. A feature constant over this stretch of history (a backtest window before the
-    first price change) gets no effect here."""
+    """Least-squares driver coefficients and season on log(1 + y); None when the history is too
+    short to support them. A feature constant over this stretch of history (a backtest window
+    before the first price change) gets no effect here."""
     n, k = X.shape
-    base = _base_terms(n, season_length)
     varies = np.ptp(X, axis=0) > 0 if n else np.zeros(k, dtype=bool)
-    if n < base.shape[1] + int(varies.sum()) + MIN_DOF:
+    most = FOURIER_TERMS.get(season_length, 3) if season_length > 1 and n >= 2 * season_length else 0
+    if n < 2 + 2 * most + int(varies.sum()) + MIN_DOF:
         return None
     ref = references(X, kinds)
-    design = np.column_stack([base, (X - ref)[:, varies]])
-    coef, *_ = np.linalg.lstsq(design, np.log1p(np.maximum(y, 0.0)), rcond=None)
+    drivers = (X - ref)[:, varies]
+    z = np.log1p(np.maximum(y, 0.0))
+    fits = [(*_aicc(z, _design(n, season_length, pairs, drivers)), pairs) for pairs in range(most + 1)]
+    _, coef, pairs = min(fits, key=lambda fit: fit[0])
     beta = np.zeros(k)
-    beta[varies] = coef[base.shape[1] :]
+    beta[varies] = coef[2 + 2 * pairs :]
     if not np.all(np.isfinite(beta)):
         return None
-    return Lift(beta, ref)
+    return Lift(beta, ref, coef[2 : 2 + 2 * pairs], season_length)
 
 
 def log_lift(X: np.ndarray, lift: Lift) -> np.ndarray:
@@ -151,14 +171,35 @@ def log_lift(X: np.ndarray, lift: Lift) -> np.ndarray:
     return (X - lift.ref) * lift.beta
 
 
+def _scaled(v: np.ndarray, log_change: np.ndarray) -> np.ndarray:
+    """v moved by log_change on the log(1 + y) scale (never negative)."""
+    return np.maximum((1.0 + v) * np.exp(log_change) - 1.0, 0.0)
+
+
 def delift(y: np.ndarray, X: np.ndarray, lift: Lift) -> np.ndarray:
     """The history without the drivers' estimated lift (never negative)."""
-    return np.maximum((1.0 + y) * np.exp(-log_lift(X, lift).sum(axis=1)) - 1.0, 0.0)
+    return _scaled(y, -log_lift(X, lift).sum(axis=1))
 
 
 def relift(base: np.ndarray, X_future: np.ndarray, lift: Lift) -> np.ndarray:
     """A baseline forecast with the future drivers' lift put back (never negative)."""
-    return np.maximum((1.0 + base) * np.exp(log_lift(X_future, lift).sum(axis=1)) - 1.0, 0.0)
+    return _scaled(base, log_lift(X_future, lift).sum(axis=1))
+
+
+def season(lift: Lift, start: int, stop: int) -> np.ndarray:
+    """The fitted season's part of log(1 + y) over periods start..stop - 1 (0: the history's first)."""
+    pairs = lift.season.size // 2
+    return _fourier(start, stop, lift.season_length, pairs) @ lift.season if pairs else np.zeros(stop - start)
+
+
+def deseason(y: np.ndarray, lift: Lift) -> np.ndarray:
+    """The history (periods 0..n - 1) without the fitted season."""
+    return _scaled(y, -season(lift, 0, y.size))
+
+
+def reseason(forecast: np.ndarray, lift: Lift, start: int) -> np.ndarray:
+    """A forecast of periods start.. with the fitted season put back."""
+    return _scaled(forecast, season(lift, start, start + forecast.size))
 
 
 def lift_effects(base: np.ndarray, X_future: np.ndarray, lift: Lift) -> np.ndarray:

@@ -317,6 +317,10 @@ def list_methods(
     return infos
 
 
+# statsforecast's ETS fits no season longer than this (at weekly data's 52 it fits none).
+NATIVE_SEASON_MAX = 24
+
+
 def effective_season(season_length: int, n_obs: int) -> int:
     """Seasonal models need two full seasons; with less they run non-seasonal."""
     return season_length if season_length > 1 and n_obs >= 2 * season_length else 1
