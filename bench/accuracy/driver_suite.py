@@ -8,7 +8,10 @@ per week is
     mu_t = level x trend_t x season_t x promo_t x price_t x holiday_t
 
 - level: log-uniform 20..500 a week; trend: linear, -20 %..+30 % a year (floored at 5 % of the level);
-  season: 1 + a sin(2 pi t / 52.18 + phase), a uniform 0..0.4.
+  season: 1 + a sin(2 pi t / 52.18 + phase), a uniform 0..0.4 (`shape="sine"`, the default); or
+  (`shape="peaked"`, a robustness check for methods that fit a few sines) 0.85 + b x a von Mises
+  bump a few weeks wide (b uniform 0.3..1.5, concentration 5..30) + c x a wide second bump (c
+  uniform 0..0.3, 2..4 radians away): a sharp yearly peak on a flat year.
 - promotions (flag `promo`): a promotion starts in a week with a per-SKU probability 4..12 % and
   lasts 1 or 2 weeks, history and test alike; each promotion multiplies demand by 1 + u x j, the
   SKU's uplift u uniform 0.3..1.2 (+30..+120 %) and j uniform 0.85..1.15 per promotion.
@@ -74,7 +77,20 @@ def _holiday_days() -> tuple[np.ndarray, list[list[str]]]:
     return counts, names
 
 
-def generate(n: int = 300, seed: int = 19, dispersion: tuple[float, float] = (200.0, 15.0)) -> list[DriverSku]:
+def _season(rng: np.random.Generator, t: np.ndarray, shape: str) -> np.ndarray:
+    if shape == "sine":
+        return 1 + rng.uniform(0, 0.4) * np.sin(2 * np.pi * t / 52.18 + rng.uniform(0, 2 * np.pi))
+    # "peaked": a sharp yearly peak (a few weeks wide) on a flat year, as a gift season makes it,
+    # plus a shallow second bump: a shape a few sines cannot draw exactly.
+    angle = 2 * np.pi * t / 52.18 + rng.uniform(0, 2 * np.pi)
+    peak = np.exp(rng.uniform(5, 30) * (np.cos(angle) - 1))
+    second = np.exp(rng.uniform(2, 6) * (np.cos(angle + rng.uniform(2, 4)) - 1))
+    return 0.85 + rng.uniform(0.3, 1.5) * peak + rng.uniform(0, 0.3) * second
+
+
+def generate(
+    n: int = 300, seed: int = 19, dispersion: tuple[float, float] = (200.0, 15.0), shape: str = "sine"
+) -> list[DriverSku]:
     rng = np.random.default_rng(seed)
     total = HISTORY_WEEKS + TEST_WEEKS
     t = np.arange(total, dtype=float)
@@ -85,7 +101,7 @@ def generate(n: int = 300, seed: int = 19, dispersion: tuple[float, float] = (20
     for i in range(n):
         level = float(np.exp(rng.uniform(np.log(20), np.log(500))))
         trend = np.maximum(1 + rng.uniform(-0.2, 0.3) * t / 52.18, 0.05)
-        season = 1 + rng.uniform(0, 0.4) * np.sin(2 * np.pi * t / 52.18 + rng.uniform(0, 2 * np.pi))
+        season = _season(rng, t, shape)
         promo = np.zeros(total)
         promo_mult = np.ones(total)
         uplift, rate = rng.uniform(0.3, 1.2), rng.uniform(0.04, 0.12)

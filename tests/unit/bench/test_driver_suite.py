@@ -1,6 +1,6 @@
 import numpy as np
 
-from bench.accuracy.driver_suite import HISTORY_WEEKS, TEST_WEEKS, generate, weeks
+from bench.accuracy.driver_suite import HISTORY_WEEKS, TEST_WEEKS, _season, generate, weeks
 
 
 def test_given_a_seed_then_the_suite_is_the_same_and_its_truth_is_consistent() -> None:
@@ -21,3 +21,13 @@ def test_given_a_seed_then_the_suite_is_the_same_and_its_truth_is_consistent() -
             assert 1 - 1 / (1 + 0.3 * 0.85) <= share <= 1 - 1 / (1 + 1.2 * 1.15)
     holidays = np.array([a[0].values["holiday"][k] for k in keys[HISTORY_WEEKS:]])
     assert holidays[0] == 1 and holidays.sum() == 3  # New Year, MLK day, Washington's Birthday
+
+
+def test_given_the_peaked_shape_then_each_year_has_one_sharp_peak_over_a_flat_year() -> None:
+    # the season drawn alone: its peak is at least 30 % over the flat year and at most 12 weeks wide
+    t = np.arange(52, dtype=float)
+    for seed in range(20):
+        season = _season(np.random.default_rng(seed), t, "peaked")
+        flat = np.median(season)
+        assert season.max() >= 1.3 * flat
+        assert np.sum(season > flat + (season.max() - flat) / 2) <= 12
