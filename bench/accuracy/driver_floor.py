@@ -154,7 +154,25 @@ def markdown(res: dict[str, Any]) -> str:
                 f"| {r['seed']} | {f['promoted_skus']} | {f['within_all']:.1%} | {s['within_all']:.1%} | "
                 f"{(s['within_all'] - f['within_all']) * 100:+.1f} pt |"
             )
+        gaps = [r["references"][ours]["within_all"] - r["references"][fitted]["within_all"] for r in res["per_seed"]]
+        if len(gaps) > 1:
+            low, high = _mean_interval(gaps)
+            lines += [
+                "",
+                f"skucast - floor over the {len(gaps)} seeds: mean {np.mean(gaps) * 100:+.1f} pt "
+                f"(95 % interval of the mean {low * 100:+.1f} .. {high * 100:+.1f} pt, seeds as the units); "
+                f"skucast at or above the floor on {sum(g >= 0 for g in gaps)} of {len(gaps)}.",
+            ]
     return "\n".join(lines) + "\n"
+
+
+def _mean_interval(values: list[float]) -> tuple[float, float]:
+    """A t interval (95 %) for the mean of `values`."""
+    from scipy import stats
+
+    arr = np.asarray(values, dtype=float)
+    half = stats.t.ppf(0.975, arr.size - 1) * arr.std(ddof=1) / np.sqrt(arr.size)
+    return float(arr.mean() - half), float(arr.mean() + half)
 
 
 def main() -> None:

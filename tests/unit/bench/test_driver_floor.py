@@ -1,3 +1,5 @@
+import pytest
+
 from bench.accuracy import driver_floor
 
 
@@ -24,3 +26,7 @@ def test_given_several_seeds_then_the_pooled_row_counts_every_promoted_sku_and_t
     text = driver_floor.markdown(res)
     assert "seeds 1, 2" in text
     assert "| 1 | 4 | 50.0% | 66.7% | +16.7 pt |" in text and "| 2 | 4 | 50.0% | 0.0% | -50.0 pt |" in text
+    # two seeds, gaps +16.7 and -50.0 pt: the mean and its t interval, one seed at or above the floor
+    assert "mean -16.7 pt" in text and "on 1 of 2" in text
+    low, high = driver_floor._mean_interval([1 / 6, -0.5])
+    assert low < -0.5 and high > 1 / 6 and (low + high) / 2 == pytest.approx(-1 / 6)
