@@ -20,13 +20,13 @@ Baseline + lift (`fit_lift`): log(1 + y) = intercept + linear trend + K Fourier 
 (when the history holds two seasons) + sum_f beta_f (x_f - ref_f), by least squares; K from 0 to
 FOURIER_TERMS[season] by least AICc (a smooth season takes a pair or two, a peaked one more; no
 season, none). ref_f is 0 for flags and calendar features and the history mean for numeric drivers
-(a price's effect is what its deviation from its usual level does). The multiplicative form matches how promotions (an
-uplift in %) and prices (constant elasticity) act. `delift` takes the estimated lift out of the
-history (the baseline the usual candidates then fit, no longer polluted by promotion spikes);
-`relift` puts the future drivers' lift back on a baseline forecast. `deseason` / `reseason` do the
-same with the fitted season, for seasons too long for the usual candidates to fit (backtest.py). A feature's effect per
-period is the forecast minus the forecast without that feature (the others as they are), the
-same definition the accuracy bench uses for the true effect.
+(a price's effect is what its deviation from its usual level does). The multiplicative form matches
+how promotions (an uplift in %) and prices (constant elasticity) act. `delift` takes the estimated
+lift out of the history (the baseline the usual candidates then fit, no longer polluted by
+promotion spikes); `relift` puts the future drivers' lift back on a baseline forecast. `deseason` /
+`reseason` do the same with the fitted season, for seasons too long for the usual candidates to fit
+(backtest.py). A feature's effect per period is the forecast minus the forecast without that
+feature (the others as they are), the same definition the accuracy bench uses for the true effect.
 """
 
 from __future__ import annotations
