@@ -98,6 +98,40 @@ def _promoted(n: int, beta: float, seed: int = 0, force: dict | None = None) -> 
     return base * np.exp(beta * promo), promo, base
 
 
+def test_given_a_numeric_driver_beyond_its_history_then_it_is_held_at_the_nearest_value_seen() -> None:
+    X = np.array([[0.0, 10.0], [1.0, 12.0], [0.0, 11.0]])  # a flag, a price
+    future = np.array([[1.0, 8.0], [0.0, 11.5], [1.0, 15.0]])
+    held = exog.within_history(X, future, ("flag", "numeric"))
+    assert held[:, 1].tolist() == [10.0, 11.5, 12.0] and held[:, 0].tolist() == [1.0, 0.0, 1.0]
+    assert future[0, 1] == 8.0  # the caller's array is left as it was
+
+
+def test_given_a_numeric_driver_beyond_its_history_then_a_warning_names_the_range_and_the_periods() -> None:
+    price = {_iso(0): 10.0, _iso(1): 12.0, _iso(2): 11.0, _iso(3): 10.0, _iso(4): 9.0, _iso(5): 11.0}
+    _, warnings = _align({"price": price}, {"price": "numeric"})
+    assert [w["code"] for w in warnings] == ["driver_out_of_range"]
+    assert "(10 to 12)" in warnings[0]["message"] and "1 forecast period(s) from 2023-01-30" in warnings[0]["message"]
+    assert "up to 9" in warnings[0]["message"]
+    within = dict(price, **{_iso(4): 10.5})
+    assert _align({"price": within}, {"price": "numeric"})[1] == []
+
+
+def test_given_a_price_that_moved_by_cents_then_a_large_future_cut_does_not_explode_the_forecast() -> None:
+    # A coefficient estimated from a cents-wide move, extrapolated to a 16 % cut, once multiplied
+    # demand by 700 (the driver suite's seed 23); the cut is now held at the lowest price seen.
+    n, h = 156, 13
+    y, promo, _ = _promoted(n + h, 0.5, seed=4)
+    y[70:] *= 0.85  # demand stepped down when the price moved up by 4 cents: -4 log-units a dollar
+    price = np.where(np.arange(n + h) < 70, 24.19, 24.23)
+    price[n + 4 :] = 20.23
+    values = {"promo": {_iso(i): promo[i] for i in range(n + h)}, "price": {_iso(i): price[i] for i in range(n + h)}}
+    features = Features(values, {"promo": "flag", "price": "numeric"}, frozenset({"promo", "price"}))
+    r = forecast_one(SeriesInput("a", START, y[:n], "W", features=features), ForecastSpec(horizon=h, frequency="W"))
+    mean = np.array([p["mean"] for p in r.forecast])
+    assert mean.max() < 2 * y[:n].max()
+    assert [w["code"] for w in r.warnings] == ["driver_out_of_range"]
+
+
 def test_given_a_known_promotion_coefficient_then_the_lift_model_recovers_it() -> None:
     y, promo, _ = _promoted(156, 0.5)
     lift = exog.fit_lift(y, promo[:, None], ("flag",), 52)
@@ -207,8 +241,9 @@ def test_given_a_regression_candidate_then_each_window_trains_on_x_before_its_or
     monkeypatch,
 ) -> None:
     n, h = 40, 5
-    X = np.arange(n, dtype=float)[:, None] * 2
-    future = np.arange(n, n + h, dtype=float)[:, None] * 2
+    # a numeric driver cycling through 0..12, so every window's future lies within its history
+    X = (np.arange(n) % 7).astype(float)[:, None] * 2
+    future = (np.arange(n, n + h) % 7).astype(float)[:, None] * 2
     calls = []
 
     def fake(name, y, hh, season, levels, form=None, X=None, X_future=None):

@@ -26,6 +26,7 @@ from skucast.forecasting.exog import (
     references,
     relift,
     reseason,
+    within_history,
 )
 from skucast.forecasting.intervals import (
     Bounds,
@@ -123,12 +124,15 @@ def _fit(name: str, y: np.ndarray, plan: Plan, h: int, form: Form | None = None)
 
 
 def _driver_x(plan: Plan, origin: int, h: int) -> tuple[np.ndarray, np.ndarray]:
-    """X to train on and X over the h periods to predict, for a fit on y[:origin]."""
+    """X to train on and X over the h periods to predict, for a fit on y[:origin] (numeric
+    drivers held within the range of that history: exog.within_history)."""
     ex = plan.exog
     assert ex is not None
     if origin >= ex.X.shape[0]:
-        return ex.X, ex.future[:h]
-    return ex.X[:origin], ex.X[origin : origin + h]
+        X, Xf = ex.X, ex.future[:h]
+    else:
+        X, Xf = ex.X[:origin], ex.X[origin : origin + h]
+    return X, within_history(X, Xf, ex.kinds)
 
 
 def _is_driver(name: str, plan: Plan) -> bool:

@@ -11,6 +11,8 @@ Alignment (`align`), at the run's frequency:
   its first value); a numeric driver with no value at all in the history is dropped.
 - A flag's, a holiday's or an event's missing period is 0 (off), history and future alike.
 - A feature constant over the history is dropped: nothing to estimate its effect from.
+- A numeric driver's future value outside the range of its history is held at the nearest value
+  the history shows (`within_history`), with a per-SKU warning `driver_out_of_range`.
 - A known-in-advance driver (numeric or flag) without a value for some future period gets a
   per-SKU warning `driver_future_missing` saying what was assumed: the last known value carried
   forward (numeric) or 0, off (flag). The calendar lists its days: a period it does not list has
@@ -64,6 +66,34 @@ def _warning(name: str, kind: str, missing: list[dt.date], assumed: float) -> di
     }
 
 
+def _out_of_range(name: str, dates: list[dt.date], future: np.ndarray, low: float, high: float) -> dict | None:
+    """A warning when a numeric driver's future leaves the values its history shows (within_history)."""
+    outside = np.flatnonzero((future < low) | (future > high))
+    if outside.size == 0:
+        return None
+    furthest = future[outside][np.argmax(np.maximum(low - future[outside], future[outside] - high))]
+    return {
+        "code": "driver_out_of_range",
+        "message": (
+            f"Driver {name!r} is outside the values of this SKU's history ({low:g} to {high:g}) in "
+            f"{outside.size} forecast period(s) from {dates[outside[0]].isoformat()} (up to {furthest:g}); "
+            f"its effect there is the one at the nearest value the history shows."
+        ),
+    }
+
+
+def within_history(X: np.ndarray, X_future: np.ndarray, kinds: tuple[str, ...]) -> np.ndarray:
+    """X_future with each numeric driver held inside the range its history X shows. A coefficient
+    says nothing about values never seen, and one estimated from small moves (a price that
+    changed by cents) would multiply demand without bound when extrapolated to a large one."""
+    numeric = np.array([kind == "numeric" for kind in kinds], dtype=bool)
+    if not numeric.any() or X.shape[0] == 0:
+        return X_future
+    held = X_future.copy()
+    held[:, numeric] = np.clip(X_future[:, numeric], X[:, numeric].min(axis=0), X[:, numeric].max(axis=0))
+    return held
+
+
 def _fill_numeric(raw: np.ndarray) -> np.ndarray | None:
     """Carry the last value forward, back-fill before the first; None when there is none."""
     seen = np.flatnonzero(np.isfinite(raw))
@@ -102,6 +132,9 @@ def align(
         gaps = np.flatnonzero(~np.isfinite(raw[n:]))
         if gaps.size and kind not in CALENDAR_KINDS:
             warnings.append(_warning(name, kind, [dates[n + i] for i in gaps], float(col[n + gaps[0]])))
+        if kind == "numeric":
+            outside = _out_of_range(name, dates[n:], col[n:], float(hist.min()), float(hist.max()))
+            warnings += [outside] if outside else []
         names.append(name)
         used_kinds.append(kind)
         cols.append(col)
