@@ -98,27 +98,32 @@ def _promoted(n: int, beta: float, seed: int = 0, force: dict | None = None) -> 
     return base * np.exp(beta * promo), promo, base
 
 
-def test_given_a_numeric_driver_beyond_its_history_then_it_is_held_at_the_nearest_value_seen() -> None:
+def test_given_a_numeric_driver_beyond_what_its_history_supports_then_it_is_held_at_the_nearest_supported_value() -> (
+    None
+):
+    # history 10..12: the effect may be taken from 8 to 14 (the range widened by its width)
     X = np.array([[0.0, 10.0], [1.0, 12.0], [0.0, 11.0]])  # a flag, a price
-    future = np.array([[1.0, 8.0], [0.0, 11.5], [1.0, 15.0]])
+    future = np.array([[1.0, 7.0], [0.0, 13.5], [1.0, 15.0]])
     held = exog.within_history(X, future, ("flag", "numeric"))
-    assert held[:, 1].tolist() == [10.0, 11.5, 12.0] and held[:, 0].tolist() == [1.0, 0.0, 1.0]
-    assert future[0, 1] == 8.0  # the caller's array is left as it was
+    assert held[:, 1].tolist() == [8.0, 13.5, 14.0] and held[:, 0].tolist() == [1.0, 0.0, 1.0]
+    assert future[0, 1] == 7.0  # the caller's array is left as it was
 
 
-def test_given_a_numeric_driver_beyond_its_history_then_a_warning_names_the_range_and_the_periods() -> None:
-    price = {_iso(0): 10.0, _iso(1): 12.0, _iso(2): 11.0, _iso(3): 10.0, _iso(4): 9.0, _iso(5): 11.0}
+def test_given_a_numeric_driver_beyond_what_its_history_supports_then_a_warning_names_the_range_and_the_periods() -> (
+    None
+):
+    price = {_iso(0): 10.0, _iso(1): 12.0, _iso(2): 11.0, _iso(3): 10.0, _iso(4): 7.0, _iso(5): 11.0}
     _, warnings = _align({"price": price}, {"price": "numeric"})
     assert [w["code"] for w in warnings] == ["driver_out_of_range"]
-    assert "(10 to 12)" in warnings[0]["message"] and "1 forecast period(s) from 2023-01-30" in warnings[0]["message"]
-    assert "up to 9" in warnings[0]["message"]
-    within = dict(price, **{_iso(4): 10.5})
+    message = warnings[0]["message"]
+    assert "(8 to 14:" in message and "1 forecast period(s) from 2023-01-30" in message and "up to 7" in message
+    within = dict(price, **{_iso(4): 8.5})  # below the history, within what it supports: no warning
     assert _align({"price": within}, {"price": "numeric"})[1] == []
 
 
 def test_given_a_price_that_moved_by_cents_then_a_large_future_cut_does_not_explode_the_forecast() -> None:
     # A coefficient estimated from a cents-wide move, extrapolated to a 16 % cut, once multiplied
-    # demand by 700 (the driver suite's seed 23); the cut is now held at the lowest price seen.
+    # demand by 700 (the driver suite's seed 23); the cut is now held at the lowest supported price.
     n, h = 156, 13
     y, promo, _ = _promoted(n + h, 0.5, seed=4)
     y[70:] *= 0.85  # demand stepped down when the price moved up by 4 cents: -4 log-units a dollar

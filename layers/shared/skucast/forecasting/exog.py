@@ -11,8 +11,9 @@ Alignment (`align`), at the run's frequency:
   its first value); a numeric driver with no value at all in the history is dropped.
 - A flag's, a holiday's or an event's missing period is 0 (off), history and future alike.
 - A feature constant over the history is dropped: nothing to estimate its effect from.
-- A numeric driver's future value outside the range of its history is held at the nearest value
-  the history shows (`within_history`), with a per-SKU warning `driver_out_of_range`.
+- A numeric driver's future value beyond the range its history supports (its values' range widened
+  by its width on each side) is held at the nearest supported value (`within_history`), with a
+  per-SKU warning `driver_out_of_range`.
 - A known-in-advance driver (numeric or flag) without a value for some future period gets a
   per-SKU warning `driver_future_missing` saying what was assumed: the last known value carried
   forward (numeric) or 0, off (flag). The calendar lists its days: a period it does not list has
@@ -67,7 +68,7 @@ def _warning(name: str, kind: str, missing: list[dt.date], assumed: float) -> di
 
 
 def _out_of_range(name: str, dates: list[dt.date], future: np.ndarray, low: float, high: float) -> dict | None:
-    """A warning when a numeric driver's future leaves the values its history shows (within_history)."""
+    """A warning when a numeric driver's future leaves the range its history supports (within_history)."""
     outside = np.flatnonzero((future < low) | (future > high))
     if outside.size == 0:
         return None
@@ -75,22 +76,30 @@ def _out_of_range(name: str, dates: list[dt.date], future: np.ndarray, low: floa
     return {
         "code": "driver_out_of_range",
         "message": (
-            f"Driver {name!r} is outside the values of this SKU's history ({low:g} to {high:g}) in "
-            f"{outside.size} forecast period(s) from {dates[outside[0]].isoformat()} (up to {furthest:g}); "
-            f"its effect there is the one at the nearest value the history shows."
+            f"Driver {name!r} is beyond what this SKU's history supports ({low:g} to {high:g}: its values' "
+            f"range, widened by its width) in {outside.size} forecast period(s) from "
+            f"{dates[outside[0]].isoformat()} (up to {furthest:g}); its effect there is the one at the nearest "
+            "supported value."
         ),
     }
 
 
+def supported_range(history: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The values a numeric driver's effect may be taken at: its history's range widened by that
+    range's own width on each side. A coefficient is trusted about as far beyond the values it
+    was estimated from as they spread; one estimated from small moves (a price that changed by
+    cents) would multiply demand without bound if extrapolated to a large one."""
+    low, high = history.min(axis=0), history.max(axis=0)
+    return low - (high - low), high + (high - low)
+
+
 def within_history(X: np.ndarray, X_future: np.ndarray, kinds: tuple[str, ...]) -> np.ndarray:
-    """X_future with each numeric driver held inside the range its history X shows. A coefficient
-    says nothing about values never seen, and one estimated from small moves (a price that
-    changed by cents) would multiply demand without bound when extrapolated to a large one."""
+    """X_future with each numeric driver held inside the range its history X supports."""
     numeric = np.array([kind == "numeric" for kind in kinds], dtype=bool)
     if not numeric.any() or X.shape[0] == 0:
         return X_future
     held = X_future.copy()
-    held[:, numeric] = np.clip(X_future[:, numeric], X[:, numeric].min(axis=0), X[:, numeric].max(axis=0))
+    held[:, numeric] = np.clip(X_future[:, numeric], *supported_range(X[:, numeric]))
     return held
 
 
@@ -133,7 +142,8 @@ def align(
         if gaps.size and kind not in CALENDAR_KINDS:
             warnings.append(_warning(name, kind, [dates[n + i] for i in gaps], float(col[n + gaps[0]])))
         if kind == "numeric":
-            outside = _out_of_range(name, dates[n:], col[n:], float(hist.min()), float(hist.max()))
+            low, high = supported_range(hist)
+            outside = _out_of_range(name, dates[n:], col[n:], float(low), float(high))
             warnings += [outside] if outside else []
         names.append(name)
         used_kinds.append(kind)
