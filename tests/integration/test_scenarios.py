@@ -231,3 +231,38 @@ def test_given_a_price_cut_then_the_engine_sees_the_base_features_with_the_futur
             assert after.values["price"][period] == pytest.approx(expected), (sku, period)
         assert after.values["promo"] == before.values["promo"]
         assert after.values["price"][AFTER] == pytest.approx(9.0) and before.values["price"][AFTER] == 10.0
+
+
+def test_given_a_price_cut_beyond_what_the_history_supports_then_results_warn_and_stay_bounded(pipe: Pipeline) -> None:
+    # The price moved by 4 cents in the history; a 30 % cut is far beyond it: each SKU's results
+    # over the API say so (driver_out_of_range) and the forecast is not extrapolated without bound.
+    client = "cli_beyond"
+    pipe.tenant(client)
+    series = demand_mix(3)
+    pipe.store(client, series)
+    status, body, _ = pipe.api("PUT", f"{F}/drivers/price", client, body={"kind": "numeric"})
+    assert status == 201, body
+    records = [
+        {"sku": sku, "date": day, "values": {"price": price}}
+        for sku in series
+        for day, price in (("2024-01-01", 10.0), ("2024-04-01", 10.04), (AFTER, 10.04), (LATER, 10.04))
+    ]
+    status, report, _ = pipe.api("POST", f"{F}/drivers/values", client, role="analyst", body={"records": records})
+    assert status == 200 and report["status"] == "SUCCEEDED", report
+    base = start_run(pipe, client, BASE)
+    pipe.drain()
+    assert read_run(pipe, client, base["run_id"])["status"] == "SUCCEEDED"
+    cut = {"driver": "price", "start": AFTER, "end": LATER, "multiply": 0.7}
+    status, run = _post(pipe, client, {"scenario": {"base_run_id": base["run_id"], "changes": [cut]}})
+    assert status == 202, run
+    pipe.drain()
+    assert read_run(pipe, client, run["run_id"])["status"] == "SUCCEEDED"
+    results = read_results(pipe, client, run["run_id"])
+    smooth = next(r for r in results if r["sku"] == "SKU-0000")  # the SKU with a full history
+    beyond = [w for w in smooth["warnings"] if w["code"] == "driver_out_of_range"]
+    assert len(beyond) == 1 and "(9.96 to 10.08" in beyond[0]["message"], smooth["warnings"]
+    history_max = float(series["SKU-0000"].max())
+    assert all(0 <= p["mean"] <= 2 * history_max for p in smooth["forecast"])
+    base_smooth = next(r for r in read_results(pipe, client, base["run_id"]) if r["sku"] == "SKU-0000")
+    # the base run's price is within its history
+    assert all(w["code"] != "driver_out_of_range" for w in base_smooth["warnings"]), base_smooth["warnings"]
